@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make run    installs what is needed (once) and serves the dashboard on http://localhost:8501
+#   make test   installs what is needed (once) and runs ruff and the test suite
+# Both are idempotent: the virtual environment is rebuilt only when requirements.txt changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PORT ?= 8501
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint sweep bench
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: $(STAMP)
+	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+sweep: $(STAMP)
+	$(PY) -m core run --scenario digits-to-mnist \
+		--methods random,margin,entropy,duc,coreset,badge,clue,forge --budgets 0.05,0.1 --seeds 0,1,2
+	$(PY) -m core table --scenario digits-to-mnist
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_selection.py

@@ -1,0 +1,126 @@
+"""Per-scenario hyper-parameters for source training and adaptation (a name -> defaults registry).
+
+``asdict(hp)`` goes into every run config. The fields in SOURCE_FIELDS decide the source model
+and therefore its cache key; the ``adapt_*`` fields only change adaptation.
+
+An adaptation *epoch* is one pass over the selected target samples: with batches of
+``adapt_batch`` (half target, half source), one epoch is ceil(k / (adapt_batch / 2)) iterations
+for k selected samples, and T = adapt_epochs * that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from core.validation import ForgeLensError, check_choice, check_int_range
+
+ARCHITECTURES = ("cnn", "mlp")
+OPTIMIZERS = ("sgd", "adam")
+INT_FIELDS = ("width", "feature_dim", "source_epochs", "source_batch", "source_seed",
+              "adapt_epochs", "adapt_batch", "eval_batch")  # fmt: skip
+FLOAT_FIELDS = ("source_lr", "source_weight_decay", "adapt_lr", "adapt_momentum",
+                "adapt_weight_decay")  # fmt: skip
+SOURCE_FIELDS = (
+    "arch", "width", "feature_dim", "source_optimizer", "source_lr", "source_weight_decay",
+    "source_epochs", "source_batch", "source_seed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HParams:
+    """Model, source-training and adaptation settings. Validated on construction."""
+
+    # model: backbone -> z (feature_dim) -> linear head
+    arch: str = "cnn"
+    width: int = 16  # channels of the first conv layer (cnn) or hidden units (mlp)
+    feature_dim: int = 64
+    # source training (once per scenario, cached)
+    source_optimizer: str = "adam"
+    source_lr: float = 1e-3
+    source_weight_decay: float = 0.0
+    source_epochs: int = 12
+    source_batch: int = 64
+    source_seed: int = 0
+    # adaptation (Algorithm 1 line 7): every batch is half selected target, half source
+    adapt_optimizer: str = "sgd"
+    adapt_lr: float = 0.005
+    adapt_momentum: float = 0.9
+    adapt_weight_decay: float = 0.0
+    adapt_epochs: int = 10
+    adapt_batch: int = 64
+    # evaluation
+    eval_batch: int = 512
+
+    def __post_init__(self) -> None:
+        check_choice("arch", self.arch, ARCHITECTURES)
+        check_choice("source_optimizer", self.source_optimizer, OPTIMIZERS)
+        check_choice("adapt_optimizer", self.adapt_optimizer, OPTIMIZERS)
+        for name in ("width", "feature_dim", "source_epochs", "source_batch", "adapt_epochs",
+                     "eval_batch"):  # fmt: skip
+            check_int_range(name, getattr(self, name), 1, 1_000_000)
+        check_int_range("source_seed", self.source_seed, 0, 2**31 - 1)
+        batch = check_int_range("adapt_batch", self.adapt_batch, 2, 1_000_000)
+        if batch % 2:
+            raise ForgeLensError(
+                f"adapt_batch={batch} must be even: each batch is half source, half target"
+            )
+        for name in ("source_lr", "adapt_lr"):
+            _check_real(name, getattr(self, name), low=0.0, low_open=True)
+        for name in ("source_weight_decay", "adapt_weight_decay"):
+            _check_real(name, getattr(self, name), low=0.0)
+        _check_real("adapt_momentum", self.adapt_momentum, low=0.0, high=1.0, high_open=True)
+        # plain Python numbers, so asdict() is JSON-ready even when numpy scalars came in
+        for name in INT_FIELDS:
+            object.__setattr__(self, name, int(getattr(self, name)))
+        for name in FLOAT_FIELDS:
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    def source_params(self) -> dict[str, Any]:
+        """The fields that decide the source model (its cache key)."""
+        return {name: getattr(self, name) for name in SOURCE_FIELDS}
+
+    def adapt_iterations(self, n_selected: int) -> int:
+        """T: iterations of one adaptation run on ``n_selected`` target samples."""
+        return self.adapt_epochs * math.ceil(n_selected / (self.adapt_batch // 2))
+
+
+def _check_real(
+    name: str, value: Any, *, low: float, high: float = math.inf,
+    low_open: bool = False, high_open: bool = False,
+) -> None:  # fmt: skip
+    """Raise unless ``value`` is a finite real number in the given interval."""
+    left, right = ("(" if low_open else "["), (")" if high_open else "]")
+    allowed = f"a number in {left}{low}, {high}{right}"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ForgeLensError(f"{name}={value!r} must be {allowed}")
+    inside = (value > low if low_open else value >= low) and (
+        value < high if high_open else value <= high
+    )
+    if not math.isfinite(float(value)) or not inside:
+        raise ForgeLensError(f"{name}={value!r} is out of range: allowed {allowed}")
+
+
+_MNIST_SIZED = HParams()
+DEFAULTS: dict[str, HParams] = {
+    "debug": HParams(arch="mlp", width=64, feature_dim=32, source_lr=3e-3, source_epochs=40,
+                     source_batch=32, adapt_lr=0.01, adapt_epochs=20, adapt_batch=32),  # fmt: skip
+    "digits-to-mnist": _MNIST_SIZED,
+    "fonts-to-mnist": _MNIST_SIZED,
+    "mnist-to-digits": _MNIST_SIZED,
+}
+
+
+def hparams_for(scenario: str, **overrides: Any) -> HParams:
+    """Defaults for ``scenario`` with ``overrides`` applied (unknown keys are an error)."""
+    base = DEFAULTS[check_choice("scenario", scenario, DEFAULTS)]
+    known = {f.name for f in fields(HParams)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ForgeLensError(
+            f"hyper-parameter(s) {', '.join(unknown)} not known; allowed: {', '.join(sorted(known))}"
+        )
+    return replace(base, **overrides)

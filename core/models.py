@@ -1,0 +1,150 @@
+"""The classifier every scenario uses: a backbone giving penultimate features z, one linear head.
+
+FORGE's analytic embeddings need exactly this split: ``features(x)`` is z (the input of the last
+linear layer) and ``head`` is that layer, so ``forward(x) == head(features(x))``. Parameters are
+initialised from a torch.Generator (PyTorch's default init scheme), never from global seeding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.device import resolve_device
+from core.hparams import HParams
+from core.scenarios import Scenario, Split
+from core.validation import check_choice
+
+
+class ConvBackbone(nn.Module):
+    """Three 3x3 conv blocks (width, 2 width, 4 width; ReLU, 2x2 max-pool) -> linear -> ReLU."""
+
+    def __init__(self, input_shape: tuple[int, ...], width: int, feature_dim: int) -> None:
+        super().__init__()
+        channels, height, breadth = input_shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        flat = 4 * width * (height // 8) * (breadth // 8)
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(flat, feature_dim), nn.ReLU())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(self.conv(x))
+
+
+class MLPBackbone(nn.Module):
+    """Flatten -> linear(width) -> ReLU -> linear(feature_dim) -> ReLU (for the debug scenario)."""
+
+    def __init__(self, input_shape: tuple[int, ...], width: int, feature_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(),
+            nn.Linear(width, feature_dim), nn.ReLU(),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"cnn": ConvBackbone, "mlp": MLPBackbone}
+
+
+class FeatureClassifier(nn.Module):
+    """``backbone`` maps x to z (N, D); ``head = nn.Linear(D, C)`` maps z to logits."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features z (N, D), the input of the linear head."""
+        return self.backbone(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, C) = head(features(x))."""
+        return self.head(self.features(x))
+
+
+def init_parameters(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw every Linear/Conv weight and bias with PyTorch's default scheme from ``generator``.
+
+    Weights: kaiming_uniform(a=sqrt(5)); biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Conv2d):
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in)
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+    return model
+
+
+def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> FeatureClassifier:
+    """A freshly initialised classifier for ``scenario`` on the CPU (init seed: ``seed`` or
+    hp.source_seed). Layers are created on the meta device and initialised from a
+    torch.Generator, so the global RNG is neither used nor advanced."""
+    backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
+    with torch.device("meta"):  # layers' own init would draw from the global RNG
+        backbone = backbone_cls(scenario.input_shape, hp.width, hp.feature_dim)
+        model = FeatureClassifier(backbone, hp.feature_dim, scenario.num_classes)
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
+    return init_parameters(model, generator)
+
+
+def _batches(x: Tensor, batch_size: int, device: torch.device):
+    for start in range(0, len(x), batch_size):
+        yield x[start : start + batch_size].to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def embed(
+    model: FeatureClassifier, x: Tensor, *, device, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """One forward pass over ``x`` in batches: z (N, D) and logits (N, C), float32 numpy.
+
+    The model is moved to ``device`` (in place) and evaluated in eval mode; its train/eval
+    mode is restored afterwards.
+    """
+    device = resolve_device(device)
+    was_training = model.training
+    model.to(device).eval()
+    zs, logits = [], []
+    try:
+        for batch in _batches(x, batch_size, device):
+            z = model.features(batch)
+            zs.append(z.float().cpu())
+            logits.append(model.head(z).float().cpu())
+    finally:
+        model.train(was_training)
+    if not zs:
+        return (np.zeros((0, model.feature_dim), np.float32),
+                np.zeros((0, model.num_classes), np.float32))  # fmt: skip
+    return torch.cat(zs).numpy(), torch.cat(logits).numpy()
+
+
+@torch.no_grad()
+def per_sample_loss(
+    model: FeatureClassifier, split: Split, *, device, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy with the true label per sample (float64) and predictions (int64)."""
+    _, logits = embed(model, split.x, device=device, batch_size=batch_size)
+    logits64 = torch.from_numpy(logits).double()
+    losses = F.cross_entropy(logits64, torch.from_numpy(split.y), reduction="none")
+    return losses.numpy(), logits.argmax(axis=1).astype(np.int64)
+
+
+def accuracy(model: FeatureClassifier, split: Split, *, device, batch_size: int = 512) -> float:
+    """Fraction of ``split`` classified correctly."""
+    _, predictions = per_sample_loss(model, split, device=device, batch_size=batch_size)
+    return float(np.mean(predictions == split.y)) if len(split) else float("nan")

@@ -1,0 +1,57 @@
+"""The selector contract, its input checks and the shared tie rule for score-ranked selection."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from core.embeddings import PoolEmbedding
+from core.validation import ForgeLensError, check_int_range
+
+MAX_SEED = 2**63 - 1
+
+
+def check_budget(budget: Any, n: int) -> int:
+    """``budget`` as int in [1, n] (n = pool size)."""
+    return check_int_range("budget", budget, 1, n, f" (the pool has {n} samples)")
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as a non-negative int (it seeds numpy's default Generator)."""
+    return check_int_range("seed", seed, 0, MAX_SEED)
+
+
+def top_indices(scores: np.ndarray, budget: int, *, largest: bool) -> np.ndarray:
+    """Indices of the ``budget`` best scores, best first; ties go to the lowest index."""
+    key = -scores if largest else scores
+    return np.argsort(key, kind="stable")[:budget].astype(np.int64)
+
+
+class Selector:
+    """Picks ``budget`` distinct pool indices, in selection order, from a prepared pool.
+
+    Subclasses set ``name`` and implement ``_select``; constructors only store parameters.
+    """
+
+    name: ClassVar[str] = ""
+
+    def select(self, pool: PoolEmbedding, budget: int, seed: int = 0) -> np.ndarray:
+        """Validate, select, and check the result: a 1-D int64 array of ``budget`` distinct indices."""
+        if not isinstance(pool, PoolEmbedding):
+            raise ForgeLensError(f"pool={type(pool).__name__} is not allowed; allowed: a "
+                                 "core.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)")
+        budget = check_budget(budget, pool.n)
+        seed = check_seed(seed)
+        picks = np.asarray(self._select(pool, budget, seed), dtype=np.int64)
+        if picks.shape != (budget,) or len(np.unique(picks)) != budget or picks.min() < 0 \
+                or picks.max() >= pool.n:
+            raise RuntimeError(f"selector {self.name!r} broke its contract: {picks!r}")
+        return picks
+
+    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"

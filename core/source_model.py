@@ -1,0 +1,136 @@
+"""Train the source-only model once per (scenario, hyper-parameters, seed) and cache it on disk.
+
+Cache layout under ``cache_dir``: ``<model_id>.safetensors`` (weights) and ``<model_id>.json``
+(metadata: accuracies, timing). Both are written to a temporary file and moved into place with
+``os.replace``; the JSON goes last and marks the entry complete, so a crash mid-write only
+costs a retrain. ``model_id`` hashes the scenario name, ``scenario.summary()`` (sizes, seed and
+a fingerprint of the data) and the hyper-parameters that decide source training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from core.device import resolve_device
+from core.hparams import HParams
+from core.models import FeatureClassifier, accuracy, build_model
+from core.scenarios import Scenario
+from core.validation import ForgeLensError, check_finite
+
+CACHE_FORMAT = 1
+
+
+def source_model_id(scenario: Scenario, hp: HParams) -> str:
+    """Hash of everything that decides the source model's weights."""
+    key = {
+        "format": CACHE_FORMAT,
+        "scenario": scenario.name,
+        "summary": scenario.summary(),
+        "hparams": hp.source_params(),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_optimizer(
+    name: str, params, *, lr: float, weight_decay: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    """SGD (with ``momentum``) or Adam."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ForgeLensError(f"optimizer={name!r} is not known; allowed: sgd, adam")
+
+
+def train_source(
+    model: FeatureClassifier, scenario: Scenario, hp: HParams, *, device: torch.device
+) -> dict[str, Any]:
+    """Train ``model`` in place on the source train split (shuffled with hp.source_seed)."""
+    model.to(device).train()
+    optimizer = make_optimizer(hp.source_optimizer, model.parameters(), lr=hp.source_lr,
+                               weight_decay=hp.source_weight_decay)  # fmt: skip
+    x = scenario.source_train.x.to(device)
+    y = torch.from_numpy(scenario.source_train.y).to(device)
+    generator = torch.Generator().manual_seed(hp.source_seed)
+    start, iterations, epoch_losses = time.perf_counter(), 0, []
+    for _ in range(hp.source_epochs):
+        order = torch.randperm(len(x), generator=generator).to(device)
+        total = 0.0
+        for begin in range(0, len(x), hp.source_batch):
+            rows = order[begin : begin + hp.source_batch]
+            loss = F.cross_entropy(model(x[rows]), y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+            iterations += 1
+        epoch_losses.append(total / len(x))
+    check_finite("source training loss", np.asarray(epoch_losses))
+    model.eval()
+    return {
+        "train_seconds": time.perf_counter() - start,
+        "epochs": hp.source_epochs,
+        "iterations": iterations,
+        "epoch_losses": epoch_losses,
+        "final_train_loss": epoch_losses[-1],
+    }
+
+
+def _write_atomically(path: Path, write) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def get_source_model(
+    scenario: Scenario, hp: HParams, *, cache_dir: Path, device
+) -> tuple[FeatureClassifier, dict[str, Any]]:
+    """The source-only model for ``scenario``: loaded from ``cache_dir`` or trained and saved.
+
+    Returns the model in eval mode on ``device`` and its metadata (model_id, accuracies on
+    source train/val and target val/test, train seconds, epochs, iterations, ``cached``).
+    """
+    device = resolve_device(device)
+    cache_dir = Path(cache_dir)
+    model_id = source_model_id(scenario, hp)
+    weights_path = cache_dir / f"{model_id}.safetensors"
+    meta_path = cache_dir / f"{model_id}.json"
+    model = build_model(scenario, hp)
+    if meta_path.is_file() and weights_path.is_file():
+        try:
+            model.load_state_dict(load_file(str(weights_path), device="cpu"))
+            info = json.loads(meta_path.read_text())
+            return model.to(device).eval(), {**info, "cached": True}
+        except (OSError, RuntimeError, ValueError, SafetensorError):
+            model = build_model(scenario, hp)  # unreadable entry: train again and overwrite
+
+    info: dict[str, Any] = {"model_id": model_id, "scenario": scenario.name,
+                            "hparams": hp.source_params()}  # fmt: skip
+    info.update(train_source(model, scenario, hp, device=device))
+    for split in ("source_train", "source_val", "target_val", "target_test"):
+        info[f"{split}_accuracy"] = accuracy(
+            model, scenario.split(split), device=device, batch_size=hp.eval_batch
+        )
+    info.update(device=str(device), torch_version=torch.__version__, created=time.time())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    _write_atomically(weights_path, lambda tmp: save_file(state, tmp))
+    _write_atomically(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
+    return model.eval(), {**info, "cached": False}

@@ -1,0 +1,24 @@
+"""ForgeLens dashboard entry: `python -m streamlit run dashboard/app.py`.
+
+A router (st.navigation over the scripts in pages/) with a shared sidebar that picks the
+scenario, selectors and seeds of the runs every analysis page shows. The run store is
+``$FORGELENS_RUNS`` or ``runs/`` (``core.store.default_root``).
+"""
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if REPO_ROOT not in sys.path:  # importable however the app is launched
+    sys.path.insert(0, REPO_ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import loaders, session, widgets  # noqa: E402
+from dashboard.navigation import build_navigation  # noqa: E402
+
+st.set_page_config(page_title="ForgeLens", page_icon=":material/center_focus_strong:",
+                   layout="wide")
+page = st.navigation(build_navigation())
+st.session_state[session.SELECTION] = widgets.sidebar(loaders.store_root())
+page.run()

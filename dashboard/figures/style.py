@@ -1,0 +1,61 @@
+"""Shared look: selector colours, class palette, colour scales and layout defaults."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+METHOD_COLORS = {
+    "random": "#7f7f7f",
+    "margin": "#bcbd22",
+    "entropy": "#17becf",
+    "duc": "#8c564b",
+    "coreset": "#2ca02c",
+    "badge": "#1f77b4",
+    "clue": "#9467bd",
+    "forge": "#d62728",
+    "forge-kmeanspp": "#ff7f0e",
+}
+CLASS_PALETTE = qualitative.D3 + qualitative.Dark24
+GAMMA_SCALE = "Viridis"
+ORDER_SCALE = "Plasma"
+TREND_COLOR = "#111111"
+BACKGROUND_POINT = "#b4b4b4"
+SPACE_TITLES = {"coreset": "CORESET", "badge": "BADGE", "forge": "FORGE", "z": "features z"}
+FONT_SIZE = 13
+
+
+def method_color(method: str, position: int = 0) -> str:
+    """A stable colour per selector name; unknown names fall back to the class palette."""
+    return METHOD_COLORS.get(method, CLASS_PALETTE[position % len(CLASS_PALETTE)])
+
+
+def class_color(label: int) -> str:
+    return CLASS_PALETTE[int(label) % len(CLASS_PALETTE)]
+
+
+def space_title(space: str) -> str:
+    return SPACE_TITLES.get(space, space)
+
+
+def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+    """Common margins, font, white template and legend placement."""
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        font={"size": FONT_SIZE},
+        margin={"l": 60, "r": 20, "t": 80 if title else 60, "b": 60},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.25, "x": 0},
+        title={"text": title} if title else None,
+    )
+    return fig
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    """A blank figure that says why it is blank (never an empty white box)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 15})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, height=height)

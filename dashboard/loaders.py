@@ -1,0 +1,169 @@
+"""Cached reads of the run store, scenarios and the toy pool, for the pages.
+
+Finished runs never change (a run folder appears atomically with its marker), so tables are
+cached by ``(root, run_ids)``; the list of runs is keyed by a cheap stamp of the store folder so
+new runs show up without a restart. Scenarios are cached as resources (built once per process).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.store import POOLS, RunStore, default_root
+
+RUN_COLUMNS = ("method", "budget", "seed")
+
+
+def store_root() -> str:
+    """Absolute path of the run store: ``$FORGELENS_RUNS`` or ``runs/`` (core.store.default_root)."""
+    return str(Path(default_root()).resolve())
+
+
+def store_stamp(root: str) -> tuple[int, int]:
+    """Changes whenever a run folder appears or disappears (mtime and entry count of the root)."""
+    try:
+        return os.stat(root).st_mtime_ns, len(os.listdir(root))
+    except FileNotFoundError:
+        return 0, 0
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(root: str) -> RunStore:
+    return RunStore(root)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def finished_runs(root: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """Every finished run of the store (``stamp`` only invalidates the cache)."""
+    del stamp
+    return get_store(root).finished_runs()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    store = get_store(root)
+    return {run_id: store.load_config(run_id) for run_id in run_ids}
+
+
+@st.cache_data(show_spinner="Loading run tables…", max_entries=64)
+def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
+    """One table (selection, accuracy, samples, pairs or summary) of several runs, stacked.
+
+    Adds run_id, method, budget and seed columns; the index is a plain 0..n-1 row number,
+    which figures use as the key of each point.
+    """
+    store = get_store(root)
+    frames = []
+    for run_id, info in sorted(run_configs(root, run_ids).items(), key=_display_order):
+        table = store.load_table(run_id, name)
+        config = info["config"]
+        table.insert(0, "run_id", run_id)
+        for column in RUN_COLUMNS:
+            table.insert(len(table.columns), column, config[column])
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=["run_id", *RUN_COLUMNS])
+    stacked = pd.concat(frames, ignore_index=True)
+    if "space" in stacked.columns:
+        stacked["space"] = stacked["space"].astype(str)
+    return stacked
+
+
+def method_rank(method: str) -> int:
+    """Position of a selector in the registry's display order (unknown names last)."""
+    from core.selection import available
+
+    names = available()
+    return names.index(method) if method in names else len(names)
+
+
+def _display_order(item: tuple[str, dict[str, Any]]) -> tuple[int, str, float, int]:
+    config = item[1]["config"]
+    return (method_rank(config["method"]), config["method"], float(config["budget"]),
+            int(config["seed"]))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def pool_table(root: str, pool_id: str) -> pd.DataFrame:
+    return get_store(root).load_pool(pool_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def pool_meta(root: str, pool_id: str) -> dict[str, Any]:
+    return get_store(root).load_pool_meta(pool_id)
+
+
+def umap_is_cached(root: str, pool_id: str, space: str) -> bool:
+    return (Path(root) / POOLS / pool_id / f"umap_{space}.parquet").is_file()
+
+
+@st.cache_data(show_spinner="Computing the UMAP of the pool once (then cached on disk)…",
+               max_entries=16)
+def umap_points(root: str, pool_id: str, space: str) -> pd.DataFrame:
+    """The pool's UMAP in ``space`` joined with its per-sample facts (label, correct, znorm…)."""
+    from core.projection import umap_2d
+
+    layout = umap_2d(get_store(root), pool_id, space)
+    return layout.merge(pool_table(root, pool_id), on="idx", how="left")
+
+
+@st.cache_resource(show_spinner="Loading the scenario…")
+def scenario(name: str):
+    from core.scenarios import load_scenario
+
+    return load_scenario(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def thumbnails(scenario_name: str, indices: tuple[int, ...]) -> list[Any]:
+    """Target-pool previews (PIL images, or text for text scenarios) for ``indices``."""
+    data = scenario(scenario_name)
+    return [data.preview("target_pool", int(i)) for i in indices]
+
+
+@st.cache_data(show_spinner="Summarising accuracy…", max_entries=32)
+def accuracy_tables(root: str, run_ids: tuple[str, ...],
+                    split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(long table, per method x budget summary) from ``core.reports``."""
+    from core.reports import accuracy_long, accuracy_summary
+
+    long = accuracy_long(get_store(root), list(run_ids))
+    return long, accuracy_summary(long, split=split)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def decomposition_table(root: str, run_ids: tuple[str, ...], budget: float) -> pd.DataFrame:
+    from core.reports import decomposition
+
+    long, _ = accuracy_tables(root, run_ids)
+    return decomposition(long, budget)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def correlation_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    from core.reports import correlation_summary
+
+    return correlation_summary(get_store(root), list(run_ids))
+
+
+@st.cache_data(show_spinner="Running k-center greedy on the toy pool…", max_entries=32)
+def toy_walks(seed: int, n_per_cluster: int, n_high: int, budget: int,
+              spaces: tuple[str, ...] = ("badge", "forge")
+              ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(planes, walks) per space for the teaching view; one full run, shown by prefixes."""
+    from core.toy import kcenter_walk, make_toy_pool, plane_coordinates
+
+    pool = make_toy_pool(n_per_cluster=n_per_cluster, n_high=n_high, seed=seed)
+    planes, walks = {}, {}
+    for space in spaces:
+        coords = plane_coordinates(pool.z, pool.logits, space)
+        planes[space] = pd.DataFrame({"idx": np.arange(pool.n), "u": coords[:, 0],
+                                      "v": coords[:, 1], "znorm": pool.znorm, "high": pool.high})
+        walks[space] = kcenter_walk(pool, space, budget, seed=seed)
+    return planes, walks

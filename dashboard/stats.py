@@ -1,0 +1,166 @@
+"""Display-side aggregates the figures show: correlations, binned trends, overlaps, coverage.
+
+Pure numpy/pandas/scipy on run-store tables; no Streamlit, no plotting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from core.validation import ForgeLensError, check_int_range
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson and Spearman coefficients of one scatter (NaN when undefined)."""
+
+    pearson: float
+    spearman: float
+    n: int
+
+    def label(self) -> str:
+        def fmt(value: float) -> str:
+            return "n/a" if np.isnan(value) else f"{value:.2f}"
+
+        return f"Pearson r = {fmt(self.pearson)} · Spearman ρ = {fmt(self.spearman)} · n = {self.n}"
+
+
+def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
+    """Both coefficients over finite pairs; NaN when fewer than 3 pairs or a side is constant."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return Correlation(float("nan"), float("nan"), len(x))
+    return Correlation(float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0]), len(x))
+
+
+def binned_mean(x: Iterable[float], y: Iterable[float], bins: int = 12) -> pd.DataFrame:
+    """Mean of y in equal-count bins of x (quantile edges), one row per non-empty bin.
+
+    Equal-count bins keep the trend readable when x is skewed (distances and norms are).
+    Returns columns x (mean x in the bin), y (mean y), n; sorted by x.
+    """
+    check_int_range("bins", bins, 1, 1000)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) == 0:
+        return pd.DataFrame({"x": [], "y": [], "n": []})
+    edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1)))
+    if len(edges) < 2:  # constant x: one bin
+        return pd.DataFrame({"x": [x.mean()], "y": [y.mean()], "n": [len(x)]})
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    frame = pd.DataFrame({"bin": which, "x": x, "y": y})
+    out = frame.groupby("bin").agg(x=("x", "mean"), y=("y", "mean"), n=("y", "size"))
+    return out.sort_values("x").reset_index(drop=True)
+
+
+def jaccard_matrix(selections: pd.DataFrame) -> pd.DataFrame:
+    """Mean Jaccard overlap |A ∩ B| / |A ∪ B| between selectors, averaged over shared seeds.
+
+    ``selections`` has one row per selected sample: method, seed, idx (one budget). Pairs are
+    compared only within the same seed; the diagonal is 1. Methods in first-seen order.
+    """
+    _require_columns("selections", selections, ("method", "seed", "idx"))
+    methods = list(dict.fromkeys(selections["method"]))
+    sets = {key: set(group["idx"].tolist())
+            for key, group in selections.groupby(["method", "seed"], sort=False)}
+    matrix = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
+    for first, second in combinations(methods, 2):
+        scores = []
+        for (method, seed), chosen in sets.items():
+            other = sets.get((second, seed))
+            if method != first or other is None:
+                continue
+            union = chosen | other
+            scores.append(len(chosen & other) / len(union) if union else 1.0)
+        value = float(np.mean(scores)) if scores else float("nan")
+        matrix.loc[first, second] = matrix.loc[second, first] = value
+    return matrix
+
+
+def class_histogram(selections: pd.DataFrame, pool_labels: Iterable[int],
+                    n_classes: int) -> pd.DataFrame:
+    """Fraction of each selection per class (mean over seeds), with the pool as a reference.
+
+    Returns long rows: method ("pool" for the pool itself), label, fraction.
+    """
+    _require_columns("selections", selections, ("method", "seed", "label"))
+    labels = np.asarray(list(pool_labels), dtype=np.int64)
+    rows = [{"method": "pool", "label": c, "fraction": float(np.mean(labels == c))}
+            for c in range(n_classes)]
+    for method, group in selections.groupby("method", sort=False):
+        per_seed = [np.bincount(g["label"].to_numpy(np.int64), minlength=n_classes)[:n_classes]
+                    / max(len(g), 1) for _, g in group.groupby("seed")]
+        mean = np.mean(per_seed, axis=0)
+        rows += [{"method": method, "label": c, "fraction": float(mean[c])}
+                 for c in range(n_classes)]
+    return pd.DataFrame(rows)
+
+
+def class_coverage(pairs: pd.DataFrame, space: str) -> pd.DataFrame:
+    """Per (method, class): share of unselected samples whose nearest selected one shares the label.
+
+    A class is covered when its samples are represented by a selected sample of the same class
+    in the given embedding space. Mean over seeds; columns method, label, coverage, n.
+    """
+    _require_columns("pairs", pairs, ("method", "seed", "space", "label", "nn_label"))
+    part = pairs[pairs["space"] == space]
+    if part.empty:
+        return pd.DataFrame({"method": [], "label": [], "coverage": [], "n": []})
+    same = (part["label"].to_numpy() == part["nn_label"].to_numpy()).astype(np.float64)
+    frame = part[["method", "seed", "label"]].assign(same=same)
+    per_seed = frame.groupby(["method", "seed", "label"], sort=False).agg(
+        coverage=("same", "mean"), n=("same", "size"))
+    table = per_seed.groupby(["method", "label"], sort=False).agg(
+        coverage=("coverage", "mean"), n=("n", "mean")).reset_index()
+    return table
+
+
+def selected_keys(event: object, key: str = "customdata") -> list[int]:
+    """Row keys of the points picked in a ``st.plotly_chart`` selection event.
+
+    Builders put the row key in each point's customdata (a scalar or a list whose first
+    entry is the key); points of traces without customdata (trend lines) are ignored.
+    """
+    selection = _get(event, "selection")
+    points = _get(selection, "points") or []
+    keys: list[int] = []
+    for point in points:
+        value = _get(point, key)
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        if value is None:
+            continue
+        keys.append(int(value))
+    return list(dict.fromkeys(keys))
+
+
+def _get(container: object, name: str) -> object:
+    if container is None:
+        return None
+    if isinstance(container, dict):
+        return container.get(name)
+    return getattr(container, name, None)
+
+
+def _require_columns(name: str, frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForgeLensError(
+            f"{name} lacks column(s) {missing}; it has {list(frame.columns)}"
+        )
+
+
+def with_pool_columns(frame: pd.DataFrame, pool: pd.DataFrame,
+                      columns: Iterable[str] = ("label",)) -> pd.DataFrame:
+    """``frame`` (with an idx column) joined with per-sample pool facts, row order kept."""
+    columns = [c for c in columns if c not in frame.columns]
+    return frame.merge(pool[["idx", *columns]], on="idx", how="left", validate="many_to_one")

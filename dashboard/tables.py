@@ -1,0 +1,108 @@
+"""Display tables: markdown with the best entry in bold, and readable pair details."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.validation import ForgeLensError
+from dashboard.figures.accuracy import SPLIT_TITLES
+
+
+def _cell(mean: float, std: float, diff: float | None = None) -> str:
+    text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
+    if diff is not None and not np.isnan(diff):
+        text += f" ({100 * diff:+.2f})"
+    return text
+
+
+def _markdown(frame: pd.DataFrame, index_name: str) -> str:
+    header = "| " + " | ".join([index_name, *map(str, frame.columns)]) + " |"
+    rule = "|" + "---|" * (len(frame.columns) + 1)
+    body = ["| " + " | ".join([str(i), *map(str, row)]) + " |"
+            for i, row in zip(frame.index, frame.to_numpy(), strict=True)]
+    return "\n".join([header, rule, *body])
+
+
+def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
+                    diff: str | None = None, column_label=str) -> pd.DataFrame:
+    """Pivot mean/std rows into 'mean ± std (diff)' cells with the best mean per column in bold.
+
+    Best = highest mean after rounding to the two shown decimals (ties are all bold).
+    """
+    needed = [row, column, "mean", "std"] + ([diff] if diff else [])
+    missing = [c for c in needed if c not in long.columns]
+    if missing:
+        raise ForgeLensError(f"table lacks column(s) {missing}; it has {list(long.columns)}")
+    rows = list(dict.fromkeys(long[row]))
+    columns = list(dict.fromkeys(long[column]))
+    out = pd.DataFrame("–", index=rows, columns=[column_label(c) for c in columns])
+    for value in columns:
+        part = long[long[column] == value]
+        best = np.round(100 * part["mean"].max(), 2)
+        for record in part.itertuples(index=False):
+            record = record._asdict()
+            text = _cell(record["mean"], record["std"],
+                         record[diff] if diff and record[row] != "random" else None)
+            if np.round(100 * record["mean"], 2) == best:
+                text = f"**{text}**"
+            out.loc[record[row], column_label(value)] = text
+    return out
+
+
+def accuracy_markdown(summary: pd.DataFrame) -> str:
+    """Selectors x budgets, 'mean ± std (difference to Random)' in %, best per budget bold."""
+    table = bold_best_table(summary, row="method", column="budget", diff="diff_to_random",
+                            column_label=lambda b: f"{100 * b:g}%")
+    return _markdown(table, "selector")
+
+
+def decomposition_markdown(decomp: pd.DataFrame) -> str:
+    """Table 1: selectors x splits, 'mean ± std' in %, best per split bold."""
+    frame = decomp.assign(split=decomp["split"].astype(str))
+    order = [s for s in SPLIT_TITLES if s in set(frame["split"])]
+    frame = frame.set_index("split").loc[order].reset_index() if order else frame
+    table = bold_best_table(frame, row="method", column="split",
+                            column_label=lambda s: SPLIT_TITLES.get(s, s))
+    return _markdown(table, "selector")
+
+
+PAIR_DETAIL_COLUMNS = {
+    "idx": "unselected x′",
+    "nn_idx": "nearest selected x",
+    "label": "label x′",
+    "nn_label": "label x",
+    "loss_before": "loss x′ before",
+    "loss_after": "loss x′ after",
+    "nn_loss_before": "loss x before",
+    "nn_loss_after": "loss x after",
+    "r": "r(x′)",
+    "nn_r": "r(x)",
+    "gap": "gap",
+    "distance": "distance",
+    "gamma": "γ",
+}
+
+
+def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> pd.DataFrame:
+    """Selected pair rows with readable column names (and class names when known)."""
+    cols = [c for c in ("space", "seed", *PAIR_DETAIL_COLUMNS) if c in pairs.columns]
+    frame = pairs[cols].copy()
+    if class_names:
+        for column in ("label", "nn_label"):
+            frame[column] = [class_names[v] if 0 <= v < len(class_names) else str(v)
+                             for v in frame[column].astype(int)]
+    return frame.rename(columns=PAIR_DETAIL_COLUMNS)
+
+
+def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFrame:
+    """``core.reports.correlation_summary`` as selector/budget rows x space columns."""
+    if table.empty:
+        return pd.DataFrame()
+    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]])
+    wide = frame.pivot_table(index=["method", "budget"], columns="space", values=stat,
+                             sort=False)
+    order = [s for s in ("coreset", "badge", "forge") if s in wide.columns]
+    wide = wide[order + [c for c in wide.columns if c not in order]]
+    wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]
+    return wide.round(3)

@@ -1,0 +1,46 @@
+"""Compare selectors: how much their picks overlap, their class mix, per-class coverage."""
+
+import streamlit as st
+
+from dashboard import loaders, stats, widgets
+from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
+from dashboard.figures.style import space_title
+
+selection = widgets.current_selection()
+widgets.page_header(
+    "Compare selectors",
+    "Do two selectors pick the same samples? Do they follow the pool's class mix? Are all "
+    "classes represented by a nearby pick? Averages over the selected seeds at one budget.",
+)
+widgets.require_runs(selection, "comparison")
+runs = selection.runs
+budget = st.columns(3)[0].selectbox("Budget", selection.budgets(),
+                                    format_func=lambda b: f"{100 * b:g}%")
+run_ids = selection.run_ids(budget=budget)
+pool_id = runs.set_index("run_id").loc[run_ids[0], "pool_id"]
+pool = loaders.pool_table(selection.root, pool_id)
+meta = loaders.pool_meta(selection.root, pool_id)
+class_names = meta.get("class_names")
+picks = stats.with_pool_columns(loaders.run_table(selection.root, run_ids, "selection"), pool)
+
+st.subheader("Overlap of the picks")
+st.caption("Jaccard index |A ∩ B| / |A ∪ B| of two selectors' picks with the same seed, averaged "
+           "over seeds. Random overlaps little with anything; BADGE and FORGE share the gradient "
+           "direction but weigh samples differently.")
+st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
+
+st.subheader("Class mix of the picks")
+st.caption("Share of each selection per true class (bars) against the pool's share (black "
+           "ticks). Uncertainty selectors lean to confusable classes; diversity selectors "
+           "follow the pool more closely.")
+histogram = stats.class_histogram(picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1))
+st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
+
+st.subheader("Per-class coverage")
+space = st.radio("Nearest pick measured in", ("coreset", "badge", "forge"), index=2,
+                 horizontal=True, format_func=space_title)
+st.caption("For each class, the share of its unselected samples whose nearest pick in this space "
+           "has the same true label: low values mean the class is represented by picks of "
+           "other classes, or not at all.")
+pairs = loaders.run_table(selection.root, run_ids, "pairs")
+st.plotly_chart(coverage_figure(stats.class_coverage(pairs, space), class_names), width="stretch")

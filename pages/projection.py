@@ -1,0 +1,63 @@
+"""Selections in UMAP: where each selector spends its budget on a 2-D map of the pool."""
+
+import streamlit as st
+
+from dashboard import loaders, stats, widgets
+from dashboard.figures.projection import COLOUR_BY, selection_map_figure
+from dashboard.figures.style import space_title
+
+SPACES = ("z", "badge", "forge")
+DEFAULT_METHODS = ("random", "coreset", "badge", "forge")
+
+selection = widgets.current_selection()
+widgets.page_header(
+    "Selections in UMAP",
+    "A 2-D UMAP of the target pool, built from nearest neighbours in the chosen space "
+    "(features z, BADGE or FORGE embeddings), with each selector's picks on top. Colour by "
+    "gamma to see FORGE reach for high-‖z‖ samples that BADGE leaves out.",
+)
+widgets.require_runs(selection, "selection map")
+runs = selection.runs
+pool_ids = list(dict.fromkeys(runs["pool_id"]))
+space_col, budget_col, seed_col, colour_col = st.columns([3, 2, 2, 4])
+space = space_col.radio("UMAP of", SPACES, horizontal=True, format_func=space_title,
+                        index=SPACES.index("forge"))
+pool_id = pool_ids[0]
+if len(pool_ids) > 1:
+    pool_id = space_col.selectbox("Pool (source model)", pool_ids)
+runs = runs[runs["pool_id"] == pool_id]
+budget = budget_col.selectbox("Budget", sorted(set(runs["budget"])),
+                              format_func=lambda b: f"{100 * b:g}%")
+seed = seed_col.selectbox("Seed", sorted(set(runs["seed"])))
+colour = colour_col.radio("Colour by", COLOUR_BY, horizontal=True, index=COLOUR_BY.index("gamma"))
+methods = [m for m in selection.methods() if m in set(runs["method"])]
+shown = st.multiselect("Selectors (one panel each)", methods,
+                       default=[m for m in DEFAULT_METHODS if m in methods] or methods[:4])
+if not shown:
+    st.info("Choose at least one selector to draw its picks.")
+    st.stop()
+
+if not loaders.umap_is_cached(selection.root, pool_id, space):
+    st.caption("This UMAP is not cached yet: computing it once takes a little while, then it is "
+               "stored with the pool (`python -m core run` precomputes it).")
+points = loaders.umap_points(selection.root, pool_id, space)
+picks = loaders.run_table(selection.root, selection.run_ids(budget=budget, seed=seed, pool_id=pool_id), "selection")
+picks_by_method = {m: picks[picks["method"] == m] for m in shown if (picks["method"] == m).any()}
+meta = loaders.pool_meta(selection.root, pool_id)
+event = st.plotly_chart(
+    selection_map_figure(points, picks_by_method, colour_by=colour,
+                         class_names=meta.get("class_names"), space_label=space_title(space)),
+    key="umap_chart", on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
+
+st.subheader("Samples")
+chosen = stats.selected_keys(event)
+if not chosen:
+    st.caption("Select picks with the box or lasso tool to see their images. Meanwhile: the "
+               f"first picks of {shown[0]}.")
+    chosen = picks_by_method.get(shown[0], picks.head(0)).sort_values("order")["idx"].head(8).tolist()
+facts = points.set_index("idx").loc[chosen]
+who = picks[picks["idx"].isin(chosen) & picks["method"].isin(shown)].groupby("idx")["method"]
+pickers = who.agg(", ".join)
+captions = [f"#{i} · label {facts.loc[i, 'label']} · ‖z‖ {facts.loc[i, 'znorm']:.2f}"
+            f"{' · ' + pickers[i] if i in pickers.index else ''}" for i in chosen[:24]]
+widgets.show_samples(selection.scenario, chosen[:24], captions)

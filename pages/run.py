@@ -1,0 +1,72 @@
+"""Run: launch a sweep in the background, follow its progress, browse finished runs."""
+
+import streamlit as st
+import torch
+
+from core.scenarios import available as scenarios
+from core.selection import available as selectors
+from dashboard import jobs, loaders, session, widgets
+
+BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+SEED_CHOICES = tuple(range(10))
+
+selection = widgets.current_selection()
+root = selection.root
+widgets.page_header(
+    "Run a sweep",
+    "Every (selector, budget, seed) is one run: select once, fine-tune, record losses and gaps. "
+    "The sweep runs in a separate process (`python -m core run`), so it keeps going when you "
+    "switch pages or reload; finished runs are reused, never recomputed.",
+)
+defaults = jobs.default_request()
+with st.form("sweep"):
+    left, right = st.columns(2)
+    names = list(scenarios())
+    scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
+                              help="Source → target data shift (python -m core list).")
+    device = right.selectbox(
+        "Device", ("auto", "cpu", "cuda"),
+        help="auto uses CUDA when present. " + ("CUDA is available here." if
+                                                torch.cuda.is_available() else
+                                                "No CUDA device here: auto means CPU."))
+    methods = st.multiselect("Selectors", selectors(), default=defaults["methods"])
+    left, right = st.columns(2)
+    budgets = left.multiselect("Budgets (fraction of the target pool)", BUDGET_CHOICES,
+                               default=[b for b in defaults["budgets"] if b in BUDGET_CHOICES],
+                               format_func=lambda b: f"{100 * b:g}%")
+    seeds = right.multiselect("Seeds", SEED_CHOICES, default=defaults["seeds"])
+    umap = st.checkbox("Precompute the UMAP views after the sweep", value=True,
+                       help="Otherwise the Selections page computes them on first use.")
+    submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:")
+if submitted:
+    if not methods or not budgets or not seeds:
+        st.warning("Choose at least one selector, one budget and one seed.")
+    elif device == "cuda" and not torch.cuda.is_available():
+        st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
+    else:
+        job_id = jobs.launch_job(root, scenario, methods, sorted(budgets), sorted(seeds),
+                                 device=device, umap=umap)
+        st.session_state.setdefault(session.WATCHED_JOBS, []).append(job_id)
+        st.success(f"Started job {job_id}: {len(methods) * len(budgets) * len(seeds)} runs. "
+                   "The same sweep from a shell:")
+        st.code(jobs.shell_command(jobs.job_status(root, job_id).request["command"]),
+                language="bash")
+
+st.subheader("Background sweeps")
+widgets.jobs_panel(root)
+
+st.subheader("Finished runs")
+runs = selection.all_runs
+if runs.empty:
+    st.caption("None yet: launch a sweep above; runs appear here as they finish.")
+    st.stop()
+table = runs.sort_values("created", ascending=False)
+table = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]],
+                     total_seconds=table["total_seconds"].round(1))
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "run_id": "run", "total_seconds": "seconds", "budget_count": "labels"})
+run_id = st.selectbox("Show the config of run", runs["run_id"],
+                      format_func=lambda r: f"{r} · " + " · ".join(
+                          str(v) for v in runs.set_index("run_id").loc[r, ["scenario", "method",
+                                                                            "budget", "seed"]]))
+st.json(loaders.run_configs(root, (run_id,))[run_id], expanded=1)

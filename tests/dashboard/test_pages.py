@@ -1,0 +1,275 @@
+"""Every page driven by AppTest against a real debug run store (and an empty one)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+from streamlit.testing.v1 import AppTest
+
+from core.store import RUNS_ENV, RunStore
+from dashboard import jobs
+from tests.dashboard.conftest import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+TIMEOUT = 120
+
+
+def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
+    monkeypatch.setenv(RUNS_ENV, str(root))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page:
+        at.switch_page(f"../pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def decode(array: object) -> np.ndarray:
+    """Plotly's JSON arrays: plain lists or base64 typed arrays."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "success", "warning")
+             for e in at.get(kind)]
+    return "\n".join(map(str, parts))
+
+
+# ---- empty store ---------------------------------------------------------------------------
+def test_home_on_an_empty_store_offers_the_default_experiment(
+        empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    launched = []
+
+    def fake_launch(root, scenario, methods, budgets, seeds, **kwargs):
+        launched.append((scenario, methods, budgets, seeds))
+        folder = jobs.jobs_dir(root)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "j-default.json").write_text(json.dumps({
+            "job_id": "j-default", "pid": None, "scenario": scenario, "methods": methods,
+            "budgets": budgets, "seeds": seeds}))
+        (folder / "j-default.jsonl").write_text(json.dumps(
+            {"stage": "embed", "message": "embedding the target pool"}) + "\n")
+        return "j-default"
+
+    monkeypatch.setattr(jobs, "launch_job", fake_launch)
+    at = open_app(empty_store, monkeypatch)
+    assert "ForgeLens" in at.title[0].value
+    assert "is empty" in at.info[0].value
+    button = next(b for b in at.button if b.label == "Run the default experiment")
+    button.click().run()
+    request = jobs.default_request()
+    assert launched == [(request["scenario"], request["methods"], request["budgets"],
+                         request["seeds"])]
+    assert "Job j-default" in texts(at)
+    assert any("embedding the target pool" in str(p.proto.text) for p in at.get("progress"))
+
+
+@pytest.mark.parametrize("page", ["gap", "projection", "accuracy", "compare"])
+def test_analysis_pages_on_an_empty_store_say_what_to_do(
+        page: str, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(empty_store, monkeypatch, page)
+    assert "no finished runs yet" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_teaching_page_works_without_runs_and_steps_fast(
+        empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(empty_store, monkeypatch, "teaching")
+    figure = charts(at)[0]
+    assert "5 picks" in figure["layout"]["annotations"][0]["text"]
+    assert sum(s["type"] == "circle" for s in figure["layout"]["shapes"]) == 2 * 5
+    plus = next(b for b in at.button if b.label == "+1 pick")
+    seconds = []
+    for k in (6, 7, 8):
+        start = time.perf_counter()
+        plus.click().run()
+        seconds.append(time.perf_counter() - start)
+        figure = charts(at)[0]
+        assert at.slider[0].value == k
+        assert f"{k} picks" in figure["layout"]["annotations"][1]["text"]
+        picks = [t for t in figure["data"] if t.get("name") == "picks (numbered)"]
+        assert [list(t["text"]) for t in picks] == [[str(i) for i in range(1, k + 1)]] * 2
+    assert max(seconds) < 3.0, seconds  # measured well under 1 s; loose for shared CPUs
+    at.slider[0].set_value(20).run()
+    assert "20 picks" in charts(at)[0]["layout"]["annotations"][0]["text"]
+
+
+# ---- debug store ---------------------------------------------------------------------------
+def test_home_summarises_the_store(debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(debug_store, monkeypatch)
+    n_runs = len(DEBUG_METHODS) * len(DEBUG_BUDGETS) * len(DEBUG_SEEDS)
+    assert [m.value for m in at.metric][:2] == [str(n_runs), "1"]
+    table = at.dataframe[0].value
+    assert table.shape[0] == len(DEBUG_METHODS) * len(DEBUG_BUDGETS)
+    assert at.sidebar.selectbox[0].value == "debug"
+
+
+def test_run_page_lists_runs_and_launches_a_sweep(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_launch(root, scenario, methods, budgets, seeds, **kwargs):
+        calls.append((scenario, methods, budgets, seeds, kwargs))
+        folder = jobs.jobs_dir(root)
+        folder.mkdir(parents=True, exist_ok=True)
+        command = jobs.cli_command(scenario, methods, budgets, seeds, root=root,
+                                   progress=folder / "j-test.jsonl", **kwargs)
+        (folder / "j-test.json").write_text(json.dumps({"job_id": "j-test", "pid": None,
+                                                        "command": command}))
+        return "j-test"
+
+    monkeypatch.setattr(jobs, "launch_job", fake_launch)
+    at = open_app(debug_store, monkeypatch, "run")
+    assert at.dataframe[0].value.shape[0] == len(RunStore(debug_store).finished_runs())
+    last = RunStore(debug_store).run_ids()[-1]
+    next(s for s in at.main.selectbox if s.label == "Show the config of run").set_value(last).run()
+    assert json.loads(at.json[0].proto.body)["run_id"] == last
+    main = at.main
+    next(s for s in main.selectbox if s.label == "Scenario").set_value("debug")
+    next(m for m in main.multiselect if m.label == "Selectors").set_value(["random", "forge"])
+    next(m for m in main.multiselect if m.label.startswith("Budgets")).set_value([0.1])
+    next(m for m in main.multiselect if m.label == "Seeds").set_value([3])
+    next(s for s in main.selectbox if s.label == "Device").set_value("cpu")
+    next(b for b in main.button if b.label == "Launch").click().run()
+    assert calls == [("debug", ["random", "forge"], [0.1], [3], {"device": "cpu",
+                                                                 "umap": True})]
+    assert "Started job j-test: 2 runs" in at.success[0].value
+    assert "--scenario debug --methods random,forge" in at.code[0].value
+
+
+def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
+    """A table of the runs matching ``equal``, stacked in the dashboard's run order."""
+    store = RunStore(root)
+    runs = store.finished_runs()
+    for column, value in equal.items():
+        runs = runs[np.isclose(runs[column], value)] if column == "budget" else \
+            runs[runs[column] == value]
+    frames = []
+    for row in runs.sort_values(["seed"]).itertuples():
+        frames.append(store.load_table(row.run_id, name).assign(method=row.method,
+                                                                seed=row.seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_gap_page_draws_figure_5_with_scipy_correlations(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(debug_store, monkeypatch, "gap")
+    assert at.main.selectbox[0].value == "badge"
+    figure = charts(at)[0]
+    scatters = [t for t in figure["data"] if t["type"] == "scattergl"]
+    assert len(scatters) == 3
+    pairs = _store_table(debug_store, "pairs", method="badge", budget=DEBUG_BUDGETS[0])
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    for title, (space, x) in zip(titles, [("badge", "distance"), ("badge", "gamma"),
+                                          ("forge", "distance")], strict=True):
+        part = pairs[pairs["space"] == space]
+        assert f"Pearson r = {sps.pearsonr(part[x], part['gap'])[0]:.2f}" in title
+        assert f"Spearman ρ = {sps.spearmanr(part[x], part['gap'])[0]:.2f}" in title
+        assert f"n = {len(part)}" in title
+    # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows
+    keys = decode(scatters[0]["customdata"]).astype(int)
+    np.testing.assert_allclose(decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys])
+    assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each
+    at.main.radio[0].set_value("forge").run()
+    assert "largest gaps in FORGE space" in texts(at)
+    at.main.toggle[0].set_value(True).run()
+    assert sum(t["type"] == "scattergl" for t in charts(at)[0]["data"]) == 4
+    at.main.selectbox[0].set_value("forge").run()
+    forge_pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
+    part = forge_pairs[forge_pairs["space"] == "badge"]
+    title = charts(at)[0]["layout"]["annotations"][0]["text"]
+    assert f"Spearman ρ = {sps.spearmanr(part['distance'], part['gap'])[0]:.2f}" in title
+
+
+def test_projection_page_overlays_each_selectors_picks(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(debug_store, monkeypatch, "projection")
+    figure = charts(at)[0]
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert [t.split("</b>")[0].removeprefix("<b>") for t in titles] == list(DEBUG_METHODS)
+    picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0], seed=DEBUG_SEEDS[0])
+    for axis, method in zip(("x", "x2", "x3"), DEBUG_METHODS, strict=True):
+        shown = {int(v) for t in figure["data"] if t.get("customdata") is not None
+                 and t.get("xaxis", "x") == axis for v in decode(t["customdata"])}
+        assert shown == set(picks[picks["method"] == method]["idx"])
+    assert "coloraxis" in figure["layout"]  # gamma colouring by default
+    assert len(at.get("image")) == 8  # first picks shown until a selection is made
+    colour = next(r for r in at.main.radio if r.label == "Colour by")
+    colour.set_value("correctness").run()
+    names = {t.get("name") for t in charts(at)[0]["data"]}
+    assert {"correct under θ₀", "misclassified"} & names
+    next(m for m in at.main.multiselect if m.label.startswith("Selectors")).set_value(
+        ["forge"]).run()
+    assert len(charts(at)[0]["layout"]["annotations"]) == 1
+    next(r for r in at.main.radio if r.label == "UMAP of").set_value("z").run()
+    assert not at.exception
+    assert "features z" in charts(at)[0]["layout"]["title"]["text"]
+
+
+def test_accuracy_page_tables_match_core_reports(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.reports import accuracy_long, accuracy_summary
+
+    at = open_app(debug_store, monkeypatch, "accuracy")
+    long = accuracy_long(RunStore(debug_store))
+    table = at.markdown[0].value if "| selector |" in at.markdown[0].value else next(
+        m.value for m in at.markdown if "| selector |" in m.value)
+    assert "**" in table
+    for split in ("test", "val"):
+        if split == "val":
+            at.main.selectbox[0].set_value("val").run()
+            table = next(m.value for m in at.markdown if "| selector |" in m.value)
+        summary = accuracy_summary(long, split=split)
+        for row in summary.itertuples():
+            assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
+    assert len(at.get("download_button")) == 2
+    assert len(charts(at)) == 2
+    decomposition = next(m.value for m in at.markdown if "selected train" in m.value)
+    assert decomposition.count("\n") == 1 + len(DEBUG_METHODS)
+
+
+def test_compare_page_overlap_matches_python_sets(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(debug_store, monkeypatch, "compare")
+    jaccard, histogram, coverage = charts(at)
+    z = np.asarray(jaccard["data"][0]["z"], dtype=float).reshape(len(DEBUG_METHODS), -1)
+    picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0])
+    for i, a in enumerate(DEBUG_METHODS):
+        for j, b in enumerate(DEBUG_METHODS):
+            scores = []
+            for seed in DEBUG_SEEDS:
+                sa = set(picks[(picks.method == a) & (picks.seed == seed)].idx)
+                sb = set(picks[(picks.method == b) & (picks.seed == seed)].idx)
+                scores.append(len(sa & sb) / len(sa | sb))
+            assert z[i, j] == pytest.approx(np.mean(scores))
+    assert [t["name"] for t in histogram["data"]] == [*DEBUG_METHODS, "pool"]
+    before = coverage["data"][0]["z"]
+    at.main.radio[0].set_value("badge").run()
+    assert charts(at)[2]["data"][0]["z"] != before or not at.exception
+
+
+def test_sidebar_filters_what_pages_show(debug_store: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(debug_store, monkeypatch, "gap")
+    methods = next(m for m in at.sidebar.multiselect if m.label == "Selectors")
+    methods.set_value(["forge"]).run()
+    assert at.main.selectbox[0].options == ["forge"]
+    seeds = next(m for m in at.sidebar.multiselect if m.label == "Seeds")
+    seeds.set_value([DEBUG_SEEDS[1]]).run()
+    assert f"seeds {DEBUG_SEEDS[1]} ·" in texts(at)
+    seeds.set_value([]).run()
+    assert "No runs match the sidebar" in at.info[0].value
+    assert not at.get("plotly_chart")
