@@ -162,7 +162,7 @@ def child(args: argparse.Namespace) -> None:
 def parent(args: argparse.Namespace) -> None:
     print(f"pool N={args.n} D={args.d} C={args.c}, budget K={args.k}, seed={args.seed}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     bw = memory_bandwidth()
     bandwidth = max(bw["copy_torch"], bw["copy_numpy"])
     print(f"memory bandwidth (256 MiB copy, read+write): torch {bw['copy_torch'] / 1e9:.1f} GB/s, "
@@ -173,7 +173,7 @@ def parent(args: argparse.Namespace) -> None:
         for mode in ("factored", "materialised"):
             cmd = [sys.executable, __file__, "--child", f"{space_name}:{mode}", "--n", str(args.n),
                    "--d", str(args.d), "--c", str(args.c), "--k", str(args.k),
-                   "--seed", str(args.seed)]
+                   "--seed", str(args.seed), "--threads", str(args.threads)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
             results[space_name, mode] = json.loads(out.stdout.strip().splitlines()[-1])
     steps = args.k - 1
@@ -200,6 +200,7 @@ def parent(args: argparse.Namespace) -> None:
               f"factored = {fac['x_floor']:.2f}x floor; peak memory "
               f"{fac['peak_mib']:.0f} vs {mat['peak_mib']:.0f} MiB; identical picks for the first "
               f"{agree}/{args.k}")
+    print(f"load average now {os.getloadavg()[0]:.1f} (other processes share these cores)")
     print("targets (2-core CPU): factored k-center >= 8x faster than materialised (forge) and "
           "within 1.5x of the floor")
 
@@ -211,10 +212,14 @@ def main() -> None:
     parser.add_argument("--c", type=int, default=10)
     parser.add_argument("--k", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.k < 2 or args.k > args.n:
         parser.error(f"--k={args.k} must be in [2, --n={args.n}]")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.child:
         child(args)
     else:

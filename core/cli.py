@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_csv("seeds", int, "non-negative integers"), default=[0, 1, 2])
     run.add_argument("--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--adaptation", default=None,
+                     help="full (fine-tune everything, the paper's setting) or head (train only "
+                          "the last linear layer on cached features); default: the scenario's "
+                          "(head for pretrained backbones, full otherwise)")
     run.add_argument("--progress", default=None,
                      help="also append progress events as JSON lines to this file")
     run.add_argument("--no-umap", action="store_true",
@@ -62,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--scenario", default=None, help="only runs of this scenario")
     table.add_argument("--split", default="test",
                        help="selected_train, unselected_train, val or test")
+    table.add_argument("--adaptation", default=None,
+                       help="only runs with this adaptation mode (full or head)")
     return parser
 
 
@@ -81,6 +87,15 @@ class ProgressReporter:
             with self.path.open("a") as handle:  # one short line per append: readers see whole lines
                 handle.write(json.dumps(event, default=str) + "\n")
         if self.quiet:
+            return
+        if "estimate_seconds" in event and ("n_runs" not in event or event["run_index"] == 0
+                                            or event["estimate_seconds"] >= 10):
+            # expected durations of long steps are worth a line of their own
+            text = f"[{event['stage']}] {event.get('message', '')}"
+            if self.bar is not None:
+                self.bar.write(text, file=sys.stderr)
+            else:
+                print(text, file=sys.stderr)
             return
         if "n_runs" not in event:
             print(f"[{event['stage']}] {event.get('message', '')}", file=sys.stderr)
@@ -104,11 +119,12 @@ class ProgressReporter:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.experiment import run_sweep, validate_sweep
+    from core.experiment import resolve_adaptation, run_sweep, validate_sweep
     from core.scenarios import DEFAULT_SCENARIO
 
     scenario = args.scenario or DEFAULT_SCENARIO
-    validate_sweep(scenario, args.methods, args.budgets, args.seeds)
+    validate_sweep(scenario, args.methods, args.budgets, args.seeds, args.adaptation)
+    adaptation = resolve_adaptation(scenario, args.adaptation)
     from core.device import resolve_device
 
     resolve_device(args.device)
@@ -116,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         run_ids = run_sweep(scenario, args.methods, args.budgets, args.seeds, root=args.out,
-                            device=args.device, progress=reporter)
+                            device=args.device, adaptation=adaptation, progress=reporter)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -124,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         raise
     seconds = time.perf_counter() - started
     reporter.close(f"{len(run_ids)} runs in {seconds:.1f} s")
-    print(f"{len(run_ids)} runs of {scenario} in {seconds:.1f} s; "
+    print(f"{len(run_ids)} runs of {scenario} ({adaptation} adaptation) in {seconds:.1f} s; "
           f"browse them with `make run` or `python -m core table --scenario {scenario}`")
     return 0
 
@@ -167,26 +183,33 @@ def _table(args: argparse.Namespace) -> int:
     from core.validation import check_choice
 
     check_choice("split", args.split, ("selected_train", "unselected_train", "val", "test"))
+    if args.adaptation is not None:
+        from core.adaptation import ADAPTATION_MODES
+
+        check_choice("adaptation", args.adaptation, ADAPTATION_MODES)
     store = RunStore(args.out)
     runs = store.finished_runs()
     if args.scenario is not None:
         runs = runs[runs["scenario"] == args.scenario]
+    if args.adaptation is not None:
+        runs = runs[runs["adaptation"] == args.adaptation]
     if runs.empty:
         where = f" for scenario {args.scenario!r}" if args.scenario else ""
+        where += f" with {args.adaptation} adaptation" if args.adaptation else ""
         print(f"no finished runs in {store.root}{where}; start one with `python -m core run`")
         return 1
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.max_rows", 500):
-        for scenario, group in runs.groupby("scenario"):
+        for (scenario, mode), group in runs.groupby(["scenario", "adaptation"]):
             ids = group["run_id"].tolist()
             long = accuracy_long(store, ids)
             before = long[(long["split"] == args.split) & (long["stage"] == "before")]["accuracy"]
-            print(f"\n== {scenario}: {args.split} accuracy after adaptation, % mean ± std over "
-                  f"seeds (difference to random); source-only: {100 * before.mean():.2f}")
+            print(f"\n== {scenario}: {args.split} accuracy after {mode} adaptation, % mean ± std "
+                  f"over seeds (difference to random); source-only: {100 * before.mean():.2f}")
             print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
             corr = correlation_summary(store, ids)
-            print(f"\n== {scenario}: Figure 5, correlation of distance with loss-reduction gap "
-                  "(mean over seeds)")
+            print(f"\n== {scenario} ({mode} adaptation): Figure 5, correlation of distance with "
+                  "loss-reduction gap (mean over seeds)")
             wide = corr.pivot_table(index=["method", "budget"], columns="space",
                                     values=["pearson", "spearman"], sort=False)
             wide.columns = [f"{stat}:{space}" for stat, space in wide.columns]

@@ -3,6 +3,8 @@
 FORGE's analytic embeddings need exactly this split: ``features(x)`` is z (the input of the last
 linear layer) and ``head`` is that layer, so ``forward(x) == head(features(x))``. Parameters are
 initialised from a torch.Generator (PyTorch's default init scheme), never from global seeding.
+The backbone is a small CNN/MLP trained from scratch or, for ``hp.pretrained`` architectures, a
+pretrained network from ``core.backbones`` (images or text alike: z is always (N, D)).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.backbones import PRETRAINED_BACKBONES, load_backbone
 from core.device import resolve_device
 from core.hparams import HParams
 from core.scenarios import Scenario, Split
-from core.validation import check_choice
+from core.validation import ForgeLensError, check_choice
 
 
 class ConvBackbone(nn.Module):
@@ -92,7 +95,10 @@ def init_parameters(model: nn.Module, generator: torch.Generator) -> nn.Module:
 def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> FeatureClassifier:
     """A freshly initialised classifier for ``scenario`` on the CPU (init seed: ``seed`` or
     hp.source_seed). Layers are created on the meta device and initialised from a
-    torch.Generator, so the global RNG is neither used nor advanced."""
+    torch.Generator, so the global RNG is neither used nor advanced. For a pretrained ``arch``
+    the backbone carries its pretrained weights and only the head is freshly initialised."""
+    if hp.arch in PRETRAINED_BACKBONES:
+        return _pretrained_model(scenario, hp, seed)
     backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
     with torch.device("meta"):  # layers' own init would draw from the global RNG
         backbone = backbone_cls(scenario.input_shape, hp.width, hp.feature_dim)
@@ -100,6 +106,23 @@ def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> 
     model.to_empty(device="cpu")
     generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
     return init_parameters(model, generator)
+
+
+def _pretrained_model(scenario: Scenario, hp: HParams, seed: int | None) -> FeatureClassifier:
+    backbone_cls = PRETRAINED_BACKBONES[hp.arch]
+    if backbone_cls.modality != scenario.modality:
+        raise ForgeLensError(
+            f"arch={hp.arch!r} takes {backbone_cls.modality} inputs but scenario "
+            f"{scenario.name!r} holds {scenario.modality}; allowed archs for it: "
+            + ", ".join(n for n, c in PRETRAINED_BACKBONES.items() if c.modality == scenario.modality)
+        )
+    backbone = load_backbone(hp.arch)
+    with torch.device("meta"):  # only the head is new; its init must not touch the global RNG
+        model = FeatureClassifier(backbone, backbone_cls.feature_dim, scenario.num_classes)
+    model.head.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
+    init_parameters(model.head, generator)
+    return model
 
 
 def _batches(x: Tensor, batch_size: int, device: torch.device):
@@ -139,9 +162,34 @@ def per_sample_loss(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy with the true label per sample (float64) and predictions (int64)."""
     _, logits = embed(model, split.x, device=device, batch_size=batch_size)
-    logits64 = torch.from_numpy(logits).double()
-    losses = F.cross_entropy(logits64, torch.from_numpy(split.y), reduction="none")
-    return losses.numpy(), logits.argmax(axis=1).astype(np.int64)
+    return loss_from_logits(logits, split.y)
+
+
+@torch.no_grad()
+def head_logits(model: FeatureClassifier, z: np.ndarray | Tensor, *, device,
+                batch_size: int = 4096) -> np.ndarray:
+    """Logits (N, C) float32 of the head alone on precomputed features ``z`` (N, D)."""
+    device = resolve_device(device)
+    z = torch.as_tensor(z, dtype=torch.float32)
+    head = model.head.to(device)
+    chunks = [head(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    if not chunks:
+        return np.zeros((0, model.num_classes), np.float32)
+    return torch.cat(chunks).numpy()
+
+
+def loss_from_logits(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy with the true labels per sample (float64) and argmax predictions (int64)."""
+    logits64 = torch.from_numpy(np.asarray(logits)).double()
+    losses = F.cross_entropy(logits64, torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+                             reduction="none")  # fmt: skip
+    return losses.numpy(), np.asarray(logits).argmax(axis=1).astype(np.int64)
+
+
+def per_sample_loss_from_features(model: FeatureClassifier, z: np.ndarray | Tensor,
+                                  labels: np.ndarray, *, device) -> tuple[np.ndarray, np.ndarray]:
+    """``per_sample_loss`` computed from cached features: the head alone on ``z``."""
+    return loss_from_logits(head_logits(model, z, device=device), labels)
 
 
 def accuracy(model: FeatureClassifier, split: Split, *, device, batch_size: int = 512) -> float:

@@ -5,6 +5,11 @@ Cache layout under ``cache_dir``: ``<model_id>.safetensors`` (weights) and ``<mo
 ``os.replace``; the JSON goes last and marks the entry complete, so a crash mid-write only
 costs a retrain. ``model_id`` hashes the scenario name, ``scenario.summary()`` (sizes, seed and
 a fingerprint of the data) and the hyper-parameters that decide source training.
+
+Pretrained backbones (``hp.pretrained``): the source model is the frozen pretrained backbone
+plus a linear head trained on the source train split's features (cheap with cached features,
+see ``core.feature_cache``); only the head's two tensors are saved, the backbone is reloaded
+from its package, and the model id also hashes the backbone's identity.
 """
 
 from __future__ import annotations
@@ -23,9 +28,16 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from core.backbones import backbone_identity
 from core.device import resolve_device
+from core.feature_cache import compute_features
 from core.hparams import HParams
-from core.models import FeatureClassifier, accuracy, build_model
+from core.models import (
+    FeatureClassifier,
+    accuracy,
+    build_model,
+    per_sample_loss_from_features,
+)
 from core.scenarios import Scenario
 from core.validation import ForgeLensError, check_finite
 
@@ -40,6 +52,8 @@ def source_model_id(scenario: Scenario, hp: HParams) -> str:
         "summary": scenario.summary(),
         "hparams": hp.source_params(),
     }
+    if hp.pretrained:
+        key["backbone"] = backbone_identity(hp.arch)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -58,11 +72,28 @@ def train_source(
     model: FeatureClassifier, scenario: Scenario, hp: HParams, *, device: torch.device
 ) -> dict[str, Any]:
     """Train ``model`` in place on the source train split (shuffled with hp.source_seed)."""
-    model.to(device).train()
-    optimizer = make_optimizer(hp.source_optimizer, model.parameters(), lr=hp.source_lr,
+    info = _fit(model, scenario.source_train.x, scenario.source_train.y, hp, device=device)
+    model.eval()
+    return info
+
+
+def train_head(model: FeatureClassifier, z: np.ndarray | torch.Tensor, labels: np.ndarray,
+               hp: HParams, *, device: torch.device) -> dict[str, Any]:
+    """Train only ``model.head`` in place on precomputed features ``z`` of the source train
+    split (same loop and settings as ``train_source``); the backbone is not touched."""
+    info = _fit(model.head, torch.as_tensor(z, dtype=torch.float32), labels, hp, device=device)
+    model.eval()
+    return info
+
+
+def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: HParams, *,
+         device: torch.device) -> dict[str, Any]:
+    """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings."""
+    module.to(device).train()
+    optimizer = make_optimizer(hp.source_optimizer, module.parameters(), lr=hp.source_lr,
                                weight_decay=hp.source_weight_decay)  # fmt: skip
-    x = scenario.source_train.x.to(device)
-    y = torch.from_numpy(scenario.source_train.y).to(device)
+    x = inputs.to(device)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
     generator = torch.Generator().manual_seed(hp.source_seed)
     start, iterations, epoch_losses = time.perf_counter(), 0, []
     for _ in range(hp.source_epochs):
@@ -70,7 +101,7 @@ def train_source(
         total = 0.0
         for begin in range(0, len(x), hp.source_batch):
             rows = order[begin : begin + hp.source_batch]
-            loss = F.cross_entropy(model(x[rows]), y[rows])
+            loss = F.cross_entropy(module(x[rows]), y[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -78,7 +109,7 @@ def train_source(
             iterations += 1
         epoch_losses.append(total / len(x))
     check_finite("source training loss", np.asarray(epoch_losses))
-    model.eval()
+    module.eval()
     return {
         "train_seconds": time.perf_counter() - start,
         "epochs": hp.source_epochs,
@@ -99,13 +130,24 @@ def _write_atomically(path: Path, write) -> None:
             os.remove(tmp)
 
 
+def _load_weights(model: FeatureClassifier, path: Path, head_only: bool) -> None:
+    state = load_file(str(path), device="cpu")
+    if head_only:
+        model.head.load_state_dict({name.removeprefix("head."): t for name, t in state.items()})
+    else:
+        model.load_state_dict(state)
+
+
 def get_source_model(
-    scenario: Scenario, hp: HParams, *, cache_dir: Path, device
-) -> tuple[FeatureClassifier, dict[str, Any]]:
+    scenario: Scenario, hp: HParams, *, cache_dir: Path, device,
+    features: dict[str, np.ndarray] | None = None,
+) -> tuple[FeatureClassifier, dict[str, Any]]:  # fmt: skip
     """The source-only model for ``scenario``: loaded from ``cache_dir`` or trained and saved.
 
     Returns the model in eval mode on ``device`` and its metadata (model_id, accuracies on
     source train/val and target val/test, train seconds, epochs, iterations, ``cached``).
+    For a pretrained backbone only the head is trained, on ``features`` (every split's z, as
+    ``core.feature_cache`` gives them; computed here, uncached, when not given).
     """
     device = resolve_device(device)
     cache_dir = Path(cache_dir)
@@ -115,7 +157,7 @@ def get_source_model(
     model = build_model(scenario, hp)
     if meta_path.is_file() and weights_path.is_file():
         try:
-            model.load_state_dict(load_file(str(weights_path), device="cpu"))
+            _load_weights(model, weights_path, head_only=hp.pretrained)
             info = json.loads(meta_path.read_text())
             return model.to(device).eval(), {**info, "cached": True}
         except (OSError, RuntimeError, ValueError, SafetensorError):
@@ -123,14 +165,27 @@ def get_source_model(
 
     info: dict[str, Any] = {"model_id": model_id, "scenario": scenario.name,
                             "hparams": hp.source_params()}  # fmt: skip
-    info.update(train_source(model, scenario, hp, device=device))
-    for split in ("source_train", "source_val", "target_val", "target_test"):
-        info[f"{split}_accuracy"] = accuracy(
-            model, scenario.split(split), device=device, batch_size=hp.eval_batch
-        )
+    splits = ("source_train", "source_val", "target_val", "target_test")
+    if hp.pretrained:
+        if features is None:
+            features = compute_features(model, scenario, device=device)
+        info.update(train_head(model, features["source_train"], scenario.source_train.y, hp,
+                               device=device), saved="head")  # fmt: skip
+        for split in splits:
+            _, predictions = per_sample_loss_from_features(model, features[split],
+                                                           scenario.split(split).y, device=device)
+            info[f"{split}_accuracy"] = float(np.mean(predictions == scenario.split(split).y))
+    else:
+        info.update(train_source(model, scenario, hp, device=device))
+        for split in splits:
+            info[f"{split}_accuracy"] = accuracy(
+                model, scenario.split(split), device=device, batch_size=hp.eval_batch
+            )
     info.update(device=str(device), torch_version=torch.__version__, created=time.time())
     cache_dir.mkdir(parents=True, exist_ok=True)
-    state = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    saved = model.head if hp.pretrained else model
+    prefix = "head." if hp.pretrained else ""
+    state = {prefix + name: t.detach().cpu().contiguous() for name, t in saved.state_dict().items()}
     _write_atomically(weights_path, lambda tmp: save_file(state, tmp))
     _write_atomically(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
-    return model.eval(), {**info, "cached": False}
+    return model.to(device).eval(), {**info, "cached": False}

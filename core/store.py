@@ -35,6 +35,8 @@ DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
 POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 _TMP_PREFIX = ".tmp-"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def default_root() -> Path:
@@ -53,6 +55,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; stores are often shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
@@ -69,6 +72,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent, suffix=".parquet")
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)

@@ -133,6 +133,8 @@ def kcenter_walk(pool: ToyPool, space: str, budget: int, *, seed: int = 0) -> pd
 
     check_choice("space", space, TOY_SPACES)
     budget = check_int_range("budget", budget, 1, pool.n)
+    # a few hundred 2-D points: the CPU answers faster than a GPU round trip; float64 so the
+    # greedy ties match the exact plane coordinates used for the radii
     embedding = PoolEmbedding.from_arrays(pool.z, pool.logits, device="cpu", dtype=torch.float64)
     picks = np.asarray(kcenter_greedy(embedding.space(space), budget, seed=seed), dtype=np.int64)
     radii = coverage_radii(plane_coordinates(pool.z, pool.logits, space), picks)

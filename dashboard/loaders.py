@@ -7,6 +7,7 @@ new runs show up without a restart. Scenarios are cached as resources (built onc
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -113,17 +114,30 @@ def umap_points(root: str, pool_id: str, space: str) -> pd.DataFrame:
     return layout.merge(pool_table(root, pool_id), on="idx", how="left")
 
 
-@st.cache_resource(show_spinner="Loading the scenario…")
-def scenario(name: str):
-    from core.scenarios import load_scenario
+def params_key(params: dict[str, Any] | None) -> str | None:
+    """Builder parameters as a canonical JSON string (hashable cache key); None for defaults."""
+    return None if params is None else json.dumps(params, sort_keys=True)
 
-    return load_scenario(name)
+
+@st.cache_resource(show_spinner="Loading the scenario…")
+def scenario(name: str, params: str | None = None):
+    """Scenario ``name``: the registered one, or built with the JSON ``params`` a run recorded
+    (``config["scenario_params"]``, a slice) so pool indices mean the same samples."""
+    from core.scenarios import build_scenario, load_scenario
+
+    return load_scenario(name) if params is None else build_scenario(name, **json.loads(params))
+
+
+def run_scenario_params(root: str, run_id: str) -> str | None:
+    """The scenario parameters a run was made with (``params_key`` form), None for defaults."""
+    return params_key(run_configs(root, (run_id,))[run_id]["config"].get("scenario_params"))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def thumbnails(scenario_name: str, indices: tuple[int, ...]) -> list[Any]:
+def thumbnails(scenario_name: str, indices: tuple[int, ...],
+               params: str | None = None) -> list[Any]:
     """Target-pool previews (PIL images, or text for text scenarios) for ``indices``."""
-    data = scenario(scenario_name)
+    data = scenario(scenario_name, params)
     return [data.preview("target_pool", int(i)) for i in indices]
 
 

@@ -26,7 +26,10 @@ class Correlation:
 
     def label(self) -> str:
         def fmt(value: float) -> str:
-            return "n/a" if np.isnan(value) else f"{value:.2f}"
+            if np.isnan(value):
+                return "n/a"
+            text = f"{value:.2f}"
+            return "0.00" if text == "-0.00" else text
 
         return f"Pearson r = {fmt(self.pearson)} · Spearman ρ = {fmt(self.spearman)} · n = {self.n}"
 

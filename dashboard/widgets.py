@@ -104,20 +104,30 @@ def require_runs(selection: RunSelection, what: str) -> None:
 
 
 
+def _previews(scenario_name: str, indices: Sequence[int]) -> list[Any] | None:
+    """Thumbnails, or None (with a caption saying why) when the scenario cannot be loaded here."""
+    try:
+        return loaders.thumbnails(scenario_name, tuple(int(i) for i in indices))
+    except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
+        st.caption(f"No thumbnails: scenario {scenario_name!r} cannot be loaded here "
+                   f"({type(error).__name__}: {error}).")
+        return None
+
+
 def show_samples(scenario_name: str, indices: Sequence[int], captions: Sequence[str], *,
                  columns: int = 8, width: int = 84) -> None:
     """A grid of target-pool thumbnails (or text snippets) with captions."""
     indices = [int(i) for i in indices]
     if not indices:
         return
-    previews = loaders.thumbnails(scenario_name, tuple(indices))
+    previews = _previews(scenario_name, indices) or [None] * len(indices)
     for start in range(0, len(indices), columns):
         cells = st.columns(columns)
         for cell, preview, caption in zip(cells, previews[start:start + columns],
                                           captions[start:start + columns], strict=False):
             with cell:
-                if isinstance(preview, str):
-                    st.markdown(f"> {preview[:200]}")
+                if preview is None or isinstance(preview, str):
+                    st.markdown(f"> {preview[:200]}" if preview else "")
                     st.caption(caption)
                 else:
                     st.image(preview, caption=caption, width=width)
@@ -130,22 +140,25 @@ def show_pairs(scenario_name: str, rows: pd.DataFrame, class_names: list[str] | 
         return class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
 
     records = rows.to_dict("records")
+    indices = [i for row in records for i in (int(row["idx"]), int(row["nn_idx"]))]
+    previews = _previews(scenario_name, indices) or [None] * len(indices)
     for start in range(0, len(records), per_row):
         cells = st.columns(per_row)
-        for cell, row in zip(cells, records[start:start + per_row], strict=False):
+        for offset, (cell, row) in enumerate(zip(cells, records[start:start + per_row],
+                                                 strict=False)):
+            pair = previews[2 * (start + offset): 2 * (start + offset) + 2]
             with cell, st.container(border=True):
                 left, right = st.columns(2)
-                previews = loaders.thumbnails(scenario_name, (int(row["idx"]), int(row["nn_idx"])))
                 for column, preview, title, label, before, after, r in (
-                    (left, previews[0], f"x′ #{row['idx']}", row["label"], row["loss_before"],
+                    (left, pair[0], f"x′ #{row['idx']}", row["label"], row["loss_before"],
                      row["loss_after"], row["r"]),
-                    (right, previews[1], f"x #{row['nn_idx']} (selected)", row["nn_label"],
+                    (right, pair[1], f"x #{row['nn_idx']} (selected)", row["nn_label"],
                      row["nn_loss_before"], row["nn_loss_after"], row["nn_r"]),
                 ):
                     with column:
                         if isinstance(preview, str):
                             st.markdown(f"> {preview[:160]}")
-                        else:
+                        elif preview is not None:
                             st.image(preview, width=72)
                         st.caption(f"{title}<br>label **{name(int(label))}**<br>loss "
                                    f"{before:.3f} → {after:.3f}<br>r = {r:.3f}",
@@ -156,7 +169,8 @@ def show_pairs(scenario_name: str, rows: pd.DataFrame, class_names: list[str] | 
 
 def job_card(root: str, status: jobs.JobStatus) -> None:
     """Progress of one background sweep: bar, current stage, stages seen, log on failure."""
-    icon = {jobs.RUNNING: "⏳", jobs.FINISHED: "✅", jobs.FAILED: "❌", jobs.STOPPED: "⏹️"}
+    icon = {jobs.RUNNING: ":material/hourglass_top:", jobs.FINISHED: ":material/check_circle:",
+            jobs.FAILED: ":material/error:", jobs.STOPPED: ":material/stop_circle:"}
     request = status.request
     what = (f"{request.get('scenario', '?')} · {', '.join(request.get('methods', []))} · "
             f"budgets {', '.join(f'{b:g}' for b in request.get('budgets', []))} · "

@@ -20,14 +20,15 @@ split = st.columns(3)[0].selectbox(
 long, summary = loaders.accuracy_tables(selection.root, run_ids, split)
 before = long[(long["split"] == split) & (long["stage"] == "before")]["accuracy"].mean()
 st.caption(f"Source model before adaptation: {100 * before:.2f}% on {SPLIT_TITLES[split]}.")
-left, right = st.columns([3, 2])
+left, right = st.columns(2)
 with left:
     st.markdown(tables.accuracy_markdown(summary))
     st.download_button("Download this table (CSV)", summary.to_csv(index=False),
                        file_name=f"accuracy_{selection.scenario}_{split}.csv", mime="text/csv",
                        icon=":material/download:")
 with right:
-    st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split]), width="stretch")
+    st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before),
+                    width="stretch")
 
 st.subheader("Where the accuracy comes from (Table 1)")
 st.caption("Accuracy after adaptation on the labelled picks (selected train), on the rest of the "

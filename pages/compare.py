@@ -25,14 +25,14 @@ picks = stats.with_pool_columns(loaders.run_table(selection.root, run_ids, "sele
 
 st.subheader("Overlap of the picks")
 st.caption("Jaccard index |A ∩ B| / |A ∪ B| of two selectors' picks with the same seed, averaged "
-           "over seeds. Random overlaps little with anything; BADGE and FORGE share the gradient "
-           "direction but weigh samples differently.")
+           "over seeds: 1 means the same picks, 0 none in common. Selectors that score samples "
+           "by the same signal (e.g. the uncertainty ones) tend to overlap most.")
 st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
 
 st.subheader("Class mix of the picks")
 st.caption("Share of each selection per true class (bars) against the pool's share (black "
-           "ticks). Uncertainty selectors lean to confusable classes; diversity selectors "
-           "follow the pool more closely.")
+           "ticks): a bar far above or below its tick means the selector over- or under-samples "
+           "that class.")
 histogram = stats.class_histogram(picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1))
 st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
 

@@ -22,12 +22,14 @@ method = left.selectbox("Selector whose picks define the pairs", methods,
 budget = middle.selectbox("Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%")
 with right:
     include_coreset = st.toggle("Add the CORESET (z) space panel", value=False)
+    log_y = st.toggle("Log scale for the gap", value=False,
+                      help="Gaps span decades; pairs with a zero gap drop out on a log axis.")
     bins = st.slider("Bins of the mean trend", 4, 30, 12)
 run_ids = selection.run_ids(method=method, budget=budget)
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
 st.caption(f"{len(run_ids)} run(s) · seeds {', '.join(map(str, sorted(set(pairs['seed']))))} · "
            f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space")
-event = st.plotly_chart(gap_figure(pairs, figure5_panels(include_coreset), bins=bins),
+event = st.plotly_chart(gap_figure(pairs, figure5_panels(include_coreset), bins=bins, log_y=log_y),
                         key="gap_chart", on_select="rerun", selection_mode=("box", "lasso"),
                         width="stretch")
 
@@ -37,9 +39,9 @@ class_names = meta.get("class_names")
 chosen = stats.selected_keys(event)
 st.subheader("Pairs")
 if chosen:
-    rows = pairs.loc[chosen]
-    st.caption(f"{len(rows)} selected point(s); showing up to 12. Box or lasso again to change, "
-               "double-click the chart to clear.")
+    rows = pairs.loc[chosen].sort_values("gap", ascending=False)
+    st.caption(f"{len(rows)} selected point(s); showing up to 12, largest gap first. Box or "
+               "lasso again to change, double-click the chart to clear.")
 else:
     space = st.radio("Until you select points, show the largest gaps of", ("badge", "forge",
                      "coreset"), horizontal=True, format_func=str.upper)

@@ -37,8 +37,12 @@ if selection.all_runs.empty:
             f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])} of the pool, seeds "
             f"{', '.join(map(str, request['seeds']))} — {n_runs} runs, in the background.")
     left, right = st.columns([1, 2])
-    if left.button("Run the default experiment", type="primary", icon=":material/play_arrow:"):
+    busy = any(s.state == jobs.RUNNING for s in jobs.list_jobs(root))
+    if left.button("Run the default experiment", type="primary", icon=":material/play_arrow:",
+                   disabled=busy, help="A sweep is already running." if busy else None):
         widgets.launch_default(root)
+        if session.LAUNCH_ERROR not in st.session_state:
+            st.rerun()  # redraw with the job's card and the button disabled
     right.page_link(page_path("run"), label="…or choose scenario, selectors and budgets yourself",
                     icon=":material/tune:")
     if error := st.session_state.pop(session.LAUNCH_ERROR, None):

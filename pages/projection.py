@@ -14,14 +14,15 @@ widgets.page_header(
     "Selections in UMAP",
     "A 2-D UMAP of the target pool, built from nearest neighbours in the chosen space "
     "(features z, BADGE or FORGE embeddings), with each selector's picks on top. Colour by "
-    "gamma to see FORGE reach for high-‖z‖ samples that BADGE leaves out.",
+    "gamma (‖z‖) to see whether a selector reaches the high-variability samples, by class or "
+    "correctness to see which parts of the pool it covers.",
 )
 widgets.require_runs(selection, "selection map")
 runs = selection.runs
 pool_ids = list(dict.fromkeys(runs["pool_id"]))
 space_col, budget_col, seed_col, colour_col = st.columns([3, 2, 2, 4])
 space = space_col.radio("UMAP of", SPACES, horizontal=True, format_func=space_title,
-                        index=SPACES.index("forge"))
+                        index=SPACES.index("z"))
 pool_id = pool_ids[0]
 if len(pool_ids) > 1:
     pool_id = space_col.selectbox("Pool (source model)", pool_ids)
@@ -51,7 +52,10 @@ event = st.plotly_chart(
 
 st.subheader("Samples")
 chosen = stats.selected_keys(event)
-if not chosen:
+if chosen:
+    st.caption(f"{len(chosen)} selected sample(s); showing up to 24. Double-click the chart to "
+               "clear the selection.")
+else:
     st.caption("Select picks with the box or lasso tool to see their images. Meanwhile: the "
                f"first picks of {shown[0]}.")
     chosen = picks_by_method.get(shown[0], picks.head(0)).sort_values("order")["idx"].head(8).tolist()

@@ -15,8 +15,8 @@ def step(delta: int) -> None:
 
 
 widgets.page_header(
-    "Teaching view: rescaling pops out high-variability samples",
-    "A 2-D toy pool: four tight clusters of small-‖z‖ samples (low prediction variability, "
+    "Teaching view",
+    "Why FORGE's rescaling pops out high-variability samples. A 2-D toy pool: four tight clusters of small-‖z‖ samples (low prediction variability, "
     "round markers) and one spread cluster of large-‖z‖, confidently classified samples (high "
     "variability, diamonds), under a fixed linear binary head. Each panel is the exact 2-D image "
     "of an embedding space; k-center greedy repeatedly picks the sample farthest from all picks "

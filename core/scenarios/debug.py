@@ -1,8 +1,11 @@
-"""A tiny in-memory scenario for tests: 8 x 8 scikit-learn digits -> the same digits, shifted.
+"""A tiny in-memory scenario for tests: 8 x 8 scikit-learn digits -> other digits, shifted.
 
 The target images are moved one pixel to the right (the 8 x 8 frame clips them) and overlaid
 with Gaussian noise, so a model trained on the clean source loses about half its accuracy and
 regains it when fine-tuned on labelled target samples. Builds in milliseconds.
+
+Sizes (defaults): source train 340 / val 60; target pool 198 / val 66 / test 66; inputs
+(1, 8, 8).
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from core.validation import ForgeLensError
 from dashboard.figures.style import base_layout, empty_figure, method_color
 
+BUDGET_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+BUDGET_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star")
 SPLIT_TITLES = {
     "selected_train": "selected train",
     "unselected_train": "unselected train",
@@ -23,22 +26,32 @@ def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
 
 
 def accuracy_figure(summary: pd.DataFrame, *, split_label: str = "test",
-                    height: int = 420) -> go.Figure:
-    """Accuracy (%) against budget (% of the pool), one line per selector, error bars = std."""
+                    before: float | None = None, height: int = 420) -> go.Figure:
+    """Accuracy (%) per selector (x), one marker series per budget, error bars = std over seeds.
+
+    ``before`` (0..1), when given, is drawn as a dashed line: the source model before adaptation.
+    """
     _require(summary, "summary", ("method", "budget", "mean", "std"))
     if summary.empty:
         return empty_figure("No accuracy yet: finish at least one run.")
+    methods = list(dict.fromkeys(summary["method"]))
+    budgets = sorted(set(summary["budget"]))
     fig = go.Figure()
-    for position, (method, part) in enumerate(summary.groupby("method", sort=False)):
-        part = part.sort_values("budget")
+    for position, budget in enumerate(budgets):
+        part = summary[summary["budget"] == budget].set_index("method").reindex(methods)
         fig.add_trace(go.Scatter(
-            x=100 * part["budget"], y=100 * part["mean"], mode="lines+markers", name=method,
+            x=methods, y=100 * part["mean"], mode="markers", name=f"budget {100 * budget:g}%",
             error_y={"type": "data", "array": 100 * part["std"].fillna(0.0), "visible": True},
-            line={"color": method_color(method, position), "width": 2.5 if method == "forge"
-                  else 1.5}, marker={"size": 8},
-            hovertemplate=f"{method}<br>budget %{{x:g}}%<br>accuracy %{{y:.2f}}%<extra></extra>",
+            marker={"size": 11, "color": BUDGET_COLORS[position % len(BUDGET_COLORS)],
+                    "symbol": BUDGET_SYMBOLS[position % len(BUDGET_SYMBOLS)]},
+            hovertemplate=f"%{{x}}, budget {100 * budget:g}%: %{{y:.2f}}%<extra></extra>",
         ))
-    fig.update_xaxes(title_text="labelling budget (% of the target pool)")
+    if before is not None and np.isfinite(before):
+        fig.add_hline(y=100 * before, line={"dash": "dash", "color": "#888888"},
+                      annotation_text="source model, before adaptation",
+                      annotation_position="bottom right")
+    fig.update_layout(showlegend=True)  # even for a single budget: say which budget it is
+    fig.update_xaxes(title_text="selector", type="category")
     fig.update_yaxes(title_text=f"{split_label} accuracy after adaptation (%)")
     return base_layout(fig, height=height)
 

@@ -59,7 +59,7 @@ def panel_correlations(pairs: pd.DataFrame, panels: list[GapPanel]) -> list[Corr
 
 
 def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bins: int = 12,
-               height: int = 470) -> go.Figure:
+               log_y: bool = False, height: int = 470) -> go.Figure:
     """Scatter panels of ``pairs`` (the pairs table of one or several runs).
 
     Each point carries its row label in ``pairs.index`` as customdata, so a box or lasso
@@ -88,25 +88,28 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
         fig.add_trace(go.Scattergl(
             x=x, y=y, mode="markers", name=panel.title(), showlegend=False,
             customdata=part.index.to_numpy(),
-            marker={"size": 5, "opacity": 0.7, "color": part["gamma"].to_numpy(np.float64),
+            marker={"size": 4, "opacity": 0.55, "color": part["gamma"].to_numpy(np.float64),
                     "coloraxis": "coloraxis"},
             hovertemplate=(f"{panel.axis_title()}: %{{x:.3g}}<br>gap: %{{y:.3g}}"
                            "<br>row %{customdata}<extra></extra>"),
         ), row=1, col=col)
         trend = binned_mean(x, y, bins)
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(  # WebGL as well, so the trend is drawn above the points
             x=trend["x"], y=trend["y"], mode="lines+markers", name="binned mean gap",
-            line={"color": TREND_COLOR, "width": 2}, marker={"size": 6},
+            line={"color": TREND_COLOR, "width": 3},
+            marker={"size": 7, "color": TREND_COLOR, "line": {"width": 1, "color": "white"}},
             showlegend=col == 1, hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
         ), row=1, col=col)
         fig.update_xaxes(title_text=panel.axis_title(), row=1, col=col)
     fig.update_yaxes(title_text="loss-reduction gap |r(x) − r(x′)|", row=1, col=1)
+    if log_y:  # gaps span decades; zeros cannot be drawn on a log axis and drop out
+        fig.update_yaxes(type="log")
     fig.update_layout(
         coloraxis={"colorscale": GAMMA_SCALE, "cmin": cmin, "cmax": cmax,
                    "colorbar": {"title": {"text": "γ"}, "thickness": 14}},
-        dragmode="lasso",
+        dragmode="select",
     )
     fig.update_annotations(font_size=12.5)
     base_layout(fig, height=height)
-    fig.update_layout(margin={"t": 90}, legend={"y": -0.28})
+    fig.update_layout(margin={"t": 90}, legend={"yanchor": "top", "y": -0.2})
     return fig

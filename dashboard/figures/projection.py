@@ -36,8 +36,8 @@ def _categories(colour_by: str, frame: pd.DataFrame,
         out = []
         for label in np.unique(labels):
             name = class_names[label] if class_names and label < len(class_names) else str(label)
-            out.append((f"{label}: {name}" if class_names else name, labels == label,
-                        class_color(label)))
+            text = name if name == str(label) else f"{label}: {name}"
+            out.append((text, labels == label, class_color(label)))
         return out
     correct = frame["correct"].to_numpy(bool)
     return [("correct under θ₀", correct, "#1f77b4"), ("misclassified", ~correct, "#d62728")]
@@ -45,7 +45,7 @@ def _categories(colour_by: str, frame: pd.DataFrame,
 
 def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFrame], *,
                          colour_by: str = "class", class_names: list[str] | None = None,
-                         columns: int = 3, panel_height: int = 340,
+                         columns: int = 3, panel_height: int = 400,
                          space_label: str = "") -> go.Figure:
     """One panel per selector over the pool map.
 
@@ -85,7 +85,7 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
                                      **_colorbar("pick #")})
     base_layout(fig, height=panel_height * rows + 80,
                 title=f"Selections on the UMAP of {space_label}" if space_label else None)
-    fig.update_layout(dragmode="lasso", legend={"y": -0.12 if rows > 1 else -0.2})
+    fig.update_layout(dragmode="select", legend={"y": -0.12 if rows > 1 else -0.2})
     return fig
 
 
@@ -108,6 +108,10 @@ def _add_background(fig: go.Figure, points: pd.DataFrame, colour_by: str,
         for _name, mask, colour in _categories(colour_by, points, class_names):
             fig.add_trace(go.Scattergl(x=x[mask], y=y[mask], marker={
                 "size": 4, "color": colour, "opacity": 0.3}, **common), row=row, col=col)
+    elif colour_by == "gamma":  # faint, on the same scale: where the high-|z| samples are
+        fig.add_trace(go.Scattergl(x=x, y=y, marker={
+            "size": 4, "color": points["znorm"].to_numpy(), "coloraxis": "coloraxis",
+            "opacity": 0.25}, **common), row=row, col=col)
     else:
         fig.add_trace(go.Scattergl(x=x, y=y, marker={
             "size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}, **common), row=row, col=col)
@@ -126,10 +130,11 @@ def _add_picks(fig: go.Figure, picked: pd.DataFrame, colour_by: str,
                 x=picked["x"].to_numpy()[mask], y=picked["y"].to_numpy()[mask], mode="markers",
                 name=name, legendgroup=name, showlegend=first, text=text[mask],
                 customdata=picked["idx"].to_numpy()[mask], hovertemplate=hover,
-                marker={"size": 8, "color": colour, "line": outline}), row=row, col=col)
+                marker={"size": 7, "color": colour, "line": outline}), row=row, col=col)
         return
     values = picked["znorm"].to_numpy() if colour_by == "gamma" else picked["order"].to_numpy() + 1
     fig.add_trace(go.Scattergl(
         x=picked["x"].to_numpy(), y=picked["y"].to_numpy(), mode="markers", showlegend=False,
         text=text, customdata=picked["idx"].to_numpy(), hovertemplate=hover,
-        marker={"size": 8, "color": values, "coloraxis": "coloraxis", "line": outline}), row=row, col=col)
+        marker={"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline}),
+        row=row, col=col)

@@ -19,7 +19,7 @@ METHOD_COLORS = {
 CLASS_PALETTE = qualitative.D3 + qualitative.Dark24
 GAMMA_SCALE = "Viridis"
 ORDER_SCALE = "Plasma"
-TREND_COLOR = "#111111"
+TREND_COLOR = "#e31a1c"
 BACKGROUND_POINT = "#b4b4b4"
 SPACE_TITLES = {"coreset": "CORESET", "badge": "BADGE", "forge": "FORGE", "z": "features z"}
 FONT_SIZE = 13
@@ -45,7 +45,7 @@ def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.
         height=height,
         font={"size": FONT_SIZE},
         margin={"l": 60, "r": 20, "t": 80 if title else 60, "b": 60},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.25, "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         title={"text": title} if title else None,
     )
     return fig

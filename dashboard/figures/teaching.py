@@ -71,6 +71,13 @@ def teaching_figure(planes: dict[str, pd.DataFrame], walks: dict[str, pd.DataFra
                 marker={"size": 18, "symbol": "x-thin-open", "color": "#111111",
                         "line": {"width": 3, "color": "#111111"}},
             ), row=1, col=col)
+        high = plane[plane["high"].astype(bool)]
+        if len(high):
+            fig.add_annotation(x=float(high["u"].median()), y=float(high["v"].median()),
+                               xref=f"x{axis}", yref=f"y{axis}", text="high-variability cluster",
+                               showarrow=True, arrowhead=2, ax=50, ay=-45,
+                               font={"size": 12, "color": "#333333"},
+                               bgcolor="rgba(255,255,255,0.8)")
         fig.update_xaxes(title_text="embedding coordinate 1", row=1, col=col,
                          zeroline=True, zerolinecolor="#dddddd")
         fig.update_yaxes(title_text="embedding coordinate 2" if col == 1 else None, row=1,
@@ -79,7 +86,7 @@ def teaching_figure(planes: dict[str, pd.DataFrame], walks: dict[str, pd.DataFra
     fig.update_layout(coloraxis={"colorscale": GAMMA_SCALE, "cmin": zmin, "cmax": zmax,
                                  "colorbar": {"title": {"text": "‖z‖"}, "thickness": 14}})
     base_layout(fig, height=height)
-    fig.update_layout(margin={"t": 90})
+    fig.update_layout(margin={"t": 90}, legend={"yanchor": "top", "y": -0.15})
     return fig
 
 

@@ -58,8 +58,9 @@ def scenario(request, fonts_small):
     return fonts_small if request.param == "fonts" else load_scenario(request.param)
 
 
-def test_registry_lists_the_four_scenarios_and_the_default():
-    assert available() == ("debug", "digits-to-mnist", "fonts-to-mnist", "mnist-to-digits")
+def test_registry_lists_the_scenarios_and_the_default():
+    assert available() == ("debug", "digits-to-mnist", "fonts-to-mnist", "mnist-to-digits",
+                           "digits-to-mnist-effnet", "tweets-airline-to-apple")
     assert DEFAULT_SCENARIO == "digits-to-mnist"
     assert all(describe(name) for name in available())
 
@@ -220,6 +221,13 @@ def test_font_rendering_is_deterministic_and_cached(tmp_path):
     second, second_labels = cached_font_digits(3, 7, tmp_path)
     assert np.array_equal(first, images) and np.array_equal(second, images)
     assert np.array_equal(second_labels, labels)
+
+
+def test_scenarios_with_the_same_target_cut_it_the_same_way(fonts_small):
+    digits = load_scenario("digits-to-mnist")
+    for name in TARGET_SPLITS:
+        assert np.array_equal(fonts_small.indices[name], digits.indices[name])
+        assert torch.equal(fonts_small.split(name).x, digits.split(name).x)
 
 
 def test_fonts_scenario_records_render_parameters(fonts_small):

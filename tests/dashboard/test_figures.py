@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +30,13 @@ def synthetic_pairs(n: int = 120, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def shown_coefficients(title: str) -> tuple[float, float]:
+    """The Pearson and Spearman values printed in a panel title (two decimals)."""
+    found = re.search(r"Pearson r = (-?[0-9.]+) · Spearman ρ = (-?[0-9.]+)", title)
+    assert found, title
+    return float(found.group(1)), float(found.group(2))
+
+
 def _axis_titles(fig, axis: str) -> list[str]:
     layout = fig.to_dict()["layout"]
     return [layout[k]["title"]["text"] for k in sorted(layout) if k.startswith(axis)
@@ -37,16 +46,17 @@ def _axis_titles(fig, axis: str) -> list[str]:
 def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
     pairs = synthetic_pairs()
     fig = gap_figure(pairs, bins=6)
-    scatters = [t for t in fig.data if t.type == "scattergl"]
-    trends = [t for t in fig.data if t.type == "scatter"]
+    scatters = [t for t in fig.data if t.customdata is not None]
+    trends = [t for t in fig.data if t.name == "binned mean gap"]
     assert len(scatters) == 3 and len(trends) == 3
+    assert all(t.type == "scattergl" for t in scatters)
+    assert fig.data.index(trends[0]) > fig.data.index(scatters[0])  # trend drawn on top
     titles = [a.text for a in fig.layout.annotations]
     for panel, title, trace in zip(figure5_panels(), titles, scatters, strict=True):
         part = pairs[pairs["space"] == panel.space]
         pearson = sps.pearsonr(part[panel.x], part["gap"])[0]
         spearman = sps.spearmanr(part[panel.x], part["gap"])[0]
-        assert f"Pearson r = {pearson:.2f}" in title
-        assert f"Spearman ρ = {spearman:.2f}" in title
+        assert shown_coefficients(title) == pytest.approx((pearson, spearman), abs=0.005)
         np.testing.assert_array_equal(trace.customdata, part.index.to_numpy())
         np.testing.assert_allclose(trace.x, part[panel.x])
         np.testing.assert_allclose(trace.marker.color, part["gamma"])
@@ -62,7 +72,8 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
 def test_gap_figure_optional_coreset_panel_and_input_errors() -> None:
     pairs = synthetic_pairs()
     fig = gap_figure(pairs, figure5_panels(include_coreset=True))
-    assert sum(t.type == "scattergl" for t in fig.data) == 4
+    assert sum(t.customdata is not None for t in fig.data) == 4
+    assert gap_figure(pairs, log_y=True).layout.yaxis.type == "log"
     assert "CORESET" in fig.layout.annotations[3].text
     with pytest.raises(ForgeLensError, match="gamma"):
         gap_figure(pairs.drop(columns="gamma"))
@@ -124,14 +135,16 @@ def synthetic_summary() -> pd.DataFrame:
         "n_seeds": [3, 3, 3, 1], "diff_to_random": [0.0, 0.0, 0.02, -0.01]})
 
 
-def test_accuracy_figure_lines_per_method_in_percent() -> None:
-    fig = accuracy_figure(synthetic_summary())
-    assert [t.name for t in fig.data] == ["random", "forge"]
-    np.testing.assert_allclose(fig.data[1].x, [5, 10])
-    np.testing.assert_allclose(fig.data[1].y, [72, 74])
-    np.testing.assert_allclose(fig.data[1].error_y.array, [0, 0])  # NaN std drawn as 0
-    assert "budget" in fig.layout.xaxis.title.text
+def test_accuracy_figure_one_series_per_budget_in_percent() -> None:
+    fig = accuracy_figure(synthetic_summary(), before=0.6)
+    assert [t.name for t in fig.data] == ["budget 5%", "budget 10%"]
+    assert list(fig.data[1].x) == ["random", "forge"]
+    np.testing.assert_allclose(fig.data[1].y, [75, 74])
+    np.testing.assert_allclose(fig.data[1].error_y.array, [2, 0])  # NaN std drawn as 0
+    assert fig.layout.xaxis.title.text == "selector"
     assert "accuracy" in fig.layout.yaxis.title.text
+    assert fig.layout.shapes[0].y0 == pytest.approx(60)  # source model before adaptation
+    assert not accuracy_figure(synthetic_summary()).layout.shapes
     with pytest.raises(ForgeLensError, match="std"):
         accuracy_figure(synthetic_summary().drop(columns="std"))
 

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.store import RUNS_ENV, RunStore
 from dashboard import jobs
 from tests.dashboard.conftest import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
+from tests.dashboard.test_figures import shown_coefficients
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120
@@ -38,8 +39,10 @@ def charts(at: AppTest) -> list[dict]:
 def decode(array: object) -> np.ndarray:
     """Plotly's JSON arrays: plain lists or base64 typed arrays."""
     if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array)
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = array.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(array, dtype=float)
 
 
 def texts(at: AppTest) -> str:
@@ -169,15 +172,15 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     at = open_app(debug_store, monkeypatch, "gap")
     assert at.main.selectbox[0].value == "badge"
     figure = charts(at)[0]
-    scatters = [t for t in figure["data"] if t["type"] == "scattergl"]
+    scatters = [t for t in figure["data"] if "customdata" in t]
     assert len(scatters) == 3
     pairs = _store_table(debug_store, "pairs", method="badge", budget=DEBUG_BUDGETS[0])
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     for title, (space, x) in zip(titles, [("badge", "distance"), ("badge", "gamma"),
                                           ("forge", "distance")], strict=True):
         part = pairs[pairs["space"] == space]
-        assert f"Pearson r = {sps.pearsonr(part[x], part['gap'])[0]:.2f}" in title
-        assert f"Spearman ρ = {sps.spearmanr(part[x], part['gap'])[0]:.2f}" in title
+        expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
+        assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
         assert f"n = {len(part)}" in title
     # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows
     keys = decode(scatters[0]["customdata"]).astype(int)
@@ -185,13 +188,16 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each
     at.main.radio[0].set_value("forge").run()
     assert "largest gaps in FORGE space" in texts(at)
-    at.main.toggle[0].set_value(True).run()
-    assert sum(t["type"] == "scattergl" for t in charts(at)[0]["data"]) == 4
+    next(t for t in at.main.toggle if t.label.startswith("Add the CORESET")).set_value(True).run()
+    assert sum("customdata" in t for t in charts(at)[0]["data"]) == 4
+    next(t for t in at.main.toggle if t.label.startswith("Log")).set_value(True).run()
+    assert charts(at)[0]["layout"]["yaxis"]["type"] == "log"
     at.main.selectbox[0].set_value("forge").run()
     forge_pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
     part = forge_pairs[forge_pairs["space"] == "badge"]
     title = charts(at)[0]["layout"]["annotations"][0]["text"]
-    assert f"Spearman ρ = {sps.spearmanr(part['distance'], part['gap'])[0]:.2f}" in title
+    assert shown_coefficients(title)[1] == pytest.approx(
+        sps.spearmanr(part["distance"], part["gap"])[0], abs=0.005)
 
 
 def test_projection_page_overlays_each_selectors_picks(
@@ -245,7 +251,7 @@ def test_compare_page_overlap_matches_python_sets(
         debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(debug_store, monkeypatch, "compare")
     jaccard, histogram, coverage = charts(at)
-    z = np.asarray(jaccard["data"][0]["z"], dtype=float).reshape(len(DEBUG_METHODS), -1)
+    z = decode(jaccard["data"][0]["z"])
     picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0])
     for i, a in enumerate(DEBUG_METHODS):
         for j, b in enumerate(DEBUG_METHODS):
@@ -256,9 +262,19 @@ def test_compare_page_overlap_matches_python_sets(
                 scores.append(len(sa & sb) / len(sa | sb))
             assert z[i, j] == pytest.approx(np.mean(scores))
     assert [t["name"] for t in histogram["data"]] == [*DEBUG_METHODS, "pool"]
-    before = coverage["data"][0]["z"]
-    at.main.radio[0].set_value("badge").run()
-    assert charts(at)[2]["data"][0]["z"] != before or not at.exception
+    pairs = _store_table(debug_store, "pairs", budget=DEBUG_BUDGETS[0])
+    for space in ("forge", "badge"):
+        if space == "badge":
+            at.main.radio[0].set_value("badge").run()
+            coverage = charts(at)[2]
+        z = decode(coverage["data"][0]["z"])
+        classes = [int(c) for c in coverage["data"][0]["x"]]
+        for i, method in enumerate(DEBUG_METHODS):
+            part = pairs[(pairs.space == space) & (pairs.method == method)]
+            for j, label in enumerate(classes):
+                per_seed = [(g.label == g.nn_label).mean() for _, g in
+                            part[part.label == label].groupby("seed")]
+                assert z[i, j] == pytest.approx(np.mean(per_seed))
 
 
 def test_sidebar_filters_what_pages_show(debug_store: Path,

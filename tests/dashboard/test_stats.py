@@ -22,6 +22,7 @@ def test_correlation_matches_scipy_and_drops_non_finite() -> None:
     assert result.pearson == pytest.approx(sps.pearsonr(x, y)[0], abs=1e-12)
     assert result.spearman == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
     assert f"{result.pearson:.2f}" in result.label()
+    assert "Pearson r = 0.00" in stats.Correlation(-0.001, 0.5, 10).label()  # never "-0.00"
 
 
 def test_correlation_is_nan_when_undefined() -> None:
