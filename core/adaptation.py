@@ -187,6 +187,34 @@ def time_one_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     return seconds
 
 
+def _train_mixed(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 sampler: MixedBatchSampler, target: tuple[torch.Tensor, torch.Tensor],
+                 source: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+    """The adaptation loop shared by both modes: each batch is the sampler's target rows followed
+    by as many source rows; CE on true labels. Returns iterations, seconds, final_train_loss."""
+    (target_x, target_y), (source_x, source_y) = target, source
+    device = target_x.device
+    start, losses = time.perf_counter(), []
+    for target_rows, source_rows in sampler:
+        t_idx = torch.from_numpy(target_rows).to(device)
+        s_idx = torch.from_numpy(source_rows).to(device)
+        x = torch.cat([target_x[t_idx], source_x[s_idx]])
+        y = torch.cat([target_y[t_idx], source_y[s_idx]])
+        loss = F.cross_entropy(module(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    seconds = time.perf_counter() - start
+    check_finite("adaptation loss", np.asarray(losses))
+    return {
+        "iterations": len(losses),
+        "iterations_per_epoch": sampler.iterations_per_epoch,
+        "seconds": seconds,
+        "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch :])),
+    }
+
+
 def adapt(
     model: FeatureClassifier,
     scenario: Scenario,
@@ -238,33 +266,17 @@ def adapt(
                                  f"samples on {device}, about {format_seconds(estimate)} (one "
                                  f"batch took {one:.2f} s)"})  # fmt: skip
         torch.manual_seed(seed)  # dropout / drop-connect streams, scoped by fork_rng
-        start, losses = time.perf_counter(), []
-        for target_rows, source_rows in sampler:
-            t_idx = torch.from_numpy(target_rows).to(device)
-            s_idx = torch.from_numpy(source_rows).to(device)
-            x = torch.cat([target_x[t_idx], source_x[s_idx]])
-            y = torch.cat([target_y[t_idx], source_y[s_idx]])
-            loss = F.cross_entropy(tuned(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        seconds = time.perf_counter() - start
-    check_finite("adaptation loss", np.asarray(losses))
+        info = _train_mixed(tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y))
     tuned.eval()
-    last_epoch = losses[-sampler.iterations_per_epoch :]
     return tuned, {
         "mode": "full",
         "estimate_seconds": estimate,
         "backbone_lr": hp.adapt_lr * (PRETRAINED_BACKBONE_LR_SCALE if hp.pretrained else 1.0),
-        "iterations": len(losses),
+        **info,
         "epochs": hp.adapt_epochs,
-        "iterations_per_epoch": sampler.iterations_per_epoch,
         "batch_size": hp.adapt_batch,
         "n_selected": len(rows),
         "seed": seed,
-        "seconds": seconds,
-        "final_train_loss": float(np.mean(last_epoch)),
         "param_distance": parameter_distance(tuned, theta_0),
     }
 
@@ -310,31 +322,15 @@ def adapt_head(
     source_z, source_y = source_z.to(device), torch.from_numpy(source.y).to(device)
     sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
 
-    start, losses = time.perf_counter(), []
     with single_cpu_thread(device):
-        for target_rows, source_rows in sampler:
-            t_idx = torch.from_numpy(target_rows).to(device)
-            s_idx = torch.from_numpy(source_rows).to(device)
-            z = torch.cat([target_z[t_idx], source_z[s_idx]])
-            y = torch.cat([target_y[t_idx], source_y[s_idx]])
-            loss = F.cross_entropy(head(z), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-    seconds = time.perf_counter() - start
-    check_finite("adaptation loss", np.asarray(losses))
+        info = _train_mixed(head, optimizer, sampler, (target_z, target_y), (source_z, source_y))
     head.eval()
-    last_epoch = losses[-sampler.iterations_per_epoch :]
     return tuned, {
         "mode": "head",
-        "iterations": len(losses),
+        **info,
         "epochs": hp.adapt_epochs,
-        "iterations_per_epoch": sampler.iterations_per_epoch,
         "batch_size": hp.adapt_batch,
         "n_selected": len(rows),
         "seed": seed,
-        "seconds": seconds,
-        "final_train_loss": float(np.mean(last_epoch)),
         "param_distance": parameter_distance(head, theta_0),
     }

@@ -64,6 +64,25 @@ class JobStatus:
     def stages_seen(self) -> list[str]:
         return list(dict.fromkeys(str(e.get("stage")) for e in self.events))
 
+    def estimate_notes(self) -> list[str]:
+        """Expected durations the sweep announced (``estimate_seconds`` events), latest of each
+        kind: the first backbone feature pass, and full fine-tuning per run (and in all)."""
+        from core.adaptation import format_seconds
+
+        latest = {e.get("stage"): e for e in self.events
+                  if isinstance(e.get("estimate_seconds"), int | float)}
+        notes = []
+        if "features" in latest:
+            notes.append("first feature pass: about "
+                         f"{format_seconds(latest['features']['estimate_seconds'])}")
+        if "adapt" in latest:
+            seconds = latest["adapt"]["estimate_seconds"]
+            note = f"full fine-tuning: about {format_seconds(seconds)} per run"
+            if self.n_runs and self.n_runs > 1:
+                note += f" (about {format_seconds(seconds * self.n_runs)} for all {self.n_runs})"
+            notes.append(note)
+        return notes
+
     def headline(self) -> str:
         """One line: runs done, current stage and its message."""
         last = self.last
@@ -87,9 +106,17 @@ def new_job_id() -> str:
 
 def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
                 seeds: Sequence[int], *, root: str | os.PathLike[str], progress: Path,
-                device: str = "auto", umap: bool = True, python: str | None = None) -> list[str]:
-    """The ``python -m core run`` command line a job runs (also shown to the user)."""
+                device: str = "auto", umap: bool = True, python: str | None = None,
+                adaptation: str | None = None) -> list[str]:
+    """The ``python -m core run`` command line a job runs (also shown to the user).
+
+    ``adaptation`` None leaves the mode to the CLI (the scenario's default).
+    """
+    from core.adaptation import ADAPTATION_MODES
+
     check_choice("device", device, DEVICE_CHOICES)
+    if adaptation is not None:
+        check_choice("adaptation", adaptation, ADAPTATION_MODES)
     for name, values in (("methods", methods), ("budgets", budgets), ("seeds", seeds)):
         if not values:
             raise ForgeLensError(f"{name}=[] is empty; choose at least one")
@@ -101,6 +128,7 @@ def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
         "--seeds", ",".join(str(int(s)) for s in seeds),
         "--out", str(Path(root).resolve()),
         "--device", device,
+        *([] if adaptation is None else ["--adaptation", adaptation]),
         "--progress", str(progress),
         "--quiet",
         *([] if umap else ["--no-umap"]),
@@ -114,14 +142,15 @@ def shell_command(command: Sequence[str]) -> str:
 
 def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
                budgets: Sequence[float], seeds: Sequence[int], *, device: str = "auto",
-               umap: bool = True, python: str | None = None) -> str:
+               umap: bool = True, python: str | None = None,
+               adaptation: str | None = None) -> str:
     """Start a detached sweep and return its job id; progress goes to ``_jobs/<id>.jsonl``."""
     folder = jobs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     job_id = new_job_id()
     progress = (folder / f"{job_id}.jsonl").resolve()
     command = cli_command(scenario, methods, budgets, seeds, root=root, progress=progress,
-                          device=device, umap=umap, python=python)
+                          device=device, umap=umap, python=python, adaptation=adaptation)
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
@@ -131,7 +160,8 @@ def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
     request = {"job_id": job_id, "pid": process.pid, "command": command,
                "scenario": scenario, "methods": list(methods),
                "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
-               "device": device, "umap": umap, "started": time.time()}
+               "device": device, "umap": umap, "adaptation": adaptation,
+               "started": time.time()}
     (folder / f"{job_id}.json").write_text(json.dumps(request, indent=2))
     return job_id
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import jobs, loaders, session
 from dashboard.navigation import page_path
+from dashboard.text import quote_markdown
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RunSelection:
     all_runs: pd.DataFrame
     runs: pd.DataFrame
     scenario: str | None
+    adaptation: str | None = None  # the one adaptation mode of ``runs`` (never mixed)
 
     @property
     def empty(self) -> bool:
@@ -62,6 +64,7 @@ def sidebar(root: str) -> RunSelection:
         scenario = st.selectbox("Scenario", scenarios, key=session.SCENARIO,
                                 help="Runs are grouped by the data scenario they adapted to.")
         part = runs[runs["scenario"] == scenario]
+        mode, part = _adaptation_filter(scenario, part)
         methods = _order_methods(part["method"].unique())
         chosen = st.multiselect("Selectors", methods, default=methods,
                                 key=f"{session.METHODS}::{scenario}",
@@ -71,8 +74,31 @@ def sidebar(root: str) -> RunSelection:
                                       key=f"{session.SEEDS}::{scenario}",
                                       help="Pages average or overlay these seeds.")
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
-        st.caption(f"{len(shown)} run(s) selected of {len(part)} for {scenario}.")
-    return RunSelection(root, runs, shown.reset_index(drop=True), scenario)
+        st.caption(f"{len(shown)} run(s) selected of {len(part)} for {scenario} "
+                   f"({mode} adaptation).")
+    return RunSelection(root, runs, shown.reset_index(drop=True), scenario, mode)
+
+
+ADAPTATION_TITLES = {"full": "full fine-tuning", "head": "last layer only (head)"}
+
+
+def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """Keep one adaptation mode: head and full runs answer different questions and are never
+    averaged together. A radio appears only when the scenario has runs of several modes; it
+    starts on the scenario's default mode (``core.hparams.default_adaptation``) when present."""
+    from core.hparams import default_adaptation
+
+    modes = sorted(part["adaptation"].unique())
+    preferred = default_adaptation(scenario)
+    mode = preferred if preferred in modes else modes[0]
+    if len(modes) > 1:
+        mode = st.radio("Adaptation", modes, index=modes.index(mode), horizontal=True,
+                        key=f"{session.ADAPTATION}::{scenario}",
+                        format_func=lambda m: ADAPTATION_TITLES.get(m, m),
+                        help="How the runs adapted to the target: full fine-tuning of the whole "
+                             "model, or training only the last linear layer on cached features. "
+                             "Pages show one mode at a time.")
+    return mode, part[part["adaptation"] == mode]
 
 
 def current_selection() -> RunSelection:
@@ -104,44 +130,79 @@ def require_runs(selection: RunSelection, what: str) -> None:
 
 
 
-def _previews(scenario_name: str, indices: Sequence[int]) -> list[Any] | None:
-    """Thumbnails, or None (with a caption saying why) when the scenario cannot be loaded here."""
+@dataclass(frozen=True)
+class SampleSource:
+    """Where pool samples are shown from: the scenario (with a slice's recorded parameters, so
+    indices match the pool) and whether its samples are images or text."""
+
+    scenario: str
+    params: str | None = None
+    modality: str = "image"
+
+
+def sample_source(selection: RunSelection, run_id: str, meta: dict[str, Any]) -> SampleSource:
+    """The source of the samples of ``run_id``'s pool (``meta``: that pool's meta)."""
+    return SampleSource(str(selection.scenario), loaders.run_scenario_params(selection.root, run_id),
+                        str(meta.get("modality", "image")))
+
+
+def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
+    """Thumbnails or texts, or None (with a caption saying why) when the scenario cannot be
+    loaded here."""
+    what = "texts" if source.modality == "text" else "thumbnails"
     try:
-        return loaders.thumbnails(scenario_name, tuple(int(i) for i in indices))
+        with st.spinner(f"Loading the {what} of scenario {source.scenario}…"):
+            return loaders.thumbnails(source.scenario, tuple(int(i) for i in indices),
+                                      source.params)
     except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
-        st.caption(f"No thumbnails: scenario {scenario_name!r} cannot be loaded here "
+        st.caption(f"No {what}: scenario {source.scenario!r} cannot be loaded here "
                    f"({type(error).__name__}: {error}).")
         return None
 
 
-def show_samples(scenario_name: str, indices: Sequence[int], captions: Sequence[str], *,
+def _show_preview(preview: Any, *, width: int, caption: str | None = None) -> None:
+    """An image, or a text as an escaped block quote (``$``, ``#``, ``*``… shown as typed)."""
+    if isinstance(preview, str):
+        st.markdown(quote_markdown(preview))
+        if caption:
+            st.caption(caption)
+    elif preview is not None:
+        st.image(preview, caption=caption, width=width)
+    elif caption:
+        st.caption(caption)
+
+
+def show_samples(source: SampleSource, indices: Sequence[int], captions: Sequence[str], *,
                  columns: int = 8, width: int = 84) -> None:
-    """A grid of target-pool thumbnails (or text snippets) with captions."""
+    """A grid of target-pool thumbnails (or text snippets, in fewer wider columns) with
+    captions."""
     indices = [int(i) for i in indices]
     if not indices:
         return
-    previews = _previews(scenario_name, indices) or [None] * len(indices)
+    if source.modality == "text":
+        columns = min(columns, 3)
+    previews = _previews(source, indices) or [None] * len(indices)
     for start in range(0, len(indices), columns):
         cells = st.columns(columns)
         for cell, preview, caption in zip(cells, previews[start:start + columns],
                                           captions[start:start + columns], strict=False):
-            with cell:
-                if preview is None or isinstance(preview, str):
-                    st.markdown(f"> {preview[:200]}" if preview else "")
-                    st.caption(caption)
-                else:
-                    st.image(preview, caption=caption, width=width)
+            with cell, st.container(border=source.modality == "text"):
+                _show_preview(preview, width=width, caption=caption)
 
 
-def show_pairs(scenario_name: str, rows: pd.DataFrame, class_names: list[str] | None,
+def class_name(label: Any, class_names: Sequence[str] | None) -> str:
+    """The class name of an integer label, or the label itself when there is no name."""
+    label = int(label)
+    return class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
+
+
+def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] | None,
                *, per_row: int = 3) -> None:
-    """Each pair as two thumbnails (unselected x′, nearest selected x) with their numbers."""
-    def name(label: int) -> str:
-        return class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
-
+    """Each pair as two thumbnails or texts (unselected x′, nearest selected x) with numbers."""
     records = rows.to_dict("records")
     indices = [i for row in records for i in (int(row["idx"]), int(row["nn_idx"]))]
-    previews = _previews(scenario_name, indices) or [None] * len(indices)
+    previews = _previews(source, indices) or [None] * len(indices)
+    per_row = min(per_row, 2) if source.modality == "text" else per_row
     for start in range(0, len(records), per_row):
         cells = st.columns(per_row)
         for offset, (cell, row) in enumerate(zip(cells, records[start:start + per_row],
@@ -156,11 +217,8 @@ def show_pairs(scenario_name: str, rows: pd.DataFrame, class_names: list[str] | 
                      row["nn_loss_before"], row["nn_loss_after"], row["nn_r"]),
                 ):
                     with column:
-                        if isinstance(preview, str):
-                            st.markdown(f"> {preview[:160]}")
-                        elif preview is not None:
-                            st.image(preview, width=72)
-                        st.caption(f"{title}<br>label **{name(int(label))}**<br>loss "
+                        _show_preview(preview, width=72)
+                        st.caption(f"{title}<br>label **{class_name(label, class_names)}**<br>loss "
                                    f"{before:.3f} → {after:.3f}<br>r = {r:.3f}",
                                    unsafe_allow_html=True)
                 st.caption(f"gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
@@ -174,7 +232,8 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
     request = status.request
     what = (f"{request.get('scenario', '?')} · {', '.join(request.get('methods', []))} · "
             f"budgets {', '.join(f'{b:g}' for b in request.get('budgets', []))} · "
-            f"seeds {', '.join(map(str, request.get('seeds', [])))}")
+            f"seeds {', '.join(map(str, request.get('seeds', [])))}"
+            + (f" · {request['adaptation']} adaptation" if request.get("adaptation") else ""))
     with st.container(border=True):
         st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — {status.state}  \n"
                     f"<small>{what}</small>", unsafe_allow_html=True)
@@ -190,6 +249,8 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
             else:
                 marks.append(f"· {stage}")
         st.caption(" → ".join(marks))
+        for note in status.estimate_notes():
+            st.caption(f":material/schedule: {note}")
         if status.state == jobs.RUNNING and st.button("Stop", key=f"stop-{status.job_id}",
                                                       help="Interrupt the sweep (like Ctrl-C); "
                                                            "finished runs are kept."):

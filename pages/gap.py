@@ -48,7 +48,7 @@ else:
     rows = pairs[pairs["space"] == space].nlargest(6, "gap")
     st.caption("Select points with the box or lasso tool in any panel to inspect those pairs. "
                f"Meanwhile: the {len(rows)} largest gaps in {space.upper()} space.")
-widgets.show_pairs(selection.scenario, rows.head(12), class_names)
+widgets.show_pairs(widgets.sample_source(selection, run_ids[0], meta), rows.head(12), class_names)
 with st.expander("Table of these pairs"):
     st.dataframe(tables.pair_details(rows, class_names), hide_index=True, width="stretch")
 with st.expander("Correlations of every selector and budget (mean over seeds)"):

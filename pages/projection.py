@@ -42,7 +42,8 @@ if not loaders.umap_is_cached(selection.root, pool_id, space):
     st.caption("This UMAP is not cached yet: computing it once takes a little while, then it is "
                "stored with the pool (`python -m core run` precomputes it).")
 points = loaders.umap_points(selection.root, pool_id, space)
-picks = loaders.run_table(selection.root, selection.run_ids(budget=budget, seed=seed, pool_id=pool_id), "selection")
+pick_runs = selection.run_ids(budget=budget, seed=seed, pool_id=pool_id)
+picks = loaders.run_table(selection.root, pick_runs, "selection")
 picks_by_method = {m: picks[picks["method"] == m] for m in shown if (picks["method"] == m).any()}
 meta = loaders.pool_meta(selection.root, pool_id)
 event = st.plotly_chart(
@@ -56,12 +57,14 @@ if chosen:
     st.caption(f"{len(chosen)} selected sample(s); showing up to 24. Double-click the chart to "
                "clear the selection.")
 else:
-    st.caption("Select picks with the box or lasso tool to see their images. Meanwhile: the "
+    what = "texts" if meta.get("modality") == "text" else "images"
+    st.caption(f"Select picks with the box or lasso tool to see their {what}. Meanwhile: the "
                f"first picks of {shown[0]}.")
     chosen = picks_by_method.get(shown[0], picks.head(0)).sort_values("order")["idx"].head(8).tolist()
 facts = points.set_index("idx").loc[chosen]
 who = picks[picks["idx"].isin(chosen) & picks["method"].isin(shown)].groupby("idx")["method"]
 pickers = who.agg(", ".join)
-captions = [f"#{i} · label {facts.loc[i, 'label']} · ‖z‖ {facts.loc[i, 'znorm']:.2f}"
+names = meta.get("class_names") or []
+captions = [f"#{i} · {widgets.class_name(facts.loc[i, 'label'], names)} · ‖z‖ {facts.loc[i, 'znorm']:.2f}"
             f"{' · ' + pickers[i] if i in pickers.index else ''}" for i in chosen[:24]]
-widgets.show_samples(selection.scenario, chosen[:24], captions)
+widgets.show_samples(widgets.sample_source(selection, pick_runs[0], meta), chosen[:24], captions)

@@ -3,6 +3,8 @@
 import streamlit as st
 import torch
 
+from core.adaptation import ADAPTATION_MODES
+from core.hparams import default_adaptation
 from core.scenarios import available as scenarios
 from core.selection import available as selectors
 from dashboard import jobs, loaders, session, widgets
@@ -19,12 +21,21 @@ widgets.page_header(
     "switch pages or reload; finished runs are reused, never recomputed.",
 )
 defaults = jobs.default_request()
+names = list(scenarios())
+left, right = st.columns(2)
+scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
+                          help="Source → target data shift (python -m core list).")
+modes = list(ADAPTATION_MODES)
+right.caption(f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "
+              "each mode are kept apart; the sidebar shows one mode at a time.")
 with st.form("sweep"):
-    left, right = st.columns(2)
-    names = list(scenarios())
-    scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
-                              help="Source → target data shift (python -m core list).")
-    device = right.selectbox(
+    left, middle, right = st.columns(3)
+    adaptation = left.selectbox(
+        "Adaptation", modes, index=modes.index(default_adaptation(scenario)),
+        key=f"run_adaptation::{scenario}", format_func=widgets.ADAPTATION_TITLES.get,
+        help="full: fine-tune the whole model (the paper's setting; slow on a pretrained "
+             "backbone). head: train only the last linear layer on cached backbone features.")
+    device = middle.selectbox(
         "Device", ("auto", "cpu", "cuda"),
         help="auto uses CUDA when present. " + ("CUDA is available here." if
                                                 torch.cuda.is_available() else
@@ -45,7 +56,7 @@ if submitted:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
         job_id = jobs.launch_job(root, scenario, methods, sorted(budgets), sorted(seeds),
-                                 device=device, umap=umap)
+                                 device=device, umap=umap, adaptation=adaptation)
         st.session_state.setdefault(session.WATCHED_JOBS, []).append(job_id)
         st.success(f"Started job {job_id}: {len(methods) * len(budgets) * len(seeds)} runs. "
                    "The same sweep from a shell:")
@@ -67,6 +78,6 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "run_id": "run", "total_seconds": "seconds", "budget_count": "labels"})
 run_id = st.selectbox("Show the config of run", runs["run_id"],
                       format_func=lambda r: f"{r} · " + " · ".join(
-                          str(v) for v in runs.set_index("run_id").loc[r, ["scenario", "method",
-                                                                            "budget", "seed"]]))
+                          str(v) for v in runs.set_index("run_id").loc[r, ["scenario", "method", "budget",
+                                                                            "seed", "adaptation"]]))
 st.json(loaders.run_configs(root, (run_id,))[run_id], expanded=1)

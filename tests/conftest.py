@@ -9,3 +9,9 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_configure(config) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # in case torch was imported before the variables above were read

@@ -38,15 +38,6 @@ DOCUMENTED_SIZES = {
 FONTS_SMALL = 12  # n_per_class for the fonts scenario in tests
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one intra-op thread is faster on a busy 2-core box, and kinder to it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def fonts_small(tmp_path_factory):
     cache = tmp_path_factory.mktemp("fonts")

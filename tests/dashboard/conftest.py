@@ -31,3 +31,30 @@ def empty_store(tmp_path: Path) -> Path:
     root = tmp_path / "empty_store"
     root.mkdir()
     return root
+
+
+TEXT_SCENARIO = "tweets-airline-to-apple"
+TEXT_PER_CLASS = 20  # tweets per class and domain: a 36-tweet pool, built in seconds
+
+
+@pytest.fixture(scope="session")
+def text_slice():
+    """A small slice of the tweets scenario (its texts are what the pages must show)."""
+    from core.scenarios import build_scenario
+
+    return build_scenario(TEXT_SCENARIO, per_class=TEXT_PER_CLASS)
+
+
+@pytest.fixture(scope="session")
+def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
+    """Random and FORGE on the tweet slice (head adaptation, its default), UMAP of z cached."""
+    from core.experiment import run_sweep
+    from core.projection import umap_2d
+    from core.store import RunStore
+
+    root = tmp_path_factory.mktemp("text_store")
+    run_ids = run_sweep(TEXT_SCENARIO, ["random", "forge"], [0.1], [0], root=str(root),
+                        device="cpu", built=text_slice)
+    store = RunStore(root)
+    umap_2d(store, store.load_config(run_ids[0])["pool_id"], "z")
+    return root

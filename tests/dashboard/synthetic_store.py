@@ -50,7 +50,8 @@ class _Pool:
 def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthetic",
                           methods: tuple[str, ...] = ("random", "coreset", "badge", "forge"),
                           budgets: tuple[float, ...] = (0.05, 0.1),
-                          seeds: tuple[int, ...] = (0, 1, 2)) -> RunStore:
+                          seeds: tuple[int, ...] = (0, 1, 2),
+                          adaptations: tuple[str, ...] = ("full",)) -> RunStore:
     rng = np.random.default_rng(0)
     store = RunStore(root)
     pool = _Pool(n, rng)
@@ -68,33 +69,32 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
         write_parquet_atomic(store.pool_dir(pool_id) / f"umap_{space}.parquet", pd.DataFrame(
             {"idx": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}))
     before = rng.exponential(1.0, n)
-    for method in methods:
-        for budget in budgets:
-            for seed in seeds:
-                k = round(budget * n)
-                selected = rng.choice(n, k, replace=False)
-                after = before * rng.uniform(0.1, 1.0, n)
-                mask = np.zeros(n, dtype=bool)
-                mask[selected] = True
-                pairs = pair_table(pool, selected, labels, before, after)
-                accuracy = pd.DataFrame([{"split": s, "stage": st, "accuracy": rng.random(),
-                                          "loss": rng.random(), "n": 100}
-                                         for s in SPLITS for st in ("before", "after")])
-                order = np.full(n, -1)
-                order[selected] = np.arange(k)
-                samples = pd.DataFrame({"idx": np.arange(n), "label": labels,
-                                        "pseudo": pool.pseudo, "selected": mask, "order": order,
-                                        "loss_before": before, "loss_after": after,
-                                        "r": before - after, "pred_after": pool.pseudo,
-                                        "znorm": pool.znorm})
-                config = {"scenario": scenario, "method": method, "budget": budget,
-                          "seed": seed, "adaptation": "full", "hparams": {}}
-                run_id = f"{method}-{budget:g}-{seed}"
-                store.write_run(run_id, {
-                    "run_id": run_id, "config": config, "budget_count": k, "pool_id": pool_id,
-                    "timings": {"total": 1.0}, "created": "2025-01-01T00:00:00+00:00",
-                    "device": "cpu"}, {
-                    "selection": pd.DataFrame({"idx": selected, "order": np.arange(k)}),
-                    "accuracy": accuracy, "samples": samples, "pairs": pairs,
-                    "summary": summary_table(pairs, selected, before - after)})
+    grid = [(m, b, s, a) for m in methods for b in budgets for s in seeds for a in adaptations]
+    for method, budget, seed, adaptation in grid:
+        k = round(budget * n)
+        selected = rng.choice(n, k, replace=False)
+        after = before * rng.uniform(0.1, 1.0, n)
+        mask = np.zeros(n, dtype=bool)
+        mask[selected] = True
+        pairs = pair_table(pool, selected, labels, before, after)
+        accuracy = pd.DataFrame([{"split": s, "stage": st, "accuracy": rng.random(),
+                                  "loss": rng.random(), "n": 100}
+                                 for s in SPLITS for st in ("before", "after")])
+        order = np.full(n, -1)
+        order[selected] = np.arange(k)
+        samples = pd.DataFrame({"idx": np.arange(n), "label": labels,
+                                "pseudo": pool.pseudo, "selected": mask, "order": order,
+                                "loss_before": before, "loss_after": after,
+                                "r": before - after, "pred_after": pool.pseudo,
+                                "znorm": pool.znorm})
+        config = {"scenario": scenario, "method": method, "budget": budget,
+                  "seed": seed, "adaptation": adaptation, "hparams": {}}
+        run_id = f"{method}-{budget:g}-{seed}-{adaptation}"
+        store.write_run(run_id, {
+            "run_id": run_id, "config": config, "budget_count": k, "pool_id": pool_id,
+            "timings": {"total": 1.0}, "created": "2025-01-01T00:00:00+00:00",
+            "device": "cpu"}, {
+            "selection": pd.DataFrame({"idx": selected, "order": np.arange(k)}),
+            "accuracy": accuracy, "samples": samples, "pairs": pairs,
+            "summary": summary_table(pairs, selected, before - after)})
     return store

@@ -29,7 +29,7 @@ def test_cached_rerender_of_every_page_is_under_a_second(
         large_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     blank = Image.new("L", (56, 56))  # the synthetic scenario has no images to preview
-    monkeypatch.setattr(loaders, "thumbnails", lambda name, indices: [blank] * len(indices))
+    monkeypatch.setattr(loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices))
     at = AppTest.from_file(APP, default_timeout=300).run()
     timings = {}
     for page in PAGES:
