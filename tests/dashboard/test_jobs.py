@@ -33,6 +33,13 @@ def test_cli_command_round_trips_through_the_cli_parser(tmp_path: Path) -> None:
     with pytest.raises(ForgeLensError, match="device"):
         jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
                          device="tpu")
+    assert args.adaptation is None  # the CLI then uses the scenario's default mode
+    head = jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
+                            adaptation="head")
+    assert _parser().parse_args(head[3:]).adaptation == "head"
+    with pytest.raises(ForgeLensError, match="adaptation"):
+        jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
+                         adaptation="lora")
     with pytest.raises(ForgeLensError, match="seeds"):
         jobs.cli_command("debug", ["random"], [0.1], [], root=tmp_path, progress=progress)
 
@@ -73,6 +80,21 @@ def test_progress_is_read_from_whole_lines_and_summarised(tmp_path: Path) -> Non
     assert status.stages_seen == ["scenario", "select", "done", "adapt"]
     assert status.headline() == "1/4 runs · forge budget 0.1 seed 1 · adapt: fine-tuning"
     assert status.state == jobs.FAILED  # no final event and no live process
+
+
+def test_estimate_events_become_notes(tmp_path: Path) -> None:
+    events = [
+        {"stage": "features", "estimate_seconds": 42.4, "message": "features: about 42 s"},
+        {"stage": "features", "seconds": 40.0, "message": "features computed"},
+        {"stage": "adapt", "run_index": 0, "n_runs": 4, "estimate_seconds": 150.0,
+         "message": "full fine-tuning"},
+    ]
+    _write_job(tmp_path, "est", events, pid=None)
+    assert jobs.job_status(tmp_path, "est").estimate_notes() == [
+        "first feature pass: about 42 s",
+        "full fine-tuning: about 2.5 min per run (about 10.0 min for all 4)"]
+    _write_job(tmp_path, "none", events[1:2], pid=None)
+    assert jobs.job_status(tmp_path, "none").estimate_notes() == []
 
 
 def test_final_events_decide_finished_or_failed(tmp_path: Path) -> None:

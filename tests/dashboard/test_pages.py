@@ -141,16 +141,26 @@ def test_run_page_lists_runs_and_launches_a_sweep(
     next(s for s in at.main.selectbox if s.label == "Show the config of run").set_value(last).run()
     assert json.loads(at.json[0].proto.body)["run_id"] == last
     main = at.main
-    next(s for s in main.selectbox if s.label == "Scenario").set_value("debug")
+    scenario = next(s for s in main.selectbox if s.label == "Scenario")
+    scenario.set_value("tweets-airline-to-apple").run()
+    assert next(s for s in at.main.selectbox if s.label == "Adaptation").value == "head"
+    main = at.main
+    next(s for s in main.selectbox if s.label == "Scenario").set_value("debug").run()
+    main = at.main
+    assert next(s for s in main.selectbox if s.label == "Adaptation").value == "full"
     next(m for m in main.multiselect if m.label == "Selectors").set_value(["random", "forge"])
     next(m for m in main.multiselect if m.label.startswith("Budgets")).set_value([0.1])
     next(m for m in main.multiselect if m.label == "Seeds").set_value([3])
     next(s for s in main.selectbox if s.label == "Device").set_value("cpu")
     next(b for b in main.button if b.label == "Launch").click().run()
-    assert calls == [("debug", ["random", "forge"], [0.1], [3], {"device": "cpu",
-                                                                 "umap": True})]
+    assert calls == [("debug", ["random", "forge"], [0.1], [3], {"device": "cpu", "umap": True,
+                                                                 "adaptation": "full"})]
     assert "Started job j-test: 2 runs" in at.success[0].value
     assert "--scenario debug --methods random,forge" in at.code[0].value
+    assert "--adaptation full" in at.code[0].value
+    next(s for s in at.main.selectbox if s.label == "Adaptation").set_value("head")
+    next(b for b in at.main.button if b.label == "Launch").click().run()
+    assert calls[-1][-1]["adaptation"] == "head"
 
 
 def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
@@ -280,6 +290,7 @@ def test_compare_page_overlap_matches_python_sets(
 def test_sidebar_filters_what_pages_show(debug_store: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(debug_store, monkeypatch, "gap")
+    assert not [r for r in at.sidebar.radio if r.label == "Adaptation"]  # one mode only
     methods = next(m for m in at.sidebar.multiselect if m.label == "Selectors")
     methods.set_value(["forge"]).run()
     assert at.main.selectbox[0].options == ["forge"]
@@ -289,3 +300,27 @@ def test_sidebar_filters_what_pages_show(debug_store: Path,
     seeds.set_value([]).run()
     assert "No runs match the sidebar" in at.info[0].value
     assert not at.get("plotly_chart")
+
+
+def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head and full runs of one scenario: the pages show one mode, the default one first."""
+    from core.reports import accuracy_long, accuracy_summary
+    from tests.dashboard.synthetic_store import write_synthetic_store
+
+    store = write_synthetic_store(tmp_path / "modes", n=200, methods=("random", "forge"),
+                                  budgets=(0.1,), seeds=(0, 1), adaptations=("full", "head"))
+    runs = store.finished_runs()
+    at = open_app(tmp_path / "modes", monkeypatch, "accuracy")
+    mode = next(r for r in at.sidebar.radio if r.label == "Adaptation")
+    assert mode.value == "full"  # core.hparams.default_adaptation of an unlisted scenario
+    for adaptation in ("full", "head"):
+        if adaptation == "head":
+            mode.set_value("head").run()
+        ids = list(runs.loc[runs["adaptation"] == adaptation, "run_id"])
+        summary = accuracy_summary(accuracy_long(store, ids), split="test")
+        table = next(m.value for m in at.markdown if "| selector |" in m.value)
+        for row in summary.itertuples():
+            assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
+        assert f"{len(ids)} run(s) selected of {len(ids)}" in texts(at)
+        assert f"({adaptation} adaptation)" in texts(at)
