@@ -115,24 +115,20 @@ def _versions() -> dict[str, str]:
 
 def _pool_frame(embedding: PoolEmbedding, labels: np.ndarray, logits: np.ndarray) -> pd.DataFrame:
     """Per-sample facts of the pool under theta_0 that views colour and filter by."""
-    logits64 = logits.astype(np.float64)
-    shifted = logits64 - logits64.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    p = np.exp(log_p)
-    top2 = np.sort(logits64, axis=1)[:, -2:] if logits.shape[1] > 1 else np.zeros((len(p), 2))
-    pseudo = np.asarray(embedding.pseudo)
-    residual = p.copy()
-    residual[np.arange(len(p)), pseudo] -= 1.0
+    p = np.asarray(embedding.probs, dtype=np.float64)
+    top2 = np.sort(logits.astype(np.float64), axis=1)[:, -2:] if logits.shape[1] > 1 \
+        else np.zeros((len(p), 2))
+    pseudo = np.asarray(embedding.pseudo, dtype=np.int64)
     return pd.DataFrame({
         "idx": np.arange(len(labels), dtype=np.int64),
         "label": labels.astype(np.int64),
-        "pseudo": pseudo.astype(np.int64),
+        "pseudo": pseudo,
         "correct": pseudo == labels,
         "confidence": p.max(axis=1),
         "margin": top2[:, 1] - top2[:, 0],
-        "entropy": -(p * log_p).sum(axis=1),
+        "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
         "znorm": np.asarray(embedding.znorm, dtype=np.float64),
-        "anorm": np.linalg.norm(residual, axis=1),
+        "anorm": np.linalg.norm(np.asarray(embedding.residual, dtype=np.float64), axis=1),
     })
 
 
