@@ -224,7 +224,7 @@ def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np
     return losses, preds
 
 
-def _accuracy_rows(stage: str, pool_labels: np.ndarray, selected_mask: np.ndarray,
+def _accuracy_rows(stage: str, selected_mask: np.ndarray,
                    loss: dict[str, np.ndarray], pred: dict[str, np.ndarray],
                    labels: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Table 1's decomposition: selected train, unselected train, validation, test."""
@@ -296,9 +296,9 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
     accuracy = pd.DataFrame(
-        _accuracy_rows("before", labels["target_pool"], mask, prepared.loss_before,
+        _accuracy_rows("before", mask, prepared.loss_before,
                        prepared.pred_before, labels)
-        + _accuracy_rows("after", labels["target_pool"], mask, loss_after, pred_after, labels)
+        + _accuracy_rows("after", mask, loss_after, pred_after, labels)
     )
     before, after = prepared.loss_before["target_pool"], loss_after["target_pool"]
     order = np.full(pool.n, -1, dtype=np.int64)
