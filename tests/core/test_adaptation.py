@@ -12,23 +12,9 @@ import torch
 from core.adaptation import MixedBatchSampler, adapt, parameter_distance
 from core.hparams import hparams_for
 from core.models import accuracy, per_sample_loss
-from core.scenarios import load_scenario
-from core.source_model import get_source_model
 from core.validation import ForgeLensError
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def debug():
-    return load_scenario("debug")
-
-
-@pytest.fixture(scope="module")
-def source(debug, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("models")
-    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=cache, device=CPU)
-    return model
 
 
 def _selection(scenario, fraction: float, seed: int) -> np.ndarray:

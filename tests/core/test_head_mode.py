@@ -26,18 +26,6 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def debug():
-    return load_scenario("debug")
-
-
-@pytest.fixture(scope="module")
-def source(debug, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("models")
-    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=cache, device=CPU)
-    return model
-
-
-@pytest.fixture(scope="module")
 def features(debug, source):
     return compute_features(source, debug, device=CPU)
 

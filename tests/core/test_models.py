@@ -20,11 +20,6 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def debug():
-    return load_scenario("debug")
-
-
-@pytest.fixture(scope="module")
 def mnist_like():
     return load_scenario("digits-to-mnist")
 

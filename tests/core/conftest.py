@@ -1,0 +1,22 @@
+"""Fixtures shared by the engine tests: the debug scenario and its source model, built once."""
+
+import pytest
+import torch
+
+from core.hparams import hparams_for
+from core.scenarios import load_scenario
+from core.source_model import get_source_model
+
+
+@pytest.fixture(scope="session")
+def debug():
+    return load_scenario("debug")
+
+
+@pytest.fixture(scope="session")
+def source(debug, tmp_path_factory):
+    """The debug source model, trained once into a session-wide cache folder."""
+    cache = tmp_path_factory.mktemp("models")
+    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=cache,
+                                device=torch.device("cpu"))
+    return model
