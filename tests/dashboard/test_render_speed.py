@@ -1,8 +1,7 @@
-"""Re-rendering any page from cached data stays under one second with a 5,000-sample pool."""
+"""Every page renders from a 5,000-sample store (timings live in benchmarks/bench_render.py)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -25,24 +24,18 @@ def large_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_cached_rerender_of_every_page_is_under_a_second(
+def test_every_page_renders_a_5000_sample_store_twice(
         large_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     blank = Image.new("L", (56, 56))  # the synthetic scenario has no images to preview
     monkeypatch.setattr(loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices))
     at = AppTest.from_file(APP, default_timeout=300).run()
-    timings = {}
     for page in PAGES:
         at.switch_page(f"../pages/{page}.py").run()  # fills the caches
         assert not at.exception, (page, [e.value for e in at.exception])
-        seconds = []
-        for _ in range(3):
-            start = time.perf_counter()
-            at.run()
-            seconds.append(time.perf_counter() - start)
-        timings[page] = min(seconds)
+        at.run()  # the cached re-render
+        assert not at.exception, (page, [e.value for e in at.exception])
     assert len(at.get("plotly_chart")) == 2  # the teaching page rendered both figures
-    assert max(timings.values()) < 1.0, timings
     monkeypatch.undo()  # a store whose scenario is not registered here: no images, no crash
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     at.switch_page("../pages/gap.py").run()
