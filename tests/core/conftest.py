@@ -14,9 +14,14 @@ def debug():
 
 
 @pytest.fixture(scope="session")
-def source(debug, tmp_path_factory):
-    """The debug source model, trained once into a session-wide cache folder."""
+def trained(debug, tmp_path_factory):
+    """(model, info, cache folder): the debug source model, trained once for the session."""
     cache = tmp_path_factory.mktemp("models")
-    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=cache,
-                                device=torch.device("cpu"))
-    return model
+    model, info = get_source_model(debug, hparams_for("debug"), cache_dir=cache,
+                                   device=torch.device("cpu"))
+    return model, info, cache
+
+
+@pytest.fixture(scope="session")
+def source(trained):
+    return trained[0]

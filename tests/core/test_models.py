@@ -24,14 +24,6 @@ def mnist_like():
     return load_scenario("digits-to-mnist")
 
 
-@pytest.fixture(scope="module")
-def trained(debug, tmp_path_factory):
-    """The debug source model, trained once into a module-wide cache folder."""
-    cache = tmp_path_factory.mktemp("models")
-    model, info = get_source_model(debug, hparams_for("debug"), cache_dir=cache, device=CPU)
-    return model, info, cache
-
-
 # -- hyper-parameters -----------------------------------------------------------------------
 
 
