@@ -9,6 +9,7 @@ the data under it changed.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -178,13 +179,18 @@ class ScenarioBuilder(ABC):
     description: ClassVar[str]
     class_names: ClassVar[tuple[str, ...]] = tuple(str(d) for d in range(10))
     modality: ClassVar[str] = "image"
+    # constructor arguments that do not change the data (e.g. where a cache lives): not recorded
+    unrecorded_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, split_seed: int = 0) -> None:
         self.split_seed = split_seed
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (recorded in ``Scenario.params``)."""
-        return dict(vars(self))
+        """Constructor parameters by name (recorded in ``Scenario.params``), as scikit-learn
+        does: every argument of ``__init__`` is stored under the same attribute name."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters
+                 if p != "self" and p not in self.unrecorded_params]
+        return {name: getattr(self, name) for name in names}
 
     @abstractmethod
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:

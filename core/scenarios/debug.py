@@ -10,8 +10,6 @@ Sizes (defaults): source train 340 / val 60; target pool 198 / val 66 / test 66;
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from core.scenarios.base import ScenarioBuilder
@@ -42,10 +40,6 @@ class DebugScenario(ScenarioBuilder):
         self.n_source = n_source
         self.n_target = n_target
         self.noise = noise
-
-    def get_params(self) -> dict[str, Any]:
-        return {"split_seed": self.split_seed, "n_source": self.n_source,
-                "n_target": self.n_target, "noise": self.noise}  # fmt: skip
 
     def _domains(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         images, labels = sklearn_digits_8x8()

@@ -7,7 +7,6 @@ test 1,000 (the same MNIST target splits as digits-to-mnist for the same split_s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,7 @@ class FontsToMnist(ScenarioBuilder):
 
     name = "fonts-to-mnist"
     description = "digits rendered from 21 bundled fonts (synthetic) -> 5,000 real MNIST digits"
+    unrecorded_params = ("cache_dir",)
 
     def __init__(
         self,
@@ -38,13 +38,6 @@ class FontsToMnist(ScenarioBuilder):
         self.n_per_class = n_per_class
         self.render_seed = render_seed
         self.cache_dir = cache_dir
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "split_seed": self.split_seed,
-            "n_per_class": self.n_per_class,
-            "render_seed": self.render_seed,
-        }
 
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:
         cache = Path(self.cache_dir) if self.cache_dir is not None else None

@@ -12,8 +12,6 @@ test 1,000, as ``digits-to-mnist``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from core.scenarios.handwritten import DigitsToMnist
@@ -41,9 +39,6 @@ class DigitsToMnistEffnet(DigitsToMnist):
     def __init__(self, split_seed: int = 0, per_class: int | None = None) -> None:
         super().__init__(split_seed)
         self.per_class = per_class
-
-    def get_params(self) -> dict[str, Any]:
-        return {"split_seed": self.split_seed, "per_class": self.per_class}
 
     def _slice(self, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.per_class is None:

