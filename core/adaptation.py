@@ -29,7 +29,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,17 +37,17 @@ import torch
 import torch.nn.functional as F
 
 from core.device import resolve_device
-from core.hparams import HParams
+from core.hparams import ADAPTATION_MODES, HParams
 from core.models import FeatureClassifier
+from core.optimizers import make_optimizer
+from core.progress import Progress, format_seconds
 from core.scenarios import Scenario
-from core.source_model import make_optimizer
 from core.validation import ForgeLensError, check_finite, check_int_range
 
-ADAPTATION_MODES = ("full", "head")
+__all__ = ["ADAPTATION_MODES", "adapt", "adapt_head", "format_seconds"]
 # full fine-tuning of a pretrained backbone: its layers learn at this fraction of adapt_lr (the
 # head at adapt_lr), and its BatchNorm statistics stay frozen (see ``freeze_batchnorm``)
 PRETRAINED_BACKBONE_LR_SCALE = 0.1
-Progress = Callable[[dict[str, Any]], None]
 
 
 class MixedBatchSampler:
@@ -121,15 +121,6 @@ def parameter_distance(model: torch.nn.Module, reference: list[torch.Tensor]) ->
         for p, r in zip((p for p in model.parameters() if p.requires_grad), reference, strict=True)
     )
     return math.sqrt(squared)
-
-
-def format_seconds(seconds: float) -> str:
-    """Seconds as a short human duration: 42 s, 3.5 min, 2.1 h."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _rng_devices(device: torch.device) -> list[int]:

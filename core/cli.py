@@ -1,6 +1,8 @@
-"""Command line: `python -m core run|list|table|umap`. Sweeps run headless and land in the run store.
+"""Command line: `python -m core run|list|table|upgrade`. Sweeps run headless into the run store.
 
-Bad input exits with status 2 and a message naming the parameter, before anything is written.
+Every argument is checked against ``core.params`` before torch (or anything heavy) is imported:
+bad input exits with status 2 within a second, with a message naming the parameter, the value
+and what is allowed, before anything is written.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pandas as pd
-
+from core.params import (
+    DEFAULT_BUDGETS,
+    DEFAULT_SEEDS,
+    DEVICE_CHOICES,
+    RUN_CONSTRAINTS,
+    SPLITS,
+    TABLE_CONSTRAINTS,
+    check_sweep,
+    validate_params,
+)
 from core.validation import ForgeLensError
 
 T = TypeVar("T")
@@ -35,20 +45,26 @@ def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The CLI's arguments; its defaults come from the registries and ``core.params``."""
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.selection import default_methods
+
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
-    run.add_argument("--scenario", default=None, help="scenario name (python -m core list)")
+    run.add_argument("--scenario", default=DEFAULT_SCENARIO,
+                     help="scenario name (python -m core list)")
     run.add_argument("--methods", type=_csv("methods", str, "selector names"),
-                     default=["random", "margin", "entropy", "duc", "coreset", "badge", "clue",
-                              "forge"])
+                     default=list(default_methods()))
     run.add_argument("--budgets", type=_csv("budgets", float, "fractions in (0, 1]"),
-                     default=[0.05, 0.1])
-    run.add_argument("--seeds", type=_csv("seeds", int, "non-negative integers"), default=[0, 1, 2])
+                     default=list(DEFAULT_BUDGETS))
+    run.add_argument("--seeds", type=_csv("seeds", int, "non-negative integers"),
+                     default=list(DEFAULT_SEEDS))
     run.add_argument("--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)")
-    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--device", default="auto",
+                     help=f"{', '.join(DEVICE_CHOICES)} (CUDA when present) or cuda:N")
     run.add_argument("--adaptation", default=None,
                      help="full (fine-tune everything, the paper's setting) or head (train only "
                           "the last linear layer on cached features); default: the scenario's "
@@ -60,12 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     commands.add_parser("list", help="list scenarios and selectors")
+    upgrade = commands.add_parser("upgrade", help="bring runs of an older run format to the "
+                                  "current one (results kept, run ids change)")
+    upgrade.add_argument("--out", default=None, help="run store folder")
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
     table.add_argument("--scenario", default=None, help="only runs of this scenario")
-    table.add_argument("--split", default="test",
-                       help="selected_train, unselected_train, val or test")
+    table.add_argument("--split", default="test", help=", ".join(SPLITS))
     table.add_argument("--adaptation", default=None,
                        help="only runs with this adaptation mode (full or head)")
     return parser
@@ -119,20 +137,17 @@ class ProgressReporter:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.experiment import resolve_adaptation, run_sweep, validate_sweep
-    from core.scenarios import DEFAULT_SCENARIO
-
-    scenario = args.scenario or DEFAULT_SCENARIO
-    validate_sweep(scenario, args.methods, args.budgets, args.seeds, args.adaptation)
-    adaptation = resolve_adaptation(scenario, args.adaptation)
+    validate_params(RUN_CONSTRAINTS, vars(args))
+    sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
+    # everything is checked: only now load torch and the engine
     from core.device import resolve_device
+    from core.experiment import run_checked_sweep
 
-    resolve_device(args.device)
+    device = resolve_device(args.device)
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
-        run_ids = run_sweep(scenario, args.methods, args.budgets, args.seeds, root=args.out,
-                            device=args.device, adaptation=adaptation, progress=reporter)
+        run_ids = run_checked_sweep(sweep, root=args.out, device=device, progress=reporter)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -140,8 +155,9 @@ def _run(args: argparse.Namespace) -> int:
         raise
     seconds = time.perf_counter() - started
     reporter.close(f"{len(run_ids)} runs in {seconds:.1f} s")
-    print(f"{len(run_ids)} runs of {scenario} ({adaptation} adaptation) in {seconds:.1f} s; "
-          f"browse them with `make run` or `python -m core table --scenario {scenario}`")
+    print(f"{len(run_ids)} runs of {sweep.scenario} ({sweep.adaptation} adaptation) in "
+          f"{seconds:.1f} s; browse them with `make run` or "
+          f"`python -m core table --scenario {sweep.scenario}`")
     return 0
 
 
@@ -172,7 +188,20 @@ def _list() -> int:
     return 0
 
 
+def _upgrade(args: argparse.Namespace) -> int:
+    from core.experiment import upgrade_store
+    from core.store import RUN_FORMAT_VERSION, RunStore
+
+    store = RunStore(args.out)
+    moved = upgrade_store(store)
+    print(f"{len(moved)} run(s) of {store.root} brought to run format {RUN_FORMAT_VERSION}")
+    return 0
+
+
 def _table(args: argparse.Namespace) -> int:
+    validate_params(TABLE_CONSTRAINTS, vars(args))
+    import pandas as pd
+
     from core.reports import (
         accuracy_long,
         accuracy_matrix,
@@ -180,13 +209,7 @@ def _table(args: argparse.Namespace) -> int:
         correlation_summary,
     )
     from core.store import RunStore
-    from core.validation import check_choice
 
-    check_choice("split", args.split, ("selected_train", "unselected_train", "val", "test"))
-    if args.adaptation is not None:
-        from core.adaptation import ADAPTATION_MODES
-
-        check_choice("adaptation", args.adaptation, ADAPTATION_MODES)
     store = RunStore(args.out)
     runs = store.finished_runs()
     if args.scenario is not None:
@@ -218,12 +241,14 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
         if args.command == "list":
             return _list()
+        if args.command == "upgrade":
+            return _upgrade(args)
         return _table(args)
     except ForgeLensError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from core.params import DEVICE_CHOICES
 from core.validation import ForgeLensError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+__all__ = ["DEVICE_CHOICES", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

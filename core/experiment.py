@@ -13,9 +13,10 @@ the theta_0 quantities. A sweep's mode defaults to the scenario's (``hparams.def
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +26,7 @@ import pandas as pd
 import torch
 
 from core import selection
-from core.adaptation import ADAPTATION_MODES, adapt, adapt_head
+from core.adaptation import adapt, adapt_head
 from core.device import resolve_device
 from core.embeddings import PoolEmbedding
 from core.feature_cache import cached_features, feature_id
@@ -38,20 +39,25 @@ from core.models import (
     per_sample_loss,
     per_sample_loss_from_features,
 )
+from core.params import SPLITS, Sweep, check_sweep
+from core.progress import Progress, ignore
 from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
-from core.scenarios import available as available_scenarios
 from core.source_model import get_source_model
-from core.store import RunStore, config_id
-from core.validation import ForgeLensError, check_choice, check_fraction
+from core.store import RUN_FORMAT_VERSION, RunStore, config_id
+from core.validation import ForgeLensError
 
-SPLITS = ("selected_train", "unselected_train", "val", "test")
-Progress = Callable[[dict[str, Any]], None]
+__all__ = ["SPLITS", "PreparedPool", "budget_count", "prepare_pool", "run_checked_sweep",
+           "run_config", "run_one", "run_sweep", "upgrade_store"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedPool:
-    """Everything about one scenario's target pool under its source model, computed once."""
+    """Everything about one scenario's target pool under its source model, computed once.
+
+    Read-only once made: runs share it. ``features`` is set when the pool was prepared for
+    ``head`` adaptation or has a pretrained backbone.
+    """
 
     scenario: Scenario
     hparams: HParams
@@ -73,16 +79,22 @@ def budget_count(fraction: float, pool_size: int) -> int:
 
 
 def run_config(scenario: str, method: str, budget: float, seed: int, hparams: HParams,
-               adaptation: str = "full",
-               scenario_params: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+               adaptation: str = "full", scenario_params: dict[str, Any] | None = None,
+               selector_params: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The full config that identifies a run (its hash is the run id). Device is not part of it.
 
-    ``scenario_params`` (builder parameters) is recorded only for a scenario built with
-    non-default parameters (a slice), so its runs never share ids with the registered one's.
+    It holds the run format (``core.store.RUN_FORMAT_VERSION``) and the selector's parameters
+    (``get_params()``; None: the registered selector's defaults). ``scenario_params`` (builder
+    parameters) is recorded only for a scenario built with non-default parameters (a slice), so
+    its runs never share ids with the registered one's.
     """
+    if selector_params is None:
+        selector_params = selection.get_selector(method).get_params()
     config = {
+        "format": RUN_FORMAT_VERSION,
         "scenario": scenario,
         "method": method,
+        "selector_params": selector_params,
         "budget": float(budget),
         "seed": int(seed),
         "adaptation": adaptation,
@@ -132,13 +144,6 @@ def _pool_frame(embedding: PoolEmbedding, labels: np.ndarray, logits: np.ndarray
     })
 
 
-def resolve_adaptation(scenario: str, adaptation: str | None) -> str:
-    """``adaptation`` checked against ADAPTATION_MODES, or the scenario's default when None."""
-    if adaptation is None:
-        return default_adaptation(scenario)
-    return check_choice("adaptation", adaptation, ADAPTATION_MODES)
-
-
 def _load_features(store: RunStore, scenario: Scenario, hp: HParams, model: FeatureClassifier,
                    model_id: str | None, device: torch.device,
                    notify: Progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
@@ -161,7 +166,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     after the source model for ``head`` adaptation. ``scenario`` overrides the registered one
     of the same name (a built slice, e.g. in tests).
     """
-    notify = progress or (lambda event: None)
+    notify = progress or ignore
     start = time.perf_counter()
     notify({"stage": "scenario", "message": f"loading scenario {scenario_name}"})
     if scenario is not None and scenario.name != scenario_name:
@@ -169,7 +174,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
                              "allowed: a scenario built under that name")
     scenario = scenario or load_scenario(scenario_name)
     hp = hparams or hparams_for(scenario_name)
-    mode = resolve_adaptation(scenario_name, adaptation)
+    mode = adaptation or default_adaptation(scenario_name)
     features, features_info = None, None
     if hp.pretrained:
         features, features_info = _load_features(store, scenario, hp, build_model(scenario, hp),
@@ -252,52 +257,80 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
             progress: Progress | None = None) -> tuple[str, bool]:
     """Run (or reuse) one selection + adaptation + records. Returns (run_id, reused).
 
-    ``adaptation``: "full" or "head" (None: the scenario's default); the mode used is recorded
-    in the run config.
+    Arguments are trusted (validated by ``run_sweep`` or the CLI). ``adaptation``: "full" or
+    "head" (None: the scenario's default), recorded in the run config; "head" needs a pool
+    prepared with cached features.
     """
-    notify = progress or (lambda event: None)
-    scenario, hp = prepared.scenario, prepared.hparams
-    adaptation = resolve_adaptation(scenario.name, adaptation)
-    config = run_config(scenario.name, method, budget, seed, hp, adaptation,
-                        non_default_params(scenario))
+    notify = progress or ignore
+    scenario = prepared.scenario
+    adaptation = adaptation or default_adaptation(scenario.name)
+    selector = selection.get_selector(method)
+    config = run_config(scenario.name, method, budget, seed, prepared.hparams, adaptation,
+                        non_default_params(scenario), selector.get_params())
     run_id = config_id(config)
     if store.is_finished(run_id):
         return run_id, True
+    def tell(event: dict[str, Any]) -> None:
+        notify({**event, "message": f"{method}: {event.get('message', '')}"})
+
     timings: dict[str, float] = {}
-    start = time.perf_counter()
+    with _timed(timings, "total"):
+        with _timed(timings, "select"):
+            selected = _select(prepared, selector, budget, seed, tell)
+        with _timed(timings, "adapt"):
+            adapted, adapt_info = _adapt(prepared, selected, adaptation, seed, device, tell)
+        with _timed(timings, "records"):
+            tables = _records(prepared, adapted, selected, adaptation, device, tell)
+    info = _run_info(run_id, config, prepared, device, timings, adapt_info, len(selected))
+    store.write_run(run_id, info, tables)
+    return run_id, False
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Record the seconds the block takes as ``timings[stage]``."""
+    tick = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - tick
+
+
+def _select(prepared: PreparedPool, selector: selection.Selector, budget: float, seed: int,
+            notify: Progress) -> np.ndarray:
+    """Step 1: the selector's picks, ``budget_count`` of the pool, in selection order."""
     pool = prepared.embedding
     k = budget_count(budget, pool.n)
+    notify({"stage": "select", "message": f"selecting {k} of {pool.n}"})
+    return selector.select(pool, k, seed=seed)
 
-    notify({"stage": "select", "message": f"{method}: selecting {k} of {pool.n}"})
-    tick = time.perf_counter()
-    selected = selection.select_from_pool(method, pool, k, seed=seed)
-    timings["select"] = time.perf_counter() - tick
 
+def _adapt(prepared: PreparedPool, selected: np.ndarray, adaptation: str, seed: int,
+           device: torch.device, notify: Progress) -> tuple[FeatureClassifier, dict[str, Any]]:
+    """Step 2: a copy of the source model adapted on the selection (``adaptation`` mode)."""
+    scenario, hp, k = prepared.scenario, prepared.hparams, len(selected)
     what = "the head" if adaptation == "head" else "everything"
-    notify({"stage": "adapt", "message": f"{method}: training {what} on {k} labels + source"})
-    tick = time.perf_counter()
-    if adaptation == "head":
-        if prepared.features is None:
-            prepared.features, prepared.features_info = _load_features(
-                store, scenario, hp, prepared.model, prepared.model_info["model_id"], device,
-                notify)  # fmt: skip
-        adapted, adapt_info = adapt_head(prepared.model, prepared.features, scenario, selected,
-                                         hp, seed=seed, device=device)  # fmt: skip
-    else:
-        adapted, adapt_info = adapt(prepared.model, scenario, selected, hp, seed=seed,
-                                    device=device, progress=notify)  # fmt: skip
-    timings["adapt"] = time.perf_counter() - tick
+    notify({"stage": "adapt", "message": f"training {what} on {k} labels + source"})
+    if adaptation == "full":
+        return adapt(prepared.model, scenario, selected, hp, seed=seed, device=device,
+                     progress=notify)
+    if prepared.features is None:
+        raise ForgeLensError("adaptation='head' needs a pool prepared with cached features; "
+                             "allowed: prepare_pool(..., adaptation='head')")
+    return adapt_head(prepared.model, prepared.features, scenario, selected, hp, seed=seed,
+                      device=device)
 
-    notify({"stage": "records", "message": f"{method}: losses, accuracies and gap pairs"})
-    tick = time.perf_counter()
-    loss_after, pred_after = _losses(adapted, scenario,
-                                     prepared.features if adaptation == "head" else None, device)
+
+def _records(prepared: PreparedPool, adapted: FeatureClassifier, selected: np.ndarray,
+             adaptation: str, device: torch.device, notify: Progress) -> dict[str, pd.DataFrame]:
+    """Step 3: the run's tables (selection, accuracy, samples, pairs, summary)."""
+    notify({"stage": "records", "message": "losses, accuracies and gap pairs"})
+    scenario, pool, k = prepared.scenario, prepared.embedding, len(selected)
+    features = prepared.features if adaptation == "head" else None
+    loss_after, pred_after = _losses(adapted, scenario, features, device)
     labels = {s: scenario.split(s).y for s in ("target_pool", "target_val", "target_test")}
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
     accuracy = pd.DataFrame(
-        _accuracy_rows("before", mask, prepared.loss_before,
-                       prepared.pred_before, labels)
+        _accuracy_rows("before", mask, prepared.loss_before, prepared.pred_before, labels)
         + _accuracy_rows("after", mask, loss_after, pred_after, labels)
     )
     before, after = prepared.loss_before["target_pool"], loss_after["target_pool"]
@@ -316,11 +349,19 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
         "znorm": np.asarray(pool.znorm, dtype=np.float64),
     })
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
-    summary = summary_table(pairs, selected, before - after)
-    timings["records"] = time.perf_counter() - tick
-    timings["total"] = time.perf_counter() - start
+    return {
+        "selection": pd.DataFrame({"idx": selected.astype(np.int64), "order": np.arange(k)}),
+        "accuracy": accuracy,
+        "samples": samples,
+        "pairs": pairs,
+        "summary": summary_table(pairs, selected, before - after),
+    }
 
-    info = {
+
+def _run_info(run_id: str, config: dict[str, Any], prepared: PreparedPool, device: torch.device,
+              timings: dict[str, float], adapt_info: dict[str, Any], k: int) -> dict[str, Any]:
+    """Step 4's config.json: the config plus what the run used and measured."""
+    return {
         "run_id": run_id,
         "config": config,
         "budget_count": k,
@@ -337,40 +378,6 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
         "features": prepared.features_info,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    tables = {
-        "selection": pd.DataFrame({"idx": selected.astype(np.int64), "order": np.arange(k)}),
-        "accuracy": accuracy,
-        "samples": samples,
-        "pairs": pairs,
-        "summary": summary,
-    }
-    store.write_run(run_id, info, tables)
-    return run_id, False
-
-
-def validate_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
-                   seeds: Sequence[int], adaptation: str | None = None,
-                   ) -> tuple[list[float], list[int]]:  # fmt: skip
-    """Check every argument of a sweep before any work starts; returns clean budgets and seeds."""
-    check_choice("scenario", scenario, available_scenarios())
-    if not methods:
-        raise ForgeLensError("methods=[] is empty; give at least one of: "
-                             + ", ".join(selection.available()))
-    for method in methods:
-        check_choice("method", method, selection.available())
-    if not budgets:
-        raise ForgeLensError("budgets=[] is empty; give fractions of the pool in (0, 1]")
-    clean_budgets = [check_fraction("budget", b) for b in budgets]
-    if not seeds:
-        raise ForgeLensError("seeds=[] is empty; give at least one integer seed")
-    clean_seeds = []
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ForgeLensError(f"seed={seed!r} must be a non-negative integer")
-        clean_seeds.append(int(seed))
-    if adaptation is not None:
-        check_choice("adaptation", adaptation, ADAPTATION_MODES)
-    return clean_budgets, clean_seeds
 
 
 def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
@@ -379,27 +386,66 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
               hparams: HParams | None = None, built: Scenario | None = None) -> list[str]:
     """Run every (method, budget, seed) of one scenario; returns the run ids in sweep order.
 
+    The public entry point: validates its arguments (``core.params.check_sweep``) once.
     ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
     scenario of that name by an already built one (e.g. a small slice for tests).
     """
-    budgets, seeds = validate_sweep(scenario, methods, budgets, seeds, adaptation)
-    adaptation = resolve_adaptation(scenario, adaptation)
-    torch_device = resolve_device(device)
+    sweep = check_sweep(scenario, methods, budgets, seeds, adaptation)
+    return run_checked_sweep(sweep, root=root, device=resolve_device(device), progress=progress,
+                             hparams=hparams, built=built)
+
+
+def run_checked_sweep(sweep: Sweep, *, root: str | None = None, device: torch.device,
+                      progress: Progress | None = None, hparams: HParams | None = None,
+                      built: Scenario | None = None) -> list[str]:
+    """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
     store = RunStore(root)
+    check_store_format(store)
     store.remove_stale_staging()
-    notify = progress or (lambda event: None)
-    prepared = prepare_pool(store, scenario, device=torch_device, hparams=hparams, progress=notify,
-                            adaptation=adaptation, scenario=built)  # fmt: skip
-    grid = [(m, b, s) for b in budgets for m in methods for s in seeds]
+    notify = progress or ignore
+    prepared = prepare_pool(store, sweep.scenario, device=device, hparams=hparams,
+                            progress=notify, adaptation=sweep.adaptation, scenario=built)
+    grid = sweep.grid
     run_ids = []
     for index, (method, budget, seed) in enumerate(grid):
         def forward(event: dict[str, Any], index: int = index, method: str = method,
                     budget: float = budget, seed: int = seed) -> None:
             notify({**event, "run_index": index, "n_runs": len(grid), "method": method,
                     "budget": budget, "seed": seed})
-        run_id, reused = run_one(store, prepared, method, budget, seed, device=torch_device,
-                                 adaptation=adaptation, progress=forward)
+        run_id, reused = run_one(store, prepared, method, budget, seed, device=device,
+                                 adaptation=sweep.adaptation, progress=forward)
         forward({"stage": "done", "run_id": run_id, "reused": reused,
                  "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}"})
         run_ids.append(run_id)
     return run_ids
+
+
+def check_store_format(store: RunStore) -> None:
+    """Refuse to add runs to a store holding runs of an older run format: their configs lack
+    what new run ids hash, so the same experiment would be stored twice. Says what to do."""
+    old = store.finished_runs()
+    old = old[old["format"] < RUN_FORMAT_VERSION]
+    if not old.empty:
+        raise ForgeLensError(
+            f"out={str(store.root)!r} holds {len(old)} run(s) in run format "
+            f"{int(old['format'].min())}; this ForgeLens writes format {RUN_FORMAT_VERSION}. "
+            f"Upgrade them with `python -m core upgrade --out {store.root}` (their results "
+            "stay, their ids change), or sweep into another --out")
+
+
+def upgrade_store(store: RunStore) -> list[tuple[str, str]]:
+    """Bring format-1 runs to the current run format: add the run format and the selector's
+    default parameters (what format-1 runs used) to each config, and move the run to its new id.
+    Returns (old id, new id) pairs. Results are untouched."""
+    moved = []
+    for row in store.finished_runs().itertuples(index=False):
+        if row.format >= RUN_FORMAT_VERSION or row.method not in selection.SELECTORS:
+            continue
+        info = store.load_config(row.run_id)
+        config = {"format": RUN_FORMAT_VERSION,
+                  "selector_params": selection.get_selector(row.method).get_params(),
+                  **info["config"]}
+        new_id = config_id(config)
+        store.move_run(row.run_id, new_id, {**info, "run_id": new_id, "config": config})
+        moved.append((row.run_id, new_id))
+    return moved

@@ -17,7 +17,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,12 @@ from core.backbones import backbone_identity
 from core.device import resolve_device
 from core.hparams import HParams
 from core.models import FeatureClassifier
+from core.progress import Progress
 from core.scenarios import SPLIT_NAMES, Scenario
 from core.store import config_id, write_bytes_atomic
 
 FEATURES = "_features"
 FEATURE_FORMAT = 1
-Progress = Callable[[dict[str, Any]], None]
 
 
 def feature_id(scenario: Scenario, hp: HParams, model_id: str | None = None) -> str:

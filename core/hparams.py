@@ -9,17 +9,17 @@ for k selected samples, and T = adapt_epochs * that.
 
 Pretrained backbones (``arch`` in PRETRAINED_FEATURE_DIMS, see ``core.backbones``) fix
 ``feature_dim``; their "source model" is the frozen backbone plus a linear head trained on the
-source features with the ``source_*`` settings. ``DEFAULT_ADAPTATION`` names each scenario's
-default adaptation mode ("full" unless listed).
+source features with the ``source_*`` settings. ``ADAPTATION_MODES`` lists the adaptation modes
+and ``DEFAULT_ADAPTATION`` names each scenario's default one ("full" unless listed). Standard
+library only, so the CLI and the dashboard read these without loading torch or numpy.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
-
-import numpy as np
 
 from core.validation import ForgeLensError, check_choice, check_int_range
 
@@ -113,7 +113,7 @@ def _check_real(
     """Raise unless ``value`` is a finite real number in the given interval."""
     left, right = ("(" if low_open else "["), (")" if high_open else "]")
     allowed = f"a number in {left}{low}, {high}{right}"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ForgeLensError(f"{name}={value!r} must be {allowed}")
     inside = (value > low if low_open else value >= low) and (
         value < high if high_open else value <= high
@@ -140,7 +140,9 @@ DEFAULTS: dict[str, HParams] = {
                                        source_epochs=30, source_batch=256, adapt_lr=0.05,
                                        eval_batch=128),
 }
-# scenarios whose default adaptation mode is not "full" (see core.adaptation.ADAPTATION_MODES)
+# how a run adapts (core.adaptation): fine-tune everything, or only the last linear layer
+ADAPTATION_MODES = ("full", "head")
+# scenarios whose default adaptation mode is not "full"
 DEFAULT_ADAPTATION: dict[str, str] = {
     "digits-to-mnist-effnet": "head",
     "tweets-airline-to-apple": "head",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core.selection import method_order
 from core.store import RunStore
 
 BASELINE = "random"
@@ -43,13 +44,6 @@ def accuracy_long(store: RunStore, run_ids: Sequence[str] | None = None,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _method_order(methods: pd.Series) -> list[str]:
-    from core.selection import available
-
-    known = [m for m in available() if m in set(methods)]
-    return known + sorted(set(methods) - set(known))
-
-
 def accuracy_summary(long: pd.DataFrame, split: str = "test", stage: str = "after") -> pd.DataFrame:
     """Mean and std over seeds per (method, budget), with the difference to Random's mean."""
     part = long[(long["split"] == split) & (long["stage"] == stage)]
@@ -59,7 +53,7 @@ def accuracy_summary(long: pd.DataFrame, split: str = "test", stage: str = "afte
     baseline = table[table["method"] == BASELINE].set_index("budget")["mean"]
     table["diff_to_random"] = table["budget"].map(baseline)
     table["diff_to_random"] = table["mean"] - table["diff_to_random"]
-    order = {m: i for i, m in enumerate(_method_order(table["method"]))}
+    order = {m: i for i, m in enumerate(method_order(table["method"]))}
     return table.sort_values(["budget", "method"], key=lambda c: c.map(order) if c.name == "method"
                              else c).reset_index(drop=True)
 
@@ -76,7 +70,7 @@ def accuracy_matrix(summary: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     frame = summary.assign(cell=summary.apply(cell, axis=1))
     matrix = frame.pivot(index="method", columns="budget", values="cell")
-    matrix = matrix.reindex(_method_order(frame["method"]))
+    matrix = matrix.reindex(method_order(frame["method"]))
     matrix.columns = [f"{100 * b:g}%" for b in matrix.columns]
     return matrix
 
@@ -92,7 +86,7 @@ def decomposition(long: pd.DataFrame, budget: float | None = None) -> pd.DataFra
     stats["split"] = pd.Categorical(
         stats["split"], ["selected_train", "unselected_train", "val", "test"], ordered=True
     )
-    order = {m: i for i, m in enumerate(_method_order(stats["method"]))}
+    order = {m: i for i, m in enumerate(method_order(stats["method"]))}
     return stats.sort_values(["budget", "method", "split"],
                              key=lambda c: c.map(order) if c.name == "method" else c
                              ).reset_index(drop=True)
@@ -121,7 +115,7 @@ def correlation_summary(store: RunStore, run_ids: Sequence[str] | None = None,
         weighted_train_loss_reduction=("weighted_train_loss_reduction", "mean"),
         n_seeds=("seed", "count"),
     ).reset_index()
-    order = {m: i for i, m in enumerate(_method_order(table["method"]))}
+    order = {m: i for i, m in enumerate(method_order(table["method"]))}
     return table.sort_values(["budget", "method"],
                              key=lambda c: c.map(order) if c.name == "method" else c
                              ).reset_index(drop=True)

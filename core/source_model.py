@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +36,10 @@ from core.models import (
     build_model,
     per_sample_loss_from_features,
 )
+from core.optimizers import make_optimizer
 from core.scenarios import Scenario
-from core.validation import ForgeLensError, check_finite
+from core.store import write_atomic
+from core.validation import check_finite
 
 CACHE_FORMAT = 1
 
@@ -55,17 +55,6 @@ def source_model_id(scenario: Scenario, hp: HParams) -> str:
     if hp.pretrained:
         key["backbone"] = backbone_identity(hp.arch)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def make_optimizer(
-    name: str, params, *, lr: float, weight_decay: float, momentum: float = 0.9
-) -> torch.optim.Optimizer:
-    """SGD (with ``momentum``) or Adam."""
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ForgeLensError(f"optimizer={name!r} is not known; allowed: sgd, adam")
 
 
 def train_source(
@@ -117,17 +106,6 @@ def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: 
         "epoch_losses": epoch_losses,
         "final_train_loss": epoch_losses[-1],
     }
-
-
-def _write_atomically(path: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _load_weights(model: FeatureClassifier, path: Path, head_only: bool) -> None:
@@ -186,6 +164,6 @@ def get_source_model(
     saved = model.head if hp.pretrained else model
     prefix = "head." if hp.pretrained else ""
     state = {prefix + name: t.detach().cpu().contiguous() for name, t in saved.state_dict().items()}
-    _write_atomically(weights_path, lambda tmp: save_file(state, tmp))
-    _write_atomically(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
+    write_atomic(weights_path, lambda tmp: save_file(state, tmp))
+    write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
     return model.to(device).eval(), {**info, "cached": False}

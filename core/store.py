@@ -10,6 +10,11 @@ A run is built in a hidden temporary folder and renamed into place with the comp
 already inside, so a reader never sees half a run: a finished run is reused, an interrupted one
 left only a temporary folder behind and is redone. Two processes writing different runs never
 touch the same paths; two writing the same run race on one rename and the loser discards its copy.
+
+``RUN_FORMAT_VERSION`` is the layout and config of a run folder, recorded in every run config
+(so part of every run id) as ``config["format"]``. Format 1 (no version recorded) lacks the
+selector's parameters; format 2 adds them (``config["selector_params"]``). Older runs are read;
+a newer format is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ import pandas as pd
 
 from core.validation import ForgeLensError, check_choice
 
+RUN_FORMAT_VERSION = 2
 RUNS_ENV = "FORGELENS_RUNS"
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
@@ -37,6 +43,12 @@ POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 _TMP_PREFIX = ".tmp-"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def run_format(info: dict[str, Any]) -> int:
+    """The run format of a run's config.json: ``config["format"]``; runs written before the
+    format was recorded are format 1 (the same tables; no selector parameters in the config)."""
+    return int(info.get("config", {}).get("format", 1))
 
 
 def default_root() -> Path:
@@ -50,19 +62,27 @@ def config_id(config: dict[str, Any], length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """The one atomic writer: ``write(tmp)`` fills a temporary file in ``path``'s folder, which
+    then replaces ``path`` in one rename; on error the temporary file goes and ``path`` is
+    untouched. The file gets the usual permissions (mkstemp's are 0600; stores are shared)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent, suffix=path.suffix)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; stores are often shared
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.close(fd)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (``write_atomic``)."""
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -70,17 +90,7 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 
 def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent, suffix=".parquet")
-    os.fchmod(fd, 0o666 & ~_UMASK)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 @contextlib.contextmanager
@@ -136,6 +146,18 @@ class RunStore:
             )
         return final
 
+    def move_run(self, run_id: str, new_id: str, info: dict[str, Any]) -> Path:
+        """Give a finished run a new id and config.json (a run-format upgrade): a staged copy
+        appears at ``new_id`` with its marker, then the old folder goes. Tables are copied."""
+        old = self.run_dir(run_id)
+        with staged_folder(self.run_dir(new_id)) as staging:
+            for name in TABLES:
+                shutil.copy2(old / f"{name}.parquet", staging / f"{name}.parquet")
+            (staging / "config.json").write_text(json.dumps(info, indent=2, sort_keys=True,
+                                                            default=str))
+        shutil.rmtree(old)
+        return self.run_dir(new_id)
+
     def run_ids(self) -> list[str]:
         if not self.root.is_dir():
             return []
@@ -145,10 +167,17 @@ class RunStore:
         )
 
     def load_config(self, run_id: str) -> dict[str, Any]:
+        """The run's config.json; a run in a newer run format than this code reads is refused."""
         path = self.run_dir(run_id) / "config.json"
         if not (self.run_dir(run_id) / DONE).is_file():
             raise ForgeLensError(f"run_id={run_id!r} is not a finished run in {self.root}")
-        return json.loads(path.read_text())
+        info = json.loads(path.read_text())
+        version = run_format(info)
+        if version > RUN_FORMAT_VERSION:
+            raise ForgeLensError(
+                f"run {run_id} in {self.root} has run format {version}; this ForgeLens reads "
+                f"formats 1 to {RUN_FORMAT_VERSION}: update ForgeLens to read it")
+        return info
 
     def load_table(self, run_id: str, name: str) -> pd.DataFrame:
         check_choice("name", name, TABLES)
@@ -160,7 +189,10 @@ class RunStore:
         """One row per finished run: its identifying config and a few headline facts."""
         rows = []
         for run_id in self.run_ids():
-            info = self.load_config(run_id)
+            try:
+                info = self.load_config(run_id)
+            except ForgeLensError:
+                continue  # a newer format: listed by refused_runs(), never half-read
             cfg = info["config"]
             rows.append({
                 "run_id": run_id,
@@ -174,10 +206,21 @@ class RunStore:
                 "created": info.get("created"),
                 "total_seconds": info.get("timings", {}).get("total"),
                 "device": info.get("device"),
+                "format": run_format(info),
             })
         columns = ["run_id", "scenario", "method", "budget", "seed", "adaptation", "budget_count",
-                   "pool_id", "created", "total_seconds", "device"]
+                   "pool_id", "created", "total_seconds", "device", "format"]
         return pd.DataFrame(rows, columns=columns)
+
+    def refused_runs(self) -> dict[str, str]:
+        """Finished runs this code cannot read (a newer run format): run id -> why."""
+        refused = {}
+        for run_id in self.run_ids():
+            try:
+                self.load_config(run_id)
+            except ForgeLensError as error:
+                refused[run_id] = str(error)
+        return refused
 
     # ---- pools ------------------------------------------------------------------------
     def pool_dir(self, pool_id: str) -> Path:

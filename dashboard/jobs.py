@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.device import DEVICE_CHOICES
+from core.params import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, validate_params
+from core.progress import format_seconds
 from core.store import JOBS
-from core.validation import ForgeLensError, check_choice
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_STAGES = ("scenario", "source model", "embed", "select", "adapt", "records", "umap")
@@ -67,8 +67,6 @@ class JobStatus:
     def estimate_notes(self) -> list[str]:
         """Expected durations the sweep announced (``estimate_seconds`` events), latest of each
         kind: the first backbone feature pass, and full fine-tuning per run (and in all)."""
-        from core.adaptation import format_seconds
-
         latest = {e.get("stage"): e for e in self.events
                   if isinstance(e.get("estimate_seconds"), int | float)}
         notes = []
@@ -110,16 +108,13 @@ def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
                 adaptation: str | None = None) -> list[str]:
     """The ``python -m core run`` command line a job runs (also shown to the user).
 
-    ``adaptation`` None leaves the mode to the CLI (the scenario's default).
+    ``adaptation`` None leaves the mode to the CLI (the scenario's default). The arguments are
+    checked here, against the CLI's own constraints (``core.params.RUN_CONSTRAINTS``).
     """
-    from core.adaptation import ADAPTATION_MODES
-
-    check_choice("device", device, DEVICE_CHOICES)
-    if adaptation is not None:
-        check_choice("adaptation", adaptation, ADAPTATION_MODES)
-    for name, values in (("methods", methods), ("budgets", budgets), ("seeds", seeds)):
-        if not values:
-            raise ForgeLensError(f"{name}=[] is empty; choose at least one")
+    validate_params(RUN_CONSTRAINTS, {
+        "scenario": scenario, "methods": list(methods), "budgets": list(budgets),
+        "seeds": list(seeds), "adaptation": adaptation, "device": device, "out": str(root),
+        "progress": str(progress)})
     return [
         python or sys.executable, "-m", "core", "run",
         "--scenario", scenario,
@@ -250,10 +245,10 @@ def stop_job(root: str | os.PathLike[str], job_id: str) -> bool:
 
 
 def default_request() -> dict[str, Any]:
-    """The sweep ``python -m core run`` performs without arguments (the default experiment)."""
-    from core.cli import _parser  # the CLI owns its defaults; read them, never copy them
+    """The sweep ``python -m core run`` performs without arguments (the default experiment):
+    the defaults the CLI reads too (the registries and ``core.params``)."""
     from core.scenarios import DEFAULT_SCENARIO
+    from core.selection import default_methods
 
-    args = _parser().parse_args(["run"])
-    return {"scenario": args.scenario or DEFAULT_SCENARIO, "methods": list(args.methods),
-            "budgets": list(args.budgets), "seeds": list(args.seeds)}
+    return {"scenario": DEFAULT_SCENARIO, "methods": list(default_methods()),
+            "budgets": list(DEFAULT_BUDGETS), "seeds": list(DEFAULT_SEEDS)}

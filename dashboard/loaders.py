@@ -35,6 +35,14 @@ def store_stamp(root: str) -> tuple[int, int]:
 
 
 @st.cache_resource(show_spinner=False)
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device here (torch loads once, on first call)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@st.cache_resource(show_spinner=False)
 def get_store(root: str) -> RunStore:
     return RunStore(root)
 
@@ -61,9 +69,10 @@ def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
     """
     store = get_store(root)
     frames = []
-    for run_id, info in sorted(run_configs(root, run_ids).items(), key=_display_order):
+    configs = run_configs(root, run_ids)
+    for run_id in _display_order(configs):
         table = store.load_table(run_id, name)
-        config = info["config"]
+        config = configs[run_id]["config"]
         table.insert(0, "run_id", run_id)
         for column in RUN_COLUMNS:
             table.insert(len(table.columns), column, config[column])
@@ -76,18 +85,14 @@ def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
     return stacked
 
 
-def method_rank(method: str) -> int:
-    """Position of a selector in the registry's display order (unknown names last)."""
-    from core.selection import available
+def _display_order(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Run ids by selector (registry order, ``core.selection.method_order``), budget, seed."""
+    from core.selection import method_order
 
-    names = available()
-    return names.index(method) if method in names else len(names)
-
-
-def _display_order(item: tuple[str, dict[str, Any]]) -> tuple[int, str, float, int]:
-    config = item[1]["config"]
-    return (method_rank(config["method"]), config["method"], float(config["budget"]),
-            int(config["seed"]))
+    configs = {run_id: info["config"] for run_id, info in runs.items()}
+    rank = {m: i for i, m in enumerate(method_order(c["method"] for c in configs.values()))}
+    return sorted(configs, key=lambda r: (rank[configs[r]["method"]],
+                                          float(configs[r]["budget"]), int(configs[r]["seed"])))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from core.validation import ForgeLensError, check_int_range
+from core.validation import check_columns, check_int_range
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def jaccard_matrix(selections: pd.DataFrame) -> pd.DataFrame:
     ``selections`` has one row per selected sample: method, seed, idx (one budget). Pairs are
     compared only within the same seed; the diagonal is 1. Methods in first-seen order.
     """
-    _require_columns("selections", selections, ("method", "seed", "idx"))
+    check_columns("selections", selections, ("method", "seed", "idx"))
     methods = list(dict.fromkeys(selections["method"]))
     sets = {key: set(group["idx"].tolist())
             for key, group in selections.groupby(["method", "seed"], sort=False)}
@@ -95,7 +95,7 @@ def class_histogram(selections: pd.DataFrame, pool_labels: Iterable[int],
 
     Returns long rows: method ("pool" for the pool itself), label, fraction.
     """
-    _require_columns("selections", selections, ("method", "seed", "label"))
+    check_columns("selections", selections, ("method", "seed", "label"))
     labels = np.asarray(list(pool_labels), dtype=np.int64)
     rows = [{"method": "pool", "label": c, "fraction": float(np.mean(labels == c))}
             for c in range(n_classes)]
@@ -114,7 +114,7 @@ def class_coverage(pairs: pd.DataFrame, space: str) -> pd.DataFrame:
     A class is covered when its samples are represented by a selected sample of the same class
     in the given embedding space. Mean over seeds; columns method, label, coverage, n.
     """
-    _require_columns("pairs", pairs, ("method", "seed", "space", "label", "nn_label"))
+    check_columns("pairs", pairs, ("method", "seed", "space", "label", "nn_label"))
     part = pairs[pairs["space"] == space]
     if part.empty:
         return pd.DataFrame({"method": [], "label": [], "coverage": [], "n": []})
@@ -152,14 +152,6 @@ def _get(container: object, name: str) -> object:
     if isinstance(container, dict):
         return container.get(name)
     return getattr(container, name, None)
-
-
-def _require_columns(name: str, frame: pd.DataFrame, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ForgeLensError(
-            f"{name} lacks column(s) {missing}; it has {list(frame.columns)}"
-        )
 
 
 def with_pool_columns(frame: pd.DataFrame, pool: pd.DataFrame,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.validation import ForgeLensError
+from core.validation import check_columns
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
@@ -31,9 +31,7 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
     Best = highest mean after rounding to the two shown decimals (ties are all bold).
     """
     needed = [row, column, "mean", "std"] + ([diff] if diff else [])
-    missing = [c for c in needed if c not in long.columns]
-    if missing:
-        raise ForgeLensError(f"table lacks column(s) {missing}; it has {list(long.columns)}")
+    check_columns("table", long, needed)
     rows = list(dict.fromkeys(long[row]))
     columns = list(dict.fromkeys(long[column]))
     out = pd.DataFrame("–", index=rows, columns=[column_label(c) for c in columns])

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.selection import method_order
 from dashboard import jobs, loaders, session
 from dashboard.navigation import page_path
 from dashboard.text import quote_markdown
@@ -46,13 +47,6 @@ class RunSelection:
         return sorted(set(part["budget"].astype(float)))
 
 
-def _order_methods(methods: Sequence[str]) -> list[str]:
-    from core.selection import available
-
-    known = [m for m in available() if m in set(methods)]
-    return known + sorted(set(methods) - set(known))
-
-
 def sidebar(root: str) -> RunSelection:
     """Scenario, selectors and seeds to show, from the finished runs of the store."""
     runs = loaders.finished_runs(root, loaders.store_stamp(root))
@@ -65,7 +59,7 @@ def sidebar(root: str) -> RunSelection:
                                 help="Runs are grouped by the data scenario they adapted to.")
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(scenario, part)
-        methods = _order_methods(part["method"].unique())
+        methods = method_order(part["method"])
         chosen = st.multiselect("Selectors", methods, default=methods,
                                 key=f"{session.METHODS}::{scenario}",
                                 help="Selection methods whose runs the pages show.")

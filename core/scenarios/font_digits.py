@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import PIL
 from PIL import Image, ImageDraw, ImageFont, features
 
 from core.scenarios.digit_images import BOX, to_mnist_layout
+from core.store import write_atomic
 from core.validation import ForgeLensError, check_int_range
 
 # Text fonts with real digit glyphs (symbol fonts, "Display" subsets and LastResort are left out).
@@ -125,13 +125,5 @@ def cached_font_digits(
         with np.load(path) as data:
             return data["images"], data["labels"]
     images, labels = render_font_digits(n_per_class, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez_compressed(file, images=images, labels=labels)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, lambda tmp: np.savez_compressed(tmp, images=images, labels=labels))
     return images, labels

@@ -1,31 +1,55 @@
 """Single-round active-learning selectors over a prepared pool (``core.embeddings``).
 
-``available()`` lists them in display order: random, margin, entropy, duc, coreset, badge,
-clue, forge, forge-kmeanspp. ``select(name, z, logits, budget, seed=..., device=...)`` returns
-``budget`` distinct int64 pool indices in selection order; ``select_from_pool`` reuses one
-prepared ``PoolEmbedding`` for several selectors. The same seed gives the same result.
+``available()`` lists them in display order (the registry, ``core.selection.registry``);
+``select(name, z, logits, budget, seed=..., device=...)`` returns ``budget`` distinct int64 pool
+indices in selection order; ``select_from_pool`` reuses one prepared ``PoolEmbedding`` for
+several selectors. The same seed gives the same result. Importing this package loads no
+selector and no torch; the names below that need them load on first use.
 """
 
-from core.selection.base import Selector, top_indices
-from core.selection.kcenter import kcenter_greedy
-from core.selection.kmeanspp import kmeanspp_seeding, largest_norm_index
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from core.selection.registry import (
+    NOT_IN_DEFAULT_SWEEP,
     SELECTORS,
     available,
+    default_methods,
     get_selector,
+    method_order,
     register,
     select,
     select_from_pool,
 )
 
+_LAZY = {
+    "Selector": "core.selection.base",
+    "top_indices": "core.selection.base",
+    "kcenter_greedy": "core.selection.kcenter",
+    "kmeanspp_seeding": "core.selection.kmeanspp",
+    "largest_norm_index": "core.selection.kmeanspp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "NOT_IN_DEFAULT_SWEEP",
     "SELECTORS",
     "Selector",
     "available",
+    "default_methods",
     "get_selector",
     "kcenter_greedy",
     "kmeanspp_seeding",
     "largest_norm_index",
+    "method_order",
     "register",
     "select",
     "select_from_pool",

@@ -7,9 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.embeddings import PoolEmbedding
+from core.params import MAX_SEED, ParamsMixin
 from core.validation import ForgeLensError, check_int_range
-
-MAX_SEED = 2**63 - 1
 
 
 def check_budget(budget: Any, n: int) -> int:
@@ -28,10 +27,12 @@ def top_indices(scores: np.ndarray, budget: int, *, largest: bool) -> np.ndarray
     return np.argsort(key, kind="stable")[:budget].astype(np.int64)
 
 
-class Selector:
+class Selector(ParamsMixin):
     """Picks ``budget`` distinct pool indices, in selection order, from a prepared pool.
 
-    Subclasses set ``name`` and implement ``_select``; constructors only store parameters.
+    Subclasses set ``name`` and implement ``_select``; constructors only store parameters (each
+    under its own name, so ``get_params()`` returns them for the run config) and declare their
+    allowed forms in ``_parameter_constraints``. ``select`` validates once; ``_select`` trusts.
     """
 
     name: ClassVar[str] = ""
@@ -43,6 +44,7 @@ class Selector:
                                  "core.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)")
         budget = check_budget(budget, pool.n)
         seed = check_seed(seed)
+        self.validate_params()
         picks = np.asarray(self._select(pool, budget, seed), dtype=np.int64)
         if picks.shape != (budget,) or len(np.unique(picks)) != budget or picks.min() < 0 \
                 or picks.max() >= pool.n:
@@ -51,7 +53,3 @@ class Selector:
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({params})"

@@ -21,14 +21,16 @@ Everything streams over chunks of samples and centroids: memory O(N D + K D + ch
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
 from core.embeddings import PoolEmbedding
+from core.params import Interval
 from core.selection.base import Selector
 from core.selection.kmeanspp import kmeanspp_seeding
 from core.selection.uncertainty import predictive_entropy
-from core.validation import ForgeLensError, check_int_range
 
 MAX_ITER = 100
 TOL = 1e-4
@@ -105,6 +107,12 @@ class ClueSelector(Selector):
 
     name = "clue"
 
+    _parameter_constraints = {
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, 10**6)],
+        "tol": [Interval(numbers.Real, 0, None)],
+    }
+
     def __init__(self, temperature: float = TEMPERATURE, max_iter: int = MAX_ITER,
                  tol: float = TOL) -> None:
         self.temperature = temperature
@@ -112,13 +120,6 @@ class ClueSelector(Selector):
         self.tol = tol
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        if not (isinstance(self.temperature, int | float) and self.temperature > 0
-                and np.isfinite(self.temperature)):
-            raise ForgeLensError(f"temperature={self.temperature!r} is not allowed; allowed: a "
-                                 "finite number > 0")
-        check_int_range("max_iter", self.max_iter, 1, 10**6)
-        if not (isinstance(self.tol, int | float) and 0 <= self.tol < float("inf")):
-            raise ForgeLensError(f"tol={self.tol!r} is not allowed; allowed: a finite number >= 0")
         weights = predictive_entropy(pool.logits / self.temperature)
         if not weights.sum() > 0:
             weights = np.ones(pool.n)

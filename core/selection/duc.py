@@ -22,13 +22,14 @@ psi(exp(x) + 1) uses scipy's digamma for x <= 30 and the asymptotic x + exp(-x) 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy.special import digamma, logsumexp
 
 from core.embeddings import PoolEmbedding
+from core.params import Interval
 from core.selection.base import Selector, top_indices
-from core.validation import ForgeLensError
 
 KAPPA = 2.0
 ENTROPY_EPS = 1e-7
@@ -61,14 +62,12 @@ class DucSelector(Selector):
 
     name = "duc"
 
+    _parameter_constraints = {"kappa": [Interval(numbers.Real, 1, None)]}
+
     def __init__(self, kappa: float = KAPPA) -> None:
         self.kappa = kappa
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        if not (isinstance(self.kappa, int | float) and math.isfinite(self.kappa)
-                and self.kappa >= 1):
-            raise ForgeLensError(f"kappa={self.kappa!r} is not allowed; allowed: a finite "
-                                 "number >= 1")
         distribution, data = dirichlet_uncertainties(pool.logits)
         first_round = min(pool.n, math.ceil(budget * self.kappa))
         candidates = top_indices(distribution, first_round, largest=True)

@@ -1,48 +1,71 @@
-"""Selector registry (name -> class) and the public entry points."""
+"""Selector registry (name -> class, resolved on first use) and the public entry points.
+
+The one list of selectors: the CLI's choices and defaults, the dashboard, the reports' order
+and the contract tests all read it. Listing names imports no selector (and no torch).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+from core.registry import Registry
+from core.validation import ForgeLensError
 
-from core.embeddings import PoolEmbedding
-from core.selection.base import Selector
-from core.selection.clue import ClueSelector
-from core.selection.duc import DucSelector
-from core.selection.kcenter import CoresetSelector, ForgeSelector
-from core.selection.kmeanspp import BadgeSelector, ForgeKMeansPPSelector
-from core.selection.uncertainty import EntropySelector, MarginSelector, RandomSelector
-from core.validation import ForgeLensError, check_choice
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from core.embeddings import PoolEmbedding
+    from core.selection.base import Selector
 
 # Insertion order is the display order.
-SELECTORS: dict[str, type[Selector]] = {cls.name: cls for cls in (
-    RandomSelector, MarginSelector, EntropySelector, DucSelector, CoresetSelector,
-    BadgeSelector, ClueSelector, ForgeSelector, ForgeKMeansPPSelector,
-)}
+SELECTORS: Registry[type[Selector]] = Registry("method", {
+    "random": "core.selection.uncertainty:RandomSelector",
+    "margin": "core.selection.uncertainty:MarginSelector",
+    "entropy": "core.selection.uncertainty:EntropySelector",
+    "duc": "core.selection.duc:DucSelector",
+    "coreset": "core.selection.kcenter:CoresetSelector",
+    "badge": "core.selection.kmeanspp:BadgeSelector",
+    "clue": "core.selection.clue:ClueSelector",
+    "forge": "core.selection.kcenter:ForgeSelector",
+    "forge-kmeanspp": "core.selection.kmeanspp:ForgeKMeansPPSelector",
+})
+# registered selectors a sweep leaves out unless asked for (ablations of another selector)
+NOT_IN_DEFAULT_SWEEP = ("forge-kmeanspp",)
 
 
 def available() -> tuple[str, ...]:
     """Registered selector names in display order."""
-    return tuple(SELECTORS)
+    return SELECTORS.names()
+
+
+def default_methods() -> tuple[str, ...]:
+    """The selectors `python -m core run` sweeps when not told which: all but the ablations."""
+    return tuple(name for name in available() if name not in NOT_IN_DEFAULT_SWEEP)
+
+
+def method_order(methods: Any) -> list[str]:
+    """The distinct names in ``methods`` in display order: registered first, others sorted."""
+    present = set(methods)
+    known = [name for name in available() if name in present]
+    return known + sorted(present - set(known))
 
 
 def register(cls: type[Selector]) -> type[Selector]:
     """Add a Selector subclass under ``cls.name`` (usable as a class decorator)."""
+    from core.selection.base import Selector
+
     if not (isinstance(cls, type) and issubclass(cls, Selector) and cls.name):
         raise ForgeLensError(f"cls={cls!r} is not allowed; allowed: a Selector subclass with a name")
-    if cls.name in SELECTORS:
-        raise ForgeLensError(f"selector name {cls.name!r} is already registered; allowed: a new "
-                             f"name, not one of {', '.join(SELECTORS)}")
-    SELECTORS[cls.name] = cls
+    SELECTORS.add(cls.name, cls)
     return cls
 
 
 def get_selector(name: str, **params: Any) -> Selector:
-    """A new selector instance for ``name`` (constructor ``params`` optional)."""
-    check_choice("name", name, SELECTORS)
-    return SELECTORS[name](**params)
+    """A new selector instance for ``name`` with constructor ``params`` (validated here)."""
+    selector = SELECTORS.get_class(name)(**params)
+    selector.validate_params()
+    return selector
 
 
 def select_from_pool(name: str, pool: PoolEmbedding, budget: int, *, seed: int = 0) -> np.ndarray:
@@ -53,6 +76,8 @@ def select_from_pool(name: str, pool: PoolEmbedding, budget: int, *, seed: int =
 def select(name: str, z: np.ndarray, logits: np.ndarray, budget: int, *, seed: int = 0,
            device: str | torch.device | None = None) -> np.ndarray:
     """Build the pool from (z, logits) on ``device`` (CUDA when present) and run selector ``name``."""
+    from core.embeddings import PoolEmbedding
+
     selector = get_selector(name)
     pool = PoolEmbedding.from_arrays(z, logits, device=device)
     return selector.select(pool, budget, seed=seed)

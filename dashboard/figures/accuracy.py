@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.validation import ForgeLensError
+from core.validation import check_columns
 from dashboard.figures.style import base_layout, empty_figure, method_color
 
 BUDGET_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
@@ -19,19 +19,13 @@ SPLIT_TITLES = {
 }
 
 
-def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ForgeLensError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
-
-
 def accuracy_figure(summary: pd.DataFrame, *, split_label: str = "test",
                     before: float | None = None, height: int = 420) -> go.Figure:
     """Accuracy (%) per selector (x), one marker series per budget, error bars = std over seeds.
 
     ``before`` (0..1), when given, is drawn as a dashed line: the source model before adaptation.
     """
-    _require(summary, "summary", ("method", "budget", "mean", "std"))
+    check_columns("summary", summary, ("method", "budget", "mean", "std"))
     if summary.empty:
         return empty_figure("No accuracy yet: finish at least one run.")
     methods = list(dict.fromkeys(summary["method"]))
@@ -58,7 +52,7 @@ def accuracy_figure(summary: pd.DataFrame, *, split_label: str = "test",
 
 def decomposition_figure(decomp: pd.DataFrame, *, height: int = 420) -> go.Figure:
     """Table 1 as grouped bars: accuracy per split, one bar per selector, error bars = std."""
-    _require(decomp, "decomposition", ("method", "split", "mean", "std"))
+    check_columns("decomposition", decomp, ("method", "split", "mean", "std"))
     if decomp.empty:
         return empty_figure("No decomposition yet: finish at least one run.")
     fig = go.Figure()

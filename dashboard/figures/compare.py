@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.validation import ForgeLensError
+from core.validation import check_columns
 from dashboard.figures.style import base_layout, empty_figure, method_color
 
 
@@ -36,9 +36,7 @@ def jaccard_figure(matrix: pd.DataFrame, *, height: int = 440) -> go.Figure:
 def class_histogram_figure(histogram: pd.DataFrame, class_names: list[str] | None = None, *,
                            height: int = 420) -> go.Figure:
     """Share of each selection per class (bars) against the pool's share (black markers)."""
-    missing = [c for c in ("method", "label", "fraction") if c not in histogram.columns]
-    if missing:
-        raise ForgeLensError(f"histogram lacks column(s) {missing}")
+    check_columns("histogram", histogram, ("method", "label", "fraction"))
     if histogram.empty:
         return empty_figure("No selections to compare.")
     fig = go.Figure()
@@ -67,9 +65,7 @@ def class_histogram_figure(histogram: pd.DataFrame, class_names: list[str] | Non
 def coverage_figure(coverage: pd.DataFrame, class_names: list[str] | None = None, *,
                     height: int = 400) -> go.Figure:
     """Heatmap selector x class: share of unselected samples whose nearest pick has their label."""
-    missing = [c for c in ("method", "label", "coverage") if c not in coverage.columns]
-    if missing:
-        raise ForgeLensError(f"coverage lacks column(s) {missing}")
+    check_columns("coverage", coverage, ("method", "label", "coverage"))
     if coverage.empty:
         return empty_figure("No pairs to measure coverage with.")
     table = coverage.pivot(index="method", columns="label", values="coverage")

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.validation import ForgeLensError, check_choice
+from core.validation import check_choice, check_columns
 from dashboard.figures.style import GAMMA_SCALE, TREND_COLOR, base_layout, empty_figure, space_title
 from dashboard.stats import Correlation, binned_mean, correlation
 
@@ -66,9 +66,7 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
     selection maps back to pair rows (``dashboard.stats.selected_keys``).
     """
     panels = panels or figure5_panels()
-    missing = [c for c in PAIR_FIELDS if c not in pairs.columns]
-    if missing:
-        raise ForgeLensError(f"pairs lacks column(s) {missing}; it has {list(pairs.columns)}")
+    check_columns("pairs", pairs, PAIR_FIELDS)
     for panel in panels:
         check_choice("panel.x", panel.x, ("distance", "gamma"))
     if pairs.empty:

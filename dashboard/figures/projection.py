@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.validation import ForgeLensError, check_choice
+from core.validation import check_choice, check_columns
 from dashboard.figures.style import (
     BACKGROUND_POINT,
     GAMMA_SCALE,
@@ -54,9 +54,7 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
     Selected markers carry the pool idx as customdata.
     """
     check_choice("colour_by", colour_by, COLOUR_BY)
-    missing = [c for c in MAP_FIELDS if c not in points.columns]
-    if missing:
-        raise ForgeLensError(f"points lacks column(s) {missing}; it has {list(points.columns)}")
+    check_columns("points", points, MAP_FIELDS)
     if points.empty or not selections:
         return empty_figure("Nothing to draw: pick at least one selector with finished runs.")
     names = list(selections)

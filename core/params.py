@@ -1,0 +1,287 @@
+"""Declared parameter constraints of every entry point, checked once where input comes in.
+
+In the manner of scikit-learn's ``_parameter_constraints``: each entry point (the CLI, the
+dashboard's Run page through ``dashboard.jobs``, ``core.experiment.run_sweep``, a selector's
+constructor arguments) declares, per parameter, a list of allowed forms; ``validate_params``
+raises a ``ForgeLensError`` naming the parameter, the value and what is allowed. Functions
+behind an entry point trust what it validated.
+
+Light on purpose: the standard library and the (lazy) registries only, no torch or numpy, so
+``python -m core run --methods nope`` answers in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from core.validation import ForgeLensError
+
+MAX_SEED = 2**63 - 1
+# the sweep `python -m core run` performs without arguments (methods: selection.default_methods)
+DEFAULT_BUDGETS = (0.05, 0.1)
+DEFAULT_SEEDS = (0, 1, 2)
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+SPLITS = ("selected_train", "unselected_train", "val", "test")
+
+
+class Constraint:
+    """One allowed form of a value; ``str(constraint)`` says what is allowed, in words."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Options(Constraint):
+    """One of a fixed or registry-given set of values (``options`` may be a callable, so a
+    selector registered later is allowed too)."""
+
+    options: Iterable[Any] | Callable[[], Iterable[Any]]
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(self.options() if callable(self.options) else self.options)
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str | int | float) and value in self.values()
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(map(str, self.values()))
+
+
+@dataclass(frozen=True)
+class Interval(Constraint):
+    """A real (``kind=numbers.Real``) or integer (``numbers.Integral``) number in an interval;
+    ``closed`` is "both", "left", "right" or "neither"; None is an open end."""
+
+    kind: type
+    left: float | None
+    right: float | None
+    closed: str = "both"
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, self.kind):
+            return False
+        if value != value or value in (float("inf"), float("-inf")):  # NaN, infinity
+            return False
+        low_ok = self.left is None or (value >= self.left if self.closed in ("both", "left")
+                                       else value > self.left)  # fmt: skip
+        high_ok = self.right is None or (value <= self.right if self.closed in ("both", "right")
+                                         else value < self.right)  # fmt: skip
+        return low_ok and high_ok
+
+    def __str__(self) -> str:
+        what = "an integer" if self.kind is numbers.Integral else "a finite number"
+        if self.left is not None and self.right is not None:
+            left = "[" if self.closed in ("both", "left") else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            return f"{what} in {left}{self.left}, {self.right}{right}"
+        if self.left is not None:
+            return f"{what} {'>=' if self.closed in ('both', 'left') else '>'} {self.left}"
+        if self.right is not None:
+            return f"{what} {'<=' if self.closed in ('both', 'right') else '<'} {self.right}"
+        return what
+
+
+@dataclass(frozen=True)
+class Pattern(Constraint):
+    """A string matching the regular expression ``regex`` in full (shown as ``shown``)."""
+
+    regex: str
+    shown: str
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str) and re.fullmatch(self.regex, value) is not None
+
+    def __str__(self) -> str:
+        return self.shown
+
+
+@dataclass(frozen=True)
+class ListOf(Constraint):
+    """A non-empty list or tuple whose every item satisfies ``item``."""
+
+    item: Constraint
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return (isinstance(value, list | tuple) and len(value) > 0
+                and all(self.item.is_satisfied_by(v) for v in value))  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"a non-empty list, each item {self.item}"
+
+
+@dataclass(frozen=True)
+class WritableDir(Constraint):
+    """A folder that exists and is writable, or can be created (its nearest existing parent is
+    a writable folder)."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if not isinstance(value, str | os.PathLike):
+            return False
+        path = Path(value).expanduser().absolute()
+        while not path.exists():
+            if path.parent == path:
+                return False
+            path = path.parent
+        return path.is_dir() and _can_create_in(path)
+
+    def __str__(self) -> str:
+        return "a writable folder (or one that can be created)"
+
+
+@dataclass(frozen=True)
+class WritableFile(Constraint):
+    """A file path that is writable or can be created (not a folder)."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if not isinstance(value, str | os.PathLike) or not str(value):
+            return False
+        path = Path(value).expanduser().absolute()
+        if path.exists():
+            return path.is_file() and os.access(path, os.W_OK) and _can_create_in(path.parent)
+        return WritableDir().is_satisfied_by(path.parent)
+
+    def __str__(self) -> str:
+        return "a writable file path (its folder existing or creatable)"
+
+
+def _can_create_in(folder: Path) -> bool:
+    """True when a file can be created in ``folder`` (tried, not guessed: os.access says yes to
+    root everywhere, even in /proc); the probe file is gone on return."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _describe(allowed: Sequence[Constraint | None]) -> str:
+    return " or ".join("None" if c is None else str(c) for c in allowed)
+
+
+def validate_params(constraints: Mapping[str, Sequence[Constraint | None]],
+                    params: Mapping[str, Any]) -> None:
+    """Raise a ForgeLensError for the first parameter whose value fits none of its constraints.
+
+    ``None`` in a parameter's list allows the value None. A list value that fails ``ListOf``
+    names its first bad item.
+    """
+    for name, allowed in constraints.items():
+        value = params[name]
+        if value is None and None in allowed:
+            continue
+        if any(c is not None and c.is_satisfied_by(value) for c in allowed):
+            continue
+        lists = [c for c in allowed if isinstance(c, ListOf)]
+        if lists and isinstance(value, list | tuple) and value:
+            bad = next(v for v in value if not lists[0].item.is_satisfied_by(v))
+            raise ForgeLensError(f"{name}={_show(value)} holds {bad!r}; allowed: each item "
+                                 f"{lists[0].item}")
+        raise ForgeLensError(f"{name}={_show(value)} is not allowed; allowed: {_describe(allowed)}")
+
+
+class ParamsMixin:
+    """scikit-learn's constructor convention: every ``__init__`` argument is stored under its own
+    name, so ``get_params()`` reads them back; ``_parameter_constraints`` declares their allowed
+    forms and ``validate_params()`` checks them (once, where the object is used)."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Constraint | None]]] = {}
+    # constructor arguments that do not change results (e.g. where a cache lives): not recorded
+    unrecorded_params: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters by name (recorded in run configs and scenario summaries)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters
+                 if p not in ("self", "args", "kwargs") and p not in self.unrecorded_params]
+        return {name: getattr(self, name) for name in names}
+
+    def validate_params(self) -> None:
+        """Check the parameters against ``_parameter_constraints`` (a ForgeLensError if not)."""
+        params = self.get_params()
+        validate_params({k: v for k, v in self._parameter_constraints.items() if k in params},
+                        params)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else repr(value)
+
+
+# ---- the sweep: `python -m core run`, the Run page, core.experiment.run_sweep ----------------
+def _scenarios() -> tuple[str, ...]:
+    from core.scenarios import available
+
+    return available()
+
+
+def _selectors() -> tuple[str, ...]:
+    from core.selection import available
+
+    return available()
+
+
+def _adaptation_modes() -> tuple[str, ...]:
+    from core.hparams import ADAPTATION_MODES
+
+    return ADAPTATION_MODES
+
+
+SWEEP_CONSTRAINTS: dict[str, list[Constraint | None]] = {
+    "scenario": [Options(_scenarios)],
+    "methods": [ListOf(Options(_selectors))],
+    "budgets": [ListOf(Interval(numbers.Real, 0, 1, closed="right"))],
+    "seeds": [ListOf(Interval(numbers.Integral, 0, MAX_SEED))],
+    "adaptation": [None, Options(_adaptation_modes)],
+}
+# what the CLI and the Run page add around a sweep
+RUN_CONSTRAINTS: dict[str, list[Constraint | None]] = {
+    **SWEEP_CONSTRAINTS,
+    "device": [Options(DEVICE_CHOICES), Pattern(r"cuda:\d+", "cuda:N")],
+    "out": [None, WritableDir()],
+    "progress": [None, WritableFile()],
+}
+TABLE_CONSTRAINTS: dict[str, list[Constraint | None]] = {
+    "split": [Options(SPLITS)],
+    "adaptation": [None, Options(_adaptation_modes)],
+}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: every (method, budget, seed) of one scenario in one adaptation mode."""
+
+    scenario: str
+    methods: tuple[str, ...]
+    budgets: tuple[float, ...]
+    seeds: tuple[int, ...]
+    adaptation: str
+
+    @property
+    def grid(self) -> list[tuple[str, float, int]]:
+        """(method, budget, seed) in sweep order: budgets outermost, then methods, then seeds."""
+        return [(m, b, s) for b in self.budgets for m in self.methods for s in self.seeds]
+
+
+def check_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
+                seeds: Sequence[int], adaptation: str | None = None) -> Sweep:
+    """Validate a sweep against SWEEP_CONSTRAINTS; None adaptation -> the scenario's default."""
+    params = {"scenario": scenario, "methods": list(methods), "budgets": list(budgets),
+              "seeds": list(seeds), "adaptation": adaptation}
+    validate_params(SWEEP_CONSTRAINTS, params)
+    if adaptation is None:
+        from core.hparams import default_adaptation
+
+        adaptation = default_adaptation(scenario)
+    return Sweep(scenario, tuple(methods), tuple(float(b) for b in budgets),
+                 tuple(int(s) for s in seeds), adaptation)
