@@ -21,11 +21,10 @@ sys.path.insert(0, str(REPO))
 from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from benchmarks.synthetic_store import write_synthetic_store  # noqa: E402
 from core.store import RUNS_ENV  # noqa: E402
 from dashboard import loaders  # noqa: E402
-from tests.dashboard.synthetic_store import write_synthetic_store  # noqa: E402
-
-PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "teaching")
+from dashboard.navigation import PAGES  # noqa: E402
 
 
 def main() -> None:
@@ -42,8 +41,9 @@ def main() -> None:
         at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=300).run()
         print(f"pool N={args.n}; cached re-render, best of 3 (seconds)")
         worst = 0.0
-        for page in PAGES:
-            at.switch_page(f"../pages/{page}.py").run()
+        for spec in PAGES:
+            page = spec.url_path
+            at.switch_page(f"../pages/{spec.file}").run()
             seconds = []
             for _ in range(3):
                 start = time.perf_counter()

@@ -183,9 +183,13 @@ def validate_params(constraints: Mapping[str, Sequence[Constraint | None]],
         lists = [c for c in allowed if isinstance(c, ListOf)]
         if lists and isinstance(value, list | tuple) and value:
             bad = next(v for v in value if not lists[0].item.is_satisfied_by(v))
-            raise ForgeLensError(f"{name}={_show(value)} holds {bad!r}; allowed: each item "
-                                 f"{lists[0].item}")
+            raise ForgeLensError(f"{name.removesuffix('s')}={bad!r} (in {name}={list(value)!r}) "
+                                 f"is not allowed; allowed: {lists[0].item}")
         raise ForgeLensError(f"{name}={_show(value)} is not allowed; allowed: {_describe(allowed)}")
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, list | tuple) else repr(value)
 
 
 class ParamsMixin:
@@ -212,10 +216,6 @@ class ParamsMixin:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
-
-
-def _show(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else repr(value)
 
 
 # ---- the sweep: `python -m core run`, the Run page, core.experiment.run_sweep ----------------

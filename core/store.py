@@ -150,6 +150,9 @@ class RunStore:
         """Give a finished run a new id and config.json (a run-format upgrade): a staged copy
         appears at ``new_id`` with its marker, then the old folder goes. Tables are copied."""
         old = self.run_dir(run_id)
+        if new_id == run_id:
+            write_json_atomic(old / "config.json", info)
+            return old
         with staged_folder(self.run_dir(new_id)) as staging:
             for name in TABLES:
                 shutil.copy2(old / f"{name}.parquet", staging / f"{name}.parquet")

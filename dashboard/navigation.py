@@ -1,4 +1,8 @@
-"""The page list of the app (one place): file, title, icon, URL and section of each page."""
+"""The page list of the app (one place): file, title, icon, URL and section of each page.
+
+The router, the home page's guide, the page tests, the browser test and the render benchmark
+all read ``PAGES``: a page added here is in every one of them.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,19 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 @dataclass(frozen=True)
 class PageSpec:
+    """One page: ``guide`` is its line in the home page's guide (none: not listed there);
+    ``needs_runs`` pages show a hint instead of content on an empty store; ``charts`` pages
+    draw at least one plotly chart once they have data."""
+
     file: str
     title: str
     icon: str
     url_path: str
     section: str
     default: bool = False
+    guide: str = ""
+    needs_runs: bool = False
+    charts: bool = False
 
     @property
     def path(self) -> str:
@@ -27,13 +38,22 @@ class PageSpec:
 PAGES = (
     PageSpec("home.py", "Home", ":material/home:", "home", "ForgeLens", default=True),
     PageSpec("run.py", "Run", ":material/play_arrow:", "run", "ForgeLens"),
-    PageSpec("gap.py", "Loss-reduction gap", ":material/scatter_plot:", "gap", "Analyse runs"),
+    PageSpec("gap.py", "Loss-reduction gap", ":material/scatter_plot:", "gap", "Analyse runs",
+             guide="the paper's Figure 5: distance to the nearest pick vs the gap in loss "
+                   "reduction, in BADGE and FORGE space",
+             needs_runs=True, charts=True),
     PageSpec("projection.py", "Selections in UMAP", ":material/bubble_chart:", "umap",
-             "Analyse runs"),
-    PageSpec("accuracy.py", "Accuracy", ":material/table_chart:", "accuracy", "Analyse runs"),
+             "Analyse runs", guide="where each selector spends its budget on a map of the pool",
+             needs_runs=True, charts=True),
+    PageSpec("accuracy.py", "Accuracy", ":material/table_chart:", "accuracy", "Analyse runs",
+             guide="selectors × budgets with mean ± std, and the Table 1 decomposition",
+             needs_runs=True, charts=True),
     PageSpec("compare.py", "Compare selectors", ":material/compare_arrows:", "compare",
-             "Analyse runs"),
-    PageSpec("teaching.py", "Teaching view", ":material/school:", "teaching", "Learn"),
+             "Analyse runs", guide="overlap, class mix and per-class coverage of the picks",
+             needs_runs=True, charts=True),
+    PageSpec("teaching.py", "Teaching view", ":material/school:", "teaching", "Learn",
+             guide="k-center greedy pick by pick on a 2-D toy pool (no runs needed)",
+             charts=True),
 )
 
 

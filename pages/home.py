@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import jobs, loaders, session, tables, widgets
-from dashboard.navigation import page_path
+from dashboard.navigation import PAGES, page_path
 
 selection = widgets.current_selection()
 root = selection.root
@@ -19,14 +19,6 @@ st.markdown(
     "samples with high *prediction variability* — large feature norm ‖z‖ — whose loss drops "
     "very differently from their selected neighbours'. FORGE rescales gradient embeddings by "
     "‖z‖ so k-center greedy picks them. ForgeLens lets you check that on runs you make here."
-)
-GUIDE = (
-    ("gap", "Loss-reduction gap", "the paper's Figure 5: distance to the nearest pick vs the "
-     "gap in loss reduction, in BADGE and FORGE space"),
-    ("umap", "Selections in UMAP", "where each selector spends its budget on a map of the pool"),
-    ("accuracy", "Accuracy", "selectors × budgets with mean ± std, and the Table 1 decomposition"),
-    ("compare", "Compare selectors", "overlap, class mix and per-class coverage of the picks"),
-    ("teaching", "Teaching view", "k-center greedy pick by pick on a 2-D toy pool (no runs needed)"),
 )
 
 if selection.all_runs.empty:
@@ -69,5 +61,6 @@ if not selection.empty:
     st.dataframe(tables.correlation_pivot(table), width="stretch")
 
 st.subheader("Where to look")
-for url, title, text in GUIDE:
-    st.page_link(page_path(url), label=f"**{title}** — {text}")
+for spec in PAGES:
+    if spec.guide:
+        st.page_link(spec.path, label=f"**{spec.title}** — {spec.guide}")

@@ -59,12 +59,3 @@ def test_ci_calls_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make run" in readme
     assert re.search(r"^make test", ci, re.M)
-
-
-def test_core_never_imports_streamlit_or_plotly() -> None:
-    offenders = [
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "core").rglob("*.py")
-        if re.search(r"^\s*(import|from)\s+(streamlit|plotly)", path.read_text(), re.M)
-    ]
-    assert not offenders

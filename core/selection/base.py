@@ -36,6 +36,8 @@ class Selector(ParamsMixin):
     """
 
     name: ClassVar[str] = ""
+    # False for selectors whose picks do not depend on the seed (pure score ranking)
+    seeded: ClassVar[bool] = True
 
     def select(self, pool: PoolEmbedding, budget: int, seed: int = 0) -> np.ndarray:
         """Validate, select, and check the result: a 1-D int64 array of ``budget`` distinct indices."""

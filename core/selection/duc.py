@@ -61,6 +61,7 @@ class DucSelector(Selector):
     """Highest distribution uncertainty (ceil(kappa * budget) kept), then highest data uncertainty."""
 
     name = "duc"
+    seeded = False
 
     _parameter_constraints = {"kappa": [Interval(numbers.Real, 1, None)]}
 

@@ -41,6 +41,7 @@ class MarginSelector(Selector):
     """Smallest gap between the two largest logits first (Balcan et al. 2007, as FORGE defines it)."""
 
     name = "margin"
+    seeded = False
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
         return top_indices(logit_margin(pool.logits), budget, largest=False)
@@ -50,6 +51,7 @@ class EntropySelector(Selector):
     """Largest predictive entropy of softmax(logits) first."""
 
     name = "entropy"
+    seeded = False
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
         return top_indices(predictive_entropy(pool.logits), budget, largest=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,21 +13,23 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from core import experiment
+from core import experiment, selection
 from core.experiment import run_sweep
+from core.hparams import hparams_for
 from core.records import weighted_train_loss_reduction
-from core.store import RunStore
+from core.store import RUN_FORMAT_VERSION, RunStore, config_id
 from core.validation import ForgeLensError
 
 ROOT = Path(__file__).resolve().parents[2]
-METHODS = ("random", "margin", "entropy", "duc", "coreset", "badge", "clue", "forge",
-           "forge-kmeanspp")
+METHODS = selection.available()  # every registered selector, a new one included
 BUDGETS = (0.1, 0.2)
 SEEDS = (0, 1)
 
 
 @pytest.fixture(scope="module")
-def debug_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, list[str]]:
+def debug_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, list[str]]:
+    """(store, run ids) of the debug scenario swept over every selector (named apart from the
+    dashboard tests' ``debug_store``, a Path)."""
     root = tmp_path_factory.mktemp("runs")
     run_ids = run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(root), device="cpu")
     return RunStore(root), run_ids
@@ -44,8 +48,8 @@ def _explicit(z: np.ndarray, logits: np.ndarray, space: str) -> np.ndarray:
     return (a[:, :, None] * z[:, None, :]).reshape(len(z), -1)
 
 
-def test_a_sweep_writes_one_complete_run_per_config(debug_store) -> None:
-    store, run_ids = debug_store
+def test_a_sweep_writes_one_complete_run_per_config(debug_sweep) -> None:
+    store, run_ids = debug_sweep
     assert len(run_ids) == len(set(run_ids)) == len(METHODS) * len(BUDGETS) * len(SEEDS)
     runs = store.finished_runs()
     assert set(runs["run_id"]) == set(run_ids)
@@ -62,8 +66,8 @@ def test_a_sweep_writes_one_complete_run_per_config(debug_store) -> None:
         assert set(config["timings"]) >= {"select", "adapt", "records", "total"}
 
 
-def test_gaps_agree_with_the_loss_columns_and_the_samples_table(debug_store) -> None:
-    store, run_ids = debug_store
+def test_gaps_agree_with_the_loss_columns_and_the_samples_table(debug_sweep) -> None:
+    store, run_ids = debug_sweep
     for run_id in run_ids[:: max(1, len(run_ids) // 6)]:
         pairs = store.load_table(run_id, "pairs")
         samples = store.load_table(run_id, "samples").set_index("idx")
@@ -79,8 +83,8 @@ def test_gaps_agree_with_the_loss_columns_and_the_samples_table(debug_store) -> 
         assert (pairs.groupby("space").size() == n_unselected).all()
 
 
-def test_each_recorded_neighbour_is_the_true_nearest_selected_sample(debug_store) -> None:
-    store, run_ids = debug_store
+def test_each_recorded_neighbour_is_the_true_nearest_selected_sample(debug_sweep) -> None:
+    store, run_ids = debug_sweep
     for run_id in run_ids[:: max(1, len(run_ids) // 4)]:
         pool_id = store.load_config(run_id)["pool_id"]
         z, logits = store.load_embeddings(pool_id)
@@ -96,8 +100,8 @@ def test_each_recorded_neighbour_is_the_true_nearest_selected_sample(debug_store
             np.testing.assert_allclose(recorded, dist.min(axis=1), rtol=1e-4, atol=1e-4)
 
 
-def test_summary_matches_its_definition(debug_store) -> None:
-    store, run_ids = debug_store
+def test_summary_matches_its_definition(debug_sweep) -> None:
+    store, run_ids = debug_sweep
     run_id = run_ids[-1]
     pairs = store.load_table(run_id, "pairs")
     samples = store.load_table(run_id, "samples")
@@ -124,8 +128,8 @@ def test_weighted_train_loss_reduction_counts_neighbours() -> None:
     )
 
 
-def test_a_second_sweep_reuses_finished_runs(debug_store) -> None:
-    store, run_ids = debug_store
+def test_a_second_sweep_reuses_finished_runs(debug_sweep) -> None:
+    store, run_ids = debug_sweep
     stamps = {rid: (store.run_dir(rid) / "DONE").stat().st_mtime_ns for rid in run_ids}
     events: list[dict] = []
     again = run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(store.root), device="cpu",
@@ -135,8 +139,8 @@ def test_a_second_sweep_reuses_finished_runs(debug_store) -> None:
     assert stamps == {rid: (store.run_dir(rid) / "DONE").stat().st_mtime_ns for rid in run_ids}
 
 
-def test_same_config_and_seed_give_identical_tables(debug_store, tmp_path: Path) -> None:
-    store, _ = debug_store
+def test_same_config_and_seed_give_identical_tables(debug_sweep, tmp_path: Path) -> None:
+    store, _ = debug_sweep
     methods = ("badge", "forge", "clue")
     fresh = run_sweep("debug", methods, (0.1,), (1,), root=str(tmp_path), device="cpu")
     other = RunStore(tmp_path)
@@ -169,8 +173,9 @@ def test_a_crash_mid_run_leaves_no_run_and_the_rerun_completes(tmp_path: Path,
         ({"methods": ("random", "magic")}, "method='magic'"),
         ({"budgets": (0.0,)}, "budget=0.0"),
         ({"budgets": (1.5,)}, "budget=1.5"),
+        ({"adaptation": "last"}, "adaptation='last'"),
         ({"seeds": (-1,)}, "seed=-1"),
-        ({"methods": ()}, "methods=[]"),
+        ({"methods": ()}, "methods=[] is not allowed"),
     ],
 )
 def test_bad_sweep_input_is_named_and_writes_nothing(tmp_path: Path, kwargs: dict,
@@ -178,7 +183,7 @@ def test_bad_sweep_input_is_named_and_writes_nothing(tmp_path: Path, kwargs: dic
     args = {"scenario": "debug", "methods": ("random",), "budgets": (0.1,), "seeds": (0,), **kwargs}
     with pytest.raises(ForgeLensError) as error:
         run_sweep(args["scenario"], args["methods"], args["budgets"], args["seeds"],
-                  root=str(tmp_path / "store"), device="cpu")
+                  root=str(tmp_path / "store"), device="cpu", adaptation=args.get("adaptation"))
     assert needle in str(error.value)
     assert not (tmp_path / "store").exists()
 
@@ -223,3 +228,67 @@ def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, args: l
     assert result.returncode != 0
     assert needle in result.stderr
     assert not out.exists()
+
+
+def test_run_ids_hash_the_run_format_and_the_selector_parameters(debug_sweep) -> None:
+    store, run_ids = debug_sweep
+    hp = hparams_for("debug")
+    for run_id in run_ids:
+        config = store.load_config(run_id)["config"]
+        assert config["format"] == RUN_FORMAT_VERSION
+        assert config["selector_params"] == selection.get_selector(config["method"]).get_params()
+        assert config_id(config) == run_id
+    base = experiment.run_config("debug", "duc", 0.1, 0, hp)
+    assert base["selector_params"] == {"kappa": 2.0}
+    other = experiment.run_config("debug", "duc", 0.1, 0, hp, selector_params={"kappa": 3.0})
+    older = {k: v for k, v in base.items() if k != "format"}
+    assert len({config_id(base), config_id(other), config_id(older)}) == 3
+
+
+def _copy_as_format_1(store: RunStore, run_id: str, old: RunStore) -> str:
+    """Copy a run into ``old`` as it was written before the run format was recorded: no format,
+    no selector parameters, and the id those gave it. Returns that id."""
+    info = store.load_config(run_id)
+    for key in ("format", "selector_params"):
+        del info["config"][key]
+    old_id = config_id(info["config"])
+    shutil.copytree(store.run_dir(run_id), old.run_dir(old_id))
+    (old.run_dir(old_id) / "config.json").write_text(json.dumps({**info, "run_id": old_id}))
+    return old_id
+
+
+def test_old_stores_are_read_refused_for_new_runs_and_upgraded(debug_sweep, tmp_path) -> None:
+    store, run_ids = debug_sweep
+    old = RunStore(tmp_path / "old")
+    old_ids = [_copy_as_format_1(store, run_id, old) for run_id in run_ids[:3]]
+    assert set(old_ids).isdisjoint(run_ids)
+    runs = old.finished_runs()
+    assert list(runs["format"]) == [1, 1, 1]  # read as they are: the dashboard shows them
+    with pytest.raises(ForgeLensError, match=r"3 run\(s\) in run format 1.*python -m core "
+                                             r"upgrade --out"):
+        run_sweep("debug", ("random",), (0.1,), (0,), root=str(old.root), device="cpu")
+    assert _cli("run", "--scenario", "debug", "--out", str(old.root)).returncode == 2
+    upgraded = _cli("upgrade", "--out", str(old.root))
+    assert upgraded.returncode == 0, upgraded.stderr
+    # the upgraded runs get exactly the ids a fresh sweep gives them, with tables unchanged
+    assert sorted(old.run_ids()) == sorted(run_ids[:3])
+    for run_id in run_ids[:3]:
+        assert old.load_config(run_id)["config"] == store.load_config(run_id)["config"]
+        for table in ("selection", "pairs"):
+            pd.testing.assert_frame_equal(old.load_table(run_id, table),
+                                          store.load_table(run_id, table))
+
+
+def test_a_run_of_a_newer_format_is_refused_with_what_to_do(debug_sweep, tmp_path) -> None:
+    store, run_ids = debug_sweep
+    newer = RunStore(tmp_path / "newer")
+    shutil.copytree(store.run_dir(run_ids[0]), newer.run_dir(run_ids[0]))
+    path = newer.run_dir(run_ids[0]) / "config.json"
+    info = json.loads(path.read_text())
+    info["config"]["format"] = RUN_FORMAT_VERSION + 1
+    path.write_text(json.dumps(info))
+    with pytest.raises(ForgeLensError, match=f"run format {RUN_FORMAT_VERSION + 1}.*update "
+                                             "ForgeLens"):
+        newer.load_config(run_ids[0])
+    assert newer.finished_runs().empty  # never half-read: listed apart, with the reason
+    assert list(newer.refused_runs()) == [run_ids[0]]

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.adaptation import ADAPTATION_MODES, adapt, adapt_head
+from core.adaptation import adapt, adapt_head
 from core.cli import main as cli_main
-from core.experiment import SPLITS, resolve_adaptation, run_sweep
+from core.experiment import SPLITS, run_sweep
 from core.feature_cache import FEATURES, compute_features, features_path
-from core.hparams import DEFAULT_ADAPTATION, default_adaptation, hparams_for
+from core.hparams import ADAPTATION_MODES, DEFAULT_ADAPTATION, default_adaptation, hparams_for
 from core.models import head_logits, per_sample_loss
+from core.params import check_sweep
 from core.scenarios import available, load_scenario
 from core.source_model import get_source_model
 from core.store import RunStore
@@ -39,16 +40,15 @@ def _state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_modes_and_scenario_defaults():
-    assert ADAPTATION_MODES == ("full", "head")
+def test_sweeps_take_the_scenario_default_mode_and_check_a_given_one():
     assert set(DEFAULT_ADAPTATION.values()) <= set(ADAPTATION_MODES)
     assert set(DEFAULT_ADAPTATION) <= set(available())
-    assert resolve_adaptation("debug", None) == default_adaptation("debug") == "full"
-    assert resolve_adaptation("tweets-airline-to-apple", None) == "head"
-    assert resolve_adaptation("digits-to-mnist-effnet", None) == "head"
-    assert resolve_adaptation("tweets-airline-to-apple", "full") == "full"
-    with pytest.raises(ForgeLensError, match="adaptation='last'.*full, head"):
-        resolve_adaptation("debug", "last")
+    for name in available():
+        assert check_sweep(name, ["random"], [0.1], [0]).adaptation == default_adaptation(name)
+        for mode in ADAPTATION_MODES:
+            assert check_sweep(name, ["random"], [0.1], [0], mode).adaptation == mode
+    with pytest.raises(ForgeLensError, match="adaptation='last'.*" + ", ".join(ADAPTATION_MODES)):
+        check_sweep("debug", ["random"], [0.1], [0], "last")
 
 
 def test_features_are_what_the_backbone_computes(debug, source, features):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.hparams import SOURCE_FIELDS, HParams, hparams_for
+from core.hparams import DEFAULTS, SOURCE_FIELDS, HParams, hparams_for
 from core.models import FeatureClassifier, build_model, embed, per_sample_loss
 from core.scenarios import available, load_scenario
 from core.source_model import get_source_model, source_model_id
@@ -27,11 +27,12 @@ def mnist_like():
 # -- hyper-parameters -----------------------------------------------------------------------
 
 
-def test_every_scenario_has_hyper_parameters():
+def test_every_registered_scenario_has_hyper_parameters_that_survive_a_run_config():
+    assert set(DEFAULTS) == set(available())  # no scenario without defaults, no stale entry
     for name in available():
         hp = hparams_for(name)
-        assert isinstance(hp, HParams)
-        json.dumps(asdict(hp))  # goes into run configs
+        # run configs store asdict(hp) as JSON; reading it back must give the same settings
+        assert HParams(**json.loads(json.dumps(asdict(hp)))) == hp
 
 
 def test_overrides_apply_and_unknown_keys_are_rejected():

@@ -3,6 +3,8 @@ pools and bad input."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +15,8 @@ from core.embeddings import PoolEmbedding
 from core.selection import kcenter_greedy, kmeanspp_seeding
 from core.validation import ForgeLensError
 
-NAMES = ("random", "margin", "entropy", "duc", "coreset", "badge", "clue", "forge",
-         "forge-kmeanspp")
-SEEDED = ("random", "coreset", "badge", "clue", "forge", "forge-kmeanspp")
+# every registered selector (a new one joins every contract test below without an edit here)
+NAMES = selection.available()
 SCORE_RANKED = ("margin", "entropy", "duc")
 
 
@@ -53,10 +54,22 @@ def brute_force_kcenter(u: np.ndarray, budget: int, first: int) -> np.ndarray:
     return np.array(picks)
 
 
-def test_available_lists_every_selector_in_display_order() -> None:
-    assert selection.available() == NAMES
-    assert all(isinstance(name, str) for name in selection.available())
-    assert {selection.get_selector(n).name for n in NAMES} == set(NAMES)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_registered_name_builds_its_selector_and_round_trips_its_params(name) -> None:
+    selector = selection.get_selector(name)
+    assert isinstance(selector, selection.Selector) and selector.name == name
+    params = selector.get_params()
+    # scikit-learn's clone rule: the constructor stores every argument under its own name
+    assert type(selector)(**params).get_params() == params
+    assert repr(selector).startswith(type(selector).__name__ + "(")
+    selector.validate_params()  # the defaults are allowed
+
+
+def test_registry_order_and_default_sweep() -> None:
+    names = selection.available()
+    assert len(set(names)) == len(names) and names == tuple(selection.SELECTORS)
+    assert set(selection.default_methods()) == set(names) - set(selection.NOT_IN_DEFAULT_SWEEP)
+    assert selection.method_order(["zeta", *reversed(names), "alpha"]) == [*names, "alpha", "zeta"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -71,7 +84,7 @@ def test_every_selector_returns_exact_distinct_deterministic_picks(name) -> None
     np.testing.assert_array_equal(picks, selection.select(name, z, logits, budget, seed=3))
     np.testing.assert_array_equal(picks, selection.select_from_pool(name, pool, budget, seed=3))
     others = [selection.select_from_pool(name, pool, budget, seed=s) for s in range(4, 8)]
-    if name in SEEDED:
+    if selection.SELECTORS[name].seeded:
         assert any(not np.array_equal(picks, o) for o in others)
     else:
         assert all(np.array_equal(picks, o) for o in others)
@@ -152,8 +165,8 @@ def test_documented_tie_rules_on_a_pool_of_identical_points() -> None:
     ({"budget": 121}, r"budget=121 is out of range: allowed \[1, 120\]"),
     ({"budget": 2.5}, r"budget=2.5 must be an integer"),
     ({"budget": True}, r"budget=True must be an integer"),
-    ({"name": "badg"}, r"name='badg' is not known; allowed: random, margin, entropy, duc, "
-                       r"coreset, badge, clue, forge, forge-kmeanspp"),
+    ({"name": "badg"}, r"method='badg' is not known; allowed: "
+                       + re.escape(", ".join(NAMES))),
     ({"seed": -1}, r"seed=-1 is out of range"),
     ({"seed": 0.5}, r"seed=0.5 must be an integer"),
     ({"z": np.zeros((119, 8))}, "z has 119 rows but logits has 120"),
@@ -174,7 +187,7 @@ def test_bad_input_raises_a_clear_error(kwargs, match) -> None:
 def test_lower_level_bad_input_is_rejected() -> None:
     z, logits = debug_pool()
     pool = PoolEmbedding.from_arrays(z, logits, device="cpu")
-    with pytest.raises(ForgeLensError, match="name='nope' is not known"):
+    with pytest.raises(ForgeLensError, match="method='nope' is not known"):
         selection.get_selector("nope")
     with pytest.raises(ForgeLensError, match="pool=ndarray is not allowed"):
         selection.get_selector("random").select(z, 3)
@@ -200,5 +213,5 @@ def test_selectors_on_cuda_match_cpu_where_deterministic() -> None:
     for name in NAMES:
         picks = selection.select_from_pool(name, gpu, 25, seed=1)
         assert len(set(picks.tolist())) == 25
-        if name in ("random", "margin", "entropy", "duc", "coreset", "forge"):
+        if not selection.SELECTORS[name].seeded or name in ("random", "coreset", "forge"):
             np.testing.assert_array_equal(picks, selection.select_from_pool(name, cpu, 25, seed=1))

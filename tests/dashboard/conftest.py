@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-DEBUG_METHODS = ("random", "badge", "forge")
-DEBUG_BUDGETS = (0.1, 0.2)
-DEBUG_SEEDS = (0, 1)
+from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
 
 @pytest.fixture(scope="session")

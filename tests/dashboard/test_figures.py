@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +13,7 @@ from dashboard.figures.compare import class_histogram_figure, coverage_figure, j
 from dashboard.figures.gap import GapPanel, figure5_panels, gap_figure
 from dashboard.figures.projection import grid_columns, selection_map_figure
 from dashboard.figures.teaching import high_picks_figure, teaching_figure
+from tests.helpers.figures import shown_coefficients
 
 
 def synthetic_pairs(n: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -28,13 +27,6 @@ def synthetic_pairs(n: int = 120, seed: int = 0) -> pd.DataFrame:
         frames.append(pd.DataFrame({"space": space, "idx": np.arange(n), "distance": distance,
                                     "gap": gap, "gamma": gamma, "seed": 0}))
     return pd.concat(frames, ignore_index=True)
-
-
-def shown_coefficients(title: str) -> tuple[float, float]:
-    """The Pearson and Spearman values printed in a panel title (two decimals)."""
-    found = re.search(r"Pearson r = (-?[0-9.]+) · Spearman ρ = (-?[0-9.]+)", title)
-    assert found, title
-    return float(found.group(1)), float(found.group(2))
 
 
 def _axis_titles(fig, axis: str) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import _parser
+from core.cli import parser
 from core.store import RunStore
 from core.validation import ForgeLensError
 from dashboard import jobs
@@ -22,7 +22,7 @@ def test_cli_command_round_trips_through_the_cli_parser(tmp_path: Path) -> None:
     command = jobs.cli_command("debug", ["random", "forge"], [0.05, 0.1], [0, 2], root=tmp_path,
                                progress=progress, device="cpu", umap=False, python="py")
     assert command[:4] == ["py", "-m", "core", "run"]
-    args = _parser().parse_args(command[3:])
+    args = parser().parse_args(command[3:])
     assert (args.scenario, args.methods, args.budgets, args.seeds) == (
         "debug", ["random", "forge"], [0.05, 0.1], [0, 2])
     assert (args.out, args.device, args.progress) == (str(tmp_path.resolve()), "cpu",
@@ -36,7 +36,7 @@ def test_cli_command_round_trips_through_the_cli_parser(tmp_path: Path) -> None:
     assert args.adaptation is None  # the CLI then uses the scenario's default mode
     head = jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
                             adaptation="head")
-    assert _parser().parse_args(head[3:]).adaptation == "head"
+    assert parser().parse_args(head[3:]).adaptation == "head"
     with pytest.raises(ForgeLensError, match="adaptation"):
         jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
                          adaptation="lora")
@@ -48,7 +48,7 @@ def test_default_request_is_the_cli_default_sweep() -> None:
     from core.scenarios import DEFAULT_SCENARIO
 
     request = jobs.default_request()
-    args = _parser().parse_args(["run"])
+    args = parser().parse_args(["run"])
     assert request == {"scenario": args.scenario or DEFAULT_SCENARIO, "methods": args.methods,
                        "budgets": args.budgets, "seeds": args.seeds}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -10,44 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from streamlit.testing.v1 import AppTest
 
-from core.store import RUNS_ENV, RunStore
+from benchmarks.synthetic_store import write_synthetic_store
+from core.store import RunStore
 from dashboard import jobs
-from tests.dashboard.conftest import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
-from tests.dashboard.test_figures import shown_coefficients
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
-
-
-def open_app(root: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
-    monkeypatch.setenv(RUNS_ENV, str(root))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    if page:
-        at.switch_page(f"../pages/{page}.py").run()
-        assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def decode(array: object) -> np.ndarray:
-    """Plotly's JSON arrays: plain lists or base64 typed arrays."""
-    if isinstance(array, dict):
-        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-        shape = array.get("shape")
-        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
-    return np.asarray(array, dtype=float)
-
-
-def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("title", "markdown", "caption", "info", "success", "warning")
-             for e in at.get(kind)]
-    return "\n".join(map(str, parts))
+from dashboard.navigation import PAGES
+from tests.helpers.app import charts, decode, open_app, texts
+from tests.helpers.figures import shown_coefficients
+from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
 
 # ---- empty store ---------------------------------------------------------------------------
@@ -79,9 +48,9 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     assert any("embedding the target pool" in str(p.proto.text) for p in at.get("progress"))
 
 
-@pytest.mark.parametrize("page", ["gap", "projection", "accuracy", "compare"])
+@pytest.mark.parametrize("page", [p for p in PAGES if p.needs_runs], ids=lambda p: p.url_path)
 def test_analysis_pages_on_an_empty_store_say_what_to_do(
-        page: str, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        page, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_app(empty_store, monkeypatch, page)
     assert "no finished runs yet" in at.info[0].value
     assert not at.get("plotly_chart")
@@ -220,8 +189,14 @@ def test_projection_page_overlays_each_selectors_picks(
     assert len(at.get("image")) == 8  # first picks shown until a selection is made
     colour = next(r for r in at.main.radio if r.label == "Colour by")
     colour.set_value("correctness").run()
-    names = {t.get("name") for t in charts(at)[0]["data"]}
-    assert {"correct under θ₀", "misclassified"} & names
+    # each pick is drawn once, under the name its pool correctness gives
+    pool = RunStore(debug_store).load_pool(RunStore(debug_store).finished_runs()["pool_id"][0])
+    correct = dict(zip(pool["idx"].tolist(), pool["correct"].tolist(), strict=True))
+    shown = [(int(v), t["name"] == "correct under θ₀") for t in charts(at)[0]["data"]
+             if t.get("name") in ("correct under θ₀", "misclassified")
+             for v in decode(t["customdata"])]
+    assert sorted(i for i, _ in shown) == sorted(picks["idx"])
+    assert all(correct[i] == is_correct for i, is_correct in shown)
     next(m for m in at.main.multiselect if m.label.startswith("Selectors")).set_value(
         ["forge"]).run()
     assert len(charts(at)[0]["layout"]["annotations"]) == 1
@@ -301,7 +276,6 @@ def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Head and full runs of one scenario: the pages show one mode, the default one first."""
     from core.reports import accuracy_long, accuracy_summary
-    from tests.dashboard.synthetic_store import write_synthetic_store
 
     store = write_synthetic_store(tmp_path / "modes", n=200, methods=("random", "forge"),
                                   budgets=(0.1,), seeds=(0, 1), adaptations=("full", "head"))

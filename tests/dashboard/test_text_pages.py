@@ -9,7 +9,7 @@ import pytest
 
 from core.store import RunStore
 from dashboard.text import quote_markdown, unescape_markdown
-from tests.dashboard.test_pages import open_app
+from tests.helpers.app import open_app
 
 
 def _quotes(at) -> list[str]:

@@ -1,4 +1,5 @@
-"""Every page renders from a 5,000-sample store (timings live in benchmarks/bench_render.py)."""
+"""Every page of the navigation table renders from a 5,000-sample store, fresh and cached
+(the timings of the same renders live in benchmarks/bench_render.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from benchmarks.synthetic_store import write_synthetic_store
 from core.store import RUNS_ENV
 from dashboard import loaders
-from tests.dashboard.synthetic_store import write_synthetic_store
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "teaching")
+from dashboard.navigation import PAGES
+from tests.helpers.app import APP
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,14 @@ def test_every_page_renders_a_5000_sample_store_twice(
     blank = Image.new("L", (56, 56))  # the synthetic scenario has no images to preview
     monkeypatch.setattr(loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices))
     at = AppTest.from_file(APP, default_timeout=300).run()
-    for page in PAGES:
-        at.switch_page(f"../pages/{page}.py").run()  # fills the caches
-        assert not at.exception, (page, [e.value for e in at.exception])
-        at.run()  # the cached re-render
-        assert not at.exception, (page, [e.value for e in at.exception])
-    assert len(at.get("plotly_chart")) == 2  # the teaching page rendered both figures
+    for spec in PAGES:
+        at.switch_page(f"../pages/{spec.file}").run()  # fills the caches
+        assert not at.exception, (spec.file, [e.value for e in at.exception])
+        drawn = len(at.get("plotly_chart"))
+        at.run()  # the cached re-render shows the same
+        assert not at.exception, (spec.file, [e.value for e in at.exception])
+        assert len(at.get("plotly_chart")) == drawn, spec.file
+        assert (drawn > 0) == spec.charts, (spec.file, drawn)
     monkeypatch.undo()  # a store whose scenario is not registered here: no images, no crash
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     at.switch_page("../pages/gap.py").run()

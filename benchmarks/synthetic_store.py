@@ -1,8 +1,9 @@
 """A run store of any pool size written straight through ``core.store`` (no training).
 
-Only for timing the dashboard on pools larger than the debug scenario's: every table follows
-the run-store schema, with random but consistent values (pairs point at selected samples,
-gap = |r - nn_r|, gamma = max of the two norms).
+For timing the dashboard on pools larger than the debug scenario's (``bench_render.py``, and
+the large-store page test): every table follows the run-store schema of the current run format,
+with random but consistent values (pairs point at selected samples, gap = |r - nn_r|,
+gamma = max of the two norms).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.params import SPLITS
 from core.records import pair_table, summary_table
-from core.store import RunStore, write_parquet_atomic
-
-SPLITS = ("selected_train", "unselected_train", "val", "test")
+from core.store import RUN_FORMAT_VERSION, RunStore, write_parquet_atomic
 
 
 class _Space:
@@ -87,7 +87,8 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
                                 "loss_before": before, "loss_after": after,
                                 "r": before - after, "pred_after": pool.pseudo,
                                 "znorm": pool.znorm})
-        config = {"scenario": scenario, "method": method, "budget": budget,
+        config = {"format": RUN_FORMAT_VERSION, "selector_params": {},
+                  "scenario": scenario, "method": method, "budget": budget,
                   "seed": seed, "adaptation": adaptation, "hparams": {}}
         run_id = f"{method}-{budget:g}-{seed}-{adaptation}"
         store.write_run(run_id, {
