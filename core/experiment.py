@@ -195,23 +195,31 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
     embedding = PoolEmbedding.from_arrays(z, logits, device=device)
     if not store.has_pool(pool_id):
-        meta = {
-            "pool_id": pool_id,
-            "scenario": scenario_name,
-            "model_id": info["model_id"],
-            "n": int(len(pool_split)),
-            "n_classes": len(scenario.class_names),
-            "class_names": list(scenario.class_names),
-            "modality": scenario.modality,
-            "source_val_accuracy": info.get("source_val_accuracy"),
-            "target_test_accuracy": info.get("target_test_accuracy"),
-            "scenario_summary": scenario.summary(),
-            "hparams": asdict(hp),
-        }
-        store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
+        _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
     losses, preds = _losses(model, scenario, features, device)
     return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
                         time.perf_counter() - start, features, features_info)
+
+
+def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
+                model_info: dict[str, Any], embedding: PoolEmbedding, z: np.ndarray,
+                logits: np.ndarray) -> None:
+    """Store the pool's embeddings and per-sample facts once (``runs/_pools/<pool_id>/``)."""
+    pool_split = scenario.split("target_pool")
+    meta = {
+        "pool_id": pool_id,
+        "scenario": scenario.name,
+        "model_id": model_info["model_id"],
+        "n": int(len(pool_split)),
+        "n_classes": len(scenario.class_names),
+        "class_names": list(scenario.class_names),
+        "modality": scenario.modality,
+        "source_val_accuracy": model_info.get("source_val_accuracy"),
+        "target_test_accuracy": model_info.get("target_test_accuracy"),
+        "scenario_summary": scenario.summary(),
+        "hparams": asdict(hp),
+    }
+    store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
 
 
 def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,
