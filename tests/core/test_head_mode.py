@@ -18,6 +18,7 @@ from core.feature_cache import FEATURES, compute_features, features_path
 from core.hparams import ADAPTATION_MODES, DEFAULT_ADAPTATION, default_adaptation, hparams_for
 from core.models import head_logits, per_sample_loss
 from core.params import check_sweep
+from core.progress import format_seconds
 from core.scenarios import available, load_scenario
 from core.source_model import get_source_model
 from core.store import RunStore
@@ -130,8 +131,11 @@ def test_the_duration_estimate_leaves_training_unchanged(debug, source):
     timed, info = adapt(source, debug, selected, hp, seed=3, device=CPU, progress=events.append)
     plain, plain_info = adapt(source, debug, selected, hp, seed=3, device=CPU)
     (estimate,) = [e for e in events if "estimate_seconds" in e]
-    assert estimate["estimate_seconds"] > 0 and estimate["iterations"] == info["iterations"]
-    assert "iterations" in estimate["message"] and info["estimate_seconds"] > 0
+    # the event, the message and the run info report one and the same estimate
+    assert estimate["iterations"] == info["iterations"]
+    assert info["estimate_seconds"] == estimate["estimate_seconds"]
+    assert f"{info['iterations']} iterations" in estimate["message"]
+    assert f"about {format_seconds(info['estimate_seconds'])}" in estimate["message"]
     assert plain_info["estimate_seconds"] is None
     for name, value in timed.state_dict().items():
         assert torch.equal(value, plain.state_dict()[name]), name
