@@ -55,6 +55,13 @@ def finished_runs(root: str, stamp: tuple[int, int]) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def refused_runs(root: str, stamp: tuple[int, int]) -> dict[str, str]:
+    """Finished runs of a newer run format than this code reads: run id -> why."""
+    del stamp
+    return get_store(root).refused_runs()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def run_configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     store = get_store(root)
     return {run_id: store.load_config(run_id) for run_id in run_ids}

@@ -52,6 +52,8 @@ def sidebar(root: str) -> RunSelection:
     runs = loaders.finished_runs(root, loaders.store_stamp(root))
     with st.sidebar:
         st.caption(f"Run store: `{root}` · {len(runs)} finished run(s)")
+        if refused := loaders.refused_runs(root, loaders.store_stamp(root)):
+            st.warning(f"{len(refused)} run(s) not shown: {next(iter(refused.values()))}")
         if runs.empty:
             return RunSelection(root, runs, runs, None)
         scenarios = sorted(runs["scenario"].unique())

@@ -4,6 +4,7 @@ offer are the registry's, in its order. Registering a selector brings it in here
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,21 @@ def test_every_page_offers_every_registered_selector_in_registry_order(
         table = next(m.value for m in at.markdown if "| selector |" in m.value)
         rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
         assert [r.strip("*") for r in rows] == list(NAMES)
+
+
+def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.store import RUN_FORMAT_VERSION
+
+    store = write_synthetic_store(tmp_path / "mixed", n=200, methods=("random", "forge"),
+                                  budgets=(0.1,), seeds=(0,))
+    newer = store.run_dir("forge-0.1-0-full") / "config.json"
+    info = json.loads(newer.read_text())
+    info["config"]["format"] = RUN_FORMAT_VERSION + 1
+    newer.write_text(json.dumps(info))
+    at = open_app(tmp_path / "mixed", monkeypatch, "accuracy")
+    warning = at.sidebar.warning[0].value
+    assert "1 run(s) not shown: run forge-0.1-0-full" in warning
+    assert f"run format {RUN_FORMAT_VERSION + 1}" in warning and "update ForgeLens" in warning
+    sidebar = next(m for m in at.sidebar.multiselect if m.label == "Selectors")
+    assert list(sidebar.options) == ["random"]
