@@ -49,6 +49,9 @@ class Registry(Mapping[str, T], Generic[T]):
         """The class registered as ``name``; a ForgeLensError lists the names otherwise."""
         return self[check_choice(self.kind, name, self.names())]
 
+    def __setitem__(self, name: str, entry: type | str) -> None:
+        self.add(name, entry)
+
     def add(self, name: str, entry: type | str) -> None:
         """Register ``entry`` (a class or "module:Class") under a new ``name``."""
         if not isinstance(name, str) or not name:

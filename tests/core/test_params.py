@@ -106,3 +106,19 @@ def test_constraints_accept_what_they_describe_and_nothing_else() -> None:
                                              r">= 1"):
         validate_params({"k": [None, count]}, {"k": 0})
     validate_params({"k": [None, count]}, {"k": None})
+
+
+def test_a_registry_lists_names_without_importing_and_resolves_on_use() -> None:
+    from core.registry import Registry
+
+    registry = Registry("thing", {"ordered": "collections:OrderedDict", "gone": "nowhere:Thing"})
+    assert registry.names() == ("ordered", "gone") and "gone" in registry  # nothing imported
+    from collections import OrderedDict
+
+    assert registry.get_class("ordered") is OrderedDict
+    with pytest.raises(ForgeLensError, match="thing='nope' is not known; allowed: ordered, gone"):
+        registry.get_class("nope")
+    registry["counter"] = dict
+    assert registry.names()[-1] == "counter" and registry["counter"] is dict
+    with pytest.raises(ForgeLensError, match="'counter' is already registered"):
+        registry.add("counter", list)
