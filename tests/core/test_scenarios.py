@@ -253,5 +253,6 @@ def test_builder_params_are_the_constructor_arguments_except_unrecorded_ones():
         expected = {p for p in inspect.signature(builder_cls.__init__).parameters if p != "self"}
         params = builder_cls().get_params()
         assert set(params) == expected - set(builder_cls.unrecorded_params), name
+        assert builder_cls(**params).get_params() == params, name  # scikit-learn's clone rule
     fonts = SCENARIOS["fonts-to-mnist"](cache_dir="/tmp/elsewhere", n_per_class=7)
     assert fonts.get_params() == {"split_seed": 0, "n_per_class": 7, "render_seed": 0}
