@@ -43,6 +43,7 @@ from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.scenarios import available as available_scenarios
 from core.source_model import get_source_model
 from core.store import RunStore, config_id
+from core.tasks import task_of
 from core.validation import ForgeLensError, check_choice, check_fraction
 
 SPLITS = ("selected_train", "unselected_train", "val", "test")
@@ -142,6 +143,10 @@ def resolve_adaptation(scenario: str, adaptation: str | None) -> str:
 def _load_features(store: RunStore, scenario: Scenario, hp: HParams, model: FeatureClassifier,
                    model_id: str | None, device: torch.device,
                    notify: Progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    if hp.pretrained and getattr(scenario, "base", ""):  # pairs: the base scenario's cache
+        from core.tasks.reward import pair_features
+
+        return pair_features(store.root, scenario, hp, device, notify)
     key = feature_id(scenario, hp, model_id)
     notify({"stage": "features", "message": f"backbone features of every split ({key})"})
     features, info = cached_features(store.root, key, model, scenario, device=device,
@@ -188,7 +193,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     else:
         z, logits = embed(model, pool_split.x, device=device)
     pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
-    embedding = PoolEmbedding.from_arrays(z, logits, device=device)
+    embedding = task_of(scenario).pool_embedding(z, logits, device=device)
     if not store.has_pool(pool_id):
         meta = {
             "pool_id": pool_id,
@@ -198,6 +203,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
             "n_classes": len(scenario.class_names),
             "class_names": list(scenario.class_names),
             "modality": scenario.modality,
+            "task": scenario.task,
             "source_val_accuracy": info.get("source_val_accuracy"),
             "target_test_accuracy": info.get("target_test_accuracy"),
             "scenario_summary": scenario.summary(),

@@ -140,10 +140,14 @@ DEFAULTS: dict[str, HParams] = {
                                        source_epochs=30, source_batch=256, adapt_lr=0.05,
                                        eval_batch=128),
 }
+# reward-model pairs (core.tasks.reward): the base scenario's settings (same encoder and head size)
+DEFAULTS["debug-pairs"] = DEFAULTS["debug"]
+DEFAULTS["tweets-pairs-airline-to-apple"] = DEFAULTS["tweets-airline-to-apple"]
 # scenarios whose default adaptation mode is not "full" (see core.adaptation.ADAPTATION_MODES)
 DEFAULT_ADAPTATION: dict[str, str] = {
     "digits-to-mnist-effnet": "head",
     "tweets-airline-to-apple": "head",
+    "tweets-pairs-airline-to-apple": "head",
 }
 
 
