@@ -389,6 +389,12 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     scenario of that name by an already built one (e.g. a small slice for tests).
     """
     budgets, seeds = validate_sweep(scenario, methods, budgets, seeds, adaptation)
+    if getattr(SCENARIOS[scenario], "task", "classification") == "qa":  # its own engine
+        from core.tasks.qa.engine import run_qa_sweep
+
+        return run_qa_sweep(built or load_scenario(scenario), methods, budgets, seeds, root=root,
+                            device=device, adaptation=adaptation, progress=progress,
+                            hparams=hparams)  # fmt: skip
     adaptation = resolve_adaptation(scenario, adaptation)
     torch_device = resolve_device(device)
     store = RunStore(root)

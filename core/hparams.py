@@ -143,6 +143,10 @@ DEFAULTS: dict[str, HParams] = {
 # reward-model pairs (core.tasks.reward): the base scenario's settings (same encoder and head size)
 DEFAULTS["debug-pairs"] = DEFAULTS["debug"]
 DEFAULTS["tweets-pairs-airline-to-apple"] = DEFAULTS["tweets-airline-to-apple"]
+# span QA (core.tasks.qa): the source model is the user's QA model, so only adapt_* and
+# eval_batch are used; the paper's recipe: Adam, lr 1e-4, 4 epochs, batches of 16
+DEFAULTS["squad-files"] = HParams(arch="mlp", adapt_optimizer="adam", adapt_lr=1e-4,
+                                  adapt_epochs=4, adapt_batch=16, eval_batch=32)
 # scenarios whose default adaptation mode is not "full" (see core.adaptation.ADAPTATION_MODES)
 DEFAULT_ADAPTATION: dict[str, str] = {
     "digits-to-mnist-effnet": "head",

@@ -16,12 +16,13 @@ from core.scenarios.handwritten import DigitsToMnist, MnistToDigits
 from core.scenarios.preference_pairs import DebugPairs, TweetPairsAirlineToApple
 from core.scenarios.pretrained_digits import DigitsToMnistEffnet
 from core.scenarios.tweets import TweetsAirlineToApple
+from core.tasks.qa.data import SquadFiles
 from core.validation import ForgeLensError, check_choice
 
 SCENARIOS: dict[str, type[ScenarioBuilder]] = {
     cls.name: cls for cls in (DebugScenario, DigitsToMnist, FontsToMnist, MnistToDigits,
                               DigitsToMnistEffnet, TweetsAirlineToApple,
-                              TweetPairsAirlineToApple, DebugPairs)
+                              TweetPairsAirlineToApple, DebugPairs, SquadFiles)
 }
 DEFAULT_SCENARIO = "digits-to-mnist"
 

@@ -111,6 +111,7 @@ class PreferencePairs(ScenarioBuilder):
 
     base: ClassVar[str]
     class_names = PAIR_CLASSES
+    task: ClassVar[str] = "reward"
 
     def __init__(self, split_seed: int = 0, pairs_per_sample: float = 1.0,
                  base_params: dict[str, Any] | None = None) -> None:  # fmt: skip
