@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list scenarios and selectors")
 
+    from core.tasks.qa.cli import add_parser as add_qa_parser
+
+    add_qa_parser(commands, _csv)
+
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
     table.add_argument("--scenario", default=None, help="only runs of this scenario")
@@ -179,7 +183,9 @@ def _table(args: argparse.Namespace) -> int:
         accuracy_summary,
         correlation_summary,
     )
+    from core.scenarios import SCENARIOS
     from core.store import RunStore
+    from core.tasks import get_task
     from core.validation import check_choice
 
     check_choice("split", args.split, ("selected_train", "unselected_train", "val", "test"))
@@ -204,7 +210,9 @@ def _table(args: argparse.Namespace) -> int:
             ids = group["run_id"].tolist()
             long = accuracy_long(store, ids)
             before = long[(long["split"] == args.split) & (long["stage"] == "before")]["accuracy"]
-            print(f"\n== {scenario}: {args.split} accuracy after {mode} adaptation, % mean ± std "
+            metric = getattr(SCENARIOS.get(scenario), "task", None)
+            metric = get_task(metric).metric if metric else "accuracy"
+            print(f"\n== {scenario}: {args.split} {metric} after {mode} adaptation, % mean ± std "
                   f"over seeds (difference to random); source-only: {100 * before.mean():.2f}")
             print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
             corr = correlation_summary(store, ids)
@@ -224,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "list":
             return _list()
+        if args.command == "qa":
+            from core.tasks.qa.cli import run as run_qa
+
+            return run_qa(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)
     except ForgeLensError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,7 +8,8 @@ The paper derives FORGE for several tasks (Sec. 5.2). Each task here says:
 - ``metric``: the name of what the ``accuracy`` column of a run measures (pages label with it);
 - ``sample_kind``: how a pool sample is shown (``dashboard.task_views`` maps it to a renderer);
 - ``selectors``: the selectors that apply (None: every registered one);
-- ``feature_norm``: what |z| in the records (Figure 5b's x axis, gamma) is for this task.
+- ``feature_norm``: what |z| in the records (Figure 5b's x axis, gamma) is for this task;
+- ``classes``: whether labels are classes (per-class views apply).
 
 Tasks: ``classification`` (the default: images and sentences), ``reward`` (preference pairs,
 Bradley-Terry loss, ``core.tasks.reward``) and ``qa`` (extractive span QA, ``core.tasks.qa``,
@@ -37,6 +38,7 @@ class Task:
     feature_norm: str
     pool_embedding: Callable[..., Any]
     selectors: tuple[str, ...] | None = None
+    classes: bool = True  # False: labels are not classes (QA: the answer's start token)
 
     def applicable(self, methods: list[str] | tuple[str, ...]) -> list[str]:
         """``methods`` that apply to this task, in the given order."""
@@ -71,7 +73,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          _reward_pool),
     Task("qa", "exact match", "qa",
          "|Cat(phi_start, phi_end)|, the FORGE embedding norm (mean of token features)",
-         _qa_pool, QA_SELECTORS),
+         _qa_pool, QA_SELECTORS, classes=False),
 )}  # fmt: skip
 
 
