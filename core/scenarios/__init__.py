@@ -13,6 +13,7 @@ from core.scenarios.base import SPLIT_NAMES, Scenario, ScenarioBuilder, Split
 from core.scenarios.debug import DebugScenario
 from core.scenarios.fonts import FontsToMnist
 from core.scenarios.handwritten import DigitsToMnist, MnistToDigits
+from core.scenarios.hh_rlhf import HhRlhfFiles
 from core.scenarios.preference_pairs import DebugPairs, TweetPairsAirlineToApple
 from core.scenarios.pretrained_digits import DigitsToMnistEffnet
 from core.scenarios.tweets import TweetsAirlineToApple
@@ -22,7 +23,8 @@ from core.validation import ForgeLensError, check_choice
 SCENARIOS: dict[str, type[ScenarioBuilder]] = {
     cls.name: cls for cls in (DebugScenario, DigitsToMnist, FontsToMnist, MnistToDigits,
                               DigitsToMnistEffnet, TweetsAirlineToApple,
-                              TweetPairsAirlineToApple, DebugPairs, SquadFiles)
+                              TweetPairsAirlineToApple, DebugPairs, HhRlhfFiles,
+                              SquadFiles)
 }
 DEFAULT_SCENARIO = "digits-to-mnist"
 

@@ -58,6 +58,9 @@ class PairScenario(Scenario):
     base: str = ""
     base_params: dict[str, Any] = field(default_factory=dict)
     pairs: dict[str, np.ndarray] = field(default_factory=dict)
+    encoder_dir: str = ""  # a local HF model folder (arch "hf-local"), e.g. hh-rlhf files
+    pooling: str = "mean"
+    encoder_id: str = ""  # hash of that folder's files
 
     def base_scenario(self) -> Scenario:
         """The base scenario, built with the recorded parameters (cached when default)."""
@@ -81,7 +84,8 @@ class PairScenario(Scenario):
         return both
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "task": self.task, "base": self.base}
+        extra = {"encoder_id": self.encoder_id, "pooling": self.pooling} if self.encoder_dir else {}
+        return {**super().summary(), "task": self.task, "base": self.base, **extra}
 
 
 def draw_pairs(labels: np.ndarray, n_pairs: int, rng: np.random.Generator) -> np.ndarray:

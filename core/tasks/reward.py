@@ -96,6 +96,17 @@ def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn
 
     generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
     single = tuple(scenario.input_shape[1:])
+    if hp.arch == "hf-local":
+        from core.backbones import LocalHFEncoder
+
+        encoder = LocalHFEncoder.from_dir(scenario.encoder_dir, scenario.pooling)
+        dim = encoder.dim
+        with torch.device("meta"):
+            model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
+            model.head = PairwiseRewardHead(dim)
+        model.head.to_empty(device="cpu")
+        init_parameters(model.head, generator)
+        return model
     if hp.pretrained:
         dim = PRETRAINED_BACKBONES[hp.arch].feature_dim
         if PRETRAINED_BACKBONES[hp.arch].modality != scenario.modality:

@@ -136,3 +136,62 @@ def test_debug_pairs_sweep_end_to_end(tmp_path, adaptation):
         meta = store.load_pool_meta(store.load_config(run_id)["pool_id"])
         assert meta["task"] == "reward"
     assert picks["forge"] != picks["coreset"]  # CORESET is Cat(z_w, z_l), not FORGE's d
+
+
+def _write_jsonl(path, n, seed):
+    import json
+
+    rng = np.random.default_rng(seed)
+    words = ["thanks", "sure", "here", "is", "help", "no", "rude", "go", "away", "happy"]
+    with open(path, "w") as handle:
+        for i in range(n):
+            prompt = f"\n\nHuman: question {i} about {rng.choice(words)}?\n\nAssistant:"
+            handle.write(json.dumps({"chosen": prompt + " sure, here is help, happy to",
+                                     "rejected": prompt + " no, go away, rude"}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_hh_rlhf_files_with_a_local_model_end_to_end(tmp_path, pooling):
+    from core.scenarios.hh_rlhf import load_preference_jsonl
+    from core.tasks.qa.tiny import make_tiny_qa_model
+
+    source = _write_jsonl(tmp_path / "source.jsonl", 40, 0)
+    target = _write_jsonl(tmp_path / "target.jsonl", 50, 1)
+    texts = [t for p in (source, target) for pair in load_preference_jsonl(p) for t in pair]
+    model_dir = make_tiny_qa_model(tmp_path / "model", texts)
+    scenario = build_scenario("hh-rlhf-files", source_file=str(source), target_file=str(target),
+                              model_dir=str(model_dir), max_length=32, pooling=pooling)
+    assert scenario.task == "reward" and len(scenario.target_pool) == 30
+    for i in range(len(scenario.target_pool)):
+        pair = scenario.preview("target_pool", i)
+        preferred = (pair.first, pair.second)[pair.preferred]
+        assert preferred.endswith("happy to")  # the chosen response is the preferred one
+    ids = run_sweep("hh-rlhf-files", ["random", "forge"], [0.2], [0], root=str(tmp_path / "runs"),
+                    device="cpu", built=scenario)
+    store = RunStore(tmp_path / "runs")
+    accuracy = store.load_table(ids[1], "accuracy")
+    after = accuracy[(accuracy["stage"] == "after") & (accuracy["split"] == "test")]
+    assert float(after["accuracy"].iloc[0]) > 0.9  # the chosen style is trivially learnable
+    assert store.load_config(ids[0])["config"]["adaptation"] == "head"
+
+
+def test_hh_rlhf_loader_names_bad_lines(tmp_path):
+    from core.scenarios.hh_rlhf import load_preference_jsonl
+    from core.validation import ForgeLensError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"chosen": "a", "rejected": "b"}\n{"prompt": "x"}\n')
+    with pytest.raises(ForgeLensError, match="line 2"):
+        load_preference_jsonl(bad)
+
+
+def test_margin_ranks_reward_pairs_by_preference_uncertainty():
+    from core.selection import select_from_pool
+
+    z, head = _pairs(n=50)
+    logits = head(torch.from_numpy(z)).detach().numpy()
+    pool = RewardPoolEmbedding.from_arrays(z, logits, device="cpu")
+    uncertainty = np.abs(1 / (1 + np.exp(-(logits[:, 0] - logits[:, 1]))) - 0.5)
+    picks = select_from_pool("margin", pool, 10)
+    np.testing.assert_array_equal(np.sort(picks), np.sort(np.argsort(uncertainty)[:10]))
