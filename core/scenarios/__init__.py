@@ -16,8 +16,8 @@ from core.scenarios.handwritten import DigitsToMnist, MnistToDigits
 from core.scenarios.hh_rlhf import HhRlhfFiles
 from core.scenarios.preference_pairs import DebugPairs, TweetPairsAirlineToApple
 from core.scenarios.pretrained_digits import DigitsToMnistEffnet
+from core.scenarios.squad_files import SquadFiles
 from core.scenarios.tweets import TweetsAirlineToApple
-from core.tasks.qa.data import SquadFiles
 from core.validation import ForgeLensError, check_choice
 
 SCENARIOS: dict[str, type[ScenarioBuilder]] = {

@@ -31,10 +31,10 @@ from core.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_dista
 from core.device import resolve_device
 from core.hparams import HParams, hparams_for
 from core.records import pair_table, summary_table
+from core.scenarios.squad_files import QAScenario
 from core.source_model import make_optimizer
 from core.store import RunStore, config_id
 from core.tasks import get_task
-from core.tasks.qa.data import QAScenario
 from core.tasks.qa.embeddings import batch_embeddings, pool_arrays
 from core.tasks.qa.metrics import exact_match, f1_score
 from core.tasks.qa.model import (
