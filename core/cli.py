@@ -61,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list scenarios and selectors")
 
-    from core.tasks.qa.cli import add_parser as add_qa_parser
+    from core.tasks.cli import add_parsers as add_file_parsers
 
-    add_qa_parser(commands, _csv)
+    add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
@@ -232,10 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "list":
             return _list()
-        if args.command == "qa":
-            from core.tasks.qa.cli import run as run_qa
+        if args.command in ("qa", "reward"):
+            from core.tasks.cli import run as run_files
 
-            return run_qa(args, ProgressReporter(args.progress, args.quiet))
+            return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)
     except ForgeLensError as error:
         print(f"error: {error}", file=sys.stderr)
