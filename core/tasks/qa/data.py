@@ -9,11 +9,10 @@ them count for EM/F1.
 
 Tokenisation: the model directory's fast tokenizer, question then context, truncating the
 context only, padded to ``max_length``. A question whose answer falls outside the kept context
-is dropped (counted in ``Scenario.params``-independent ``dropped``). Split.x is int64
+is dropped (the scenario counts them in ``dropped``). ``encode_samples`` gives x int64
 (N, 4, L): token ids, attention mask, token type ids (zeros for models without them) and the
-context mask (1 on context tokens: the only positions a predicted span may use); Split.y is the
-answer's start token and ``QAScenario.spans[split]`` holds (start, end) token positions,
-``offsets[split]`` each token's character span in the context (to cut predicted answers).
+context mask (1 on context tokens: the only positions a predicted span may use), the (start,
+end) token positions and each token's character span in the context (to cut predicted answers).
 """
 
 from __future__ import annotations
