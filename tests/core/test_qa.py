@@ -157,3 +157,17 @@ def test_qa_sweep_end_to_end(scenario, tmp_path):
     with pytest.raises(ForgeLensError, match="margin"):
         run_sweep("squad-files", ["margin"], [0.2], [0], root=str(tmp_path), device="cpu",
                   built=scenario)
+
+
+def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):
+    """Each question's embedding uses its own real tokens only: batches of 1 (no padding)
+    and of the whole split (padded to the longest) agree."""
+    from core.tasks.qa.engine import evaluate
+
+    model = load_qa_model(str(qa_files[2]))
+    device = torch.device("cpu")
+    whole = evaluate(model, scenario, "target_val", device=device, batch_size=64, embed=True)
+    single = evaluate(model, scenario, "target_val", device=device, batch_size=1, embed=True)
+    for key in ("coreset", "forge", "badge", "loss"):
+        np.testing.assert_allclose(whole[key], single[key], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(whole["pred"], single["pred"])

@@ -195,3 +195,15 @@ def test_margin_ranks_reward_pairs_by_preference_uncertainty():
     uncertainty = np.abs(1 / (1 + np.exp(-(logits[:, 0] - logits[:, 1]))) - 0.5)
     picks = select_from_pool("margin", pool, 10)
     np.testing.assert_array_equal(np.sort(picks), np.sort(np.argsort(uncertainty)[:10]))
+
+
+def test_spaces_do_not_depend_on_the_order_of_the_two_responses():
+    """Orientation by the model's preference: swapping (x_a, x_b) changes no embedding."""
+    z, head = _pairs(n=25)
+    logits = head(torch.from_numpy(z)).detach().numpy()
+    d = z.shape[1] // 2
+    swapped_z = np.concatenate([z[:, d:], z[:, :d]], axis=1)
+    one = reward_embeddings(z, logits)
+    other = reward_embeddings(swapped_z, logits[:, ::-1])
+    for space in ("coreset", "badge", "forge"):
+        np.testing.assert_allclose(one[space], other[space])
