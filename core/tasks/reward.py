@@ -5,7 +5,8 @@ response. The model is a backbone z(x) and a scalar head r(x) = w . z(x) + b app
 responses with the same weights; its two "logits" are (r(x_a), r(x_b)), so the cross-entropy of
 those logits with y is exactly the Bradley-Terry loss -log sigmoid(r(x_w) - r(x_l)) and every
 classification code path (source training, both adaptation modes, losses, accuracy = the fraction
-of pairs with r(x_w) > r(x_l)) runs unchanged. The penultimate features of a pair are
+of pairs with r(x_w) > r(x_l); the engine's argmax counts an exact tie, which float rewards
+practically never give, for the first position) runs unchanged. The penultimate features of a pair are
 Cat(z_a, z_b) (2D columns); ``PairwiseRewardHead`` maps them to (r_a, r_b).
 
 Selection (Sec. 5.2). The preference is unknown at selection time, so a pair is oriented by the
