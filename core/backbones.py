@@ -187,8 +187,58 @@ class MiniLML6(PretrainedBackbone):
         return masked_mean(states, mask)
 
 
+class LocalHFEncoder(PretrainedBackbone):
+    """Any local Hugging Face text encoder/decoder folder (``AutoModel``, local_files_only):
+    z = the attention-mask-weighted mean of the last hidden states (``pooling="mean"``) or the
+    state of the last real token (``"last"``, for decoders such as GPT-2). Its folder and its
+    feature size (``feature_dim`` 0 here: read from the model) come from the scenario
+    (``core.scenarios.hh_rlhf``), whose summary hashes the folder's files, so cache keys change
+    with the model."""
+
+    name = "hf-local"
+    modality = "text"
+    feature_dim = 0
+    packages = ("transformers",)
+    POOLINGS = ("mean", "last")
+
+    def __init__(self, model: nn.Module, pooling: str = "mean") -> None:
+        super().__init__()
+        self.model = model
+        self.pooling = check_choice("pooling", pooling, self.POOLINGS)
+        self.dim = int(model.config.hidden_size)
+
+    @classmethod
+    def load(cls) -> LocalHFEncoder:
+        raise ForgeLensError("arch 'hf-local' is loaded from a scenario's model_dir "
+                             "(LocalHFEncoder.from_dir), not from a package")
+
+    @classmethod
+    def from_dir(cls, model_dir: str, pooling: str = "mean") -> LocalHFEncoder:
+        from transformers import AutoModel
+
+        if not (Path(model_dir) / "config.json").is_file():
+            raise ForgeLensError(f"model_dir={model_dir!r} has no config.json; allowed: a local "
+                                 "Hugging Face model folder (save_pretrained layout)")
+        with torch.random.fork_rng(devices=[]):
+            model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        return cls(model, pooling).eval()
+
+    def input_lengths(self, x: Tensor) -> Tensor:
+        return x[:, 1].sum(dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        ids, mask = x[:, 0], x[:, 1]
+        length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
+        ids, mask = ids[:, :length], mask[:, :length]
+        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.pooling == "mean":
+            return masked_mean(states, mask)
+        last = (mask.sum(dim=1) - 1).clamp(min=0)  # right padding: the last real token
+        return states[torch.arange(len(x), device=x.device), last]
+
+
 PRETRAINED_BACKBONES: dict[str, type[PretrainedBackbone]] = {
-    cls.name: cls for cls in (EfficientNetLite0, MiniLML6)
+    cls.name: cls for cls in (EfficientNetLite0, MiniLML6, LocalHFEncoder)
 }
 
 

@@ -80,6 +80,10 @@ def parser() -> argparse.ArgumentParser:
                                   "current one (results kept, run ids change)")
     upgrade.add_argument("--out", default=None, help="run store folder")
 
+    from core.tasks.cli import add_parsers as add_file_parsers
+
+    add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
+
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
     table.add_argument("--scenario", default=None, help="only runs of this scenario")
@@ -208,7 +212,9 @@ def _table(args: argparse.Namespace) -> int:
         accuracy_summary,
         correlation_summary,
     )
+    from core.scenarios import SCENARIOS
     from core.store import RunStore
+    from core.tasks import get_task
 
     store = RunStore(args.out)
     runs = store.finished_runs()
@@ -227,7 +233,9 @@ def _table(args: argparse.Namespace) -> int:
             ids = group["run_id"].tolist()
             long = accuracy_long(store, ids)
             before = long[(long["split"] == args.split) & (long["stage"] == "before")]["accuracy"]
-            print(f"\n== {scenario}: {args.split} accuracy after {mode} adaptation, % mean ± std "
+            metric = getattr(SCENARIOS.get(scenario), "task", None)
+            metric = get_task(metric).metric if metric else "accuracy"
+            print(f"\n== {scenario}: {args.split} {metric} after {mode} adaptation, % mean ± std "
                   f"over seeds (difference to random); source-only: {100 * before.mean():.2f}")
             print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
             corr = correlation_summary(store, ids)
@@ -249,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.command == "upgrade":
             return _upgrade(args)
+        if args.command in ("qa", "reward"):
+            from core.tasks.cli import run as run_files
+
+            return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)
     except ForgeLensError as error:
         print(f"error: {error}", file=sys.stderr)

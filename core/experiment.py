@@ -45,6 +45,7 @@ from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.source_model import get_source_model
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
+from core.tasks import task_of
 from core.validation import ForgeLensError
 
 __all__ = ["SPLITS", "PreparedPool", "budget_count", "prepare_pool", "run_checked_sweep",
@@ -147,6 +148,10 @@ def _pool_frame(embedding: PoolEmbedding, labels: np.ndarray, logits: np.ndarray
 def _load_features(store: RunStore, scenario: Scenario, hp: HParams, model: FeatureClassifier,
                    model_id: str | None, device: torch.device,
                    notify: Progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    if hp.pretrained and getattr(scenario, "base", ""):  # pairs: the base scenario's cache
+        from core.tasks.reward import pair_features
+
+        return pair_features(store.root, scenario, hp, device, notify)
     key = feature_id(scenario, hp, model_id)
     notify({"stage": "features", "message": f"backbone features of every split ({key})"})
     features, info = cached_features(store.root, key, model, scenario, device=device,
@@ -193,7 +198,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     else:
         z, logits = embed(model, pool_split.x, device=device)
     pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
-    embedding = PoolEmbedding.from_arrays(z, logits, device=device)
+    embedding = task_of(scenario).pool_embedding(z, logits, device=device)
     if not store.has_pool(pool_id):
         _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
     losses, preds = _losses(model, scenario, features, device)
@@ -214,6 +219,7 @@ def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
         "n_classes": len(scenario.class_names),
         "class_names": list(scenario.class_names),
         "modality": scenario.modality,
+        "task": scenario.task,
         "source_val_accuracy": model_info.get("source_val_accuracy"),
         "target_test_accuracy": model_info.get("target_test_accuracy"),
         "scenario_summary": scenario.summary(),
@@ -407,6 +413,12 @@ def run_checked_sweep(sweep: Sweep, *, root: str | None = None, device: torch.de
                       progress: Progress | None = None, hparams: HParams | None = None,
                       built: Scenario | None = None) -> list[str]:
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
+    if getattr(SCENARIOS[sweep.scenario], "task", "classification") == "qa":  # its own engine
+        from core.tasks.qa.engine import run_qa_sweep
+
+        return run_qa_sweep(built or load_scenario(sweep.scenario), sweep.methods, sweep.budgets,
+                            sweep.seeds, root=root, device=str(device),
+                            adaptation=sweep.adaptation, progress=progress, hparams=hparams)
     store = RunStore(root)
     check_store_format(store)
     store.remove_stale_staging()

@@ -24,7 +24,8 @@ from typing import Any
 from core.validation import ForgeLensError, check_choice, check_int_range
 
 # z size of each pretrained backbone (core.backbones checks it matches the loaded module)
-PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384}
+# 0: the size is read from the model ("hf-local": a user's Hugging Face folder)
+PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384, "hf-local": 0}
 ARCHITECTURES = ("cnn", "mlp", *PRETRAINED_FEATURE_DIMS)
 OPTIMIZERS = ("sgd", "adam")
 INT_FIELDS = ("width", "feature_dim", "source_epochs", "source_batch", "source_seed",
@@ -70,7 +71,7 @@ class HParams:
                      "eval_batch"):  # fmt: skip
             check_int_range(name, getattr(self, name), 1, 1_000_000)
         expected_dim = PRETRAINED_FEATURE_DIMS.get(self.arch, self.feature_dim)
-        if self.feature_dim != expected_dim:
+        if self.feature_dim != expected_dim and expected_dim != 0:
             raise ForgeLensError(
                 f"feature_dim={self.feature_dim} does not fit arch={self.arch!r}, whose pretrained "
                 f"backbone gives {expected_dim}-d features; allowed: {expected_dim}"
@@ -140,12 +141,25 @@ DEFAULTS: dict[str, HParams] = {
                                        source_epochs=30, source_batch=256, adapt_lr=0.05,
                                        eval_batch=128),
 }
+# reward-model pairs (core.tasks.reward): the base scenario's settings (same encoder and head size)
+DEFAULTS["debug-pairs"] = DEFAULTS["debug"]
+DEFAULTS["tweets-pairs-airline-to-apple"] = DEFAULTS["tweets-airline-to-apple"]
+# reward model on the user's hh-rlhf-style JSONL files and local HF model (head on its features)
+DEFAULTS["hh-rlhf-files"] = HParams(arch="hf-local", feature_dim=1, source_lr=3e-3,
+                                    source_epochs=30, source_batch=256, adapt_lr=0.05,
+                                    eval_batch=32)
+# span QA (core.tasks.qa): the source model is the user's QA model, so only adapt_* and
+# eval_batch are used; the paper's recipe: Adam, lr 1e-4, 4 epochs, batches of 16
+DEFAULTS["squad-files"] = HParams(arch="mlp", adapt_optimizer="adam", adapt_lr=1e-4,
+                                  adapt_epochs=4, adapt_batch=16, eval_batch=32)
 # how a run adapts (core.adaptation): fine-tune everything, or only the last linear layer
 ADAPTATION_MODES = ("full", "head")
 # scenarios whose default adaptation mode is not "full"
 DEFAULT_ADAPTATION: dict[str, str] = {
     "digits-to-mnist-effnet": "head",
     "tweets-airline-to-apple": "head",
+    "tweets-pairs-airline-to-apple": "head",
+    "hh-rlhf-files": "head",
 }
 
 

@@ -96,7 +96,12 @@ def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> 
     """A freshly initialised classifier for ``scenario`` on the CPU (init seed: ``seed`` or
     hp.source_seed). Layers are created on the meta device and initialised from a
     torch.Generator, so the global RNG is neither used nor advanced. For a pretrained ``arch``
-    the backbone carries its pretrained weights and only the head is freshly initialised."""
+    the backbone carries its pretrained weights and only the head is freshly initialised.
+    A reward-model scenario gets a pair model (``core.tasks.reward.build_reward_model``)."""
+    if getattr(scenario, "task", "classification") == "reward":
+        from core.tasks.reward import build_reward_model
+
+        return build_reward_model(scenario, hp, seed=seed)
     if hp.arch in PRETRAINED_BACKBONES:
         return _pretrained_model(scenario, hp, seed)
     backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]

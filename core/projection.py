@@ -16,6 +16,7 @@ import torch
 
 from core.embeddings import PoolEmbedding
 from core.store import RunStore, write_parquet_atomic
+from core.tasks import task_of
 from core.validation import check_choice
 
 PROJECTION_SPACES = ("z", "badge", "forge")
@@ -64,7 +65,7 @@ def umap_2d(store: RunStore, pool_id: str, space: str) -> pd.DataFrame:
     if path.is_file():
         return pd.read_parquet(path)
     z, logits = store.load_embeddings(pool_id)
-    pool = PoolEmbedding.from_arrays(z, logits, device="cpu")
+    pool = task_of(store.load_pool_meta(pool_id)).pool_embedding(z, logits, device="cpu")
     layout = compute_umap(pool, z, space)
     write_parquet_atomic(path, layout)
     return layout

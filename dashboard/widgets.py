@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.selection import method_order
-from dashboard import jobs, loaders, session
+from dashboard import jobs, loaders, session, task_views
 from dashboard.navigation import page_path
 from dashboard.text import quote_markdown
 
@@ -157,8 +157,13 @@ def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
 
 
 def _show_preview(preview: Any, *, width: int, caption: str | None = None) -> None:
-    """An image, or a text as an escaped block quote (``$``, ``#``, ``*``… shown as typed)."""
-    if isinstance(preview, str):
+    """An image, or a text as an escaped block quote (``$``, ``#``, ``*``… shown as typed), or a
+    task's own sample (``dashboard.task_views``: preference pair, question + context)."""
+    if (render := task_views.renderer_for(preview)) is not None:
+        render(preview)
+        if caption:
+            st.caption(caption)
+    elif isinstance(preview, str):
         st.markdown(quote_markdown(preview))
         if caption:
             st.caption(caption)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, tables, widgets
+from dashboard import loaders, tables, task_views, widgets
 from dashboard.figures.accuracy import SPLIT_TITLES, accuracy_figure, decomposition_figure
 
 selection = widgets.current_selection()
@@ -19,7 +19,9 @@ split = st.columns(3)[0].selectbox(
     help="Test is the held-out target test set; the other splits decompose it.")
 long, summary = loaders.accuracy_tables(selection.root, run_ids, split)
 before = long[(long["split"] == split) & (long["stage"] == "before")]["accuracy"].mean()
-st.caption(f"Source model before adaptation: {100 * before:.2f}% on {SPLIT_TITLES[split]}.")
+metric = task_views.metric_name(selection.root, selection.runs)
+st.caption(f"Metric: **{metric}**. Source model before adaptation: {100 * before:.2f}% on "
+           f"{SPLIT_TITLES[split]}.")
 left, right = st.columns(2)
 with left:
     st.markdown(tables.accuracy_markdown(summary))
@@ -27,8 +29,8 @@ with left:
                        file_name=f"accuracy_{selection.scenario}_{split}.csv", mime="text/csv",
                        icon=":material/download:")
 with right:
-    st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before),
-                    width="stretch")
+    st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before)
+                    .update_yaxes(title_text=f"{SPLIT_TITLES[split]} {metric} (%)"), width="stretch")
 
 st.subheader("Where the accuracy comes from (Table 1)")
 st.caption("Accuracy after adaptation on the labelled picks (selected train), on the rest of the "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, widgets
+from dashboard import loaders, stats, task_views, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
@@ -29,6 +29,10 @@ st.caption("Jaccard index |A ∩ B| / |A ∪ B| of two selectors' picks with the
            "by the same signal (e.g. the uncertainty ones) tend to overlap most.")
 st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
 
+if not task_views.run_task(selection.root, selection.runs).classes:
+    st.caption("This task's labels are not classes (span QA: answer positions): the class mix "
+               "and per-class coverage views do not apply.")
+    st.stop()
 st.subheader("Class mix of the picks")
 st.caption("Share of each selection per true class (bars) against the pool's share (black "
            "ticks): a bar far above or below its tick means the selector over- or under-samples "

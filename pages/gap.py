@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, tables, widgets
+from dashboard import loaders, stats, tables, task_views, widgets
 from dashboard.figures.gap import figure5_panels, gap_figure
 
 selection = widgets.current_selection()
@@ -15,6 +15,8 @@ widgets.page_header(
     "distance and gap correlate again.",
 )
 widgets.require_runs(selection, "loss-reduction gap")
+if note := task_views.feature_norm_note(selection.root, selection.runs):
+    st.caption(note)
 methods = selection.methods()
 left, middle, right = st.columns(3)
 method = left.selectbox("Selector whose picks define the pairs", methods,

@@ -25,6 +25,10 @@ SCENARIOS: Registry[type[ScenarioBuilder]] = Registry("scenario", {
     "mnist-to-digits": "core.scenarios.handwritten:MnistToDigits",
     "digits-to-mnist-effnet": "core.scenarios.pretrained_digits:DigitsToMnistEffnet",
     "tweets-airline-to-apple": "core.scenarios.tweets:TweetsAirlineToApple",
+    "tweets-pairs-airline-to-apple": "core.scenarios.preference_pairs:TweetPairsAirlineToApple",
+    "debug-pairs": "core.scenarios.preference_pairs:DebugPairs",
+    "hh-rlhf-files": "core.scenarios.hh_rlhf:HhRlhfFiles",
+    "squad-files": "core.scenarios.squad_files:SquadFiles",
 })
 DEFAULT_SCENARIO = "digits-to-mnist"
 

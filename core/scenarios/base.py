@@ -90,6 +90,7 @@ class Scenario:
     fingerprint: str = ""
     indices: dict[str, np.ndarray] = field(default_factory=dict)
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    task: str = "classification"  # a core.tasks name: what samples and model are
 
     @property
     def num_classes(self) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
+from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS, TEXT_PER_CLASS
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,6 @@ def empty_store(tmp_path: Path) -> Path:
 
 
 TEXT_SCENARIO = "tweets-airline-to-apple"
-TEXT_PER_CLASS = 20  # tweets per class and domain: a 36-tweet pool, built in seconds
 
 
 @pytest.fixture(scope="session")

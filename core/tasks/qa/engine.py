@@ -1,0 +1,264 @@
+"""The span-QA sweep: the paper's Algorithm 1 for a local QA model on SQuAD-layout files.
+
+The source model is the given ``AutoModelForQuestionAnswering`` as it is (the paper starts from
+a DistilBERT already fine-tuned on SQuAD). One pass over the target pool gives the embeddings
+of ``core.tasks.qa.embeddings`` (stored once per pool, N x 5D); a selector picks k questions;
+adaptation fine-tunes a copy on them with their true spans, every batch half selected target and
+half source questions (``core.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains
+everything (dropout on), ``head`` only ``qa_outputs`` on the frozen encoder's states. Records are
+those of every task: loss = mean of the start and end cross-entropies with the true span, r, gaps
+of nearest selected neighbours per space (``core.records``), written in the common run layout;
+the ``accuracy`` column is exact match and an ``f1`` column is added.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core import selection
+from core.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
+from core.device import resolve_device
+from core.hparams import HParams, hparams_for
+from core.optimizers import make_optimizer
+from core.records import pair_table, summary_table
+from core.scenarios.squad_files import QAScenario
+from core.store import RUN_FORMAT_VERSION, RunStore, config_id
+from core.tasks import get_task
+from core.tasks.qa.embeddings import batch_embeddings, pool_arrays
+from core.tasks.qa.metrics import exact_match, f1_score
+from core.tasks.qa.model import (
+    answer_text,
+    best_spans,
+    forward_states,
+    load_qa_model,
+    qa_head,
+    span_loss,
+)
+from core.validation import ForgeLensError, check_choice, check_fraction
+
+Progress = Callable[[dict[str, Any]], None]
+EVAL_SPLITS = ("target_pool", "target_val", "target_test")
+
+
+def model_identity(model_dir: str) -> str:
+    """A hash of the model directory's files (names, sizes and bytes of config and weights)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).iterdir()):
+        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".txt"):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, scenario: QAScenario, split: str, *, device: torch.device,
+             batch_size: int, embed: bool = False) -> dict[str, np.ndarray]:
+    """Per question: loss (true span), predicted span, EM, F1; with ``embed`` also the pool
+    embedding blocks of ``batch_embeddings`` (float64), gathered batch by batch."""
+    model.to(device).eval()
+    data, spans = scenario.split(split), torch.from_numpy(scenario.spans[split])
+    out: dict[str, list[np.ndarray]] = {}
+    for begin in range(0, len(data), batch_size):
+        x = data.x[begin:begin + batch_size].to(device)
+        states, start, end, mask = forward_states(model, x)
+        length = states.shape[1]
+        pieces = {"loss": span_loss(start.double(), end.double(), spans[begin:begin + len(x)]
+                                    .to(device)).cpu().numpy(),
+                  "pred": best_spans(start, end, x[:, 3, :length]).cpu().numpy()}  # fmt: skip
+        if embed:
+            pieces.update({k: v.cpu().numpy() for k, v in
+                           batch_embeddings(states, start, end, mask).items()})  # fmt: skip
+        for key, value in pieces.items():
+            out.setdefault(key, []).append(value)
+    result = {key: np.concatenate(parts) for key, parts in out.items()}
+    samples, offsets = scenario.samples[split], scenario.offsets[split]
+    texts = [answer_text(s.context, offsets[i], result["pred"][i]) for i, s in enumerate(samples)]
+    result["em"] = np.array([exact_match(t, s.answers) for t, s in zip(texts, samples, strict=True)])
+    result["f1"] = np.array([f1_score(t, s.answers) for t, s in zip(texts, samples, strict=True)])
+    return result
+
+
+def adapt_qa(model: torch.nn.Module, scenario: QAScenario, selected: np.ndarray, hp: HParams, *,
+             seed: int, device: torch.device, mode: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Fine-tune a copy on target_pool[selected] mixed with source questions (module doc)."""
+    check_choice("adaptation", mode, ADAPTATION_MODES)
+    tuned = copy.deepcopy(model).to(device)
+    params = list(qa_head(tuned).parameters()) if mode == "head" else list(tuned.parameters())
+    theta_0 = [p.detach().clone() for p in params]
+    optimizer = make_optimizer(hp.adapt_optimizer, params, lr=hp.adapt_lr,
+                               weight_decay=hp.adapt_weight_decay, momentum=hp.adapt_momentum)  # fmt: skip
+    pool, source = scenario.target_pool, scenario.source_train
+    target_x = pool.x[torch.from_numpy(selected)]
+    target_s = torch.from_numpy(scenario.spans["target_pool"][selected])
+    source_s = torch.from_numpy(scenario.spans["source_train"])
+    sampler = MixedBatchSampler(len(selected), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
+    start, losses = time.perf_counter(), []
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for target_rows, source_rows in sampler:
+            x = torch.cat([target_x[target_rows], source.x[source_rows]]).to(device)
+            spans = torch.cat([target_s[target_rows], source_s[source_rows]]).to(device)
+            if mode == "head":
+                tuned.eval()
+                with torch.no_grad():
+                    states, _, _, mask = forward_states(tuned, x)
+                logits = qa_head(tuned)(states).masked_fill((mask == 0)[..., None], -torch.inf)
+                s_logit, e_logit = logits[..., 0], logits[..., 1]
+            else:
+                tuned.train()
+                _, s_logit, e_logit, _ = forward_states(tuned, x)
+            loss = span_loss(s_logit, e_logit, spans).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    tuned.eval()
+    return tuned, {"mode": mode, "iterations": len(losses), "seconds": time.perf_counter() - start,
+                   "epochs": hp.adapt_epochs, "batch_size": hp.adapt_batch,
+                   "n_selected": len(selected), "seed": seed,
+                   "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch:])),
+                   "param_distance": parameter_distance_of(params, theta_0)}  # fmt: skip
+
+
+def parameter_distance_of(params: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    """|theta_T - theta_0| over ``params`` (float64)."""
+    holder = torch.nn.ParameterList([torch.nn.Parameter(p.detach()) for p in params])
+    return parameter_distance(holder, reference)
+
+
+def _accuracy_rows(stage: str, mask: np.ndarray, results: dict[str, dict[str, np.ndarray]]
+                   ) -> list[dict[str, Any]]:  # fmt: skip
+    parts = {"selected_train": ("target_pool", mask), "unselected_train": ("target_pool", ~mask),
+             "val": ("target_val", None), "test": ("target_test", None)}  # fmt: skip
+    rows = []
+    for name, (split, keep) in parts.items():
+        res = results[split]
+        keep = np.ones(len(res["em"]), dtype=bool) if keep is None else keep
+        n = int(keep.sum())
+        rows.append({"split": name, "stage": stage, "n": n,
+                     "accuracy": float(res["em"][keep].mean()) if n else float("nan"),
+                     "loss": float(res["loss"][keep].mean()) if n else float("nan"),
+                     "f1": float(res["f1"][keep].mean()) if n else float("nan")})  # fmt: skip
+    return rows
+
+
+def _pool_frame(pool: Any, labels: np.ndarray, em: np.ndarray) -> pd.DataFrame:
+    p = np.asarray(pool.probs, dtype=np.float64)
+    return pd.DataFrame({
+        "idx": np.arange(pool.n, dtype=np.int64), "label": labels.astype(np.int64),
+        "pseudo": np.asarray(pool.pseudo, dtype=np.int64), "correct": em > 0.5,
+        "confidence": p[:, 0], "margin": np.abs(pool.logits[:, 0] - pool.logits[:, 1]),
+        "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
+        "znorm": np.asarray(pool.znorm, dtype=np.float64),
+        "anorm": np.linalg.norm(np.asarray(pool.residual, dtype=np.float64), axis=1),
+    })  # fmt: skip
+
+
+def run_qa_sweep(scenario: QAScenario, methods: Sequence[str], budgets: Sequence[float],
+                 seeds: Sequence[int], *, root: str | None = None, device: str = "auto",
+                 adaptation: str | None = None, progress: Progress | None = None,
+                 hparams: HParams | None = None) -> list[str]:  # fmt: skip
+    """Run every (method, budget, seed) on a built ``squad-files`` scenario; returns run ids."""
+    if getattr(scenario, "task", "") != "qa":
+        raise ForgeLensError(f"scenario {scenario.name!r} is not a span-QA scenario")
+    task = get_task("qa")
+    for method in methods:
+        check_choice("method", method, task.selectors)
+    budgets = [check_fraction("budget", b) for b in budgets]
+    mode = check_choice("adaptation", adaptation or "full", ADAPTATION_MODES)
+    hp = hparams or hparams_for(scenario.name)
+    notify = progress or (lambda event: None)
+    torch_device = resolve_device(device)
+    store = RunStore(root)
+    notify({"stage": "source model", "message": f"loading the QA model {scenario.model_dir}"})
+    model = load_qa_model(scenario.model_dir)
+    model_id = model_identity(scenario.model_dir)
+    notify({"stage": "embed", "message": "embedding the target pool (one forward pass)"})
+    tick = time.perf_counter()
+    before = {split: evaluate(model, scenario, split, device=torch_device,
+                              batch_size=hp.eval_batch, embed=split == "target_pool")
+              for split in EVAL_SPLITS}  # fmt: skip
+    z, logits = pool_arrays(before["target_pool"])
+    pool = task.pool_embedding(z, logits, device=torch_device)
+    pool_id = config_id({"scenario": scenario.summary(), "model_id": model_id})
+    labels = scenario.target_pool.y
+    if not store.has_pool(pool_id):
+        meta = {"pool_id": pool_id, "scenario": scenario.name, "model_id": model_id,
+                "n": pool.n, "n_classes": 0, "class_names": [], "modality": "text",
+                "task": "qa", "scenario_summary": scenario.summary(), "hparams": asdict(hp),
+                "target_test_accuracy": float(before["target_test"]["em"].mean())}  # fmt: skip
+        store.write_pool(pool_id, meta, _pool_frame(pool, labels, before["target_pool"]["em"]),
+                         z, logits)  # fmt: skip
+    prepare_seconds = time.perf_counter() - tick
+    run_ids = []
+    grid = [(m, b, s) for b in budgets for m in methods for s in seeds]
+    for index, (method, budget, seed) in enumerate(grid):
+        config = {"format": RUN_FORMAT_VERSION, "scenario": scenario.name, "method": method,
+                  "selector_params": selection.get_selector(method).get_params(),
+                  "budget": float(budget),
+                  "seed": int(seed), "adaptation": mode, "hparams": asdict(hp),
+                  "scenario_params": dict(scenario.params), "task": "qa"}  # fmt: skip
+        run_id = config_id(config)
+        run_ids.append(run_id)
+        event = {"run_index": index, "n_runs": len(grid), "method": method, "budget": budget,
+                 "seed": seed}  # fmt: skip
+        if store.is_finished(run_id):
+            notify({**event, "stage": "done", "run_id": run_id, "reused": True,
+                    "message": f"{method} {budget:g} seed {seed}: reused"})  # fmt: skip
+            continue
+        k = int(min(pool.n, max(1, round(budget * pool.n))))
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        notify({**event, "stage": "select", "message": f"{method}: selecting {k} of {pool.n}"})
+        selected = selection.select_from_pool(method, pool, k, seed=seed)
+        timings["select"] = time.perf_counter() - start
+        notify({**event, "stage": "adapt", "message": f"{method}: {mode} adaptation on {k}"})
+        tick = time.perf_counter()
+        adapted, info = adapt_qa(model, scenario, selected, hp, seed=seed, device=torch_device,
+                                 mode=mode)  # fmt: skip
+        timings["adapt"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        after = {split: evaluate(adapted, scenario, split, device=torch_device,
+                                 batch_size=hp.eval_batch) for split in EVAL_SPLITS}  # fmt: skip
+        mask = np.zeros(pool.n, dtype=bool)
+        mask[selected] = True
+        order = np.full(pool.n, -1, dtype=np.int64)
+        order[selected] = np.arange(k)
+        loss_before, loss_after = before["target_pool"]["loss"], after["target_pool"]["loss"]
+        samples = pd.DataFrame({
+            "idx": np.arange(pool.n, dtype=np.int64), "label": labels,
+            "pseudo": np.asarray(pool.pseudo, dtype=np.int64), "selected": mask, "order": order,
+            "loss_before": loss_before, "loss_after": loss_after, "r": loss_before - loss_after,
+            "pred_after": after["target_pool"]["pred"][:, 0].astype(np.int64),
+            "znorm": np.asarray(pool.znorm, dtype=np.float64),
+            "em_before": before["target_pool"]["em"], "em_after": after["target_pool"]["em"],
+        })  # fmt: skip
+        pairs = pair_table(pool, selected, labels, loss_before, loss_after)
+        summary = summary_table(pairs, selected, loss_before - loss_after)
+        timings["records"] = time.perf_counter() - tick
+        timings["total"] = time.perf_counter() - start
+        accuracy = pd.DataFrame(_accuracy_rows("before", mask, before)
+                                + _accuracy_rows("after", mask, after))  # fmt: skip
+        record = {"run_id": run_id, "config": config, "budget_count": k, "pool_id": pool_id,
+                  "model_id": model_id, "device": str(torch_device), "timings": timings,
+                  "prepare_seconds": prepare_seconds, "iterations": info["iterations"],
+                  "param_distance": info["param_distance"], "adaptation_info": info,
+                  "created": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        tables = {"selection": pd.DataFrame({"idx": selected.astype(np.int64),
+                                             "order": np.arange(k)}),
+                  "accuracy": accuracy, "samples": samples, "pairs": pairs, "summary": summary}
+        store.write_run(run_id, record, tables)
+        notify({**event, "stage": "done", "run_id": run_id, "reused": False,
+                "message": f"{method} {budget:g} seed {seed}: done"})  # fmt: skip
+    return run_ids

@@ -1,0 +1,251 @@
+"""Reward modelling (the paper's Table 4): preference pairs, a scalar reward head, Bradley-Terry.
+
+A sample is a pair (x_a, x_b) whose true label y in {0, 1} is the position of the preferred
+response. The model is a backbone z(x) and a scalar head r(x) = w . z(x) + b applied to both
+responses with the same weights; its two "logits" are (r(x_a), r(x_b)), so the cross-entropy of
+those logits with y is exactly the Bradley-Terry loss -log sigmoid(r(x_w) - r(x_l)) and every
+classification code path (source training, both adaptation modes, losses, accuracy = the fraction
+of pairs with r(x_w) > r(x_l); the engine's argmax counts an exact tie, which float rewards
+practically never give, for the first position) runs unchanged. The penultimate features of a pair are
+Cat(z_a, z_b) (2D columns); ``PairwiseRewardHead`` maps them to (r_a, r_b).
+
+Selection (Sec. 5.2). The preference is unknown at selection time, so a pair is oriented by the
+model's current preference, its pseudo-label (as BADGE does for classes): x_w is the response of
+larger reward (ties: the first), d = z_w - z_l, and m = r_w - r_l >= 0. The spaces:
+
+- ``forge``: phi = d = z_w - z_l. The gradient of the loss w.r.t. w is -sigmoid(-m) d; the
+  tangent feature of f = r_w - r_l w.r.t. w is d, so Definition 5 gives
+  |d| / |sigmoid(-m) d| * (-sigmoid(-m) d) = -d: the paper's phi up to one global sign, which no
+  distance sees (the paper: "ignore the gradient of the log-sigmoid, a positive scalar").
+- ``badge``: the last-layer gradient with the pseudo-label, sigmoid(-m) d (the same global sign
+  dropped). The bias gets no gradient: b cancels in r_w - r_l.
+- ``coreset``: Cat(z_w, z_l), the representations of both responses, oriented. Not d: d is the
+  FORGE space itself, so CORESET on d would pick exactly FORGE's pairs and the comparison would
+  be empty; k-center on Cat(z_w, z_l) asks for diverse responses, the CORESET idea.
+- uncertainty: |sigmoid(r_w - r_l) - 1/2|, smallest first. ``margin`` on the logits (r_a, r_b)
+  ranks by |r_a - r_b|, a monotone function of it, so ``margin`` *is* this selector (``entropy``
+  of the pair's preference probability ranks the same way); DUC and CLUE read the same logits.
+
+The feature norm of the records (Figure 5b, gamma) is |d|, the tangent-feature norm of
+f = r_w - r_l w.r.t. the head. Storage: Cat(z_w, z_l) as 2D x N and d as D x N, O(N D); every
+space is factored as in ``core.embeddings`` (badge: a 1 x N left factor times d).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import expit
+from torch import Tensor, nn
+
+from core.embeddings import (
+    SPACES,
+    EmbeddingSpace,
+    PoolEmbedding,
+    _as_matrix,
+    _row_sq_norms,
+    residual_factors,
+)
+from core.validation import ForgeLensError, check_choice, check_finite
+
+
+class PairBackbone(nn.Module):
+    """Runs one encoder on both responses: x (N, 2, ...) -> Cat(z_a, z_b) (N, 2D)."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.feature_dim = feature_dim
+
+    def input_lengths(self, x: Tensor) -> Tensor | None:
+        lengths_of = getattr(self.encoder, "input_lengths", None)
+        if lengths_of is None:
+            return None
+        return torch.maximum(lengths_of(x[:, 0]), lengths_of(x[:, 1]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != 2:
+            raise ForgeLensError(f"a pair model takes inputs (N, 2, ...), got {tuple(x.shape)}")
+        z = self.encoder(x.reshape(len(x) * 2, *x.shape[2:]))
+        return z.reshape(len(x), 2 * z.shape[-1])
+
+
+class PairwiseRewardHead(nn.Module):
+    """r(x) = w . z + b on both halves of Cat(z_a, z_b): logits (r_a, r_b), shape (N, 2)."""
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.reward = nn.Linear(feature_dim, 1)
+        self.feature_dim = feature_dim
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.reward(z.reshape(len(z), 2, self.feature_dim)).squeeze(-1)
+
+
+def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn.Module:
+    """A pair reward model for ``scenario`` (inputs (N, 2, ...)): encoder + shared scalar head.
+
+    Same initialisation rules as ``core.models.build_model``: a pretrained encoder keeps its
+    weights; everything new is drawn from a torch.Generator seeded with ``seed`` or
+    hp.source_seed, never from the global RNG.
+    """
+    from core.backbones import PRETRAINED_BACKBONES, load_backbone
+    from core.models import BACKBONES, FeatureClassifier, init_parameters
+
+    generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
+    single = tuple(scenario.input_shape[1:])
+    if hp.arch == "hf-local":
+        from core.backbones import LocalHFEncoder
+
+        encoder = LocalHFEncoder.from_dir(scenario.encoder_dir, scenario.pooling)
+        dim = encoder.dim
+        with torch.device("meta"):
+            model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
+            model.head = PairwiseRewardHead(dim)
+        model.head.to_empty(device="cpu")
+        init_parameters(model.head, generator)
+        return model
+    if hp.pretrained:
+        dim = PRETRAINED_BACKBONES[hp.arch].feature_dim
+        if PRETRAINED_BACKBONES[hp.arch].modality != scenario.modality:
+            raise ForgeLensError(f"arch={hp.arch!r} does not take {scenario.modality} inputs "
+                                 f"(scenario {scenario.name!r})")
+        encoder = load_backbone(hp.arch)
+        with torch.device("meta"):
+            model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
+            model.head = PairwiseRewardHead(dim)
+        model.head.to_empty(device="cpu")
+        init_parameters(model.head, generator)
+        return model
+    backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
+    dim = hp.feature_dim
+    with torch.device("meta"):
+        model = FeatureClassifier(PairBackbone(backbone_cls(single, hp.width, dim), dim), 2 * dim, 2)
+        model.head = PairwiseRewardHead(dim)
+    model.to_empty(device="cpu")
+    return init_parameters(model, generator)
+
+
+def orient(z: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pseudo-label, margin m = r_w - r_l >= 0, float64 (z_w, z_l) as (N, 2, D)) of each pair."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(logits))
+    pseudo = np.argmax(logits, axis=1).astype(np.int64)  # ties: the first response
+    margin = logits[rows, pseudo] - logits[rows, 1 - pseudo]
+    halves = np.asarray(z, dtype=np.float64).reshape(len(z), 2, -1)
+    return pseudo, margin, halves[rows[:, None], np.stack([pseudo, 1 - pseudo], axis=1)]
+
+
+def reward_embeddings(z: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+    """The three spaces built explicitly (float64): for tests and small pools only; selection
+    uses ``RewardPoolEmbedding``, which factors badge as a scalar times d."""
+    _, margin, oriented = orient(z, logits)
+    d = oriented[:, 0] - oriented[:, 1]
+    return {"coreset": oriented.reshape(len(z), -1), "badge": expit(-margin)[:, None] * d,
+            "forge": d}  # fmt: skip
+
+
+class RewardPoolEmbedding(PoolEmbedding):
+    """A pool of preference pairs: ``z`` = Cat(z_a, z_b) (N, 2D), ``logits`` = (r_a, r_b).
+
+    ``z_t`` holds the oriented Cat(z_w, z_l) (the coreset space, which CLUE also clusters),
+    ``diff_t`` holds d = z_w - z_l (D x N); ``znorm`` is |d|; ``margin`` is m and ``badge_scale`` sigmoid(-m).
+    The classification facts (probs, pseudo, residual, direction) are those of the two logits.
+    """
+
+    def __init__(self, *, z_t: torch.Tensor, factors: Any, logits: np.ndarray, sq_z: np.ndarray,
+                 diff_t: torch.Tensor, sq_diff: np.ndarray, margin: np.ndarray) -> None:
+        super().__init__(z_t=z_t, factors=factors, logits=logits, sq_z=sq_z)
+        self.diff_t = diff_t
+        self.margin = margin
+        self.badge_scale = expit(-margin)
+        self._sq_diff = sq_diff
+        self.znorm = np.sqrt(sq_diff)
+
+    @classmethod
+    def from_arrays(cls, z: Any, logits: Any, *, device: str | torch.device | None = None,
+                    dtype: torch.dtype = torch.float32) -> RewardPoolEmbedding:
+        """Validate (Cat(z_a, z_b), (r_a, r_b)), orient by the pseudo-label, store on ``device``."""
+        from core.device import resolve_device
+
+        z = _as_matrix("z", z, "(N, 2D): Cat(z_a, z_b) per pair")
+        logits = _as_matrix("logits", logits, "(N, 2): (r_a, r_b) per pair")
+        if logits.shape[1] != 2 or z.shape[1] % 2 or z.shape[0] != logits.shape[0] or not len(z):
+            raise ForgeLensError(f"z has shape {z.shape} and logits {logits.shape}; allowed: "
+                                 "N >= 1 pairs, z (N, 2D) = Cat(z_a, z_b), logits (N, 2)")
+        check_choice("dtype", dtype, (torch.float32, torch.float64))
+        check_finite("z", z)
+        logits64 = check_finite("logits", np.asarray(logits, dtype=np.float64))
+        _, margin, oriented = orient(z, logits64)
+        cat = oriented.reshape(len(z), -1)
+        d = oriented[:, 0] - oriented[:, 1]
+        sq_cat, sq_d = _row_sq_norms(cat), _row_sq_norms(d)
+        np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        if 8.0 * max(sq_cat.max(), sq_d.max()) > np.finfo(np_dtype).max:
+            raise ForgeLensError(f"z has rows whose squared distances overflow {dtype}; allowed: "
+                                 "rescale z or use dtype=torch.float64")
+        torch_device = resolve_device(device)
+
+        def put(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array.T, dtype=np_dtype)).to(torch_device)
+
+        return cls(z_t=put(cat), factors=residual_factors(logits64), logits=logits64,
+                   sq_z=sq_cat, diff_t=put(d), sq_diff=sq_d, margin=margin)  # fmt: skip
+
+    def space(self, name: str) -> EmbeddingSpace:
+        """coreset: Cat(z_w, z_l); badge: sigmoid(-m) d (factored); forge: d (module doc)."""
+        check_choice("space", name, SPACES)
+        if name not in self._spaces:
+            if name == "coreset":
+                space = EmbeddingSpace(name, self.z_t, None, self._to_device(self._sq_z))
+            elif name == "badge":
+                left = self._to_device(self.badge_scale[None, :].copy())
+                sq = self._to_device(self.badge_scale ** 2 * self._sq_diff)
+                space = EmbeddingSpace(name, self.diff_t, left, sq)
+            else:
+                space = EmbeddingSpace(name, self.diff_t, None, self._to_device(self._sq_diff))
+            self._spaces[name] = space
+        return self._spaces[name]
+
+
+def bradley_terry_loss(r_w: Tensor, r_l: Tensor) -> Tensor:
+    """-log sigmoid(r_w - r_l) per pair (softplus form: no overflow)."""
+    return torch.nn.functional.softplus(-(r_w - r_l))
+
+
+def pair_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of pairs with r(x_w) > r(x_l) (strictly: a tie counts as wrong)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(logits))
+    labels = np.asarray(labels, dtype=np.int64)
+    return float(np.mean(logits[rows, labels] > logits[rows, 1 - labels])) if len(rows) \
+        else math.nan
+
+
+def pair_features(root: Any, scenario: Any, hp: Any, device: Any,
+                  progress: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Cat(z_a, z_b) of every pair of every split, from the *base* scenario's feature cache.
+
+    For a frozen pretrained encoder a response's z does not depend on the pair, so the base
+    scenario's cached features (``core.feature_cache``, computed once per encoder and data) are
+    indexed by ``scenario.pairs``: no feature pass per pair. Info as ``cached_features`` plus
+    ``base_feature_id``.
+    """
+    from core.feature_cache import cached_features, feature_id
+    from core.models import build_model
+
+    notify = progress or (lambda event: None)
+    base = scenario.base_scenario()
+    key = feature_id(base, hp)
+    notify({"stage": "features", "message": f"features of {base.name} ({key}), paired"})
+    features, info = cached_features(root, key, build_model(base, hp), base, device=device,
+                                     batch_size=min(hp.eval_batch, 128), progress=notify)  # fmt: skip
+    paired = {split: np.concatenate([features[split][rows[:, 0]], features[split][rows[:, 1]]],
+                                    axis=1) for split, rows in scenario.pairs.items()}  # fmt: skip
+    word = "read from the cache" if info["cached"] else "computed and cached"
+    notify({"stage": "features", "seconds": info["seconds"], "cached": info["cached"],
+            "message": f"base features {word} in {info['seconds']:.1f} s"})  # fmt: skip
+    return paired, {**info, "base_feature_id": key}
