@@ -5,11 +5,18 @@ Layout (see README, "Run store"):
     <root>/_pools/<id>/     pool embeddings of one source model, stored once (+ cached UMAPs)
     <root>/_models/         cached source models
     <root>/_jobs/           progress logs of CLI sweeps
+    <root>/_quarantine/     runs, pools and caches that failed verification, moved aside
 
 A run is built in a hidden temporary folder and renamed into place with the completion marker
 already inside, so a reader never sees half a run: a finished run is reused, an interrupted one
 left only a temporary folder behind and is redone. Two processes writing different runs never
 touch the same paths; two writing the same run race on one rename and the loser discards its copy.
+
+The marker records ``RUN_FORMAT_VERSION`` and the SHA-256 of every file of the folder
+(``core.integrity``). Readers verify it once per process: a run or pool that fails is moved to
+``<root>/_quarantine/`` (never deleted), left out of every listing and table, and redone by the
+next sweep that asks for it. An empty marker is format 1 (older stores): read, checked only for
+structure. Ids read from disk become paths only after ``core.integrity.check_id``.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +38,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.integrity import (
+    DamagedError,
+    check_id,
+    forget,
+    inside,
+    manifest,
+    quarantine,
+    quarantined,
+    verify_folder,
+)
 from core.validation import ForgeLensError, check_choice
 
+RUN_FORMAT_VERSION = 2
 RUNS_ENV = "FORGELENS_RUNS"
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
 POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 _TMP_PREFIX = ".tmp-"
+STALE_SECONDS = 3600  # a writer stages a folder for seconds; older staging of unknown writers is dead
+_STAGING = re.compile(r"^\.tmp-(?P<name>.+?)(?:@(?P<writer>[0-9a-f]{12}))?-(?P<pid>\d+)-[0-9a-f]{8}$")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -91,11 +114,12 @@ def staged_folder(final: Path) -> Iterator[Path]:
     discarded. On error the staged folder is removed and nothing appears at ``final``.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f"{_TMP_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = final.parent / (f"{_TMP_PREFIX}{final.name}@{writer_tag()}-{os.getpid()}-"
+                              f"{uuid.uuid4().hex[:8]}")
     staging.mkdir()
     try:
         yield staging
-        (staging / DONE).write_text("")
+        (staging / DONE).write_bytes(manifest(staging, RUN_FORMAT_VERSION, exclude=(DONE,)))
         if final.exists() and not (final / DONE).exists():
             shutil.rmtree(final, ignore_errors=True)  # a folder without marker is not a run
         try:
@@ -104,9 +128,25 @@ def staged_folder(final: Path) -> Iterator[Path]:
             if not (final / DONE).exists():
                 raise
             shutil.rmtree(staging, ignore_errors=True)  # the other writer won; same content
+        forget(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def writer_tag() -> str:
+    """Who stages a folder: host name, boot and pid namespace, hashed. A pid means something
+    only to a writer with the same tag (same machine, same container)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = ""
+    text = f"{socket.gethostname()}|{boot}|{namespace}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class RunStore:
@@ -114,13 +154,36 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
+        self._damaged_in_place: dict[str, dict[str, Any]] = {}
 
     # ---- runs -------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
-        return self.root / run_id
+        return inside(self.root, self.root / check_id("run_id", run_id))
 
     def is_finished(self, run_id: str) -> bool:
-        return (self.run_dir(run_id) / DONE).is_file()
+        """True for a run whose marker is there and whose files verify (a damaged run is
+        quarantined here, so the caller redoes it)."""
+        folder = self.run_dir(run_id)
+        return (folder / DONE).is_file() and self._intact(folder, "run")
+
+    def _intact(self, folder: Path, kind: str) -> bool:
+        reason = verify_folder(folder, DONE)
+        if reason is None:
+            return True
+        self.reject(folder, kind, reason)
+        return False
+
+    def reject(self, folder: Path, kind: str, reason: str) -> None:
+        """Quarantine a damaged run or pool folder (or remember it when the store is read-only)."""
+        if quarantine(folder, self.root, kind=kind, reason=reason) is None and folder.exists():
+            self._damaged_in_place[folder.name] = {"kind": kind, "id": folder.name,
+                                                   "reason": reason, "moved_to": None,
+                                                   "quarantined": time.time()}
+
+    def damaged(self) -> list[dict[str, Any]]:
+        """What failed verification: quarantined entries, and damaged ones that could not move."""
+        return (list(self._damaged_in_place.values()) + quarantined(self.root)
+                + quarantined(self.root / MODELS))
 
     def write_run(self, run_id: str, config: dict[str, Any], tables: dict[str, pd.DataFrame]) -> Path:
         """Write one run atomically; ``tables`` maps names in TABLES to DataFrames."""
@@ -137,31 +200,67 @@ class RunStore:
         return final
 
     def run_ids(self) -> list[str]:
+        """Ids of the finished runs that verify (damaged ones are quarantined on the way)."""
         if not self.root.is_dir():
             return []
         return sorted(
             p.name for p in self.root.iterdir()
             if p.is_dir() and not p.name.startswith(("_", ".")) and (p / DONE).is_file()
+            and _id_ok(p.name) and self._intact(p, "run")
         )
 
-    def load_config(self, run_id: str) -> dict[str, Any]:
-        path = self.run_dir(run_id) / "config.json"
-        if not (self.run_dir(run_id) / DONE).is_file():
+    def _require_run(self, run_id: str) -> Path:
+        folder = self.run_dir(run_id)
+        if not (folder / DONE).is_file():
             raise ForgeLensError(f"run_id={run_id!r} is not a finished run in {self.root}")
-        return json.loads(path.read_text())
+        if not self._intact(folder, "run"):
+            raise DamagedError(f"run_id={run_id!r} is damaged and was moved to "
+                               f"{self.root / '_quarantine'}; the next sweep that asks for it "
+                               "redoes it")
+        return folder
+
+    def load_config(self, run_id: str) -> dict[str, Any]:
+        folder = self._require_run(run_id)
+        try:
+            info = json.loads((folder / "config.json").read_text())
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as error:
+            self.reject(folder, "run", f"config.json unreadable ({type(error).__name__})")
+            raise DamagedError(f"run_id={run_id!r}: config.json is damaged ({error}); the run "
+                               "was quarantined and will be redone") from None
+        return info
 
     def load_table(self, run_id: str, name: str) -> pd.DataFrame:
         check_choice("name", name, TABLES)
-        if not self.is_finished(run_id):
-            raise ForgeLensError(f"run_id={run_id!r} is not a finished run in {self.root}")
-        return pd.read_parquet(self.run_dir(run_id) / f"{name}.parquet")
+        folder = self._require_run(run_id)
+        try:
+            return pd.read_parquet(folder / f"{name}.parquet")
+        except Exception as error:  # noqa: BLE001 - pyarrow raises many kinds on damage
+            self.reject(folder, "run", f"{name}.parquet unreadable ({type(error).__name__})")
+            raise DamagedError(f"run_id={run_id!r}: {name}.parquet is damaged "
+                               f"({type(error).__name__}); the run was quarantined and will "
+                               "be redone") from None
 
     def finished_runs(self) -> pd.DataFrame:
-        """One row per finished run: its identifying config and a few headline facts."""
+        """One row per finished run: its identifying config and a few headline facts.
+
+        A run whose config lacks what identifies it, or names an invalid pool id, is damaged:
+        quarantined and left out.
+        """
         rows = []
         for run_id in self.run_ids():
-            info = self.load_config(run_id)
-            cfg = info["config"]
+            try:
+                info = self.load_config(run_id)
+                cfg = info["config"]
+                problem = _config_problem(info)
+            except DamagedError:
+                continue
+            except (KeyError, TypeError):
+                problem = "config.json lacks the run's config"
+            if problem:
+                self.reject(self.run_dir(run_id), "run", problem)
+                continue
             rows.append({
                 "run_id": run_id,
                 "scenario": cfg["scenario"],
@@ -179,12 +278,21 @@ class RunStore:
                    "pool_id", "created", "total_seconds", "device"]
         return pd.DataFrame(rows, columns=columns)
 
+    def unverified_run_ids(self) -> list[str]:
+        """Finished runs written before checksums (format 1): read, but only structure-checked."""
+        from core.integrity import folder_format
+
+        return [r for r in self.run_ids() if folder_format(self.run_dir(r)) < 2]
+
     # ---- pools ------------------------------------------------------------------------
     def pool_dir(self, pool_id: str) -> Path:
-        return self.root / POOLS / pool_id
+        return inside(self.root, self.root / POOLS / check_id("pool_id", pool_id))
 
     def has_pool(self, pool_id: str) -> bool:
-        return (self.pool_dir(pool_id) / DONE).is_file()
+        """True for a stored pool that verifies (a damaged one is quarantined and rebuilt by
+        the next sweep on it)."""
+        folder = self.pool_dir(pool_id)
+        return (folder / DONE).is_file() and self._intact(folder, "pool")
 
     def write_pool(self, pool_id: str, meta: dict[str, Any], pool: pd.DataFrame,
                    z: np.ndarray, logits: np.ndarray) -> Path:
@@ -197,18 +305,39 @@ class RunStore:
 
     def _require_pool(self, pool_id: str) -> Path:
         if not self.has_pool(pool_id):
-            raise ForgeLensError(f"pool_id={pool_id!r} is not stored in {self.root / POOLS}")
+            raise ForgeLensError(f"pool_id={pool_id!r} is not stored (or was damaged and "
+                                 f"quarantined) in {self.root / POOLS}; the next sweep of its "
+                                 "scenario stores it again")
         return self.pool_dir(pool_id)
 
+    def _read_pool_file(self, pool_id: str, name: str, read):
+        folder = self._require_pool(pool_id)
+        try:
+            return read(folder / name)
+        except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
+            self.reject(folder, "pool", f"{name} unreadable ({type(error).__name__})")
+            raise DamagedError(f"pool_id={pool_id!r}: {name} is damaged; the pool was "
+                               "quarantined and the next sweep of its scenario stores it again"
+                               ) from None
+
     def load_pool(self, pool_id: str) -> pd.DataFrame:
-        return pd.read_parquet(self._require_pool(pool_id) / "pool.parquet")
+        return self._read_pool_file(pool_id, "pool.parquet", pd.read_parquet)
 
     def load_pool_meta(self, pool_id: str) -> dict[str, Any]:
-        return json.loads((self._require_pool(pool_id) / "meta.json").read_text())
+        def read(path: Path) -> dict[str, Any]:
+            meta = json.loads(path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+            return meta
+
+        return self._read_pool_file(pool_id, "meta.json", read)
 
     def load_embeddings(self, pool_id: str) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(self._require_pool(pool_id) / "embeddings.npz") as data:
-            return data["z"], data["logits"]
+        def read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+            with np.load(path, allow_pickle=False) as data:
+                return data["z"], data["logits"]
+
+        return self._read_pool_file(pool_id, "embeddings.npz", read)
 
     # ---- housekeeping -----------------------------------------------------------------
     @property
@@ -219,25 +348,63 @@ class RunStore:
     def jobs_dir(self) -> Path:
         return self.root / JOBS
 
-    def remove_stale_staging(self) -> list[Path]:
-        """Delete temporary folders left by writers that died (their process no longer exists)."""
+    def remove_stale_staging(self, *, everywhere: bool = False) -> list[Path]:
+        """Delete temporary folders left by writers that died.
+
+        Automatic (every sweep): only folders staged on this machine and in this pid namespace
+        (``writer_tag``) by a process that no longer exists, or of an unknown writer and older
+        than ``STALE_SECONDS``. Another machine's or container's live writer is never touched.
+        ``everywhere`` (``python -m core clean``) also removes any staging older than
+        ``STALE_SECONDS``, whoever wrote it: staging lasts seconds, so that writer is gone.
+        """
         removed = []
+        mine, now = writer_tag(), time.time()
         for parent in (self.root, self.root / POOLS):
             if not parent.is_dir():
                 continue
             for path in parent.glob(f"{_TMP_PREFIX}*"):
-                if path.is_dir() and not _pid_alive(_staging_pid(path.name)):
+                match = _STAGING.match(path.name)
+                if not path.is_dir() or match is None:
+                    continue
+                try:
+                    old = now - path.stat().st_mtime > STALE_SECONDS
+                except OSError:
+                    continue
+                writer, pid = match["writer"], int(match["pid"])
+                if writer == mine:
+                    stale = not _pid_alive(pid)
+                else:
+                    stale = old and (everywhere or (writer is None and not _pid_alive(pid)))
+                if stale:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
         return removed
 
 
-def _staging_pid(name: str) -> int | None:
-    parts = name.rsplit("-", 2)
+def _id_ok(name: str) -> bool:
     try:
-        return int(parts[-2])
-    except (IndexError, ValueError):
-        return None
+        check_id("run_id", name)
+    except ForgeLensError:
+        return False
+    return True
+
+
+def _config_problem(info: dict[str, Any]) -> str | None:
+    """Why a run's config.json cannot describe a run, or None."""
+    cfg = info.get("config")
+    if not isinstance(cfg, dict):
+        return "config.json lacks the run's config"
+    missing = [key for key in ("scenario", "method", "budget", "seed") if key not in cfg]
+    if missing:
+        return f"config.json lacks {', '.join(missing)}"
+    if not (isinstance(cfg["scenario"], str) and isinstance(cfg["method"], str)
+            and isinstance(cfg["budget"], int | float) and not isinstance(cfg["budget"], bool)
+            and isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool)):
+        return "config.json has a scenario, method, budget or seed of the wrong type"
+    pool_id = info.get("pool_id")
+    if pool_id is not None and (not isinstance(pool_id, str) or not _id_ok(pool_id)):
+        return "config.json names an invalid pool_id"
+    return None
 
 
 def _pid_alive(pid: int | None) -> bool:

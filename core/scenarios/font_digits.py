@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw, ImageFont, features
 
+from core.integrity import check_file, quarantine, seal
 from core.scenarios.digit_images import BOX, to_mnist_layout
 from core.validation import ForgeLensError, check_int_range
 
@@ -117,13 +119,16 @@ def cached_font_digits(
     """``render_font_digits`` through an on-disk cache (rendering 4,000 digits takes seconds).
 
     The file is written to a temporary name and moved into place, so a crashed or concurrent
-    writer never leaves a half-written cache behind.
+    writer never leaves a half-written cache behind; a checksum sidecar follows it, and a
+    damaged cache is quarantined (``font_digits/_quarantine/``) and rendered again.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / "font_digits" / f"{render_key(n_per_class, seed)}.npz"
     if path.is_file():
-        with np.load(path) as data:
-            return data["images"], data["labels"]
+        cached = _read_cache(path, n_per_class)
+        if cached is not None:
+            return cached
+        quarantine(path, path.parent, kind="fonts", reason=f"{path.name} damaged")
     images, labels = render_font_digits(n_per_class, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
@@ -131,7 +136,22 @@ def cached_font_digits(
         with os.fdopen(handle, "wb") as file:
             np.savez_compressed(file, images=images, labels=labels)
         os.replace(tmp, path)
+        seal(path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    return images, labels
+
+
+def _read_cache(path: Path, n_per_class: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached renders if the file verifies and holds ``10 * n_per_class`` digits."""
+    if check_file(path) is not None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images, labels = data["images"], data["labels"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if len(images) != len(labels) or len(labels) != 10 * n_per_class:
+        return None
     return images, labels
