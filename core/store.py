@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from core.integrity import (
+    NAME_PATTERN,
     DamagedError,
     check_id,
     forget,
@@ -328,6 +329,10 @@ class RunStore:
             meta = json.loads(path.read_text())
             if not isinstance(meta, dict):
                 raise ValueError("not a JSON object")
+            names = meta.get("class_names")
+            if names is not None and not (isinstance(names, list)
+                                          and all(isinstance(n, str) for n in names)):
+                raise ValueError("class_names is not a list of texts")
             return meta
 
         return self._read_pool_file(pool_id, "meta.json", read)
@@ -401,6 +406,9 @@ def _config_problem(info: dict[str, Any]) -> str | None:
             and isinstance(cfg["budget"], int | float) and not isinstance(cfg["budget"], bool)
             and isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool)):
         return "config.json has a scenario, method, budget or seed of the wrong type"
+    for key in ("scenario", "method", "adaptation"):
+        if key in cfg and not (isinstance(cfg[key], str) and NAME_PATTERN.match(cfg[key])):
+            return f"config.json has a {key} that is not a plain name"
     pool_id = info.get("pool_id")
     if pool_id is not None and (not isinstance(pool_id, str) or not _id_ok(pool_id)):
         return "config.json names an invalid pool_id"
