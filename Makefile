@@ -21,7 +21,8 @@ $(STAMP): requirements.txt
 
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+		--server.headless true --browser.gatherUsageStats false \
+		$(if $(filter-out 0,$(FORGELENS_DEV)),--client.showErrorDetails full)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -36,8 +36,8 @@ from core.validation import ForgeLensError
 ALGORITHM = "sha256"
 QUARANTINE = "_quarantine"
 SIDECAR_SUFFIX = ".sha256"
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,127}$")  # scenario, selector, mode
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,127}\Z")  # scenario, selector, mode
 _CHUNK = 1 << 20
 _lock = threading.Lock()
 _verified: dict[tuple[str, str], tuple[tuple[Any, ...], str | None]] = {}

@@ -25,4 +25,6 @@ try:  # an error escaping a page becomes a short message (details in the server 
     health.sidebar_notice(loaders.store_root())
     page.run()
 except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
+    if health.development():
+        raise  # FORGELENS_DEV=1 (development, tests): Streamlit's own error display
     health.show_page_error(error)

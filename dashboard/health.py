@@ -2,14 +2,16 @@
 
 A page never shows a traceback to a viewer (``client.showErrorDetails`` is off): an error
 escaping a page becomes a short message naming what failed, and the traceback goes to the
-server log. Store items that failed verification (``core.integrity``) are named in the sidebar
-of every page and listed on the Run page. Everything read from files is escaped.
+server log (``FORGELENS_DEV=1`` lets errors through, for development and tests). Store items
+that failed verification (``core.integrity``) are named in the sidebar of every page and
+listed on the Run page. Everything read from files is escaped.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
 from collections.abc import Sequence
 
 import pandas as pd
@@ -20,6 +22,12 @@ from dashboard import jobs, loaders, session
 from dashboard.text import escape_markdown
 
 LOG = logging.getLogger("forgelens.dashboard")
+DEV_ENV = "FORGELENS_DEV"
+
+
+def development() -> bool:
+    """``$FORGELENS_DEV`` set (to anything but 0): errors reach Streamlit's own display."""
+    return os.environ.get(DEV_ENV, "0") not in ("", "0")
 
 
 def damaged_records(root: str) -> list[dict]:
