@@ -119,8 +119,8 @@ def _run(root: str, job_id: str) -> int:
     signal.signal(signal.SIGINT, lambda *_: None)  # Stop reaches the CLI; we wait for it
     with queue_lock(root):
         request = read_job(root, job_id)
-        if request.get("phase") == CANCELLED:
-            return 0
+        if request.get("phase") == CANCELLED or request.get("stopped"):
+            return 0  # cancelled or stopped before it began
         request.update(phase=STARTED, pid=os.getpid(), started=time.time())
         write_job(root, request)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

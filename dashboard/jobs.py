@@ -298,6 +298,8 @@ def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2
         state = CANCELLED
     elif final is not None:
         state = FINISHED if final.get("stage") == "finished" else FAILED
+    elif isinstance(request.get("returncode"), int):  # the runner saw the command end
+        state = FINISHED if request["returncode"] == 0 else FAILED
     elif process_alive(request.get("pid")):
         state = RUNNING
     elif phase == STARTING and not request.get("pid") and \
