@@ -366,3 +366,7 @@ def test_the_default_config_binds_localhost_and_hides_error_details() -> None:
     exposed = subprocess.run(["make", "-n", "run", "HOST=0.0.0.0"], cwd=REPO,
                              capture_output=True, text=True)
     assert "--server.address 0.0.0.0" in exposed.stdout
+
+
+def test_the_queue_and_the_store_name_the_same_jobs_folder() -> None:
+    assert job_queue.JOBS == JOBS
