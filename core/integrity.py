@@ -88,8 +88,13 @@ def _stamp(folder: Path) -> tuple[Any, ...]:
                             if e.is_file()))
 
 
-def verify_folder(folder: Path, marker: str = "DONE") -> str | None:
-    """None when ``folder`` is intact, else a short reason. Cached per process by file stamps."""
+def verify_folder(folder: Path, marker: str = "DONE",
+                  members: Iterable[str] | None = None) -> str | None:
+    """None when ``folder`` is intact, else a short reason. Cached per process by file stamps.
+
+    ``members``: the files a format-1 folder (no manifest) is checked for structure (default:
+    all); later files with their own checksum (a pool's UMAP caches) are not the folder's.
+    """
     try:
         stamp = _stamp(folder)
     except OSError as error:
@@ -99,7 +104,7 @@ def verify_folder(folder: Path, marker: str = "DONE") -> str | None:
         cached = _verified.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    reason = _verify_folder(folder, marker)
+    reason = _verify_folder(folder, marker, None if members is None else set(members))
     with _lock:
         _verified[key] = (stamp, reason)
     return reason
@@ -114,14 +119,15 @@ def folder_format(folder: Path, marker: str = "DONE") -> int:
         return 0
 
 
-def _verify_folder(folder: Path, marker: str) -> str | None:
+def _verify_folder(folder: Path, marker: str, members: set[str] | None) -> str | None:
     try:
         text = (folder / marker).read_bytes()
     except OSError:
         return f"{marker} marker missing"
     if not text.strip():
         return _structure(folder, [p.name for p in folder.iterdir() if p.is_file()
-                                   and p.name != marker])
+                                   and p.name != marker
+                                   and (members is None or p.name in members)])
     try:
         payload = json.loads(text)
         files = dict(payload["files"])

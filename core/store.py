@@ -56,6 +56,8 @@ RUNS_ENV = "FORGELENS_RUNS"
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
 POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
+_MEMBERS = {"run": ("config.json", *(f"{t}.parquet" for t in TABLES)),
+            "pool": ("meta.json", "pool.parquet", "embeddings.npz")}
 _TMP_PREFIX = ".tmp-"
 STALE_SECONDS = 3600  # a writer stages a folder for seconds; older staging of unknown writers is dead
 _STAGING = re.compile(r"^\.tmp-(?P<name>.+?)(?:@(?P<writer>[0-9a-f]{12}))?-(?P<pid>\d+)-[0-9a-f]{8}$")
@@ -168,7 +170,7 @@ class RunStore:
         return (folder / DONE).is_file() and self._intact(folder, "run")
 
     def _intact(self, folder: Path, kind: str) -> bool:
-        reason = verify_folder(folder, DONE)
+        reason = verify_folder(folder, DONE, _MEMBERS[kind])
         if reason is None:
             return True
         self.reject(folder, kind, reason)

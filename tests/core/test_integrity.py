@@ -270,6 +270,11 @@ def test_a_damaged_umap_cache_is_quarantined_and_recomputed(
         assert len(again) == n and np.isfinite(again[["x", "y"]]).all().all()
     assert len(calls) == 3  # recomputed after each damage
     assert [r["kind"] for r in store.damaged()] == ["umap", "umap"]
+    # in a pool of format 1 too, a damaged UMAP cache is the cache's problem, not the pool's
+    (store.pool_dir("pool1") / DONE).write_text("")
+    _truncate(path)
+    assert RunStore(tmp_path).has_pool("pool1")
+    assert len(projection.umap_2d(RunStore(tmp_path), "pool1", "z")) == n and len(calls) == 4
 
 
 def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(tmp_path: Path,
