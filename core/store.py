@@ -42,6 +42,7 @@ from core.integrity import (
     NAME_PATTERN,
     DamagedError,
     check_id,
+    folder_format,
     forget,
     inside,
     manifest,
@@ -176,6 +177,17 @@ class RunStore:
         self.reject(folder, kind, reason)
         return False
 
+    def _unreadable(self, folder: Path, kind: str, name: str, error: BaseException) -> None:
+        """A file of a verified folder failed to read: quarantine the folder when it is damaged
+        (checksums fail again, or a format-1 folder that cannot say); a folder whose checksums
+        still match had a passing read error and is left alone."""
+        forget(folder)
+        if folder_format(folder) >= 2 and verify_folder(folder, DONE, _MEMBERS[kind]) is None:
+            raise ForgeLensError(f"{kind} {folder.name}: {name} could not be read "
+                                 f"({type(error).__name__}: {error}); its checksums match, so "
+                                 "it was left in place; try again") from None
+        self.reject(folder, kind, f"{name} unreadable ({type(error).__name__})")
+
     def reject(self, folder: Path, kind: str, reason: str) -> None:
         """Quarantine a damaged run or pool folder (or remember it when the store is read-only)."""
         if quarantine(folder, self.root, kind=kind, reason=reason) is None and folder.exists():
@@ -229,7 +241,7 @@ class RunStore:
             if not isinstance(info, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:
-            self.reject(folder, "run", f"config.json unreadable ({type(error).__name__})")
+            self._unreadable(folder, "run", "config.json", error)
             raise DamagedError(f"run_id={run_id!r}: config.json is damaged ({error}); the run "
                                "was quarantined and will be redone") from None
         return info
@@ -240,7 +252,7 @@ class RunStore:
         try:
             return pd.read_parquet(folder / f"{name}.parquet")
         except Exception as error:  # noqa: BLE001 - pyarrow raises many kinds on damage
-            self.reject(folder, "run", f"{name}.parquet unreadable ({type(error).__name__})")
+            self._unreadable(folder, "run", f"{name}.parquet", error)
             raise DamagedError(f"run_id={run_id!r}: {name}.parquet is damaged "
                                f"({type(error).__name__}); the run was quarantined and will "
                                "be redone") from None
@@ -283,8 +295,6 @@ class RunStore:
 
     def unverified_run_ids(self) -> list[str]:
         """Finished runs written before checksums (format 1): read, but only structure-checked."""
-        from core.integrity import folder_format
-
         return [r for r in self.run_ids() if folder_format(self.run_dir(r)) < 2]
 
     # ---- pools ------------------------------------------------------------------------
@@ -318,7 +328,7 @@ class RunStore:
         try:
             return read(folder / name)
         except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
-            self.reject(folder, "pool", f"{name} unreadable ({type(error).__name__})")
+            self._unreadable(folder, "pool", name, error)
             raise DamagedError(f"pool_id={pool_id!r}: {name} is damaged; the pool was "
                                "quarantined and the next sweep of its scenario stores it again"
                                ) from None

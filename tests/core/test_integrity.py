@@ -343,3 +343,19 @@ def test_a_damaged_font_cache_is_quarantined_and_rendered_again(tmp_path: Path) 
         again, again_labels = cached_font_digits(2, 0, tmp_path)
         assert np.array_equal(again, images) and np.array_equal(again_labels, labels)
     assert len(list((tmp_path / "font_digits" / QUARANTINE).glob("*.json"))) == 2
+
+
+def test_a_passing_read_error_on_an_intact_run_does_not_quarantine_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store(tmp_path, 1)
+    assert store.run_ids() == ["run0"]
+
+    def flaky(*args, **kwargs):
+        raise OSError("Too many open files")
+
+    monkeypatch.setattr(pd, "read_parquet", flaky)
+    with pytest.raises(ForgeLensError, match="checksums match, so it was left in place"):
+        store.load_table("run0", "accuracy")
+    monkeypatch.undo()
+    assert store.run_ids() == ["run0"] and store.damaged() == []
+    assert len(store.load_table("run0", "accuracy")) == 2
