@@ -1,21 +1,39 @@
-# ForgeLens dashboard: docker build -t forgelens . && docker run -p 8501:8501 -v forgelens-runs:/data/runs forgelens
-FROM python:3.11-slim
+# ForgeLens dashboard:
+#   docker build -t forgelens .
+#   docker run -p 8501:8501 -e FORGELENS_TOKEN=<secret> -v forgelens-runs:/data/runs forgelens
+# Inside the container the app binds 0.0.0.0 (it must, to be reachable through -p), so it counts
+# as served to a network: reading is open, launching sweeps needs FORGELENS_TOKEN (README,
+# "Operating ForgeLens"). Base image pinned by digest: python:3.11.13-slim-bookworm as several
+# public projects pin it (no registry was reachable when this was written: check it with
+# `docker buildx imagetools inspect python:3.11.13-slim-bookworm`); bump tag and digest together.
+
+# ---- build: install the runtime dependencies into a virtual environment ----------------------
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1 AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /build
+COPY requirements.txt .
+# Runtime only: the lines above "# development and tests" (no pytest, ruff, hadolint, playwright).
+RUN sed '/^# development and tests/,$d' requirements.txt > runtime-requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install -r runtime-requirements.txt
+
+# ---- runtime: the app and its environment, nothing else --------------------------------------
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1 AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH \
     FORGELENS_RUNS=/data/runs
 
 WORKDIR /app
-
-# Dependencies in their own layer, so code changes do not reinstall them.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
-
+COPY --from=build /opt/venv /opt/venv
 COPY core ./core
 COPY dashboard ./dashboard
 COPY pages ./pages
+COPY .streamlit ./.streamlit
 COPY pyproject.toml README.md ./
 
 RUN useradd --create-home --uid 10001 forgelens && mkdir -p /data/runs && chown -R forgelens /data/runs

@@ -1,11 +1,13 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make run    installs what is needed (once) and serves the dashboard on http://localhost:8501
+#   make run    installs what is needed (once) and serves the dashboard on http://127.0.0.1:8501
+#               (this machine only; HOST=0.0.0.0 make run serves a network, see the README)
 #   make test   installs what is needed (once) and runs ruff and the test suite
 # Both are idempotent: the virtual environment is rebuilt only when requirements.txt changes.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PORT ?= 8501
+HOST ?= 127.0.0.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
@@ -18,8 +20,9 @@ $(STAMP): requirements.txt
 	@touch $@
 
 run: $(STAMP)
-	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false \
+		$(if $(filter-out 0,$(FORGELENS_DEV)),--client.showErrorDetails full)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

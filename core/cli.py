@@ -1,4 +1,5 @@
-"""Command line: `python -m core run|list|table|upgrade`. Sweeps run headless into the run store.
+"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward`. Sweeps run headless into
+the run store.
 
 Every argument is checked against ``core.params`` before torch (or anything heavy) is imported:
 bad input exits with status 2 within a second, with a message naming the parameter, the value
@@ -75,7 +76,15 @@ def parser() -> argparse.ArgumentParser:
                      help="skip precomputing the pool's UMAP views after the sweep")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    commands.add_parser("list", help="list scenarios and selectors")
+    listing = commands.add_parser("list", help="list scenarios and selectors")
+    listing.add_argument("--damaged", action="store_true",
+                         help="instead list the runs, pools and caches of the store that failed "
+                              "verification and were quarantined")
+    listing.add_argument("--out", default=None, help="run store folder (with --damaged)")
+
+    clean = commands.add_parser("clean", help="remove staging folders that dead writers left "
+                                              "behind, on any machine sharing the store")
+    clean.add_argument("--out", default=None, help="run store folder")
     upgrade = commands.add_parser("upgrade", help="bring runs of an older run format to the "
                                   "current one (results kept, run ids change)")
     upgrade.add_argument("--out", default=None, help="run store folder")
@@ -177,6 +186,44 @@ def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: Progress
             umap_2d(store, pool_id, space)
 
 
+def _damaged(root: str | None) -> int:
+    """Verify every run and pool of the store; print what is quarantined. Exit 1 if any."""
+    import datetime
+
+    from core.store import POOLS, RunStore
+
+    store = RunStore(root)
+    store.run_ids()  # verifies every run (quarantining the damaged ones)
+    pools = store.root / POOLS
+    for folder in sorted(pools.iterdir()) if pools.is_dir() else []:
+        if folder.is_dir() and not folder.name.startswith(("_", ".")):
+            store.has_pool(folder.name)
+    records = store.damaged()
+    unverified = store.unverified_run_ids()
+    if unverified:
+        print(f"{len(unverified)} run(s) predate checksums (format 1): structure checked only")
+    if not records:
+        print(f"no damaged runs, pools or caches in {store.root}")
+        return 0
+    print(f"{len(records)} damaged item(s) in {store.root} (moved to _quarantine/, never "
+          "deleted; the next `core run` that needs them redoes them):")
+    for record in records:
+        when = datetime.datetime.fromtimestamp(float(record.get("quarantined") or 0))
+        print(f"  {record.get('kind')} {record.get('id')}: {record.get('reason')} "
+              f"[{when:%Y-%m-%d %H:%M}] -> {record.get('moved_to') or 'left in place'}")
+    return 1
+
+
+def _clean(root: str | None) -> int:
+    from core.store import STALE_SECONDS, RunStore
+
+    store = RunStore(root)
+    removed = store.remove_stale_staging(everywhere=True)
+    print(f"removed {len(removed)} staging folder(s) of dead writers from {store.root} "
+          f"(any writer's older than {STALE_SECONDS // 60} min; this machine's dead ones)")
+    return 0
+
+
 def _list() -> int:
     from core.scenarios import DEFAULT_SCENARIO, available, describe
     from core.selection import available as selectors
@@ -254,7 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "list":
-            return _list()
+            return _damaged(args.out) if args.damaged else _list()
+        if args.command == "clean":
+            return _clean(args.out)
         if args.command == "upgrade":
             return _upgrade(args)
         if args.command in ("qa", "reward"):

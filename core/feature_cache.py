@@ -4,7 +4,8 @@
 each split's z is computed once per backbone and reused by source-head training, adaptation and
 evaluation. Layout: ``<root>/_features/<feature_id>.npz`` with one float32 (N, D) array per split
 name and a ``meta`` JSON string; written to a temporary file and renamed into place, so a reader
-sees a whole file or none. An unreadable or mismatching file is recomputed.
+sees a whole file or none; a checksum sidecar (``core.integrity.seal``) follows it. An
+unreadable, damaged or mismatching file is quarantined and recomputed.
 
 ``feature_id`` hashes what decides the features: for a pretrained (frozen) backbone its identity
 (name, package versions, preprocessing) and the scenario's summary (data fingerprint included);
@@ -27,6 +28,7 @@ import torch
 from core.backbones import backbone_identity
 from core.device import resolve_device
 from core.hparams import HParams
+from core.integrity import check_file, quarantine, seal
 from core.models import FeatureClassifier
 from core.progress import Progress
 from core.scenarios import SPLIT_NAMES, Scenario
@@ -96,6 +98,8 @@ def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
 def _read(path: Path, scenario: Scenario, splits: Sequence[str],
           feature_dim: int) -> dict[str, np.ndarray] | None:
     """The cached arrays if the file is whole and fits the scenario's splits; None otherwise."""
+    if check_file(path) is not None:
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in splits}
@@ -119,6 +123,9 @@ def cached_features(root: str | Path, key: str, model: FeatureClassifier, scenar
     path = features_path(root, key)
     arrays = _read(path, scenario, SPLIT_NAMES, model.feature_dim) if path.is_file() else None
     cached = arrays is not None
+    if arrays is None and path.is_file():
+        quarantine(path, Path(root), kind="features",
+                   reason=f"{path.name} damaged or not matching the scenario")
     if arrays is None:
         arrays = compute_features(model, scenario, device=device, batch_size=batch_size,
                                   progress=progress)  # fmt: skip
@@ -128,6 +135,7 @@ def cached_features(root: str | Path, key: str, model: FeatureClassifier, scenar
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
         write_bytes_atomic(path, buffer.getvalue())
+        seal(path)
     info = {"feature_id": key, "path": str(path), "cached": cached,
             "seconds": time.perf_counter() - start}  # fmt: skip
     return arrays, info

@@ -9,12 +9,14 @@ used by UMAP solely to place disconnected components relative to each other.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from core.embeddings import PoolEmbedding
+from core.integrity import check_file, quarantine, seal
 from core.store import RunStore, write_parquet_atomic
 from core.tasks import task_of
 from core.validation import check_choice
@@ -58,14 +60,38 @@ def compute_umap(pool: PoolEmbedding, z: np.ndarray, space: str, *, n_neighbors:
                          "x": layout[:, 0].astype(np.float64), "y": layout[:, 1].astype(np.float64)})
 
 
+def _read_layout(path: Path, n: int | None) -> tuple[pd.DataFrame | None, str | None]:
+    """(layout, None) for an intact cache; (None, reason) for a damaged one."""
+    reason = check_file(path)
+    if reason is not None:
+        return None, reason
+    try:
+        layout = pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
+        return None, f"{path.name} unreadable ({type(error).__name__})"
+    if list(layout.columns) != ["idx", "x", "y"] or (n is not None and len(layout) != n) \
+            or not np.isfinite(layout[["x", "y"]].to_numpy()).all():
+        return None, f"{path.name} does not hold a whole layout of the pool"
+    return layout, None
+
+
 def umap_2d(store: RunStore, pool_id: str, space: str) -> pd.DataFrame:
-    """The pool's cached 2-D UMAP in ``space``; computed and stored on first use."""
+    """The pool's cached 2-D UMAP in ``space``; computed and stored on first use.
+
+    The cache carries a checksum (``core.integrity.seal``); a damaged one is quarantined and
+    computed again.
+    """
     check_choice("space", space, PROJECTION_SPACES)
     path = store.pool_dir(pool_id) / f"umap_{space}.parquet"
     if path.is_file():
-        return pd.read_parquet(path)
+        n = store.load_pool_meta(pool_id).get("n")
+        layout, reason = _read_layout(path, n if isinstance(n, int) else None)
+        if layout is not None:
+            return layout
+        quarantine(path, store.root, kind="umap", reason=f"pool {pool_id}: {reason}")
     z, logits = store.load_embeddings(pool_id)
     pool = task_of(store.load_pool_meta(pool_id)).pool_embedding(z, logits, device="cpu")
     layout = compute_umap(pool, z, space)
     write_parquet_atomic(path, layout)
+    seal(path)
     return layout

@@ -3,7 +3,8 @@
 Cache layout under ``cache_dir``: ``<model_id>.safetensors`` (weights) and ``<model_id>.json``
 (metadata: accuracies, timing). Both are written to a temporary file and moved into place with
 ``os.replace``; the JSON goes last and marks the entry complete, so a crash mid-write only
-costs a retrain. ``model_id`` hashes the scenario name, ``scenario.summary()`` (sizes, seed and
+costs a retrain. Each file has a checksum sidecar (``core.integrity.seal``): a damaged entry is
+quarantined (``_models/_quarantine/``) and trained again. ``model_id`` hashes the scenario name, ``scenario.summary()`` (sizes, seed and
 a fingerprint of the data) and the hyper-parameters that decide source training.
 
 Pretrained backbones (``hp.pretrained``): the source model is the frozen pretrained backbone
@@ -30,6 +31,7 @@ from core.backbones import backbone_identity
 from core.device import resolve_device
 from core.feature_cache import compute_features
 from core.hparams import HParams
+from core.integrity import check_file, quarantine, seal
 from core.models import (
     FeatureClassifier,
     accuracy,
@@ -134,12 +136,19 @@ def get_source_model(
     meta_path = cache_dir / f"{model_id}.json"
     model = build_model(scenario, hp)
     if meta_path.is_file() and weights_path.is_file():
+        damage = check_file(weights_path) or check_file(meta_path)
         try:
-            _load_weights(model, weights_path, head_only=hp.pretrained)
-            info = json.loads(meta_path.read_text())
-            return model.to(device).eval(), {**info, "cached": True}
-        except (OSError, RuntimeError, ValueError, SafetensorError):
-            model = build_model(scenario, hp)  # unreadable entry: train again and overwrite
+            if damage is None:
+                _load_weights(model, weights_path, head_only=hp.pretrained)
+                info = json.loads(meta_path.read_text())
+                if not isinstance(info, dict):
+                    raise ValueError("model metadata is not a JSON object")
+                return model.to(device).eval(), {**info, "cached": True}
+        except (OSError, RuntimeError, ValueError, SafetensorError) as error:
+            damage = f"unreadable ({type(error).__name__})"
+        for path in (meta_path, weights_path):  # damaged entry: set aside, train again
+            quarantine(path, cache_dir, kind="model", reason=f"{model_id}: {damage}")
+        model = build_model(scenario, hp)
 
     info: dict[str, Any] = {"model_id": model_id, "scenario": scenario.name,
                             "hparams": hp.source_params()}  # fmt: skip
@@ -165,5 +174,7 @@ def get_source_model(
     prefix = "head." if hp.pretrained else ""
     state = {prefix + name: t.detach().cpu().contiguous() for name, t in saved.state_dict().items()}
     write_atomic(weights_path, lambda tmp: save_file(state, tmp))
+    seal(weights_path)
     write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
+    seal(meta_path)
     return model.to(device).eval(), {**info, "cached": False}

@@ -14,11 +14,17 @@ if REPO_ROOT not in sys.path:  # importable however the app is launched
 
 import streamlit as st  # noqa: E402
 
-from dashboard import loaders, session, widgets  # noqa: E402
+from dashboard import health, loaders, session, widgets  # noqa: E402
 from dashboard.navigation import build_navigation  # noqa: E402
 
 st.set_page_config(page_title="ForgeLens", page_icon=":material/center_focus_strong:",
                    layout="wide")
 page = st.navigation(build_navigation())
-st.session_state[session.SELECTION] = widgets.sidebar(loaders.store_root())
-page.run()
+try:  # an error escaping a page becomes a short message (details in the server log)
+    st.session_state[session.SELECTION] = widgets.sidebar(loaders.store_root())
+    health.sidebar_notice(loaders.store_root())
+    page.run()
+except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
+    if health.development():
+        raise  # FORGELENS_DEV=1 (development, tests): Streamlit's own error display
+    health.show_page_error(error)

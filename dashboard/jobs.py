@@ -1,9 +1,13 @@
-"""Background sweeps: launch the CLI detached and read its JSON-lines progress.
+"""Background sweeps: queue the CLI, run it detached and read its JSON-lines progress.
 
 The work runs outside the Streamlit script (``python -m core run ... --progress FILE``), in its
 own session, so it survives page switches, browser reloads and even a server restart; the page
 only reads ``<root>/_jobs/<job_id>.jsonl``. Next to it, ``<job_id>.json`` records the command,
-the pid and the request, and ``<job_id>.log`` holds the process's stdout and stderr.
+the phase, the pid and the request (written atomically before anything starts), and
+``<job_id>.log`` holds the process's stdout and stderr. ``submit_job`` goes through the store's
+queue (``dashboard.job_queue``): an identical sweep already queued or running is not started
+again, at most ``FORGELENS_MAX_JOBS`` run at once, and a sweep whose memory estimate
+(``core.resources``) does not fit is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import os
 import secrets
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -22,13 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.integrity import ID_PATTERN
 from core.params import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, validate_params
 from core.progress import format_seconds
-from core.store import JOBS
+from core.store import JOBS, config_id
+from dashboard import job_queue
+from dashboard.job_queue import CANCELLED, QUEUED, STARTING, DamagedJobError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_STAGES = ("scenario", "source model", "embed", "select", "adapt", "records", "umap")
 RUNNING, FINISHED, FAILED, STOPPED = "running", "finished", "failed", "stopped"
+DAMAGED = "damaged"  # the job file cannot be read; shown as such, never a crash
+ACTIVE = (QUEUED, RUNNING)
 
 
 @dataclass
@@ -40,6 +48,7 @@ class JobStatus:
     request: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
     log_tail: str = ""
+    problem: str = ""  # why a job is damaged
 
     @property
     def n_runs(self) -> int | None:
@@ -135,30 +144,98 @@ def shell_command(command: Sequence[str]) -> str:
     return " ".join(shlex.quote(part) for part in command)
 
 
-def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
+@dataclass(frozen=True)
+class Submitted:
+    """What happened to a submitted sweep: its job id, and whether it is an identical sweep
+    that was already queued or running (then ``job_id`` is that one's)."""
+
+    job_id: str
+    duplicate: bool = False
+    state: str = QUEUED
+
+
+def sweep_key(scenario: str, methods: Sequence[str], budgets: Sequence[float],
+              seeds: Sequence[int], adaptation: str | None) -> str:
+    """Identity of the runs a sweep computes (order of the choices does not matter)."""
+    return config_id({"scenario": scenario, "methods": sorted(methods),
+                      "budgets": sorted(float(b) for b in budgets),
+                      "seeds": sorted(int(s) for s in seeds), "adaptation": adaptation})
+
+
+def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
                budgets: Sequence[float], seeds: Sequence[int], *, device: str = "auto",
-               umap: bool = True, python: str | None = None,
-               adaptation: str | None = None) -> str:
-    """Start a detached sweep and return its job id; progress goes to ``_jobs/<id>.jsonl``."""
+               umap: bool = True, python: str | None = None, adaptation: str | None = None,
+               check_memory: bool = True) -> Submitted:
+    """Queue a sweep in the store's queue and start it when a slot is free.
+
+    An identical sweep (same scenario, selectors, budgets, seeds and adaptation) that is queued
+    or running is returned instead (``duplicate``). A sweep whose memory estimate exceeds what
+    is available (plus what running sweeps will give back) is refused with a ForgeLensError.
+    The job file is written, atomically, before any process starts.
+    """
     folder = jobs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     job_id = new_job_id()
     progress = (folder / f"{job_id}.jsonl").resolve()
     command = cli_command(scenario, methods, budgets, seeds, root=root, progress=progress,
                           device=device, umap=umap, python=python, adaptation=adaptation)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                       os.environ.get("PYTHONPATH")]))}
-    with (folder / f"{job_id}.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    request = {"job_id": job_id, "pid": process.pid, "command": command,
-               "scenario": scenario, "methods": list(methods),
-               "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
-               "device": device, "umap": umap, "adaptation": adaptation,
-               "started": time.time()}
-    (folder / f"{job_id}.json").write_text(json.dumps(request, indent=2))
-    return job_id
+    key = sweep_key(scenario, methods, budgets, seeds, adaptation)
+    with job_queue.queue_lock(root):
+        active = [s for s in list_jobs(root) if s.state in ACTIVE]
+        for status in active:
+            if status.request.get("key") == key:
+                return Submitted(status.job_id, duplicate=True, state=status.state)
+        estimate = None
+        if check_memory:
+            from core.resources import check_sweep_memory
+
+            running = [s.request.get("memory_estimate") for s in active if s.state == RUNNING]
+            estimate = check_sweep_memory(scenario, adaptation, device,
+                                          freed_later=sum(int(m or 0) for m in running))
+        request = {"job_id": job_id, "phase": QUEUED, "key": key, "pid": None,
+                   "command": command, "scenario": scenario, "methods": list(methods),
+                   "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
+                   "device": device, "umap": umap, "adaptation": adaptation,
+                   "memory_estimate": estimate, "submitted": time.time(), "python": python}
+        job_queue.write_job(root, request)
+    dispatch(root, python=python)
+    return Submitted(job_id, state=job_status(root, job_id).state)
+
+
+def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
+               budgets: Sequence[float], seeds: Sequence[int], **options: Any) -> str:
+    """``submit_job`` returning only the job id (an identical active sweep's id if any)."""
+    return submit_job(root, scenario, methods, budgets, seeds, **options).job_id
+
+
+def dispatch(root: str | os.PathLike[str], python: str | None = None) -> list[str]:
+    """Start queued jobs, oldest first, while fewer than ``max_jobs()`` run. Returns the ids
+    started. Safe to call from anywhere, any number of times (it holds the queue lock)."""
+    started = []
+    with job_queue.queue_lock(root):
+        statuses = list_jobs(root)
+        free = job_queue.max_jobs() - sum(s.state == RUNNING for s in statuses)
+        queued = sorted((s for s in statuses if s.state == QUEUED),
+                        key=lambda s: float(s.request.get("submitted") or 0.0))
+        for status in queued[:max(free, 0)]:
+            request = {**status.request, "phase": STARTING, "starting": time.time()}
+            job_queue.write_job(root, request)  # recorded before the process exists
+            request["pid"] = job_queue.start_runner(root, request,
+                                                    python or request.get("python"))
+            job_queue.write_job(root, request)
+            started.append(status.job_id)
+    return started
+
+
+def cancel_job(root: str | os.PathLike[str], job_id: str) -> bool:
+    """Cancel a queued job, or stop a running one (``stop_job``). True when something changed."""
+    with job_queue.queue_lock(root):
+        status = job_status(root, job_id)
+        if status.state == QUEUED:
+            job_queue.write_job(root, {**status.request, "phase": CANCELLED,
+                                       "cancelled": time.time()})
+            return True
+    return stop_job(root, job_id)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -197,16 +274,32 @@ def process_alive(pid: int | None) -> bool:
 
 
 def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2000) -> JobStatus:
-    """State of one job from its files: finished / failed when it said so or its process died."""
+    """State of one job from its files: queued, running, finished, failed, stopped, cancelled,
+    or damaged (its JSON cannot be read: shown as such, never raised)."""
     folder = jobs_dir(root)
-    meta_path = folder / f"{job_id}.json"
-    request = json.loads(meta_path.read_text()) if meta_path.is_file() else {"job_id": job_id}
+    try:
+        request = job_queue.read_job(root, job_id)
+    except DamagedJobError as error:
+        return JobStatus(job_id=job_id, state=DAMAGED, request={"job_id": job_id},
+                         problem=str(error))
+    except FileNotFoundError:
+        request = {"job_id": job_id}
     events = read_events(folder / f"{job_id}.jsonl")
     final = next((e for e in reversed(events) if e.get("done") is True), None)
-    if final is not None:
+    phase = request.get("phase")
+    if phase == QUEUED:
+        state = QUEUED
+    elif phase == CANCELLED:
+        state = CANCELLED
+    elif final is not None:
         state = FINISHED if final.get("stage") == "finished" else FAILED
+    elif isinstance(request.get("returncode"), int):  # the runner saw the command end
+        state = FINISHED if request["returncode"] == 0 else FAILED
     elif process_alive(request.get("pid")):
         state = RUNNING
+    elif phase == STARTING and not request.get("pid") and \
+            time.time() - float(request.get("starting") or 0.0) < job_queue.START_GRACE_SECONDS:
+        state = RUNNING  # recorded, its process being started right now
     else:
         state = STOPPED if request.get("stopped") else FAILED
     if state == FAILED and request.get("stopped"):
@@ -217,12 +310,21 @@ def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2
 
 
 def list_jobs(root: str | os.PathLike[str]) -> list[JobStatus]:
-    """Every job of the store, newest first."""
+    """Every job of the store, newest first (files whose names are not job ids are ignored)."""
     folder = jobs_dir(root)
     if not folder.is_dir():
         return []
     ids = {p.stem for p in folder.glob("*.jsonl")} | {p.stem for p in folder.glob("*.json")}
-    return [job_status(root, job_id) for job_id in sorted(ids, reverse=True)]
+    return [job_status(root, job_id) for job_id in sorted(ids, reverse=True)
+            if ID_PATTERN.match(job_id)]
+
+
+def queue_position(root: str | os.PathLike[str], job_id: str) -> int | None:
+    """1 for the next queued job to start, 2 for the one after it...; None if not queued."""
+    queued = sorted((s for s in list_jobs(root) if s.state == QUEUED),
+                    key=lambda s: float(s.request.get("submitted") or 0.0))
+    ids = [s.job_id for s in queued]
+    return ids.index(job_id) + 1 if job_id in ids else None
 
 
 def stop_job(root: str | os.PathLike[str], job_id: str) -> bool:
@@ -235,8 +337,7 @@ def stop_job(root: str | os.PathLike[str], job_id: str) -> bool:
     pid = status.request.get("pid")
     if status.state != RUNNING or not pid:
         return False
-    meta_path = jobs_dir(root) / f"{job_id}.json"
-    meta_path.write_text(json.dumps({**status.request, "stopped": time.time()}, indent=2))
+    job_queue.write_job(root, {**status.request, "stopped": time.time()})
     try:
         os.killpg(pid, signal.SIGINT)
     except ProcessLookupError:

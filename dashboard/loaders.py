@@ -7,6 +7,7 @@ new runs show up without a restart. Scenarios are cached as resources (built onc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.store import POOLS, RunStore, default_root
+from core.integrity import DamagedError
+from core.store import RunStore, default_root
+from core.validation import ForgeLensError
 
 RUN_COLUMNS = ("method", "budget", "seed")
 
@@ -63,8 +66,13 @@ def refused_runs(root: str, stamp: tuple[int, int]) -> dict[str, str]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def run_configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Configs of the runs; a run found damaged on the way is quarantined and left out."""
     store = get_store(root)
-    return {run_id: store.load_config(run_id) for run_id in run_ids}
+    configs = {}
+    for run_id in run_ids:
+        with contextlib.suppress(DamagedError):
+            configs[run_id] = store.load_config(run_id)
+    return configs
 
 
 @st.cache_data(show_spinner="Loading run tables…", max_entries=64)
@@ -78,7 +86,10 @@ def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
     frames = []
     configs = run_configs(root, run_ids)
     for run_id in _display_order(configs):
-        table = store.load_table(run_id, name)
+        try:
+            table = store.load_table(run_id, name)
+        except DamagedError:  # quarantined now; the sidebar names it, the rest is shown
+            continue
         config = configs[run_id]["config"]
         table.insert(0, "run_id", run_id)
         for column in RUN_COLUMNS:
@@ -109,11 +120,16 @@ def pool_table(root: str, pool_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def pool_meta(root: str, pool_id: str) -> dict[str, Any]:
-    return get_store(root).load_pool_meta(pool_id)
+    """The pool's meta; {} when the pool is missing or damaged (class names then fall back to
+    the labels, and the sidebar names the damaged pool)."""
+    try:
+        return get_store(root).load_pool_meta(pool_id)
+    except ForgeLensError:
+        return {}
 
 
 def umap_is_cached(root: str, pool_id: str, space: str) -> bool:
-    return (Path(root) / POOLS / pool_id / f"umap_{space}.parquet").is_file()
+    return (get_store(root).pool_dir(pool_id) / f"umap_{space}.parquet").is_file()
 
 
 @st.cache_data(show_spinner="Computing the UMAP of the pool once (then cached on disk)…",

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.selection import method_order
-from dashboard import jobs, loaders, session, task_views
+from dashboard import access, jobs, loaders, session, task_views
 from dashboard.navigation import page_path
-from dashboard.text import quote_markdown
+from dashboard.text import escape_markdown, quote_markdown
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,10 @@ def sidebar(root: str) -> RunSelection:
     """Scenario, selectors and seeds to show, from the finished runs of the store."""
     runs = loaders.finished_runs(root, loaders.store_stamp(root))
     with st.sidebar:
-        st.caption(f"Run store: `{root}` · {len(runs)} finished run(s)")
+        st.caption(f"Run store: {escape_markdown(root)} · {len(runs)} finished run(s)")
         if refused := loaders.refused_runs(root, loaders.store_stamp(root)):
-            st.warning(f"{len(refused)} run(s) not shown: {next(iter(refused.values()))}")
+            st.warning(f"{len(refused)} run(s) not shown: "
+                       + escape_markdown(next(iter(refused.values()))))
         if runs.empty:
             return RunSelection(root, runs, runs, None)
         scenarios = sorted(runs["scenario"].unique())
@@ -70,8 +71,8 @@ def sidebar(root: str) -> RunSelection:
                                       key=f"{session.SEEDS}::{scenario}",
                                       help="Pages average or overlay these seeds.")
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
-        st.caption(f"{len(shown)} run(s) selected of {len(part)} for {scenario} "
-                   f"({mode} adaptation).")
+        st.caption(f"{len(shown)} run(s) selected of {len(part)} for "
+                   f"{escape_markdown(scenario)} ({escape_markdown(mode)} adaptation).")
     return RunSelection(root, runs, shown.reset_index(drop=True), scenario, mode)
 
 
@@ -151,8 +152,8 @@ def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
             return loaders.thumbnails(source.scenario, tuple(int(i) for i in indices),
                                       source.params)
     except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
-        st.caption(f"No {what}: scenario {source.scenario!r} cannot be loaded here "
-                   f"({type(error).__name__}: {error}).")
+        st.caption(escape_markdown(f"No {what}: scenario {source.scenario!r} cannot be loaded "
+                                   f"here ({type(error).__name__}: {error})."))
         return None
 
 
@@ -162,15 +163,15 @@ def _show_preview(preview: Any, *, width: int, caption: str | None = None) -> No
     if (render := task_views.renderer_for(preview)) is not None:
         render(preview)
         if caption:
-            st.caption(caption)
+            st.caption(escape_markdown(caption))
     elif isinstance(preview, str):
         st.markdown(quote_markdown(preview))
         if caption:
-            st.caption(caption)
+            st.caption(escape_markdown(caption))
     elif preview is not None:
-        st.image(preview, caption=caption, width=width)
+        st.image(preview, caption=escape_markdown(caption) if caption else None, width=width)
     elif caption:
-        st.caption(caption)
+        st.caption(escape_markdown(caption))
 
 
 def show_samples(source: SampleSource, indices: Sequence[int], captions: Sequence[str], *,
@@ -219,26 +220,43 @@ def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] 
                 ):
                     with column:
                         _show_preview(preview, width=72)
-                        st.caption(f"{title}<br>label **{class_name(label, class_names)}**<br>loss "
-                                   f"{before:.3f} → {after:.3f}<br>r = {r:.3f}",
-                                   unsafe_allow_html=True)
+                        st.caption(f"{title}  \nlabel "
+                                   f"**{escape_markdown(class_name(label, class_names))}**  \n"
+                                   f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}")
                 st.caption(f"gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
-                           f"γ {row['gamma']:.3g} · {row.get('space', '')} space")
+                           f"γ {row['gamma']:.3g} · {escape_markdown(row.get('space', ''))} space")
 
 
 def job_card(root: str, status: jobs.JobStatus) -> None:
-    """Progress of one background sweep: bar, current stage, stages seen, log on failure."""
+    """Progress of one background sweep: bar, current stage, stages seen, log on failure.
+
+    Everything read from the job's files is escaped (no HTML, no markdown from a file)."""
     icon = {jobs.RUNNING: ":material/hourglass_top:", jobs.FINISHED: ":material/check_circle:",
-            jobs.FAILED: ":material/error:", jobs.STOPPED: ":material/stop_circle:"}
+            jobs.FAILED: ":material/error:", jobs.STOPPED: ":material/stop_circle:",
+            jobs.QUEUED: ":material/schedule:", jobs.CANCELLED: ":material/cancel:",
+            jobs.DAMAGED: ":material/broken_image:"}
+    if status.state == jobs.DAMAGED:
+        with st.container(border=True):
+            st.markdown(f"{icon[jobs.DAMAGED]} **Job {status.job_id}** — "
+                        "damaged")
+            st.caption(escape_markdown(status.problem) + ". The sweep it described, if any, "
+                       "is not tracked; its finished runs are in the store.")
+        return
     request = status.request
-    what = (f"{request.get('scenario', '?')} · {', '.join(request.get('methods', []))} · "
-            f"budgets {', '.join(f'{b:g}' for b in request.get('budgets', []))} · "
+    what = (f"{request.get('scenario', '?')} · {', '.join(map(str, request.get('methods', [])))}"
+            f" · budgets {', '.join(f'{float(b):g}' for b in request.get('budgets', []))} · "
             f"seeds {', '.join(map(str, request.get('seeds', [])))}"
             + (f" · {request['adaptation']} adaptation" if request.get("adaptation") else ""))
     with st.container(border=True):
-        st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — {status.state}  \n"
-                    f"<small>{what}</small>", unsafe_allow_html=True)
-        st.progress(status.fraction, text=status.headline())
+        st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — "
+                    f"{status.state}")
+        st.caption(escape_markdown(what))
+        if status.state == jobs.QUEUED:
+            position = jobs.queue_position(root, status.job_id)
+            st.caption(f"Waiting in the queue (position {position}): at most "
+                       f"{jobs.job_queue.max_jobs()} sweep(s) run at once.")
+        elif status.state != jobs.CANCELLED:
+            st.progress(status.fraction, text=escape_markdown(status.headline()))
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []
@@ -249,24 +267,27 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
                 marks.append(f"✓ {stage}")
             else:
                 marks.append(f"· {stage}")
-        st.caption(" → ".join(marks))
+        if status.state not in (jobs.QUEUED, jobs.CANCELLED):
+            st.caption(" → ".join(marks))
         for note in status.estimate_notes():
-            st.caption(f":material/schedule: {note}")
-        if status.state == jobs.RUNNING and st.button("Stop", key=f"stop-{status.job_id}",
-                                                      help="Interrupt the sweep (like Ctrl-C); "
-                                                           "finished runs are kept."):
-            jobs.stop_job(root, status.job_id)
-            st.rerun()
+            st.caption(f":material/schedule: {escape_markdown(note)}")
+        if status.state in (jobs.RUNNING, jobs.QUEUED) and access.is_operator():
+            label = "Stop" if status.state == jobs.RUNNING else "Cancel"
+            if st.button(label, key=f"stop-{status.job_id}",
+                         help="Interrupt the sweep (like Ctrl-C); finished runs are kept."
+                         if label == "Stop" else "Take the sweep out of the queue."):
+                jobs.cancel_job(root, status.job_id)
+                st.rerun()
         if status.state in (jobs.FAILED, jobs.STOPPED) and status.log_tail:
             with st.expander("Log (last lines)"):
                 st.code(status.log_tail, language=None)
 
 
 def launch_default(root: str) -> None:
-    """One click: the CLI's default sweep on the default scenario, in the background."""
+    """One click: the CLI's default sweep on the default scenario, through the store's queue."""
     request = jobs.default_request()
     try:
-        job_id = jobs.launch_job(root, **request)
+        job_id = jobs.submit_job(root, **request).job_id
     except Exception as error:  # noqa: BLE001 - shown to the user, never swallowed silently
         st.session_state[session.LAUNCH_ERROR] = f"{type(error).__name__}: {error}"
         return
@@ -282,12 +303,12 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
     Reads only the job files, so it shows the same thing after a page switch or a browser
     reload. When a watched job ends, the whole app reruns so new runs appear everywhere.
     """
-    running_now = any(s.state == jobs.RUNNING for s in jobs.list_jobs(root))
+    running_now = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
 
     @st.fragment(run_every=REFRESH_SECONDS if running_now else None)
     def panel() -> None:
         statuses = jobs.list_jobs(root)
-        running = {s.job_id for s in statuses if s.state == jobs.RUNNING}
+        running = {s.job_id for s in statuses if s.state in jobs.ACTIVE}
         previously = set(st.session_state.get(session.WATCHED_JOBS_RUNNING, ()))
         st.session_state[session.WATCHED_JOBS_RUNNING] = sorted(running)
         if previously - running:
@@ -303,6 +324,7 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
         if len(shown) > limit:
             with st.expander(f"{len(shown) - limit} older job(s)"):
                 for status in shown[limit:]:
-                    st.markdown(f"**{status.job_id}** — {status.state} · {status.headline()}")
+                    st.markdown(escape_markdown(f"{status.job_id} — {status.state} · "
+                                                f"{status.headline()}"))
 
     panel()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import jobs, loaders, session, tables, widgets
+from dashboard import access, jobs, loaders, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
 
 selection = widgets.current_selection()
@@ -29,9 +29,11 @@ if selection.all_runs.empty:
             f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])} of the pool, seeds "
             f"{', '.join(map(str, request['seeds']))} — {n_runs} runs, in the background.")
     left, right = st.columns([1, 2])
-    busy = any(s.state == jobs.RUNNING for s in jobs.list_jobs(root))
+    busy = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
+    operator = access.operator_gate()
     if left.button("Run the default experiment", type="primary", icon=":material/play_arrow:",
-                   disabled=busy, help="A sweep is already running." if busy else None):
+                   disabled=busy or not operator,
+                   help="A sweep is already running." if busy else None) and operator:
         widgets.launch_default(root)
         if session.LAUNCH_ERROR not in st.session_state:
             st.rerun()  # redraw with the job's card and the button disabled

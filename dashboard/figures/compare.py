@@ -7,12 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.validation import check_columns
-from dashboard.figures.style import base_layout, empty_figure, method_color
+from dashboard.figures.style import base_layout, empty_figure, method_color, plain
 
 
 def _class_name(label: int, class_names: list[str] | None) -> str:
     if class_names and 0 <= label < len(class_names):
-        return str(class_names[label])
+        return plain(class_names[label])
     return str(label)
 
 

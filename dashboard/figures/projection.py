@@ -22,6 +22,7 @@ from dashboard.figures.style import (
     base_layout,
     class_color,
     empty_figure,
+    plain,
 )
 
 COLOUR_BY = ("class", "correctness", "gamma", "pick order")
@@ -35,7 +36,8 @@ def _categories(colour_by: str, frame: pd.DataFrame,
         labels = frame["label"].to_numpy()
         out = []
         for label in np.unique(labels):
-            name = class_names[label] if class_names and label < len(class_names) else str(label)
+            name = plain(class_names[label]) if class_names and label < len(class_names) \
+                else str(label)
             text = name if name == str(label) else f"{label}: {name}"
             out.append((text, labels == label, class_color(label)))
         return out

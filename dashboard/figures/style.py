@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
@@ -23,6 +25,12 @@ TREND_COLOR = "#e31a1c"
 BACKGROUND_POINT = "#b4b4b4"
 SPACE_TITLES = {"coreset": "CORESET", "badge": "BADGE", "forge": "FORGE", "z": "features z"}
 FONT_SIZE = 13
+
+
+def plain(text: object) -> str:
+    """Text shown as itself in a plotly figure: plotly renders a subset of HTML in labels
+    (``<b>``, ``<a href>``...), so text read from files is HTML-escaped first."""
+    return html.escape(str(text), quote=False)
 
 
 def method_color(method: str, position: int = 0) -> str:

@@ -16,6 +16,7 @@ from scipy import special
 from core import experiment, selection
 from core.experiment import run_sweep
 from core.hparams import hparams_for
+from core.integrity import manifest
 from core.records import weighted_train_loss_reduction
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
 from core.validation import ForgeLensError
@@ -254,6 +255,7 @@ def _copy_as_format_1(store: RunStore, run_id: str, old: RunStore) -> str:
     old_id = config_id(info["config"])
     shutil.copytree(store.run_dir(run_id), old.run_dir(old_id))
     (old.run_dir(old_id) / "config.json").write_text(json.dumps({**info, "run_id": old_id}))
+    (old.run_dir(old_id) / "DONE").write_text("")  # format 1 markers held no checksums
     return old_id
 
 
@@ -287,6 +289,8 @@ def test_a_run_of_a_newer_format_is_refused_with_what_to_do(debug_sweep, tmp_pat
     info = json.loads(path.read_text())
     info["config"]["format"] = RUN_FORMAT_VERSION + 1
     path.write_text(json.dumps(info))
+    marker = path.parent / "DONE"  # sealed as its writer would have: it verifies, format aside
+    marker.write_bytes(manifest(path.parent, RUN_FORMAT_VERSION, exclude=("DONE",)))
     with pytest.raises(ForgeLensError, match=f"run format {RUN_FORMAT_VERSION + 1}.*update "
                                              "ForgeLens"):
         newer.load_config(run_ids[0])

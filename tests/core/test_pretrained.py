@@ -250,7 +250,8 @@ def test_features_are_cached_once_and_recomputed_when_damaged(tweets, tmp_path):
     assert key.startswith("pre-") and key != feature_id(build_scenario(TWEETS, per_class=5), hp)
     first, info = cached_features(tmp_path, key, model, tweets, device=CPU)
     assert not info["cached"] and features_path(tmp_path, key).is_file()
-    assert [p.name for p in features_path(tmp_path, key).parent.iterdir()] == [f"{key}.npz"]
+    assert sorted(p.name for p in features_path(tmp_path, key).parent.iterdir()) == [
+        f"{key}.npz", f"{key}.npz.sha256"]  # the cache and its checksum
     again, info = cached_features(tmp_path, key, model, tweets, device=CPU)
     assert info["cached"] and all(np.array_equal(first[s], again[s]) for s in SPLIT_NAMES)
     with torch.no_grad():

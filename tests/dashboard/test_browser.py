@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,11 +15,7 @@ import pytest
 
 from core.store import RUNS_ENV
 from dashboard.navigation import PAGES
-
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
 
 STABLE_DRAG_LAYER = """() => {
   const el = document.querySelector('.js-plotly-plot .nsewdrag');
@@ -39,15 +34,9 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_app(debug_store: Path, tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
                               env={**os.environ, RUNS_ENV: str(debug_store)},

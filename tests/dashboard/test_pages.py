@@ -35,7 +35,8 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
             {"stage": "embed", "message": "embedding the target pool"}) + "\n")
         return "j-default"
 
-    monkeypatch.setattr(jobs, "launch_job", fake_launch)
+    monkeypatch.setattr(jobs, "submit_job", lambda *args, **kwargs: jobs.Submitted(
+        fake_launch(*args, **kwargs), state=jobs.RUNNING))
     at = open_app(empty_store, monkeypatch)
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
@@ -98,7 +99,8 @@ def test_run_page_lists_runs_and_launches_a_sweep(
                                                         "command": command}))
         return "j-test"
 
-    monkeypatch.setattr(jobs, "launch_job", fake_launch)
+    monkeypatch.setattr(jobs, "submit_job", lambda *args, **kwargs: jobs.Submitted(
+        fake_launch(*args, **kwargs), state=jobs.RUNNING))
     at = open_app(debug_store, monkeypatch, "run")
     assert at.dataframe[0].value.shape[0] == len(RunStore(debug_store).finished_runs())
     last = RunStore(debug_store).run_ids()[-1]

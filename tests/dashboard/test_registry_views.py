@@ -47,6 +47,8 @@ def test_every_page_offers_every_registered_selector_in_registry_order(
 
 def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.integrity import manifest
+    from dashboard.text import unescape_markdown
     from core.store import RUN_FORMAT_VERSION
 
     store = write_synthetic_store(tmp_path / "mixed", n=200, methods=("random", "forge"),
@@ -55,8 +57,10 @@ def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
     info = json.loads(newer.read_text())
     info["config"]["format"] = RUN_FORMAT_VERSION + 1
     newer.write_text(json.dumps(info))
+    sealed = manifest(newer.parent, RUN_FORMAT_VERSION, exclude=("DONE",))  # as its writer would
+    (newer.parent / "DONE").write_bytes(sealed)
     at = open_app(tmp_path / "mixed", monkeypatch, "accuracy")
-    warning = at.sidebar.warning[0].value
+    warning = unescape_markdown(at.sidebar.warning[0].value)  # store text is shown escaped
     assert "1 run(s) not shown: run forge-0.1-0-full" in warning
     assert f"run format {RUN_FORMAT_VERSION + 1}" in warning and "update ForgeLens" in warning
     sidebar = next(m for m in at.sidebar.multiselect if m.label == "Selectors")
