@@ -43,6 +43,7 @@ from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.scenarios import available as available_scenarios
 from core.source_model import get_source_model
 from core.store import RunStore, config_id
+from core.theory import record_theory
 from core.validation import ForgeLensError, check_choice, check_fraction
 
 SPLITS = ("selected_train", "unselected_train", "val", "test")
@@ -204,23 +205,24 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
             "hparams": asdict(hp),
         }
         store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
-    losses, preds = _losses(model, scenario, features, device)
+    losses, preds = _losses(model, scenario, features, device, hp.adapt_loss)
     return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
                         time.perf_counter() - start, features, features_info)
 
 
 def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,
-            device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-sample CE (true labels) and predictions on pool / val / test, from cached features
-    when given (the head alone), else through the whole model."""
+            device: torch.device, loss: str = "ce",
+            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
+    """Per-sample ``loss`` (hp.adapt_loss, true labels) and predictions on pool / val / test,
+    from cached features when given (the head alone), else through the whole model."""
     losses, preds = {}, {}
     for split in ("target_pool", "target_val", "target_test"):
         if features is not None:
             losses[split], preds[split] = per_sample_loss_from_features(
-                model, features[split], scenario.split(split).y, device=device)
+                model, features[split], scenario.split(split).y, device=device, loss=loss)
         else:
             losses[split], preds[split] = per_sample_loss(model, scenario.split(split),
-                                                          device=device)  # fmt: skip
+                                                          device=device, loss=loss)  # fmt: skip
     return losses, preds
 
 
@@ -291,7 +293,8 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     notify({"stage": "records", "message": f"{method}: losses, accuracies and gap pairs"})
     tick = time.perf_counter()
     loss_after, pred_after = _losses(adapted, scenario,
-                                     prepared.features if adaptation == "head" else None, device)
+                                     prepared.features if adaptation == "head" else None, device,
+                                     hp.adapt_loss)
     labels = {s: scenario.split(s).y for s in ("target_pool", "target_val", "target_test")}
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
@@ -316,6 +319,7 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
         "znorm": np.asarray(pool.znorm, dtype=np.float64),
     })
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
+    pairs, samples = record_theory(store, prepared, adapted, pairs, samples, device=device)
     summary = summary_table(pairs, selected, before - after)
     timings["records"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start

@@ -3,7 +3,10 @@
 For every unselected pool sample x' and every embedding space, x is its nearest selected
 sample in that space (computed on the source model theta_0, with pseudo-labels, exactly as the
 selectors see the pool). The loss reduction r = l(theta_0) - l(theta_T) uses the TRUE label and
-the cross-entropy that adaptation minimises; the gap is |r(x) - r(x')| and gamma = max(|z|, |z'|).
+the loss that adaptation minimises (hp.adapt_loss: cross-entropy or MSE); the gap is
+|r(x) - r(x')| and gamma = max(|z|, |z'|), FORGE's last-layer proxy of the tangent-feature norm.
+``core.theory`` adds Theorem 4's exact terms (true-label gradients, the tangent-feature norm with
+the bias, the signed gap) next to these columns.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from core.embeddings import SPACES
+from core.theory import theory_summary
 
 PAIR_COLUMNS = (
     "space", "idx", "nn_idx", "distance", "label", "nn_label", "pseudo", "nn_pseudo",
@@ -97,5 +101,6 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
                 selected, group["nn_idx"].to_numpy(), r
             ),
             "n_pairs": len(group),
+            **theory_summary(group, len(r), len(selected)),
         })
     return pd.DataFrame(rows)
