@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="full (fine-tune everything, the paper's setting) or head (train only "
                           "the last linear layer on cached features); default: the scenario's "
                           "(head for pretrained backbones, full otherwise)")
+    run.add_argument("--loss", default=None,
+                     help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
+                          "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
+                          "in the run config")
+    run.add_argument("--hparams", default="default",
+                     help="hyper-parameter preset: default, or paper (the paper's section 6 "
+                          "adaptation recipe); recorded in the run config")
     run.add_argument("--progress", default=None,
                      help="also append progress events as JSON lines to this file")
     run.add_argument("--no-umap", action="store_true",
@@ -68,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="selected_train, unselected_train, val or test")
     table.add_argument("--adaptation", default=None,
                        help="only runs with this adaptation mode (full or head)")
+    table.add_argument("--kind", default="all",
+                       help="accuracy, correlation, theory, or all (accuracy and correlation)")
     return parser
 
 
@@ -128,11 +137,16 @@ def _run(args: argparse.Namespace) -> int:
     from core.device import resolve_device
 
     resolve_device(args.device)
+    from core.hparams import hparams_for
+
+    hparams = hparams_for(scenario, args.hparams,
+                          **({"adapt_loss": args.loss} if args.loss is not None else {}))
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
         run_ids = run_sweep(scenario, args.methods, args.budgets, args.seeds, root=args.out,
-                            device=args.device, adaptation=adaptation, progress=reporter)
+                            device=args.device, adaptation=adaptation, progress=reporter,
+                            hparams=hparams)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -178,11 +192,14 @@ def _table(args: argparse.Namespace) -> int:
         accuracy_matrix,
         accuracy_summary,
         correlation_summary,
+        theory_table,
+        with_settings,
     )
     from core.store import RunStore
     from core.validation import check_choice
 
     check_choice("split", args.split, ("selected_train", "unselected_train", "val", "test"))
+    check_choice("kind", args.kind, ("accuracy", "correlation", "theory", "all"))
     if args.adaptation is not None:
         from core.adaptation import ADAPTATION_MODES
 
@@ -198,22 +215,39 @@ def _table(args: argparse.Namespace) -> int:
         where += f" with {args.adaptation} adaptation" if args.adaptation else ""
         print(f"no finished runs in {store.root}{where}; start one with `python -m core run`")
         return 1
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
-                           "display.max_rows", 500):
-        for (scenario, mode), group in runs.groupby(["scenario", "adaptation"]):
+    runs = with_settings(store, runs)
+    kinds = ("accuracy", "correlation") if args.kind == "all" else (args.kind,)
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.max_rows", 1000, "display.max_colwidth", 80):
+        for label, group in runs.groupby("experiment_label", sort=True):
             ids = group["run_id"].tolist()
-            long = accuracy_long(store, ids)
-            before = long[(long["split"] == args.split) & (long["stage"] == "before")]["accuracy"]
-            print(f"\n== {scenario}: {args.split} accuracy after {mode} adaptation, % mean ± std "
-                  f"over seeds (difference to random); source-only: {100 * before.mean():.2f}")
-            print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
-            corr = correlation_summary(store, ids)
-            print(f"\n== {scenario} ({mode} adaptation): Figure 5, correlation of distance with "
-                  "loss-reduction gap (mean over seeds)")
-            wide = corr.pivot_table(index=["method", "budget"], columns="space",
-                                    values=["pearson", "spearman"], sort=False)
-            wide.columns = [f"{stat}:{space}" for stat, space in wide.columns]
-            print(wide.round(3).to_string())
+            print(f"\n######## {label} ({len(ids)} runs)")
+            if "accuracy" in kinds:
+                long = accuracy_long(store, ids)
+                part = long[(long["split"] == args.split) & (long["stage"] == "before")]
+                print(f"\n== {args.split} accuracy after adaptation, % mean ± std (n seeds); "
+                      "Δ: mean paired difference to random over the same seeds [95% t "
+                      "interval]; ≈: not distinguishable at this number of seeds; source-only: "
+                      f"{100 * part['accuracy'].mean():.2f}")
+                print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
+            if "correlation" in kinds:
+                corr = correlation_summary(store, ids)
+                print("\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
+                      "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
+                      "pairs]")
+                for stat in ("pearson", "spearman"):
+                    view = corr.assign(value=[f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi
+                                              in zip(corr[stat], corr[f"{stat}_low"],
+                                                     corr[f"{stat}_high"], strict=True)])
+                    print(f"\n{stat}:")
+                    print(view[["method", "budget", "space", "n_seeds", "value",
+                                f"{stat}_per_seed"]].to_string(index=False))
+            if "theory" in kinds:
+                table = theory_table(store, ids)
+                print("\n== Theorem 4 and Proposition 2, per run and space (see README, "
+                      "'What the theorem needs')")
+                print(table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
+                      .round(4).to_string(index=False))
     return 0
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from core.embeddings import SPACES
+from core.statistics import correlation_interval
 from core.theory import theory_summary
 
 PAIR_COLUMNS = (
@@ -74,6 +75,15 @@ def _correlation(kind: str, x: np.ndarray, y: np.ndarray) -> float:
     return float(test(x, y)[0])
 
 
+def correlation_intervals(distance: np.ndarray, gap: np.ndarray) -> dict[str, float]:
+    """95% bootstrap intervals (over the run's pairs, seed 0) of both correlations."""
+    out = {}
+    for kind in ("pearson", "spearman"):
+        interval = correlation_interval(distance, gap, kind, seed=0)
+        out[f"{kind}_low"], out[f"{kind}_high"] = interval.low, interval.high
+    return out
+
+
 def weighted_train_loss_reduction(selected: np.ndarray, nn_idx: np.ndarray, r: np.ndarray) -> float:
     """Proposition 2's first term: (1/n) sum_j w_j r(x_j), w_j = c_j + 1, n = pool size.
 
@@ -93,6 +103,7 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
             "space": str(space),
             "pearson": _correlation("pearson", distance, gap),
             "spearman": _correlation("spearman", distance, gap),
+            **correlation_intervals(distance, gap),
             "gamma_pearson": _correlation("pearson", group["gamma"].to_numpy(), gap),
             "gamma_spearman": _correlation("spearman", group["gamma"].to_numpy(), gap),
             "max_gap": float(gap.max()) if len(gap) else float("nan"),
