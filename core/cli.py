@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--hparams", default="default",
                      help="hyper-parameter preset: default, or paper (the paper's section 6 "
                           "adaptation recipe); recorded in the run config")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one hyper-parameter (repeatable), e.g. --set adapt_lr=1e-4")
     run.add_argument("--progress", default=None,
                      help="also append progress events as JSON lines to this file")
     run.add_argument("--no-umap", action="store_true",
@@ -127,6 +129,23 @@ class ProgressReporter:
                                          "message": message, "done": True}) + "\n")
 
 
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings as hyper-parameter overrides, typed like the HParams fields."""
+    from core.hparams import FLOAT_FIELDS, INT_FIELDS
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ForgeLensError(f"--set {item!r} is not NAME=VALUE, e.g. --set adapt_lr=1e-4")
+        try:
+            out[name] = (int(value) if name in INT_FIELDS else float(value)
+                         if name in FLOAT_FIELDS else value)
+        except ValueError:
+            raise ForgeLensError(f"--set {item!r}: {name} needs a number, got {value!r}") from None
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     from core.experiment import resolve_adaptation, run_sweep, validate_sweep
     from core.scenarios import DEFAULT_SCENARIO
@@ -139,8 +158,10 @@ def _run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     from core.hparams import hparams_for
 
-    hparams = hparams_for(scenario, args.hparams,
-                          **({"adapt_loss": args.loss} if args.loss is not None else {}))
+    overrides = _overrides(args.set)
+    if args.loss is not None:
+        overrides["adapt_loss"] = args.loss
+    hparams = hparams_for(scenario, args.hparams, **overrides)
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:

@@ -33,6 +33,7 @@ PAGES = (
     PageSpec("accuracy.py", "Accuracy", ":material/table_chart:", "accuracy", "Analyse runs"),
     PageSpec("compare.py", "Compare selectors", ":material/compare_arrows:", "compare",
              "Analyse runs"),
+    PageSpec("theory.py", "Theory", ":material/functions:", "theory", "Analyse runs"),
     PageSpec("teaching.py", "Teaching view", ":material/school:", "teaching", "Learn"),
 )
 

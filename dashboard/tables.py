@@ -5,14 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.statistics import NOT_DISTINGUISHABLE
 from core.validation import ForgeLensError
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
-def _cell(mean: float, std: float, diff: float | None = None) -> str:
+def _cell(mean: float, std: float, diff: float | None = None,
+          record: dict | None = None) -> str:
+    """'mean ± std', with '(n=…)' and the paired difference's interval and verdict when the
+    row has them (``core.reports.accuracy_summary``): '≈' marks not distinguishable."""
+    record = record or {}
     text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
+    if "n_seeds" in record:
+        text += f" (n={record['n_seeds']})"
     if diff is not None and not np.isnan(diff):
-        text += f" ({100 * diff:+.2f})"
+        low, high = record.get("diff_low", np.nan), record.get("diff_high", np.nan)
+        if "diff_verdict" in record:
+            mark = " ≈" if record["diff_verdict"] == NOT_DISTINGUISHABLE else ""
+            bounds = f" [{100 * low:+.2f}, {100 * high:+.2f}]" if np.isfinite(low) else ""
+            text += f" (Δ {100 * diff:+.2f}{bounds}{mark})"
+        else:
+            text += f" ({100 * diff:+.2f})"
     return text
 
 
@@ -43,7 +56,8 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
         for record in part.itertuples(index=False):
             record = record._asdict()
             text = _cell(record["mean"], record["std"],
-                         record[diff] if diff and record[row] != "random" else None)
+                         record[diff] if diff and record[row] != "random" else None,
+                         record if diff else None)
             if np.round(100 * record["mean"], 2) == best:
                 text = f"**{text}**"
             out.loc[record[row], column_label(value)] = text
