@@ -206,10 +206,11 @@ def decomposition(long: pd.DataFrame, budget: float | None = None) -> pd.DataFra
 
 
 def run_summaries(store: RunStore, run_ids: Sequence[str] | None = None,
-                  scenario: str | None = None) -> pd.DataFrame:
+                  scenario: str | None = None, intervals: bool = True) -> pd.DataFrame:
     """Every run's per-space summary rows with its experiment, setting, method, budget and seed.
 
-    Runs recorded before the within-run intervals existed get them computed from their pairs.
+    With ``intervals``, runs recorded before the within-run intervals existed get them computed
+    from their pairs.
     """
     from core.records import correlation_intervals
 
@@ -217,7 +218,7 @@ def run_summaries(store: RunStore, run_ids: Sequence[str] | None = None,
     frames = []
     for row in runs.itertuples(index=False):
         table = store.load_table(row.run_id, "summary")
-        if "spearman_low" not in table.columns:
+        if intervals and "spearman_low" not in table.columns:
             pairs = store.load_table(row.run_id, "pairs")
             extra = pd.DataFrame([{"space": str(space), **correlation_intervals(
                 group["distance"].to_numpy(), group["gap"].to_numpy())}
@@ -288,7 +289,7 @@ def theory_table(store: RunStore, run_ids: Sequence[str] | None = None,
     """
     from scipy import stats
 
-    every = run_summaries(store, run_ids, scenario)
+    every = run_summaries(store, run_ids, scenario, intervals=False)
     for column in THEORY_COLUMNS:
         if column not in every.columns:
             every[column] = np.nan

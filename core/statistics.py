@@ -78,21 +78,52 @@ def percentile_interval(draws: np.ndarray, estimate: float, n: int, method: str,
     return Interval(estimate, float(low), float(high), n, method, level)
 
 
-def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r of each row pair of (B, n) arrays; NaN where a row is constant."""
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((xc * xc).sum(axis=1) * (yc * yc).sum(axis=1))
+def _weights(rows: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) multiplicities: how often each original pair appears in each resample."""
+    b = len(rows)
+    flat = (rows + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged, as scipy's rankdata) that each original value
+    takes inside every resample given by ``weights`` (B, n), without sorting any resample:
+    one sort of the originals, then cumulative sums of the multiplicities per tie group."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    group_of_sorted = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
+    totals = np.add.reduceat(weights[:, order], starts, axis=1)  # (B, groups)
+    average = np.cumsum(totals, axis=1) - (totals - 1.0) / 2.0
+    group = np.empty(len(values), dtype=np.int64)
+    group[order] = group_of_sorted
+    return average[:, group]
+
+
+def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pearson r of each resample from per-original values x, y (B, n or n) and weights w."""
+    total = w.sum(axis=1, keepdims=True)
+    mx = (w * x).sum(axis=1, keepdims=True) / total
+    my = (w * y).sum(axis=1, keepdims=True) / total
+    xc, yc = x - mx, y - my
+    denominator = np.sqrt((w * xc * xc).sum(axis=1) * (w * yc * yc).sum(axis=1))
+    numerator = (w * xc * yc).sum(axis=1)
+    # a resample with a constant side has no correlation (scipy: NaN); its centred sums are
+    # rounding noise against the uncentred ones
+    reference = np.sqrt((w * x * x).sum(axis=1) * (w * y * y).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (xc * yc).sum(axis=1) / denominator, np.nan)
+        return np.where(denominator > 1e-10 * reference, numerator / denominator, np.nan)
 
 
-def rowwise_correlation(kind: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson or Spearman (Pearson of average ranks) of each row of (B, n) arrays."""
+def resampled_correlations(kind: str, x: np.ndarray, y: np.ndarray,
+                           rows: np.ndarray) -> np.ndarray:
+    """Pearson or Spearman (Pearson of average ranks) of (x[r], y[r]) for each row r of
+    ``rows`` (B, n), computed from multiplicities: O(B n) work, no per-resample sort."""
     check_choice("kind", kind, ("pearson", "spearman"))
+    w = _weights(rows, len(x))
     if kind == "spearman":
-        x, y = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
-    return _rowwise_pearson(np.asarray(x, np.float64), np.asarray(y, np.float64))
+        return _weighted_pearson(_weighted_ranks(x, w), _weighted_ranks(y, w), w)
+    return _weighted_pearson(x[None, :], y[None, :], w)
 
 
 def correlation_interval(x: Sequence[float], y: Sequence[float], kind: str = "spearman", *,
@@ -109,9 +140,9 @@ def correlation_interval(x: Sequence[float], y: Sequence[float], kind: str = "sp
     n = len(x)
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return Interval(float("nan"), float("nan"), float("nan"), n, "bootstrap over pairs")
-    estimate = float(rowwise_correlation(kind, x[None], y[None])[0])
+    estimate = float(resampled_correlations(kind, x, y, np.arange(n)[None])[0])
     rows = bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
-    draws = np.concatenate([rowwise_correlation(kind, x[part], y[part])
+    draws = np.concatenate([resampled_correlations(kind, x, y, part)
                             for part in np.array_split(rows, max(1, len(rows) // chunk))])
     return percentile_interval(draws, estimate, n, "bootstrap over pairs", level)
 

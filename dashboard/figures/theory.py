@@ -77,8 +77,8 @@ def bound_figure(pairs: pd.DataFrame, *, height: int = 460) -> go.Figure:
                           row=1, col=col)
     fig.update_xaxes(type="log", title_text="‖∇ℓ(x) − ∇ℓ(x′)‖ · ‖Δθ‖", row=1, col=1)
     fig.update_xaxes(type="log", title_text="2 · max(‖J(x)‖, ‖J(x′)‖)² · ‖Δθ‖²", row=1, col=2)
-    fig.update_yaxes(type="log", title_text=f"r(x) − r(x′), the {n_pos} pairs with gap > 0",
-                     row=1, col=1)
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text=f"r(x) − r(x′), the {n_pos} pairs with gap > 0", row=1, col=1)
     fig.update_annotations(font_size=12.5)
     base_layout(fig, height=height)
     fig.update_layout(margin={"t": 90}, legend={"yanchor": "top", "y": -0.2})
