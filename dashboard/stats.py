@@ -53,11 +53,10 @@ def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> s
         return ""
     values = [getattr(correlation(g[x], g["gap"]), kind) for _, g in pairs.groupby("seed")]
     symbol = "ρ" if kind == "spearman" else "r"
-    shown = ", ".join("n/a" if np.isnan(v) else f"{v:+.2f}" for v in values)
+    shown = " ".join("n/a" if np.isnan(v) else f"{v:+.2f}" for v in values)
     if len(values) < 2:
-        return f"{symbol} one seed: {shown} (no interval over seeds)"
-    interval = mean_interval(values)
-    return f"{symbol} per seed {shown} · mean {interval.text()} over {len(values)} seeds"
+        return f"{symbol} of 1 seed: {shown}, no interval"
+    return f"{symbol} by seed {shown} · mean {mean_interval(values).text()}"
 
 
 def binned_mean(x: Iterable[float], y: Iterable[float], bins: int = 12) -> pd.DataFrame:
