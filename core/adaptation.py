@@ -19,8 +19,13 @@ Two modes (ADAPTATION_MODES), recorded in every run's config:
   pretrained backbone (``hp.pretrained``) the backbone learns at PRETRAINED_BACKBONE_LR_SCALE
   times adapt_lr and its BatchNorm statistics stay frozen, the usual fine-tuning practice.
 - ``head`` (``adapt_head``): train only the last linear layer on cached backbone features. The
-  logits are then exactly linear in the trained parameters, the regime in which the paper's
-  Theorem 4 holds exactly, and |theta_T - theta_0| covers the head's parameters only.
+  logits are then exactly linear in the trained parameters; with ``hp.adapt_loss == "mse"``
+  this is the regime in which every assumption of the paper's Theorem 4 holds (with
+  cross-entropy, the default, the loss is not the theorem's). |theta_T - theta_0| covers the
+  head's parameters only.
+
+Both minimise ``hp.adapt_loss`` (``core.models.loss_tensor``): cross-entropy or the MSE of the
+logits to one-hot labels.
 """
 
 from __future__ import annotations

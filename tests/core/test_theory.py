@@ -202,3 +202,33 @@ def test_head_mse_runs_never_violate_the_bound_and_record_every_term(mse_head_st
         assert (samples["tangent_norm_full"] > 0).all()
         summary = store.load_table(run_id, "summary")
         assert (summary["bound_holds_fraction"] == 1.0).all()
+
+
+def test_paper_preset_follows_section_6_and_keeps_the_source_model():
+    for scenario, optimizer, batch in (("digits-to-mnist", "sgd", 64),
+                                       ("tweets-airline-to-apple", "adam", 16)):
+        default, paper = hparams_for(scenario), hparams_for(scenario, "paper")
+        assert (paper.adapt_optimizer, paper.adapt_lr, paper.adapt_batch, paper.adapt_epochs,
+                paper.preset) == (optimizer, 1e-4, batch, 4, "paper")
+        assert default.preset == "default"
+        assert paper.source_params() == default.source_params()  # same cached source model
+    assert hparams_for("debug", "paper", adapt_lr=0.01).adapt_lr == 0.01  # overrides win
+    with pytest.raises(ForgeLensError, match="preset='book'"):
+        hparams_for("debug", "book")
+
+
+def test_cli_records_loss_preset_and_overrides_in_the_config(tmp_path, capsys):
+    from core.cli import main
+
+    args = ["run", "--scenario", "debug", "--methods", "random", "--budgets", "0.1", "--seeds",
+            "0", "--out", str(tmp_path), "--adaptation", "head", "--no-umap", "--quiet"]
+    assert main([*args, "--loss", "mse", "--hparams", "paper", "--set", "adapt_lr=2e-4"]) == 0
+    store = RunStore(tmp_path)
+    (run_id,) = store.run_ids()
+    hparams = store.load_config(run_id)["config"]["hparams"]
+    assert (hparams["adapt_loss"], hparams["preset"], hparams["adapt_lr"],
+            hparams["adapt_epochs"]) == ("mse", "paper", 2e-4, 4)
+    assert main([*args, "--set", "adapt_lr"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    assert main([*args, "--loss", "hinge"]) == 2
+    assert "adapt_loss='hinge'" in capsys.readouterr().err
