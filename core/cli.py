@@ -246,7 +246,8 @@ def _table(args: argparse.Namespace) -> int:
             if "accuracy" in kinds:
                 long = accuracy_long(store, ids)
                 part = long[(long["split"] == args.split) & (long["stage"] == "before")]
-                print(f"\n== {args.split} accuracy after adaptation, % mean ± std (n seeds); "
+                mode = group["adaptation"].iloc[0]
+                print(f"\n== {args.split} accuracy after {mode} adaptation, % mean ± std (n seeds); "
                       "Δ: mean paired difference to random over the same seeds [95% t "
                       "interval]; ≈: not distinguishable at this number of seeds; source-only: "
                       f"{100 * part['accuracy'].mean():.2f}")
@@ -257,9 +258,10 @@ def _table(args: argparse.Namespace) -> int:
                       "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
                       "pairs]")
                 for stat in ("pearson", "spearman"):
-                    view = corr.assign(value=[f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi
-                                              in zip(corr[stat], corr[f"{stat}_low"],
-                                                     corr[f"{stat}_high"], strict=True)])
+                    view = corr.assign(value=[
+                        f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
+                        for m, lo, hi in zip(corr[stat], corr[f"{stat}_low"],
+                                             corr[f"{stat}_high"], strict=True)])
                     print(f"\n{stat}:")
                     print(view[["method", "budget", "space", "n_seeds", "value",
                                 f"{stat}_per_seed"]].to_string(index=False))
