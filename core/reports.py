@@ -194,7 +194,8 @@ def decomposition(long: pd.DataFrame, budget: float | None = None) -> pd.DataFra
     keys = ["setting", "method", "budget", "split"] if "setting" in part else [
         "method", "budget", "split"]
     stats = part.groupby(keys)["accuracy"].agg(
-        mean="mean", std=lambda s: float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
+        mean="mean", std=lambda s: float(np.std(s, ddof=1)) if len(s) > 1 else 0.0,
+        n_seeds="count",
     ).reset_index()
     stats["split"] = pd.Categorical(
         stats["split"], ["selected_train", "unselected_train", "val", "test"], ordered=True
@@ -234,16 +235,23 @@ def run_summaries(store: RunStore, run_ids: Sequence[str] | None = None,
 
 
 def _per_seed_text(values: pd.Series, low: pd.Series, high: pd.Series) -> str:
-    return "; ".join(f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    return "; ".join(f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"{v:+.2f}"
                      for v, lo, hi in zip(values, low, high, strict=True))
 
 
 def correlation_summary(store: RunStore, run_ids: Sequence[str] | None = None,
-                        scenario: str | None = None) -> pd.DataFrame:
+                        scenario: str | None = None, legacy_intervals: bool = True,
+                        ) -> pd.DataFrame:  # fmt: skip
     """Figure 5 in numbers, per (setting, space): mean, std and per-seed values of both
     correlations, each seed with its bootstrap interval over pairs, and a bootstrap interval of
-    the mean over seeds (``<kind>_low``/``<kind>_high``)."""
-    every = run_summaries(store, run_ids, scenario)
+    the mean over seeds (``<kind>_low``/``<kind>_high``).
+
+    Runs recorded before within-run intervals were stored get them from their pairs (about a
+    second per run) unless ``legacy_intervals`` is False (then those show NaN bounds)."""
+    every = run_summaries(store, run_ids, scenario, intervals=legacy_intervals)
+    for column in ("pearson_low", "pearson_high", "spearman_low", "spearman_high"):
+        if column not in every.columns:
+            every[column] = np.nan
     columns = ["experiment", "setting", "method", "budget", "space", "n_seeds", "pearson",
                "pearson_std", "pearson_low", "pearson_high", "pearson_per_seed", "spearman",
                "spearman_std", "spearman_low", "spearman_high", "spearman_per_seed",

@@ -175,7 +175,8 @@ def decomposition_table(root: str, run_ids: tuple[str, ...], budget: float) -> p
 def correlation_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
     from core.reports import correlation_summary
 
-    return correlation_summary(get_store(root), list(run_ids))
+    # runs recorded before within-run intervals were stored: not recomputed at page time
+    return correlation_summary(get_store(root), list(run_ids), legacy_intervals=False)
 
 
 @st.cache_data(show_spinner="Running k-center greedy on the toy pool…", max_entries=32)

@@ -57,7 +57,7 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
             record = record._asdict()
             text = _cell(record["mean"], record["std"],
                          record[diff] if diff and record[row] != "random" else None,
-                         record if diff else None)
+                         record)
             if np.round(100 * record["mean"], 2) == best:
                 text = f"**{text}**"
             out.loc[record[row], column_label(value)] = text
@@ -110,13 +110,20 @@ def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
 
 
 def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFrame:
-    """``core.reports.correlation_summary`` as selector/budget rows x space columns."""
+    """``core.reports.correlation_summary`` as selector/budget rows x space columns: the mean
+    over seeds with its 95% bootstrap interval over seeds, and the number of seeds."""
     if table.empty:
         return pd.DataFrame()
-    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]])
-    wide = frame.pivot_table(index=["method", "budget"], columns="space", values=stat,
-                             sort=False)
+    def text(row: pd.Series) -> str:
+        low, high = row.get(f"{stat}_low", np.nan), row.get(f"{stat}_high", np.nan)
+        bounds = f" [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else ""
+        return f"{row[stat]:+.3f}{bounds} (n={row.get('n_seeds', '?')})"
+
+    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]],
+                         cell=table.apply(text, axis=1))
+    wide = frame.pivot_table(index=["method", "budget"], columns="space", values="cell",
+                             aggfunc="first", sort=False)
     order = [s for s in ("coreset", "badge", "forge") if s in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
     wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]
-    return wide.round(3)
+    return wide
