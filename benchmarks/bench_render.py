@@ -25,7 +25,7 @@ from core.store import RUNS_ENV  # noqa: E402
 from dashboard import loaders  # noqa: E402
 from tests.dashboard.synthetic_store import write_synthetic_store  # noqa: E402
 
-PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "teaching")
+PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "theory", "teaching")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from dashboard import loaders
 from tests.dashboard.synthetic_store import write_synthetic_store
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "teaching")
+PAGES = ("home", "run", "gap", "projection", "accuracy", "compare", "theory", "teaching")
 
 
 @pytest.fixture(scope="module")
