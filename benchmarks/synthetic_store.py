@@ -16,6 +16,7 @@ import pandas as pd
 from core.params import SPLITS
 from core.records import pair_table, summary_table
 from core.store import RUN_FORMAT_VERSION, RunStore, write_parquet_atomic
+from core.theory import theorem_terms
 
 
 class _Space:
@@ -63,8 +64,9 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
                           "znorm": pool.znorm, "anorm": rng.random(n)})
     meta = {"pool_id": pool_id, "scenario": scenario, "model_id": "m", "n": n, "n_classes": 10,
             "class_names": [str(c) for c in range(10)]}
-    store.write_pool(pool_id, meta, frame, rng.normal(size=(n, 8)).astype(np.float32),
-                     rng.normal(size=(n, 10)).astype(np.float32))
+    z = rng.normal(size=(n, 8)).astype(np.float32)
+    logits = rng.normal(size=(n, 10)).astype(np.float32)
+    store.write_pool(pool_id, meta, frame, z, logits)
     for space in ("z", "badge", "forge"):
         write_parquet_atomic(store.pool_dir(pool_id) / f"umap_{space}.parquet", pd.DataFrame(
             {"idx": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}))
@@ -77,6 +79,8 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
         mask = np.zeros(n, dtype=bool)
         mask[selected] = True
         pairs = pair_table(pool, selected, labels, before, after)
+        pairs = theorem_terms(pairs, z.astype(np.float64), logits, labels, "ce",
+                              dtheta=float(rng.uniform(0.5, 2.0)))  # the Theory page's columns
         accuracy = pd.DataFrame([{"split": s, "stage": st, "accuracy": rng.random(),
                                   "loss": rng.random(), "n": 100}
                                  for s in SPLITS for st in ("before", "after")])
@@ -86,7 +90,9 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
                                 "pseudo": pool.pseudo, "selected": mask, "order": order,
                                 "loss_before": before, "loss_after": after,
                                 "r": before - after, "pred_after": pool.pseudo,
-                                "znorm": pool.znorm})
+                                "znorm": pool.znorm,
+                                # a full-network norm that ranks like |z|, up to noise
+                                "tangent_norm_full": pool.znorm * rng.uniform(2.0, 3.0, n)})
         config = {"format": RUN_FORMAT_VERSION, "selector_params": {},
                   "scenario": scenario, "method": method, "budget": budget,
                   "seed": seed, "adaptation": adaptation, "hparams": {}}

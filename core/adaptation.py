@@ -19,8 +19,13 @@ Two modes (ADAPTATION_MODES), recorded in every run's config:
   pretrained backbone (``hp.pretrained``) the backbone learns at PRETRAINED_BACKBONE_LR_SCALE
   times adapt_lr and its BatchNorm statistics stay frozen, the usual fine-tuning practice.
 - ``head`` (``adapt_head``): train only the last linear layer on cached backbone features. The
-  logits are then exactly linear in the trained parameters, the regime in which the paper's
-  Theorem 4 holds exactly, and |theta_T - theta_0| covers the head's parameters only.
+  logits are then exactly linear in the trained parameters; with ``hp.adapt_loss == "mse"``
+  this is the regime in which every assumption of the paper's Theorem 4 holds (with
+  cross-entropy, the default, the loss is not the theorem's). |theta_T - theta_0| covers the
+  head's parameters only.
+
+Both minimise ``hp.adapt_loss`` (``core.models.loss_tensor``): cross-entropy or the MSE of the
+logits to one-hot labels.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import torch.nn.functional as F
 
 from core.device import resolve_device
 from core.hparams import ADAPTATION_MODES, HParams
-from core.models import FeatureClassifier
+from core.models import FeatureClassifier, loss_tensor
 from core.optimizers import make_optimizer
 from core.progress import Progress, format_seconds
 from core.scenarios import Scenario
@@ -180,9 +185,11 @@ def time_one_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
 
 def _train_mixed(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  sampler: MixedBatchSampler, target: tuple[torch.Tensor, torch.Tensor],
-                 source: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+                 source: tuple[torch.Tensor, torch.Tensor],
+                 loss_name: str = "ce") -> dict[str, Any]:  # fmt: skip
     """The adaptation loop shared by both modes: each batch is the sampler's target rows followed
-    by as many source rows; CE on true labels. Returns iterations, seconds, final_train_loss."""
+    by as many source rows; the mean of ``loss_name`` ("ce" or "mse", ``core.models.loss_tensor``)
+    on true labels. Returns iterations, seconds, final_train_loss."""
     (target_x, target_y), (source_x, source_y) = target, source
     device = target_x.device
     start, losses = time.perf_counter(), []
@@ -191,7 +198,7 @@ def _train_mixed(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
         s_idx = torch.from_numpy(source_rows).to(device)
         x = torch.cat([target_x[t_idx], source_x[s_idx]])
         y = torch.cat([target_y[t_idx], source_y[s_idx]])
-        loss = F.cross_entropy(module(x), y)
+        loss = loss_tensor(module(x), y, loss_name).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -257,10 +264,12 @@ def adapt(
                                  f"samples on {device}, about {format_seconds(estimate)} (one "
                                  f"batch took {one:.2f} s)"})  # fmt: skip
         torch.manual_seed(seed)  # dropout / drop-connect streams, scoped by fork_rng
-        info = _train_mixed(tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y))
+        info = _train_mixed(tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y),
+                            hp.adapt_loss)
     tuned.eval()
     return tuned, {
         "mode": "full",
+        "loss": hp.adapt_loss,
         "estimate_seconds": estimate,
         "backbone_lr": hp.adapt_lr * (PRETRAINED_BACKBONE_LR_SCALE if hp.pretrained else 1.0),
         **info,
@@ -314,10 +323,12 @@ def adapt_head(
     sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
 
     with single_cpu_thread(device):
-        info = _train_mixed(head, optimizer, sampler, (target_z, target_y), (source_z, source_y))
+        info = _train_mixed(head, optimizer, sampler, (target_z, target_y), (source_z, source_y),
+                            hp.adapt_loss)
     head.eval()
     return tuned, {
         "mode": "head",
+        "loss": hp.adapt_loss,
         **info,
         "epochs": hp.adapt_epochs,
         "batch_size": hp.adapt_batch,

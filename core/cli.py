@@ -70,6 +70,15 @@ def parser() -> argparse.ArgumentParser:
                      help="full (fine-tune everything, the paper's setting) or head (train only "
                           "the last linear layer on cached features); default: the scenario's "
                           "(head for pretrained backbones, full otherwise)")
+    run.add_argument("--loss", default=None,
+                     help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
+                          "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
+                          "in the run config")
+    run.add_argument("--hparams", default="default",
+                     help="hyper-parameter preset: default, or paper (the paper's section 6 "
+                          "adaptation recipe); recorded in the run config")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one hyper-parameter (repeatable), e.g. --set adapt_lr=1e-4")
     run.add_argument("--progress", default=None,
                      help="also append progress events as JSON lines to this file")
     run.add_argument("--no-umap", action="store_true",
@@ -99,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--split", default="test", help=", ".join(SPLITS))
     table.add_argument("--adaptation", default=None,
                        help="only runs with this adaptation mode (full or head)")
+    table.add_argument("--kind", default="all",
+                       help="accuracy, correlation, theory, or all (accuracy and correlation)")
     return parser
 
 
@@ -149,9 +160,32 @@ class ProgressReporter:
                                          "message": message, "done": True}) + "\n")
 
 
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings as hyper-parameter overrides, typed like the HParams fields."""
+    from core.hparams import FLOAT_FIELDS, INT_FIELDS
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ForgeLensError(f"--set {item!r} is not NAME=VALUE, e.g. --set adapt_lr=1e-4")
+        try:
+            out[name] = (int(value) if name in INT_FIELDS else float(value)
+                         if name in FLOAT_FIELDS else value)
+        except ValueError:
+            raise ForgeLensError(f"--set {item!r}: {name} needs a number, got {value!r}") from None
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     validate_params(RUN_CONSTRAINTS, vars(args))
     sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
+    from core.hparams import hparams_for  # standard library only
+
+    overrides = _overrides(args.set)
+    if args.loss is not None:
+        overrides["adapt_loss"] = args.loss
+    hparams = hparams_for(sweep.scenario, args.hparams, **overrides)
     # everything is checked: only now load torch and the engine
     from core.device import resolve_device
     from core.experiment import run_checked_sweep
@@ -160,7 +194,8 @@ def _run(args: argparse.Namespace) -> int:
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
-        run_ids = run_checked_sweep(sweep, root=args.out, device=device, progress=reporter)
+        run_ids = run_checked_sweep(sweep, root=args.out, device=device, progress=reporter,
+                                    hparams=hparams)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -258,6 +293,8 @@ def _table(args: argparse.Namespace) -> int:
         accuracy_matrix,
         accuracy_summary,
         correlation_summary,
+        theory_table,
+        with_settings,
     )
     from core.scenarios import SCENARIOS
     from core.store import RunStore
@@ -274,24 +311,43 @@ def _table(args: argparse.Namespace) -> int:
         where += f" with {args.adaptation} adaptation" if args.adaptation else ""
         print(f"no finished runs in {store.root}{where}; start one with `python -m core run`")
         return 1
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
-                           "display.max_rows", 500):
-        for (scenario, mode), group in runs.groupby(["scenario", "adaptation"]):
+    runs = with_settings(store, runs)
+    kinds = ("accuracy", "correlation") if args.kind == "all" else (args.kind,)
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.max_rows", 1000, "display.max_colwidth", 80):
+        for label, group in runs.groupby("experiment_label", sort=True):
             ids = group["run_id"].tolist()
-            long = accuracy_long(store, ids)
-            before = long[(long["split"] == args.split) & (long["stage"] == "before")]["accuracy"]
-            metric = getattr(SCENARIOS.get(scenario), "task", None)
-            metric = get_task(metric).metric if metric else "accuracy"
-            print(f"\n== {scenario}: {args.split} {metric} after {mode} adaptation, % mean ± std "
-                  f"over seeds (difference to random); source-only: {100 * before.mean():.2f}")
-            print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
-            corr = correlation_summary(store, ids)
-            print(f"\n== {scenario} ({mode} adaptation): Figure 5, correlation of distance with "
-                  "loss-reduction gap (mean over seeds)")
-            wide = corr.pivot_table(index=["method", "budget"], columns="space",
-                                    values=["pearson", "spearman"], sort=False)
-            wide.columns = [f"{stat}:{space}" for stat, space in wide.columns]
-            print(wide.round(3).to_string())
+            print(f"\n######## {label} ({len(ids)} runs)")
+            if "accuracy" in kinds:
+                long = accuracy_long(store, ids)
+                part = long[(long["split"] == args.split) & (long["stage"] == "before")]
+                mode = group["adaptation"].iloc[0]
+                task = getattr(SCENARIOS.get(group["scenario"].iloc[0]), "task", None)
+                metric = get_task(task).metric if task else "accuracy"
+                print(f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
+                      "Δ: mean paired difference to random over the same seeds [95% t "
+                      "interval]; ≈: not distinguishable at this number of seeds; source-only: "
+                      f"{100 * part['accuracy'].mean():.2f}")
+                print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
+            if "correlation" in kinds:
+                corr = correlation_summary(store, ids)
+                print("\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
+                      "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
+                      "pairs]")
+                for stat in ("pearson", "spearman"):
+                    view = corr.assign(value=[
+                        f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
+                        for m, lo, hi in zip(corr[stat], corr[f"{stat}_low"],
+                                             corr[f"{stat}_high"], strict=True)])
+                    print(f"\n{stat}:")
+                    print(view[["method", "budget", "space", "n_seeds", "value",
+                                f"{stat}_per_seed"]].to_string(index=False))
+            if "theory" in kinds:
+                table = theory_table(store, ids)
+                print("\n== Theorem 4 and Proposition 2, per run and space (see README, "
+                      "'What the theorem needs')")
+                print(table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
+                      .round(4).to_string(index=False))
     return 0
 
 

@@ -46,6 +46,7 @@ from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.source_model import get_source_model
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
 from core.tasks import task_of
+from core.theory import record_theory
 from core.validation import ForgeLensError
 
 __all__ = ["SPLITS", "PreparedPool", "budget_count", "prepare_pool", "run_checked_sweep",
@@ -201,7 +202,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     embedding = task_of(scenario).pool_embedding(z, logits, device=device)
     if not store.has_pool(pool_id):
         _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
-    losses, preds = _losses(model, scenario, features, device)
+    losses, preds = _losses(model, scenario, features, device, hp.adapt_loss)
     return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
                         time.perf_counter() - start, features, features_info)
 
@@ -229,17 +230,18 @@ def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
 
 
 def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,
-            device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-sample CE (true labels) and predictions on pool / val / test, from cached features
-    when given (the head alone), else through the whole model."""
+            device: torch.device, loss: str = "ce",
+            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
+    """Per-sample ``loss`` (hp.adapt_loss, true labels) and predictions on pool / val / test,
+    from cached features when given (the head alone), else through the whole model."""
     losses, preds = {}, {}
     for split in ("target_pool", "target_val", "target_test"):
         if features is not None:
             losses[split], preds[split] = per_sample_loss_from_features(
-                model, features[split], scenario.split(split).y, device=device)
+                model, features[split], scenario.split(split).y, device=device, loss=loss)
         else:
             losses[split], preds[split] = per_sample_loss(model, scenario.split(split),
-                                                          device=device)  # fmt: skip
+                                                          device=device, loss=loss)  # fmt: skip
     return losses, preds
 
 
@@ -294,7 +296,7 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
         with _timed(timings, "adapt"):
             adapted, adapt_info = _adapt(prepared, selected, adaptation, seed, device, tell)
         with _timed(timings, "records"):
-            tables = _records(prepared, adapted, selected, adaptation, device, tell)
+            tables = _records(store, prepared, adapted, selected, adaptation, device, tell)
     info = _run_info(run_id, config, prepared, device, timings, adapt_info, len(selected))
     store.write_run(run_id, info, tables)
     return run_id, False
@@ -333,13 +335,15 @@ def _adapt(prepared: PreparedPool, selected: np.ndarray, adaptation: str, seed: 
                       device=device)
 
 
-def _records(prepared: PreparedPool, adapted: FeatureClassifier, selected: np.ndarray,
-             adaptation: str, device: torch.device, notify: Progress) -> dict[str, pd.DataFrame]:
+def _records(store: RunStore, prepared: PreparedPool, adapted: FeatureClassifier,
+             selected: np.ndarray, adaptation: str, device: torch.device,
+             notify: Progress) -> dict[str, pd.DataFrame]:
     """Step 3: the run's tables (selection, accuracy, samples, pairs, summary)."""
     notify({"stage": "records", "message": "losses, accuracies and gap pairs"})
     scenario, pool, k = prepared.scenario, prepared.embedding, len(selected)
     features = prepared.features if adaptation == "head" else None
-    loss_after, pred_after = _losses(adapted, scenario, features, device)
+    loss_after, pred_after = _losses(adapted, scenario, features, device,
+                                     prepared.hparams.adapt_loss)
     labels = {s: scenario.split(s).y for s in ("target_pool", "target_val", "target_test")}
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
@@ -363,6 +367,8 @@ def _records(prepared: PreparedPool, adapted: FeatureClassifier, selected: np.nd
         "znorm": np.asarray(pool.znorm, dtype=np.float64),
     })
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
+    if task_of(scenario).name == "classification":  # Theorem 4 is stated for a class head
+        pairs, samples = record_theory(store, prepared, adapted, pairs, samples, device=device)
     return {
         "selection": pd.DataFrame({"idx": selected.astype(np.int64), "order": np.arange(k)}),
         "accuracy": accuracy,

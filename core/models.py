@@ -163,11 +163,11 @@ def embed(
 
 @torch.no_grad()
 def per_sample_loss(
-    model: FeatureClassifier, split: Split, *, device, batch_size: int = 512
+    model: FeatureClassifier, split: Split, *, device, batch_size: int = 512, loss: str = "ce"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-entropy with the true label per sample (float64) and predictions (int64)."""
+    """Loss (``loss_from_logits``) with the true label per sample (float64) and predictions."""
     _, logits = embed(model, split.x, device=device, batch_size=batch_size)
-    return loss_from_logits(logits, split.y)
+    return loss_from_logits(logits, split.y, loss)
 
 
 @torch.no_grad()
@@ -183,18 +183,29 @@ def head_logits(model: FeatureClassifier, z: np.ndarray | Tensor, *, device,
     return torch.cat(chunks).numpy()
 
 
-def loss_from_logits(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-entropy with the true labels per sample (float64) and argmax predictions (int64)."""
+def loss_tensor(logits: Tensor, labels: Tensor, loss: str = "ce") -> Tensor:
+    """Per-sample loss with the true labels: cross-entropy ("ce"), or "mse", the squared error
+    ||f(x) - onehot(y)||^2 of the logits f(x) summed over classes (Theorem 4's loss)."""
+    if loss == "mse":
+        target = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+        return ((logits - target) ** 2).sum(dim=1)
+    check_choice("loss", loss, ("ce", "mse"))
+    return F.cross_entropy(logits, labels, reduction="none")
+
+
+def loss_from_logits(logits: np.ndarray, labels: np.ndarray,
+                     loss: str = "ce") -> tuple[np.ndarray, np.ndarray]:
+    """Loss (``loss_tensor``) with the true labels per sample (float64) and argmax predictions."""
     logits64 = torch.from_numpy(np.asarray(logits)).double()
-    losses = F.cross_entropy(logits64, torch.from_numpy(np.asarray(labels, dtype=np.int64)),
-                             reduction="none")  # fmt: skip
+    losses = loss_tensor(logits64, torch.from_numpy(np.asarray(labels, dtype=np.int64)), loss)
     return losses.numpy(), np.asarray(logits).argmax(axis=1).astype(np.int64)
 
 
 def per_sample_loss_from_features(model: FeatureClassifier, z: np.ndarray | Tensor,
-                                  labels: np.ndarray, *, device) -> tuple[np.ndarray, np.ndarray]:
+                                  labels: np.ndarray, *, device,
+                                  loss: str = "ce") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``per_sample_loss`` computed from cached features: the head alone on ``z``."""
-    return loss_from_logits(head_logits(model, z, device=device), labels)
+    return loss_from_logits(head_logits(model, z, device=device), labels, loss)
 
 
 def accuracy(model: FeatureClassifier, split: Split, *, device, batch_size: int = 512) -> float:

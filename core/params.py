@@ -175,7 +175,7 @@ def validate_params(constraints: Mapping[str, Sequence[Constraint | None]],
     names its first bad item.
     """
     for name, allowed in constraints.items():
-        value = params[name]
+        value = params.get(name)  # a parameter an entry point does not take is None
         if value is None and None in allowed:
             continue
         if any(c is not None and c.is_satisfied_by(value) for c in allowed):
@@ -231,6 +231,18 @@ def _selectors() -> tuple[str, ...]:
     return available()
 
 
+def _losses() -> tuple[str, ...]:
+    from core.hparams import LOSSES
+
+    return LOSSES
+
+
+def _presets() -> tuple[str, ...]:
+    from core.hparams import PRESETS
+
+    return PRESETS
+
+
 def _adaptation_modes() -> tuple[str, ...]:
     from core.hparams import ADAPTATION_MODES
 
@@ -250,10 +262,14 @@ RUN_CONSTRAINTS: dict[str, list[Constraint | None]] = {
     "device": [Options(DEVICE_CHOICES), Pattern(r"cuda:\d+", "cuda:N")],
     "out": [None, WritableDir()],
     "progress": [None, WritableFile()],
+    "loss": [None, Options(_losses)],
+    "hparams": [None, Options(_presets)],
 }
+TABLE_KINDS = ("accuracy", "correlation", "theory", "all")
 TABLE_CONSTRAINTS: dict[str, list[Constraint | None]] = {
     "split": [Options(SPLITS)],
     "adaptation": [None, Options(_adaptation_modes)],
+    "kind": [Options(TABLE_KINDS)],
 }
 
 

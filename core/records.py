@@ -3,7 +3,10 @@
 For every unselected pool sample x' and every embedding space, x is its nearest selected
 sample in that space (computed on the source model theta_0, with pseudo-labels, exactly as the
 selectors see the pool). The loss reduction r = l(theta_0) - l(theta_T) uses the TRUE label and
-the cross-entropy that adaptation minimises; the gap is |r(x) - r(x')| and gamma = max(|z|, |z'|).
+the loss that adaptation minimises (hp.adapt_loss: cross-entropy or MSE); the gap is
+|r(x) - r(x')| and gamma = max(|z|, |z'|), FORGE's last-layer proxy of the tangent-feature norm.
+``core.theory`` adds Theorem 4's exact terms (true-label gradients, the tangent-feature norm with
+the bias, the signed gap) next to these columns.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import pandas as pd
 from scipy import stats
 
 from core.embeddings import SPACES
+from core.statistics import correlation_interval
+from core.theory import theory_summary
 
 PAIR_COLUMNS = (
     "space", "idx", "nn_idx", "distance", "label", "nn_label", "pseudo", "nn_pseudo",
@@ -70,6 +75,15 @@ def _correlation(kind: str, x: np.ndarray, y: np.ndarray) -> float:
     return float(test(x, y)[0])
 
 
+def correlation_intervals(distance: np.ndarray, gap: np.ndarray) -> dict[str, float]:
+    """95% bootstrap intervals (over the run's pairs, seed 0) of both correlations."""
+    out = {}
+    for kind in ("pearson", "spearman"):
+        interval = correlation_interval(distance, gap, kind, seed=0)
+        out[f"{kind}_low"], out[f"{kind}_high"] = interval.low, interval.high
+    return out
+
+
 def weighted_train_loss_reduction(selected: np.ndarray, nn_idx: np.ndarray, r: np.ndarray) -> float:
     """Proposition 2's first term: (1/n) sum_j w_j r(x_j), w_j = c_j + 1, n = pool size.
 
@@ -89,6 +103,7 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
             "space": str(space),
             "pearson": _correlation("pearson", distance, gap),
             "spearman": _correlation("spearman", distance, gap),
+            **correlation_intervals(distance, gap),
             "gamma_pearson": _correlation("pearson", group["gamma"].to_numpy(), gap),
             "gamma_spearman": _correlation("spearman", group["gamma"].to_numpy(), gap),
             "max_gap": float(gap.max()) if len(gap) else float("nan"),
@@ -97,5 +112,6 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
                 selected, group["nn_idx"].to_numpy(), r
             ),
             "n_pairs": len(group),
+            **theory_summary(group, len(r), len(selected)),
         })
     return pd.DataFrame(rows)

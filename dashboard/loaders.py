@@ -37,6 +37,14 @@ def store_stamp(root: str) -> tuple[int, int]:
         return 0, 0
 
 
+@st.cache_data(show_spinner="Checking Theorem 4 and Proposition 2…", max_entries=32)
+def theory_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """``core.reports.theory_table`` of these runs."""
+    from core.reports import theory_table as build
+
+    return build(get_store(root), list(run_ids))
+
+
 @st.cache_resource(show_spinner=False)
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device here (torch loads once, on first call)."""
@@ -52,9 +60,13 @@ def get_store(root: str) -> RunStore:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def finished_runs(root: str, stamp: tuple[int, int]) -> pd.DataFrame:
-    """Every finished run of the store (``stamp`` only invalidates the cache)."""
+    """Every finished run of the store with its setting and experiment
+    (``core.reports.with_settings``; ``stamp`` only invalidates the cache)."""
+    from core.reports import with_settings
+
     del stamp
-    return get_store(root).finished_runs()
+    store = get_store(root)
+    return with_settings(store, store.finished_runs())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -191,7 +203,8 @@ def decomposition_table(root: str, run_ids: tuple[str, ...], budget: float) -> p
 def correlation_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
     from core.reports import correlation_summary
 
-    return correlation_summary(get_store(root), list(run_ids))
+    # runs recorded before within-run intervals were stored: not recomputed at page time
+    return correlation_summary(get_store(root), list(run_ids), legacy_intervals=False)
 
 
 @st.cache_data(show_spinner="Running k-center greedy on the toy pool…", max_entries=32)

@@ -51,6 +51,10 @@ PAGES = (
     PageSpec("compare.py", "Compare selectors", ":material/compare_arrows:", "compare",
              "Analyse runs", guide="overlap, class mix and per-class coverage of the picks",
              needs_runs=True, charts=True),
+    PageSpec("theory.py", "Theory", ":material/functions:", "theory", "Analyse runs",
+             guide="Theorem 4's bound vs the observed gaps, term by term; the full-network "
+                   "tangent norm vs |z|; Proposition 2 per selector",
+             needs_runs=True, charts=True),
     PageSpec("teaching.py", "Teaching view", ":material/school:", "teaching", "Learn",
              guide="k-center greedy pick by pick on a 2-D toy pool (no runs needed)",
              charts=True),

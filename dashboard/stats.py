@@ -44,6 +44,21 @@ def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
     return Correlation(float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0]), len(x))
 
 
+def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> str:
+    """One line for a Figure 5 panel title: ``kind`` of ``x`` with the gap per seed, and their
+    mean with a 95% bootstrap interval over seeds (``core.statistics``); empty without seeds."""
+    from core.statistics import mean_interval
+
+    if "seed" not in pairs.columns or pairs.empty:
+        return ""
+    values = [getattr(correlation(g[x], g["gap"]), kind) for _, g in pairs.groupby("seed")]
+    symbol = "ρ" if kind == "spearman" else "r"
+    shown = " ".join("n/a" if np.isnan(v) else f"{v:+.2f}" for v in values)
+    if len(values) < 2:
+        return f"{symbol} of 1 seed: {shown}, no interval"
+    return f"{symbol} by seed {shown} · mean {mean_interval(values).text()}"
+
+
 def binned_mean(x: Iterable[float], y: Iterable[float], bins: int = 12) -> pd.DataFrame:
     """Mean of y in equal-count bins of x (quantile edges), one row per non-empty bin.
 

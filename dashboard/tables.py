@@ -5,14 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.statistics import NOT_DISTINGUISHABLE
 from core.validation import check_columns
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
-def _cell(mean: float, std: float, diff: float | None = None) -> str:
+def _cell(mean: float, std: float, diff: float | None = None,
+          record: dict | None = None) -> str:
+    """'mean ± std', with '(n=…)' and the paired difference's interval and verdict when the
+    row has them (``core.reports.accuracy_summary``): '≈' marks not distinguishable."""
+    record = record or {}
     text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
+    if "n_seeds" in record:
+        text += f" (n={record['n_seeds']})"
     if diff is not None and not np.isnan(diff):
-        text += f" ({100 * diff:+.2f})"
+        low, high = record.get("diff_low", np.nan), record.get("diff_high", np.nan)
+        if "diff_verdict" in record:
+            mark = " ≈" if record["diff_verdict"] == NOT_DISTINGUISHABLE else ""
+            bounds = f" [{100 * low:+.2f}, {100 * high:+.2f}]" if np.isfinite(low) else ""
+            text += f" (Δ {100 * diff:+.2f}{bounds}{mark})"
+        else:
+            text += f" ({100 * diff:+.2f})"
     return text
 
 
@@ -41,7 +54,8 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
         for record in part.itertuples(index=False):
             record = record._asdict()
             text = _cell(record["mean"], record["std"],
-                         record[diff] if diff and record[row] != "random" else None)
+                         record[diff] if diff and record[row] != "random" else None,
+                         record)
             if np.round(100 * record["mean"], 2) == best:
                 text = f"**{text}**"
             out.loc[record[row], column_label(value)] = text
@@ -94,13 +108,20 @@ def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
 
 
 def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFrame:
-    """``core.reports.correlation_summary`` as selector/budget rows x space columns."""
+    """``core.reports.correlation_summary`` as selector/budget rows x space columns: the mean
+    over seeds with its 95% bootstrap interval over seeds, and the number of seeds."""
     if table.empty:
         return pd.DataFrame()
-    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]])
-    wide = frame.pivot_table(index=["method", "budget"], columns="space", values=stat,
-                             sort=False)
+    def text(row: pd.Series) -> str:
+        low, high = row.get(f"{stat}_low", np.nan), row.get(f"{stat}_high", np.nan)
+        bounds = f" [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else ""
+        return f"{row[stat]:+.3f}{bounds} (n={row.get('n_seeds', '?')})"
+
+    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]],
+                         cell=table.apply(text, axis=1))
+    wide = frame.pivot_table(index=["method", "budget"], columns="space", values="cell",
+                             aggfunc="first", sort=False)
     order = [s for s in ("coreset", "badge", "forge") if s in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
     wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]
-    return wide.round(3)
+    return wide

@@ -62,6 +62,7 @@ def sidebar(root: str) -> RunSelection:
                                 help="Runs are grouped by the data scenario they adapted to.")
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(scenario, part)
+        part = _experiment_filter(scenario, mode, part)
         methods = method_order(part["method"])
         chosen = st.multiselect("Selectors", methods, default=methods,
                                 key=f"{session.METHODS}::{scenario}",
@@ -96,6 +97,20 @@ def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataF
                              "model, or training only the last linear layer on cached features. "
                              "Pages show one mode at a time.")
     return mode, part[part["adaptation"] == mode]
+
+
+def _experiment_filter(scenario: str, mode: str, part: pd.DataFrame) -> pd.DataFrame:
+    """Keep one experiment (same config apart from method, budget and seed): runs made with
+    other hyper-parameters or another loss are never averaged in. A choice appears only when
+    several are present, largest first (``core.reports.with_settings``)."""
+    if "experiment" not in part.columns or part["experiment"].nunique() < 2:
+        return part
+    sizes = part.groupby("experiment_label").size().sort_values(ascending=False, kind="stable")
+    label = st.selectbox("Setting", list(sizes.index), key=f"{session.SETTING}::{scenario}::{mode}",
+                         format_func=lambda x: f"{x} ({sizes[x]} runs)",
+                         help="The store holds runs of several settings (loss, recipe, "
+                              "hyper-parameters); pages show one at a time, never averaged.")
+    return part[part["experiment_label"] == label]
 
 
 def current_selection() -> RunSelection:

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from core.validation import check_choice, check_columns
 from dashboard.figures.style import GAMMA_SCALE, TREND_COLOR, base_layout, empty_figure, space_title
-from dashboard.stats import Correlation, binned_mean, correlation
+from dashboard.stats import Correlation, binned_mean, correlation, seed_interval_text
 
 PAIR_FIELDS = ("space", "distance", "gap", "gamma")
 
@@ -73,7 +73,8 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
         return empty_figure("No pairs to show: pick a selector, budget and seeds with runs.")
     letters = "abcdefgh"
     correlations = panel_correlations(pairs, panels)
-    titles = [f"<b>({letters[i]}) {p.title()}</b><br>{c.label()}"
+    titles = [f"<b>({letters[i]}) {p.title()}</b><br>{c.label()}<br>"
+              + seed_interval_text(pairs[pairs["space"] == p.space], p.x)
               for i, (p, c) in enumerate(zip(panels, correlations, strict=True))]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles,
                         horizontal_spacing=0.06)
@@ -109,5 +110,5 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
     )
     fig.update_annotations(font_size=12.5)
     base_layout(fig, height=height)
-    fig.update_layout(margin={"t": 90}, legend={"yanchor": "top", "y": -0.2})
+    fig.update_layout(margin={"t": 110}, legend={"yanchor": "top", "y": -0.2})
     return fig

@@ -158,6 +158,8 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
         assert f"n = {len(part)}" in title
+        per_seed = [sps.spearmanr(g[x], g["gap"])[0] for _, g in part.groupby("seed")]
+        assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + " · mean" in title
     # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows
     keys = decode(scatters[0]["customdata"]).astype(int)
     np.testing.assert_allclose(decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys])
@@ -295,3 +297,50 @@ def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
             assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
         assert f"{len(ids)} run(s) selected of {len(ids)}" in texts(at)
         assert f"({adaptation} adaptation)" in texts(at)
+
+
+def test_theory_page_shows_the_numbers_of_core_theory_table(
+        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.reports import theory_table
+
+    at = open_app(debug_store, monkeypatch, "theory")
+    assert "full adaptation, CE loss" in texts(at)  # the debug store's regime, named
+    bound, holds, proxy, proposition = charts(at)
+    theory = theory_table(RunStore(debug_store))
+    part = theory[(theory.space == "badge") & (theory.budget == DEBUG_BUDGETS[0])]
+    bars = {t["name"]: dict(zip(t["x"], decode(t["y"]), strict=True)) for t in holds["data"]}
+    for method, group in part.groupby("method"):
+        assert bars["whole bound"][method] == pytest.approx(
+            100 * group["bound_holds_fraction"].mean())
+        assert bars["first-order term alone"][method] == pytest.approx(
+            100 * group["first_order_holds_fraction"].mean())
+    pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
+    pairs = pairs[(pairs.space == "badge") & (pairs.seed == DEBUG_SEEDS[0])]
+    fails = int((pairs.signed_gap > pairs.first_order).sum())
+    assert f"above the line: {fails} of {len(pairs)} pairs" in bound["layout"]["annotations"][0][
+        "text"]
+    samples = _store_table(debug_store, "samples", method="forge", budget=DEBUG_BUDGETS[0])
+    samples = samples[samples.seed == DEBUG_SEEDS[0]]
+    rho = sps.spearmanr(samples.znorm, samples.tangent_norm_full)[0]
+    assert f"Spearman ρ = {rho:.2f}" in proxy["layout"]["title"]["text"]
+    names = [t["name"] for t in proposition["data"]]
+    assert names[:3] == ["(1) weighted training loss reduction", "(2) − (N − |s|)/N · max gap",
+                         "(3) generalisation gap"]
+
+
+def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.experiment import run_sweep
+    from core.hparams import hparams_for
+
+    root = tmp_path / "mixed"
+    for lr in (0.01, 0.05):
+        run_sweep("debug", ["random", "forge"], [0.1], [0, 1], root=str(root), device="cpu",
+                  adaptation="head", hparams=hparams_for("debug", adapt_lr=lr))
+    at = open_app(root, monkeypatch, "accuracy")
+    setting = next(s for s in at.sidebar.selectbox if s.label == "Setting")
+    assert len(setting.options) == 2
+    assert "4 run(s) selected of 4" in texts(at)
+    assert "(n=2)" in next(m.value for m in at.markdown if "| selector |" in m.value)
+    setting.set_value(setting.options[1]).run()
+    assert not at.exception and "4 run(s) selected of 4" in texts(at)

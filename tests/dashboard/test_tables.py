@@ -73,5 +73,8 @@ def test_correlation_pivot_spaces_as_columns() -> None:
     wide = tables.correlation_pivot(table)
     assert list(wide.columns) == ["spearman · CORESET space", "spearman · BADGE space",
                                   "spearman · FORGE space"]
-    assert wide.loc[("forge", "10%")].tolist() == [0.3, 0.2, 0.5]
+    assert wide.loc[("forge", "10%")].tolist() == ["+0.300 (n=?)", "+0.200 (n=?)",
+                                                   "+0.500 (n=?)"]
+    table = table.assign(spearman_low=[0.4, 0.1, 0.2], spearman_high=[0.6, 0.3, 0.4], n_seeds=3)
+    assert tables.correlation_pivot(table).loc[("forge", "10%")].iloc[0] == "+0.300 [+0.20, +0.40] (n=3)"
     assert tables.correlation_pivot(table.iloc[:0]).empty

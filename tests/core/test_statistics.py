@@ -1,0 +1,104 @@
+"""Bootstrap intervals against brute-force resampling, paired differences, and the verdict."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from core.statistics import (
+    NOT_DISTINGUISHABLE,
+    bootstrap_indices,
+    correlation_interval,
+    difference_interval,
+    mean_interval,
+    mean_std,
+    paired_differences,
+    verdict,
+)
+from core.validation import ForgeLensError
+
+
+def _every_resample(n: int) -> np.ndarray:
+    return np.array(list(itertools.product(range(n), repeat=n)))
+
+
+def test_mean_interval_over_every_resample_equals_brute_force():
+    values = np.array([0.61, 0.58, 0.70, 0.66, 0.52])
+    every = _every_resample(len(values))  # all 5^5 = 3125 resamples, each once
+    exact = mean_interval(values, indices=every)
+    brute = [np.mean([values[i] for i in row]) for row in every]
+    low, high = np.quantile(brute, [0.025, 0.975])
+    assert (exact.low, exact.high) == pytest.approx((low, high), abs=1e-12)
+    # the seeded Monte-Carlo bootstrap converges to that exact bootstrap distribution
+    approx = mean_interval(values, n_boot=20000, seed=1)
+    assert approx.low == pytest.approx(low, abs=0.006)
+    assert approx.high == pytest.approx(high, abs=0.006)
+    assert approx.estimate == pytest.approx(values.mean())
+
+
+@pytest.mark.parametrize("kind", ["pearson", "spearman"])
+def test_correlation_interval_equals_a_loop_of_scipy_over_the_same_resamples(kind):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = 0.5 * x + rng.normal(size=40)
+    y[:5] = y[5]  # ties, so Spearman must use average ranks
+    rows = bootstrap_indices(40, 300, seed=4)
+    fast = correlation_interval(x, y, kind, indices=rows, chunk=64)
+    test = stats.pearsonr if kind == "pearson" else stats.spearmanr
+    loop = [test(x[r], y[r])[0] for r in rows]
+    low, high = np.quantile(loop, [0.025, 0.975])
+    assert (fast.low, fast.high) == pytest.approx((low, high), rel=1e-9, abs=1e-12)
+    assert fast.estimate == pytest.approx(test(x, y)[0], rel=1e-12)
+    again = correlation_interval(x, y, kind, n_boot=300, seed=4)
+    assert (again.low, again.high) == (fast.low, fast.high)  # deterministic per seed
+
+
+def test_correlation_interval_of_an_exhaustive_small_case():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([1.2, 1.9, 3.5, 3.1, 5.4])
+    every = _every_resample(5)
+    fast = correlation_interval(x, y, "pearson", indices=every)
+    brute = []
+    for row in every:
+        xs, ys = x[row], y[row]
+        if np.ptp(xs) > 0 and np.ptp(ys) > 0:  # constant resamples have no correlation
+            brute.append(np.corrcoef(xs, ys)[0, 1])
+    assert (fast.low, fast.high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])))
+
+
+def test_undefined_cases_give_nan_not_a_number_that_looks_real():
+    assert np.isnan(correlation_interval([1, 1, 1, 1], [1, 2, 3, 4]).estimate)
+    one = mean_interval([0.4])
+    assert one.estimate == 0.4 and not one.defined and one.includes_zero
+    assert verdict(difference_interval([0.05])) == NOT_DISTINGUISHABLE
+    assert mean_std([0.3]) == (0.3, pytest.approx(np.nan, nan_ok=True), 1)
+
+
+def test_difference_interval_is_the_paired_t_interval_and_drives_the_verdict():
+    d = np.array([0.02, 0.03, 0.025, 0.035])
+    interval = difference_interval(d)
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert (interval.low, interval.high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert verdict(interval) == "higher"
+    assert verdict(difference_interval(-d)) == "lower"
+    # the seed-to-seed sign flips of issue 11 (-0.38, +0.32, -0.62): not distinguishable
+    assert verdict(difference_interval([-0.38, 0.32, -0.62])) == NOT_DISTINGUISHABLE
+
+
+def test_paired_differences_pair_by_seed_never_by_pooled_means():
+    table = pd.DataFrame({
+        "method": ["random"] * 3 + ["forge"] * 2,
+        "experiment": "e", "budget": 0.1,
+        "seed": [0, 1, 2, 0, 2],
+        "accuracy": [0.5, 0.9, 0.6, 0.55, 0.65],
+    })
+    out = paired_differences(table, "accuracy", pair_on=("experiment", "budget", "seed"))
+    assert out["difference"].tolist() == pytest.approx([0.05, 0.05])
+    # a pooled comparison would give mean(forge) - mean(random) = 0.6 - 0.667 < 0
+    twice = pd.concat([table, table.iloc[:1]])
+    with pytest.raises(ForgeLensError, match="one baseline run per pairing key"):
+        paired_differences(twice, "accuracy", pair_on=("experiment", "budget", "seed"))
