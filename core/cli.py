@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
     run.add_argument("--scenario", default=None, help="scenario name (python -m core list)")
     run.add_argument("--methods", type=_csv("methods", str, "selector names"),
+                     help="selector names (python -m core list), installed plugins or "
+                          "package.module:ClassName of your own Selector subclass",
                      default=["random", "margin", "entropy", "duc", "coreset", "badge", "clue",
                               "forge"])
     run.add_argument("--budgets", type=_csv("budgets", float, "fractions in (0, 1]"),
@@ -123,6 +125,9 @@ def _run(args: argparse.Namespace) -> int:
     from core.scenarios import DEFAULT_SCENARIO
 
     scenario = args.scenario or DEFAULT_SCENARIO
+    from core.selection import resolve_methods
+
+    args.methods = resolve_methods(args.methods)  # `package.module:Class` specs, plugins
     validate_sweep(scenario, args.methods, args.budgets, args.seeds, args.adaptation)
     adaptation = resolve_adaptation(scenario, args.adaptation)
     from core.device import resolve_device

@@ -260,6 +260,7 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     adaptation = resolve_adaptation(scenario.name, adaptation)
     config = run_config(scenario.name, method, budget, seed, hp, adaptation,
                         non_default_params(scenario))
+    config.update(selection.plugin_config(method))  # plugin selectors: import path + params
     run_id = config_id(config)
     if store.is_finished(run_id):
         return run_id, True
@@ -382,6 +383,7 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
     scenario of that name by an already built one (e.g. a small slice for tests).
     """
+    methods = selection.resolve_methods(methods)  # `package.module:Class` and installed plugins
     budgets, seeds = validate_sweep(scenario, methods, budgets, seeds, adaptation)
     adaptation = resolve_adaptation(scenario, adaptation)
     torch_device = resolve_device(device)

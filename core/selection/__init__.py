@@ -7,8 +7,10 @@ prepared ``PoolEmbedding`` for several selectors. The same seed gives the same r
 """
 
 from core.selection.base import Selector, top_indices
+from core.selection.contract import check_selector
 from core.selection.kcenter import kcenter_greedy
 from core.selection.kmeanspp import kmeanspp_seeding, largest_norm_index
+from core.selection.plugins import plugin_config, resolve_methods
 from core.selection.registry import (
     SELECTORS,
     available,
@@ -22,11 +24,14 @@ __all__ = [
     "SELECTORS",
     "Selector",
     "available",
+    "check_selector",
     "get_selector",
     "kcenter_greedy",
     "kmeanspp_seeding",
     "largest_norm_index",
+    "plugin_config",
     "register",
+    "resolve_methods",
     "select",
     "select_from_pool",
     "top_indices",

@@ -24,7 +24,10 @@ SELECTORS: dict[str, type[Selector]] = {cls.name: cls for cls in (
 
 
 def available() -> tuple[str, ...]:
-    """Registered selector names in display order."""
+    """Registered selector names in display order (installed plugins included, see plugins)."""
+    from core.selection.plugins import discover_entry_points
+
+    discover_entry_points()
     return tuple(SELECTORS)
 
 
@@ -41,7 +44,7 @@ def register(cls: type[Selector]) -> type[Selector]:
 
 def get_selector(name: str, **params: Any) -> Selector:
     """A new selector instance for ``name`` (constructor ``params`` optional)."""
-    check_choice("name", name, SELECTORS)
+    check_choice("name", name, available())
     return SELECTORS[name](**params)
 
 
