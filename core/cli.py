@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
     run.add_argument("--scenario", default=None, help="scenario name (python -m core list)")
+    run.add_argument("--scenario-file", default=None,
+                     help="a TOML file declaring a scenario from your own data (README: 'Your "
+                          "own data'); it is checked, saved into the run store and run")
     run.add_argument("--methods", type=_csv("methods", str, "selector names"),
                      help="selector names (python -m core list), installed plugins or "
                           "package.module:ClassName of your own Selector subclass",
@@ -124,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from core.experiment import resolve_adaptation, run_sweep, validate_sweep
     from core.scenarios import DEFAULT_SCENARIO
 
-    scenario = args.scenario or DEFAULT_SCENARIO
+    scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
     from core.selection import resolve_methods
 
     args.methods = resolve_methods(args.methods)  # `package.module:Class` specs, plugins
@@ -148,6 +151,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(run_ids)} runs of {scenario} ({adaptation} adaptation) in {seconds:.1f} s; "
           f"browse them with `make run` or `python -m core table --scenario {scenario}`")
     return 0
+
+
+def _scenario_from_files(args: argparse.Namespace) -> str | None:
+    """Register the run store's saved scenario files and ``--scenario-file`` (checked, then
+    saved there too); returns the latter's name."""
+    from core.scenarios.scenario_file import register_store_scenarios, use_scenario_file
+
+    register_store_scenarios(args.out)
+    if args.scenario_file is None:
+        return None
+    name = use_scenario_file(args.scenario_file, args.out)
+    if args.scenario not in (None, name):
+        raise ForgeLensError(f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
+                             "disagree; allowed: one of them")
+    return name
 
 
 def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: ProgressReporter) -> None:

@@ -41,6 +41,7 @@ from core.models import (
 from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.scenarios import available as available_scenarios
+from core.selection.groups import group_counts, select_per_group
 from core.source_model import get_source_model
 from core.store import RunStore, config_id
 from core.validation import ForgeLensError, check_choice, check_fraction
@@ -203,7 +204,10 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
             "scenario_summary": scenario.summary(),
             "hparams": asdict(hp),
         }
-        store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
+        frame = _pool_frame(embedding, pool_split.y, logits)
+        if scenario.domain_column("target_pool") is not None:
+            frame["domain"] = scenario.domain_column("target_pool")
+        store.write_pool(pool_id, meta, frame, z, logits)
     losses, preds = _losses(model, scenario, features, device)
     return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
                         time.perf_counter() - start, features, features_info)
@@ -267,11 +271,13 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     timings: dict[str, float] = {}
     start = time.perf_counter()
     pool = prepared.embedding
-    k = budget_count(budget, pool.n)
+    groups = scenario.pool_domains()  # several target domains: the budget applies to each
+    k = budget_count(budget, pool.n) if groups is None else sum(group_counts(budget, groups).values())
 
     notify({"stage": "select", "message": f"{method}: selecting {k} of {pool.n}"})
     tick = time.perf_counter()
-    selected = selection.select_from_pool(method, pool, k, seed=seed)
+    selected = (selection.select_from_pool(method, pool, k, seed=seed) if groups is None
+                else select_per_group(method, pool, budget, groups, seed=seed))
     timings["select"] = time.perf_counter() - tick
 
     what = "the head" if adaptation == "head" else "everything"
@@ -317,6 +323,10 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
         "znorm": np.asarray(pool.znorm, dtype=np.float64),
     })
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
+    domain = scenario.domain_column("target_pool")
+    if domain is not None:  # folder / file scenarios: each sample's target domain
+        samples["domain"] = domain
+        pairs["domain"], pairs["nn_domain"] = domain[pairs["idx"]], domain[pairs["nn_idx"]]
     summary = summary_table(pairs, selected, before - after)
     timings["records"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start

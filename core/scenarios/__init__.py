@@ -36,12 +36,22 @@ def available() -> tuple[str, ...]:
 
 def describe(name: str) -> str:
     """One-line description of scenario ``name``, without building it."""
-    return SCENARIOS[check_choice("scenario", name, available())].description
+    return SCENARIOS[_find(name)].description
+
+
+def _find(name: str) -> str:
+    """``name`` checked against the registry, after looking for a scenario file of that name
+    saved in the default run store (``core.scenarios.scenario_file``)."""
+    if name not in SCENARIOS:
+        from core.scenarios.scenario_file import register_saved
+
+        register_saved(name)
+    return check_choice("scenario", name, available())
 
 
 def build_scenario(name: str, **params: Any) -> Scenario:
     """Build scenario ``name`` with builder parameters ``params`` (not cached)."""
-    builder_cls = SCENARIOS[check_choice("scenario", name, available())]
+    builder_cls = SCENARIOS[_find(name)]
     try:
         builder = builder_cls(**params)
     except TypeError as error:
