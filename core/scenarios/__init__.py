@@ -59,7 +59,14 @@ def build_scenario(name: str, **params: Any) -> Scenario:
     return builder.build()
 
 
-@cache
 def load_scenario(name: str) -> Scenario:
-    """Scenario ``name`` with its default parameters, built once per process."""
+    """Scenario ``name`` with its default parameters, built once per process (a scenario file's
+    is built on every call: its files may change while the process lives)."""
+    if getattr(SCENARIOS.get(name), "from_file", False):
+        return build_scenario(name)
+    return _load_cached(name)
+
+
+@cache
+def _load_cached(name: str) -> Scenario:
     return build_scenario(name)

@@ -3,8 +3,9 @@
 The layout of VLCS, PACS, OfficeHome and VisDA as DomainBed ships them. Images: jpg, jpeg, png,
 bmp, webp (any case), any size, gray (8 or 16 bit) or colour; each is resized to
 ``image_size`` x ``image_size`` (bilinear; the aspect ratio is not kept, as DomainBed's
-``Resize((224, 224))``) and stored as (3, S, S) float32 in [0, 1] (8-bit values as v / 255, 16-bit
-as v / 65535; gray repeated to the three channels). Memory: N x 3 x S^2 x 4 bytes, so a
+``Resize((224, 224))``) and stored as float32 in [0, 1] (8-bit values as v / 255, 16-bit as
+v / 65535): (1, S, S) when every image of the scenario is gray, else (3, S, S) with gray
+repeated (the backbones repeat a single channel themselves). Memory: N x 3 x S^2 x 4 bytes, so a
 ``max_per_domain`` cap keeps a large domain in bounds (a class-stratified random subsample
 drawn with ``split_seed``).
 
@@ -149,8 +150,8 @@ def files_fingerprint(scan: FolderScan, domains: list[str]) -> str:
 
 
 def read_image(path: Path, size: int) -> np.ndarray:
-    """One image as (3, size, size) float32 in [0, 1] (see the module doc); raises OSError or
-    ValueError when the file is unreadable or truncated."""
+    """One image as (1 or 3, size, size) float32 in [0, 1] (1 channel: gray); raises OSError
+    or ValueError when the file is unreadable or truncated."""
     with Image.open(path) as image:
         image.load()
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -158,8 +159,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
             gray = Image.fromarray(pixels.astype(np.float32), mode="F")
             if gray.size != (size, size):
                 gray = gray.resize((size, size), Image.Resampling.BILINEAR)
-            plane = np.asarray(gray, dtype=np.float32)
-            return np.repeat(plane[None], 3, axis=0)
+            return np.asarray(gray, dtype=np.float32)[None]
         if image.mode not in ("L", "RGB"):
             image = image.convert("L" if image.mode in ("1", "LA", "P") and _is_gray(image)
                                   else "RGB")
@@ -167,7 +167,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
             image = image.resize((size, size), Image.Resampling.BILINEAR)
         pixels = (np.asarray(image, dtype=np.float64) / 255.0).astype(np.float32)
     if pixels.ndim == 2:
-        return np.repeat(pixels[None], 3, axis=0)
+        return pixels[None]
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
@@ -252,13 +252,14 @@ class ImageFolderScenario(ScenarioBuilder):
         return paths, np.concatenate(labels), np.concatenate(where)
 
     def _load(self, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3, S, S) images and a mask of the rows that could be read."""
+        """(N, C, S, S) images and a mask of the rows that could be read (C = 1 when every
+        image of the scenario is gray, else 3 with gray repeated)."""
         size = check_int_range("image_size", self.image_size, 8, 1024)
-        images = np.zeros((len(paths), 3, size, size), dtype=np.float32)
+        images = []
         ok = np.ones(len(paths), dtype=bool)
         for row, path in enumerate(paths):
             try:
-                images[row] = read_image(path, size)
+                images.append(read_image(path, size))
             except (OSError, ValueError, SyntaxError) as error:
                 if not self.skip_unreadable:
                     raise ForgeLensError(
@@ -266,6 +267,7 @@ class ImageFolderScenario(ScenarioBuilder):
                         "remove it, or set skip_unreadable = true to skip and count such files"
                     ) from None
                 ok[row] = False
+                images.append(np.zeros((1, size, size), np.float32))
                 self.skipped.append(str(path))
         return images, ok
 
@@ -276,14 +278,33 @@ class ImageFolderScenario(ScenarioBuilder):
             raise ForgeLensError(f"{self.name}: the {role} domains {source if role == 'source' else target} "
                                  "hold no images of the source classes")
         images, ok = self._load(paths)
-        return images[ok], labels[ok], where[ok]
+        return images, ok, labels, where
+
+    def _stack(self, images: list[np.ndarray], channels: int) -> np.ndarray:
+        return np.stack([np.repeat(i, channels // len(i), axis=0) for i in images])
+
+    def _both(self) -> None:
+        """Decode both roles once; gray stays one channel only when every image is gray."""
+        if getattr(self, "_decoded", None) is not None:
+            return
+        source, target = self._domain_data("source"), self._domain_data("target")
+        channels = max(len(i) for images, ok, *_ in (source, target)
+                       for i, keep in zip(images, ok, strict=True) if keep)
+        self._decoded = {}
+        for role, (images, ok, labels, where) in (("source", source), ("target", target)):
+            kept = [i for i, keep in zip(images, ok, strict=True) if keep]
+            if not kept:
+                raise ForgeLensError(f"{self.name}: every {role} image is unreadable")
+            self._decoded[role] = (self._stack(kept, channels), labels[ok], where[ok])
 
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:
-        images, labels, _ = self._domain_data("source")
+        self._both()
+        images, labels, _ = self._decoded["source"]
         return images, labels
 
     def load_target(self) -> tuple[np.ndarray, np.ndarray]:
-        images, labels, where = self._domain_data("target")
+        self._both()
+        images, labels, where = self._decoded["target"]
         self._target_domains = where
         return images, labels
 
@@ -297,7 +318,11 @@ class ImageFolderScenario(ScenarioBuilder):
         self.class_names = classes
         self.skipped = []
         self.files_fingerprint = fingerprint
-        scenario = super().build()
+        self._decoded = None
+        try:
+            scenario = super().build()
+        finally:
+            self._decoded = None  # the arrays live on in the scenario only
         if self.skipped:
             warnings.warn(f"{self.name}: skipped {len(self.skipped)} unreadable image(s), first: "
                           f"{self.skipped[0]}", FolderWarning, stacklevel=2)

@@ -152,7 +152,8 @@ def register_table(data: dict[str, Any]) -> str:
         base_cls.__init__(self, **{**params, **overrides})
 
     builder = type(f"FileScenario_{name}", (base_cls,),
-                   {"name": name, "description": description, "__init__": __init__})
+                   {"name": name, "description": description, "__init__": __init__,
+                    "from_file": True})
     recipe = DEFAULTS[RECIPES[data["kind"]]]
     hp = replace(recipe, arch=arch, feature_dim=PRETRAINED_FEATURE_DIMS[arch])
     overrides = data.get("hparams", {})
