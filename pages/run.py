@@ -5,9 +5,8 @@ import torch
 
 from core.adaptation import ADAPTATION_MODES
 from core.hparams import default_adaptation
-from core.scenarios import available as scenarios
 from core.selection import available as selectors
-from dashboard import jobs, loaders, session, widgets
+from dashboard import jobs, loaders, scenario_form, session, widgets
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 SEED_CHOICES = tuple(range(10))
@@ -21,9 +20,11 @@ widgets.page_header(
     "switch pages or reload; finished runs are reused, never recomputed.",
 )
 defaults = jobs.default_request()
-names = list(scenarios())
+saved = scenario_form.render(root)  # your own data: a folder or text files, saved in the store
+names = scenario_form.scenario_names(root)
 left, right = st.columns(2)
-scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
+scenario = left.selectbox("Scenario", names, index=names.index(saved if saved in names
+                                                               else defaults["scenario"]),
                           help="Source → target data shift (python -m core list).")
 modes = list(ADAPTATION_MODES)
 right.caption(f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "

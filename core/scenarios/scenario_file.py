@@ -201,8 +201,13 @@ def check_registered(name: str) -> None:
 def use_scenario_file(path: str | Path, root: str | Path | None) -> str:
     """Read, register and check a scenario file, then save it (absolute paths) into the run
     store ``root``; returns the scenario's name. Nothing is saved when a check fails."""
-    data = read_scenario_file(path)
-    name = register_table(data)
+    return save_table(root, read_scenario_file(path))
+
+
+def save_table(root: str | Path | None, data: dict[str, Any]) -> str:
+    """Register and check a parsed scenario table, then save it into the run store ``root``
+    (what the dashboard's form does); returns the name. Nothing is saved when a check fails."""
+    name = register_table(_check_absolute(parse_scenario_text(to_toml(data))))
     check_registered(name)
     save_scenario(root, to_toml(data))
     return name
@@ -219,16 +224,22 @@ def scenarios_dir(root: str | Path | None) -> Path:
     return RunStore(root).root / SCENARIOS_DIR
 
 
+def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
+    paths = [(key, data.get(key)) for key in ("root", "weights", "model")]
+    paths += [("files", f) for f in (data.get("files") or [])]
+    for key, value in paths:
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            raise ForgeLensError(f"{key}={value!r} is relative; allowed: an absolute path in a "
+                                 "saved scenario")
+    return data
+
+
 def save_scenario(root: str | Path | None, text: str) -> Path:
     """Check ``text`` (a scenario file; relative paths are not allowed here) and write it to
     ``<root>/_scenarios/<name>.toml`` atomically; returns the path."""
     from core.store import write_bytes_atomic
 
-    data = parse_scenario_text(text)
-    for key in ("root", "weights", "model"):
-        if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
-            raise ForgeLensError(f"{key}={data[key]!r} is relative; allowed: an absolute path in "
-                                 "a saved scenario")
+    data = _check_absolute(parse_scenario_text(text))
     path = scenarios_dir(root) / f"{data['name']}.toml"
     write_bytes_atomic(path, text.encode())
     return path
