@@ -237,6 +237,13 @@ def _table(args: argparse.Namespace) -> int:
                                     values=["pearson", "spearman"], sort=False)
             wide.columns = [f"{stat}:{space}" for stat, space in wide.columns]
             print(wide.round(3).to_string())
+            from core.domain_report import domain_table
+
+            domains = domain_table(store, ids)
+            if not domains.empty:  # several target domains: labels and accuracy per domain
+                print(f"\n== {scenario} ({mode} adaptation): by target domain, unselected pool "
+                      "accuracy in % (mean over seeds)")
+                print(domains.round(3).to_string(index=False))
     return 0
 
 

@@ -38,6 +38,15 @@ def scenario_names(root: str) -> list[str]:
     return list(available())
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def domain_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """``core.domain_report.domain_table`` (empty for runs without target domains), cached."""
+    from core.domain_report import domain_table as table
+    from core.store import RunStore
+
+    return table(RunStore(root), list(run_ids))
+
+
 def folder_counts(root: str) -> tuple[pd.DataFrame, Any]:
     """Images per (domain, class) as a table (domains as rows, plus a total), and the scan."""
     scan = scan_folder(root)

@@ -119,6 +119,15 @@ def test_several_targets_split_the_budget_and_records_carry_the_domain(folder: P
         assert set(pairs["domain"]) == {"b", "c"} and "nn_domain" in pairs
     pool_id = store.load_config(ids[0])["pool_id"]
     assert set(store.load_pool(pool_id)["domain"]) == {"b", "c"}
+    from core.domain_report import domain_table
+
+    by_domain = domain_table(store, ids).set_index(["method", "domain"])
+    samples = store.load_table(ids[0], "samples")
+    assert by_domain.loc[("random", "b"), "selected"] == samples[samples["domain"] == "b"][
+        "selected"].sum()
+    rest = samples[(samples["domain"] == "c") & ~samples["selected"]]
+    assert by_domain.loc[("random", "c"), "unselected_after"] == pytest.approx(
+        100 * (rest["pred_after"] == rest["label"]).mean())
 
 
 def test_changed_files_give_new_run_ids(folder: Path, tmp_path: Path) -> None:

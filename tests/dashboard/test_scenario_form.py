@@ -112,6 +112,15 @@ def test_the_form_saves_a_folder_scenario_that_a_sweep_and_the_gap_page_use(
             page.wait_for_timeout(2000)
             assert page.locator('[data-testid="stException"]').count() == 0
             page.screenshot(path=str(SHOTS / "form_gap.png"), full_page=True)
+            page.goto(f"{url}/accuracy")
+            heading = page.get_by_text("By target domain")
+            heading.wait_for(timeout=120_000)
+            table = page.locator('[data-testid="stDataFrame"]').last
+            table.scroll_into_view_if_needed()
+            table.locator("canvas").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(3000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(SHOTS / "form_accuracy.png"))
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
