@@ -182,7 +182,12 @@ def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: Progress
 
 def _list() -> int:
     from core.scenarios import DEFAULT_SCENARIO, available, describe
+    from core.scenarios.scenario_file import register_store_scenarios
     from core.selection import available as selectors
+
+    _, broken = register_store_scenarios(None)  # scenario files saved in the default run store
+    for file, error in broken.items():
+        print(f"saved scenario {file} cannot be used: {error}", file=sys.stderr)
 
     print("scenarios:")
     width = max(map(len, available()))
