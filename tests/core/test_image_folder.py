@@ -251,3 +251,8 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
         acc_a, acc_b = a.load_table(mine, "accuracy"), b.load_table(ref, "accuracy")
         np.testing.assert_allclose(acc_a["accuracy"], acc_b["accuracy"], atol=1e-9)
         np.testing.assert_allclose(acc_a["loss"], acc_b["loss"], atol=1e-3)
+        pairs_a, pairs_b = a.load_table(mine, "pairs"), b.load_table(ref, "pairs")
+        for column in ("space", "idx", "nn_idx", "label", "nn_label", "pseudo", "nn_pseudo"):
+            assert pairs_a[column].equals(pairs_b[column]), (method, column)
+        np.testing.assert_allclose(pairs_a["gap"], pairs_b["gap"], rtol=1e-3, atol=1e-2)
+        np.testing.assert_allclose(pairs_a["distance"], pairs_b["distance"], rtol=1e-3, atol=1e-3)

@@ -185,4 +185,7 @@ def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> N
         ref, _ = run_one(RunStore(tmp_path / "b"), theirs, method, 0.2, 0, device=device)
         a, b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
         assert a.load_table(mine, "selection").equals(b.load_table(ref, "selection")), method
-        pd.testing.assert_frame_equal(a.load_table(mine, "accuracy"), b.load_table(ref, "accuracy"))
+        for name in ("accuracy", "samples", "pairs", "summary"):
+            ours_table = a.load_table(mine, name).drop(columns=["domain", "nn_domain"],
+                                                       errors="ignore")
+            pd.testing.assert_frame_equal(ours_table, b.load_table(ref, name), obj=name)
