@@ -3,8 +3,6 @@ broken selectors fail it, and TypiClust runs in sweeps by `module:Class` and by 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 import torch
 
 from core import selection
+from core.cli import main
 from core.embeddings import PoolEmbedding
 from core.experiment import run_sweep
 from core.selection import Selector, check_selector, plugins, registry
@@ -20,7 +19,6 @@ from core.store import RunStore
 from core.validation import ForgeLensError
 from examples.typiclust import TypiClust, cluster_labels
 
-ROOT = Path(__file__).resolve().parents[2]
 SPEC = "examples.typiclust:TypiClust"
 
 
@@ -171,21 +169,18 @@ def _fake_installed_plugin(site: Path) -> None:
     (info / "entry_points.txt").write_text(f"[forgelens.selectors]\ntypiclust = {SPEC}\n")
 
 
-def test_an_installed_entry_point_plugin_runs_through_the_cli(tmp_path: Path,
-                                                              clean_registry) -> None:
+def test_an_installed_entry_point_plugin_runs_through_the_cli(tmp_path: Path, monkeypatch,
+                                                              capsys, clean_registry) -> None:
     site = tmp_path / "site"
     _fake_installed_plugin(site)
+    monkeypatch.syspath_prepend(str(site))  # as if installed: importlib.metadata sees it
+    plugins._discovered = False
     out = tmp_path / "runs"
-    env = {"PYTHONPATH": f"{site}:{ROOT}", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    listing = subprocess.run([sys.executable, "-m", "core", "list"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert listing.returncode == 0, listing.stderr
-    assert "  typiclust" in listing.stdout
-    result = subprocess.run([sys.executable, "-m", "core", "run", "--scenario", "debug",
-                             "--methods", "typiclust", "--budgets", "0.1", "--seeds", "0",
-                             "--out", str(out), "--device", "cpu", "--no-umap", "--quiet"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    assert main(["list"]) == 0
+    assert "  typiclust" in capsys.readouterr().out
+    assert main(["run", "--scenario", "debug", "--methods", "typiclust", "--budgets", "0.1",
+                 "--seeds", "0", "--out", str(out), "--device", "cpu", "--no-umap",
+                 "--quiet"]) == 0
     (run_id,) = RunStore(out).run_ids()
     config = RunStore(out).load_config(run_id)["config"]
     assert config["method"] == "typiclust" and config["selector"]["source"] == SPEC
