@@ -288,8 +288,8 @@ class ImageFolderScenario(ScenarioBuilder):
         if getattr(self, "_decoded", None) is not None:
             return
         source, target = self._domain_data("source"), self._domain_data("target")
-        channels = max(len(i) for images, ok, *_ in (source, target)
-                       for i, keep in zip(images, ok, strict=True) if keep)
+        channels = max((len(i) for images, ok, *_ in (source, target)
+                        for i, keep in zip(images, ok, strict=True) if keep), default=1)
         self._decoded = {}
         for role, (images, ok, labels, where) in (("source", source), ("target", target)):
             kept = [i for i, keep in zip(images, ok, strict=True) if keep]

@@ -18,6 +18,9 @@ from core.scenarios.image_folder import FolderWarning, scan_folder
 from core.scenarios.scenario_file import register_table, to_toml
 from core.store import RunStore
 from core.validation import ForgeLensError
+from tests.core.scenario_registry import restore_registries  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("restore_registries")
 
 CLASSES = ("cat", "dog", "fox")
 

@@ -17,6 +17,9 @@ from core.scenarios.scenario_file import (
 )
 from core.store import RUNS_ENV
 from core.validation import ForgeLensError
+from tests.core.scenario_registry import restore_registries  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("restore_registries")
 
 BASE = 'name = "x1"\nkind = "image-folder"\nroot = "data"\nsource = ["a"]\ntarget = ["b"]\n'
 

@@ -17,6 +17,9 @@ from core.scenarios.image_folder import FolderWarning
 from core.scenarios.scenario_file import register_table
 from core.store import RunStore
 from core.validation import ForgeLensError
+from tests.core.scenario_registry import restore_registries  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("restore_registries")
 
 WORDS = {"good": "pos", "great": "pos", "love": "pos", "bad": "neg", "awful": "neg", "hate": "neg"}
 
