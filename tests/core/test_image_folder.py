@@ -259,3 +259,27 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
             assert pairs_a[column].equals(pairs_b[column]), (method, column)
         np.testing.assert_allclose(pairs_a["gap"], pairs_b["gap"], rtol=1e-3, atol=1e-2)
         np.testing.assert_allclose(pairs_a["distance"], pairs_b["distance"], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "webp"])
+@pytest.mark.parametrize("mode", ["RGB", "L", "P"])
+def test_every_format_and_colour_mode_reads_as_the_same_picture(tmp_path: Path, suffix: str,
+                                                                 mode: str) -> None:
+    from core.scenarios.image_folder import read_image
+
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray((np.kron(rng.integers(0, 256, (4, 6, 3)), np.ones((5, 5, 1)))
+                           ).astype(np.uint8))  # 20 x 30 blocks: survives jpeg well enough
+    picture = rgb.convert(mode)
+    path = tmp_path / f"x.{suffix}"
+    if (mode, suffix) == ("P", "jpg"):
+        pytest.skip("JPEG cannot store a palette image")
+    picture.save(path, **{"jpg": {"quality": 95}, "webp": {"lossless": True}}.get(suffix, {}))
+    image = read_image(path, 16)
+    expected_channels = 1 if mode == "L" and suffix != "webp" else 3  # WebP stores gray as RGB
+    assert image.shape == (expected_channels, 16, 16) and image.dtype == np.float32
+    reference = np.asarray(picture.convert("RGB" if expected_channels == 3 else "L").resize(
+        (16, 16), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    reference = reference.transpose(2, 0, 1) if reference.ndim == 3 else reference[None]
+    tolerance = 0.1 if suffix == "jpg" else 1e-6
+    assert np.abs(image - reference).mean() < tolerance
