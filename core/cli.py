@@ -57,7 +57,12 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
     run.add_argument("--scenario", default=DEFAULT_SCENARIO,
                      help="scenario name (python -m core list)")
+    run.add_argument("--scenario-file", default=None,
+                     help="a TOML file declaring a scenario from your own data (README: 'Your "
+                          "own data'); it is checked, saved into the run store and run")
     run.add_argument("--methods", type=_csv("methods", str, "selector names"),
+                     help="selector names (python -m core list), installed plugins or "
+                          "package.module:ClassName of your own Selector subclass",
                      default=list(default_methods()))
     run.add_argument("--budgets", type=_csv("budgets", float, "fractions in (0, 1]"),
                      default=list(DEFAULT_BUDGETS))
@@ -178,6 +183,15 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.selection.plugins import is_spec
+
+    validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
+    args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
+    if any(is_spec(method) for method in args.methods):  # imports the user's selector module
+        from core.selection import resolve_methods
+
+        args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))
     sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
     from core.hparams import hparams_for  # standard library only
@@ -207,6 +221,22 @@ def _run(args: argparse.Namespace) -> int:
           f"{seconds:.1f} s; browse them with `make run` or "
           f"`python -m core table --scenario {sweep.scenario}`")
     return 0
+
+
+def _scenario_from_files(args: argparse.Namespace) -> str | None:
+    """Register the run store's saved scenario files and ``--scenario-file`` (checked, then
+    saved there too); returns the latter's name."""
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.scenarios.scenario_file import register_store_scenarios, use_scenario_file
+
+    register_store_scenarios(args.out)
+    if args.scenario_file is None:
+        return None
+    name = use_scenario_file(args.scenario_file, args.out)
+    if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
+        raise ForgeLensError(f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
+                             "disagree; allowed: one of them")
+    return name
 
 
 def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: ProgressReporter) -> None:
@@ -261,7 +291,12 @@ def _clean(root: str | None) -> int:
 
 def _list() -> int:
     from core.scenarios import DEFAULT_SCENARIO, available, describe
+    from core.scenarios.scenario_file import register_store_scenarios
     from core.selection import available as selectors
+
+    _, broken = register_store_scenarios(None)  # scenario files saved in the default run store
+    for file, error in broken.items():
+        print(f"saved scenario {file} cannot be used: {error}", file=sys.stderr)
 
     print("scenarios:")
     width = max(map(len, available()))
@@ -348,6 +383,12 @@ def _table(args: argparse.Namespace) -> int:
                       "'What the theorem needs')")
                 print(table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
                       .round(4).to_string(index=False))
+            from core.domain_report import domain_table
+
+            domains = domain_table(store, ids)
+            if not domains.empty:  # several target domains: labels and accuracy per domain
+                print("\n== by target domain, unselected pool accuracy in % (mean over seeds)")
+                print(domains.round(3).to_string(index=False))
     return 0
 
 

@@ -43,6 +43,7 @@ from core.params import SPLITS, Sweep, check_sweep
 from core.progress import Progress, ignore
 from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
+from core.selection.groups import group_counts, select_per_group
 from core.source_model import get_source_model
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
 from core.tasks import task_of
@@ -226,7 +227,10 @@ def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
         "scenario_summary": scenario.summary(),
         "hparams": asdict(hp),
     }
-    store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
+    frame = _pool_frame(embedding, pool_split.y, logits)
+    if scenario.domain_column("target_pool") is not None:
+        frame["domain"] = scenario.domain_column("target_pool")
+    store.write_pool(pool_id, meta, frame, z, logits)
 
 
 def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,
@@ -283,6 +287,7 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     selector = selection.get_selector(method)
     config = run_config(scenario.name, method, budget, seed, prepared.hparams, adaptation,
                         non_default_params(scenario), selector.get_params())
+    config.update(selection.plugin_config(method))  # plugin selectors: import path + params
     run_id = config_id(config)
     if store.is_finished(run_id):
         return run_id, True
@@ -314,6 +319,11 @@ def _select(prepared: PreparedPool, selector: selection.Selector, budget: float,
             notify: Progress) -> np.ndarray:
     """Step 1: the selector's picks, ``budget_count`` of the pool, in selection order."""
     pool = prepared.embedding
+    groups = prepared.scenario.pool_domains()  # several target domains: a budget for each
+    if groups is not None:
+        k = sum(group_counts(budget, groups).values())
+        notify({"stage": "select", "message": f"selecting {k} of {pool.n}, per target domain"})
+        return select_per_group(selector, pool, budget, groups, seed=seed)
     k = budget_count(budget, pool.n)
     notify({"stage": "select", "message": f"selecting {k} of {pool.n}"})
     return selector.select(pool, k, seed=seed)
@@ -367,6 +377,10 @@ def _records(store: RunStore, prepared: PreparedPool, adapted: FeatureClassifier
         "znorm": np.asarray(pool.znorm, dtype=np.float64),
     })
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
+    domain = scenario.domain_column("target_pool")
+    if domain is not None:  # folder / file scenarios: each sample's target domain
+        samples["domain"] = domain
+        pairs["domain"], pairs["nn_domain"] = domain[pairs["idx"]], domain[pairs["nn_idx"]]
     if task_of(scenario).name == "classification":  # Theorem 4 is stated for a class head
         pairs, samples = record_theory(store, prepared, adapted, pairs, samples, device=device)
     return {
@@ -410,6 +424,7 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
     scenario of that name by an already built one (e.g. a small slice for tests).
     """
+    methods = selection.resolve_methods(methods)  # `package.module:Class` and installed plugins
     sweep = check_sweep(scenario, methods, budgets, seeds, adaptation)
     return run_checked_sweep(sweep, root=root, device=resolve_device(device), progress=progress,
                              hparams=hparams, built=built)

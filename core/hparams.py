@@ -205,3 +205,19 @@ def hparams_for(scenario: str, preset: str = "default", **overrides: Any) -> HPa
         )
     recipe = paper_recipe(base) if preset == "paper" else {}
     return replace(base, **{**recipe, "preset": preset, **overrides})
+
+
+def register_architecture(name: str, feature_dim: int) -> None:
+    """Allow pretrained backbone ``name`` (giving ``feature_dim``-d z) as ``arch``; used by
+    scenario files that bring their own weights (``core.local_backbones``)."""
+    global ARCHITECTURES
+    PRETRAINED_FEATURE_DIMS[name] = int(feature_dim)
+    if name not in ARCHITECTURES:
+        ARCHITECTURES = (*ARCHITECTURES, name)
+
+
+def register_defaults(scenario: str, hp: HParams, adaptation: str = "head") -> None:
+    """Hyper-parameter defaults and default adaptation mode of a scenario registered at run
+    time (a scenario file)."""
+    DEFAULTS[scenario] = hp
+    DEFAULT_ADAPTATION[scenario] = adaptation

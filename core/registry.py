@@ -61,3 +61,18 @@ class Registry(Mapping[str, T], Generic[T]):
             raise ForgeLensError(f"{self.kind} name {name!r} is already registered; allowed: a new "
                                  f"name, not one of {', '.join(self._entries)}")
         self._entries[name] = entry
+
+    def replace(self, name: str, entry: type | str) -> None:
+        """Register ``entry`` again under an existing ``name`` (a scenario file that changed)."""
+        if name not in self._entries:
+            raise ForgeLensError(f"{self.kind} name {name!r} is not registered; allowed: one of "
+                                 f"{', '.join(self._entries)}")
+        self._entries[name] = entry
+
+    def snapshot(self) -> dict[str, type | str]:
+        """The entries as they are now (``restore`` puts them back; tests that register)."""
+        return dict(self._entries)
+
+    def restore(self, entries: Mapping[str, type | str]) -> None:
+        """Make ``entries`` (from ``snapshot``) the registry's content again."""
+        self._entries = dict(entries)

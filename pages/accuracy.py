@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, tables, task_views, widgets
+from dashboard import loaders, scenario_form, tables, task_views, widgets
 from dashboard.figures.accuracy import SPLIT_TITLES, accuracy_figure, decomposition_figure
 
 selection = widgets.current_selection()
@@ -51,3 +51,10 @@ with left:
                        mime="text/csv", icon=":material/download:")
 with right:
     st.plotly_chart(decomposition_figure(decomp), width="stretch")
+
+domains = scenario_form.domain_table(selection.root, run_ids)  # scenarios with several target domains
+if not domains.empty:
+    st.subheader("By target domain")
+    st.caption("Labels each target domain got (the budget applies to each) and accuracy on its "
+               "unselected pool samples before → after adaptation, % mean over seeds.")
+    st.dataframe(domains.round(2), hide_index=True, width="stretch")

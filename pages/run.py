@@ -4,9 +4,8 @@ import streamlit as st
 
 from core.hparams import ADAPTATION_MODES, default_adaptation
 from core.params import DEVICE_CHOICES
-from core.scenarios import available as scenarios
 from core.selection import available as selectors
-from dashboard import access, health, jobs, loaders, widgets
+from dashboard import access, health, jobs, loaders, scenario_form, widgets
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 SEED_CHOICES = tuple(range(10))
@@ -21,9 +20,12 @@ widgets.page_header(
 )
 defaults = jobs.default_request()
 operator = access.operator_gate()
-names = list(scenarios())
+# your own data (a folder or text files, saved in the store): reads server paths, so operators only
+saved = scenario_form.render(root) if operator else None
+names = scenario_form.scenario_names(root)
 left, right = st.columns(2)
-scenario = left.selectbox("Scenario", names, index=names.index(defaults["scenario"]),
+scenario = left.selectbox("Scenario", names, index=names.index(saved if saved in names
+                                                               else defaults["scenario"]),
                           help="Source → target data shift (python -m core list).")
 modes = list(ADAPTATION_MODES)
 right.caption(f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "

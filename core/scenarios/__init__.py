@@ -53,12 +53,22 @@ def available() -> tuple[str, ...]:
 
 def describe(name: str) -> str:
     """One-line description of scenario ``name`` (loads its builder class, builds nothing)."""
-    return SCENARIOS.get_class(name).description
+    return SCENARIOS.get_class(_find(name)).description
+
+
+def _find(name: str) -> str:
+    """``name``, after looking for a scenario file of that name saved in the default run store
+    (``core.scenarios.scenario_file``) when it is not registered."""
+    if name not in SCENARIOS:
+        from core.scenarios.scenario_file import register_saved
+
+        register_saved(name)
+    return name
 
 
 def build_scenario(name: str, **params: Any) -> Scenario:
     """Build scenario ``name`` with builder parameters ``params`` (not cached)."""
-    builder_cls = SCENARIOS.get_class(name)
+    builder_cls = SCENARIOS.get_class(_find(name))
     try:
         builder = builder_cls(**params)
     except TypeError as error:
@@ -66,7 +76,14 @@ def build_scenario(name: str, **params: Any) -> Scenario:
     return builder.build()
 
 
-@cache
 def load_scenario(name: str) -> Scenario:
-    """Scenario ``name`` with its default parameters, built once per process."""
+    """Scenario ``name`` with its default parameters, built once per process (a scenario file's
+    is built on every call: its files may change while the process lives)."""
+    if getattr(SCENARIOS.get(name), "from_file", False):
+        return build_scenario(name)
+    return _load_cached(name)
+
+
+@cache
+def _load_cached(name: str) -> Scenario:
     return build_scenario(name)

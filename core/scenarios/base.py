@@ -91,6 +91,10 @@ class Scenario:
     indices: dict[str, np.ndarray] = field(default_factory=dict)
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     task: str = "classification"  # a core.tasks name: what samples and model are
+    # folder / file scenarios: target domain names and, per target split, each row's position
+    # in ``domain_names`` (empty for the built-in scenarios, whose target is one domain)
+    domain_names: tuple[str, ...] = ()
+    domains: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -100,6 +104,17 @@ class Scenario:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input, e.g. (1, 28, 28)."""
         return tuple(self.source_train.x.shape[1:])
+
+    def pool_domains(self) -> np.ndarray | None:
+        """Each pool row's target domain (positions in ``domain_names``) when there are several
+        target domains (the budget is then split across them), else None."""
+        return self.domains.get("target_pool") if len(self.domain_names) > 1 else None
+
+    def domain_column(self, split: str) -> np.ndarray | None:
+        """Each row's target domain name for a target ``split`` of a folder/file scenario."""
+        if not self.domain_names or split not in self.domains:
+            return None
+        return np.asarray(self.domain_names, dtype=object)[self.domains[split]]
 
     def split(self, name: str) -> Split:
         """The split called ``name`` (one of SPLIT_NAMES)."""
@@ -131,9 +146,14 @@ class Scenario:
 
 
 def to_thumbnail(image: torch.Tensor, size: int = THUMBNAIL_SIZE) -> Image.Image:
-    """A (1, H, W) tensor in [0, 1] as a ``size`` x ``size`` grayscale PIL image."""
-    pixels = (image[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    return Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.NEAREST)
+    """A (1, H, W) tensor in [0, 1] as a ``size`` x ``size`` grayscale PIL image ((3, H, W):
+    an RGB one)."""
+    pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    if pixels.shape[0] == 3:
+        picture = Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), mode="RGB")
+    else:
+        picture = Image.fromarray(pixels[0], mode="L")
+    return picture.resize((size, size), Image.Resampling.NEAREST)
 
 
 def stratified_split(
@@ -186,6 +206,11 @@ class ScenarioBuilder(ParamsMixin, ABC):
     def __init__(self, split_seed: int = 0) -> None:
         self.split_seed = split_seed
 
+    def target_strata(self, labels: np.ndarray) -> np.ndarray:
+        """What the target cut is stratified by: the labels (folder scenarios with several
+        target domains: domain and label)."""
+        return labels
+
     @abstractmethod
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:
         """Source-domain inputs and labels."""
@@ -211,7 +236,7 @@ class ScenarioBuilder(ParamsMixin, ABC):
                 )
         source_val, source_train = stratified_split(ys, (SOURCE_VAL_FRACTION,), source_rng)
         target_val, target_test, target_pool = stratified_split(
-            yt, (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION), target_rng
+            self.target_strata(yt), (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION), target_rng
         )
         indices = {
             "source_train": source_train, "source_val": source_val,

@@ -30,6 +30,9 @@ _LAZY = {
     "kcenter_greedy": "core.selection.kcenter",
     "kmeanspp_seeding": "core.selection.kmeanspp",
     "largest_norm_index": "core.selection.kmeanspp",
+    "check_selector": "core.selection.contract",
+    "plugin_config": "core.selection.plugins",
+    "resolve_methods": "core.selection.plugins",
 }
 
 
@@ -44,13 +47,16 @@ __all__ = [
     "SELECTORS",
     "Selector",
     "available",
+    "check_selector",
     "default_methods",
     "get_selector",
     "kcenter_greedy",
     "kmeanspp_seeding",
     "largest_norm_index",
     "method_order",
+    "plugin_config",
     "register",
+    "resolve_methods",
     "select",
     "select_from_pool",
     "top_indices",

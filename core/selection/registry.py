@@ -35,7 +35,10 @@ NOT_IN_DEFAULT_SWEEP = ("forge-kmeanspp",)
 
 
 def available() -> tuple[str, ...]:
-    """Registered selector names in display order."""
+    """Registered selector names in display order (installed plugins included, see plugins)."""
+    from core.selection.plugins import discover_entry_points
+
+    discover_entry_points()
     return SELECTORS.names()
 
 

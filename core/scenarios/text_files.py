@@ -1,0 +1,230 @@
+"""Scenarios from local text files (CSV, JSONL, Parquet) with text, label and domain columns.
+
+Rows of every file are read in order (CSV and JSONL as strings; labels are class names),
+then split by the domain column into the named source and target domains. Classes: the labels
+present in the source domains, sorted (numerically when every label is an integer); target rows
+of other labels are left out and reported (``FolderWarning``). Each text is tokenized with the
+model's own tokenizer (the packaged all-MiniLM-L6-v2 when no ``model`` is given), right-padded
+and truncated to ``max_length`` tokens: Split.x is int64 (N, 2, L), ``Scenario.texts`` keeps
+the raw strings. ``max_per_domain`` caps each domain (class-stratified, seeded by
+``split_seed``). ``files_fingerprint`` (paths and sizes of the files, and of the model
+directory's files) is recorded in the parameters, so the run ids change with the data.
+
+Bad input is a ForgeLensError naming it: a missing file, an unknown suffix, missing columns
+(named, with the columns the file has), empty texts (file and row), a domain not found or named
+twice, a model directory without weights or tokenizer (``core.local_backbones``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.backbones import TEXT_MAX_LENGTH, MiniLML6, package_file, tokenize
+from core.scenarios.base import Scenario, ScenarioBuilder
+from core.scenarios.image_folder import FolderWarning, _as_list
+from core.validation import ForgeLensError, check_int_range
+
+SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def default_model_dir() -> str:
+    """The packaged all-MiniLM-L6-v2 directory (config, weights, tokenizer)."""
+    return str(package_file(*MiniLML6.model_dir))
+
+
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of one file as strings (row order kept)."""
+    if not path.is_file():
+        raise ForgeLensError(f"files: {str(path)!r} does not exist; allowed: CSV, JSONL or "
+                             "Parquet files")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    elif suffix == ".jsonl":
+        table = pd.read_json(path, lines=True, dtype=False)
+    elif suffix == ".parquet":
+        table = pd.read_parquet(path)
+    else:
+        raise ForgeLensError(f"files: {str(path)!r} has suffix {suffix!r}; allowed: "
+                             f"{', '.join(SUFFIXES)}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ForgeLensError(f"{path} lacks column(s) {', '.join(missing)}; it has "
+                             f"{', '.join(map(str, table.columns))} (set text_column, "
+                             "label_column, domain_column to the names used)")
+    out = table[columns].copy()
+    for column in columns:
+        out[column] = out[column].map(lambda v: "" if v is None or (isinstance(v, float)
+                                                                    and np.isnan(v)) else str(v))
+    out["_file"] = str(path)
+    out["_row"] = np.arange(len(out))
+    return out
+
+
+def _class_order(labels: list[str]) -> tuple[str, ...]:
+    unique = sorted(set(labels))
+    if all(label.lstrip("-").isdigit() for label in unique):
+        unique = sorted(unique, key=int)
+    return tuple(unique)
+
+
+class TextFilesScenario(ScenarioBuilder):
+    """Source and target domains of local text files (see the module doc)."""
+
+    name = "text-files"
+    description = "texts from local CSV / JSONL / Parquet files"
+    modality = "text"
+
+    def __init__(self, files: Any = (), source: Any = (), target: Any = (),
+                 text_column: str = "text", label_column: str = "label",
+                 domain_column: str = "domain", model: str | None = None,
+                 max_length: int = TEXT_MAX_LENGTH, max_per_domain: int | None = None,
+                 split_seed: int = 0, files_fingerprint: str | None = None) -> None:
+        super().__init__(split_seed)
+        self.files = files
+        self.source = source
+        self.target = target
+        self.text_column = text_column
+        self.label_column = label_column
+        self.domain_column = domain_column
+        self.model = model
+        self.max_length = max_length
+        self.max_per_domain = max_per_domain
+        self.files_fingerprint = files_fingerprint
+
+    def get_params(self) -> dict[str, Any]:
+        return {"files": [str(f) for f in _as_list(self.files)], "source": _as_list(self.source),
+                "target": _as_list(self.target), "text_column": self.text_column,
+                "label_column": self.label_column, "domain_column": self.domain_column,
+                "model": self.model, "max_length": self.max_length,
+                "max_per_domain": self.max_per_domain, "split_seed": self.split_seed,
+                "files_fingerprint": self.files_fingerprint}  # fmt: skip
+
+    def _fingerprint(self, paths: list[Path]) -> str:
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(f"{path}\0{path.stat().st_size}\n".encode())
+        if self.model:
+            from core.local_backbones import check_model_dir
+
+            folder = check_model_dir(self.model)
+            for path in sorted(p for p in folder.iterdir() if p.is_file()):
+                digest.update(f"{path.name}\0{path.stat().st_size}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def _table(self) -> pd.DataFrame:
+        paths = [Path(f).expanduser() for f in _as_list(self.files)]
+        if not paths:
+            raise ForgeLensError("files=[] is empty; allowed: CSV, JSONL or Parquet path(s)")
+        columns = [self.text_column, self.label_column, self.domain_column]
+        table = pd.concat([read_table(p, columns) for p in paths], ignore_index=True)
+        fingerprint = self._fingerprint(paths)
+        if self.files_fingerprint is not None and self.files_fingerprint != fingerprint:
+            raise ForgeLensError(f"files_fingerprint={self.files_fingerprint!r} was recorded but "
+                                 f"the files now give {fingerprint!r}: they changed since")
+        self.files_fingerprint = fingerprint
+        empty = table[table[self.text_column].str.strip() == ""]
+        if len(empty):
+            first = empty.iloc[0]
+            raise ForgeLensError(f"{len(empty)} empty text(s) in column {self.text_column!r}, "
+                                 f"first: {first['_file']} row {first['_row']}; allowed: "
+                                 "non-empty texts (remove those rows)")
+        return table
+
+    def _domains(self, table: pd.DataFrame) -> tuple[list[str], list[str], tuple[str, ...]]:
+        found = sorted(table[self.domain_column].unique())
+        lists = []
+        for role, value in (("source", self.source), ("target", self.target)):
+            names = _as_list(value)
+            if not names:
+                raise ForgeLensError(f"{role}=[] is empty; allowed: domain(s) of column "
+                                     f"{self.domain_column!r}: {', '.join(found)}")
+            for name in names:
+                if name not in found:
+                    raise ForgeLensError(f"{role} domain {name!r} has no rows (column "
+                                         f"{self.domain_column!r}); allowed: {', '.join(found)}")
+            lists.append(names)
+        named = lists[0] + lists[1]
+        twice = sorted({d for d in named if named.count(d) > 1})
+        if twice:
+            raise ForgeLensError(f"domain(s) {', '.join(twice)} named twice in source={lists[0]} "
+                                 f"and target={lists[1]}; allowed: each domain once")
+        source_rows = table[table[self.domain_column].isin(lists[0])]
+        classes = _class_order(list(source_rows[self.label_column]))
+        for domain in named:
+            labels = set(table.loc[table[self.domain_column] == domain, self.label_column])
+            missing = [c for c in classes if c not in labels]
+            if missing:
+                warnings.warn(f"{self.name}: domain {domain!r} lacks label(s) {', '.join(missing)}"
+                              ": it has no samples of them", FolderWarning, stacklevel=3)
+            extra = sorted(labels - set(classes))
+            if extra and domain in lists[1]:
+                warnings.warn(f"{self.name}: target domain {domain!r} has label(s) "
+                              f"{', '.join(extra)} that no source domain has: those rows are left "
+                              "out", FolderWarning, stacklevel=3)
+        return lists[0], lists[1], classes
+
+    def check(self) -> None:
+        """The checks ``build`` starts with (files, columns, texts, domains), no tokenizing."""
+        self._domains(self._table())
+
+    def _rows(self, role: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        from core.scenarios.tweets import stratified_subsample
+
+        table, source, target, classes = self._planned
+        index = {c: i for i, c in enumerate(classes)}
+        texts, labels, where = [], [], []
+        for position, domain in enumerate(source if role == "source" else target):
+            part = table[(table[self.domain_column] == domain)
+                         & table[self.label_column].isin(classes)]
+            d_labels = part[self.label_column].map(index).to_numpy(dtype=np.int64)
+            keep = np.arange(len(part))
+            if self.max_per_domain is not None:
+                cap = check_int_range("max_per_domain", self.max_per_domain, 3, 10**9)
+                keep = stratified_subsample(d_labels, cap, self.split_seed)
+            texts += [part[self.text_column].iloc[i] for i in keep]
+            labels.append(d_labels[keep])
+            where.append(np.full(len(keep), position, dtype=np.int64))
+        return texts, np.concatenate(labels), np.concatenate(where)
+
+    def _tokens(self, texts: list[str]) -> np.ndarray:
+        length = check_int_range("max_length", self.max_length, 8, 512)
+        if self.model is None:
+            return tokenize(texts, length)
+        from core.local_backbones import check_model_dir, hf_tokenize
+
+        return hf_tokenize(str(check_model_dir(self.model)), texts, length)
+
+    def load_source(self) -> tuple[np.ndarray, np.ndarray]:
+        texts, labels, _ = self._rows("source")
+        self._texts = {"source": texts}
+        return self._tokens(texts), labels
+
+    def load_target(self) -> tuple[np.ndarray, np.ndarray]:
+        texts, labels, where = self._rows("target")
+        self._texts["target"] = texts
+        self._target_domains = where
+        return self._tokens(texts), labels
+
+    def target_strata(self, labels: np.ndarray) -> np.ndarray:
+        return self._target_domains * len(self.class_names) + labels
+
+    def build(self) -> Scenario:
+        table = self._table()
+        source, target, classes = self._domains(table)
+        self._planned = (table, source, target, classes)
+        self.class_names = classes
+        scenario = super().build()
+        texts = {split: tuple(self._texts[split.split("_")[0]][i] for i in rows)
+                 for split, rows in scenario.indices.items()}  # fmt: skip
+        domains = {split: self._target_domains[rows]
+                   for split, rows in scenario.indices.items() if split.startswith("target")}
+        return dataclasses.replace(scenario, texts=texts, domain_names=tuple(target),
+                                   domains=domains)

@@ -1,0 +1,167 @@
+"""The Run page's "your own data" form: declare a scenario from a local folder or text files.
+
+It checks the data live as the user types (domains found, classes per domain, counts and
+problems, from ``core.scenarios``' scans: no image is decoded), shows the TOML it will save and
+saves it into the run store (``core.scenarios.scenario_file.save_table``), after which the
+scenario appears in every scenario list: ``scenario_names`` registers the store's saved files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.scenarios import available
+from core.scenarios.image_folder import scan_folder
+from core.scenarios.scenario_file import (
+    IMAGE_BACKBONES,
+    register_store_scenarios,
+    save_table,
+    to_toml,
+)
+from core.validation import ForgeLensError
+
+JUST_SAVED = "fl_scenario_form_saved"
+KIND_TITLES = {"image-folder": "Image folder (ROOT/<domain>/<class>/<image>)",
+               "text-files": "Text files (CSV, JSONL, Parquet)"}
+
+
+def scenario_names(root: str) -> list[str]:
+    """Built-in scenarios, then the ones saved in the run store (registered here); a saved
+    file that no longer loads is reported once under the list."""
+    _, errors = register_store_scenarios(root)
+    for file, error in errors.items():
+        st.caption(f"Saved scenario `{file}` cannot be used: {error}")
+    return list(available())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def domain_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """``core.domain_report.domain_table`` (empty for runs without target domains), cached."""
+    from core.domain_report import domain_table as table
+    from core.store import RunStore
+
+    return table(RunStore(root), list(run_ids))
+
+
+def folder_counts(root: str) -> tuple[pd.DataFrame, Any]:
+    """Images per (domain, class) as a table (domains as rows, plus a total), and the scan."""
+    scan = scan_folder(root)
+    counts = pd.DataFrame(scan.counts()).T.fillna(0).astype(int)
+    counts = counts.reindex(sorted(counts.columns), axis=1) if len(counts.columns) else counts
+    counts.insert(0, "classes", (counts > 0).sum(axis=1))
+    counts["images"] = counts.drop(columns="classes").sum(axis=1)
+    return counts.rename_axis("domain"), scan
+
+
+def text_counts(files: list[str], text: str, label: str, domain: str) -> pd.DataFrame:
+    """Rows per (domain, label) of the files, domains as rows, plus a total."""
+    from core.scenarios.text_files import read_table
+
+    table = pd.concat([read_table(Path(f).expanduser(), [text, label, domain]) for f in files])
+    counts = table.groupby([domain, label]).size().unstack(fill_value=0)
+    counts["rows"] = counts.sum(axis=1)
+    return counts.rename_axis(index="domain", columns=None)
+
+
+def _image_fields(data: dict[str, Any]) -> None:
+    root = st.text_input("Folder", key="fl_form_root", placeholder="/data/PACS",
+                         help="An absolute path laid out ROOT/<domain>/<class>/<image> "
+                              "(jpg, png, bmp, webp).")
+    if not root:
+        return
+    try:
+        counts, scan = folder_counts(root)
+    except ForgeLensError as error:
+        st.error(str(error))
+        return
+    st.dataframe(counts, width="stretch")
+    domains = scan.domains
+    left, right = st.columns(2)
+    source = left.multiselect("Source domain(s)", domains, key="fl_form_source")
+    target = right.multiselect("Target domain(s)", [d for d in domains if d not in source],
+                               key="fl_form_target",
+                               help="Several: the budget applies to each target domain.")
+    errors, notes = scan.problems(source or None, target or None)
+    for message in errors:
+        st.error(message)
+    for message in notes:
+        st.warning(message)
+    left, middle, right = st.columns(3)
+    backbone = left.selectbox("Backbone", IMAGE_BACKBONES, key="fl_form_backbone")
+    size = middle.number_input("Image size", 8, 1024, 96 if backbone == "effnet-lite0" else 224,
+                               key=f"fl_form_size::{backbone}")
+    cap = right.number_input("Cap per domain (0: all)", 0, 10**7, 0, key="fl_form_cap")
+    weights = ""
+    if backbone != "effnet-lite0":
+        weights = st.text_input("Weights file (.pth or .safetensors)", key="fl_form_weights",
+                                help="Empty: torchvision's cache folder.")
+    skip = st.checkbox("Skip unreadable images (and count them)", key="fl_form_skip")
+    data.update(root=str(Path(root).expanduser()), source=source, target=target,
+                backbone=backbone, image_size=int(size), skip_unreadable=bool(skip))
+    if weights:
+        data["weights"] = weights
+    if cap:
+        data["max_per_domain"] = int(cap)
+
+
+def _text_fields(data: dict[str, Any]) -> None:
+    files = [f.strip() for f in st.text_area("Files (one absolute path per line)",
+                                             key="fl_form_files").splitlines() if f.strip()]
+    left, middle, right = st.columns(3)
+    text = left.text_input("Text column", "text", key="fl_form_text")
+    label = middle.text_input("Label column", "label", key="fl_form_label")
+    domain = right.text_input("Domain column", "domain", key="fl_form_domain")
+    if not files:
+        return
+    try:
+        counts = text_counts(files, text, label, domain)
+    except ForgeLensError as error:
+        st.error(str(error))
+        return
+    st.dataframe(counts, width="stretch")
+    domains = list(counts.index)
+    left, right = st.columns(2)
+    source = left.multiselect("Source domain(s)", domains, key="fl_form_tsource")
+    target = right.multiselect("Target domain(s)", [d for d in domains if d not in source],
+                               key="fl_form_ttarget")
+    left, middle, right = st.columns(3)
+    model = left.text_input("Model folder (empty: packaged MiniLM)", key="fl_form_model")
+    pooling = middle.selectbox("Pooling", ("mean", "cls"), key="fl_form_pooling")
+    length = right.number_input("Max tokens", 8, 512, 64, key="fl_form_length")
+    data.update(files=files, text_column=text, label_column=label, domain_column=domain,
+                source=source, target=target, pooling=pooling, max_length=int(length))
+    if model:
+        data["model"] = model
+
+
+def render(root: str) -> str | None:
+    """The form in an expander; returns the name of a scenario saved by this run of the page
+    (or the previous one), so the page can preselect it."""
+    with st.expander("Add a scenario from your own data", icon=":material/add_box:"):
+        kind = st.radio("Data", tuple(KIND_TITLES), format_func=KIND_TITLES.get,
+                        horizontal=True, key="fl_form_kind")
+        name = st.text_input("Scenario name", key="fl_form_name", placeholder="pacs-photo-to-sketch",
+                             help="Lower-case letters, digits, '.', '_' or '-'.")
+        data: dict[str, Any] = {"name": name, "kind": kind}
+        (_image_fields if kind == "image-folder" else _text_fields)(data)
+        ready = bool(name and data.get("source") and data.get("target"))
+        if ready:
+            st.code(to_toml(data), language="toml")
+        if st.button("Check and save", disabled=not ready, key="fl_form_save",
+                     icon=":material/save:"):
+            try:
+                with st.spinner("Checking the data…"):
+                    saved = save_table(root, data)
+            except ForgeLensError as error:
+                st.error(str(error))
+            else:
+                st.session_state[JUST_SAVED] = saved
+                st.rerun()
+        saved = st.session_state.get(JUST_SAVED)
+        if saved:
+            st.success(f"Saved scenario **{saved}** into the run store: pick it below and launch.")
+    return st.session_state.get(JUST_SAVED)
