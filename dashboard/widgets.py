@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import jobs, loaders, session
+from dashboard import jobs, loaders, session, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import quote_markdown
 
@@ -53,26 +53,61 @@ def _order_methods(methods: Sequence[str]) -> list[str]:
     return known + sorted(set(methods) - set(known))
 
 
-def sidebar(root: str) -> RunSelection:
-    """Scenario, selectors and seeds to show, from the finished runs of the store."""
+def scenarios_newest_first(runs: pd.DataFrame) -> list[str]:
+    """Scenarios of the finished runs, the one with the newest finished run first."""
+    newest = runs.groupby("scenario")["created"].max().sort_values(ascending=False)
+    return list(newest.index)
+
+
+def sidebar(root: str, *, filters: bool = True) -> RunSelection:
+    """Scenario, selectors and seeds to show, from the finished runs of the store.
+
+    The scenario starts on the one with the newest finished run; every choice is kept in the
+    URL (``?scenario=…&methods=…&seeds=…``) so a view can be shared as a link. With
+    ``filters=False`` (pages that show no runs) nothing is drawn and the defaults are used.
+    """
     runs = loaders.finished_runs(root, loaders.store_stamp(root))
+    if runs.empty:
+        if filters:
+            st.sidebar.caption(f"Run store: `{root}` · no finished runs yet")
+        return RunSelection(root, runs, runs, None)
+    scenarios = scenarios_newest_first(runs)
+    if not filters:
+        scenario = st.session_state.get(session.SCENARIO)
+        scenario = scenario if scenario in scenarios else (
+            urlstate.from_url("scenario", scenarios) or scenarios[0])
+        part = runs[runs["scenario"] == scenario]
+        mode = st.session_state.get(f"{session.ADAPTATION}::{scenario}")
+        mode, part = _adaptation_filter(scenario, part, draw=False, chosen=mode)
+        methods = st.session_state.get(f"{session.METHODS}::{scenario}")
+        seeds = st.session_state.get(f"{session.SEEDS}::{scenario}")
+        if methods is not None:
+            part = part[part["method"].isin(methods)]
+        if seeds is not None:
+            part = part[part["seed"].isin(seeds)]
+        return RunSelection(root, runs, part.reset_index(drop=True), scenario, mode)
     with st.sidebar:
         st.caption(f"Run store: `{root}` · {len(runs)} finished run(s)")
-        if runs.empty:
-            return RunSelection(root, runs, runs, None)
-        scenarios = sorted(runs["scenario"].unique())
-        scenario = st.selectbox("Scenario", scenarios, key=session.SCENARIO,
-                                help="Runs are grouped by the data scenario they adapted to.")
+        scenario = urlstate.choice(st.selectbox, "Scenario", scenarios, key=session.SCENARIO,
+                                   name="scenario", default=scenarios[0],
+                                   help="Runs are grouped by the data scenario they adapted "
+                                        "to; the newest comes first.")
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(scenario, part)
         methods = _order_methods(part["method"].unique())
-        chosen = st.multiselect("Selectors", methods, default=methods,
-                                key=f"{session.METHODS}::{scenario}",
+        key = f"{session.METHODS}::{scenario}"
+        urlstate.preset(key, "methods", methods, many=True)
+        chosen = st.multiselect("Selectors", methods, default=None if key in st.session_state
+                                else methods, key=key,
                                 help="Selection methods whose runs the pages show.")
+        urlstate.remember("methods", chosen, default=methods)
         seeds = sorted(int(s) for s in part["seed"].unique())
-        chosen_seeds = st.multiselect("Seeds", seeds, default=seeds,
-                                      key=f"{session.SEEDS}::{scenario}",
+        key = f"{session.SEEDS}::{scenario}"
+        urlstate.preset(key, "seeds", seeds, many=True)
+        chosen_seeds = st.multiselect("Seeds", seeds, default=None if key in st.session_state
+                                      else seeds, key=key,
                                       help="Pages average or overlay these seeds.")
+        urlstate.remember("seeds", chosen_seeds, default=seeds)
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
         st.caption(f"{len(shown)} run(s) selected of {len(part)} for {scenario} "
                    f"({mode} adaptation).")
@@ -82,7 +117,8 @@ def sidebar(root: str) -> RunSelection:
 ADAPTATION_TITLES = {"full": "full fine-tuning", "head": "last layer only (head)"}
 
 
-def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def _adaptation_filter(scenario: str, part: pd.DataFrame, *, draw: bool = True,
+                       chosen: str | None = None) -> tuple[str, pd.DataFrame]:
     """Keep one adaptation mode: head and full runs answer different questions and are never
     averaged together. A radio appears only when the scenario has runs of several modes; it
     starts on the scenario's default mode (``core.hparams.default_adaptation``) when present."""
@@ -91,7 +127,9 @@ def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataF
     modes = sorted(part["adaptation"].unique())
     preferred = default_adaptation(scenario)
     mode = preferred if preferred in modes else modes[0]
-    if len(modes) > 1:
+    if not draw:
+        mode = chosen if chosen in modes else mode
+    elif len(modes) > 1:
         mode = st.radio("Adaptation", modes, index=modes.index(mode), horizontal=True,
                         key=f"{session.ADAPTATION}::{scenario}",
                         format_func=lambda m: ADAPTATION_TITLES.get(m, m),
@@ -305,3 +343,26 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
                     st.markdown(f"**{status.job_id}** — {status.state} · {status.headline()}")
 
     panel()
+
+
+LIVE_SECONDS_RUNNING = 2.0  # while a background sweep of this store runs
+LIVE_SECONDS_IDLE = 60.0  # otherwise (a sweep started from a shell shows up within a minute)
+
+
+def live_updates(root: str) -> None:
+    """Rerun the whole page when the run store changes (a run finished), without a reload.
+
+    A tiny fragment polls the store's stamp (one ``os.stat``) every couple of seconds while a
+    sweep runs, every minute otherwise; the full rerun then reads the new runs everywhere.
+    """
+    stamp = loaders.store_stamp(root)
+    running = any(s.state == jobs.RUNNING for s in jobs.list_jobs(root))
+
+    @st.fragment(run_every=LIVE_SECONDS_RUNNING if running else LIVE_SECONDS_IDLE)
+    def watch() -> None:
+        still_running = any(s.state == jobs.RUNNING for s in jobs.list_jobs(root))
+        if loaders.store_stamp(root) != stamp or still_running != running:
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        watch()

@@ -112,7 +112,8 @@ def test_home_summarises_the_store(debug_store: Path, monkeypatch: pytest.Monkey
     assert [m.value for m in at.metric][:2] == [str(n_runs), "1"]
     table = at.dataframe[0].value
     assert table.shape[0] == len(DEBUG_METHODS) * len(DEBUG_BUDGETS)
-    assert at.sidebar.selectbox[0].value == "debug"
+    assert not at.sidebar.selectbox and not at.sidebar.multiselect  # no filters on Home
+    assert "Figure 5 in numbers — debug" in [h.value for h in at.subheader]
 
 
 def test_run_page_lists_runs_and_launches_a_sweep(
