@@ -259,8 +259,23 @@ def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] 
                         st.caption(f"{title}<br>label **{class_name(label, class_names)}**<br>loss "
                                    f"{before:.3f} → {after:.3f}<br>r = {r:.3f}",
                                    unsafe_allow_html=True)
-                st.caption(f"gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
-                           f"γ {row['gamma']:.3g} · {row.get('space', '')} space")
+                seed = f"seed {row['seed']} · " if "seed" in row else ""
+                method = f"{row['method']} · " if "method" in row else ""
+                st.caption(f"{method}{seed}{row.get('space', '')} space · gap "
+                           f"**{row['gap']:.3f}** · distance {row['distance']:.3g} · "
+                           f"γ {row['gamma']:.3g}")
+
+
+def download_buttons(frame: pd.DataFrame, stem: str, what: str) -> None:
+    """CSV and parquet downloads of ``frame``, side by side."""
+    from dashboard import exports
+
+    left, right = st.columns(2)
+    left.download_button(f"{what} (CSV)", exports.to_csv(frame), file_name=f"{stem}.csv",
+                         mime="text/csv", icon=":material/download:", key=f"csv-{stem}")
+    right.download_button(f"{what} (parquet)", exports.to_parquet(frame),
+                          file_name=f"{stem}.parquet", mime="application/octet-stream",
+                          icon=":material/download:", key=f"parquet-{stem}")
 
 
 def job_card(root: str, status: jobs.JobStatus) -> None:
@@ -366,3 +381,16 @@ def live_updates(root: str) -> None:
 
     with st.sidebar:
         watch()
+
+
+def setting_note(selection: RunSelection) -> None:
+    """How the runs shown differ from the paper's setting (backbone, data, recipe, iterations)."""
+    from dashboard import framing
+
+    run_ids = tuple(selection.runs["run_id"])
+    configs = loaders.run_configs(selection.root, run_ids)
+    pool_id = selection.runs["pool_id"].iloc[0]
+    with st.expander("These runs are not the paper's setting — how they differ",
+                     icon=":material/info:"):
+        st.markdown(framing.CAVEAT)
+        st.markdown(framing.setting_markdown(configs, loaders.pool_meta(selection.root, pool_id)))

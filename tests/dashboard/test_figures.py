@@ -57,14 +57,17 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
         pearson = sps.pearsonr(part[panel.x], part["gap"])[0]
         spearman = sps.spearmanr(part[panel.x], part["gap"])[0]
         assert shown_coefficients(title) == pytest.approx((pearson, spearman), abs=0.005)
-        np.testing.assert_array_equal(trace.customdata, part.index.to_numpy())
+        np.testing.assert_array_equal(np.asarray(trace.customdata)[:, 0].astype(int),
+                                      part.index.to_numpy())
         np.testing.assert_allclose(trace.x, part[panel.x])
-        np.testing.assert_allclose(trace.marker.color, part["gamma"])
+        # colour adds information: gamma, except on the gamma panel (b): the distance
+        np.testing.assert_allclose(trace.marker.color,
+                                   part["distance" if panel.x == "gamma" else "gamma"])
     assert "BADGE" in titles[0] and "γ" in titles[1] and "FORGE" in titles[2]
     x_titles = _axis_titles(fig, "xaxis")
     assert x_titles[0].endswith("BADGE") and x_titles[1].startswith("γ")
     assert x_titles[2].endswith("FORGE")
-    assert _axis_titles(fig, "yaxis")[0].startswith("loss-reduction gap")
+    assert _axis_titles(fig, "yaxis")[0].startswith("gap |r(x) − r(x′)|")
     assert fig.layout.coloraxis.cmax == pytest.approx(pairs["gamma"].max())
     assert len(trends[0].x) == 6  # binned mean: one point per bin
 

@@ -187,10 +187,17 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
         part = pairs[pairs["space"] == space]
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
-        assert f"n = {len(part)}" in title
-    # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows
-    keys = decode(scatters[0]["customdata"]).astype(int)
+    assert f"{len(pairs) // 3} pairs per space" in texts(at)
+    # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows,
+    # and the hover data names the sample, its seed, its nearest pick, class and prediction
+    data = scatters[0]["customdata"]
+    keys = np.array([int(row[0]) for row in data])
     np.testing.assert_allclose(decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys])
+    expected = pairs.loc[keys, ["idx", "seed", "nn_idx", "label", "pseudo"]].astype(str)
+    assert [[str(v) for v in row[1:]] for row in data] == expected.to_numpy().tolist()
+    assert "x′ #%{customdata[1]} · seed %{customdata[2]}" in scatters[0]["hovertemplate"]
+    # panel (b) is coloured by the BADGE distance, not by its own x axis (gamma)
+    assert scatters[1]["marker"]["coloraxis"] == "coloraxis2"
     assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each
     at.main.radio[0].set_value("forge").run()
     assert "largest gaps in FORGE space" in texts(at)
@@ -198,6 +205,15 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert sum("customdata" in t for t in charts(at)[0]["data"]) == 4
     next(t for t in at.main.toggle if t.label.startswith("Log")).set_value(True).run()
     assert charts(at)[0]["layout"]["yaxis"]["type"] == "log"
+    assert charts(at)[0]["layout"]["yaxis"]["exponentformat"] == "power"  # never "100µ"
+    versus = next(s for s in at.main.selectbox if s.label.startswith("Side by side"))
+    versus.set_value("random").run()
+    figure = charts(at)[0]
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert sum("customdata" in t for t in figure["data"]) == 8  # two rows of four panels
+    assert titles[0].startswith("<b>badge: (a)") and titles[4].startswith("<b>random: (a)")
+    assert figure["layout"]["yaxis"]["matches"] == "y5"  # one gap axis for both rows
+    versus.set_value(None).run()
     at.main.selectbox[0].set_value("forge").run()
     forge_pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
     part = forge_pairs[forge_pairs["space"] == "badge"]
