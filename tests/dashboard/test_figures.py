@@ -107,9 +107,13 @@ def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
     picked = [t for t in fig.data if t.customdata is not None]
     by_axis: dict[str, set[int]] = {}
     for trace in picked:
-        by_axis.setdefault(trace.xaxis, set()).update(int(v) for v in trace.customdata)
+        by_axis.setdefault(trace.xaxis, set()).update(int(row[0]) for row in trace.customdata)
     assert by_axis == {"x": {3, 1, 4, 15}, "x2": {9, 2, 6, 5}}
-    background = [t for t in fig.data if t.customdata is None]
+    rings = [t for t in fig.data if t.name == "picks (black ring)"]
+    assert [t.showlegend for t in rings] == [True, False]  # one legend entry for every panel
+    np.testing.assert_allclose(sorted(rings[0].x),
+                               sorted(points.set_index("idx").loc[[3, 1, 4, 15], "x"]))
+    background = [t for t in fig.data if t.customdata is None and t.name != rings[0].name]
     for axis in ("x", "x2"):  # the whole pool is drawn under each panel
         assert sum(len(t.x) for t in background if t.xaxis == axis) == len(points)
     if colour_by in ("gamma", "pick order"):

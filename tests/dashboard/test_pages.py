@@ -230,8 +230,8 @@ def test_projection_page_overlays_each_selectors_picks(
     assert [t.split("</b>")[0].removeprefix("<b>") for t in titles] == list(DEBUG_METHODS)
     picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0], seed=DEBUG_SEEDS[0])
     for axis, method in zip(("x", "x2", "x3"), DEBUG_METHODS, strict=True):
-        shown = {int(v) for t in figure["data"] if t.get("customdata") is not None
-                 and t.get("xaxis", "x") == axis for v in decode(t["customdata"])}
+        shown = {int(row[0]) for t in figure["data"] if t.get("customdata") is not None
+                 and t.get("xaxis", "x") == axis for row in t["customdata"]}
         assert shown == set(picks[picks["method"] == method]["idx"])
     assert "coloraxis" in figure["layout"]  # gamma colouring by default
     assert len(at.get("image")) == 8  # first picks shown until a selection is made
@@ -263,7 +263,11 @@ def test_accuracy_page_tables_match_core_reports(
         summary = accuracy_summary(long, split=split)
         for row in summary.itertuples():
             assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
-    assert len(at.get("download_button")) == 2
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == [f"{what} ({kind})" for what in ("this table, in %", "per-seed rows, in %",
+                                                      "the decomposition, in %")
+                      for kind in ("CSV", "parquet")]
+    assert "not the paper's setting" in at.expander[0].proto.label
     assert len(charts(at)) == 2
     decomposition = next(m.value for m in at.markdown if "selected train" in m.value)
     assert decomposition.count("\n") == 1 + len(DEBUG_METHODS)
