@@ -207,8 +207,12 @@ def test_teaching_figure_numbers_picks_and_draws_coverage_circles() -> None:
     radius = walks["badge"]["radius"].iloc[k - 1]
     first = next(s for s in circles if s.xref == "x")
     assert first.x1 - first.x0 == pytest.approx(2 * radius)
-    picks = [t for t in fig.data if t.name == "picks (numbered)"]
+    picks = [t for t in fig.data if t.name == "picks (newest numbered)"]
     assert [list(t.text) for t in picks] == [["1", "2", "3", "4"]] * 2
+    # the legend shows what the markers are: one entry per pool symbol, drawn with that symbol
+    pool = {t.name: t.marker.symbol for t in fig.data if t.showlegend and "variability sample" in t.name}
+    assert pool == {"low-variability sample (circle)": "circle",
+                    "high-variability sample (diamond)": "diamond"}
     nxt = [t for t in fig.data if t.name and t.name.startswith("next pick")]
     chosen = planes["forge"].set_index("idx").loc[walks["forge"]["idx"].iloc[k]]
     assert nxt[1].x[0] == pytest.approx(chosen["u"])
@@ -217,6 +221,8 @@ def test_teaching_figure_numbers_picks_and_draws_coverage_circles() -> None:
     assert fig.layout.yaxis.scaleanchor == "x"  # circles stay round
     last = teaching_figure(planes, walks, 6)
     assert not [t for t in last.data if t.name and t.name.startswith("next pick")]
+    labels = next(t for t in last.data if t.name == "picks (newest numbered)").text
+    assert [t for t in labels if t] == [str(s) for s in range(max(1, 6 - 7), 7)]
     with pytest.raises(ForgeLensError, match="k="):
         teaching_figure(planes, walks, 7)
 

@@ -99,10 +99,15 @@ def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
         figure = charts(at)[0]
         assert at.slider[0].value == k
         assert f"{k} picks" in figure["layout"]["annotations"][1]["text"]
-        picks = [t for t in figure["data"] if t.get("name") == "picks (numbered)"]
-        assert [list(t["text"]) for t in picks] == [[str(i) for i in range(1, k + 1)]] * 2
-    at.slider[0].set_value(20).run()
-    assert "20 picks" in charts(at)[0]["layout"]["annotations"][0]["text"]
+        picks = [t for t in figure["data"] if t.get("name") == "picks (newest numbered)"]
+        assert [list(t["text"]) for t in picks] == [[str(i) if i > k - 8 else ""
+                                                     for i in range(1, k + 1)]] * 2
+    at.slider[0].set_value(40).run()
+    figure = charts(at)[0]
+    assert "40 picks" in figure["layout"]["annotations"][0]["text"]
+    labels = next(t for t in figure["data"] if t.get("name") == "picks (newest numbered)")["text"]
+    assert sum(bool(t) for t in labels) == 8  # at k = 40 only the newest eight carry numbers
+    assert "What to notice" in texts(at)
 
 
 # ---- debug store ---------------------------------------------------------------------------
