@@ -176,7 +176,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
                                                  None, device, notify)  # fmt: skip
     notify({"stage": "source model", "message": "training or loading the source model"})
     model, info = get_source_model(scenario, hp, cache_dir=store.models_dir, device=device,
-                                   features=features)  # fmt: skip
+                                   features=features, progress=notify)  # fmt: skip
     if features is None and mode == "head":
         features, features_info = _load_features(store, scenario, hp, model, info["model_id"],
                                                  device, notify)  # fmt: skip

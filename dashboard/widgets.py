@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import jobs, loaders, session, urlstate
+from dashboard import jobs, loaders, progress, session, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import quote_markdown
 
@@ -291,6 +292,15 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
         st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — {status.state}  \n"
                     f"<small>{what}</small>", unsafe_allow_html=True)
         st.progress(status.fraction, text=status.headline())
+        step = progress.step_progress(status.events)
+        if step is not None and status.state == jobs.RUNNING:
+            st.progress(step[1], text=step[0])
+        left = progress.remaining_seconds(status.events, status.n_runs, time.time())
+        if left is not None and status.state == jobs.RUNNING:
+            from core.adaptation import format_seconds
+
+            st.caption(f":material/timer: about {format_seconds(left)} left (smoothed over the "
+                       "runs so far)")
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []
@@ -314,9 +324,10 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
                 st.code(status.log_tail, language=None)
 
 
-def launch_default(root: str) -> None:
-    """One click: the CLI's default sweep on the default scenario, in the background."""
-    request = jobs.default_request()
+def launch_default(root: str, request: dict[str, Any] | None = None) -> None:
+    """One click: a preset sweep (the CLI's default one unless ``request`` is given), in the
+    background."""
+    request = request or jobs.default_request()
     try:
         job_id = jobs.launch_job(root, **request)
     except Exception as error:  # noqa: BLE001 - shown to the user, never swallowed silently

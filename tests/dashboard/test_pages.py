@@ -70,7 +70,15 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     at = open_app(empty_store, monkeypatch)
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
-    button = next(b for b in at.button if b.label == "Run the default experiment")
+    from core.adaptation import format_seconds
+    from dashboard import presets
+
+    for preset in presets.presets():  # each offer says how many runs and how long, before a click
+        seconds, _ = presets.estimate(preset, pd.DataFrame())
+        assert (f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
+                f"about **{format_seconds(seconds)}**") in texts(at)
+    assert presets.presets()[0].n_runs < 10 and seconds > 60
+    button = next(b for b in at.button if b.label == "Run the full default experiment")
     button.click().run()
     request = jobs.default_request()
     assert launched == [(request["scenario"], request["methods"], request["budgets"],
