@@ -38,6 +38,7 @@ from core.models import (
     per_sample_loss,
     per_sample_loss_from_features,
 )
+from core.previews import write_previews
 from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
 from core.scenarios import available as available_scenarios
@@ -204,6 +205,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
             "hparams": asdict(hp),
         }
         store.write_pool(pool_id, meta, _pool_frame(embedding, pool_split.y, logits), z, logits)
+        write_previews(store, pool_id, scenario)  # the dashboard shows samples from these
     losses, preds = _losses(model, scenario, features, device)
     return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
                         time.perf_counter() - start, features, features_info)

@@ -24,14 +24,19 @@ PAPER_SETTING = {
 
 
 def _span(values: Iterable[Any], fmt: str = "{}") -> str:
-    unique = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    """One value, a numeric range lo–hi, or a list; "?" when nothing was recorded."""
+    unique = sorted({v for v in values if v is not None}, key=lambda v: (isinstance(v, str), v))
+
+    def show(value: Any) -> str:
+        return fmt.format(value) if isinstance(value, int | float) else str(value)
+
     if not unique:
         return "?"
     if len(unique) == 1:
-        return fmt.format(unique[0])
+        return show(unique[0])
     if all(isinstance(v, int | float) for v in unique):
-        return f"{fmt.format(unique[0])}–{fmt.format(unique[-1])}"
-    return ", ".join(fmt.format(v) for v in unique)
+        return f"{show(unique[0])}–{show(unique[-1])}"
+    return ", ".join(show(v) for v in unique)
 
 
 def run_setting(configs: Mapping[str, Mapping[str, Any]],

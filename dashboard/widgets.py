@@ -177,22 +177,32 @@ class SampleSource:
     scenario: str
     params: str | None = None
     modality: str = "image"
+    root: str | None = None
+    pool_id: str | None = None
 
 
 def sample_source(selection: RunSelection, run_id: str, meta: dict[str, Any]) -> SampleSource:
     """The source of the samples of ``run_id``'s pool (``meta``: that pool's meta)."""
     return SampleSource(str(selection.scenario), loaders.run_scenario_params(selection.root, run_id),
-                        str(meta.get("modality", "image")))
+                        str(meta.get("modality", "image")), selection.root, meta.get("pool_id"))
 
 
 def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
     """Thumbnails or texts, or None (with a caption saying why) when the scenario cannot be
     loaded here."""
     what = "texts" if source.modality == "text" else "thumbnails"
+    indices = tuple(int(i) for i in indices)
+    if source.root and source.pool_id:  # stored with the pool: no scenario to load
+        stored = loaders.pool_previews(source.root, source.pool_id, indices)
+        if stored is not None:
+            return stored
     try:
         with st.spinner(f"Loading the {what} of scenario {source.scenario}…"):
-            return loaders.thumbnails(source.scenario, tuple(int(i) for i in indices),
-                                      source.params)
+            previews = loaders.thumbnails(source.scenario, indices, source.params)
+            if source.root and source.pool_id:  # next time, from the store
+                loaders.store_previews(source.root, source.pool_id, source.scenario,
+                                       source.params)
+            return previews
     except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
         st.caption(f"No {what}: scenario {source.scenario!r} cannot be loaded here "
                    f"({type(error).__name__}: {error}).")

@@ -29,3 +29,19 @@ def test_feature_pass_reports_counts_up_to_the_total(debug, source) -> None:
                                                    "target_val", "target_test"))
     assert counts and counts[-1] == (total, total)
     assert [d for d, _ in counts] == sorted(d for d, _ in counts)  # never goes backwards
+
+
+def test_pool_previews_round_trip_what_the_scenario_draws(debug, tmp_path) -> None:
+    import numpy as np
+
+    from core.previews import read_previews, write_previews
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    store.pool_dir("p").mkdir(parents=True)
+    assert read_previews(store, "p", [0]) is None  # nothing stored yet: caller falls back
+    write_previews(store, "p", debug)
+    indices = [0, 5, len(debug.split("target_pool")) - 1]
+    for stored, i in zip(read_previews(store, "p", indices), indices, strict=True):
+        np.testing.assert_array_equal(np.asarray(stored), np.asarray(debug.preview("target_pool",
+                                                                                    i)))
