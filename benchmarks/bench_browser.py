@@ -148,6 +148,8 @@ def _drop_last_seed(page) -> Callable[[], None]:
 def _box_select(page) -> Callable[[], None]:
     def run() -> None:
         box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+        page.locator('.modebar-btn[data-title="Box Select"]').first.click()
         page.mouse.move(box["x"] + 0.02 * box["width"], box["y"] + 0.5 * box["height"])
         page.mouse.down()
         page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.98 * box["height"], steps=8)

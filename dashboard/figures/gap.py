@@ -185,7 +185,9 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
             "cmax": float(distance.max()),
             "colorbar": {"title": {"text": f"{space_title(gamma_panel_distance)}<br>distance"},
                          "thickness": 12, "x": 1.08, "len": 0.9}}
-    fig.update_layout(**layout, dragmode="select", clickmode="event+select")
+    # zoom, not select: Streamlit turns click-to-select off while dragging selects; box and
+    # lasso stay one click away in the mode bar
+    fig.update_layout(**layout, dragmode="zoom", clickmode="event+select")
     base_layout(fig, height=height or 130 + 340 * len(groups))
     fig.update_layout(margin={"t": 80, "r": 110}, legend={"yanchor": "top", "y": -0.25 / len(groups)})
     return fig

@@ -85,7 +85,7 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
                                      **_colorbar("pick #")})
     base_layout(fig, height=panel_height * rows + 80,
                 title=f"Selections on the UMAP of {space_label}" if space_label else None)
-    fig.update_layout(dragmode="select", clickmode="event+select", showlegend=True,
+    fig.update_layout(dragmode="zoom", clickmode="event+select", showlegend=True,  # click picks
                       legend={"y": -0.12 if rows > 1 else -0.2})
     return fig
 

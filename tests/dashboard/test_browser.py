@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -65,6 +66,8 @@ def _box_select_shows_pairs(page) -> None:
     """Drag a box over panel (a): the page reruns and shows the selected pairs."""
     page.wait_for_timeout(1500)  # let plotly finish its first layout
     box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()  # drag zooms by default
     page.mouse.move(box["x"] + 0.02 * box["width"], box["y"] + 0.02 * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + 0.98 * box["width"], box["y"] + 0.98 * box["height"], steps=10)
@@ -81,6 +84,9 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            elsewhere = []  # issue 12: icons and fonts come from the app, nothing from outside
+            page.on("request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).netloc not in (
+                "", urlsplit(served_app).netloc) else None)
             for path, title in TEXT_PAGES.items():
                 page.goto(f"{served_app}/{path}")
                 page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
@@ -92,5 +98,7 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
                 assert page.locator(".js-plotly-plot").count() >= 1, path
                 if path == "gap":
                     _box_select_shows_pairs(page)
+            page.wait_for_timeout(1000)  # late icon / font requests
+            assert elsewhere == [], f"requests to other hosts: {sorted(set(elsewhere))}"
         finally:
             browser.close()
