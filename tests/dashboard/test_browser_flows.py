@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import time
@@ -64,11 +65,18 @@ def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
             page.wait_for_timeout(1500)
             point = page.evaluate(FIRST_POINT_JS)
+            page.mouse.move(point["x"], point["y"])
+            hover = page.locator(".hoverlayer .hovertext").first
+            hover.wait_for(timeout=10_000)
+            # the hover names the sample and its seed (the point under the mouse may be another
+            # than the first one, where points overlap): "x′ #123 · seed 1"
+            match = re.search(r"x′ #(\d+) · seed (\d+)", hover.text_content())
+            assert match, hover.text_content()
             page.mouse.click(point["x"], point["y"])
             page.get_by_text("1 selected point(s)").first.wait_for(timeout=60_000)
-            card = page.get_by_text(f"x′ #{point['idx']}").first
-            card.wait_for(timeout=30_000)
-            assert page.get_by_text(f"seed {point['seed']} ·").count() >= 1
+            page.get_by_text(f"x′ #{match[1]}").first.wait_for(timeout=30_000)
+            assert page.get_by_text(f"seed {match[2]} ·").count() >= 1
+            assert page.locator('[data-testid="stImage"]').count() >= 2  # both thumbnails
             assert page.locator('[data-testid="stException"]').count() == 0
             pairs = pd.read_csv(io.BytesIO(_download(page, "pairs (CSV)")))
             assert {"idx", "seed", "nn_idx", "gap", "budget_pct", "space"} <= set(pairs.columns)

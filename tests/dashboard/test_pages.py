@@ -353,3 +353,25 @@ def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
             assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
         assert f"{len(ids)} run(s) selected of {len(ids)}" in texts(at)
         assert f"({adaptation} adaptation)" in texts(at)
+
+
+def test_pages_open_on_the_newest_scenario_and_follow_the_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link's query parameters choose selector, budget and seeds; without a link the sidebar
+    opens on the scenario with the newest finished run (not the first by name)."""
+    from dashboard.widgets import scenarios_newest_first
+    from tests.dashboard.synthetic_store import write_synthetic_store
+
+    runs = pd.DataFrame({"scenario": ["a-old", "a-old", "debug", "b-new"],
+                         "created": ["2026-01-01", "2026-03-01", "2026-02-01", "2026-04-01"]})
+    assert scenarios_newest_first(runs) == ["b-new", "a-old", "debug"]
+    write_synthetic_store(tmp_path, n=60, methods=("random", "badge", "forge"), budgets=(0.1, 0.2),
+                          seeds=(0, 1))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params.update({"selector": "forge", "budget": "0.2", "seeds": "1"})
+    linked.switch_page("../pages/gap.py").run()
+    assert not linked.exception, [e.value for e in linked.exception]
+    assert linked.main.selectbox[0].value == "forge"
+    assert next(s for s in linked.main.selectbox if s.label == "Budget").value == 0.2
+    assert next(m for m in linked.sidebar.multiselect if m.label == "Seeds").value == [1]
