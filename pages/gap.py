@@ -22,10 +22,11 @@ left, middle, right = st.columns(3)
 method = urlstate.choice(left.selectbox, "Selector whose picks define the pairs", methods,
                          key="gap_method", name="selector",
                          default="badge" if "badge" in methods else methods[0])
-others = [None, *[m for m in methods if m != method]]
-versus = urlstate.choice(left.selectbox, "Side by side with (shared axes)", others,
-                         key="gap_versus", name="vs", default=None,
-                         format_func=lambda m: "—" if m is None else m)
+NONE = "— none —"
+versus = urlstate.choice(left.selectbox, "Side by side with (shared axes)",
+                         [NONE, *[m for m in methods if m != method]], key="gap_versus",
+                         name="vs", default=NONE)
+versus = None if versus == NONE else versus
 budget = urlstate.choice(middle.selectbox, "Budget", selection.budgets(method), key="gap_budget",
                          name="budget", format_func=lambda b: f"{100 * b:g}%")
 with right:

@@ -81,7 +81,7 @@ if not selection.empty:
                "nearest pick and their loss-reduction gap, mean over the selected seeds. The "
                "paper predicts a weak correlation in BADGE space and a stronger one in FORGE space.")
     table = loaders.correlation_table(root, tuple(selection.runs["run_id"]))
-    st.dataframe(tables.correlation_pivot(table), width="stretch")
+    st.table(tables.correlation_pivot(table).round(3))  # static HTML: no data-grid bundle to load
 
 st.subheader("Where to look")
 for url, title, text in GUIDE:

@@ -123,7 +123,7 @@ def test_home_summarises_the_store(debug_store: Path, monkeypatch: pytest.Monkey
     at = open_app(debug_store, monkeypatch)
     n_runs = len(DEBUG_METHODS) * len(DEBUG_BUDGETS) * len(DEBUG_SEEDS)
     assert [m.value for m in at.metric][:2] == [str(n_runs), "1"]
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table.shape[0] == len(DEBUG_METHODS) * len(DEBUG_BUDGETS)
     assert not at.sidebar.selectbox and not at.sidebar.multiselect  # no filters on Home
     assert "Figure 5 in numbers — debug" in [h.value for h in at.subheader]
@@ -226,7 +226,7 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert sum("customdata" in t for t in figure["data"]) == 8  # two rows of four panels
     assert titles[0].startswith("<b>badge: (a)") and titles[4].startswith("<b>random: (a)")
     assert figure["layout"]["yaxis"]["matches"] == "y5"  # one gap axis for both rows
-    versus.set_value(None).run()
+    versus.set_value("— none —").run()
     at.main.selectbox[0].set_value("forge").run()
     forge_pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
     part = forge_pairs[forge_pairs["space"] == "badge"]
