@@ -70,7 +70,8 @@ with st.expander("Grouped by selected sample: how many neighbours each pick repr
                "nearest pick it is (Proposition 2's weight is c_j + 1), their mean and largest "
                "gap, and r(x). Of the pairs above, or of all pairs when none are selected.")
     source = rows if chosen else pairs
-    st.dataframe(stats.group_by_pick(source).head(200), hide_index=True, width="stretch")
+    st.dataframe(stats.group_by_pick(source).head(200), hide_index=True, width="stretch",
+                 column_config={"budget": st.column_config.NumberColumn(format="percent")})
 st.markdown("**Download the pairs behind the figure** (every seed and space shown)")
 widgets.download_buttons(exports.pairs_export(pairs, class_names),
                          f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", "pairs")
