@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,14 +277,23 @@ def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] 
                            f"γ {row['gamma']:.3g}")
 
 
-def download_buttons(frame: pd.DataFrame, stem: str, what: str) -> None:
-    """CSV and parquet downloads of ``frame``, side by side."""
+def download_buttons(frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str,
+                     what: str) -> None:
+    """CSV and parquet downloads of ``frame`` (or of what the callable returns), side by side.
+
+    The files are made only when a button is clicked (deferred data), never on every rerun:
+    writing tens of thousands of pairs as CSV took seconds per widget change.
+    """
     from dashboard import exports
 
+    def table() -> pd.DataFrame:
+        return frame() if callable(frame) else frame
+
     left, right = st.columns(2)
-    left.download_button(f"{what} (CSV)", exports.to_csv(frame), file_name=f"{stem}.csv",
-                         mime="text/csv", icon=":material/download:", key=f"csv-{stem}")
-    right.download_button(f"{what} (parquet)", exports.to_parquet(frame),
+    left.download_button(f"{what} (CSV)", lambda: exports.to_csv(table()),
+                         file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
+                         key=f"csv-{stem}")
+    right.download_button(f"{what} (parquet)", lambda: exports.to_parquet(table()),
                           file_name=f"{stem}.parquet", mime="application/octet-stream",
                           icon=":material/download:", key=f"parquet-{stem}")
 

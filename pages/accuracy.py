@@ -27,7 +27,7 @@ with left:
     st.markdown(tables.accuracy_markdown(summary))
     widgets.download_buttons(exports.summary_percent(summary),
                              f"accuracy_{selection.scenario}_{split}", "this table, in %")
-    widgets.download_buttons(exports.accuracy_rows_percent(long),
+    widgets.download_buttons(lambda: exports.accuracy_rows_percent(long),
                              f"accuracy_per_seed_{selection.scenario}", "per-seed rows, in %")
 with right:
     st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before),

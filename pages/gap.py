@@ -73,7 +73,7 @@ with st.expander("Grouped by selected sample: how many neighbours each pick repr
     st.dataframe(stats.group_by_pick(source).head(200), hide_index=True, width="stretch",
                  column_config={"budget": st.column_config.NumberColumn(format="percent")})
 st.markdown("**Download the pairs behind the figure** (every seed and space shown)")
-widgets.download_buttons(exports.pairs_export(pairs, class_names),
+widgets.download_buttons(lambda: exports.pairs_export(pairs, class_names),
                          f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", "pairs")
 with st.expander("Correlations of every selector and budget (mean over seeds)"):
     summary = loaders.correlation_table(selection.root, tuple(selection.runs["run_id"]))
