@@ -40,6 +40,7 @@ from core.models import (
     per_sample_loss_from_features,
 )
 from core.params import SPLITS, Sweep, check_sweep
+from core.previews import write_previews
 from core.progress import Progress, ignore
 from core.records import pair_table, summary_table
 from core.scenarios import SCENARIOS, Scenario, load_scenario
@@ -188,7 +189,7 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
                                                  None, device, notify)  # fmt: skip
     notify({"stage": "source model", "message": "training or loading the source model"})
     model, info = get_source_model(scenario, hp, cache_dir=store.models_dir, device=device,
-                                   features=features)  # fmt: skip
+                                   features=features, progress=notify)  # fmt: skip
     if features is None and mode == "head":
         features, features_info = _load_features(store, scenario, hp, model, info["model_id"],
                                                  device, notify)  # fmt: skip
@@ -231,6 +232,7 @@ def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
     if scenario.domain_column("target_pool") is not None:
         frame["domain"] = scenario.domain_column("target_pool")
     store.write_pool(pool_id, meta, frame, z, logits)
+    write_previews(store, pool_id, scenario)  # the dashboard shows samples from these
 
 
 def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,

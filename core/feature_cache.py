@@ -61,14 +61,15 @@ def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
 
     Rows are batched by input length when the backbone reports one (text: fewer padded
     tokens per batch) and returned in split order. After the first batch ``progress`` gets an
-    estimate of the whole pass (``estimate_seconds``).
+    estimate of the whole pass (``estimate_seconds``), then about every 5% of the rows the
+    counts so far (``done``, ``total``).
     """
     notify = progress or (lambda event: None)
     device = resolve_device(device)
     was_training = model.training
     model.to(device).eval()
     total = sum(len(scenario.split(name)) for name in splits)
-    done, start, out = 0, time.perf_counter(), {}
+    done, reported, start, out = 0, 0, time.perf_counter(), {}
     lengths_of = getattr(model.backbone, "input_lengths", lambda x: None)
     try:
         for name in splits:
@@ -87,9 +88,13 @@ def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
                             "message": f"features of {total} samples: about {estimate:.0f} s "
                                        f"on {device}"})  # fmt: skip
                 done += len(rows)
+                if done - reported >= total / 20 and done < total:
+                    reported = done
+                    notify({"stage": "features", "done": done, "total": total,
+                            "message": f"features: {done}/{total} samples"})
             out[name] = z.numpy()
-            notify({"stage": "features", "message": f"features of {name}: {len(x)} samples "
-                                                    f"({done}/{total})"})  # fmt: skip
+            notify({"stage": "features", "done": done, "total": total,
+                    "message": f"features of {name}: {len(x)} samples ({done}/{total})"})
     finally:
         model.train(was_training)
     return out

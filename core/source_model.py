@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from core.backbones import backbone_identity
 from core.device import resolve_device
-from core.feature_cache import compute_features
+from core.feature_cache import Progress, compute_features
 from core.hparams import HParams
 from core.integrity import check_file, quarantine, seal
 from core.models import (
@@ -60,26 +60,33 @@ def source_model_id(scenario: Scenario, hp: HParams) -> str:
 
 
 def train_source(
-    model: FeatureClassifier, scenario: Scenario, hp: HParams, *, device: torch.device
+    model: FeatureClassifier, scenario: Scenario, hp: HParams, *, device: torch.device,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on the source train split (shuffled with hp.source_seed)."""
-    info = _fit(model, scenario.source_train.x, scenario.source_train.y, hp, device=device)
+    info = _fit(model, scenario.source_train.x, scenario.source_train.y, hp, device=device,
+                progress=progress)
     model.eval()
     return info
 
 
 def train_head(model: FeatureClassifier, z: np.ndarray | torch.Tensor, labels: np.ndarray,
-               hp: HParams, *, device: torch.device) -> dict[str, Any]:
+               hp: HParams, *, device: torch.device,
+               progress: Progress | None = None) -> dict[str, Any]:
     """Train only ``model.head`` in place on precomputed features ``z`` of the source train
     split (same loop and settings as ``train_source``); the backbone is not touched."""
-    info = _fit(model.head, torch.as_tensor(z, dtype=torch.float32), labels, hp, device=device)
+    info = _fit(model.head, torch.as_tensor(z, dtype=torch.float32), labels, hp, device=device,
+                progress=progress)
     model.eval()
     return info
 
 
 def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: HParams, *,
-         device: torch.device) -> dict[str, Any]:
-    """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings."""
+         device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
+    """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings.
+
+    After each epoch ``progress`` gets {"stage": "source model", "epoch", "epochs", "loss"}."""
+    notify = progress or (lambda event: None)
     module.to(device).train()
     optimizer = make_optimizer(hp.source_optimizer, module.parameters(), lr=hp.source_lr,
                                weight_decay=hp.source_weight_decay)  # fmt: skip
@@ -99,6 +106,10 @@ def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: 
             total += float(loss.detach()) * len(rows)
             iterations += 1
         epoch_losses.append(total / len(x))
+        notify({"stage": "source model", "epoch": len(epoch_losses), "epochs": hp.source_epochs,
+                "loss": epoch_losses[-1],
+                "message": f"source training epoch {len(epoch_losses)}/{hp.source_epochs}, "
+                           f"loss {epoch_losses[-1]:.3f}"})
     check_finite("source training loss", np.asarray(epoch_losses))
     module.eval()
     return {
@@ -120,7 +131,7 @@ def _load_weights(model: FeatureClassifier, path: Path, head_only: bool) -> None
 
 def get_source_model(
     scenario: Scenario, hp: HParams, *, cache_dir: Path, device,
-    features: dict[str, np.ndarray] | None = None,
+    features: dict[str, np.ndarray] | None = None, progress: Progress | None = None,
 ) -> tuple[FeatureClassifier, dict[str, Any]]:  # fmt: skip
     """The source-only model for ``scenario``: loaded from ``cache_dir`` or trained and saved.
 
@@ -157,13 +168,13 @@ def get_source_model(
         if features is None:
             features = compute_features(model, scenario, device=device)
         info.update(train_head(model, features["source_train"], scenario.source_train.y, hp,
-                               device=device), saved="head")  # fmt: skip
+                               device=device, progress=progress), saved="head")  # fmt: skip
         for split in splits:
             _, predictions = per_sample_loss_from_features(model, features[split],
                                                            scenario.split(split).y, device=device)
             info[f"{split}_accuracy"] = float(np.mean(predictions == scenario.split(split).y))
     else:
-        info.update(train_source(model, scenario, hp, device=device))
+        info.update(train_source(model, scenario, hp, device=device, progress=progress))
         for split in splits:
             info[f"{split}_accuracy"] = accuracy(
                 model, scenario.split(split), device=device, batch_size=hp.eval_batch

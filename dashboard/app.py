@@ -1,8 +1,8 @@
 """ForgeLens dashboard entry: `python -m streamlit run dashboard/app.py`.
 
 A router (st.navigation over the scripts in pages/) with a shared sidebar that picks the
-scenario, selectors and seeds of the runs every analysis page shows. The run store is
-``$FORGELENS_RUNS`` or ``runs/`` (``core.store.default_root``).
+scenario, selectors and seeds of the runs every analysis page shows (drawn only on those
+pages). The run store is ``$FORGELENS_RUNS`` or ``runs/`` (``core.store.default_root``).
 """
 
 import sys
@@ -15,14 +15,17 @@ if REPO_ROOT not in sys.path:  # importable however the app is launched
 import streamlit as st  # noqa: E402
 
 from dashboard import health, loaders, session, widgets  # noqa: E402
-from dashboard.navigation import build_navigation  # noqa: E402
+from dashboard.icon import page_icon  # noqa: E402
+from dashboard.navigation import RUN_FILTER_PAGES, build_navigation  # noqa: E402
 
-st.set_page_config(page_title="ForgeLens", page_icon=":material/center_focus_strong:",
-                   layout="wide")
+st.set_page_config(page_title="ForgeLens", page_icon=page_icon(), layout="wide")
 page = st.navigation(build_navigation())
+root = loaders.store_root()
 try:  # an error escaping a page becomes a short message (details in the server log)
-    st.session_state[session.SELECTION] = widgets.sidebar(loaders.store_root())
-    health.sidebar_notice(loaders.store_root())
+    st.session_state[session.SELECTION] = widgets.sidebar(
+        root, filters=page.url_path in RUN_FILTER_PAGES)
+    health.sidebar_notice(root)
+    widgets.live_updates(root)
     page.run()
 except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
     if health.development():

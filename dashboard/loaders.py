@@ -181,6 +181,22 @@ def thumbnails(scenario_name: str, indices: tuple[int, ...],
     return [data.preview("target_pool", int(i)) for i in indices]
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def pool_previews(root: str, pool_id: str, indices: tuple[int, ...]) -> list[Any] | None:
+    """Previews stored with the pool (``core.previews``): no scenario load; None if absent."""
+    from core.previews import read_previews
+
+    return read_previews(get_store(root), pool_id, indices)
+
+
+def store_previews(root: str, pool_id: str, scenario_name: str, params: str | None) -> None:
+    """Write the pool's previews once (stores made before previews were stored with pools)."""
+    from core.previews import write_previews
+
+    write_previews(get_store(root), pool_id, scenario(scenario_name, params))
+    pool_previews.clear()
+
+
 @st.cache_data(show_spinner="Summarising accuracy…", max_entries=32)
 def accuracy_tables(root: str, run_ids: tuple[str, ...],
                     split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -60,6 +60,8 @@ PAGES = (
              charts=True),
 )
 
+RUN_FILTER_PAGES = ("gap", "umap", "accuracy", "compare")  # pages that use the sidebar's filters
+
 
 def page_path(url_path: str) -> str:
     """Absolute script path of the page with this URL path (for ``st.page_link``)."""

@@ -33,6 +33,10 @@ class Correlation:
 
         return f"Pearson r = {fmt(self.pearson)} · Spearman ρ = {fmt(self.spearman)} · n = {self.n}"
 
+    def short_label(self) -> str:
+        """Both coefficients without n (n is the same in every panel of one space)."""
+        return self.label().rsplit(" · n =", 1)[0]
+
 
 def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
     """Both coefficients over finite pairs; NaN when fewer than 3 pairs or a side is constant."""
@@ -174,3 +178,21 @@ def with_pool_columns(frame: pd.DataFrame, pool: pd.DataFrame,
     """``frame`` (with an idx column) joined with per-sample pool facts, row order kept."""
     columns = [c for c in columns if c not in frame.columns]
     return frame.merge(pool[["idx", *columns]], on="idx", how="left", validate="many_to_one")
+
+
+def group_by_pick(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One row per selected sample x (per run and space): the unselected samples it represents.
+
+    ``neighbours`` is Proposition 2's c_j (how many unselected x' have x as nearest pick; the
+    pick's weight is w_j = c_j + 1), with their mean and largest gap and x's own loss
+    reduction r(x). Sorted by the largest gap, so a pick that dominates the largest-gap list
+    shows up once, with how many pairs it accounts for.
+    """
+    check_columns("pairs", pairs, ("space", "seed", "nn_idx", "gap", "nn_r", "nn_label"))
+    keys = [c for c in ("method", "budget", "seed", "space") if c in pairs.columns]
+    grouped = pairs.groupby([*keys, "nn_idx"], sort=False).agg(
+        nn_label=("nn_label", "first"), nn_r=("nn_r", "first"), neighbours=("gap", "size"),
+        mean_gap=("gap", "mean"), max_gap=("gap", "max"))
+    grouped = grouped.reset_index()
+    grouped["weight"] = grouped["neighbours"] + 1
+    return grouped.sort_values("max_gap", ascending=False, kind="stable").reset_index(drop=True)

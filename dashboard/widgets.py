@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.progress import format_seconds
 from core.selection import method_order
-from dashboard import access, jobs, loaders, session, task_views
+from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
 
@@ -47,30 +49,65 @@ class RunSelection:
         return sorted(set(part["budget"].astype(float)))
 
 
-def sidebar(root: str) -> RunSelection:
-    """Scenario, selectors and seeds to show, from the finished runs of the store."""
+def scenarios_newest_first(runs: pd.DataFrame) -> list[str]:
+    """Scenarios of the finished runs, the one with the newest finished run first."""
+    newest = runs.groupby("scenario")["created"].max().sort_values(ascending=False)
+    return list(newest.index)
+
+
+def sidebar(root: str, *, filters: bool = True) -> RunSelection:
+    """Scenario, selectors and seeds to show, from the finished runs of the store.
+
+    The scenario starts on the one with the newest finished run; every choice is kept in the
+    URL (``?scenario=…&methods=…&seeds=…``) so a view can be shared as a link. With
+    ``filters=False`` (pages that show no runs) nothing is drawn and the defaults are used.
+    """
     runs = loaders.finished_runs(root, loaders.store_stamp(root))
+    if runs.empty:
+        if filters:
+            st.sidebar.caption(f"Run store: {escape_markdown(root)} · no finished runs yet")
+        return RunSelection(root, runs, runs, None)
+    scenarios = scenarios_newest_first(runs)
+    if not filters:
+        scenario = st.session_state.get(session.SCENARIO)
+        scenario = scenario if scenario in scenarios else (
+            urlstate.from_url("scenario", scenarios) or scenarios[0])
+        part = runs[runs["scenario"] == scenario]
+        mode = st.session_state.get(f"{session.ADAPTATION}::{scenario}")
+        mode, part = _adaptation_filter(scenario, part, draw=False, chosen=mode)
+        methods = st.session_state.get(f"{session.METHODS}::{scenario}")
+        seeds = st.session_state.get(f"{session.SEEDS}::{scenario}")
+        if methods is not None:
+            part = part[part["method"].isin(methods)]
+        if seeds is not None:
+            part = part[part["seed"].isin(seeds)]
+        return RunSelection(root, runs, part.reset_index(drop=True), scenario, mode)
     with st.sidebar:
         st.caption(f"Run store: {escape_markdown(root)} · {len(runs)} finished run(s)")
         if refused := loaders.refused_runs(root, loaders.store_stamp(root)):
             st.warning(f"{len(refused)} run(s) not shown: "
                        + escape_markdown(next(iter(refused.values()))))
-        if runs.empty:
-            return RunSelection(root, runs, runs, None)
-        scenarios = sorted(runs["scenario"].unique())
-        scenario = st.selectbox("Scenario", scenarios, key=session.SCENARIO,
-                                help="Runs are grouped by the data scenario they adapted to.")
+        scenario = urlstate.choice(st.selectbox, "Scenario", scenarios, key=session.SCENARIO,
+                                   name="scenario", default=scenarios[0],
+                                   help="Runs are grouped by the data scenario they adapted "
+                                        "to; the newest comes first.")
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(scenario, part)
         part = _experiment_filter(scenario, mode, part)
         methods = method_order(part["method"])
-        chosen = st.multiselect("Selectors", methods, default=methods,
-                                key=f"{session.METHODS}::{scenario}",
+        key = f"{session.METHODS}::{scenario}"
+        urlstate.preset(key, "methods", methods, many=True)
+        chosen = st.multiselect("Selectors", methods, default=None if key in st.session_state
+                                else methods, key=key,
                                 help="Selection methods whose runs the pages show.")
+        urlstate.remember("methods", chosen, default=methods)
         seeds = sorted(int(s) for s in part["seed"].unique())
-        chosen_seeds = st.multiselect("Seeds", seeds, default=seeds,
-                                      key=f"{session.SEEDS}::{scenario}",
+        key = f"{session.SEEDS}::{scenario}"
+        urlstate.preset(key, "seeds", seeds, many=True)
+        chosen_seeds = st.multiselect("Seeds", seeds, default=None if key in st.session_state
+                                      else seeds, key=key,
                                       help="Pages average or overlay these seeds.")
+        urlstate.remember("seeds", chosen_seeds, default=seeds)
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
         st.caption(f"{len(shown)} run(s) selected of {len(part)} for "
                    f"{escape_markdown(scenario)} ({escape_markdown(mode)} adaptation).")
@@ -80,7 +117,8 @@ def sidebar(root: str) -> RunSelection:
 ADAPTATION_TITLES = {"full": "full fine-tuning", "head": "last layer only (head)"}
 
 
-def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def _adaptation_filter(scenario: str, part: pd.DataFrame, *, draw: bool = True,
+                       chosen: str | None = None) -> tuple[str, pd.DataFrame]:
     """Keep one adaptation mode: head and full runs answer different questions and are never
     averaged together. A radio appears only when the scenario has runs of several modes; it
     starts on the scenario's default mode (``core.hparams.default_adaptation``) when present."""
@@ -89,7 +127,9 @@ def _adaptation_filter(scenario: str, part: pd.DataFrame) -> tuple[str, pd.DataF
     modes = sorted(part["adaptation"].unique())
     preferred = default_adaptation(scenario)
     mode = preferred if preferred in modes else modes[0]
-    if len(modes) > 1:
+    if not draw:
+        mode = chosen if chosen in modes else mode
+    elif len(modes) > 1:
         mode = st.radio("Adaptation", modes, index=modes.index(mode), horizontal=True,
                         key=f"{session.ADAPTATION}::{scenario}",
                         format_func=lambda m: ADAPTATION_TITLES.get(m, m),
@@ -150,22 +190,32 @@ class SampleSource:
     scenario: str
     params: str | None = None
     modality: str = "image"
+    root: str | None = None
+    pool_id: str | None = None
 
 
 def sample_source(selection: RunSelection, run_id: str, meta: dict[str, Any]) -> SampleSource:
     """The source of the samples of ``run_id``'s pool (``meta``: that pool's meta)."""
     return SampleSource(str(selection.scenario), loaders.run_scenario_params(selection.root, run_id),
-                        str(meta.get("modality", "image")))
+                        str(meta.get("modality", "image")), selection.root, meta.get("pool_id"))
 
 
 def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
     """Thumbnails or texts, or None (with a caption saying why) when the scenario cannot be
     loaded here."""
     what = "texts" if source.modality == "text" else "thumbnails"
+    indices = tuple(int(i) for i in indices)
+    if source.root and source.pool_id:  # stored with the pool: no scenario to load
+        stored = loaders.pool_previews(source.root, source.pool_id, indices)
+        if stored is not None:
+            return stored
     try:
         with st.spinner(f"Loading the {what} of scenario {source.scenario}…"):
-            return loaders.thumbnails(source.scenario, tuple(int(i) for i in indices),
-                                      source.params)
+            previews = loaders.thumbnails(source.scenario, indices, source.params)
+            if source.root and source.pool_id:  # next time, from the store
+                loaders.store_previews(source.root, source.pool_id, source.scenario,
+                                       source.params)
+            return previews
     except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
         st.caption(escape_markdown(f"No {what}: scenario {source.scenario!r} cannot be loaded "
                                    f"here ({type(error).__name__}: {error})."))
@@ -238,8 +288,32 @@ def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] 
                         st.caption(f"{title}  \nlabel "
                                    f"**{escape_markdown(class_name(label, class_names))}**  \n"
                                    f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}")
-                st.caption(f"gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
-                           f"γ {row['gamma']:.3g} · {escape_markdown(row.get('space', ''))} space")
+                seed = f"seed {row['seed']} · " if "seed" in row else ""
+                method = f"{row['method']} · " if "method" in row else ""
+                st.caption(escape_markdown(f"{method}{seed}{row.get('space', '')} space")
+                           + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
+                           f"γ {row['gamma']:.3g}")
+
+
+def download_buttons(frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str,
+                     what: str) -> None:
+    """CSV and parquet downloads of ``frame`` (or of what the callable returns), side by side.
+
+    The files are made only when a button is clicked (deferred data), never on every rerun:
+    writing tens of thousands of pairs as CSV took seconds per widget change.
+    """
+    from dashboard import exports
+
+    def table() -> pd.DataFrame:
+        return frame() if callable(frame) else frame
+
+    left, right = st.columns(2)
+    left.download_button(f"{what} (CSV)", lambda: exports.to_csv(table()),
+                         file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
+                         key=f"csv-{stem}")
+    right.download_button(f"{what} (parquet)", lambda: exports.to_parquet(table()),
+                          file_name=f"{stem}.parquet", mime="application/octet-stream",
+                          icon=":material/download:", key=f"parquet-{stem}")
 
 
 def job_card(root: str, status: jobs.JobStatus) -> None:
@@ -272,6 +346,13 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
                        f"{jobs.job_queue.max_jobs()} sweep(s) run at once.")
         elif status.state != jobs.CANCELLED:
             st.progress(status.fraction, text=escape_markdown(status.headline()))
+            step = progress.step_progress(status.events)
+            if step is not None and status.state == jobs.RUNNING:
+                st.progress(step[1], text=escape_markdown(step[0]))
+            left = progress.remaining_seconds(status.events, status.n_runs, time.time())
+            if left is not None and status.state == jobs.RUNNING:
+                st.caption(f":material/timer: about {format_seconds(left)} left (smoothed over "
+                           "the runs so far)")
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []
@@ -298,9 +379,10 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
                 st.code(status.log_tail, language=None)
 
 
-def launch_default(root: str) -> None:
-    """One click: the CLI's default sweep on the default scenario, through the store's queue."""
-    request = jobs.default_request()
+def launch_default(root: str, request: dict[str, Any] | None = None) -> None:
+    """One click: a preset sweep (the CLI's default one unless ``request`` is given), through
+    the store's queue."""
+    request = request or jobs.default_request()
     try:
         job_id = jobs.submit_job(root, **request).job_id
     except Exception as error:  # noqa: BLE001 - shown to the user, never swallowed silently
@@ -343,3 +425,39 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
                                                 f"{status.headline()}"))
 
     panel()
+
+
+LIVE_SECONDS_RUNNING = 2.0  # while a background sweep of this store runs
+LIVE_SECONDS_IDLE = 60.0  # otherwise (a sweep started from a shell shows up within a minute)
+
+
+def live_updates(root: str) -> None:
+    """Rerun the whole page when the run store changes (a run finished), without a reload.
+
+    A tiny fragment polls the store's stamp (one ``os.stat``) every couple of seconds while a
+    sweep runs, every minute otherwise; the full rerun then reads the new runs everywhere.
+    """
+    stamp = loaders.store_stamp(root)
+    running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
+
+    @st.fragment(run_every=LIVE_SECONDS_RUNNING if running else LIVE_SECONDS_IDLE)
+    def watch() -> None:
+        still_running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
+        if loaders.store_stamp(root) != stamp or still_running != running:
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        watch()
+
+
+def setting_note(selection: RunSelection) -> None:
+    """How the runs shown differ from the paper's setting (backbone, data, recipe, iterations)."""
+    from dashboard import framing
+
+    run_ids = tuple(selection.runs["run_id"])
+    configs = loaders.run_configs(selection.root, run_ids)
+    pool_id = selection.runs["pool_id"].iloc[0]
+    with st.expander("These runs are not the paper's setting — how they differ",
+                     icon=":material/info:"):
+        st.markdown(framing.CAVEAT)
+        st.markdown(framing.setting_markdown(configs, loaders.pool_meta(selection.root, pool_id)))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, scenario_form, tables, task_views, widgets
+from dashboard import exports, loaders, scenario_form, tables, task_views, urlstate, widgets
 from dashboard.figures.accuracy import SPLIT_TITLES, accuracy_figure, decomposition_figure
 
 selection = widgets.current_selection()
@@ -16,9 +16,11 @@ widgets.page_header(
     "all differ from the paper's.",
 )
 widgets.require_runs(selection, "accuracy")
+widgets.setting_note(selection)
 run_ids = tuple(selection.runs["run_id"])
-split = st.columns(3)[0].selectbox(
-    "Split", tuple(SPLIT_TITLES), index=3, format_func=SPLIT_TITLES.get,
+split = urlstate.choice(
+    st.columns(3)[0].selectbox, "Split", tuple(SPLIT_TITLES), key="acc_split", name="split",
+    default="test", format_func=SPLIT_TITLES.get,
     help="Test is the held-out target test set; the other splits decompose it.")
 long, summary = loaders.accuracy_tables(selection.root, run_ids, split)
 before = long[(long["split"] == split) & (long["stage"] == "before")]["accuracy"].mean()
@@ -28,9 +30,10 @@ st.caption(f"Metric: **{metric}**. Source model before adaptation: {100 * before
 left, right = st.columns(2)
 with left:
     st.markdown(tables.accuracy_markdown(summary))
-    st.download_button("Download this table (CSV)", summary.to_csv(index=False),
-                       file_name=f"accuracy_{selection.scenario}_{split}.csv", mime="text/csv",
-                       icon=":material/download:")
+    widgets.download_buttons(exports.summary_percent(summary),
+                             f"accuracy_{selection.scenario}_{split}", "this table, in %")
+    widgets.download_buttons(lambda: exports.accuracy_rows_percent(long),
+                             f"accuracy_per_seed_{selection.scenario}", "per-seed rows, in %")
 with right:
     st.plotly_chart(accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before)
                     .update_yaxes(title_text=f"{SPLIT_TITLES[split]} {metric} (%)"), width="stretch")
@@ -46,9 +49,9 @@ decomp = loaders.decomposition_table(selection.root, run_ids, budget)
 left, right = st.columns([3, 2])
 with left:
     st.markdown(tables.decomposition_markdown(decomp))
-    st.download_button("Download the decomposition (CSV)", decomp.to_csv(index=False),
-                       file_name=f"decomposition_{selection.scenario}_{budget:g}.csv",
-                       mime="text/csv", icon=":material/download:")
+    widgets.download_buttons(exports.summary_percent(decomp),
+                             f"decomposition_{selection.scenario}_{budget:g}",
+                             "the decomposition, in %")
 with right:
     st.plotly_chart(decomposition_figure(decomp), width="stretch")
 

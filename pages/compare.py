@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, task_views, widgets
+from dashboard import loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
@@ -14,8 +14,8 @@ widgets.page_header(
 )
 widgets.require_runs(selection, "comparison")
 runs = selection.runs
-budget = st.columns(3)[0].selectbox("Budget", selection.budgets(),
-                                    format_func=lambda b: f"{100 * b:g}%")
+budget = urlstate.choice(st.columns(3)[0].selectbox, "Budget", selection.budgets(),
+                         key="compare_budget", name="budget", format_func=lambda b: f"{100 * b:g}%")
 run_ids = selection.run_ids(budget=budget)
 pool_id = runs.set_index("run_id").loc[run_ids[0], "pool_id"]
 pool = loaders.pool_table(selection.root, pool_id)
@@ -41,8 +41,9 @@ histogram = stats.class_histogram(picks, pool["label"], meta.get("n_classes", po
 st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
 
 st.subheader("Per-class coverage")
-space = st.radio("Nearest pick measured in", ("coreset", "badge", "forge"), index=2,
-                 horizontal=True, format_func=space_title)
+space = urlstate.choice(st.radio, "Nearest pick measured in", ("coreset", "badge", "forge"),
+                        key="compare_space", name="space", default="forge", horizontal=True,
+                        format_func=space_title)
 st.caption("For each class, the share of its unselected samples whose nearest pick in this space "
            "has the same true label: low values mean the class is represented by picks of "
            "other classes, or not at all.")

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import access, jobs, loaders, session, tables, widgets
+from core.progress import format_seconds
+from dashboard import access, jobs, loaders, presets, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
 
 selection = widgets.current_selection()
@@ -14,33 +15,44 @@ widgets.page_header(
 )
 st.markdown(
     "A model trained on a **source** domain meets a shifted **target** pool. A selector picks a "
-    "budget of target samples to label **once**; the model is then fine-tuned for many "
-    "iterations. The paper argues that picking by gradient similarity alone (BADGE) misses "
+    "budget of target samples to label **once**; the model is then fine-tuned on them for T "
+    "iterations (the paper: 4 epochs of a pretrained ResNet-50; the default runs here: a small "
+    "CNN for 50–100 iterations — each analysis page lists the exact setting). The paper argues that picking by gradient similarity alone (BADGE) misses "
     "samples with high *prediction variability* — large feature norm ‖z‖ — whose loss drops "
     "very differently from their selected neighbours'. FORGE rescales gradient embeddings by "
     "‖z‖ so k-center greedy picks them. ForgeLens lets you check that on runs you make here."
 )
 
-if selection.all_runs.empty:
-    request = jobs.default_request()
-    n_runs = len(request["methods"]) * len(request["budgets"]) * len(request["seeds"])
-    st.info(f"The run store `{root}` is empty. Start with the default experiment: "
-            f"**{request['scenario']}**, selectors {', '.join(request['methods'])}, budgets "
-            f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])} of the pool, seeds "
-            f"{', '.join(map(str, request['seeds']))} — {n_runs} runs, in the background.")
-    left, right = st.columns([1, 2])
+def offer_experiments(runs) -> None:
+    """The quick demo and the full default experiment, each with its expected duration."""
     busy = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
     operator = access.operator_gate()
-    if left.button("Run the default experiment", type="primary", icon=":material/play_arrow:",
-                   disabled=busy or not operator,
-                   help="A sweep is already running." if busy else None) and operator:
-        widgets.launch_default(root)
-        if session.LAUNCH_ERROR not in st.session_state:
-            st.rerun()  # redraw with the job's card and the button disabled
-    right.page_link(page_path("run"), label="…or choose scenario, selectors and budgets yourself",
-                    icon=":material/tune:")
+    for column, preset in zip(st.columns(2), presets.presets(), strict=True):
+        seconds, basis = presets.estimate(preset, runs)
+        request = preset.request
+        with column, st.container(border=True):
+            st.markdown(f"**{preset.title}** — {preset.n_runs} runs of **{request['scenario']}**"
+                        + (f", about **{format_seconds(seconds)}**" if seconds else ""))
+            st.caption(f"{preset.note} Selectors {', '.join(request['methods'])}; budgets "
+                       f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])}; seeds "
+                       f"{', '.join(map(str, request['seeds']))}. Duration: {basis}.")
+            if st.button(f"Run the {preset.title.lower()}", key=f"preset-{preset.key}",
+                         type="primary" if preset.key == "demo" else "secondary",
+                         icon=":material/play_arrow:", disabled=busy or not operator,
+                         help="A sweep is already running." if busy else None) and operator:
+                widgets.launch_default(root, request)
+                if session.LAUNCH_ERROR not in st.session_state:
+                    st.rerun()  # redraw with the job's card and the buttons disabled
     if error := st.session_state.pop(session.LAUNCH_ERROR, None):
         st.error(f"Could not start the experiment: {error}")
+
+
+if selection.all_runs.empty:
+    st.info(f"The run store `{root}` is empty. Start with the quick demo (for a class or a "
+            "first look) or the full default experiment; both run in the background.")
+    offer_experiments(selection.all_runs)
+    st.page_link(page_path("run"), label="…or choose scenario, selectors and budgets yourself",
+                 icon=":material/tune:")
     widgets.jobs_panel(root, active_only=True)
     st.page_link(page_path("teaching"), label="Meanwhile: the teaching view works without runs",
                  icon=":material/school:")
@@ -53,6 +65,8 @@ cols[1].metric("scenarios", runs["scenario"].nunique())
 cols[2].metric("selectors", runs["method"].nunique())
 cols[3].metric("seeds", runs["seed"].nunique())
 widgets.jobs_panel(root, active_only=True)
+with st.expander("Run the quick demo or the full default experiment"):
+    offer_experiments(runs)
 
 if not selection.empty:
     st.subheader(f"Figure 5 in numbers — {selection.scenario}")
@@ -60,7 +74,7 @@ if not selection.empty:
                "nearest pick and their loss-reduction gap, mean over the selected seeds. The "
                "paper predicts a weak correlation in BADGE space and a stronger one in FORGE space.")
     table = loaders.correlation_table(root, tuple(selection.runs["run_id"]))
-    st.dataframe(tables.correlation_pivot(table), width="stretch")
+    st.table(tables.correlation_pivot(table).round(3))  # static HTML: no data-grid bundle to load
 
 st.subheader("Where to look")
 for spec in PAGES:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, widgets
+from dashboard import loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
 
@@ -21,16 +21,18 @@ widgets.require_runs(selection, "selection map")
 runs = selection.runs
 pool_ids = list(dict.fromkeys(runs["pool_id"]))
 space_col, budget_col, seed_col, colour_col = st.columns([3, 2, 2, 4])
-space = space_col.radio("UMAP of", SPACES, horizontal=True, format_func=space_title,
-                        index=SPACES.index("z"))
+space = urlstate.choice(space_col.radio, "UMAP of", SPACES, key="umap_space", name="space",
+                        default="z", horizontal=True, format_func=space_title)
 pool_id = pool_ids[0]
 if len(pool_ids) > 1:
     pool_id = space_col.selectbox("Pool (source model)", pool_ids)
 runs = runs[runs["pool_id"] == pool_id]
-budget = budget_col.selectbox("Budget", sorted(set(runs["budget"])),
-                              format_func=lambda b: f"{100 * b:g}%")
-seed = seed_col.selectbox("Seed", sorted(set(runs["seed"])))
-colour = colour_col.radio("Colour by", COLOUR_BY, horizontal=True, index=COLOUR_BY.index("gamma"))
+budget = urlstate.choice(budget_col.selectbox, "Budget", sorted(set(runs["budget"])),
+                         key="umap_budget", name="budget", format_func=lambda b: f"{100 * b:g}%")
+seed = urlstate.choice(seed_col.selectbox, "Seed", sorted(set(runs["seed"])), key="umap_seed",
+                       name="seed")
+colour = urlstate.choice(colour_col.radio, "Colour by", COLOUR_BY, key="umap_colour",
+                         name="colour", default="gamma", horizontal=True)
 methods = [m for m in selection.methods() if m in set(runs["method"])]
 shown = st.multiselect("Selectors (one panel each)", methods,
                        default=[m for m in DEFAULT_METHODS if m in methods] or methods[:4])
@@ -49,7 +51,7 @@ meta = loaders.pool_meta(selection.root, pool_id)
 event = st.plotly_chart(
     selection_map_figure(points, picks_by_method, colour_by=colour,
                          class_names=meta.get("class_names"), space_label=space_title(space)),
-    key="umap_chart", on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
+    key="umap_chart", on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
 
 st.subheader("Samples")
 chosen = stats.selected_keys(event)
@@ -58,7 +60,8 @@ if chosen:
                "clear the selection.")
 else:
     what = "texts" if meta.get("modality") == "text" else "images"
-    st.caption(f"Select picks with the box or lasso tool to see their {what}. Meanwhile: the "
+    st.caption(f"Click a pick, or select several with the box or lasso tool, to see their {what}. "
+               "Meanwhile: the "
                f"first picks of {shown[0]}.")
     chosen = picks_by_method.get(shown[0], picks.head(0)).sort_values("order")["idx"].head(8).tolist()
 facts = points.set_index("idx").loc[chosen]

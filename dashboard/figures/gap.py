@@ -17,7 +17,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.validation import check_choice, check_columns
-from dashboard.figures.style import GAMMA_SCALE, TREND_COLOR, base_layout, empty_figure, space_title
+from dashboard.figures.style import (
+    DISTANCE_SCALE,
+    GAMMA_SCALE,
+    LOG_AXIS,
+    TREND_COLOR,
+    base_layout,
+    empty_figure,
+    plain,
+    space_title,
+)
 from dashboard.stats import Correlation, binned_mean, correlation, seed_interval_text
 
 PAIR_FIELDS = ("space", "distance", "gap", "gamma")
@@ -34,6 +43,12 @@ class GapPanel:
         if self.x == "gamma":
             return f"feature norm γ (pairs in {space_title(self.space)} space)"
         return f"distance in {space_title(self.space)} space"
+
+    def short_title(self) -> str:
+        """A title that fits a quarter of the width: "BADGE distance", "γ (BADGE pairs)"."""
+        if self.x == "gamma":
+            return f"γ (pairs in {space_title(self.space)})"
+        return f"{space_title(self.space)} distance"
 
     def axis_title(self) -> str:
         if self.x == "gamma":
@@ -58,12 +73,50 @@ def panel_correlations(pairs: pd.DataFrame, panels: list[GapPanel]) -> list[Corr
     return out
 
 
+HOVER_FIELDS = ("idx", "label", "pseudo", "seed", "nn_idx", "gap")
+
+
+def _class_text(labels: pd.Series, class_names: list[str] | None) -> np.ndarray:
+    values = labels.to_numpy()
+    if not class_names:
+        return values.astype(str)
+    names = np.asarray([plain(name) for name in class_names], dtype=object)  # text from files
+    inside = (values >= 0) & (values < len(names))
+    return np.where(inside, names[np.clip(values, 0, len(names) - 1)], values.astype(str))
+
+
+def _hover_data(part: pd.DataFrame, class_names: list[str] | None) -> np.ndarray:
+    """customdata per point: row key first (for selections), then what the hover shows."""
+    columns = [part.index.to_numpy()]
+    for field in ("idx", "seed", "nn_idx"):
+        columns.append(part[field].to_numpy() if field in part.columns
+                       else np.full(len(part), -1))
+    for field in ("label", "pseudo"):
+        columns.append(_class_text(part[field], class_names) if field in part.columns
+                       else np.full(len(part), "?"))
+    out = np.empty((len(part), len(columns)), dtype=object)
+    for i, column in enumerate(columns):
+        out[:, i] = column.tolist()  # plain Python ints and strings, not numpy strings
+    return out
+
+
+HOVER = ("x′ #%{customdata[1]} · seed %{customdata[2]}<br>class %{customdata[4]}, "
+         "predicted %{customdata[5]} (source model)<br>nearest pick x #%{customdata[3]}")
+
+
 def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bins: int = 12,
-               log_y: bool = False, height: int = 470) -> go.Figure:
+               log_y: bool = False, height: int | None = None, by: str | None = None,
+               class_names: list[str] | None = None,
+               order: list | None = None) -> go.Figure:
     """Scatter panels of ``pairs`` (the pairs table of one or several runs).
 
-    Each point carries its row label in ``pairs.index`` as customdata, so a box or lasso
-    selection maps back to pair rows (``dashboard.stats.selected_keys``).
+    Each point carries its row label in ``pairs.index`` as the first customdata entry, so a
+    click, box or lasso selection maps back to pair rows (``dashboard.stats.selected_keys``);
+    the hover names the sample, its class and prediction, the seed and its nearest pick.
+    ``by`` (e.g. "method") draws one row of panels per value (in ``order`` when given), all
+    rows sharing their axes.
+    Points are coloured by gamma, except the gamma panel (b), coloured by the distance in its
+    space (its x axis already is gamma).
     """
     panels = panels or figure5_panels()
     check_columns("pairs", pairs, PAIR_FIELDS)
@@ -71,44 +124,70 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
         check_choice("panel.x", panel.x, ("distance", "gamma"))
     if pairs.empty:
         return empty_figure("No pairs to show: pick a selector, budget and seeds with runs.")
+    groups = [(None, pairs)] if by is None else list(pairs.groupby(by, sort=False))
+    if order is not None:
+        rank = {value: i for i, value in enumerate(order)}
+        groups.sort(key=lambda group: rank.get(group[0], len(rank)))
     letters = "abcdefgh"
-    correlations = panel_correlations(pairs, panels)
-    titles = [f"<b>({letters[i]}) {p.title()}</b><br>{c.label()}<br>"
-              + seed_interval_text(pairs[pairs["space"] == p.space], p.x)
-              for i, (p, c) in enumerate(zip(panels, correlations, strict=True))]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles,
-                        horizontal_spacing=0.06)
+    titles = []
+    for value, part in groups:
+        for i, (p, c) in enumerate(zip(panels, panel_correlations(part, panels), strict=True)):
+            head = f"({letters[i]}) {p.short_title()}"
+            if value is not None:
+                head = f"{value}: {head}"
+            seeds = seed_interval_text(part[part["space"] == p.space], p.x)
+            titles.append(f"<b>{head}</b><br><span style='font-size:11px'>{c.short_label()}"
+                          + (f"<br>{seeds}" if seeds else "") + "</span>")
+    fig = make_subplots(rows=len(groups), cols=len(panels), subplot_titles=titles,
+                        horizontal_spacing=0.05 if len(panels) > 3 else 0.06,
+                        vertical_spacing=0.16, shared_xaxes="columns", shared_yaxes="all")
     gamma = pairs["gamma"].to_numpy(np.float64)
     cmin, cmax = (float(np.nanmin(gamma)), float(np.nanmax(gamma))) if len(gamma) else (0.0, 1.0)
-    for col, panel in enumerate(panels, start=1):
-        part = pairs[pairs["space"] == panel.space]
-        x = part[panel.x].to_numpy(np.float64)
-        y = part["gap"].to_numpy(np.float64)
-        fig.add_trace(go.Scattergl(
-            x=x, y=y, mode="markers", name=panel.title(), showlegend=False,
-            customdata=part.index.to_numpy(),
-            marker={"size": 4, "opacity": 0.55, "color": part["gamma"].to_numpy(np.float64),
-                    "coloraxis": "coloraxis"},
-            hovertemplate=(f"{panel.axis_title()}: %{{x:.3g}}<br>gap: %{{y:.3g}}"
-                           "<br>row %{customdata}<extra></extra>"),
-        ), row=1, col=col)
-        trend = binned_mean(x, y, bins)
-        fig.add_trace(go.Scattergl(  # WebGL as well, so the trend is drawn above the points
-            x=trend["x"], y=trend["y"], mode="lines+markers", name="binned mean gap",
-            line={"color": TREND_COLOR, "width": 3},
-            marker={"size": 7, "color": TREND_COLOR, "line": {"width": 1, "color": "white"}},
-            showlegend=col == 1, hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
-        ), row=1, col=col)
-        fig.update_xaxes(title_text=panel.axis_title(), row=1, col=col)
-    fig.update_yaxes(title_text="loss-reduction gap |r(x) − r(x′)|", row=1, col=1)
+    gamma_panel_distance = None
+    for row, (_value, group) in enumerate(groups, start=1):
+        for col, panel in enumerate(panels, start=1):
+            part = group[group["space"] == panel.space]
+            x = part[panel.x].to_numpy(np.float64)
+            y = part["gap"].to_numpy(np.float64)
+            by_distance = panel.x == "gamma"
+            if by_distance:
+                gamma_panel_distance = panel.space
+            fig.add_trace(go.Scattergl(
+                x=x, y=y, mode="markers", name=panel.title(), showlegend=False,
+                customdata=_hover_data(part, class_names),
+                marker={"size": 4, "opacity": 0.55,
+                        "color": part["distance" if by_distance else "gamma"].to_numpy(
+                            np.float64),
+                        "coloraxis": "coloraxis2" if by_distance else "coloraxis"},
+                hovertemplate=(f"{HOVER}<br>{panel.axis_title()}: %{{x:.3g}}<br>gap: "
+                               "%{y:.3g}<extra></extra>"),
+            ), row=row, col=col)
+            trend = binned_mean(x, y, bins)
+            fig.add_trace(go.Scattergl(  # WebGL as well, so the trend is drawn above the points
+                x=trend["x"], y=trend["y"], mode="lines+markers", name="binned mean gap",
+                line={"color": TREND_COLOR, "width": 3},
+                marker={"size": 7, "color": TREND_COLOR, "line": {"width": 1, "color": "white"}},
+                showlegend=row == 1 and col == 1,
+                hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
+            ), row=row, col=col)
+            if row == len(groups):
+                fig.update_xaxes(title_text=panel.axis_title(), row=row, col=col)
+        fig.update_yaxes(title_text="gap |r(x) − r(x′)|", row=row, col=1)
     if log_y:  # gaps span decades; zeros cannot be drawn on a log axis and drop out
-        fig.update_yaxes(type="log")
-    fig.update_layout(
-        coloraxis={"colorscale": GAMMA_SCALE, "cmin": cmin, "cmax": cmax,
-                   "colorbar": {"title": {"text": "γ"}, "thickness": 14}},
-        dragmode="select",
-    )
-    fig.update_annotations(font_size=12.5)
-    base_layout(fig, height=height)
-    fig.update_layout(margin={"t": 110}, legend={"yanchor": "top", "y": -0.2})
+        fig.update_yaxes(type="log", **LOG_AXIS)
+    layout = {"coloraxis": {"colorscale": GAMMA_SCALE, "cmin": cmin, "cmax": cmax,
+                            "colorbar": {"title": {"text": "γ"}, "thickness": 12, "x": 1.01,
+                                         "len": 0.9}}}
+    if gamma_panel_distance is not None:
+        distance = pairs.loc[pairs["space"] == gamma_panel_distance, "distance"]
+        layout["coloraxis2"] = {
+            "colorscale": DISTANCE_SCALE, "cmin": float(distance.min()),
+            "cmax": float(distance.max()),
+            "colorbar": {"title": {"text": f"{space_title(gamma_panel_distance)}<br>distance"},
+                         "thickness": 12, "x": 1.08, "len": 0.9}}
+    # zoom, not select: Streamlit turns click-to-select off while dragging selects; box and
+    # lasso stay one click away in the mode bar
+    fig.update_layout(**layout, dragmode="zoom", clickmode="event+select")
+    base_layout(fig, height=height or 130 + 340 * len(groups))
+    fig.update_layout(margin={"t": 80, "r": 110}, legend={"yanchor": "top", "y": -0.25 / len(groups)})
     return fig

@@ -85,7 +85,8 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
                                      **_colorbar("pick #")})
     base_layout(fig, height=panel_height * rows + 80,
                 title=f"Selections on the UMAP of {space_label}" if space_label else None)
-    fig.update_layout(dragmode="select", legend={"y": -0.12 if rows > 1 else -0.2})
+    fig.update_layout(dragmode="zoom", clickmode="event+select", showlegend=True,  # click picks
+                      legend={"y": -0.12 if rows > 1 else -0.2})
     return fig
 
 
@@ -117,24 +118,55 @@ def _add_background(fig: go.Figure, points: pd.DataFrame, colour_by: str,
             "size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}, **common), row=row, col=col)
 
 
+PICK_RING = "#111111"
+
+
+def _pick_hover(picked: pd.DataFrame, class_names: list[str] | None) -> np.ndarray:
+    """customdata per pick: pool idx first (selections map back to samples), then the hover's
+    class, prediction, ‖z‖ and pick order."""
+    def name(value: int) -> str:
+        value = int(value)
+        return plain(class_names[value]) if class_names and 0 <= value < len(class_names) \
+            else str(value)  # text from files: escaped
+
+    pseudo = picked["pseudo"] if "pseudo" in picked.columns else picked["label"] * 0 - 1
+    out = np.empty((len(picked), 5), dtype=object)
+    out[:, 0] = picked["idx"].astype(int).tolist()
+    out[:, 1] = [name(v) for v in picked["label"]]
+    out[:, 2] = [name(v) if v >= 0 else "?" for v in pseudo]
+    out[:, 3] = [f"{v:.2f}" for v in picked["znorm"]]
+    out[:, 4] = (picked["order"].astype(int) + 1).tolist()
+    return out
+
+
+PICK_HOVER = ("#%{customdata[0]} · class %{customdata[1]} · predicted %{customdata[2]}<br>"
+              "‖z‖ %{customdata[3]} · pick #%{customdata[4]}<extra></extra>")
+
+
 def _add_picks(fig: go.Figure, picked: pd.DataFrame, colour_by: str,
                class_names: list[str] | None, row: int, col: int, *, first: bool) -> None:
-    outline = {"width": 0.8, "color": "#222222"}
-    hover = ("idx %{customdata}<br>label %{text}<extra></extra>")
-    text = picked["label"].astype(str).to_numpy()
+    """Picks as a black ring (visible on every colouring, one legend entry) around a marker
+    in the chosen colouring."""
+    x, y = picked["x"].to_numpy(), picked["y"].to_numpy()
+    data = _pick_hover(picked, class_names)
+    fig.add_trace(go.Scattergl(
+        x=x, y=y, mode="markers", name="picks (black ring)", legendgroup="picks",
+        showlegend=first, hoverinfo="skip",
+        marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2.2,
+                                                                "color": PICK_RING}}),
+        row=row, col=col)
+    outline = {"width": 0.6, "color": "white"}
     if colour_by in ("class", "correctness"):
         for name, mask, colour in _categories(colour_by, picked, class_names):
             if not mask.any():
                 continue
             fig.add_trace(go.Scattergl(
-                x=picked["x"].to_numpy()[mask], y=picked["y"].to_numpy()[mask], mode="markers",
-                name=name, legendgroup=name, showlegend=first, text=text[mask],
-                customdata=picked["idx"].to_numpy()[mask], hovertemplate=hover,
+                x=x[mask], y=y[mask], mode="markers", name=name, legendgroup=name,
+                showlegend=first, customdata=data[mask], hovertemplate=PICK_HOVER,
                 marker={"size": 7, "color": colour, "line": outline}), row=row, col=col)
         return
     values = picked["znorm"].to_numpy() if colour_by == "gamma" else picked["order"].to_numpy() + 1
     fig.add_trace(go.Scattergl(
-        x=picked["x"].to_numpy(), y=picked["y"].to_numpy(), mode="markers", showlegend=False,
-        text=text, customdata=picked["idx"].to_numpy(), hovertemplate=hover,
+        x=x, y=y, mode="markers", showlegend=False, customdata=data, hovertemplate=PICK_HOVER,
         marker={"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline}),
         row=row, col=col)

@@ -21,6 +21,9 @@ METHOD_COLORS = {
 CLASS_PALETTE = qualitative.D3 + qualitative.Dark24
 GAMMA_SCALE = "Viridis"
 ORDER_SCALE = "Plasma"
+DISTANCE_SCALE = "Cividis"
+# log axes: 1e-4 written as 10^-4, never the SI "100µ" (a gap is not in micro-units)
+LOG_AXIS = {"exponentformat": "power", "showexponent": "all", "minorloglabels": "none"}
 TREND_COLOR = "#e31a1c"
 BACKGROUND_POINT = "#b4b4b4"
 SPACE_TITLES = {"coreset": "CORESET", "badge": "BADGE", "forge": "FORGE", "z": "features z"}

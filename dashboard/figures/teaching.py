@@ -15,6 +15,7 @@ from core.validation import ForgeLensError, check_int_range
 from dashboard.figures.style import GAMMA_SCALE, base_layout, method_color, space_title
 
 PICK_COLOR = "#d62728"
+LABELLED_PICKS = 8  # only the newest picks carry their number: 40 numbers would pile up
 
 
 def teaching_figure(planes: dict[str, pd.DataFrame], walks: dict[str, pd.DataFrame], k: int, *,
@@ -40,14 +41,16 @@ def teaching_figure(planes: dict[str, pd.DataFrame], walks: dict[str, pd.DataFra
     for col, space in enumerate(spaces, start=1):
         plane, walk = planes[space].set_index("idx"), walks[space]
         shown = walk.iloc[:k]
-        fig.add_trace(go.Scatter(
-            x=plane["u"], y=plane["v"], mode="markers", name="pool sample", showlegend=col == 1,
-            customdata=plane.index.to_numpy(),
-            marker={"size": 7, "color": plane["znorm"], "coloraxis": "coloraxis",
-                    "symbol": ["diamond" if h else "circle" for h in plane["high"]],
-                    "line": {"width": 0}},
-            hovertemplate="sample %{customdata}<br>‖z‖ %{marker.color:.2f}<extra></extra>",
-        ), row=1, col=col)
+        for high, name, symbol in ((False, "low-variability sample (circle)", "circle"),
+                                   (True, "high-variability sample (diamond)", "diamond")):
+            part = plane[plane["high"].astype(bool) == high]
+            fig.add_trace(go.Scatter(
+                x=part["u"], y=part["v"], mode="markers", name=name, showlegend=col == 1,
+                customdata=part.index.to_numpy(), legendgroup=name,
+                marker={"size": 7, "color": part["znorm"], "coloraxis": "coloraxis",
+                        "symbol": symbol, "line": {"width": 0}},
+                hovertemplate="sample %{customdata}<br>‖z‖ %{marker.color:.2f}<extra></extra>",
+            ), row=1, col=col)
         picked = plane.loc[shown["idx"].to_numpy()]
         radius = float(shown["radius"].iloc[-1])
         axis = "" if col == 1 else str(col)
@@ -55,20 +58,21 @@ def teaching_figure(planes: dict[str, pd.DataFrame], walks: dict[str, pd.DataFra
             fig.add_shape(type="circle", xref=f"x{axis}", yref=f"y{axis}", x0=u - radius,
                           x1=u + radius, y0=v - radius, y1=v + radius,
                           line={"color": PICK_COLOR, "width": 1}, opacity=0.35)
+        labels = [str(step) if step > k - LABELLED_PICKS else "" for step in shown["step"]]
         fig.add_trace(go.Scatter(
-            x=picked["u"], y=picked["v"], mode="markers+text", name="picks (numbered)",
-            text=[str(s) for s in shown["step"]], textposition="top center",
+            x=picked["u"], y=picked["v"], mode="markers+text", name="picks (newest numbered)",
+            text=labels, textposition="top center", customdata=shown["step"].to_numpy(),
             textfont={"color": PICK_COLOR, "size": 12}, showlegend=col == 1,
-            marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2,
-                                                                   "color": PICK_COLOR}},
-            hovertemplate="pick %{text}<extra></extra>",
+            marker={"size": 11, "symbol": "circle-open", "color": PICK_COLOR,
+                    "line": {"width": 2, "color": PICK_COLOR}},
+            hovertemplate="pick %{customdata}<extra></extra>",
         ), row=1, col=col)
         if len(walk) > k:
             nxt = plane.loc[[int(walk["idx"].iloc[k])]]
             fig.add_trace(go.Scatter(
                 x=nxt["u"], y=nxt["v"], mode="markers", name="next pick (farthest sample)",
                 showlegend=col == 1, hovertemplate="next pick<extra></extra>",
-                marker={"size": 18, "symbol": "x-thin-open", "color": "#111111",
+                marker={"size": 16, "symbol": "x-thin", "color": "#111111",
                         "line": {"width": 3, "color": "#111111"}},
             ), row=1, col=col)
         high = plane[plane["high"].astype(bool)]

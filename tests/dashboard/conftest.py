@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from core.store import RUNS_ENV
+from tests.helpers.browser import REPO, free_port
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS, TEXT_PER_CLASS
 
 
@@ -55,3 +62,30 @@ def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
     store = RunStore(root)
     umap_2d(store, store.load_config(run_ids[0])["pool_id"], "z")
     return root
+
+
+@pytest.fixture
+def served_app(debug_store: Path, tmp_path: Path):
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
+                              env={**os.environ, RUNS_ENV: str(debug_store)},
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    log.flush()
+                    pytest.fail("the app did not start:\n"
+                                + (tmp_path / "server.log").read_text()[-3000:])
+                time.sleep(0.5)  # polling the health endpoint until it answers
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()

@@ -4,18 +4,13 @@ for a fixed time."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from core.store import RUNS_ENV
 from dashboard.navigation import PAGES
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 STABLE_DRAG_LAYER = """() => {
   const el = document.querySelector('.js-plotly-plot .nsewdrag');
@@ -34,33 +29,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def served_app(debug_store: Path, tmp_path: Path):
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
-                              env={**os.environ, RUNS_ENV: str(debug_store)},
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    pytest.fail("the app did not start:\n"
-                                + (tmp_path / "server.log").read_text()[-3000:])
-                time.sleep(0.5)  # polling the health endpoint until it answers
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
-
-
 def _box_select_shows_pairs(page) -> None:
     """Drag a box over panel (a): the page reruns and shows the selected pairs."""
     drag = page.locator(".js-plotly-plot .nsewdrag").first
@@ -68,6 +36,8 @@ def _box_select_shows_pairs(page) -> None:
     # plotly has finished its layout once the drag layer keeps one non-zero size for 10 frames
     page.wait_for_function(STABLE_DRAG_LAYER, polling="raf", timeout=60_000)
     box = drag.bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()  # drag zooms by default
     page.mouse.move(box["x"] + 0.02 * box["width"], box["y"] + 0.02 * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + 0.98 * box["width"], box["y"] + 0.98 * box["height"], steps=10)
@@ -84,6 +54,9 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            elsewhere = []  # icons and fonts come from the app, nothing from outside
+            page.on("request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).netloc not in (
+                "", urlsplit(served_app).netloc) else None)
             for spec in PAGES:
                 path = "" if spec.default else spec.url_path
                 page.goto(f"{served_app}/{path}")
@@ -94,5 +67,7 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
                 assert (page.locator(".js-plotly-plot").count() >= 1) == spec.charts, spec.file
                 if spec.url_path == "gap":
                     _box_select_shows_pairs(page)
+            page.wait_for_timeout(1000)  # late icon / font requests
+            assert elsewhere == [], f"requests to other hosts: {sorted(set(elsewhere))}"
         finally:
             browser.close()

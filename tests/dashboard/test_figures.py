@@ -49,14 +49,17 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
         pearson = sps.pearsonr(part[panel.x], part["gap"])[0]
         spearman = sps.spearmanr(part[panel.x], part["gap"])[0]
         assert shown_coefficients(title) == pytest.approx((pearson, spearman), abs=0.005)
-        np.testing.assert_array_equal(trace.customdata, part.index.to_numpy())
+        np.testing.assert_array_equal(np.asarray(trace.customdata)[:, 0].astype(int),
+                                      part.index.to_numpy())
         np.testing.assert_allclose(trace.x, part[panel.x])
-        np.testing.assert_allclose(trace.marker.color, part["gamma"])
+        # colour adds information: gamma, except on the gamma panel (b): the distance
+        np.testing.assert_allclose(trace.marker.color,
+                                   part["distance" if panel.x == "gamma" else "gamma"])
     assert "BADGE" in titles[0] and "γ" in titles[1] and "FORGE" in titles[2]
     x_titles = _axis_titles(fig, "xaxis")
     assert x_titles[0].endswith("BADGE") and x_titles[1].startswith("γ")
     assert x_titles[2].endswith("FORGE")
-    assert _axis_titles(fig, "yaxis")[0].startswith("loss-reduction gap")
+    assert _axis_titles(fig, "yaxis")[0].startswith("gap |r(x) − r(x′)|")
     assert fig.layout.coloraxis.cmax == pytest.approx(pairs["gamma"].max())
     assert len(trends[0].x) == 6  # binned mean: one point per bin
 
@@ -96,9 +99,13 @@ def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
     picked = [t for t in fig.data if t.customdata is not None]
     by_axis: dict[str, set[int]] = {}
     for trace in picked:
-        by_axis.setdefault(trace.xaxis, set()).update(int(v) for v in trace.customdata)
+        by_axis.setdefault(trace.xaxis, set()).update(int(row[0]) for row in trace.customdata)
     assert by_axis == {"x": {3, 1, 4, 15}, "x2": {9, 2, 6, 5}}
-    background = [t for t in fig.data if t.customdata is None]
+    rings = [t for t in fig.data if t.name == "picks (black ring)"]
+    assert [t.showlegend for t in rings] == [True, False]  # one legend entry for every panel
+    np.testing.assert_allclose(sorted(rings[0].x),
+                               sorted(points.set_index("idx").loc[[3, 1, 4, 15], "x"]))
+    background = [t for t in fig.data if t.customdata is None and t.name != rings[0].name]
     for axis in ("x", "x2"):  # the whole pool is drawn under each panel
         assert sum(len(t.x) for t in background if t.xaxis == axis) == len(points)
     if colour_by in ("gamma", "pick order"):
@@ -192,8 +199,12 @@ def test_teaching_figure_numbers_picks_and_draws_coverage_circles() -> None:
     radius = walks["badge"]["radius"].iloc[k - 1]
     first = next(s for s in circles if s.xref == "x")
     assert first.x1 - first.x0 == pytest.approx(2 * radius)
-    picks = [t for t in fig.data if t.name == "picks (numbered)"]
+    picks = [t for t in fig.data if t.name == "picks (newest numbered)"]
     assert [list(t.text) for t in picks] == [["1", "2", "3", "4"]] * 2
+    # the legend shows what the markers are: one entry per pool symbol, drawn with that symbol
+    pool = {t.name: t.marker.symbol for t in fig.data if t.showlegend and "variability sample" in t.name}
+    assert pool == {"low-variability sample (circle)": "circle",
+                    "high-variability sample (diamond)": "diamond"}
     nxt = [t for t in fig.data if t.name and t.name.startswith("next pick")]
     chosen = planes["forge"].set_index("idx").loc[walks["forge"]["idx"].iloc[k]]
     assert nxt[1].x[0] == pytest.approx(chosen["u"])
@@ -202,6 +213,8 @@ def test_teaching_figure_numbers_picks_and_draws_coverage_circles() -> None:
     assert fig.layout.yaxis.scaleanchor == "x"  # circles stay round
     last = teaching_figure(planes, walks, 6)
     assert not [t for t in last.data if t.name and t.name.startswith("next pick")]
+    labels = next(t for t in last.data if t.name == "picks (newest numbered)").text
+    assert [t for t in labels if t] == [str(s) for s in range(max(1, 6 - 7), 7)]
     with pytest.raises(ForgeLensError, match="k="):
         teaching_figure(planes, walks, 7)
 

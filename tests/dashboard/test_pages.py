@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from streamlit.testing.v1 import AppTest
 
 from benchmarks.synthetic_store import write_synthetic_store
-from core.store import RunStore
+from core.store import RUNS_ENV, RunStore
 from dashboard import jobs
 from dashboard.navigation import PAGES
-from tests.helpers.app import charts, decode, open_app, texts
+from tests.helpers.app import APP, TIMEOUT, charts, decode, open_app, texts
 from tests.helpers.figures import shown_coefficients
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
@@ -40,7 +41,15 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     at = open_app(empty_store, monkeypatch)
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
-    button = next(b for b in at.button if b.label == "Run the default experiment")
+    from core.adaptation import format_seconds
+    from dashboard import presets
+
+    for preset in presets.presets():  # each offer says how many runs and how long, before a click
+        seconds, _ = presets.estimate(preset, pd.DataFrame())
+        assert (f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
+                f"about **{format_seconds(seconds)}**") in texts(at)
+    assert presets.presets()[0].n_runs < 10 and seconds > 60
+    button = next(b for b in at.button if b.label == "Run the full default experiment")
     button.click().run()
     request = jobs.default_request()
     assert launched == [(request["scenario"], request["methods"], request["budgets"],
@@ -69,10 +78,15 @@ def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
         figure = charts(at)[0]
         assert at.slider[0].value == k
         assert f"{k} picks" in figure["layout"]["annotations"][1]["text"]
-        picks = [t for t in figure["data"] if t.get("name") == "picks (numbered)"]
-        assert [list(t["text"]) for t in picks] == [[str(i) for i in range(1, k + 1)]] * 2
-    at.slider[0].set_value(20).run()
-    assert "20 picks" in charts(at)[0]["layout"]["annotations"][0]["text"]
+        picks = [t for t in figure["data"] if t.get("name") == "picks (newest numbered)"]
+        assert [list(t["text"]) for t in picks] == [[str(i) if i > k - 8 else ""
+                                                     for i in range(1, k + 1)]] * 2
+    at.slider[0].set_value(40).run()
+    figure = charts(at)[0]
+    assert "40 picks" in figure["layout"]["annotations"][0]["text"]
+    labels = next(t for t in figure["data"] if t.get("name") == "picks (newest numbered)")["text"]
+    assert sum(bool(t) for t in labels) == 8  # at k = 40 only the newest eight carry numbers
+    assert "What to notice" in texts(at)
 
 
 # ---- debug store ---------------------------------------------------------------------------
@@ -80,9 +94,10 @@ def test_home_summarises_the_store(debug_store: Path, monkeypatch: pytest.Monkey
     at = open_app(debug_store, monkeypatch)
     n_runs = len(DEBUG_METHODS) * len(DEBUG_BUDGETS) * len(DEBUG_SEEDS)
     assert [m.value for m in at.metric][:2] == [str(n_runs), "1"]
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table.shape[0] == len(DEBUG_METHODS) * len(DEBUG_BUDGETS)
-    assert at.sidebar.selectbox[0].value == "debug"
+    assert not at.sidebar.selectbox and not at.sidebar.multiselect  # no filters on Home
+    assert "Figure 5 in numbers — debug" in [h.value for h in at.subheader]
 
 
 def test_run_page_lists_runs_and_launches_a_sweep(
@@ -157,12 +172,19 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
         part = pairs[pairs["space"] == space]
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
-        assert f"n = {len(part)}" in title
         per_seed = [sps.spearmanr(g[x], g["gap"])[0] for _, g in part.groupby("seed")]
         assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + " · mean" in title
-    # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows
-    keys = decode(scatters[0]["customdata"]).astype(int)
+    assert f"{len(pairs) // 3} pairs per space" in texts(at)
+    # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows,
+    # and the hover data names the sample, its seed, its nearest pick, class and prediction
+    data = scatters[0]["customdata"]
+    keys = np.array([int(row[0]) for row in data])
     np.testing.assert_allclose(decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys])
+    expected = pairs.loc[keys, ["idx", "seed", "nn_idx", "label", "pseudo"]].astype(str)
+    assert [[str(v) for v in row[1:]] for row in data] == expected.to_numpy().tolist()
+    assert "x′ #%{customdata[1]} · seed %{customdata[2]}" in scatters[0]["hovertemplate"]
+    # panel (b) is coloured by the BADGE distance, not by its own x axis (gamma)
+    assert scatters[1]["marker"]["coloraxis"] == "coloraxis2"
     assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each
     at.main.radio[0].set_value("forge").run()
     assert "largest gaps in FORGE space" in texts(at)
@@ -170,6 +192,15 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert sum("customdata" in t for t in charts(at)[0]["data"]) == 4
     next(t for t in at.main.toggle if t.label.startswith("Log")).set_value(True).run()
     assert charts(at)[0]["layout"]["yaxis"]["type"] == "log"
+    assert charts(at)[0]["layout"]["yaxis"]["exponentformat"] == "power"  # never "100µ"
+    versus = next(s for s in at.main.selectbox if s.label.startswith("Side by side"))
+    versus.set_value("random").run()
+    figure = charts(at)[0]
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert sum("customdata" in t for t in figure["data"]) == 8  # two rows of four panels
+    assert titles[0].startswith("<b>badge: (a)") and titles[4].startswith("<b>random: (a)")
+    assert figure["layout"]["yaxis"]["matches"] == "y5"  # one gap axis for both rows
+    versus.set_value("— none —").run()
     at.main.selectbox[0].set_value("forge").run()
     forge_pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
     part = forge_pairs[forge_pairs["space"] == "badge"]
@@ -186,8 +217,8 @@ def test_projection_page_overlays_each_selectors_picks(
     assert [t.split("</b>")[0].removeprefix("<b>") for t in titles] == list(DEBUG_METHODS)
     picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0], seed=DEBUG_SEEDS[0])
     for axis, method in zip(("x", "x2", "x3"), DEBUG_METHODS, strict=True):
-        shown = {int(v) for t in figure["data"] if t.get("customdata") is not None
-                 and t.get("xaxis", "x") == axis for v in decode(t["customdata"])}
+        shown = {int(row[0]) for t in figure["data"] if t.get("customdata") is not None
+                 and t.get("xaxis", "x") == axis for row in t["customdata"]}
         assert shown == set(picks[picks["method"] == method]["idx"])
     assert "coloraxis" in figure["layout"]  # gamma colouring by default
     assert len(at.get("image")) == 8  # first picks shown until a selection is made
@@ -196,9 +227,10 @@ def test_projection_page_overlays_each_selectors_picks(
     # each pick is drawn once, under the name its pool correctness gives
     pool = RunStore(debug_store).load_pool(RunStore(debug_store).finished_runs()["pool_id"][0])
     correct = dict(zip(pool["idx"].tolist(), pool["correct"].tolist(), strict=True))
-    shown = [(int(v), t["name"] == "correct under θ₀") for t in charts(at)[0]["data"]
+    shown = [(int(row[0]), t["name"] == "correct under θ₀") for t in charts(at)[0]["data"]
              if t.get("name") in ("correct under θ₀", "misclassified")
-             for v in decode(t["customdata"])]
+             and t.get("customdata") is not None
+             for row in t["customdata"]]  # picks carry [pool idx, hover fields...]
     assert sorted(i for i, _ in shown) == sorted(picks["idx"])
     assert all(correct[i] == is_correct for i, is_correct in shown)
     next(m for m in at.main.multiselect if m.label.startswith("Selectors")).set_value(
@@ -225,7 +257,11 @@ def test_accuracy_page_tables_match_core_reports(
         summary = accuracy_summary(long, split=split)
         for row in summary.itertuples():
             assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
-    assert len(at.get("download_button")) == 2
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == [f"{what} ({kind})" for what in ("this table, in %", "per-seed rows, in %",
+                                                      "the decomposition, in %")
+                      for kind in ("CSV", "parquet")]
+    assert "not the paper's setting" in at.expander[0].proto.label
     assert len(charts(at)) == 2
     decomposition = next(m.value for m in at.markdown if "selected train" in m.value)
     assert decomposition.count("\n") == 1 + len(DEBUG_METHODS)
@@ -344,3 +380,23 @@ def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
     assert "(n=2)" in next(m.value for m in at.markdown if "| selector |" in m.value)
     setting.set_value(setting.options[1]).run()
     assert not at.exception and "4 run(s) selected of 4" in texts(at)
+def test_pages_open_on_the_newest_scenario_and_follow_the_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link's query parameters choose selector, budget and seeds; without a link the sidebar
+    opens on the scenario with the newest finished run (not the first by name)."""
+    from dashboard.widgets import scenarios_newest_first
+    from benchmarks.synthetic_store import write_synthetic_store
+
+    runs = pd.DataFrame({"scenario": ["a-old", "a-old", "debug", "b-new"],
+                         "created": ["2026-01-01", "2026-03-01", "2026-02-01", "2026-04-01"]})
+    assert scenarios_newest_first(runs) == ["b-new", "a-old", "debug"]
+    write_synthetic_store(tmp_path, n=60, methods=("random", "badge", "forge"), budgets=(0.1, 0.2),
+                          seeds=(0, 1))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params.update({"selector": "forge", "budget": "0.2", "seeds": "1"})
+    linked.switch_page("../pages/gap.py").run()
+    assert not linked.exception, [e.value for e in linked.exception]
+    assert linked.main.selectbox[0].value == "forge"
+    assert next(s for s in linked.main.selectbox if s.label == "Budget").value == 0.2
+    assert next(m for m in linked.sidebar.multiselect if m.label == "Seeds").value == [1]

@@ -1,0 +1,225 @@
+"""Time the dashboard in a real browser (headless Debian Chromium + Playwright): a script, not a test.
+
+python benchmarks/bench_browser.py --store PATH [--url URL] [--repeat 1]
+
+Serves the app on the store (or uses a running one at ``--url``), then prints, per page, the
+first visit in a fresh browser session (navigation until the script finished and every chart
+is drawn) and the time of typical widget changes. "Finished" = no websocket message for
+``QUIET`` seconds, no element marked stale and no running indicator; the time reported is
+the last websocket message or DOM change before that quiet period, so the quiet wait itself
+is not counted. Targets (issue 12): first visit < 3 s, every widget change < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+QUIET = 0.6
+PAGES = ("home", "run", "gap", "umap", "accuracy", "compare", "teaching")
+
+WATCH_JS = """() => {
+  window.__fl_last = performance.now();
+  const obs = new MutationObserver(() => { window.__fl_last = performance.now(); });
+  obs.observe(document.body, {subtree: true, childList: true, attributes: true,
+                              characterData: true});
+}"""
+BUSY_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app ? app.getAttribute('data-test-script-state') : 'initial';
+  return state !== 'notRunning' || !!document.querySelector('[data-stale="true"]') ||
+    !!document.querySelector('[data-testid="stSkeleton"]') ||
+    !!document.querySelector('[data-testid="stSpinner"]');
+}"""
+
+
+class Clock:
+    """Tracks the last websocket frame and DOM change of one page, in page time (ms)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.last_frame = 0.0
+        self.split = (0.0, 0.0)  # (last websocket message, last DOM change) of the last settle
+        page.on("websocket", self._on_socket)
+
+    def _on_socket(self, socket_) -> None:
+        socket_.on("framereceived", lambda _payload: self._touch())
+
+    def _touch(self) -> None:
+        self.last_frame = time.perf_counter()
+
+    def settle(self, start: float, *, timeout: float = 120.0) -> float:
+        """Seconds from ``start`` to the last activity, once the app has been quiet a while."""
+        deadline = start + timeout
+        quiet_since = None
+        while time.perf_counter() < deadline:
+            self.page.wait_for_timeout(100)
+            busy = self.page.evaluate(BUSY_JS)
+            now = time.perf_counter()
+            idle_for = now - max(self.last_frame, start)
+            dom_idle_ms = self.page.evaluate("() => performance.now() - (window.__fl_last || 0)")
+            if busy or idle_for < QUIET or dom_idle_ms < QUIET * 1000:
+                quiet_since = None
+                continue
+            quiet_since = quiet_since or now
+            if now - quiet_since > 0.2:
+                last_dom = now - dom_idle_ms / 1000
+                self.split = (max(self.last_frame - start, 0.0), max(last_dom - start, 0.0))
+                return max(self.last_frame, last_dom) - start
+        raise TimeoutError(f"the app was still busy after {timeout:.0f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(store: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "FORGELENS_RUNS": store}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return server, url
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the app did not start") from None
+            time.sleep(0.3)
+
+
+def visit(browser, url: str, path: str):
+    """A fresh session's first visit of ``path``: (page, clock, seconds)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.add_init_script("window.addEventListener('DOMContentLoaded', " + WATCH_JS + ")")
+    clock = Clock(page)
+    start = time.perf_counter()
+    page.goto(f"{url}/{path}")
+    page.locator('[data-testid="stMain"]').first.wait_for(timeout=120_000)
+    seconds = clock.settle(start)
+    return page, clock, seconds
+
+
+def act(page, clock: Clock, action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return clock.settle(start)
+
+
+def _choose(page, label: str, option: str) -> Callable[[], None]:
+    def run() -> None:
+        page.get_by_label(label, exact=True).first.click()
+        page.get_by_role("option", name=option, exact=True).first.click()
+    return run
+
+
+def _click_text(page, text: str) -> Callable[[], None]:
+    return lambda: page.get_by_text(text, exact=True).first.click()
+
+
+def _drop_last_seed(page) -> Callable[[], None]:
+    def run() -> None:
+        page.locator('[data-testid="stSidebar"]').get_by_label("Seeds", exact=True).click()
+        page.keyboard.press("Backspace")
+        page.keyboard.press("Escape")
+    return run
+
+
+def _box_select(page) -> Callable[[], None]:
+    def run() -> None:
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+        page.locator('.modebar-btn[data-title="Box Select"]').first.click()
+        page.mouse.move(box["x"] + 0.02 * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.98 * box["height"], steps=8)
+        page.mouse.up()
+    return run
+
+
+INTERACTIONS: dict[str, list[tuple[str, Callable]]] = {
+    "gap": [("budget 5% -> 10%", lambda p: _choose(p, "Budget", "10%")),
+            ("CORESET panel on", lambda p: _click_text(p, "Add the CORESET (z) space panel")),
+            ("box select -> pairs", _box_select),
+            ("sidebar: drop the last seed", _drop_last_seed)],
+    "umap": [("space z -> FORGE", lambda p: _click_text(p, "FORGE")),
+             ("colour by class", lambda p: _click_text(p, "class")),
+             ("seed 0 -> 1", lambda p: _choose(p, "Seed", "1"))],
+    "accuracy": [("split test -> validation", lambda p: _choose(p, "Split", "validation"))],
+    "compare": [("coverage in BADGE space", lambda p: _click_text(p, "BADGE"))],
+    "teaching": [("+1 pick", lambda p: lambda: p.get_by_role("button", name="+1 pick").click())],
+}
+
+
+def _split(clock: Clock, verbose: bool) -> str:
+    return f"   (server {clock.split[0]:.2f}, DOM {clock.split[1]:.2f})" if verbose else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", help="run store to serve (default: $FORGELENS_RUNS or runs/)")
+    parser.add_argument("--url", help="an app already being served on the store")
+    parser.add_argument("--pages", default=",".join(PAGES))
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print (last server message, last DOM change) of each time")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    server = None
+    url = args.url
+    if url is None:
+        store = args.store or os.environ.get("FORGELENS_RUNS", str(REPO / "runs"))
+        server, url = serve(store)
+    load = os.getloadavg()[0]
+    print(f"app {url} · load average {load:.2f} on {os.cpu_count()} cores · seconds")
+    print(f"{'page':<10} {'first visit':>11}  interaction")
+    worst_visit, worst_action = 0.0, 0.0
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for path in args.pages.split(","):
+                page, clock, seconds = visit(browser, url, "" if path == "home" else path)
+                worst_visit = max(worst_visit, seconds)
+                print(f"{path:<10} {seconds:11.2f}{_split(clock, args.verbose)}", flush=True)
+                for name, make in INTERACTIONS.get(path, []):
+                    try:
+                        took = act(page, clock, make(page))
+                    except Exception as error:  # noqa: BLE001 - report and go on
+                        print(f"{'':<10} {'':>11}  {name}: failed ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0][:80]})")
+                        continue
+                    worst_action = max(worst_action, took)
+                    print(f"{'':<10} {'':>11}  {name}: {took:.2f}{_split(clock, args.verbose)}",
+                          flush=True)
+                page.context.close()
+            browser.close()
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    print(f"worst first visit {worst_visit:.2f} s (target < 3 s) · worst interaction "
+          f"{worst_action:.2f} s (target < 1 s)")
+
+
+if __name__ == "__main__":
+    main()

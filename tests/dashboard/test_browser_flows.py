@@ -1,0 +1,132 @@
+"""Browser flows of issue 12 in headless Chromium: click a point -> its pair, the downloads in
+screen units, and a page that updates by itself while a sweep runs."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.store import RUNS_ENV, RunStore
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"),
+]
+
+FIRST_POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const trace = gd._fullData.find(t => t.customdata && t.x && t.x.length);
+  const xa = gd._fullLayout[trace.xaxis.replace('x', 'xaxis')];
+  const ya = gd._fullLayout[trace.yaxis.replace('y', 'yaxis')];
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(trace.x[0]),
+          y: box.top + ya._offset + ya.l2p(trace.y[0]), idx: trace.customdata[0][1],
+          seed: trace.customdata[0][2]};
+}"""
+
+
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def _download(page, label: str) -> bytes:
+    with page.expect_download() as info:
+        page.get_by_role("button", name=label).first.click()
+    return Path(info.value.path()).read_bytes()
+
+
+def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
+        served_app: str, debug_store: Path) -> None:  # noqa: F811 - the imported fixture
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100},
+                                    accept_downloads=True)
+            page.goto(f"{served_app}/gap")
+            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
+            page.wait_for_timeout(1500)
+            point = page.evaluate(FIRST_POINT_JS)
+            page.mouse.move(point["x"], point["y"])
+            hover = page.locator(".hoverlayer .hovertext").first
+            hover.wait_for(timeout=10_000)
+            # the hover names the sample and its seed (the point under the mouse may be another
+            # than the first one, where points overlap): "x′ #123 · seed 1"
+            match = re.search(r"x′ #(\d+) · seed (\d+)", hover.text_content())
+            assert match, hover.text_content()
+            page.mouse.click(point["x"], point["y"])
+            page.get_by_text("1 selected point(s)").first.wait_for(timeout=60_000)
+            page.get_by_text(f"x′ #{match[1]}").first.wait_for(timeout=30_000)
+            assert page.get_by_text(f"seed {match[2]} ·").count() >= 1
+            assert page.locator('[data-testid="stImage"]').count() >= 2  # both thumbnails
+            assert page.locator('[data-testid="stException"]').count() == 0
+            pairs = pd.read_csv(io.BytesIO(_download(page, "pairs (CSV)")))
+            assert {"idx", "seed", "nn_idx", "gap", "budget_pct", "space"} <= set(pairs.columns)
+            assert set(pairs["method"]) == {"badge"} and set(pairs["budget_pct"]) == {10.0}
+
+            page.goto(f"{served_app}/accuracy")
+            page.get_by_role("button", name="per-seed rows, in % (CSV)").wait_for(
+                timeout=90_000)
+            rows = pd.read_csv(io.BytesIO(_download(page, "per-seed rows, in % (CSV)")))
+            store = RunStore(debug_store)
+            run = rows.iloc[0]
+            stored = store.load_table(run["run_id"], "accuracy")
+            stored = stored[(stored["split"] == run["split"]) & (stored["stage"] == run["stage"])]
+            assert run["accuracy_pct"] == pytest.approx(100 * stored["accuracy"].iloc[0])
+            assert rows["seed"].nunique() == 2  # one row per seed, not only the mean
+        finally:
+            browser.close()
+
+
+def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from dashboard import jobs
+
+    root = tmp_path / "live_store"
+    root.mkdir()
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
+                              env={**os.environ, RUNS_ENV: str(root)}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "the app did not start"
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = _browser(playwright)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                page.get_by_text("is empty").first.wait_for(timeout=90_000)
+                jobs.launch_job(root, "debug", ["random", "forge"], [0.1], [0], device="cpu",
+                                umap=False)
+                # no reload from here on: the open tab must notice the job and its runs
+                page.get_by_text("finished runs").first.wait_for(timeout=240_000)
+                page.get_by_text("Figure 5 in numbers — debug").first.wait_for(timeout=60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
