@@ -143,6 +143,20 @@ def _check_indices(name: str, indices: Any, n: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def auto_chunk(device: torch.device, dtype: torch.dtype) -> int:
+    """Side of the square (samples x centres) blocks that streamed distances work in.
+
+    CPU: ``DEFAULT_CHUNK`` (blocks stay in cache). CUDA: follows free device memory: a few
+    chunk^2 temporaries fill at most a quarter of it, between DEFAULT_CHUNK and 32768.
+    """
+    if device.type != "cuda":
+        return DEFAULT_CHUNK
+    free, _ = torch.cuda.mem_get_info(device)
+    itemsize = torch.finfo(dtype).bits // 8
+    side = int(np.sqrt(free / 4 / (4 * itemsize)))
+    return int(min(32768, max(DEFAULT_CHUNK, side)))
+
+
 class RescaledFeaturesWarning(UserWarning):
     """z was multiplied by a power of two so its squared distances neither underflow nor overflow."""
 
@@ -172,9 +186,11 @@ class EmbeddingSpace:
         self.shift = shift
         self.shift0 = shift0
         self.scale = scale
-        self._cpu = z_t.device.type == "cpu"
-        self._sq_np = sq_norms.numpy() if self._cpu else None
-        self._shift_np = shift.numpy() if (self._cpu and shift is not None) else None
+        # True on CPU: selection steps run their elementwise passes in numpy (see sq_dist_to);
+        # tests set it False to run the device (torch) path on CPU
+        self.host_steps = z_t.device.type == "cpu"
+        self._sq_np = sq_norms.numpy() if self.host_steps else None
+        self._shift_np = shift.numpy() if (self.host_steps and shift is not None) else None
 
     @property
     def n(self) -> int:
@@ -212,7 +228,7 @@ class EmbeddingSpace:
         second core on a loaded machine. Same operations, same order, on both paths.
         """
         inner = self.z_t[:, index] @ self.z_t
-        if not self._cpu:
+        if not self.host_steps:
             if self.left_t is not None:
                 inner.add_(self.shift).add_(self._shift_of(index))
                 inner.mul_(self.left_t[:, index] @ self.left_t)
@@ -245,15 +261,17 @@ class EmbeddingSpace:
             block.mul_(self.left_t[:, rows].T @ self.left_t[:, cidx])
         return block
 
-    def nearest(self, centres: Any, *, chunk_size: int = DEFAULT_CHUNK
+    def nearest(self, centres: Any, *, chunk_size: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """For every pool sample: position in ``centres`` of its nearest centre and the distance.
 
         Streams over chunks of samples and of centres, so memory is chunk_size^2 beyond the pool.
         Ties go to the lowest position. Returns (int64 positions (N,), float64 distances (N,)),
-        distances in the units of z (``scale`` undone).
+        distances in the units of z (``scale`` undone). ``chunk_size`` None: ``auto_chunk``.
         """
         cent = _check_indices("centres", centres, self.n)
+        if chunk_size is None:
+            chunk_size = auto_chunk(self.device, self.dtype)
         chunk = check_int_range("chunk_size", chunk_size, 1, 2**31 - 1)
         best_d2 = torch.full((self.n,), float("inf"), dtype=self.dtype, device=self.device)
         best_pos = torch.zeros(self.n, dtype=torch.int64, device=self.device)

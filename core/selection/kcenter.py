@@ -61,7 +61,7 @@ def kcenter_greedy(space: EmbeddingSpace, budget: int, *, seed: int = 0,
         return _pruned(space, budget, current, stats)
     picks = np.empty(budget, dtype=np.int64)
     picks[0] = current
-    if space.device.type == "cpu":
+    if space.host_steps:
         min_sq = np.full(n, np.inf, dtype=np.float32 if space.dtype == torch.float32
                          else np.float64)
         for step in range(1, budget):
@@ -89,7 +89,7 @@ class _Rows:
 
     def __init__(self, space: EmbeddingSpace) -> None:
         self.space = space
-        self.cpu = space.device.type == "cpu"
+        self.cpu = space.host_steps
         self.z = space.z_t.T.contiguous()
         self.left = None if space.left_t is None else space.left_t.T.contiguous()
         self.sq = space.sq_norms()

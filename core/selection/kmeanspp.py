@@ -99,7 +99,7 @@ def kmeanspp_seeding(space: EmbeddingSpace, budget: int, *, seed: int = 0,
     picks = np.empty(budget, dtype=np.int64)
     picks[0] = current
     free[current] = 0.0
-    if space.device.type == "cpu":
+    if space.host_steps:
         min_sq = np.full(n, np.inf, dtype=np.float32 if space.dtype == torch.float32
                          else np.float64)
         for step in range(1, budget):

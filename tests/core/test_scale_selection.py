@@ -128,3 +128,52 @@ def test_tiny_features_are_rescaled_with_a_message_and_distances_keep_their_unit
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # ordinary features: no rescaling, no message
         assert PoolEmbedding.from_arrays(z, logits, device="cpu").scale == 1.0
+
+
+def _device_path_picks(pool: PoolEmbedding, space: str) -> dict[str, np.ndarray]:
+    emb = pool.space(space)
+    first = largest_norm_index(emb)
+    weights = np.random.default_rng(2).uniform(0.0, 2.0, size=pool.n)
+    return {
+        "scan": kcenter_greedy(emb, 80, first=first),
+        "pruned": kcenter_greedy(emb, 80, first=first, algorithm="pruned"),
+        "kmeanspp": kmeanspp_seeding(emb, 60, seed=3, first=first),
+        "weighted": kmeanspp_seeding(emb, 60, seed=3, weights=weights),
+    }
+
+
+@pytest.mark.parametrize("space", ["coreset", "forge", "badge"])
+def test_device_code_path_picks_what_the_host_path_picks(space) -> None:
+    """The torch (GPU) branch of every step, run on CPU tensors, against the numpy branch."""
+    z, logits = _clustered_pool(5, n=700)
+    host = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
+    device = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
+    device.space(space).host_steps = False
+    expected = _device_path_picks(host, space)
+    for name, picks in _device_path_picks(device, space).items():
+        np.testing.assert_array_equal(picks, expected[name], err_msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("space", ["coreset", "forge", "badge"])
+def test_cuda_selection_picks_what_the_cpu_picks(space) -> None:
+    z, logits = _clustered_pool(6, n=3000)
+    cpu = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
+    gpu = PoolEmbedding.from_arrays(z, logits, device="cuda", dtype=torch.float64)
+    expected = _device_path_picks(cpu, space)
+    for name, picks in _device_path_picks(gpu, space).items():
+        np.testing.assert_array_equal(picks, expected[name], err_msg=name)
+
+
+def test_clue_kmeans_implementations_agree_on_a_clustered_pool() -> None:
+    """scikit-learn (CPU) and the torch loop (CUDA) reach the same clusters from the same seeds."""
+    from core.selection.clue import sklearn_weighted_kmeans, torch_weighted_kmeans
+    from core.selection.uncertainty import predictive_entropy
+
+    z, logits = _clustered_pool(7, n=900, k=12)
+    pool = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
+    w = predictive_entropy(logits)
+    c_sk, l_sk, _ = sklearn_weighted_kmeans(pool, 12, w, seed=0)
+    c_t, l_t, _ = torch_weighted_kmeans(pool, 12, w, seed=0)
+    np.testing.assert_array_equal(l_sk.numpy(), l_t.numpy())
+    np.testing.assert_allclose(c_sk.numpy(), c_t.numpy(), rtol=1e-9, atol=1e-9)
