@@ -16,7 +16,8 @@ Two exact algorithms (``ALGORITHMS``):
   triangle inequality d(i, c) >= d(a(i), c) - d(i, a(i)), so when d(a(i), c) >= 2 d(i, a(i)) the
   new centre c is no closer than a(i) and m_i stays. Centre-to-centre distances cost K (C + D)
   per step; only the remaining points are read (their rows, gathered from a row-major copy made
-  once: memory 2x z during the call). The test is made safe against rounding: every computed
+  once: memory 2x z during the call; when more than half the pool remains, the scan's mat-vec
+  is used instead, reading everything once). The test is made safe against rounding: every computed
   squared distance is within delta = 2 (D + C + 20) eps (nu_i^2 + nu_max^2) of the exact one
   (nu_i >= |u_i| bounds the factored product, the standard dot-product error bound), and a point
   is skipped only when even the rounded-down centre distance and rounded-up radius pass the test,
@@ -95,17 +96,13 @@ class _Rows:
         self.sq = space.sq_norms()
 
     def sq_dist(self, rows, index: int):
-        """|u_rows - u_index|^2 (rows None: every point), clamped at 0, in the space's order of
-        operations; numpy on CPU, a device tensor otherwise."""
+        """|u_rows - u_index|^2, clamped at 0, in the space's order of operations; numpy on
+        CPU, a device tensor otherwise."""
         space = self.space
-        if rows is None:
-            d2 = self.z @ self.z[index]
-            rows_t = slice(None)
-        else:
-            rows_t = torch.from_numpy(rows) if self.cpu else rows
-            d2 = torch.index_select(self.z, 0, rows_t) @ self.z[index]
+        rows_t = torch.from_numpy(rows) if self.cpu else rows
+        d2 = torch.index_select(self.z, 0, rows_t) @ self.z[index]
         if self.left is not None:
-            left = self.left if rows is None else torch.index_select(self.left, 0, rows_t)
+            left = torch.index_select(self.left, 0, rows_t)
             d2.add_(space.shift[rows_t]).add_(space._shift_of(index))
             d2.mul_(left @ self.left[index])
         d2.mul_(-2.0).add_(self.sq[rows_t]).add_(self.sq[index]).clamp_min_(0.0)
@@ -132,16 +129,18 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     if space.left_t is None:
         nu2 = space.sq_norms().to(torch.float64)
     else:
-        sq_l = (space.left_t.to(torch.float64) ** 2).sum(dim=0)
-        zc = (space.z_t.to(torch.float64) ** 2).sum(dim=0).sqrt()
-        nu2 = sq_l * (zc + float(np.sqrt(max(space.shift0, 0.0)))) ** 2
+        # |zc_i| from the stored dtype, inflated by (1 + kappa) to stay an upper bound
+        zc = torch.linalg.vector_norm(space.z_t, dim=0).to(torch.float64) * (1.0 + kappa)
+        sq_l = torch.linalg.vector_norm(space.left_t, dim=0).to(torch.float64) ** 2
+        nu2 = sq_l * (1.0 + kappa) * (zc + float(np.sqrt(max(space.shift0, 0.0)))) ** 2
     nu2_max = float(nu2.max())
     delta = kappa * (nu2 + nu2_max)  # per point, float64
     delta = delta.cpu().numpy() if rows.cpu else delta
     delta_cc = 2.0 * kappa * nu2_max
     picks = np.empty(budget, dtype=np.int64)
     picks[0] = current = first
-    min_sq = rows.sq_dist(None, current)  # first step: every point is scanned
+    min_sq = space.sq_dist_to(current)  # first step: every point is scanned (the scan's kernel)
+    min_sq = min_sq.numpy() if rows.cpu else min_sq
     owner = np.zeros(n, dtype=np.int64) if rows.cpu else torch.zeros(
         n, dtype=torch.int64, device=space.device)  # position in picks of the current centre
     threshold = 4.0 * (rows.f64(min_sq) + delta)  # skip point i when L(owner_i)^2 >= this
@@ -162,7 +161,11 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
         todo = rows.nonzero(lower[owner] < threshold)
         scanned.append(len(todo))
         if len(todo):
-            d2 = rows.sq_dist(todo, current)
+            if 2 * len(todo) > n:  # little to skip: the scan's own mat-vec reads faster
+                d2 = space.sq_dist_to(current)
+                d2 = (d2.numpy() if rows.cpu else d2)[todo]
+            else:
+                d2 = rows.sq_dist(todo, current)
             better = d2 < min_sq[todo]
             moved = todo[better]
             min_sq[moved] = d2[better]
