@@ -180,16 +180,28 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def check(n: int = 3000) -> None:
-    """The device-built spaces pick what PoolEmbedding.from_arrays' spaces pick (small N)."""
+    """At small N: the device-built spaces pick what PoolEmbedding.from_arrays' spaces pick, the
+    pruned k-center what the scan picks, and device k-means++ what the CPU's picks (float64)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    z, logits = make_pool(n, 64, 20, 1, device)
+    z, logits = make_pool(n, 64, 20, 1, device, clusters=10)
     built = spaces_on_device(z, logits)
     lib = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device=device)
+    host = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device="cpu",
+                                     dtype=torch.float64)
+    dev64 = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device=device,
+                                      dtype=torch.float64)
     for name in ("coreset", "badge", "forge"):
         a = kcenter_greedy(built[name], 50, first=0)
         b = kcenter_greedy(lib.space(name), 50, first=0)
-        same = int((a == b).sum())
-        print(f"check {name}: device-built vs library spaces: {same}/50 identical picks")
+        c = kcenter_greedy(lib.space(name), 50, first=0, algorithm="pruned")
+        d = kmeanspp_seeding(dev64.space(name), 50, seed=0, first=0)
+        e = kmeanspp_seeding(host.space(name), 50, seed=0, first=0)
+        f = kcenter_greedy(dev64.space(name), 50, first=0, algorithm="pruned")
+        g = kcenter_greedy(host.space(name), 50, first=0)
+        print(f"check {name}: identical picks /50: device-built vs library {int((a == b).sum())}"
+              f", pruned vs scan {int((c == b).sum())}, float64 k-means++ device vs CPU "
+              f"{int((d == e).sum())}, float64 pruned device vs CPU scan {int((f == g).sum())}",
+              flush=True)
 
 
 def main() -> None:
