@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-umap", action="store_true",
                      help="skip precomputing the pool's UMAP views after the sweep")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    from core.executors import add_arguments as add_executor_arguments
+
+    add_executor_arguments(run)  # --executor, --jobs, --address (issue 13)
 
     commands.add_parser("list", help="list scenarios and selectors")
 
@@ -124,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = args.scenario or DEFAULT_SCENARIO
     validate_sweep(scenario, args.methods, args.budgets, args.seeds, args.adaptation)
+    from core.executors import check_executor
+
+    check_executor(args.executor, args.jobs, args.address)
     adaptation = resolve_adaptation(scenario, args.adaptation)
     from core.device import resolve_device
 
@@ -132,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         run_ids = run_sweep(scenario, args.methods, args.budgets, args.seeds, root=args.out,
-                            device=args.device, adaptation=adaptation, progress=reporter)
+                            device=args.device, adaptation=adaptation, progress=reporter,
+                            executor=args.executor, jobs=args.jobs, address=args.address)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:

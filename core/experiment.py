@@ -182,12 +182,14 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
                                                  device, notify)  # fmt: skip
     notify({"stage": "embed", "message": "embedding the target pool"})
     pool_split = scenario.split("target_pool")
-    if features is not None:
+    pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
+    if store.has_pool(pool_id):  # prepared once (maybe by another worker): shared via the store
+        z, logits = store.load_embeddings(pool_id)
+    elif features is not None:
         z = features["target_pool"]
         logits = head_logits(model, z, device=device)
     else:
         z, logits = embed(model, pool_split.x, device=device)
-    pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
     embedding = PoolEmbedding.from_arrays(z, logits, device=device)
     if not store.has_pool(pool_id):
         meta = {
@@ -376,12 +378,18 @@ def validate_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[floa
 def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
               seeds: Sequence[int], *, root: str | None = None, device: str = "auto",
               adaptation: str | None = None, progress: Progress | None = None,
-              hparams: HParams | None = None, built: Scenario | None = None) -> list[str]:
+              hparams: HParams | None = None, built: Scenario | None = None,
+              executor: str = "local", jobs: int = 1, address: str | None = None) -> list[str]:
     """Run every (method, budget, seed) of one scenario; returns the run ids in sweep order.
 
     ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
     scenario of that name by an already built one (e.g. a small slice for tests).
+    ``executor`` / ``jobs`` / ``address``: where the runs execute (``core.executors``); the pool
+    is prepared here first either way.
     """
+    from core.executors import check_executor, run_grid
+
+    executor, jobs = check_executor(executor, jobs, address)
     budgets, seeds = validate_sweep(scenario, methods, budgets, seeds, adaptation)
     adaptation = resolve_adaptation(scenario, adaptation)
     torch_device = resolve_device(device)
@@ -391,6 +399,11 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     prepared = prepare_pool(store, scenario, device=torch_device, hparams=hparams, progress=notify,
                             adaptation=adaptation, scenario=built)  # fmt: skip
     grid = [(m, b, s) for b in budgets for m in methods for s in seeds]
+    if executor != "local" or jobs > 1:
+        return [run_id for run_id, _ in run_grid(
+            grid, scenario=scenario, root=store.root, device=str(torch_device),
+            adaptation=adaptation, hparams=hparams, built=built, executor=executor, jobs=jobs,
+            address=address, notify=notify)]
     run_ids = []
     for index, (method, budget, seed) in enumerate(grid):
         def forward(event: dict[str, Any], index: int = index, method: str = method,
