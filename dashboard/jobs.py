@@ -107,10 +107,11 @@ def new_job_id() -> str:
 def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
                 seeds: Sequence[int], *, root: str | os.PathLike[str], progress: Path,
                 device: str = "auto", umap: bool = True, python: str | None = None,
-                adaptation: str | None = None) -> list[str]:
+                adaptation: str | None = None, ray_address: str | None = None) -> list[str]:
     """The ``python -m core run`` command line a job runs (also shown to the user).
 
-    ``adaptation`` None leaves the mode to the CLI (the scenario's default).
+    ``adaptation`` None leaves the mode to the CLI (the scenario's default). ``ray_address``
+    (e.g. "auto" or "ray://head:10001") runs every run as a task on that Ray cluster.
     """
     from core.adaptation import ADAPTATION_MODES
 
@@ -132,7 +133,16 @@ def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
         "--progress", str(progress),
         "--quiet",
         *([] if umap else ["--no-umap"]),
+        *([] if not ray_address else ["--executor", "ray", "--address", _check_address(ray_address)]),
     ]
+
+
+def _check_address(address: str) -> str:
+    """A Ray address as typed: one token, no spaces (Ray itself checks the rest)."""
+    if not isinstance(address, str) or not address.strip() or len(address.split()) != 1:
+        raise ForgeLensError(f"ray_address={address!r} is not allowed; allowed: one address "
+                             "such as auto or ray://head:10001")
+    return address.strip()
 
 
 def shell_command(command: Sequence[str]) -> str:
@@ -143,14 +153,15 @@ def shell_command(command: Sequence[str]) -> str:
 def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
                budgets: Sequence[float], seeds: Sequence[int], *, device: str = "auto",
                umap: bool = True, python: str | None = None,
-               adaptation: str | None = None) -> str:
+               adaptation: str | None = None, ray_address: str | None = None) -> str:
     """Start a detached sweep and return its job id; progress goes to ``_jobs/<id>.jsonl``."""
     folder = jobs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     job_id = new_job_id()
     progress = (folder / f"{job_id}.jsonl").resolve()
     command = cli_command(scenario, methods, budgets, seeds, root=root, progress=progress,
-                          device=device, umap=umap, python=python, adaptation=adaptation)
+                          device=device, umap=umap, python=python, adaptation=adaptation,
+                          ray_address=ray_address)
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
@@ -161,7 +172,7 @@ def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
                "scenario": scenario, "methods": list(methods),
                "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
                "device": device, "umap": umap, "adaptation": adaptation,
-               "started": time.time()}
+               "ray_address": ray_address, "started": time.time()}
     (folder / f"{job_id}.json").write_text(json.dumps(request, indent=2))
     return job_id
 

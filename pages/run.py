@@ -48,6 +48,10 @@ with st.form("sweep"):
     seeds = right.multiselect("Seeds", SEED_CHOICES, default=defaults["seeds"])
     umap = st.checkbox("Precompute the UMAP views after the sweep", value=True,
                        help="Otherwise the Selections page computes them on first use.")
+    ray_address = st.text_input(
+        "Ray cluster address (optional)", placeholder="auto or ray://head:10001",
+        help="Empty: run here. Otherwise each run is a task on that Ray cluster; the run store "
+             "must be on storage every node sees (README, On a cluster).").strip() or None
     submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:")
 if submitted:
     if not methods or not budgets or not seeds:
@@ -56,7 +60,8 @@ if submitted:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
         job_id = jobs.launch_job(root, scenario, methods, sorted(budgets), sorted(seeds),
-                                 device=device, umap=umap, adaptation=adaptation)
+                                 device=device, umap=umap, adaptation=adaptation,
+                                 ray_address=ray_address)
         st.session_state.setdefault(session.WATCHED_JOBS, []).append(job_id)
         st.success(f"Started job {job_id}: {len(methods) * len(budgets) * len(seeds)} runs. "
                    "The same sweep from a shell:")
