@@ -15,16 +15,15 @@ Two exact algorithms (``ALGORITHMS``):
   point). Each point remembers its current centre a(i) and squared distance m_i. By the
   triangle inequality d(i, c) >= d(a(i), c) - d(i, a(i)), so when d(a(i), c) >= 2 d(i, a(i)) the
   new centre c is no closer than a(i) and m_i stays. Centre-to-centre distances cost K (C + D)
-  per step; only the remaining points are read (their rows, gathered from a row-major copy made
-  once: memory 2x z during the call; when more than half the pool remains, the scan's mat-vec
-  is used instead, reading everything once). The test is made safe against rounding: every computed
+  per step; only the remaining points are read (their columns, gathered; when more than half
+  the pool remains, the scan's mat-vec reads everything once instead). No extra copy of z. The test is made safe against rounding: every computed
   squared distance is within delta = 2 (D + C + 20) eps (nu_i^2 + nu_max^2) of the exact one
   (nu_i >= |u_i| bounds the factored product, the standard dot-product error bound), and a point
   is skipped only when even the rounded-down centre distance and rounded-up radius pass the test,
   so a skipped point's computed distance could not have gone below m_i. The distances it does
-  compute come from a different kernel (gathered rows) than the scan's mat-vec, equal up to
-  float rounding; picks can differ from ``scan`` only where two candidates tie within rounding
-  (tested equal on random and clustered pools, and to a float64 brute-force reference).
+  compute are the scan's own, bit for bit (``_Rows``), so the picks equal the scan's, ties
+  included (tested on random and clustered pools in float32 and float64, and against a float64
+  brute-force reference).
 """
 
 from __future__ import annotations
@@ -51,7 +50,8 @@ def kcenter_greedy(space: EmbeddingSpace, budget: int, *, seed: int = 0,
     """``budget`` pool indices in selection order, greedily maximising the min distance.
 
     ``algorithm``: "scan" or "pruned" (module notes). ``stats``, when a dict, receives
-    ``scanned`` (points whose distance was computed, per step) for the pruned algorithm.
+    ``scanned`` (points whose distance was computed, per step) for the pruned algorithm and,
+    on CPU, ``lines`` (distinct 64-byte cache lines per matrix row its gathers touched).
     """
     n = space.n
     budget = check_budget(budget, n)
@@ -81,30 +81,28 @@ def kcenter_greedy(space: EmbeddingSpace, budget: int, *, seed: int = 0,
 
 
 class _Rows:
-    """Row-major copies of a space's factors, for distances of a gathered subset of points.
+    """Distances of a gathered subset of points, computed exactly as the scan computes them.
 
-    On CPU the N-length bookkeeping runs in numpy (single-threaded elementwise passes cost
-    microseconds, torch's two-thread ones wait for a second core on a loaded machine); on a GPU
-    it stays in torch on the device.
+    The subset's columns are gathered from the D x N matrices and multiplied by the same row
+    vector as in ``EmbeddingSpace.sq_dist_to``, then the same elementwise steps in the same
+    order, so each value equals the scan's bit for bit (the mat-vec kernel sums every column in
+    the same order whatever the number of columns; tested against the scan). On CPU the N-length
+    bookkeeping runs in numpy (see ``sq_dist_to``); on a GPU it stays in torch on the device.
     """
 
     def __init__(self, space: EmbeddingSpace) -> None:
         self.space = space
         self.cpu = space.host_steps
-        self.z = space.z_t.T.contiguous()
-        self.left = None if space.left_t is None else space.left_t.T.contiguous()
         self.sq = space.sq_norms()
 
     def sq_dist(self, rows, index: int):
-        """|u_rows - u_index|^2, clamped at 0, in the space's order of operations; numpy on
-        CPU, a device tensor otherwise."""
+        """|u_rows - u_index|^2, clamped at 0; numpy on CPU, a device tensor otherwise."""
         space = self.space
         rows_t = torch.from_numpy(rows) if self.cpu else rows
-        d2 = torch.index_select(self.z, 0, rows_t) @ self.z[index]
-        if self.left is not None:
-            left = torch.index_select(self.left, 0, rows_t)
+        d2 = space.z_t[:, index] @ torch.index_select(space.z_t, 1, rows_t)
+        if space.left_t is not None:
             d2.add_(space.shift[rows_t]).add_(space._shift_of(index))
-            d2.mul_(left @ self.left[index])
+            d2.mul_(space.left_t[:, index] @ torch.index_select(space.left_t, 1, rows_t))
         d2.mul_(-2.0).add_(self.sq[rows_t]).add_(self.sq[index]).clamp_min_(0.0)
         return d2.numpy() if self.cpu else d2
 
@@ -147,6 +145,9 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     min_sq[current] = -np.inf
     threshold[current] = -np.inf  # a centre is never scanned again
     scanned = [n]
+    per_line = 64 // space.z_t.element_size()
+    n_lines = -(-n // per_line)
+    lines = [n_lines] if (stats is not None and rows.cpu) else None
     centres = np.empty(budget, dtype=np.int64) if rows.cpu else torch.empty(
         budget, dtype=torch.int64, device=space.device)
     centres[0] = current
@@ -160,6 +161,8 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
         lower[lower < 0] = 0.0
         todo = rows.nonzero(lower[owner] < threshold)
         scanned.append(len(todo))
+        if lines is not None:  # distinct cache lines of each row the gather touches
+            lines.append(n_lines if 2 * len(todo) > n else len(np.unique(todo // per_line)))
         if len(todo):
             if 2 * len(todo) > n:  # little to skip: the scan's own mat-vec reads faster
                 d2 = space.sq_dist_to(current)
@@ -175,6 +178,8 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
         threshold[current] = -np.inf
     if stats is not None:
         stats["scanned"] = scanned
+        if lines is not None:
+            stats["lines"] = lines
     return picks
 
 
