@@ -23,7 +23,9 @@ Two exact algorithms (``ALGORITHMS``):
   so a skipped point's computed distance could not have gone below m_i. The distances it does
   compute are the scan's own, bit for bit (``_Rows``), so the picks equal the scan's, ties
   included (tested on random and clustered pools in float32 and float64, and against a float64
-  brute-force reference).
+  brute-force reference). That relies on the BLAS summing each column the same way whatever
+  the number of columns (MKL on CPU does; a GPU BLAS may pick another kernel for another shape,
+  and then only candidates tied within float rounding could be ordered differently).
 """
 
 from __future__ import annotations
