@@ -23,6 +23,8 @@ Everything streams over chunks of samples and centroids: memory O(N D + K D + ch
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -103,11 +105,14 @@ def sklearn_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *,
     Same tolerance rule as the torch loop; scikit-learn relocates an empty cluster to a far
     point instead of keeping its centroid."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     init = _seeds(pool, k, weights, seed).cpu().numpy()
     x = np.ascontiguousarray(pool.z_t.cpu().numpy().T)
-    fit = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, tol=tol,
-                 algorithm="lloyd", random_state=seed).fit(x, sample_weight=weights)
+    with warnings.catch_warnings():  # duplicate points -> fewer distinct clusters: expected,
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the picks stay distinct
+        fit = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, tol=tol,
+                     algorithm="lloyd", random_state=seed).fit(x, sample_weight=weights)
     centroids = torch.as_tensor(fit.cluster_centers_, dtype=pool.dtype, device=pool.device)
     labels = torch.as_tensor(fit.labels_.astype(np.int64), device=pool.device)
     return centroids, labels, int(fit.n_iter_)
