@@ -226,6 +226,9 @@ def child(args: argparse.Namespace) -> None:
 
 
 def parent(args: argparse.Namespace) -> None:
+    if args.variants == "none":  # only the stored pools
+        real_pools(args)
+        return
     print(f"pool N={args.n} D={args.d} C={args.c}, budget K={args.k}, seed={args.seed}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
@@ -301,7 +304,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=0,
                         help="synthetic pool around this many centres (0: i.i.d.)")
     parser.add_argument("--variants", default="factored,materialised,pruned",
-                        help="comma-separated: factored, materialised, pruned")
+                        help="comma-separated: factored, materialised, pruned (none: only "
+                             "the --store pools)")
     parser.add_argument("--store", default=None,
                         help="also benchmark the pruned k-center on the pools stored here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
