@@ -148,7 +148,7 @@ def run_variant(space_name: str, mode: str, args: argparse.Namespace) -> dict:
 
 def pruned_bytes(stats: dict, n: int, floats: int) -> float:
     """Mean bytes read per step by the pruned k-center: the cache lines its column gathers touch
-    in each of the ``floats`` matrix rows (the whole row when it falls back to the scan), the
+    in each of the ``floats`` matrix rows (the whole row when more than a quarter remains and it uses the scan), the
     per-point bookkeeping (owner, threshold, min distance, gathered bound: 28 bytes), and the new
     centre's distances to the earlier centres (one line per row each)."""
     total = 0

@@ -15,8 +15,9 @@ Two exact algorithms (``ALGORITHMS``):
   point). Each point remembers its current centre a(i) and squared distance m_i. By the
   triangle inequality d(i, c) >= d(a(i), c) - d(i, a(i)), so when d(a(i), c) >= 2 d(i, a(i)) the
   new centre c is no closer than a(i) and m_i stays. Centre-to-centre distances cost K (C + D)
-  per step; only the remaining points are read (their columns, gathered; when more than half
-  the pool remains, the scan's mat-vec reads everything once instead). No extra copy of z. The test is made safe against rounding: every computed
+  per step; only the remaining points are read (their columns, gathered; when more than a
+  quarter of the pool remains, the scan's contiguous mat-vec reads everything instead: strided
+  gathers cost more than their bytes). No extra copy of z. The test is made safe against rounding: every computed
   squared distance is within delta = 2 (D + C + 20) eps (nu_i^2 + nu_max^2) of the exact one
   (nu_i >= |u_i| bounds the factored product, the standard dot-product error bound), and a point
   is skipped only when even the rounded-down centre distance and rounded-up radius pass the test,
@@ -164,9 +165,9 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
         todo = rows.nonzero(lower[owner] < threshold)
         scanned.append(len(todo))
         if lines is not None:  # distinct cache lines of each row the gather touches
-            lines.append(n_lines if 2 * len(todo) > n else len(np.unique(todo // per_line)))
+            lines.append(n_lines if 4 * len(todo) > n else len(np.unique(todo // per_line)))
         if len(todo):
-            if 2 * len(todo) > n:  # little to skip: the scan's own mat-vec reads faster
+            if 4 * len(todo) > n:  # little to skip: the scan's contiguous mat-vec is faster
                 d2 = space.sq_dist_to(current)
                 d2 = (d2.numpy() if rows.cpu else d2)[todo]
             else:
