@@ -149,11 +149,11 @@ def run_variant(space_name: str, mode: str, args: argparse.Namespace) -> dict:
 def pruned_bytes(stats: dict, n: int, floats: int) -> float:
     """Mean bytes read per step by the pruned k-center: the cache lines its column gathers touch
     in each of the ``floats`` matrix rows (the whole row when more than a quarter remains and it uses the scan), the
-    per-point bookkeeping (owner, threshold, min distance, gathered bound: 28 bytes), and the new
-    centre's distances to the earlier centres (one line per row each)."""
+    per-point bookkeeping (owner, threshold, min distance, gathered bound: 28 bytes), the new
+    centre's column (one line per row) and the earlier centres (kept as contiguous rows)."""
     total = 0
     for step, lines in enumerate(stats["lines"][1:], start=1):
-        total += lines * 64 * floats + n * 28 + step * 64 * floats
+        total += lines * 64 * floats + n * 28 + step * floats * 4 + 64 * floats
     return total / max(1, len(stats["lines"]) - 1)
 
 

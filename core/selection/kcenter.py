@@ -93,8 +93,9 @@ class _Rows:
     bookkeeping runs in numpy (see ``sq_dist_to``); on a GPU it stays in torch on the device.
     """
 
-    def __init__(self, space: EmbeddingSpace) -> None:
+    def __init__(self, space: EmbeddingSpace, budget: int = 1) -> None:
         self.space = space
+        self.budget = budget
         self.cpu = space.host_steps
         self.sq = space.sq_norms()
 
@@ -107,6 +108,34 @@ class _Rows:
             d2.add_(space.shift[rows_t]).add_(space._shift_of(index))
             d2.mul_(space.left_t[:, index] @ torch.index_select(space.left_t, 1, rows_t))
         d2.mul_(-2.0).add_(self.sq[rows_t]).add_(self.sq[index]).clamp_min_(0.0)
+        return d2.numpy() if self.cpu else d2
+
+    def add_centre(self, position: int, index: int) -> None:
+        """Keep the centre's factors contiguous (rows), for centre-to-centre bounds."""
+        space = self.space
+        if position == 0:
+            budget = self.budget
+            self.cz = space.z_t.new_empty((budget, space.z_t.shape[0]))
+            self.cl = None if space.left_t is None else space.left_t.new_empty(
+                (budget, space.left_t.shape[0]))
+            self.cs = space.z_t.new_empty(budget)
+            self.csq = space.z_t.new_empty(budget)
+        self.cz[position] = space.z_t[:, index]
+        if self.cl is not None:
+            self.cl[position] = space.left_t[:, index]
+            self.cs[position] = space.shift[index]
+        self.csq[position] = self.sq[index]
+
+    def centre_sq_dist(self, count: int, index: int):
+        """|u_c - u_index|^2 for the first ``count`` centres, float64 (numpy on CPU). Any
+        summation order will do: the bounds allow for rounding (module notes)."""
+        space = self.space
+        d2 = self.cz[:count] @ space.z_t[:, index]
+        if self.cl is not None:
+            d2.add_(self.cs[:count]).add_(space._shift_of(index))
+            d2.mul_(self.cl[:count] @ space.left_t[:, index])
+        d2.mul_(-2.0).add_(self.csq[:count]).add_(self.sq[index]).clamp_min_(0.0)
+        d2 = d2.to(torch.float64)
         return d2.numpy() if self.cpu else d2
 
     def f64(self, x):
@@ -122,7 +151,7 @@ class _Rows:
 def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) -> np.ndarray:
     """Exact k-center greedy that reads only the points a new centre can move (module notes)."""
     n = space.n
-    rows = _Rows(space)
+    rows = _Rows(space, budget)
     eps = float(torch.finfo(space.dtype).eps)
     n_left = 0 if space.left_t is None else space.left_t.shape[0]
     kappa = 2.0 * (space.z_t.shape[0] + n_left + 20) * eps
@@ -151,16 +180,15 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     per_line = 64 // space.z_t.element_size()
     n_lines = -(-n // per_line)
     lines = [n_lines] if (stats is not None and rows.cpu) else None
-    centres = np.empty(budget, dtype=np.int64) if rows.cpu else torch.empty(
-        budget, dtype=torch.int64, device=space.device)
-    centres[0] = current
+    rows.add_centre(0, current)
     for step in range(1, budget):
         current = rows.argmax(min_sq)  # first maximum: lowest index on ties
-        picks[step] = centres[step] = current
+        picks[step] = current
         if step == budget - 1:
             break
         # squared distances from the new centre to the earlier ones, rounded down
-        lower = rows.f64(rows.sq_dist(centres[:step], current)) - delta_cc
+        lower = rows.centre_sq_dist(step, current) - delta_cc
+        rows.add_centre(step, current)
         lower[lower < 0] = 0.0
         todo = rows.nonzero(lower[owner] < threshold)
         scanned.append(len(todo))
