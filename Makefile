@@ -34,5 +34,8 @@ sweep: $(STAMP)
 	$(PY) -m core table --scenario digits-to-mnist
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_selection.py
+	$(PY) benchmarks/bench_experiment.py --store runs/_bench --jobs 2
+	$(PY) benchmarks/bench_selection.py --n 100000 --store runs/_bench
+	$(PY) benchmarks/bench_selection.py --n 100000 --clusters 100 --variants factored,pruned
+	$(PY) benchmarks/bench_clue.py
 	$(PY) benchmarks/bench_render.py

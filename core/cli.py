@@ -89,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-umap", action="store_true",
                      help="skip precomputing the pool's UMAP views after the sweep")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    from core.executors import add_arguments as add_executor_arguments
+
+    add_executor_arguments(run)  # --executor, --jobs, --address (issue 13)
 
     listing = commands.add_parser("list", help="list scenarios and selectors")
     listing.add_argument("--damaged", action="store_true",
@@ -193,6 +196,9 @@ def _run(args: argparse.Namespace) -> int:
 
         args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))
+    from core.executors import check_executor
+
+    check_executor(args.executor, args.jobs, args.address)
     sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
     from core.hparams import hparams_for  # standard library only
 
@@ -209,7 +215,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         run_ids = run_checked_sweep(sweep, root=args.out, device=device, progress=reporter,
-                                    hparams=hparams)
+                                    hparams=hparams, executor=args.executor, jobs=args.jobs,
+                                    address=args.address)
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:

@@ -195,12 +195,14 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
                                                  device, notify)  # fmt: skip
     notify({"stage": "embed", "message": "embedding the target pool"})
     pool_split = scenario.split("target_pool")
-    if features is not None:
+    pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
+    if store.has_pool(pool_id):  # prepared once (maybe by another worker): shared via the store
+        z, logits = store.load_embeddings(pool_id)
+    elif features is not None:
         z = features["target_pool"]
         logits = head_logits(model, z, device=device)
     else:
         z, logits = embed(model, pool_split.x, device=device)
-    pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
     embedding = task_of(scenario).pool_embedding(z, logits, device=device)
     if not store.has_pool(pool_id):
         _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
@@ -419,22 +421,30 @@ def _run_info(run_id: str, config: dict[str, Any], prepared: PreparedPool, devic
 def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
               seeds: Sequence[int], *, root: str | None = None, device: str = "auto",
               adaptation: str | None = None, progress: Progress | None = None,
-              hparams: HParams | None = None, built: Scenario | None = None) -> list[str]:
+              hparams: HParams | None = None, built: Scenario | None = None,
+              executor: str = "local", jobs: int = 1, address: str | None = None) -> list[str]:
     """Run every (method, budget, seed) of one scenario; returns the run ids in sweep order.
 
     The public entry point: validates its arguments (``core.params.check_sweep``) once.
     ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
     scenario of that name by an already built one (e.g. a small slice for tests).
+    ``executor`` / ``jobs`` / ``address``: where the runs execute (``core.executors``); the pool
+    is prepared here first either way.
     """
     methods = selection.resolve_methods(methods)  # `package.module:Class` and installed plugins
     sweep = check_sweep(scenario, methods, budgets, seeds, adaptation)
+    from core.executors import check_executor
+
+    executor, jobs = check_executor(executor, jobs, address)
     return run_checked_sweep(sweep, root=root, device=resolve_device(device), progress=progress,
-                             hparams=hparams, built=built)
+                             hparams=hparams, built=built, executor=executor, jobs=jobs,
+                             address=address)
 
 
 def run_checked_sweep(sweep: Sweep, *, root: str | None = None, device: torch.device,
                       progress: Progress | None = None, hparams: HParams | None = None,
-                      built: Scenario | None = None) -> list[str]:
+                      built: Scenario | None = None, executor: str = "local", jobs: int = 1,
+                      address: str | None = None) -> list[str]:
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
     if getattr(SCENARIOS[sweep.scenario], "task", "classification") == "qa":  # its own engine
         from core.tasks.qa.engine import run_qa_sweep
@@ -449,6 +459,13 @@ def run_checked_sweep(sweep: Sweep, *, root: str | None = None, device: torch.de
     prepared = prepare_pool(store, sweep.scenario, device=device, hparams=hparams,
                             progress=notify, adaptation=sweep.adaptation, scenario=built)
     grid = sweep.grid
+    if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.executors)
+        from core.executors import run_grid
+
+        return [run_id for run_id, _ in run_grid(
+            grid, scenario=sweep.scenario, root=store.root, device=str(device),
+            adaptation=sweep.adaptation, hparams=hparams, built=built, executor=executor,
+            jobs=jobs, address=address, notify=notify)]
     run_ids = []
     for index, (method, budget, seed) in enumerate(grid):
         def forward(event: dict[str, Any], index: int = index, method: str = method,

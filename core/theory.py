@@ -197,7 +197,7 @@ def record_theory(store: RunStore, prepared: Any, adapted: torch.nn.Module, pair
     """The record step's theory columns: Theorem 4's terms on every pair, and the full-network
     tangent norm on every pool sample (``prepared``: ``core.experiment.PreparedPool``)."""
     hp, pool = prepared.hparams, prepared.embedding
-    z = pool.z_t.T.double().cpu().numpy()
+    z = pool.features()
     labels = samples["label"].to_numpy(np.int64)
     pairs = theorem_terms(pairs, z, pool.logits, labels, hp.adapt_loss,
                           head_distance(prepared.model, adapted))

@@ -29,6 +29,7 @@ from core.integrity import ID_PATTERN
 from core.params import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, validate_params
 from core.progress import format_seconds
 from core.store import JOBS, config_id
+from core.validation import ForgeLensError
 from dashboard import job_queue
 from dashboard.job_queue import CANCELLED, QUEUED, STARTING, DamagedJobError
 
@@ -114,11 +115,13 @@ def new_job_id() -> str:
 def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
                 seeds: Sequence[int], *, root: str | os.PathLike[str], progress: Path,
                 device: str = "auto", umap: bool = True, python: str | None = None,
-                adaptation: str | None = None) -> list[str]:
+                adaptation: str | None = None, ray_address: str | None = None) -> list[str]:
     """The ``python -m core run`` command line a job runs (also shown to the user).
 
     ``adaptation`` None leaves the mode to the CLI (the scenario's default). The arguments are
     checked here, against the CLI's own constraints (``core.params.RUN_CONSTRAINTS``).
+    ``ray_address`` (e.g. "auto" or "ray://head:10001") runs every run as a task on that Ray
+    cluster.
     """
     validate_params(RUN_CONSTRAINTS, {
         "scenario": scenario, "methods": list(methods), "budgets": list(budgets),
@@ -136,7 +139,16 @@ def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
         "--progress", str(progress),
         "--quiet",
         *([] if umap else ["--no-umap"]),
+        *([] if not ray_address else ["--executor", "ray", "--address", _check_address(ray_address)]),
     ]
+
+
+def _check_address(address: str) -> str:
+    """A Ray address as typed: one token, no spaces (Ray itself checks the rest)."""
+    if not isinstance(address, str) or not address.strip() or len(address.split()) != 1:
+        raise ForgeLensError(f"ray_address={address!r} is not allowed; allowed: one address "
+                             "such as auto or ray://head:10001")
+    return address.strip()
 
 
 def shell_command(command: Sequence[str]) -> str:
@@ -165,7 +177,7 @@ def sweep_key(scenario: str, methods: Sequence[str], budgets: Sequence[float],
 def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
                budgets: Sequence[float], seeds: Sequence[int], *, device: str = "auto",
                umap: bool = True, python: str | None = None, adaptation: str | None = None,
-               check_memory: bool = True) -> Submitted:
+               check_memory: bool = True, ray_address: str | None = None) -> Submitted:
     """Queue a sweep in the store's queue and start it when a slot is free.
 
     An identical sweep (same scenario, selectors, budgets, seeds and adaptation) that is queued
@@ -178,7 +190,8 @@ def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
     job_id = new_job_id()
     progress = (folder / f"{job_id}.jsonl").resolve()
     command = cli_command(scenario, methods, budgets, seeds, root=root, progress=progress,
-                          device=device, umap=umap, python=python, adaptation=adaptation)
+                          device=device, umap=umap, python=python, adaptation=adaptation,
+                          ray_address=ray_address)
     key = sweep_key(scenario, methods, budgets, seeds, adaptation)
     with job_queue.queue_lock(root):
         active = [s for s in list_jobs(root) if s.state in ACTIVE]
@@ -196,7 +209,7 @@ def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
                    "command": command, "scenario": scenario, "methods": list(methods),
                    "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
                    "device": device, "umap": umap, "adaptation": adaptation,
-                   "memory_estimate": estimate, "submitted": time.time(), "python": python}
+                   "ray_address": ray_address, "memory_estimate": estimate, "submitted": time.time(), "python": python}
         job_queue.write_job(root, request)
     dispatch(root, python=python)
     return Submitted(job_id, state=job_status(root, job_id).state)

@@ -50,6 +50,10 @@ with st.form("sweep"):
     seeds = right.multiselect("Seeds", SEED_CHOICES, default=defaults["seeds"])
     umap = st.checkbox("Precompute the UMAP views after the sweep", value=True,
                        help="Otherwise the Selections page computes them on first use.")
+    ray_address = st.text_input(
+        "Ray cluster address (optional)", placeholder="auto or ray://head:10001",
+        help="Empty: run here. Otherwise each run is a task on that Ray cluster; the run store "
+             "must be on storage every node sees (README, On a cluster).").strip() or None
     submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:",
                                       disabled=not operator)
 health.memory_caption(scenario, adaptation)
@@ -60,7 +64,8 @@ if submitted and operator:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
         health.submit_sweep(root, scenario, methods, sorted(budgets), sorted(seeds),
-                            device=device, umap=umap, adaptation=adaptation)
+                            device=device, umap=umap, adaptation=adaptation,
+                            ray_address=ray_address)
 
 st.subheader("Background sweeps")
 widgets.jobs_panel(root)

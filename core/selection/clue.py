@@ -6,11 +6,13 @@ K = budget clusters, weighted k-means on the penultimate features z. Differences
 
 - weights are the exact entropy (the authors add 1e-8 to the probabilities); when every weight
   is 0 (a saturated or one-class pool) all weights become 1, i.e. plain k-means;
-- one k-means run in torch (not scikit-learn, n_init=1): weighted k-means++ seeding (first centre
-  drawn proportionally to w, then to w D^2, see ``kmeanspp``), then Lloyd iterations until the
-  assignment stops changing, the centroid shift falls to ``tol`` times the mean per-feature
-  variance of z (scikit-learn's tolerance, tol = 1e-4), or ``max_iter`` = 100 iterations.
-  A cluster with zero total weight keeps its previous centroid;
+- one k-means run (n_init=1): weighted k-means++ seeding (first centre drawn proportionally to
+  w, then to w D^2, see ``kmeanspp``), then Lloyd iterations until the assignment stops
+  changing, the centroid shift falls to ``tol`` times the mean per-feature variance of z
+  (scikit-learn's tolerance, tol = 1e-4), or ``max_iter`` = 100 iterations. On CPU the Lloyd
+  iterations are scikit-learn's ``KMeans(sample_weight=w)`` from these seeds; on CUDA a torch
+  loop on the device (``IMPLEMENTATION`` says why). torch keeps a zero-weight cluster's
+  centroid, scikit-learn relocates it;
 - representatives: centroids are visited by decreasing cluster weight (ties: lower centroid
   index) and each takes its nearest pool sample not yet taken (ties: lowest index). This gives
   ``budget`` distinct samples without the authors' K x N distance matrix; the selection order is
@@ -22,6 +24,7 @@ Everything streams over chunks of samples and centroids: memory O(N D + K D + ch
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -57,18 +60,26 @@ def assign_to_centroids(z_t: torch.Tensor, sq_z: torch.Tensor,
     return labels
 
 
-def weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
-                    max_iter: int = MAX_ITER, tol: float = TOL) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted k-means on z: (centroids K x D, labels N) on the pool's device and dtype."""
-    space = pool.space("coreset")
-    z_t, sq_z = pool.z_t, space.sq_norms()
+def _seeds(pool: PoolEmbedding, k: int, weights: np.ndarray, seed: int) -> torch.Tensor:
+    """Weighted k-means++ seeding on z: K x D initial centroids (stored, centred units)."""
+    init = kmeanspp_seeding(pool.space("coreset"), k, seed=seed, weights=weights)
+    return pool.z_t[:, torch.as_tensor(init, device=pool.device)].T.clone()
+
+
+def torch_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
+                          max_iter: int = MAX_ITER, tol: float = TOL
+                          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Weighted Lloyd iterations in torch on the pool's device: (centroids, labels, iterations).
+
+    A cluster with zero total weight keeps its previous centroid."""
+    z_t, sq_z = pool.z_t, pool.space("coreset").sq_norms()
     w = torch.as_tensor(weights, dtype=pool.dtype, device=pool.device)
-    init = kmeanspp_seeding(space, k, seed=seed, weights=weights)
-    centroids = z_t[:, torch.as_tensor(init, device=pool.device)].T.clone()
+    centroids = _seeds(pool, k, weights, seed)
     threshold = tol * float(torch.var(z_t, dim=1, unbiased=False).mean())
     labels = assign_to_centroids(z_t, sq_z, centroids)
     step = _block_rows(z_t.shape[0])
-    for _ in range(max_iter):
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         sums = torch.zeros_like(centroids)
         for r0 in range(0, pool.n, step):
             r1 = min(r0 + step, pool.n)
@@ -83,6 +94,39 @@ def weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: i
         labels = new_labels
         if unchanged or shift <= threshold:
             break
+    return centroids, labels, iterations
+
+
+def sklearn_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
+                            max_iter: int = MAX_ITER, tol: float = TOL
+                            ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """scikit-learn's ``KMeans`` (lloyd, n_init=1, the same k-means++ seeds, ``sample_weight``)
+    on the host: (centroids, labels, iterations), returned on the pool's device.
+
+    Same tolerance rule as the torch loop; scikit-learn relocates an empty cluster to a far
+    point instead of keeping its centroid."""
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    init = _seeds(pool, k, weights, seed).cpu().numpy()
+    x = np.ascontiguousarray(pool.z_t.cpu().numpy().T)
+    with warnings.catch_warnings():  # duplicate points -> fewer distinct clusters: expected,
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the picks stay distinct
+        fit = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, tol=tol,
+                     algorithm="lloyd", random_state=seed).fit(x, sample_weight=weights)
+    centroids = torch.as_tensor(fit.cluster_centers_, dtype=pool.dtype, device=pool.device)
+    labels = torch.as_tensor(fit.labels_.astype(np.int64), device=pool.device)
+    return centroids, labels, int(fit.n_iter_)
+
+
+def weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
+                    max_iter: int = MAX_ITER, tol: float = TOL) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted k-means on z: (centroids K x D, labels N) on the pool's device and dtype.
+
+    Which implementation runs, and why: see ``IMPLEMENTATION`` (measured with
+    ``benchmarks/bench_clue.py`` at equal objective)."""
+    fit = IMPLEMENTATION["cuda" if pool.device.type == "cuda" else "cpu"]
+    centroids, labels, _ = fit(pool, k, weights, seed=seed, max_iter=max_iter, tol=tol)
     return centroids, labels
 
 
@@ -100,6 +144,15 @@ def nearest_distinct(pool: PoolEmbedding, centroids: torch.Tensor, order: np.nda
             taken[pick] = True
             picks[c0 + row] = pick
     return picks
+
+
+# Per device, the faster at equal objective (benchmarks/bench_clue.py, N=20k, D=512, K=500, same
+# seeds, equal objective to 1e-6, on the shared 2-core machine at load 6-8): on CPU scikit-learn's
+# Cython/OpenMP Lloyd took 13.7 s vs 18.7 s for this torch loop with two threads (torch's many
+# small two-thread ops stall on a loaded machine) and 10.8 s vs 7.8 s with one thread; the
+# maintained library wins by default and is never much slower, so the CPU uses it. On CUDA the
+# torch loop keeps the pool on the device (no host copy of z), measured in benchmarks/bench_gpu.py.
+IMPLEMENTATION = {"cpu": sklearn_weighted_kmeans, "cuda": torch_weighted_kmeans}
 
 
 class ClueSelector(Selector):

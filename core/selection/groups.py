@@ -30,7 +30,7 @@ def select_per_group(method: str | Selector, pool: PoolEmbedding, fraction: floa
     that group's budget; pool indices of all picks, group by group."""
     selector = get_selector(method) if isinstance(method, str) else method
     groups = np.asarray(groups)
-    z = pool.z_t.T.detach().cpu().numpy()
+    z = pool.features()
     picks = []
     for group, count in group_counts(fraction, groups).items():
         rows = np.flatnonzero(groups == group)

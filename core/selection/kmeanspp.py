@@ -61,9 +61,33 @@ def _draw_centre(rng: np.random.Generator, candidates: list[np.ndarray],
     return int(free_indices[rng.integers(len(free_indices))])
 
 
+def _draw_device(rng: np.random.Generator, candidates: list[torch.Tensor],
+                 free: torch.Tensor) -> int:
+    """``_draw_centre`` on device tensors: the cumulative sum is a parallel scan in float64, so
+    the index can differ from the CPU's only when the uniform draw lands within rounding of a
+    boundary between two points; the generator's stream is the same."""
+    for mass in candidates:
+        cumulative = torch.cumsum(mass * free, dim=0)
+        total = float(cumulative[-1])
+        if not total > 0:
+            continue
+        target = torch.tensor([rng.random() * total], dtype=cumulative.dtype,
+                              device=cumulative.device)
+        index = int(torch.searchsorted(cumulative, target, right=True))
+        if index >= len(mass):
+            index = int(torch.searchsorted(cumulative, cumulative[-1:], right=False))
+        return index
+    free_indices = torch.nonzero(free).squeeze(1)
+    return int(free_indices[int(rng.integers(len(free_indices)))])
+
+
 def kmeanspp_seeding(space: EmbeddingSpace, budget: int, *, seed: int = 0,
                      first: int | None = None, weights: Any = None) -> np.ndarray:
-    """``budget`` pool indices in selection order by (weighted) D^2 sampling."""
+    """``budget`` pool indices in selection order by (weighted) D^2 sampling.
+
+    On CPU the running minimum and the draw are numpy (float64 masses, as always); on a GPU they
+    stay on the device (``_draw_device``): only the picked index leaves it.
+    """
     n = space.n
     budget = check_budget(budget, n)
     rng = np.random.default_rng(check_seed(seed))
@@ -75,13 +99,26 @@ def kmeanspp_seeding(space: EmbeddingSpace, budget: int, *, seed: int = 0,
     picks = np.empty(budget, dtype=np.int64)
     picks[0] = current
     free[current] = 0.0
-    min_sq = torch.full((n,), float("inf"), dtype=space.dtype, device=space.device)
+    if space.host_steps:
+        min_sq = np.full(n, np.inf, dtype=np.float32 if space.dtype == torch.float32
+                         else np.float64)
+        for step in range(1, budget):
+            np.minimum(min_sq, space.sq_dist_to(current).numpy(), out=min_sq)
+            d2 = min_sq.astype(np.float64)
+            current = _draw_centre(rng, [d2] if w is None else [w * d2, d2], free)
+            picks[step] = current
+            free[current] = 0.0
+        return picks
+    device = space.device
+    free_t = torch.as_tensor(free, device=device)
+    w_t = None if w is None else torch.as_tensor(w, device=device)
+    min_sq_t = torch.full((n,), float("inf"), dtype=space.dtype, device=device)
     for step in range(1, budget):
-        torch.minimum(min_sq, space.sq_dist_to(current), out=min_sq)
-        d2 = min_sq.to(torch.float64).cpu().numpy()
-        current = _draw_centre(rng, [d2] if w is None else [w * d2, d2], free)
+        torch.minimum(min_sq_t, space.sq_dist_to(current), out=min_sq_t)
+        d2_t = min_sq_t.to(torch.float64)
+        current = _draw_device(rng, [d2_t] if w_t is None else [w_t * d2_t, d2_t], free_t)
         picks[step] = current
-        free[current] = 0.0
+        free_t[current] = 0.0
     return picks
 
 

@@ -42,6 +42,14 @@ def test_cli_command_round_trips_through_the_cli_parser(tmp_path: Path) -> None:
                          adaptation="lora")
     with pytest.raises(ForgeLensError, match="seeds"):
         jobs.cli_command("debug", ["random"], [0.1], [], root=tmp_path, progress=progress)
+    assert (args.executor, args.address, args.jobs) == ("local", None, 1)
+    on_ray = jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
+                              ray_address=" ray://head:10001 ")
+    parsed = parser().parse_args(on_ray[3:])
+    assert (parsed.executor, parsed.address) == ("ray", "ray://head:10001")
+    with pytest.raises(ForgeLensError, match="ray_address='two words'"):
+        jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
+                         ray_address="two words")
 
 
 def test_default_request_is_the_cli_default_sweep() -> None:

@@ -135,13 +135,18 @@ def test_run_page_lists_runs_and_launches_a_sweep(
     next(s for s in main.selectbox if s.label == "Device").set_value("cpu")
     next(b for b in main.button if b.label == "Launch").click().run()
     assert calls == [("debug", ["random", "forge"], [0.1], [3], {"device": "cpu", "umap": True,
-                                                                 "adaptation": "full"})]
+                                                                 "adaptation": "full",
+                                                                 "ray_address": None})]
     assert "Started job j-test: 2 runs" in at.success[0].value
     assert "--scenario debug --methods random,forge" in at.code[0].value
     assert "--adaptation full" in at.code[0].value
     next(s for s in at.main.selectbox if s.label == "Adaptation").set_value("head")
     next(b for b in at.main.button if b.label == "Launch").click().run()
     assert calls[-1][-1]["adaptation"] == "head"
+    next(t for t in at.main.text_input if t.label.startswith("Ray cluster")).input("auto")
+    next(b for b in at.main.button if b.label == "Launch").click().run()
+    assert calls[-1][-1]["ray_address"] == "auto"
+    assert "--executor ray --address auto" in at.code[0].value
 
 
 def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
@@ -384,8 +389,8 @@ def test_pages_open_on_the_newest_scenario_and_follow_the_url(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A link's query parameters choose selector, budget and seeds; without a link the sidebar
     opens on the scenario with the newest finished run (not the first by name)."""
-    from dashboard.widgets import scenarios_newest_first
     from benchmarks.synthetic_store import write_synthetic_store
+    from dashboard.widgets import scenarios_newest_first
 
     runs = pd.DataFrame({"scenario": ["a-old", "a-old", "debug", "b-new"],
                          "created": ["2026-01-01", "2026-03-01", "2026-02-01", "2026-04-01"]})
