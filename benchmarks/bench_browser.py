@@ -1,4 +1,5 @@
-"""Time the dashboard in a real browser (headless Debian Chromium + Playwright): a script, not a test.
+"""Time the dashboard in a real browser (headless Debian Chromium + Playwright): a script, not a
+test.
 
 python benchmarks/bench_browser.py --store PATH [--url URL] [--repeat 1]
 
@@ -25,8 +26,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 QUIET = 0.6
 PAGES = ("home", "run", "gap", "umap", "accuracy", "compare", "teaching")
 
@@ -91,10 +98,25 @@ def serve(store: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "FORGELENS_RUNS": store}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -130,6 +152,7 @@ def _choose(page, label: str, option: str) -> Callable[[], None]:
     def run() -> None:
         page.get_by_label(label, exact=True).first.click()
         page.get_by_role("option", name=option, exact=True).first.click()
+
     return run
 
 
@@ -142,6 +165,7 @@ def _drop_last_seed(page) -> Callable[[], None]:
         page.locator('[data-testid="stSidebar"]').get_by_label("Seeds", exact=True).click()
         page.keyboard.press("Backspace")
         page.keyboard.press("Escape")
+
     return run
 
 
@@ -154,17 +178,22 @@ def _box_select(page) -> Callable[[], None]:
         page.mouse.down()
         page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.98 * box["height"], steps=8)
         page.mouse.up()
+
     return run
 
 
 INTERACTIONS: dict[str, list[tuple[str, Callable]]] = {
-    "gap": [("budget 5% -> 10%", lambda p: _choose(p, "Budget", "10%")),
-            ("CORESET panel on", lambda p: _click_text(p, "Add the CORESET (z) space panel")),
-            ("box select -> pairs", _box_select),
-            ("sidebar: drop the last seed", _drop_last_seed)],
-    "umap": [("space z -> FORGE", lambda p: _click_text(p, "FORGE")),
-             ("colour by class", lambda p: _click_text(p, "class")),
-             ("seed 0 -> 1", lambda p: _choose(p, "Seed", "1"))],
+    "gap": [
+        ("budget 5% -> 10%", lambda p: _choose(p, "Budget", "10%")),
+        ("CORESET panel on", lambda p: _click_text(p, "Add the CORESET (z) space panel")),
+        ("box select -> pairs", _box_select),
+        ("sidebar: drop the last seed", _drop_last_seed),
+    ],
+    "umap": [
+        ("space z -> FORGE", lambda p: _click_text(p, "FORGE")),
+        ("colour by class", lambda p: _click_text(p, "class")),
+        ("seed 0 -> 1", lambda p: _choose(p, "Seed", "1")),
+    ],
     "accuracy": [("split test -> validation", lambda p: _choose(p, "Split", "validation"))],
     "compare": [("coverage in BADGE space", lambda p: _click_text(p, "BADGE"))],
     "teaching": [("+1 pick", lambda p: lambda: p.get_by_role("button", name="+1 pick").click())],
@@ -180,8 +209,11 @@ def main() -> None:
     parser.add_argument("--store", help="run store to serve (default: $FORGELENS_RUNS or runs/)")
     parser.add_argument("--url", help="an app already being served on the store")
     parser.add_argument("--pages", default=",".join(PAGES))
-    parser.add_argument("--verbose", action="store_true",
-                        help="also print (last server message, last DOM change) of each time")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print (last server message, last DOM change) of each time",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -205,20 +237,26 @@ def main() -> None:
                     try:
                         took = act(page, clock, make(page))
                     except Exception as error:  # noqa: BLE001 - report and go on
-                        print(f"{'':<10} {'':>11}  {name}: failed ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:80]})")
+                        print(
+                            f"{'':<10} {'':>11}  {name}: failed ({type(error).__name__}: "
+                            f"{str(error).splitlines()[0][:80]})"
+                        )
                         continue
                     worst_action = max(worst_action, took)
-                    print(f"{'':<10} {'':>11}  {name}: {took:.2f}{_split(clock, args.verbose)}",
-                          flush=True)
+                    print(
+                        f"{'':<10} {'':>11}  {name}: {took:.2f}{_split(clock, args.verbose)}",
+                        flush=True,
+                    )
                 page.context.close()
             browser.close()
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-    print(f"worst first visit {worst_visit:.2f} s (target < 3 s) · worst interaction "
-          f"{worst_action:.2f} s (target < 1 s)")
+    print(
+        f"worst first visit {worst_visit:.2f} s (target < 3 s) · worst interaction "
+        f"{worst_action:.2f} s (target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

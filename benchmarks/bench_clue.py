@@ -36,8 +36,9 @@ def make_pool(n: int, d: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray
     centres = np.abs(rng.standard_normal((64, d), dtype=np.float32)) * 2
     label = rng.integers(64, size=n)
     z = centres[label] + np.abs(rng.standard_normal((n, d), dtype=np.float32))
-    logits = rng.standard_normal((64, c), dtype=np.float32)[label] * 3 \
-        + rng.standard_normal((n, c), dtype=np.float32)
+    logits = rng.standard_normal((64, c), dtype=np.float32)[label] * 3 + rng.standard_normal(
+        (n, c), dtype=np.float32
+    )
     return z, logits
 
 
@@ -45,8 +46,8 @@ def objective(z: np.ndarray, w: np.ndarray, centroids: np.ndarray, labels: np.nd
     """sum_i w_i |z_i - c_label(i)|^2 in float64, by explicit differences (no expansion)."""
     total = 0.0
     for r0 in range(0, len(z), 4096):
-        diff = z[r0:r0 + 4096].astype(np.float64) - centroids[labels[r0:r0 + 4096]]
-        total += float(w[r0:r0 + 4096] @ np.einsum("ij,ij->i", diff, diff))
+        diff = z[r0 : r0 + 4096].astype(np.float64) - centroids[labels[r0 : r0 + 4096]]
+        total += float(w[r0 : r0 + 4096] @ np.einsum("ij,ij->i", diff, diff))
     return total
 
 
@@ -66,9 +67,15 @@ def compare(n: int, d: int, k: int, device: str, seed: int = 0, c: int = 10) -> 
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         cent = centroids.to(torch.float64).cpu().numpy() / pool.scale + pool.mean / pool.scale
-        rows.append({"impl": name, "device": where, "seconds": seconds,
-                     "iterations": iterations,
-                     "objective": objective(z, w, cent, labels.cpu().numpy())})
+        rows.append(
+            {
+                "impl": name,
+                "device": where,
+                "seconds": seconds,
+                "iterations": iterations,
+                "objective": objective(z, w, cent, labels.cpu().numpy()),
+            }
+        )
     return rows
 
 
@@ -79,16 +86,21 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=500)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else args.device
-    print(f"CLUE weighted k-means, N={args.n} D={args.d} K={args.k}; torch "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    print(
+        f"CLUE weighted k-means, N={args.n} D={args.d} K={args.k}; torch "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}"
+    )
     rows = compare(args.n, args.d, args.k, device)
     best = min(r["objective"] for r in rows)
     for r in rows:
-        print(f"  {r['impl']:8} on {r['device']:5}: {r['seconds']:7.2f} s, {r['iterations']:3d} "
-              f"iterations, objective {r['objective']:.6g} ({r['objective'] / best - 1:+.2%} "
-              "vs the better)")
+        print(
+            f"  {r['impl']:8} on {r['device']:5}: {r['seconds']:7.2f} s, {r['iterations']:3d} "
+            f"iterations, objective {r['objective']:.6g} ({r['objective'] / best - 1:+.2%} "
+            "vs the better)"
+        )
     print(f"load average now {os.getloadavg()[0]:.1f}")
 
 

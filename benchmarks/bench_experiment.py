@@ -38,8 +38,11 @@ TARGET_SECONDS = 120.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default=str(ROOT / "runs" / "_bench"),
-                        help="where the source model is cached between benchmark runs")
+    parser.add_argument(
+        "--store",
+        default=str(ROOT / "runs" / "_bench"),
+        help="where the source model is cached between benchmark runs",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="local worker processes")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO)
     args = parser.parse_args()
@@ -48,8 +51,11 @@ def main() -> None:
     cache = RunStore(args.store)
     start = time.perf_counter()
     prepare_pool(cache, args.scenario, device=torch.device("cpu"))
-    print(f"source model and pool cached in {cache.root} ({time.perf_counter() - start:.1f} s, "
-          "not timed)", flush=True)
+    print(
+        f"source model and pool cached in {cache.root} ({time.perf_counter() - start:.1f} s, "
+        "not timed)",
+        flush=True,
+    )
     events = []
     with tempfile.TemporaryDirectory(prefix="forgelens-bench-") as tmp:
         for folder in (MODELS, FEATURES):
@@ -57,8 +63,16 @@ def main() -> None:
                 shutil.copytree(cache.root / folder, Path(tmp) / folder)
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        ids = run_sweep(args.scenario, METHODS, BUDGETS, SEEDS, root=tmp, device="cpu",
-                        jobs=args.jobs, progress=lambda e: events.append((time.perf_counter(), e)))
+        ids = run_sweep(
+            args.scenario,
+            METHODS,
+            BUDGETS,
+            SEEDS,
+            root=tmp,
+            device="cpu",
+            jobs=args.jobs,
+            progress=lambda e: events.append((time.perf_counter(), e)),
+        )
         wall = time.perf_counter() - start
         store = RunStore(tmp)
         rows = []
@@ -68,17 +82,21 @@ def main() -> None:
     first_select = next((t for t, e in events if e.get("stage") in ("select", "done")), start)
     prepare = first_select - start if args.jobs == 1 else float("nan")
     table = pd.DataFrame(rows).groupby("method", sort=False).sum()
-    print(f"\ndefault experiment: {len(ids)} runs of {args.scenario} in {wall:.1f} s wall "
-          f"(target {TARGET_SECONDS:.0f} s on a quiet 2-core machine), --jobs {args.jobs}, "
-          f"torch {torch.get_num_threads()} threads; load average {load:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after")
+    print(
+        f"\ndefault experiment: {len(ids)} runs of {args.scenario} in {wall:.1f} s wall "
+        f"(target {TARGET_SECONDS:.0f} s on a quiet 2-core machine), --jobs {args.jobs}, "
+        f"torch {torch.get_num_threads()} threads; load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
     print(f"prepare pool (load cached source model, embed, losses): {prepare:.1f} s")
     print("per-stage seconds summed over each selector's 6 runs:")
     with pd.option_context("display.width", 120):
         print(table.round(2).to_string())
     total = table.sum()
-    print(f"all runs: select {total['select']:.1f} s, adapt {total['adapt']:.1f} s, records "
-          f"{total['records']:.1f} s, total {total['total']:.1f} s")
+    print(
+        f"all runs: select {total['select']:.1f} s, adapt {total['adapt']:.1f} s, records "
+        f"{total['records']:.1f} s, total {total['total']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def bandwidth(device: torch.device, nbytes: int = 2**30) -> float:
     return 2 * nbytes / min(times[1:])
 
 
-def make_pool(n: int, d: int, c: int, seed: int, device: torch.device,
-              clusters: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_pool(
+    n: int, d: int, c: int, seed: int, device: torch.device, clusters: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator(device=device).manual_seed(seed)
     z = torch.randn(n, d, device=device, generator=gen).abs_()
     logits = torch.randn(n, c, device=device, generator=gen).mul_(3.0)
@@ -94,20 +95,21 @@ def spaces_on_device(z: torch.Tensor, logits: torch.Tensor) -> dict[str, Embeddi
     shift = torch.empty(n, dtype=torch.float64, device=z.device)
     sq_z = torch.empty(n, dtype=torch.float64, device=z.device)
     for r0 in range(0, n, 65536):
-        block = z[r0:r0 + 65536].to(torch.float64)
-        sq_z[r0:r0 + len(block)] = (block * block).sum(dim=1)
+        block = z[r0 : r0 + 65536].to(torch.float64)
+        sq_z[r0 : r0 + len(block)] = (block * block).sum(dim=1)
         stored = (block - mean).to(torch.float32)
-        z_t[:, r0:r0 + len(block)] = stored.T
+        z_t[:, r0 : r0 + len(block)] = stored.T
         exact = stored.to(torch.float64)
-        sq_zc[r0:r0 + len(block)] = (exact * exact).sum(dim=1)
-        shift[r0:r0 + len(block)] = exact @ mean
+        sq_zc[r0 : r0 + len(block)] = (exact * exact).sum(dim=1)
+        shift[r0 : r0 + len(block)] = exact @ mean
     residual, direction = residual_on_device(logits)
     spaces = {"coreset": EmbeddingSpace("coreset", z_t, None, sq_zc.to(torch.float32))}
     shift32 = shift.to(torch.float32)
     for name, factor in (("badge", residual), ("forge", direction)):
         sq = ((factor * factor).sum(dim=1) * sq_z).to(torch.float32)
-        spaces[name] = EmbeddingSpace(name, z_t, factor.T.contiguous().to(torch.float32), sq,
-                                      shift32, float(mean @ mean))
+        spaces[name] = EmbeddingSpace(
+            name, z_t, factor.T.contiguous().to(torch.float32), sq, shift32, float(mean @ mean)
+        )
     return spaces
 
 
@@ -122,12 +124,21 @@ def timed(fn, device: torch.device) -> tuple[float, np.ndarray]:
 def run(args: argparse.Namespace) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    result = {"device": name, "n": args.n, "d": args.d, "c": args.c, "k": args.k,
-              "torch": torch.__version__}
+    result = {
+        "device": name,
+        "n": args.n,
+        "d": args.d,
+        "c": args.c,
+        "k": args.k,
+        "torch": torch.__version__,
+    }
     bw = bandwidth(device, 2**30 if device.type == "cuda" else 2**26)
     result["bandwidth_GBps"] = bw / 1e9
-    print(f"{name}: copy bandwidth (read+write) {bw / 1e9:.0f} GB/s; pool N={args.n} D={args.d} "
-          f"C={args.c}, K={args.k}, float32", flush=True)
+    print(
+        f"{name}: copy bandwidth (read+write) {bw / 1e9:.0f} GB/s; pool N={args.n} D={args.d} "
+        f"C={args.c}, K={args.k}, float32",
+        flush=True,
+    )
     rows = []
     for kind, clusters in (("random", 0), ("clustered", args.clusters)):
         start = time.perf_counter()
@@ -136,10 +147,17 @@ def run(args: argparse.Namespace) -> dict:
         del z, logits
         sync(device)
         setup = time.perf_counter() - start
-        print(f"[{kind}] pool built on the device in {setup:.1f} s; nearest() chunk "
-              f"{auto_chunk(device, torch.float32)}", flush=True)
-        runs = [("coreset", "k-center", "scan"), ("forge", "k-center", "scan"),
-                ("coreset", "k-center", "pruned"), ("forge", "k-center", "pruned")]
+        print(
+            f"[{kind}] pool built on the device in {setup:.1f} s; nearest() chunk "
+            f"{auto_chunk(device, torch.float32)}",
+            flush=True,
+        )
+        runs = [
+            ("coreset", "k-center", "scan"),
+            ("forge", "k-center", "scan"),
+            ("coreset", "k-center", "pruned"),
+            ("forge", "k-center", "pruned"),
+        ]
         if kind == "random":
             runs += [("badge", "k-means++", "D^2"), ("forge", "k-means++", "D^2")]
         for space_name, algorithm, variant in runs:
@@ -147,26 +165,44 @@ def run(args: argparse.Namespace) -> dict:
             stats: dict = {}
             if algorithm == "k-center":
                 kcenter_greedy(space, 3, first=0, algorithm=variant)  # warm-up
-                seconds, picks = timed(lambda s=space, v=variant, st=stats: kcenter_greedy(
-                    s, args.k, first=0, algorithm=v, stats=st), device)
+                seconds, picks = timed(
+                    lambda s=space, v=variant, st=stats: kcenter_greedy(
+                        s, args.k, first=0, algorithm=v, stats=st
+                    ),
+                    device,
+                )
             else:
                 kmeanspp_seeding(space, 3, seed=0, first=0)
-                seconds, picks = timed(lambda s=space: kmeanspp_seeding(
-                    s, args.k, seed=0, first=0), device)
+                seconds, picks = timed(
+                    lambda s=space: kmeanspp_seeding(s, args.k, seed=0, first=0), device
+                )
             step_bytes = args.n * (args.d if space_name == "coreset" else args.d + args.c) * 4
             per_step = seconds / (args.k - 1)
-            row = {"pool": kind, "space": space_name, "algorithm": algorithm,
-                   "variant": variant, "seconds": seconds, "ms_per_step": per_step * 1e3,
-                   "floor_ms": step_bytes / bw * 1e3, "x_floor": per_step / (step_bytes / bw),
-                   "picks_head": picks[:5].tolist()}
+            row = {
+                "pool": kind,
+                "space": space_name,
+                "algorithm": algorithm,
+                "variant": variant,
+                "seconds": seconds,
+                "ms_per_step": per_step * 1e3,
+                "floor_ms": step_bytes / bw * 1e3,
+                "x_floor": per_step / (step_bytes / bw),
+                "picks_head": picks[:5].tolist(),
+            }
             if "scanned" in stats:
                 row["scanned_fraction"] = float(np.mean(stats["scanned"][1:])) / args.n
             rows.append(row)
-            extra = f", scanned {row['scanned_fraction']:.1%} of the pool per step" \
-                if "scanned_fraction" in row else ""
-            print(f"  {kind:9} {space_name:8} {algorithm:9} {variant:6} {seconds:7.2f} s "
-                  f"{row['ms_per_step']:8.3f} ms/step, floor {row['floor_ms']:.3f} ms -> "
-                  f"{row['x_floor']:.2f}x floor{extra}", flush=True)
+            extra = (
+                f", scanned {row['scanned_fraction']:.1%} of the pool per step"
+                if "scanned_fraction" in row
+                else ""
+            )
+            print(
+                f"  {kind:9} {space_name:8} {algorithm:9} {variant:6} {seconds:7.2f} s "
+                f"{row['ms_per_step']:8.3f} ms/step, floor {row['floor_ms']:.3f} ms -> "
+                f"{row['x_floor']:.2f}x floor{extra}",
+                flush=True,
+            )
         scan = {r["space"]: r for r in rows if r["pool"] == kind and r["variant"] == "scan"}
         for r in rows:
             if r["pool"] == kind and r["variant"] == "pruned":
@@ -186,10 +222,12 @@ def check(n: int = 3000) -> None:
     z, logits = make_pool(n, 64, 20, 1, device, clusters=10)
     built = spaces_on_device(z, logits)
     lib = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device=device)
-    host = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device="cpu",
-                                     dtype=torch.float64)
-    dev64 = PoolEmbedding.from_arrays(z.cpu().numpy(), logits.cpu().numpy(), device=device,
-                                      dtype=torch.float64)
+    host = PoolEmbedding.from_arrays(
+        z.cpu().numpy(), logits.cpu().numpy(), device="cpu", dtype=torch.float64
+    )
+    dev64 = PoolEmbedding.from_arrays(
+        z.cpu().numpy(), logits.cpu().numpy(), device=device, dtype=torch.float64
+    )
     for name in ("coreset", "badge", "forge"):
         a = kcenter_greedy(built[name], 50, first=0)
         b = kcenter_greedy(lib.space(name), 50, first=0)
@@ -198,10 +236,12 @@ def check(n: int = 3000) -> None:
         e = kmeanspp_seeding(host.space(name), 50, seed=0, first=0)
         f = kcenter_greedy(dev64.space(name), 50, first=0, algorithm="pruned")
         g = kcenter_greedy(host.space(name), 50, first=0)
-        print(f"check {name}: identical picks /50: device-built vs library {int((a == b).sum())}"
-              f", pruned vs scan {int((c == b).sum())}, float64 k-means++ device vs CPU "
-              f"{int((d == e).sum())}, float64 pruned device vs CPU scan {int((f == g).sum())}",
-              flush=True)
+        print(
+            f"check {name}: identical picks /50: device-built vs library {int((a == b).sum())}"
+            f", pruned vs scan {int((c == b).sum())}, float64 k-means++ device vs CPU "
+            f"{int((d == e).sum())}, float64 pruned device vs CPU scan {int((f == g).sum())}",
+            flush=True,
+        )
 
 
 def main() -> None:

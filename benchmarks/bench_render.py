@@ -33,8 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare-mode warnings are expected
     with tempfile.TemporaryDirectory() as root:
-        write_synthetic_store(Path(root), n=args.n, methods=("random", "badge", "forge"),
-                              budgets=(0.1,), seeds=(0, 1))
+        write_synthetic_store(
+            Path(root), n=args.n, methods=("random", "badge", "forge"), budgets=(0.1,), seeds=(0, 1)
+        )
         os.environ[RUNS_ENV] = root
         blank = Image.new("L", (56, 56))  # the synthetic scenario has no images
         loaders.thumbnails = lambda name, indices, params=None: [blank] * len(indices)

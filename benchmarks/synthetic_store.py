@@ -30,10 +30,10 @@ class _Space:
         distance = np.empty(len(self.points))
         chosen = self.points[centres]
         for start in range(0, len(self.points), 1024):
-            block = self.points[start:start + 1024]
+            block = self.points[start : start + 1024]
             d = np.linalg.norm(block[:, None, :] - chosen[None], axis=-1)
-            position[start:start + 1024] = d.argmin(axis=1)
-            distance[start:start + 1024] = d.min(axis=1)
+            position[start : start + 1024] = d.argmin(axis=1)
+            distance[start : start + 1024] = d.min(axis=1)
         return position, distance
 
 
@@ -48,28 +48,50 @@ class _Pool:
         return self.spaces[name]
 
 
-def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthetic",
-                          methods: tuple[str, ...] = ("random", "coreset", "badge", "forge"),
-                          budgets: tuple[float, ...] = (0.05, 0.1),
-                          seeds: tuple[int, ...] = (0, 1, 2),
-                          adaptations: tuple[str, ...] = ("full",)) -> RunStore:
+def write_synthetic_store(
+    root: Path,
+    *,
+    n: int = 5000,
+    scenario: str = "synthetic",
+    methods: tuple[str, ...] = ("random", "coreset", "badge", "forge"),
+    budgets: tuple[float, ...] = (0.05, 0.1),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    adaptations: tuple[str, ...] = ("full",),
+) -> RunStore:
     rng = np.random.default_rng(0)
     store = RunStore(root)
     pool = _Pool(n, rng)
     labels = rng.integers(0, 10, n)
     pool_id = "synthetic-pool"
-    frame = pd.DataFrame({"idx": np.arange(n), "label": labels, "pseudo": pool.pseudo,
-                          "correct": labels == pool.pseudo, "confidence": rng.random(n),
-                          "margin": rng.random(n), "entropy": rng.random(n),
-                          "znorm": pool.znorm, "anorm": rng.random(n)})
-    meta = {"pool_id": pool_id, "scenario": scenario, "model_id": "m", "n": n, "n_classes": 10,
-            "class_names": [str(c) for c in range(10)]}
+    frame = pd.DataFrame(
+        {
+            "idx": np.arange(n),
+            "label": labels,
+            "pseudo": pool.pseudo,
+            "correct": labels == pool.pseudo,
+            "confidence": rng.random(n),
+            "margin": rng.random(n),
+            "entropy": rng.random(n),
+            "znorm": pool.znorm,
+            "anorm": rng.random(n),
+        }
+    )
+    meta = {
+        "pool_id": pool_id,
+        "scenario": scenario,
+        "model_id": "m",
+        "n": n,
+        "n_classes": 10,
+        "class_names": [str(c) for c in range(10)],
+    }
     z = rng.normal(size=(n, 8)).astype(np.float32)
     logits = rng.normal(size=(n, 10)).astype(np.float32)
     store.write_pool(pool_id, meta, frame, z, logits)
     for space in ("z", "badge", "forge"):
-        write_parquet_atomic(store.pool_dir(pool_id) / f"umap_{space}.parquet", pd.DataFrame(
-            {"idx": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}))
+        write_parquet_atomic(
+            store.pool_dir(pool_id) / f"umap_{space}.parquet",
+            pd.DataFrame({"idx": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}),
+        )
     before = rng.exponential(1.0, n)
     grid = [(m, b, s, a) for m in methods for b in budgets for s in seeds for a in adaptations]
     for method, budget, seed, adaptation in grid:
@@ -79,29 +101,62 @@ def write_synthetic_store(root: Path, *, n: int = 5000, scenario: str = "synthet
         mask = np.zeros(n, dtype=bool)
         mask[selected] = True
         pairs = pair_table(pool, selected, labels, before, after)
-        pairs = theorem_terms(pairs, z.astype(np.float64), logits, labels, "ce",
-                              dtheta=float(rng.uniform(0.5, 2.0)))  # the Theory page's columns
-        accuracy = pd.DataFrame([{"split": s, "stage": st, "accuracy": rng.random(),
-                                  "loss": rng.random(), "n": 100}
-                                 for s in SPLITS for st in ("before", "after")])
+        pairs = theorem_terms(
+            pairs, z.astype(np.float64), logits, labels, "ce", dtheta=float(rng.uniform(0.5, 2.0))
+        )  # the Theory page's columns
+        accuracy = pd.DataFrame(
+            [
+                {"split": s, "stage": st, "accuracy": rng.random(), "loss": rng.random(), "n": 100}
+                for s in SPLITS
+                for st in ("before", "after")
+            ]
+        )
         order = np.full(n, -1)
         order[selected] = np.arange(k)
-        samples = pd.DataFrame({"idx": np.arange(n), "label": labels,
-                                "pseudo": pool.pseudo, "selected": mask, "order": order,
-                                "loss_before": before, "loss_after": after,
-                                "r": before - after, "pred_after": pool.pseudo,
-                                "znorm": pool.znorm,
-                                # a full-network norm that ranks like |z|, up to noise
-                                "tangent_norm_full": pool.znorm * rng.uniform(2.0, 3.0, n)})
-        config = {"format": RUN_FORMAT_VERSION, "selector_params": {},
-                  "scenario": scenario, "method": method, "budget": budget,
-                  "seed": seed, "adaptation": adaptation, "hparams": {}}
+        samples = pd.DataFrame(
+            {
+                "idx": np.arange(n),
+                "label": labels,
+                "pseudo": pool.pseudo,
+                "selected": mask,
+                "order": order,
+                "loss_before": before,
+                "loss_after": after,
+                "r": before - after,
+                "pred_after": pool.pseudo,
+                "znorm": pool.znorm,
+                # a full-network norm that ranks like |z|, up to noise
+                "tangent_norm_full": pool.znorm * rng.uniform(2.0, 3.0, n),
+            }
+        )
+        config = {
+            "format": RUN_FORMAT_VERSION,
+            "selector_params": {},
+            "scenario": scenario,
+            "method": method,
+            "budget": budget,
+            "seed": seed,
+            "adaptation": adaptation,
+            "hparams": {},
+        }
         run_id = f"{method}-{budget:g}-{seed}-{adaptation}"
-        store.write_run(run_id, {
-            "run_id": run_id, "config": config, "budget_count": k, "pool_id": pool_id,
-            "timings": {"total": 1.0}, "created": "2025-01-01T00:00:00+00:00",
-            "device": "cpu"}, {
-            "selection": pd.DataFrame({"idx": selected, "order": np.arange(k)}),
-            "accuracy": accuracy, "samples": samples, "pairs": pairs,
-            "summary": summary_table(pairs, selected, before - after)})
+        store.write_run(
+            run_id,
+            {
+                "run_id": run_id,
+                "config": config,
+                "budget_count": k,
+                "pool_id": pool_id,
+                "timings": {"total": 1.0},
+                "created": "2025-01-01T00:00:00+00:00",
+                "device": "cpu",
+            },
+            {
+                "selection": pd.DataFrame({"idx": selected, "order": np.arange(k)}),
+                "accuracy": accuracy,
+                "samples": samples,
+                "pairs": pairs,
+                "summary": summary_table(pairs, selected, before - after),
+            },
+        )
     return store

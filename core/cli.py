@@ -43,6 +43,7 @@ def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list
             raise argparse.ArgumentTypeError(
                 f"--{name}={text!r} is not a comma-separated list of {what}"
             ) from None
+
     return parse
 
 
@@ -55,55 +56,97 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
-    run.add_argument("--scenario", default=DEFAULT_SCENARIO,
-                     help="scenario name (python -m core list)")
-    run.add_argument("--scenario-file", default=None,
-                     help="a TOML file declaring a scenario from your own data (README: 'Your "
-                          "own data'); it is checked, saved into the run store and run")
-    run.add_argument("--methods", type=_csv("methods", str, "selector names"),
-                     help="selector names (python -m core list), installed plugins or "
-                          "package.module:ClassName of your own Selector subclass",
-                     default=list(default_methods()))
-    run.add_argument("--budgets", type=_csv("budgets", float, "fractions in (0, 1]"),
-                     default=list(DEFAULT_BUDGETS))
-    run.add_argument("--seeds", type=_csv("seeds", int, "non-negative integers"),
-                     default=list(DEFAULT_SEEDS))
-    run.add_argument("--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)")
-    run.add_argument("--device", default="auto",
-                     help=f"{', '.join(DEVICE_CHOICES)} (CUDA when present) or cuda:N")
-    run.add_argument("--adaptation", default=None,
-                     help="full (fine-tune everything, the paper's setting) or head (train only "
-                          "the last linear layer on cached features); default: the scenario's "
-                          "(head for pretrained backbones, full otherwise)")
-    run.add_argument("--loss", default=None,
-                     help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
-                          "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
-                          "in the run config")
-    run.add_argument("--hparams", default="default",
-                     help="hyper-parameter preset: default, or paper (the paper's section 6 "
-                          "adaptation recipe); recorded in the run config")
-    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                     help="override one hyper-parameter (repeatable), e.g. --set adapt_lr=1e-4")
-    run.add_argument("--progress", default=None,
-                     help="also append progress events as JSON lines to this file")
-    run.add_argument("--no-umap", action="store_true",
-                     help="skip precomputing the pool's UMAP views after the sweep")
+    run.add_argument(
+        "--scenario", default=DEFAULT_SCENARIO, help="scenario name (python -m core list)"
+    )
+    run.add_argument(
+        "--scenario-file",
+        default=None,
+        help="a TOML file declaring a scenario from your own data (README: 'Your "
+        "own data'); it is checked, saved into the run store and run",
+    )
+    run.add_argument(
+        "--methods",
+        type=_csv("methods", str, "selector names"),
+        help="selector names (python -m core list), installed plugins or "
+        "package.module:ClassName of your own Selector subclass",
+        default=list(default_methods()),
+    )
+    run.add_argument(
+        "--budgets",
+        type=_csv("budgets", float, "fractions in (0, 1]"),
+        default=list(DEFAULT_BUDGETS),
+    )
+    run.add_argument(
+        "--seeds", type=_csv("seeds", int, "non-negative integers"), default=list(DEFAULT_SEEDS)
+    )
+    run.add_argument(
+        "--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)"
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        help=f"{', '.join(DEVICE_CHOICES)} (CUDA when present) or cuda:N",
+    )
+    run.add_argument(
+        "--adaptation",
+        default=None,
+        help="full (fine-tune everything, the paper's setting) or head (train only "
+        "the last linear layer on cached features); default: the scenario's "
+        "(head for pretrained backbones, full otherwise)",
+    )
+    run.add_argument(
+        "--loss",
+        default=None,
+        help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
+        "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
+        "in the run config",
+    )
+    run.add_argument(
+        "--hparams",
+        default="default",
+        help="hyper-parameter preset: default, or paper (the paper's section 6 "
+        "adaptation recipe); recorded in the run config",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one hyper-parameter (repeatable), e.g. --set adapt_lr=1e-4",
+    )
+    run.add_argument(
+        "--progress", default=None, help="also append progress events as JSON lines to this file"
+    )
+    run.add_argument(
+        "--no-umap",
+        action="store_true",
+        help="skip precomputing the pool's UMAP views after the sweep",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     from core.executors import add_arguments as add_executor_arguments
 
     add_executor_arguments(run)  # --executor, --jobs, --address (issue 13)
 
     listing = commands.add_parser("list", help="list scenarios and selectors")
-    listing.add_argument("--damaged", action="store_true",
-                         help="instead list the runs, pools and caches of the store that failed "
-                              "verification and were quarantined")
+    listing.add_argument(
+        "--damaged",
+        action="store_true",
+        help="instead list the runs, pools and caches of the store that failed "
+        "verification and were quarantined",
+    )
     listing.add_argument("--out", default=None, help="run store folder (with --damaged)")
 
-    clean = commands.add_parser("clean", help="remove staging folders that dead writers left "
-                                              "behind, on any machine sharing the store")
+    clean = commands.add_parser(
+        "clean",
+        help="remove staging folders that dead writers left "
+        "behind, on any machine sharing the store",
+    )
     clean.add_argument("--out", default=None, help="run store folder")
-    upgrade = commands.add_parser("upgrade", help="bring runs of an older run format to the "
-                                  "current one (results kept, run ids change)")
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="bring runs of an older run format to the current one (results kept, run ids change)",
+    )
     upgrade.add_argument("--out", default=None, help="run store folder")
 
     from core.tasks.cli import add_parsers as add_file_parsers
@@ -114,10 +157,14 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--out", default=None, help="run store folder")
     table.add_argument("--scenario", default=None, help="only runs of this scenario")
     table.add_argument("--split", default="test", help=", ".join(SPLITS))
-    table.add_argument("--adaptation", default=None,
-                       help="only runs with this adaptation mode (full or head)")
-    table.add_argument("--kind", default="all",
-                       help="accuracy, correlation, theory, or all (accuracy and correlation)")
+    table.add_argument(
+        "--adaptation", default=None, help="only runs with this adaptation mode (full or head)"
+    )
+    table.add_argument(
+        "--kind",
+        default="all",
+        help="accuracy, correlation, theory, or all (accuracy and correlation)",
+    )
     return parser
 
 
@@ -134,12 +181,15 @@ class ProgressReporter:
     def __call__(self, event: dict[str, Any]) -> None:
         event = {"time": time.time(), **event}
         if self.path:
-            with self.path.open("a") as handle:  # one short line per append: readers see whole lines
+            with self.path.open(
+                "a"
+            ) as handle:  # one short line per append: readers see whole lines
                 handle.write(json.dumps(event, default=str) + "\n")
         if self.quiet:
             return
-        if "estimate_seconds" in event and ("n_runs" not in event or event["run_index"] == 0
-                                            or event["estimate_seconds"] >= 10):
+        if "estimate_seconds" in event and (
+            "n_runs" not in event or event["run_index"] == 0 or event["estimate_seconds"] >= 10
+        ):
             # expected durations of long steps are worth a line of their own
             text = f"[{event['stage']}] {event.get('message', '')}"
             if self.bar is not None:
@@ -154,8 +204,9 @@ class ProgressReporter:
             from tqdm import tqdm
 
             self.bar = tqdm(total=event["n_runs"], unit="run", file=sys.stderr)
-        self.bar.set_description(f"{event['stage']:>7} {event['method']} {event['budget']:g} "
-                                 f"s{event['seed']}")
+        self.bar.set_description(
+            f"{event['stage']:>7} {event['method']} {event['budget']:g} s{event['seed']}"
+        )
         if event["stage"] == "done":
             self.bar.update(1)
 
@@ -164,8 +215,17 @@ class ProgressReporter:
             self.bar.close()
         if self.path:
             with self.path.open("a") as handle:
-                handle.write(json.dumps({"time": time.time(), "stage": "finished" if ok else "failed",
-                                         "message": message, "done": True}) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "time": time.time(),
+                            "stage": "finished" if ok else "failed",
+                            "message": message,
+                            "done": True,
+                        }
+                    )
+                    + "\n"
+                )
 
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -178,8 +238,13 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not name:
             raise ForgeLensError(f"--set {item!r} is not NAME=VALUE, e.g. --set adapt_lr=1e-4")
         try:
-            out[name] = (int(value) if name in INT_FIELDS else float(value)
-                         if name in FLOAT_FIELDS else value)
+            out[name] = (
+                int(value)
+                if name in INT_FIELDS
+                else float(value)
+                if name in FLOAT_FIELDS
+                else value
+            )
         except ValueError:
             raise ForgeLensError(f"--set {item!r}: {name} needs a number, got {value!r}") from None
     return out
@@ -214,9 +279,16 @@ def _run(args: argparse.Namespace) -> int:
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
-        run_ids = run_checked_sweep(sweep, root=args.out, device=device, progress=reporter,
-                                    hparams=hparams, executor=args.executor, jobs=args.jobs,
-                                    address=args.address)
+        run_ids = run_checked_sweep(
+            sweep,
+            root=args.out,
+            device=device,
+            progress=reporter,
+            hparams=hparams,
+            executor=args.executor,
+            jobs=args.jobs,
+            address=args.address,
+        )
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -224,9 +296,11 @@ def _run(args: argparse.Namespace) -> int:
         raise
     seconds = time.perf_counter() - started
     reporter.close(f"{len(run_ids)} runs in {seconds:.1f} s")
-    print(f"{len(run_ids)} runs of {sweep.scenario} ({sweep.adaptation} adaptation) in "
-          f"{seconds:.1f} s; browse them with `make run` or "
-          f"`python -m core table --scenario {sweep.scenario}`")
+    print(
+        f"{len(run_ids)} runs of {sweep.scenario} ({sweep.adaptation} adaptation) in "
+        f"{seconds:.1f} s; browse them with `make run` or "
+        f"`python -m core table --scenario {sweep.scenario}`"
+    )
     return 0
 
 
@@ -241,8 +315,10 @@ def _scenario_from_files(args: argparse.Namespace) -> str | None:
         return None
     name = use_scenario_file(args.scenario_file, args.out)
     if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
-        raise ForgeLensError(f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
-                             "disagree; allowed: one of them")
+        raise ForgeLensError(
+            f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
+            "disagree; allowed: one of them"
+        )
     return name
 
 
@@ -277,12 +353,16 @@ def _damaged(root: str | None) -> int:
     if not records:
         print(f"no damaged runs, pools or caches in {store.root}")
         return 0
-    print(f"{len(records)} damaged item(s) in {store.root} (moved to _quarantine/, never "
-          "deleted; the next `core run` that needs them redoes them):")
+    print(
+        f"{len(records)} damaged item(s) in {store.root} (moved to _quarantine/, never "
+        "deleted; the next `core run` that needs them redoes them):"
+    )
     for record in records:
         when = datetime.datetime.fromtimestamp(float(record.get("quarantined") or 0))
-        print(f"  {record.get('kind')} {record.get('id')}: {record.get('reason')} "
-              f"[{when:%Y-%m-%d %H:%M}] -> {record.get('moved_to') or 'left in place'}")
+        print(
+            f"  {record.get('kind')} {record.get('id')}: {record.get('reason')} "
+            f"[{when:%Y-%m-%d %H:%M}] -> {record.get('moved_to') or 'left in place'}"
+        )
     return 1
 
 
@@ -291,8 +371,10 @@ def _clean(root: str | None) -> int:
 
     store = RunStore(root)
     removed = store.remove_stale_staging(everywhere=True)
-    print(f"removed {len(removed)} staging folder(s) of dead writers from {store.root} "
-          f"(any writer's older than {STALE_SECONDS // 60} min; this machine's dead ones)")
+    print(
+        f"removed {len(removed)} staging folder(s) of dead writers from {store.root} "
+        f"(any writer's older than {STALE_SECONDS // 60} min; this machine's dead ones)"
+    )
     return 0
 
 
@@ -355,8 +437,16 @@ def _table(args: argparse.Namespace) -> int:
         return 1
     runs = with_settings(store, runs)
     kinds = ("accuracy", "correlation") if args.kind == "all" else (args.kind,)
-    with pd.option_context("display.width", 250, "display.max_columns", 40,
-                           "display.max_rows", 1000, "display.max_colwidth", 80):
+    with pd.option_context(
+        "display.width",
+        250,
+        "display.max_columns",
+        40,
+        "display.max_rows",
+        1000,
+        "display.max_colwidth",
+        80,
+    ):
         for label, group in runs.groupby("experiment_label", sort=True):
             ids = group["run_id"].tolist()
             print(f"\n######## {label} ({len(ids)} runs)")
@@ -366,30 +456,46 @@ def _table(args: argparse.Namespace) -> int:
                 mode = group["adaptation"].iloc[0]
                 task = getattr(SCENARIOS.get(group["scenario"].iloc[0]), "task", None)
                 metric = get_task(task).metric if task else "accuracy"
-                print(f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
-                      "Δ: mean paired difference to random over the same seeds [95% t "
-                      "interval]; ≈: not distinguishable at this number of seeds; source-only: "
-                      f"{100 * part['accuracy'].mean():.2f}")
+                print(
+                    f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
+                    "Δ: mean paired difference to random over the same seeds [95% t "
+                    "interval]; ≈: not distinguishable at this number of seeds; source-only: "
+                    f"{100 * part['accuracy'].mean():.2f}"
+                )
                 print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
             if "correlation" in kinds:
                 corr = correlation_summary(store, ids)
-                print("\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
-                      "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
-                      "pairs]")
+                print(
+                    "\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
+                    "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
+                    "pairs]"
+                )
                 for stat in ("pearson", "spearman"):
-                    view = corr.assign(value=[
-                        f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
-                        for m, lo, hi in zip(corr[stat], corr[f"{stat}_low"],
-                                             corr[f"{stat}_high"], strict=True)])
+                    view = corr.assign(
+                        value=[
+                            f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
+                            for m, lo, hi in zip(
+                                corr[stat], corr[f"{stat}_low"], corr[f"{stat}_high"], strict=True
+                            )
+                        ]
+                    )
                     print(f"\n{stat}:")
-                    print(view[["method", "budget", "space", "n_seeds", "value",
-                                f"{stat}_per_seed"]].to_string(index=False))
+                    print(
+                        view[
+                            ["method", "budget", "space", "n_seeds", "value", f"{stat}_per_seed"]
+                        ].to_string(index=False)
+                    )
             if "theory" in kinds:
                 table = theory_table(store, ids)
-                print("\n== Theorem 4 and Proposition 2, per run and space (see README, "
-                      "'What the theorem needs')")
-                print(table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
-                      .round(4).to_string(index=False))
+                print(
+                    "\n== Theorem 4 and Proposition 2, per run and space (see README, "
+                    "'What the theorem needs')"
+                )
+                print(
+                    table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
+                    .round(4)
+                    .to_string(index=False)
+                )
             from core.domain_report import domain_table
 
             domains = domain_table(store, ids)
@@ -419,8 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished runs are kept, the unfinished one will be redone",
-              file=sys.stderr)
+        print(
+            "interrupted: finished runs are kept, the unfinished one will be redone",
+            file=sys.stderr,
+        )
         return 130
 
 

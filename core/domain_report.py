@@ -15,8 +15,17 @@ import pandas as pd
 
 from core.store import RunStore
 
-COLUMNS = ["method", "budget", "domain", "seeds", "pool", "selected", "unselected_before",
-           "unselected_after", "mean_r"]
+COLUMNS = [
+    "method",
+    "budget",
+    "domain",
+    "seeds",
+    "pool",
+    "selected",
+    "unselected_before",
+    "unselected_after",
+    "mean_r",
+]
 
 
 def domain_table(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -30,11 +39,19 @@ def domain_table(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
             continue
         for domain, part in samples.groupby("domain", sort=True):
             rest = part[~part["selected"]]
-            rows.append({"method": run.method, "budget": run.budget, "domain": domain,
-                         "pool": len(part), "selected": int(part["selected"].sum()),
-                         "unselected_before": 100 * float((rest["pseudo"] == rest["label"]).mean()),
-                         "unselected_after": 100 * float((rest["pred_after"] == rest["label"]).mean()),
-                         "mean_r": float(rest["r"].mean()), "seed": run.seed})
+            rows.append(
+                {
+                    "method": run.method,
+                    "budget": run.budget,
+                    "domain": domain,
+                    "pool": len(part),
+                    "selected": int(part["selected"].sum()),
+                    "unselected_before": 100 * float((rest["pseudo"] == rest["label"]).mean()),
+                    "unselected_after": 100 * float((rest["pred_after"] == rest["label"]).mean()),
+                    "mean_r": float(rest["r"].mean()),
+                    "seed": run.seed,
+                }
+            )
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     table = pd.DataFrame(rows)
@@ -46,5 +63,9 @@ def domain_table(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
 
     order = {m: i for i, m in enumerate(available())}
     rank = out["method"].map(lambda m: order.get(m, len(order)))
-    return (out.assign(_rank=rank).sort_values(["budget", "_rank", "method", "domain"])
-            .drop(columns="_rank").reset_index(drop=True))
+    return (
+        out.assign(_rank=rank)
+        .sort_values(["budget", "_rank", "method", "domain"])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )

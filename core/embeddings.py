@@ -106,13 +106,17 @@ def _as_matrix(name: str, array: Any, what: str) -> np.ndarray:
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     array = np.asarray(array)
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise ForgeLensError(f"{name} has dtype {array.dtype}; allowed: a real-valued "
-                             f"(integer or floating) array of shape {what}")
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ForgeLensError(
+            f"{name} has dtype {array.dtype}; allowed: a real-valued "
+            f"(integer or floating) array of shape {what}"
+        )
     if array.ndim != 2:
-        raise ForgeLensError(f"{name} has shape {array.shape} ({array.ndim}-D); allowed: a 2-D "
-                             f"array of shape {what}")
+        raise ForgeLensError(
+            f"{name} has shape {array.shape} ({array.ndim}-D); allowed: a 2-D array of shape {what}"
+        )
     return array
 
 
@@ -120,8 +124,8 @@ def _row_sq_norms(z: np.ndarray) -> np.ndarray:
     """Squared row norms in float64, computed in row chunks (no full float64 copy of z)."""
     out = np.empty(z.shape[0], dtype=np.float64)
     for start in range(0, z.shape[0], _NORM_CHUNK):
-        block = np.asarray(z[start:start + _NORM_CHUNK], dtype=np.float64)
-        out[start:start + len(block)] = np.einsum("ij,ij->i", block, block)
+        block = np.asarray(z[start : start + _NORM_CHUNK], dtype=np.float64)
+        out[start : start + len(block)] = np.einsum("ij,ij->i", block, block)
     return out
 
 
@@ -132,14 +136,20 @@ def _check_indices(name: str, indices: Any, n: int) -> np.ndarray:
     arr = np.asarray(indices)
     if arr.ndim == 0:
         arr = arr.reshape(1)
-    if arr.ndim != 1 or arr.size == 0 or not (np.issubdtype(arr.dtype, np.integer)
-                                               and arr.dtype != bool):
-        raise ForgeLensError(f"{name} must be a non-empty 1-D array of integer pool indices; "
-                             f"got dtype {arr.dtype} and shape {arr.shape}")
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or not (np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool)
+    ):
+        raise ForgeLensError(
+            f"{name} must be a non-empty 1-D array of integer pool indices; "
+            f"got dtype {arr.dtype} and shape {arr.shape}"
+        )
     bad = (arr < 0) | (arr >= n)
     if bad.any():
-        raise ForgeLensError(f"{name} holds index {int(arr[bad][0])}, out of range: allowed "
-                             f"[0, {n - 1}]")
+        raise ForgeLensError(
+            f"{name} holds index {int(arr[bad][0])}, out of range: allowed [0, {n - 1}]"
+        )
     return arr.astype(np.int64)
 
 
@@ -158,7 +168,8 @@ def auto_chunk(device: torch.device, dtype: torch.dtype) -> int:
 
 
 class RescaledFeaturesWarning(UserWarning):
-    """z was multiplied by a power of two so its squared distances neither underflow nor overflow."""
+    """z was multiplied by a power of two so its squared distances neither underflow nor
+    overflow."""
 
 
 def _scalar(value: float, dtype: torch.dtype) -> float:
@@ -176,9 +187,16 @@ class EmbeddingSpace:
     ``scale`` is the power of two the stored vectors carry (1 unless rescaled, see the module).
     """
 
-    def __init__(self, name: str, z_t: torch.Tensor, left_t: torch.Tensor | None,
-                 sq_norms: torch.Tensor, shift: torch.Tensor | None = None,
-                 shift0: float = 0.0, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        z_t: torch.Tensor,
+        left_t: torch.Tensor | None,
+        sq_norms: torch.Tensor,
+        shift: torch.Tensor | None = None,
+        shift0: float = 0.0,
+        scale: float = 1.0,
+    ) -> None:
         if shift is None and left_t is not None:  # z given uncentred (a task's own pool)
             shift = torch.zeros(z_t.shape[1], dtype=z_t.dtype, device=z_t.device)
         self.name = name
@@ -263,8 +281,9 @@ class EmbeddingSpace:
             block.mul_(self.left_t[:, rows].T @ self.left_t[:, cidx])
         return block
 
-    def nearest(self, centres: Any, *, chunk_size: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(
+        self, centres: Any, *, chunk_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """For every pool sample: position in ``centres`` of its nearest centre and the distance.
 
         Streams over chunks of samples and of centres, so memory is chunk_size^2 beyond the pool.
@@ -278,7 +297,7 @@ class EmbeddingSpace:
         best_d2 = torch.full((self.n,), float("inf"), dtype=self.dtype, device=self.device)
         best_pos = torch.zeros(self.n, dtype=torch.int64, device=self.device)
         for c0 in range(0, len(cent), chunk):
-            cidx = torch.as_tensor(cent[c0:c0 + chunk], device=self.device)
+            cidx = torch.as_tensor(cent[c0 : c0 + chunk], device=self.device)
             csq = self._sq[cidx]
             for r0 in range(0, self.n, chunk):
                 r1 = min(r0 + chunk, self.n)
@@ -292,8 +311,9 @@ class EmbeddingSpace:
         return best_pos.cpu().numpy(), distance
 
 
-def _centre_and_scale(z: np.ndarray, np_dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                np.ndarray, float]:
+def _centre_and_scale(
+    z: np.ndarray, np_dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """(zc_t D x N in ``np_dtype``, |zc_i|^2, the mean m, s = <zc, m>, scale), all scaled.
 
     Centred and scaled in float64 row chunks: no full float64 copy of z is kept.
@@ -301,11 +321,11 @@ def _centre_and_scale(z: np.ndarray, np_dtype: type) -> tuple[np.ndarray, np.nda
     n, d = z.shape
     mean = np.zeros(d)
     for start in range(0, n, _NORM_CHUNK):
-        mean += np.asarray(z[start:start + _NORM_CHUNK], dtype=np.float64).sum(axis=0)
+        mean += np.asarray(z[start : start + _NORM_CHUNK], dtype=np.float64).sum(axis=0)
     mean /= n
     spread = 0.0
     for start in range(0, n, _NORM_CHUNK):
-        block = np.asarray(z[start:start + _NORM_CHUNK], dtype=np.float64) - mean
+        block = np.asarray(z[start : start + _NORM_CHUNK], dtype=np.float64) - mean
         spread += float(np.einsum("ij,ij->", block, block))
     rms = np.sqrt(spread / (n * d))
     magnitude = np.sqrt(rms**2 + float(mean @ mean) / d)  # RMS of z itself
@@ -314,21 +334,25 @@ def _centre_and_scale(z: np.ndarray, np_dtype: type) -> tuple[np.ndarray, np.nda
     scale = 1.0
     if not 2.0**-32 <= rms <= 2.0**32:
         scale = 2.0 ** -int(np.round(np.log2(rms)))
-        warnings.warn(f"z has a root-mean-square spread of {rms:.3g}, whose squared distances "
-                      f"would underflow or overflow {np.dtype(np_dtype).name}; it is rescaled by "
-                      f"2^{int(np.log2(scale))} internally (exact, picks unchanged); distances "
-                      "are reported in the units of z", RescaledFeaturesWarning, stacklevel=3)
+        warnings.warn(
+            f"z has a root-mean-square spread of {rms:.3g}, whose squared distances "
+            f"would underflow or overflow {np.dtype(np_dtype).name}; it is rescaled by "
+            f"2^{int(np.log2(scale))} internally (exact, picks unchanged); distances "
+            "are reported in the units of z",
+            RescaledFeaturesWarning,
+            stacklevel=3,
+        )
     mean *= scale
     z_t = np.empty((d, n), dtype=np_dtype)
     sq = np.empty(n)
     shift = np.empty(n)
     for start in range(0, n, _NORM_CHUNK):
-        block = np.asarray(z[start:start + _NORM_CHUNK], dtype=np.float64) * scale - mean
+        block = np.asarray(z[start : start + _NORM_CHUNK], dtype=np.float64) * scale - mean
         stored = block.astype(np_dtype)
-        z_t[:, start:start + len(block)] = stored.T
+        z_t[:, start : start + len(block)] = stored.T
         exact = stored.astype(np.float64)  # norms and shifts of the vectors actually stored
-        sq[start:start + len(block)] = np.einsum("ij,ij->i", exact, exact)
-        shift[start:start + len(block)] = exact @ mean
+        sq[start : start + len(block)] = np.einsum("ij,ij->i", exact, exact)
+        shift[start : start + len(block)] = exact @ mean
     return z_t, sq, mean, shift, scale
 
 
@@ -341,9 +365,18 @@ class PoolEmbedding:
     scale * (z - m). ``space(name)`` returns the ``EmbeddingSpace`` for one of ``SPACES``.
     """
 
-    def __init__(self, *, z_t: torch.Tensor, factors: ResidualFactors, logits: np.ndarray,
-                 sq_z: np.ndarray, sq_zc: np.ndarray | None = None, mean: np.ndarray | None = None,
-                 shift: np.ndarray | None = None, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        z_t: torch.Tensor,
+        factors: ResidualFactors,
+        logits: np.ndarray,
+        sq_z: np.ndarray,
+        sq_zc: np.ndarray | None = None,
+        mean: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        scale: float = 1.0,
+    ) -> None:
         self.z_t = z_t
         self.logits = logits
         self.probs = factors.probs
@@ -360,19 +393,29 @@ class PoolEmbedding:
         self._spaces: dict[str, EmbeddingSpace] = {}
 
     @classmethod
-    def from_arrays(cls, z: Any, logits: Any, *, device: str | torch.device | None = None,
-                    dtype: torch.dtype = torch.float32) -> PoolEmbedding:
+    def from_arrays(
+        cls,
+        z: Any,
+        logits: Any,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> PoolEmbedding:
         """Validate (z, logits), compute the residual factors in float64, store on ``device``."""
         z = _as_matrix("z", z, "(N, D) penultimate features")
         logits = _as_matrix("logits", logits, "(N, C)")
         if z.shape[0] != logits.shape[0]:
-            raise ForgeLensError(f"z has {z.shape[0]} rows but logits has {logits.shape[0]}; "
-                                 "allowed: one row per pool sample in both")
+            raise ForgeLensError(
+                f"z has {z.shape[0]} rows but logits has {logits.shape[0]}; "
+                "allowed: one row per pool sample in both"
+            )
         if z.shape[0] < 1:
             raise ForgeLensError("z and logits have 0 rows; allowed: at least one pool sample")
         if z.shape[1] < 1 or logits.shape[1] < 1:
-            raise ForgeLensError(f"z has shape {z.shape} and logits {logits.shape}; allowed: at "
-                                 "least one feature column and one class column")
+            raise ForgeLensError(
+                f"z has shape {z.shape} and logits {logits.shape}; allowed: at "
+                "least one feature column and one class column"
+            )
         check_choice("dtype", dtype, DTYPES)
         check_finite("z", z)
         logits64 = check_finite("logits", np.asarray(logits, dtype=np.float64))
@@ -381,8 +424,16 @@ class PoolEmbedding:
         sq_z = _row_sq_norms(z)
         z_t, sq_zc, mean, shift, scale = _centre_and_scale(z, np_dtype)
         z_t = torch.from_numpy(z_t).to(torch_device)
-        return cls(z_t=z_t, factors=residual_factors(logits64), logits=logits64, sq_z=sq_z,
-                   sq_zc=sq_zc, mean=mean, shift=shift, scale=scale)
+        return cls(
+            z_t=z_t,
+            factors=residual_factors(logits64),
+            logits=logits64,
+            sq_z=sq_z,
+            sq_zc=sq_zc,
+            mean=mean,
+            shift=shift,
+            scale=scale,
+        )
 
     def features(self) -> np.ndarray:
         """z as given (N x D, float64), rebuilt from the stored centred, scaled copy."""
@@ -413,22 +464,25 @@ class PoolEmbedding:
         check_choice("space", name, SPACES)
         if name not in self._spaces:
             if name == "coreset":
-                self._spaces[name] = EmbeddingSpace(name, self.z_t, None,
-                                                    self._to_device(self._sq_zc),
-                                                    scale=self.scale)
+                self._spaces[name] = EmbeddingSpace(
+                    name, self.z_t, None, self._to_device(self._sq_zc), scale=self.scale
+                )
                 return self._spaces[name]
             factor = self.residual if name == "badge" else self.direction
             sq_z = self._sq_z * self.scale**2
             finfo = np.finfo(np.float32 if self.dtype == torch.float32 else np.float64)
             if 8.0 * sq_z.max() > finfo.max:  # d^2 <= 4 max|u|^2 and |u|^2 <= 2|z|^2
-                raise ForgeLensError(f"z has rows whose {name} squared distances overflow "
-                                     f"{self.dtype} (max |z| = {np.sqrt(self._sq_z.max()):.3g}); "
-                                     "allowed: rescale z or use dtype=torch.float64")
+                raise ForgeLensError(
+                    f"z has rows whose {name} squared distances overflow "
+                    f"{self.dtype} (max |z| = {np.sqrt(self._sq_z.max()):.3g}); "
+                    "allowed: rescale z or use dtype=torch.float64"
+                )
             left = self._to_device(np.ascontiguousarray(factor.T))
             sq = self._to_device(np.einsum("ij,ij->i", factor, factor) * sq_z)
             mean_sq = float(self.mean @ self.mean)
-            self._spaces[name] = EmbeddingSpace(name, self.z_t, left, sq,
-                                                self._to_device(self._shift), mean_sq, self.scale)
+            self._spaces[name] = EmbeddingSpace(
+                name, self.z_t, left, sq, self._to_device(self._shift), mean_sq, self.scale
+            )
         return self._spaces[name]
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:

@@ -39,33 +39,55 @@ def check_executor(executor: str, jobs: int = 1, address: str | None = None) -> 
     check_choice("executor", executor, EXECUTORS)
     jobs = check_int_range("jobs", jobs, 1, MAX_JOBS)
     if address is not None and executor != "ray":
-        raise ForgeLensError(f"address={address!r} was given with executor={executor!r}; "
-                             "allowed: an address only with executor='ray'")
+        raise ForgeLensError(
+            f"address={address!r} was given with executor={executor!r}; "
+            "allowed: an address only with executor='ray'"
+        )
     if jobs > 1 and executor != "local":
-        raise ForgeLensError(f"jobs={jobs} was given with executor={executor!r}; allowed: jobs "
-                             "only with executor='local' (Ray schedules its own workers)")
+        raise ForgeLensError(
+            f"jobs={jobs} was given with executor={executor!r}; allowed: jobs "
+            "only with executor='local' (Ray schedules its own workers)"
+        )
     return executor, jobs
 
 
 def add_arguments(parser: Any) -> None:
     """The executor options of ``python -m core run`` (argparse), kept here so the CLI edit is
     one line."""
-    parser.add_argument("--executor", default="local", choices=EXECUTORS,
-                        help="local (this machine; see --jobs) or ray (one Ray task per run)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="local executor: number of worker processes (default 1)")
-    parser.add_argument("--address", default=None,
-                        help="ray executor: cluster address (auto, ray://host:10001); default: "
-                             "start a local Ray instance")
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=EXECUTORS,
+        help="local (this machine; see --jobs) or ray (one Ray task per run)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="local executor: number of worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="ray executor: cluster address (auto, ray://host:10001); default: "
+        "start a local Ray instance",
+    )
 
 
 # ---- one task -------------------------------------------------------------------------------
 _PREPARED: dict[tuple, Any] = {}  # per worker process: the prepared pool of each sweep
 
 
-def run_task(root: str, scenario: str, method: str, budget: float, seed: int, *, device: str,
-             adaptation: str, hparams: Any = None, built: Any = None,
-             threads: int | None = None) -> tuple[str, bool]:
+def run_task(
+    root: str,
+    scenario: str,
+    method: str,
+    budget: float,
+    seed: int,
+    *,
+    device: str,
+    adaptation: str,
+    hparams: Any = None,
+    built: Any = None,
+    threads: int | None = None,
+) -> tuple[str, bool]:
     """One (method, budget, seed) in this process: (run_id, reused). The pool is prepared once
     per process and sweep (source model and embeddings read from the store)."""
     import torch
@@ -78,21 +100,44 @@ def run_task(root: str, scenario: str, method: str, budget: float, seed: int, *,
         torch.set_num_threads(threads)
     store = RunStore(root)
     torch_device = resolve_device(device)
-    key = (root, scenario, str(torch_device), adaptation, repr(hparams),
-           None if built is None else repr(built.params))
+    key = (
+        root,
+        scenario,
+        str(torch_device),
+        adaptation,
+        repr(hparams),
+        None if built is None else repr(built.params),
+    )
     if key not in _PREPARED:
         _PREPARED.clear()
-        _PREPARED[key] = prepare_pool(store, scenario, device=torch_device, hparams=hparams,
-                                      adaptation=adaptation, scenario=built)
-    return run_one(store, _PREPARED[key], method, budget, seed, device=torch_device,
-                   adaptation=adaptation)
+        _PREPARED[key] = prepare_pool(
+            store,
+            scenario,
+            device=torch_device,
+            hparams=hparams,
+            adaptation=adaptation,
+            scenario=built,
+        )
+    return run_one(
+        store, _PREPARED[key], method, budget, seed, device=torch_device, adaptation=adaptation
+    )
 
 
 # ---- executors ------------------------------------------------------------------------------
-def run_grid(grid: Sequence[tuple[str, float, int]], *, scenario: str, root: str | Path,
-             device: str, adaptation: str, hparams: Any = None, built: Any = None,
-             executor: str = "local", jobs: int = 1, address: str | None = None,
-             notify: Progress | None = None) -> list[tuple[str, bool]]:
+def run_grid(
+    grid: Sequence[tuple[str, float, int]],
+    *,
+    scenario: str,
+    root: str | Path,
+    device: str,
+    adaptation: str,
+    hparams: Any = None,
+    built: Any = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    notify: Progress | None = None,
+) -> list[tuple[str, bool]]:
     """Run every (method, budget, seed) of ``grid`` (pool already prepared in the store) on the
     chosen executor; returns (run_id, reused) in grid order. ``notify`` gets one ``done`` event
     per run as it finishes (with run_index, method, budget, seed)."""
@@ -108,9 +153,19 @@ def run_grid(grid: Sequence[tuple[str, float, int]], *, scenario: str, root: str
 def _done(notify: Progress, grid: Sequence, index: int, result: tuple[str, bool]) -> None:
     method, budget, seed = grid[index]
     run_id, reused = result
-    notify({"stage": "done", "run_id": run_id, "reused": reused, "run_index": index,
-            "n_runs": len(grid), "method": method, "budget": budget, "seed": seed,
-            "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}"})
+    notify(
+        {
+            "stage": "done",
+            "run_id": run_id,
+            "reused": reused,
+            "run_index": index,
+            "n_runs": len(grid),
+            "method": method,
+            "budget": budget,
+            "seed": seed,
+            "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}",
+        }
+    )
 
 
 def _run_processes(grid, scenario, root, common, jobs, notify) -> list[tuple[str, bool]]:
@@ -121,8 +176,10 @@ def _run_processes(grid, scenario, root, common, jobs, notify) -> list[tuple[str
     results: list[tuple[str, bool] | None] = [None] * len(grid)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(grid)), mp_context=context) as pool:
-        futures = {pool.submit(run_task, root, scenario, m, b, s, threads=threads, **common): i
-                   for i, (m, b, s) in enumerate(grid)}
+        futures = {
+            pool.submit(run_task, root, scenario, m, b, s, threads=threads, **common): i
+            for i, (m, b, s) in enumerate(grid)
+        }
         for future in as_completed(futures):
             index = futures[future]
             results[index] = future.result()
@@ -140,12 +197,17 @@ def _run_ray(grid, scenario, root, common, address, notify) -> list[tuple[str, b
     try:
         import ray
     except ImportError:
-        raise ForgeLensError("executor='ray' needs the ray package (pip install ray, pinned in "
-                             "requirements.txt)") from None
+        raise ForgeLensError(
+            "executor='ray' needs the ray package (pip install ray, pinned in requirements.txt)"
+        ) from None
     started_here = not ray.is_initialized()
     if started_here:  # else: the caller's ray.init (address, resources) is used as it is
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env=ray_runtime_env())
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env=ray_runtime_env(),
+        )
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(run_task)

@@ -51,8 +51,17 @@ from core.tasks import task_of
 from core.theory import record_theory
 from core.validation import ForgeLensError
 
-__all__ = ["SPLITS", "PreparedPool", "budget_count", "prepare_pool", "run_checked_sweep",
-           "run_config", "run_one", "run_sweep", "upgrade_store"]
+__all__ = [
+    "SPLITS",
+    "PreparedPool",
+    "budget_count",
+    "prepare_pool",
+    "run_checked_sweep",
+    "run_config",
+    "run_one",
+    "run_sweep",
+    "upgrade_store",
+]
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,16 @@ def budget_count(fraction: float, pool_size: int) -> int:
     return int(min(pool_size, max(1, round(fraction * pool_size))))
 
 
-def run_config(scenario: str, method: str, budget: float, seed: int, hparams: HParams,
-               adaptation: str = "full", scenario_params: dict[str, Any] | None = None,
-               selector_params: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_config(
+    scenario: str,
+    method: str,
+    budget: float,
+    seed: int,
+    hparams: HParams,
+    adaptation: str = "full",
+    scenario_params: dict[str, Any] | None = None,
+    selector_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The full config that identifies a run (its hash is the run id). Device is not part of it.
 
     It holds the run format (``core.store.RUN_FORMAT_VERSION``) and the selector's parameters
@@ -132,42 +148,73 @@ def _versions() -> dict[str, str]:
 def _pool_frame(embedding: PoolEmbedding, labels: np.ndarray, logits: np.ndarray) -> pd.DataFrame:
     """Per-sample facts of the pool under theta_0 that views colour and filter by."""
     p = np.asarray(embedding.probs, dtype=np.float64)
-    top2 = np.sort(logits.astype(np.float64), axis=1)[:, -2:] if logits.shape[1] > 1 \
+    top2 = (
+        np.sort(logits.astype(np.float64), axis=1)[:, -2:]
+        if logits.shape[1] > 1
         else np.zeros((len(p), 2))
+    )
     pseudo = np.asarray(embedding.pseudo, dtype=np.int64)
-    return pd.DataFrame({
-        "idx": np.arange(len(labels), dtype=np.int64),
-        "label": labels.astype(np.int64),
-        "pseudo": pseudo,
-        "correct": pseudo == labels,
-        "confidence": p.max(axis=1),
-        "margin": top2[:, 1] - top2[:, 0],
-        "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
-        "znorm": np.asarray(embedding.znorm, dtype=np.float64),
-        "anorm": np.linalg.norm(np.asarray(embedding.residual, dtype=np.float64), axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "idx": np.arange(len(labels), dtype=np.int64),
+            "label": labels.astype(np.int64),
+            "pseudo": pseudo,
+            "correct": pseudo == labels,
+            "confidence": p.max(axis=1),
+            "margin": top2[:, 1] - top2[:, 0],
+            "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
+            "znorm": np.asarray(embedding.znorm, dtype=np.float64),
+            "anorm": np.linalg.norm(np.asarray(embedding.residual, dtype=np.float64), axis=1),
+        }
+    )
 
 
-def _load_features(store: RunStore, scenario: Scenario, hp: HParams, model: FeatureClassifier,
-                   model_id: str | None, device: torch.device,
-                   notify: Progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+def _load_features(
+    store: RunStore,
+    scenario: Scenario,
+    hp: HParams,
+    model: FeatureClassifier,
+    model_id: str | None,
+    device: torch.device,
+    notify: Progress,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if hp.pretrained and getattr(scenario, "base", ""):  # pairs: the base scenario's cache
         from core.tasks.reward import pair_features
 
         return pair_features(store.root, scenario, hp, device, notify)
     key = feature_id(scenario, hp, model_id)
     notify({"stage": "features", "message": f"backbone features of every split ({key})"})
-    features, info = cached_features(store.root, key, model, scenario, device=device,
-                                     batch_size=min(hp.eval_batch, 128), progress=notify)  # fmt: skip
+    features, info = cached_features(
+        store.root,
+        key,
+        model,
+        scenario,
+        device=device,
+        batch_size=min(hp.eval_batch, 128),
+        progress=notify,
+    )
     word = "read from the cache" if info["cached"] else "computed and cached"
-    notify({"stage": "features", "seconds": info["seconds"], "cached": info["cached"],
-            "message": f"features {word} in {info['seconds']:.1f} s"})  # fmt: skip
+    notify(
+        {
+            "stage": "features",
+            "seconds": info["seconds"],
+            "cached": info["cached"],
+            "message": f"features {word} in {info['seconds']:.1f} s",
+        }
+    )
     return features, info
 
 
-def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
-                 hparams: HParams | None = None, progress: Progress | None = None,
-                 adaptation: str | None = None, scenario: Scenario | None = None) -> PreparedPool:
+def prepare_pool(
+    store: RunStore,
+    scenario_name: str,
+    *,
+    device: torch.device,
+    hparams: HParams | None = None,
+    progress: Progress | None = None,
+    adaptation: str | None = None,
+    scenario: Scenario | None = None,
+) -> PreparedPool:
     """Load the scenario, get (train or load) its source model, store the pool embeddings once.
 
     Backbone features are loaded or computed (and cached) first for a pretrained backbone, and
@@ -178,21 +225,26 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     start = time.perf_counter()
     notify({"stage": "scenario", "message": f"loading scenario {scenario_name}"})
     if scenario is not None and scenario.name != scenario_name:
-        raise ForgeLensError(f"scenario={scenario.name!r} was given for {scenario_name!r}; "
-                             "allowed: a scenario built under that name")
+        raise ForgeLensError(
+            f"scenario={scenario.name!r} was given for {scenario_name!r}; "
+            "allowed: a scenario built under that name"
+        )
     scenario = scenario or load_scenario(scenario_name)
     hp = hparams or hparams_for(scenario_name)
     mode = adaptation or default_adaptation(scenario_name)
     features, features_info = None, None
     if hp.pretrained:
-        features, features_info = _load_features(store, scenario, hp, build_model(scenario, hp),
-                                                 None, device, notify)  # fmt: skip
+        features, features_info = _load_features(
+            store, scenario, hp, build_model(scenario, hp), None, device, notify
+        )
     notify({"stage": "source model", "message": "training or loading the source model"})
-    model, info = get_source_model(scenario, hp, cache_dir=store.models_dir, device=device,
-                                   features=features, progress=notify)  # fmt: skip
+    model, info = get_source_model(
+        scenario, hp, cache_dir=store.models_dir, device=device, features=features, progress=notify
+    )
     if features is None and mode == "head":
-        features, features_info = _load_features(store, scenario, hp, model, info["model_id"],
-                                                 device, notify)  # fmt: skip
+        features, features_info = _load_features(
+            store, scenario, hp, model, info["model_id"], device, notify
+        )
     notify({"stage": "embed", "message": "embedding the target pool"})
     pool_split = scenario.split("target_pool")
     pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
@@ -207,13 +259,31 @@ def prepare_pool(store: RunStore, scenario_name: str, *, device: torch.device,
     if not store.has_pool(pool_id):
         _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
     losses, preds = _losses(model, scenario, features, device, hp.adapt_loss)
-    return PreparedPool(scenario, hp, model, info, pool_id, embedding, losses, preds,
-                        time.perf_counter() - start, features, features_info)
+    return PreparedPool(
+        scenario,
+        hp,
+        model,
+        info,
+        pool_id,
+        embedding,
+        losses,
+        preds,
+        time.perf_counter() - start,
+        features,
+        features_info,
+    )
 
 
-def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
-                model_info: dict[str, Any], embedding: PoolEmbedding, z: np.ndarray,
-                logits: np.ndarray) -> None:
+def _write_pool(
+    store: RunStore,
+    pool_id: str,
+    scenario: Scenario,
+    hp: HParams,
+    model_info: dict[str, Any],
+    embedding: PoolEmbedding,
+    z: np.ndarray,
+    logits: np.ndarray,
+) -> None:
     """Store the pool's embeddings and per-sample facts once (``runs/_pools/<pool_id>/``)."""
     pool_split = scenario.split("target_pool")
     meta = {
@@ -237,25 +307,35 @@ def _write_pool(store: RunStore, pool_id: str, scenario: Scenario, hp: HParams,
     write_previews(store, pool_id, scenario)  # the dashboard shows samples from these
 
 
-def _losses(model: FeatureClassifier, scenario: Scenario, features: dict[str, np.ndarray] | None,
-            device: torch.device, loss: str = "ce",
-            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
+def _losses(
+    model: FeatureClassifier,
+    scenario: Scenario,
+    features: dict[str, np.ndarray] | None,
+    device: torch.device,
+    loss: str = "ce",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-sample ``loss`` (hp.adapt_loss, true labels) and predictions on pool / val / test,
     from cached features when given (the head alone), else through the whole model."""
     losses, preds = {}, {}
     for split in ("target_pool", "target_val", "target_test"):
         if features is not None:
             losses[split], preds[split] = per_sample_loss_from_features(
-                model, features[split], scenario.split(split).y, device=device, loss=loss)
+                model, features[split], scenario.split(split).y, device=device, loss=loss
+            )
         else:
-            losses[split], preds[split] = per_sample_loss(model, scenario.split(split),
-                                                          device=device, loss=loss)  # fmt: skip
+            losses[split], preds[split] = per_sample_loss(
+                model, scenario.split(split), device=device, loss=loss
+            )
     return losses, preds
 
 
-def _accuracy_rows(stage: str, selected_mask: np.ndarray,
-                   loss: dict[str, np.ndarray], pred: dict[str, np.ndarray],
-                   labels: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def _accuracy_rows(
+    stage: str,
+    selected_mask: np.ndarray,
+    loss: dict[str, np.ndarray],
+    pred: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
     """Table 1's decomposition: selected train, unselected train, validation, test."""
     parts = {
         "selected_train": ("target_pool", selected_mask),
@@ -268,17 +348,29 @@ def _accuracy_rows(stage: str, selected_mask: np.ndarray,
         keep = np.ones(len(labels[split]), dtype=bool) if mask is None else mask
         n = int(keep.sum())
         correct = pred[split][keep] == labels[split][keep]
-        rows.append({
-            "split": name, "stage": stage, "n": n,
-            "accuracy": float(correct.mean()) if n else float("nan"),
-            "loss": float(loss[split][keep].mean()) if n else float("nan"),
-        })
+        rows.append(
+            {
+                "split": name,
+                "stage": stage,
+                "n": n,
+                "accuracy": float(correct.mean()) if n else float("nan"),
+                "loss": float(loss[split][keep].mean()) if n else float("nan"),
+            }
+        )
     return rows
 
 
-def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float, seed: int, *,
-            device: torch.device, adaptation: str | None = None,
-            progress: Progress | None = None) -> tuple[str, bool]:
+def run_one(
+    store: RunStore,
+    prepared: PreparedPool,
+    method: str,
+    budget: float,
+    seed: int,
+    *,
+    device: torch.device,
+    adaptation: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, bool]:
     """Run (or reuse) one selection + adaptation + records. Returns (run_id, reused).
 
     Arguments are trusted (validated by ``run_sweep`` or the CLI). ``adaptation``: "full" or
@@ -289,12 +381,21 @@ def run_one(store: RunStore, prepared: PreparedPool, method: str, budget: float,
     scenario = prepared.scenario
     adaptation = adaptation or default_adaptation(scenario.name)
     selector = selection.get_selector(method)
-    config = run_config(scenario.name, method, budget, seed, prepared.hparams, adaptation,
-                        non_default_params(scenario), selector.get_params())
+    config = run_config(
+        scenario.name,
+        method,
+        budget,
+        seed,
+        prepared.hparams,
+        adaptation,
+        non_default_params(scenario),
+        selector.get_params(),
+    )
     config.update(selection.plugin_config(method))  # plugin selectors: import path + params
     run_id = config_id(config)
     if store.is_finished(run_id):
         return run_id, True
+
     def tell(event: dict[str, Any]) -> None:
         notify({**event, "message": f"{method}: {event.get('message', '')}"})
 
@@ -319,8 +420,9 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     timings[stage] = time.perf_counter() - tick
 
 
-def _select(prepared: PreparedPool, selector: selection.Selector, budget: float, seed: int,
-            notify: Progress) -> np.ndarray:
+def _select(
+    prepared: PreparedPool, selector: selection.Selector, budget: float, seed: int, notify: Progress
+) -> np.ndarray:
     """Step 1: the selector's picks, ``budget_count`` of the pool, in selection order."""
     pool = prepared.embedding
     groups = prepared.scenario.pool_domains()  # several target domains: a budget for each
@@ -333,31 +435,48 @@ def _select(prepared: PreparedPool, selector: selection.Selector, budget: float,
     return selector.select(pool, k, seed=seed)
 
 
-def _adapt(prepared: PreparedPool, selected: np.ndarray, adaptation: str, seed: int,
-           device: torch.device, notify: Progress) -> tuple[FeatureClassifier, dict[str, Any]]:
+def _adapt(
+    prepared: PreparedPool,
+    selected: np.ndarray,
+    adaptation: str,
+    seed: int,
+    device: torch.device,
+    notify: Progress,
+) -> tuple[FeatureClassifier, dict[str, Any]]:
     """Step 2: a copy of the source model adapted on the selection (``adaptation`` mode)."""
     scenario, hp, k = prepared.scenario, prepared.hparams, len(selected)
     what = "the head" if adaptation == "head" else "everything"
     notify({"stage": "adapt", "message": f"training {what} on {k} labels + source"})
     if adaptation == "full":
-        return adapt(prepared.model, scenario, selected, hp, seed=seed, device=device,
-                     progress=notify)
+        return adapt(
+            prepared.model, scenario, selected, hp, seed=seed, device=device, progress=notify
+        )
     if prepared.features is None:
-        raise ForgeLensError("adaptation='head' needs a pool prepared with cached features; "
-                             "allowed: prepare_pool(..., adaptation='head')")
-    return adapt_head(prepared.model, prepared.features, scenario, selected, hp, seed=seed,
-                      device=device)
+        raise ForgeLensError(
+            "adaptation='head' needs a pool prepared with cached features; "
+            "allowed: prepare_pool(..., adaptation='head')"
+        )
+    return adapt_head(
+        prepared.model, prepared.features, scenario, selected, hp, seed=seed, device=device
+    )
 
 
-def _records(store: RunStore, prepared: PreparedPool, adapted: FeatureClassifier,
-             selected: np.ndarray, adaptation: str, device: torch.device,
-             notify: Progress) -> dict[str, pd.DataFrame]:
+def _records(
+    store: RunStore,
+    prepared: PreparedPool,
+    adapted: FeatureClassifier,
+    selected: np.ndarray,
+    adaptation: str,
+    device: torch.device,
+    notify: Progress,
+) -> dict[str, pd.DataFrame]:
     """Step 3: the run's tables (selection, accuracy, samples, pairs, summary)."""
     notify({"stage": "records", "message": "losses, accuracies and gap pairs"})
     scenario, pool, k = prepared.scenario, prepared.embedding, len(selected)
     features = prepared.features if adaptation == "head" else None
-    loss_after, pred_after = _losses(adapted, scenario, features, device,
-                                     prepared.hparams.adapt_loss)
+    loss_after, pred_after = _losses(
+        adapted, scenario, features, device, prepared.hparams.adapt_loss
+    )
     labels = {s: scenario.split(s).y for s in ("target_pool", "target_val", "target_test")}
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
@@ -368,18 +487,20 @@ def _records(store: RunStore, prepared: PreparedPool, adapted: FeatureClassifier
     before, after = prepared.loss_before["target_pool"], loss_after["target_pool"]
     order = np.full(pool.n, -1, dtype=np.int64)
     order[selected] = np.arange(k)
-    samples = pd.DataFrame({
-        "idx": np.arange(pool.n, dtype=np.int64),
-        "label": labels["target_pool"],
-        "pseudo": np.asarray(pool.pseudo, dtype=np.int64),
-        "selected": mask,
-        "order": order,
-        "loss_before": before,
-        "loss_after": after,
-        "r": before - after,
-        "pred_after": pred_after["target_pool"],
-        "znorm": np.asarray(pool.znorm, dtype=np.float64),
-    })
+    samples = pd.DataFrame(
+        {
+            "idx": np.arange(pool.n, dtype=np.int64),
+            "label": labels["target_pool"],
+            "pseudo": np.asarray(pool.pseudo, dtype=np.int64),
+            "selected": mask,
+            "order": order,
+            "loss_before": before,
+            "loss_after": after,
+            "r": before - after,
+            "pred_after": pred_after["target_pool"],
+            "znorm": np.asarray(pool.znorm, dtype=np.float64),
+        }
+    )
     pairs = pair_table(pool, selected, labels["target_pool"], before, after)
     domain = scenario.domain_column("target_pool")
     if domain is not None:  # folder / file scenarios: each sample's target domain
@@ -396,8 +517,15 @@ def _records(store: RunStore, prepared: PreparedPool, adapted: FeatureClassifier
     }
 
 
-def _run_info(run_id: str, config: dict[str, Any], prepared: PreparedPool, device: torch.device,
-              timings: dict[str, float], adapt_info: dict[str, Any], k: int) -> dict[str, Any]:
+def _run_info(
+    run_id: str,
+    config: dict[str, Any],
+    prepared: PreparedPool,
+    device: torch.device,
+    timings: dict[str, float],
+    adapt_info: dict[str, Any],
+    k: int,
+) -> dict[str, Any]:
     """Step 4's config.json: the config plus what the run used and measured."""
     return {
         "run_id": run_id,
@@ -405,8 +533,11 @@ def _run_info(run_id: str, config: dict[str, Any], prepared: PreparedPool, devic
         "budget_count": k,
         "pool_id": prepared.pool_id,
         "model_id": prepared.model_info["model_id"],
-        "source_model": {key: value for key, value in prepared.model_info.items()
-                         if isinstance(value, int | float | str)},
+        "source_model": {
+            key: value
+            for key, value in prepared.model_info.items()
+            if isinstance(value, int | float | str)
+        },
         "device": str(device),
         "versions": _versions(),
         "timings": timings,
@@ -418,11 +549,22 @@ def _run_info(run_id: str, config: dict[str, Any], prepared: PreparedPool, devic
     }
 
 
-def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
-              seeds: Sequence[int], *, root: str | None = None, device: str = "auto",
-              adaptation: str | None = None, progress: Progress | None = None,
-              hparams: HParams | None = None, built: Scenario | None = None,
-              executor: str = "local", jobs: int = 1, address: str | None = None) -> list[str]:
+def run_sweep(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    root: str | None = None,
+    device: str = "auto",
+    adaptation: str | None = None,
+    progress: Progress | None = None,
+    hparams: HParams | None = None,
+    built: Scenario | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+) -> list[str]:
     """Run every (method, budget, seed) of one scenario; returns the run ids in sweep order.
 
     The public entry point: validates its arguments (``core.params.check_sweep``) once.
@@ -436,46 +578,118 @@ def run_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     from core.executors import check_executor
 
     executor, jobs = check_executor(executor, jobs, address)
-    return run_checked_sweep(sweep, root=root, device=resolve_device(device), progress=progress,
-                             hparams=hparams, built=built, executor=executor, jobs=jobs,
-                             address=address)
+    return run_checked_sweep(
+        sweep,
+        root=root,
+        device=resolve_device(device),
+        progress=progress,
+        hparams=hparams,
+        built=built,
+        executor=executor,
+        jobs=jobs,
+        address=address,
+    )
 
 
-def run_checked_sweep(sweep: Sweep, *, root: str | None = None, device: torch.device,
-                      progress: Progress | None = None, hparams: HParams | None = None,
-                      built: Scenario | None = None, executor: str = "local", jobs: int = 1,
-                      address: str | None = None) -> list[str]:
+def run_checked_sweep(
+    sweep: Sweep,
+    *,
+    root: str | None = None,
+    device: torch.device,
+    progress: Progress | None = None,
+    hparams: HParams | None = None,
+    built: Scenario | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+) -> list[str]:
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
     if getattr(SCENARIOS[sweep.scenario], "task", "classification") == "qa":  # its own engine
         from core.tasks.qa.engine import run_qa_sweep
 
-        return run_qa_sweep(built or load_scenario(sweep.scenario), sweep.methods, sweep.budgets,
-                            sweep.seeds, root=root, device=str(device),
-                            adaptation=sweep.adaptation, progress=progress, hparams=hparams)
+        return run_qa_sweep(
+            built or load_scenario(sweep.scenario),
+            sweep.methods,
+            sweep.budgets,
+            sweep.seeds,
+            root=root,
+            device=str(device),
+            adaptation=sweep.adaptation,
+            progress=progress,
+            hparams=hparams,
+        )
     store = RunStore(root)
     check_store_format(store)
     store.remove_stale_staging()
     notify = progress or ignore
-    prepared = prepare_pool(store, sweep.scenario, device=device, hparams=hparams,
-                            progress=notify, adaptation=sweep.adaptation, scenario=built)
+    prepared = prepare_pool(
+        store,
+        sweep.scenario,
+        device=device,
+        hparams=hparams,
+        progress=notify,
+        adaptation=sweep.adaptation,
+        scenario=built,
+    )
     grid = sweep.grid
     if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.executors)
         from core.executors import run_grid
 
-        return [run_id for run_id, _ in run_grid(
-            grid, scenario=sweep.scenario, root=store.root, device=str(device),
-            adaptation=sweep.adaptation, hparams=hparams, built=built, executor=executor,
-            jobs=jobs, address=address, notify=notify)]
+        return [
+            run_id
+            for run_id, _ in run_grid(
+                grid,
+                scenario=sweep.scenario,
+                root=store.root,
+                device=str(device),
+                adaptation=sweep.adaptation,
+                hparams=hparams,
+                built=built,
+                executor=executor,
+                jobs=jobs,
+                address=address,
+                notify=notify,
+            )
+        ]
     run_ids = []
     for index, (method, budget, seed) in enumerate(grid):
-        def forward(event: dict[str, Any], index: int = index, method: str = method,
-                    budget: float = budget, seed: int = seed) -> None:
-            notify({**event, "run_index": index, "n_runs": len(grid), "method": method,
-                    "budget": budget, "seed": seed})
-        run_id, reused = run_one(store, prepared, method, budget, seed, device=device,
-                                 adaptation=sweep.adaptation, progress=forward)
-        forward({"stage": "done", "run_id": run_id, "reused": reused,
-                 "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}"})
+
+        def forward(
+            event: dict[str, Any],
+            index: int = index,
+            method: str = method,
+            budget: float = budget,
+            seed: int = seed,
+        ) -> None:
+            notify(
+                {
+                    **event,
+                    "run_index": index,
+                    "n_runs": len(grid),
+                    "method": method,
+                    "budget": budget,
+                    "seed": seed,
+                }
+            )
+
+        run_id, reused = run_one(
+            store,
+            prepared,
+            method,
+            budget,
+            seed,
+            device=device,
+            adaptation=sweep.adaptation,
+            progress=forward,
+        )
+        forward(
+            {
+                "stage": "done",
+                "run_id": run_id,
+                "reused": reused,
+                "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}",
+            }
+        )
         run_ids.append(run_id)
     return run_ids
 
@@ -490,7 +704,8 @@ def check_store_format(store: RunStore) -> None:
             f"out={str(store.root)!r} holds {len(old)} run(s) in run format "
             f"{int(old['format'].min())}; this ForgeLens writes format {RUN_FORMAT_VERSION}. "
             f"Upgrade them with `python -m core upgrade --out {store.root}` (their results "
-            "stay, their ids change), or sweep into another --out")
+            "stay, their ids change), or sweep into another --out"
+        )
 
 
 def upgrade_store(store: RunStore) -> list[tuple[str, str]]:
@@ -502,9 +717,11 @@ def upgrade_store(store: RunStore) -> list[tuple[str, str]]:
         if row.format >= RUN_FORMAT_VERSION or row.method not in selection.SELECTORS:
             continue
         info = store.load_config(row.run_id)
-        config = {"format": RUN_FORMAT_VERSION,
-                  "selector_params": selection.get_selector(row.method).get_params(),
-                  **info["config"]}
+        config = {
+            "format": RUN_FORMAT_VERSION,
+            "selector_params": selection.get_selector(row.method).get_params(),
+            **info["config"],
+        }
         new_id = config_id(config)
         store.move_run(row.run_id, new_id, {**info, "run_id": new_id, "config": config})
         moved.append((row.run_id, new_id))

@@ -41,8 +41,11 @@ FEATURE_FORMAT = 1
 def feature_id(scenario: Scenario, hp: HParams, model_id: str | None = None) -> str:
     """The cache key of ``scenario``'s features under ``hp``'s backbone (see module doc)."""
     if hp.pretrained:
-        key = {"format": FEATURE_FORMAT, "backbone": backbone_identity(hp.arch),
-               "scenario": scenario.summary()}  # fmt: skip
+        key = {
+            "format": FEATURE_FORMAT,
+            "backbone": backbone_identity(hp.arch),
+            "scenario": scenario.summary(),
+        }
         return "pre-" + config_id(key)
     if model_id is None:
         raise ValueError("a backbone trained from scratch is identified by its source model_id")
@@ -54,9 +57,15 @@ def features_path(root: str | Path, key: str) -> Path:
 
 
 @torch.no_grad()
-def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
-                     splits: Sequence[str] = SPLIT_NAMES, batch_size: int = 128,
-                     progress: Progress | None = None) -> dict[str, np.ndarray]:
+def compute_features(
+    model: FeatureClassifier,
+    scenario: Scenario,
+    *,
+    device,
+    splits: Sequence[str] = SPLIT_NAMES,
+    batch_size: int = 128,
+    progress: Progress | None = None,
+) -> dict[str, np.ndarray]:
     """z (float32 (N, D)) of each split through ``model.features`` in eval mode.
 
     Rows are batched by input length when the backbone reports one (text: fewer padded
@@ -75,8 +84,9 @@ def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
         for name in splits:
             x = scenario.split(name).x
             lengths = lengths_of(x)
-            order = (torch.argsort(lengths, stable=True) if lengths is not None
-                     else torch.arange(len(x)))  # fmt: skip
+            order = (
+                torch.argsort(lengths, stable=True) if lengths is not None else torch.arange(len(x))
+            )
             z = torch.empty((len(x), model.feature_dim), dtype=torch.float32)
             for begin in range(0, len(x), batch_size):
                 rows = order[begin : begin + batch_size]
@@ -84,24 +94,42 @@ def compute_features(model: FeatureClassifier, scenario: Scenario, *, device,
                 if done == 0:
                     seconds = time.perf_counter() - start
                     estimate = seconds * total / max(1, len(rows))
-                    notify({"stage": "features", "estimate_seconds": estimate,
+                    notify(
+                        {
+                            "stage": "features",
+                            "estimate_seconds": estimate,
                             "message": f"features of {total} samples: about {estimate:.0f} s "
-                                       f"on {device}"})  # fmt: skip
+                            f"on {device}",
+                        }
+                    )
                 done += len(rows)
                 if done - reported >= total / 20 and done < total:
                     reported = done
-                    notify({"stage": "features", "done": done, "total": total,
-                            "message": f"features: {done}/{total} samples"})
+                    notify(
+                        {
+                            "stage": "features",
+                            "done": done,
+                            "total": total,
+                            "message": f"features: {done}/{total} samples",
+                        }
+                    )
             out[name] = z.numpy()
-            notify({"stage": "features", "done": done, "total": total,
-                    "message": f"features of {name}: {len(x)} samples ({done}/{total})"})
+            notify(
+                {
+                    "stage": "features",
+                    "done": done,
+                    "total": total,
+                    "message": f"features of {name}: {len(x)} samples ({done}/{total})",
+                }
+            )
     finally:
         model.train(was_training)
     return out
 
 
-def _read(path: Path, scenario: Scenario, splits: Sequence[str],
-          feature_dim: int) -> dict[str, np.ndarray] | None:
+def _read(
+    path: Path, scenario: Scenario, splits: Sequence[str], feature_dim: int
+) -> dict[str, np.ndarray] | None:
     """The cached arrays if the file is whole and fits the scenario's splits; None otherwise."""
     if check_file(path) is not None:
         return None
@@ -111,15 +139,25 @@ def _read(path: Path, scenario: Scenario, splits: Sequence[str],
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     for name, z in arrays.items():
-        if (z.dtype != np.float32 or z.shape != (len(scenario.split(name)), feature_dim)
-                or not np.isfinite(z).all()):  # fmt: skip
+        if (
+            z.dtype != np.float32
+            or z.shape != (len(scenario.split(name)), feature_dim)
+            or not np.isfinite(z).all()
+        ):
             return None
     return arrays
 
 
-def cached_features(root: str | Path, key: str, model: FeatureClassifier, scenario: Scenario, *,
-                    device, batch_size: int = 128, progress: Progress | None = None,
-                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+def cached_features(
+    root: str | Path,
+    key: str,
+    model: FeatureClassifier,
+    scenario: Scenario,
+    *,
+    device,
+    batch_size: int = 128,
+    progress: Progress | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every split's z: read from ``<root>/_features/<key>.npz`` or computed and written there.
 
     Returns the arrays and info: feature_id, path, cached (bool), seconds (of this call).
@@ -129,18 +167,33 @@ def cached_features(root: str | Path, key: str, model: FeatureClassifier, scenar
     arrays = _read(path, scenario, SPLIT_NAMES, model.feature_dim) if path.is_file() else None
     cached = arrays is not None
     if arrays is None and path.is_file():
-        quarantine(path, Path(root), kind="features",
-                   reason=f"{path.name} damaged or not matching the scenario")
+        quarantine(
+            path,
+            Path(root),
+            kind="features",
+            reason=f"{path.name} damaged or not matching the scenario",
+        )
     if arrays is None:
-        arrays = compute_features(model, scenario, device=device, batch_size=batch_size,
-                                  progress=progress)  # fmt: skip
-        meta = {"feature_id": key, "scenario": scenario.name, "fingerprint": scenario.fingerprint,
-                "feature_dim": model.feature_dim, "device": str(resolve_device(device)),
-                "seconds": time.perf_counter() - start, "created": time.time()}  # fmt: skip
+        arrays = compute_features(
+            model, scenario, device=device, batch_size=batch_size, progress=progress
+        )
+        meta = {
+            "feature_id": key,
+            "scenario": scenario.name,
+            "fingerprint": scenario.fingerprint,
+            "feature_dim": model.feature_dim,
+            "device": str(resolve_device(device)),
+            "seconds": time.perf_counter() - start,
+            "created": time.time(),
+        }
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
         write_bytes_atomic(path, buffer.getvalue())
         seal(path)
-    info = {"feature_id": key, "path": str(path), "cached": cached,
-            "seconds": time.perf_counter() - start}  # fmt: skip
+    info = {
+        "feature_id": key,
+        "path": str(path),
+        "cached": cached,
+        "seconds": time.perf_counter() - start,
+    }
     return arrays, info

@@ -33,14 +33,34 @@ OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("ce", "mse")
 # named recipes (``preset`` field): the project's defaults, or the paper's section 6 recipe
 PRESETS = ("default", "paper")
-INT_FIELDS = ("width", "feature_dim", "source_epochs", "source_batch", "source_seed",
-              "adapt_epochs", "adapt_batch", "eval_batch")  # fmt: skip
-FLOAT_FIELDS = ("source_lr", "source_weight_decay", "adapt_lr", "adapt_momentum",
-                "adapt_weight_decay")  # fmt: skip
+INT_FIELDS = (
+    "width",
+    "feature_dim",
+    "source_epochs",
+    "source_batch",
+    "source_seed",
+    "adapt_epochs",
+    "adapt_batch",
+    "eval_batch",
+)
+FLOAT_FIELDS = (
+    "source_lr",
+    "source_weight_decay",
+    "adapt_lr",
+    "adapt_momentum",
+    "adapt_weight_decay",
+)
 SOURCE_FIELDS = (
-    "arch", "width", "feature_dim", "source_optimizer", "source_lr", "source_weight_decay",
-    "source_epochs", "source_batch", "source_seed",
-)  # fmt: skip
+    "arch",
+    "width",
+    "feature_dim",
+    "source_optimizer",
+    "source_lr",
+    "source_weight_decay",
+    "source_epochs",
+    "source_batch",
+    "source_seed",
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +96,14 @@ class HParams:
         check_choice("adapt_optimizer", self.adapt_optimizer, OPTIMIZERS)
         check_choice("adapt_loss", self.adapt_loss, LOSSES)
         check_choice("preset", self.preset, PRESETS)
-        for name in ("width", "feature_dim", "source_epochs", "source_batch", "adapt_epochs",
-                     "eval_batch"):  # fmt: skip
+        for name in (
+            "width",
+            "feature_dim",
+            "source_epochs",
+            "source_batch",
+            "adapt_epochs",
+            "eval_batch",
+        ):
             check_int_range(name, getattr(self, name), 1, 1_000_000)
         expected_dim = PRETRAINED_FEATURE_DIMS.get(self.arch, self.feature_dim)
         if self.feature_dim != expected_dim and expected_dim != 0:
@@ -104,7 +130,8 @@ class HParams:
 
     @property
     def pretrained(self) -> bool:
-        """True when the backbone is a frozen pretrained one (only the head is trained on source)."""
+        """True when the backbone is a frozen pretrained one (only the head is trained on
+        source)."""
         return self.arch in PRETRAINED_FEATURE_DIMS
 
     def source_params(self) -> dict[str, Any]:
@@ -117,9 +144,14 @@ class HParams:
 
 
 def _check_real(
-    name: str, value: Any, *, low: float, high: float = math.inf,
-    low_open: bool = False, high_open: bool = False,
-) -> None:  # fmt: skip
+    name: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """Raise unless ``value`` is a finite real number in the given interval."""
     left, right = ("(" if low_open else "["), (")" if high_open else "]")
     allowed = f"a number in {left}{low}, {high}{right}"
@@ -134,8 +166,17 @@ def _check_real(
 
 _MNIST_SIZED = HParams()
 DEFAULTS: dict[str, HParams] = {
-    "debug": HParams(arch="mlp", width=64, feature_dim=32, source_lr=3e-3, source_epochs=40,
-                     source_batch=32, adapt_lr=0.01, adapt_epochs=20, adapt_batch=32),  # fmt: skip
+    "debug": HParams(
+        arch="mlp",
+        width=64,
+        feature_dim=32,
+        source_lr=3e-3,
+        source_epochs=40,
+        source_batch=32,
+        adapt_lr=0.01,
+        adapt_epochs=20,
+        adapt_batch=32,
+    ),
     "digits-to-mnist": _MNIST_SIZED,
     "fonts-to-mnist": _MNIST_SIZED,
     "mnist-to-digits": _MNIST_SIZED,
@@ -143,24 +184,43 @@ DEFAULTS: dict[str, HParams] = {
     # cached features (Adam, batches of 256: 0.3 s on a CPU). Adaptation keeps the SGD recipe;
     # adapt_lr was picked on target *validation* accuracy of head adaptation with random
     # selections (5% and 10%, 3 seeds) among 0.005, 0.02, 0.05, 0.1
-    "digits-to-mnist-effnet": HParams(arch="effnet-lite0", feature_dim=1280, source_lr=3e-3,
-                                      source_epochs=30, source_batch=256, adapt_lr=0.02,
-                                      eval_batch=128),
-    "tweets-airline-to-apple": HParams(arch="minilm-l6", feature_dim=384, source_lr=3e-3,
-                                       source_epochs=30, source_batch=256, adapt_lr=0.05,
-                                       eval_batch=128),
+    "digits-to-mnist-effnet": HParams(
+        arch="effnet-lite0",
+        feature_dim=1280,
+        source_lr=3e-3,
+        source_epochs=30,
+        source_batch=256,
+        adapt_lr=0.02,
+        eval_batch=128,
+    ),
+    "tweets-airline-to-apple": HParams(
+        arch="minilm-l6",
+        feature_dim=384,
+        source_lr=3e-3,
+        source_epochs=30,
+        source_batch=256,
+        adapt_lr=0.05,
+        eval_batch=128,
+    ),
 }
 # reward-model pairs (core.tasks.reward): the base scenario's settings (same encoder and head size)
 DEFAULTS["debug-pairs"] = DEFAULTS["debug"]
 DEFAULTS["tweets-pairs-airline-to-apple"] = DEFAULTS["tweets-airline-to-apple"]
 # reward model on the user's hh-rlhf-style JSONL files and local HF model (head on its features)
-DEFAULTS["hh-rlhf-files"] = HParams(arch="hf-local", feature_dim=1, source_lr=3e-3,
-                                    source_epochs=30, source_batch=256, adapt_lr=0.05,
-                                    eval_batch=32)
+DEFAULTS["hh-rlhf-files"] = HParams(
+    arch="hf-local",
+    feature_dim=1,
+    source_lr=3e-3,
+    source_epochs=30,
+    source_batch=256,
+    adapt_lr=0.05,
+    eval_batch=32,
+)
 # span QA (core.tasks.qa): the source model is the user's QA model, so only adapt_* and
 # eval_batch are used; the paper's recipe: Adam, lr 1e-4, 4 epochs, batches of 16
-DEFAULTS["squad-files"] = HParams(arch="mlp", adapt_optimizer="adam", adapt_lr=1e-4,
-                                  adapt_epochs=4, adapt_batch=16, eval_batch=32)
+DEFAULTS["squad-files"] = HParams(
+    arch="mlp", adapt_optimizer="adam", adapt_lr=1e-4, adapt_epochs=4, adapt_batch=16, eval_batch=32
+)
 # how a run adapts (core.adaptation): fine-tune everything, or only the last linear layer
 ADAPTATION_MODES = ("full", "head")
 # scenarios whose default adaptation mode is not "full"
@@ -201,7 +261,8 @@ def hparams_for(scenario: str, preset: str = "default", **overrides: Any) -> HPa
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ForgeLensError(
-            f"hyper-parameter(s) {', '.join(unknown)} not known; allowed: {', '.join(sorted(known))}"
+            f"hyper-parameter(s) {', '.join(unknown)} not known; "
+            f"allowed: {', '.join(sorted(known))}"
         )
     recipe = paper_recipe(base) if preset == "paper" else {}
     return replace(base, **{**recipe, "preset": preset, **overrides})

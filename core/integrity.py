@@ -50,8 +50,10 @@ class DamagedError(ForgeLensError):
 def check_id(kind: str, value: Any) -> str:
     """``value`` if it is a plain id (letters, digits, ``.``, ``_``, ``-``; no path parts)."""
     if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise ForgeLensError(f"{kind}={value!r} is not a valid id; allowed: 1-128 letters, "
-                             "digits, '.', '_' or '-', starting with a letter or digit")
+        raise ForgeLensError(
+            f"{kind}={value!r} is not a valid id; allowed: 1-128 letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return value
 
 
@@ -59,8 +61,10 @@ def inside(root: Path, path: Path) -> Path:
     """``path`` if it resolves inside ``root``; refuses anything that would leave the store."""
     resolved, base = path.resolve(), root.resolve()
     if resolved != base and base not in resolved.parents:
-        raise ForgeLensError(f"path={str(path)!r} is outside the run store {str(base)!r}; "
-                             "allowed: paths inside the store")
+        raise ForgeLensError(
+            f"path={str(path)!r} is outside the run store {str(base)!r}; "
+            "allowed: paths inside the store"
+        )
     return path
 
 
@@ -76,20 +80,25 @@ def sha256_file(path: Path) -> str:
 def manifest(folder: Path, format_version: int, exclude: Iterable[str] = ()) -> bytes:
     """The DONE marker's content for ``folder``: format version and checksum of every file."""
     skip = set(exclude)
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
-             if p.is_file() and p.name not in skip}
+    files = {
+        p.name: sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name not in skip
+    }
     payload = {"format": format_version, "algorithm": ALGORITHM, "files": files}
     return json.dumps(payload, indent=1, sort_keys=True).encode()
 
 
 def _stamp(folder: Path) -> tuple[Any, ...]:
     with os.scandir(folder) as entries:
-        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries
-                            if e.is_file()))
+        return tuple(
+            sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
+        )
 
 
-def verify_folder(folder: Path, marker: str = "DONE",
-                  members: Iterable[str] | None = None) -> str | None:
+def verify_folder(
+    folder: Path, marker: str = "DONE", members: Iterable[str] | None = None
+) -> str | None:
     """None when ``folder`` is intact, else a short reason. Cached per process by file stamps.
 
     ``members``: the files a format-1 folder (no manifest) is checked for structure (default:
@@ -125,9 +134,14 @@ def _verify_folder(folder: Path, marker: str, members: set[str] | None) -> str |
     except OSError:
         return f"{marker} marker missing"
     if not text.strip():
-        return _structure(folder, [p.name for p in folder.iterdir() if p.is_file()
-                                   and p.name != marker
-                                   and (members is None or p.name in members)])
+        return _structure(
+            folder,
+            [
+                p.name
+                for p in folder.iterdir()
+                if p.is_file() and p.name != marker and (members is None or p.name in members)
+            ],
+        )
     try:
         payload = json.loads(text)
         files = dict(payload["files"])
@@ -216,8 +230,14 @@ def quarantine(path: Path, into: Path, *, kind: str, reason: str) -> Path | None
     with contextlib.suppress(OSError):
         os.rename(sidecar(path), sidecar(target))
     forget(path)
-    record = {"kind": kind, "id": path.name, "original": str(path), "reason": reason,
-              "quarantined": time.time(), "moved_to": target.name}
+    record = {
+        "kind": kind,
+        "id": path.name,
+        "original": str(path),
+        "reason": reason,
+        "quarantined": time.time(),
+        "moved_to": target.name,
+    }
     with contextlib.suppress(OSError):
         from core.store import write_json_atomic
 
@@ -237,8 +257,17 @@ def quarantined(into: Path) -> list[dict[str, Any]]:
             if not isinstance(record, dict):
                 raise ValueError("not an object")
         except (OSError, ValueError):
-            record = {"kind": "?", "id": path.stem, "reason": "quarantine record unreadable",
-                      "quarantined": 0.0, "moved_to": path.stem}
-        records.append({key: record.get(key) for key in
-                        ("kind", "id", "reason", "quarantined", "moved_to", "original")})
+            record = {
+                "kind": "?",
+                "id": path.stem,
+                "reason": "quarantine record unreadable",
+                "quarantined": 0.0,
+                "moved_to": path.stem,
+            }
+        records.append(
+            {
+                key: record.get(key)
+                for key in ("kind", "id", "reason", "quarantined", "moved_to", "original")
+            }
+        )
     return sorted(records, key=lambda r: -float(r.get("quarantined") or 0.0))

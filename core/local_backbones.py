@@ -32,15 +32,26 @@ from core.validation import ForgeLensError, check_choice
 
 RESNETS = {"resnet18": 512, "resnet50": 2048}
 # the ImageNet files torchvision's own `weights=` would download into its cache
-TORCHVISION_FILES = {"resnet18": ("resnet18-f37072fd.pth",),
-                     "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth")}
+TORCHVISION_FILES = {
+    "resnet18": ("resnet18-f37072fd.pth",),
+    "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
+}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLINGS = ("cls", "mean")
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model",
-                   "vocab.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.json",
+)
 
 
 def torchvision_cache_dir() -> Path:
@@ -56,7 +67,8 @@ def resolve_resnet_weights(kind: str, weights: str | None) -> Path:
             raise ForgeLensError(
                 f"weights={str(path)!r}: no such file for backbone {kind!r}; allowed: a local "
                 f".pth or .safetensors state dict of torchvision's {kind} (copy it from a machine "
-                f"with internet, e.g. torchvision's cache {torchvision_cache_dir()})")
+                f"with internet, e.g. torchvision's cache {torchvision_cache_dir()})"
+            )
         return path.resolve()
     folder = torchvision_cache_dir()
     for name in TORCHVISION_FILES[kind]:
@@ -64,9 +76,10 @@ def resolve_resnet_weights(kind: str, weights: str | None) -> Path:
             return (folder / name).resolve()
     raise ForgeLensError(
         f"backbone {kind!r} has no weights: looked in {folder} for "
-        f"{' or '.join(TORCHVISION_FILES[kind])}; give `weights = \"/path/to/{kind}.pth\"` in the "
+        f'{" or ".join(TORCHVISION_FILES[kind])}; give `weights = "/path/to/{kind}.pth"` in the '
         "scenario file (a torchvision state dict, .pth or .safetensors) or copy torchvision's "
-        "ImageNet file into that folder")
+        "ImageNet file into that folder"
+    )
 
 
 def files_signature(paths: list[Path]) -> list[tuple[str, int, int]]:
@@ -92,8 +105,10 @@ def load_state_dict(path: Path) -> dict[str, Tensor]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ForgeLensError(f"weights={str(path)!r} holds {type(state).__name__}; allowed: a "
-                             "state dict (parameter name -> tensor)")
+        raise ForgeLensError(
+            f"weights={str(path)!r} holds {type(state).__name__}; allowed: a "
+            "state dict (parameter name -> tensor)"
+        )
     return state
 
 
@@ -113,9 +128,13 @@ class LocalResNet(PretrainedBackbone):
 
     @classmethod
     def identity(cls) -> dict[str, Any]:
-        return {**super().identity(), "kind": cls.kind,
-                "weights": files_signature([cls.weights_path]),
-                "normalisation": "imagenet mean/std", "pooling": "global mean"}  # fmt: skip
+        return {
+            **super().identity(),
+            "kind": cls.kind,
+            "weights": files_signature([cls.weights_path]),
+            "normalisation": "imagenet mean/std",
+            "pooling": "global mean",
+        }
 
     @classmethod
     def load(cls) -> LocalResNet:
@@ -129,14 +148,17 @@ class LocalResNet(PretrainedBackbone):
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as error:
-            raise ForgeLensError(f"weights={str(cls.weights_path)!r} does not fit torchvision's "
-                                 f"{cls.kind}: {str(error).splitlines()[0]} ...") from None
+            raise ForgeLensError(
+                f"weights={str(cls.weights_path)!r} does not fit torchvision's "
+                f"{cls.kind}: {str(error).splitlines()[0]} ..."
+            ) from None
         return cls(net).eval()
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise ForgeLensError(f"{self.name} takes images (N, 1 or 3, H, W) in [0, 1], got "
-                                 f"{tuple(x.shape)}")
+            raise ForgeLensError(
+                f"{self.name} takes images (N, 1 or 3, H, W) in [0, 1], got {tuple(x.shape)}"
+            )
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
         return self.net(x)
 
@@ -148,9 +170,11 @@ def register_resnet(kind: str, weights: str | None) -> str:
     path = resolve_resnet_weights(kind, weights)
     name = f"{kind}-{short_hash(files_signature([path]))}"
     if name not in PRETRAINED_BACKBONES:
-        cls = type(f"LocalResNet_{name}", (LocalResNet,),
-                   {"name": name, "kind": kind, "weights_path": path,
-                    "feature_dim": RESNETS[kind]})
+        cls = type(
+            f"LocalResNet_{name}",
+            (LocalResNet,),
+            {"name": name, "kind": kind, "weights_path": path, "feature_dim": RESNETS[kind]},
+        )
         PRETRAINED_BACKBONES[name] = cls
     register_architecture(name, RESNETS[kind])
     return name
@@ -161,8 +185,10 @@ def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
     naming what is missing."""
     path = Path(model_dir).expanduser()
     if not path.is_dir():
-        raise ForgeLensError(f"model={str(path)!r}: no such directory; allowed: a local Hugging "
-                             "Face model directory (config.json, weights, tokenizer files)")
+        raise ForgeLensError(
+            f"model={str(path)!r}: no such directory; allowed: a local Hugging "
+            "Face model directory (config.json, weights, tokenizer files)"
+        )
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -171,8 +197,10 @@ def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         missing.append("a tokenizer (" + " or ".join(TOKENIZER_FILES[:2]) + ")")
     if missing:
-        raise ForgeLensError(f"model={str(path)!r} lacks {', '.join(missing)}; allowed: a "
-                             "directory written by save_pretrained() of a model and its tokenizer")
+        raise ForgeLensError(
+            f"model={str(path)!r} lacks {', '.join(missing)}; allowed: a "
+            "directory written by save_pretrained() of a model and its tokenizer"
+        )
     return path.resolve()
 
 
@@ -184,7 +212,9 @@ def hf_tokenizer(model_dir: str):
     try:
         return AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise ForgeLensError(f"model={model_dir!r}: its tokenizer cannot be loaded ({error})") from None
+        raise ForgeLensError(
+            f"model={model_dir!r}: its tokenizer cannot be loaded ({error})"
+        ) from None
 
 
 def hf_tokenize(model_dir: str, texts: list[str], max_length: int):
@@ -193,10 +223,17 @@ def hf_tokenize(model_dir: str, texts: list[str], max_length: int):
 
     tokenizer = hf_tokenizer(model_dir)
     if tokenizer.pad_token is None:
-        raise ForgeLensError(f"model={model_dir!r}: its tokenizer has no padding token; allowed: "
-                             "a tokenizer with pad_token set")
-    encoded = tokenizer(list(texts), padding="max_length", truncation=True,
-                        max_length=max_length, return_tensors="np")  # fmt: skip
+        raise ForgeLensError(
+            f"model={model_dir!r}: its tokenizer has no padding token; allowed: "
+            "a tokenizer with pad_token set"
+        )
+    encoded = tokenizer(
+        list(texts),
+        padding="max_length",
+        truncation=True,
+        max_length=max_length,
+        return_tensors="np",
+    )
     ids = np.asarray(encoded["input_ids"], dtype=np.int64)
     mask = np.asarray(encoded["attention_mask"], dtype=np.int64)
     return np.stack([ids, mask], axis=1).reshape(len(texts), 2, max_length)
@@ -227,8 +264,9 @@ class LocalTextEncoder(PretrainedBackbone):
             with torch.random.fork_rng(devices=[]):
                 encoder = AutoModel.from_pretrained(str(cls.model_dir), local_files_only=True)
         except (OSError, ValueError) as error:
-            raise ForgeLensError(f"model={str(cls.model_dir)!r} cannot be loaded offline: "
-                                 f"{error}") from None
+            raise ForgeLensError(
+                f"model={str(cls.model_dir)!r} cannot be loaded offline: {error}"
+            ) from None
         return cls(encoder).eval()
 
     def input_lengths(self, x: Tensor) -> Tensor:
@@ -236,8 +274,10 @@ class LocalTextEncoder(PretrainedBackbone):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3 or x.shape[1] != 2 or x.dtype != torch.int64:
-            raise ForgeLensError(f"{self.name} takes int64 (N, 2, L) token ids + attention mask, "
-                                 f"got {x.dtype} {tuple(x.shape)}")
+            raise ForgeLensError(
+                f"{self.name} takes int64 (N, 2, L) token ids + attention mask, "
+                f"got {x.dtype} {tuple(x.shape)}"
+            )
         ids, mask = x[:, 0], x[:, 1]
         length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
         ids, mask = ids[:, :length], mask[:, :length]
@@ -261,11 +301,21 @@ def register_text_encoder(model_dir: str | os.PathLike[str], pooling: str) -> st
         raise ForgeLensError(f"model={str(path)!r}: its config.json names no hidden_size")
     if name not in PRETRAINED_BACKBONES:
         PRETRAINED_BACKBONES[name] = type(
-            f"LocalTextEncoder_{name}", (LocalTextEncoder,),
-            {"name": name, "model_dir": path, "pooling": pooling, "feature_dim": dim})
+            f"LocalTextEncoder_{name}",
+            (LocalTextEncoder,),
+            {"name": name, "model_dir": path, "pooling": pooling, "feature_dim": dim},
+        )
     register_architecture(name, dim)
     return name
 
 
-__all__ = ["LocalResNet", "LocalTextEncoder", "check_model_dir", "hf_tokenize", "package_version",
-           "register_resnet", "register_text_encoder", "resolve_resnet_weights"]
+__all__ = [
+    "LocalResNet",
+    "LocalTextEncoder",
+    "check_model_dir",
+    "hf_tokenize",
+    "package_version",
+    "register_resnet",
+    "register_text_encoder",
+    "resolve_resnet_weights",
+]

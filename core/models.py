@@ -30,10 +30,16 @@ class ConvBackbone(nn.Module):
         super().__init__()
         channels, height, breadth = input_shape
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         flat = 4 * width * (height // 8) * (breadth // 8)
         self.project = nn.Sequential(nn.Flatten(), nn.Linear(flat, feature_dim), nn.ReLU())
 
@@ -47,9 +53,12 @@ class MLPBackbone(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], width: int, feature_dim: int) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(),
-            nn.Linear(width, feature_dim), nn.ReLU(),
-        )  # fmt: skip
+            nn.Flatten(),
+            nn.Linear(math.prod(input_shape), width),
+            nn.ReLU(),
+            nn.Linear(width, feature_dim),
+            nn.ReLU(),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
@@ -119,7 +128,9 @@ def _pretrained_model(scenario: Scenario, hp: HParams, seed: int | None) -> Feat
         raise ForgeLensError(
             f"arch={hp.arch!r} takes {backbone_cls.modality} inputs but scenario "
             f"{scenario.name!r} holds {scenario.modality}; allowed archs for it: "
-            + ", ".join(n for n, c in PRETRAINED_BACKBONES.items() if c.modality == scenario.modality)
+            + ", ".join(
+                n for n, c in PRETRAINED_BACKBONES.items() if c.modality == scenario.modality
+            )
         )
     backbone = load_backbone(hp.arch)
     with torch.device("meta"):  # only the head is new; its init must not touch the global RNG
@@ -156,8 +167,10 @@ def embed(
     finally:
         model.train(was_training)
     if not zs:
-        return (np.zeros((0, model.feature_dim), np.float32),
-                np.zeros((0, model.num_classes), np.float32))  # fmt: skip
+        return (
+            np.zeros((0, model.feature_dim), np.float32),
+            np.zeros((0, model.num_classes), np.float32),
+        )
     return torch.cat(zs).numpy(), torch.cat(logits).numpy()
 
 
@@ -171,8 +184,9 @@ def per_sample_loss(
 
 
 @torch.no_grad()
-def head_logits(model: FeatureClassifier, z: np.ndarray | Tensor, *, device,
-                batch_size: int = 4096) -> np.ndarray:
+def head_logits(
+    model: FeatureClassifier, z: np.ndarray | Tensor, *, device, batch_size: int = 4096
+) -> np.ndarray:
     """Logits (N, C) float32 of the head alone on precomputed features ``z`` (N, D)."""
     device = resolve_device(device)
     z = torch.as_tensor(z, dtype=torch.float32)
@@ -193,17 +207,23 @@ def loss_tensor(logits: Tensor, labels: Tensor, loss: str = "ce") -> Tensor:
     return F.cross_entropy(logits, labels, reduction="none")
 
 
-def loss_from_logits(logits: np.ndarray, labels: np.ndarray,
-                     loss: str = "ce") -> tuple[np.ndarray, np.ndarray]:
+def loss_from_logits(
+    logits: np.ndarray, labels: np.ndarray, loss: str = "ce"
+) -> tuple[np.ndarray, np.ndarray]:
     """Loss (``loss_tensor``) with the true labels per sample (float64) and argmax predictions."""
     logits64 = torch.from_numpy(np.asarray(logits)).double()
     losses = loss_tensor(logits64, torch.from_numpy(np.asarray(labels, dtype=np.int64)), loss)
     return losses.numpy(), np.asarray(logits).argmax(axis=1).astype(np.int64)
 
 
-def per_sample_loss_from_features(model: FeatureClassifier, z: np.ndarray | Tensor,
-                                  labels: np.ndarray, *, device,
-                                  loss: str = "ce") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def per_sample_loss_from_features(
+    model: FeatureClassifier,
+    z: np.ndarray | Tensor,
+    labels: np.ndarray,
+    *,
+    device,
+    loss: str = "ce",
+) -> tuple[np.ndarray, np.ndarray]:
     """``per_sample_loss`` computed from cached features: the head alone on ``z``."""
     return loss_from_logits(head_logits(model, z, device=device), labels, loss)
 

@@ -71,10 +71,12 @@ class Interval(Constraint):
             return False
         if value != value or value in (float("inf"), float("-inf")):  # NaN, infinity
             return False
-        low_ok = self.left is None or (value >= self.left if self.closed in ("both", "left")
-                                       else value > self.left)  # fmt: skip
-        high_ok = self.right is None or (value <= self.right if self.closed in ("both", "right")
-                                         else value < self.right)  # fmt: skip
+        low_ok = self.left is None or (
+            value >= self.left if self.closed in ("both", "left") else value > self.left
+        )
+        high_ok = self.right is None or (
+            value <= self.right if self.closed in ("both", "right") else value < self.right
+        )
         return low_ok and high_ok
 
     def __str__(self) -> str:
@@ -111,8 +113,11 @@ class ListOf(Constraint):
     item: Constraint
 
     def is_satisfied_by(self, value: Any) -> bool:
-        return (isinstance(value, list | tuple) and len(value) > 0
-                and all(self.item.is_satisfied_by(v) for v in value))  # fmt: skip
+        return (
+            isinstance(value, list | tuple)
+            and len(value) > 0
+            and all(self.item.is_satisfied_by(v) for v in value)
+        )
 
     def __str__(self) -> str:
         return f"a non-empty list, each item {self.item}"
@@ -167,8 +172,9 @@ def _describe(allowed: Sequence[Constraint | None]) -> str:
     return " or ".join("None" if c is None else str(c) for c in allowed)
 
 
-def validate_params(constraints: Mapping[str, Sequence[Constraint | None]],
-                    params: Mapping[str, Any]) -> None:
+def validate_params(
+    constraints: Mapping[str, Sequence[Constraint | None]], params: Mapping[str, Any]
+) -> None:
     """Raise a ForgeLensError for the first parameter whose value fits none of its constraints.
 
     ``None`` in a parameter's list allows the value None. A list value that fails ``ListOf``
@@ -183,8 +189,10 @@ def validate_params(constraints: Mapping[str, Sequence[Constraint | None]],
         lists = [c for c in allowed if isinstance(c, ListOf)]
         if lists and isinstance(value, list | tuple) and value:
             bad = next(v for v in value if not lists[0].item.is_satisfied_by(v))
-            raise ForgeLensError(f"{name.removesuffix('s')}={bad!r} (in {name}={list(value)!r}) "
-                                 f"is not allowed; allowed: {lists[0].item}")
+            raise ForgeLensError(
+                f"{name.removesuffix('s')}={bad!r} (in {name}={list(value)!r}) "
+                f"is not allowed; allowed: {lists[0].item}"
+            )
         raise ForgeLensError(f"{name}={_show(value)} is not allowed; allowed: {_describe(allowed)}")
 
 
@@ -203,15 +211,19 @@ class ParamsMixin:
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters by name (recorded in run configs and scenario summaries)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters
-                 if p not in ("self", "args", "kwargs") and p not in self.unrecorded_params]
+        names = [
+            p
+            for p in inspect.signature(type(self).__init__).parameters
+            if p not in ("self", "args", "kwargs") and p not in self.unrecorded_params
+        ]
         return {name: getattr(self, name) for name in names}
 
     def validate_params(self) -> None:
         """Check the parameters against ``_parameter_constraints`` (a ForgeLensError if not)."""
         params = self.get_params()
-        validate_params({k: v for k, v in self._parameter_constraints.items() if k in params},
-                        params)
+        validate_params(
+            {k: v for k, v in self._parameter_constraints.items() if k in params}, params
+        )
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -289,15 +301,30 @@ class Sweep:
         return [(m, b, s) for b in self.budgets for m in self.methods for s in self.seeds]
 
 
-def check_sweep(scenario: str, methods: Sequence[str], budgets: Sequence[float],
-                seeds: Sequence[int], adaptation: str | None = None) -> Sweep:
+def check_sweep(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    adaptation: str | None = None,
+) -> Sweep:
     """Validate a sweep against SWEEP_CONSTRAINTS; None adaptation -> the scenario's default."""
-    params = {"scenario": scenario, "methods": list(methods), "budgets": list(budgets),
-              "seeds": list(seeds), "adaptation": adaptation}
+    params = {
+        "scenario": scenario,
+        "methods": list(methods),
+        "budgets": list(budgets),
+        "seeds": list(seeds),
+        "adaptation": adaptation,
+    }
     validate_params(SWEEP_CONSTRAINTS, params)
     if adaptation is None:
         from core.hparams import default_adaptation
 
         adaptation = default_adaptation(scenario)
-    return Sweep(scenario, tuple(methods), tuple(float(b) for b in budgets),
-                 tuple(int(s) for s in seeds), adaptation)
+    return Sweep(
+        scenario,
+        tuple(methods),
+        tuple(float(b) for b in budgets),
+        tuple(int(s) for s in seeds),
+        adaptation,
+    )

@@ -27,18 +27,23 @@ def write_previews(store: RunStore, pool_id: str, scenario: Scenario) -> None:
         return
     n = len(scenario.split("target_pool"))
     if scenario.modality == "text":
-        arrays = {"texts": np.array([scenario.preview("target_pool", i) for i in range(n)],
-                                    dtype=str)}
+        arrays = {
+            "texts": np.array([scenario.preview("target_pool", i) for i in range(n)], dtype=str)
+        }
     else:
-        arrays = {"images": np.stack([np.asarray(scenario.preview("target_pool", i), np.uint8)
-                                      for i in range(n)])}
+        arrays = {
+            "images": np.stack(
+                [np.asarray(scenario.preview("target_pool", i), np.uint8) for i in range(n)]
+            )
+        }
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(store.pool_dir(pool_id) / PREVIEWS, buffer.getvalue())
 
 
-def read_previews(store: RunStore, pool_id: str,
-                  indices: Sequence[int]) -> list[Image.Image | str] | None:
+def read_previews(
+    store: RunStore, pool_id: str, indices: Sequence[int]
+) -> list[Image.Image | str] | None:
     """The previews of ``indices`` from the pool's folder; None when none are stored."""
     path = store.pool_dir(pool_id) / PREVIEWS
     if not path.is_file():

@@ -25,8 +25,9 @@ PROJECTION_SPACES = ("z", "badge", "forge")
 _SPACE_OF = {"z": "coreset", "badge": "badge", "forge": "forge"}
 
 
-def knn_graph(pool: PoolEmbedding, space: str, k: int = 15,
-              chunk_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def knn_graph(
+    pool: PoolEmbedding, space: str, k: int = 15, chunk_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours (self first) of every pool point in ``space``, chunked."""
     check_choice("space", space, PROJECTION_SPACES)
     embedding = pool.space(_SPACE_OF[space])
@@ -45,19 +46,29 @@ def knn_graph(pool: PoolEmbedding, space: str, k: int = 15,
     return indices, distances
 
 
-def compute_umap(pool: PoolEmbedding, z: np.ndarray, space: str, *, n_neighbors: int = 15,
-                 seed: int = 0) -> pd.DataFrame:
+def compute_umap(
+    pool: PoolEmbedding, z: np.ndarray, space: str, *, n_neighbors: int = 15, seed: int = 0
+) -> pd.DataFrame:
     """UMAP layout of the pool in ``space`` (z, badge or forge): DataFrame[idx, x, y]."""
     import umap  # deferred: importing umap compiles numba code
 
     indices, distances = knn_graph(pool, space, k=n_neighbors)
-    reducer = umap.UMAP(n_neighbors=indices.shape[1], precomputed_knn=(indices, distances),
-                        random_state=seed, n_jobs=1)
+    reducer = umap.UMAP(
+        n_neighbors=indices.shape[1],
+        precomputed_knn=(indices, distances),
+        random_state=seed,
+        n_jobs=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layout = reducer.fit_transform(np.asarray(z, dtype=np.float32))
-    return pd.DataFrame({"idx": np.arange(pool.n, dtype=np.int64),
-                         "x": layout[:, 0].astype(np.float64), "y": layout[:, 1].astype(np.float64)})
+    return pd.DataFrame(
+        {
+            "idx": np.arange(pool.n, dtype=np.int64),
+            "x": layout[:, 0].astype(np.float64),
+            "y": layout[:, 1].astype(np.float64),
+        }
+    )
 
 
 def _read_layout(path: Path, n: int | None) -> tuple[pd.DataFrame | None, str | None]:
@@ -69,8 +80,11 @@ def _read_layout(path: Path, n: int | None) -> tuple[pd.DataFrame | None, str | 
         layout = pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
         return None, f"{path.name} unreadable ({type(error).__name__})"
-    if list(layout.columns) != ["idx", "x", "y"] or (n is not None and len(layout) != n) \
-            or not np.isfinite(layout[["x", "y"]].to_numpy()).all():
+    if (
+        list(layout.columns) != ["idx", "x", "y"]
+        or (n is not None and len(layout) != n)
+        or not np.isfinite(layout[["x", "y"]].to_numpy()).all()
+    ):
         return None, f"{path.name} does not hold a whole layout of the pool"
     return layout, None
 

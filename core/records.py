@@ -20,14 +20,35 @@ from core.statistics import correlation_interval
 from core.theory import theory_summary
 
 PAIR_COLUMNS = (
-    "space", "idx", "nn_idx", "distance", "label", "nn_label", "pseudo", "nn_pseudo",
-    "loss_before", "loss_after", "nn_loss_before", "nn_loss_after", "r", "nn_r", "gap",
-    "znorm", "nn_znorm", "gamma",
+    "space",
+    "idx",
+    "nn_idx",
+    "distance",
+    "label",
+    "nn_label",
+    "pseudo",
+    "nn_pseudo",
+    "loss_before",
+    "loss_after",
+    "nn_loss_before",
+    "nn_loss_after",
+    "r",
+    "nn_r",
+    "gap",
+    "znorm",
+    "nn_znorm",
+    "gamma",
 )
 
 
-def pair_table(pool, selected: np.ndarray, labels: np.ndarray, loss_before: np.ndarray,
-               loss_after: np.ndarray, spaces: tuple[str, ...] = SPACES) -> pd.DataFrame:
+def pair_table(
+    pool,
+    selected: np.ndarray,
+    labels: np.ndarray,
+    loss_before: np.ndarray,
+    loss_after: np.ndarray,
+    spaces: tuple[str, ...] = SPACES,
+) -> pd.DataFrame:
     """One row per (space, unselected sample) with its nearest selected neighbour and the gap.
 
     ``pool`` is a ``core.embeddings.PoolEmbedding``; ``selected`` holds pool indices; the loss
@@ -42,26 +63,30 @@ def pair_table(pool, selected: np.ndarray, labels: np.ndarray, loss_before: np.n
     for space in spaces:
         position, distance = pool.space(space).nearest(selected)
         nn = selected[position[unselected]]
-        frames.append(pd.DataFrame({
-            "space": space,
-            "idx": unselected,
-            "nn_idx": nn,
-            "distance": distance[unselected],
-            "label": labels[unselected],
-            "nn_label": labels[nn],
-            "pseudo": pseudo[unselected],
-            "nn_pseudo": pseudo[nn],
-            "loss_before": loss_before[unselected],
-            "loss_after": loss_after[unselected],
-            "nn_loss_before": loss_before[nn],
-            "nn_loss_after": loss_after[nn],
-            "r": r[unselected],
-            "nn_r": r[nn],
-            "gap": np.abs(r[unselected] - r[nn]),
-            "znorm": znorm[unselected],
-            "nn_znorm": znorm[nn],
-            "gamma": np.maximum(znorm[unselected], znorm[nn]),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "space": space,
+                    "idx": unselected,
+                    "nn_idx": nn,
+                    "distance": distance[unselected],
+                    "label": labels[unselected],
+                    "nn_label": labels[nn],
+                    "pseudo": pseudo[unselected],
+                    "nn_pseudo": pseudo[nn],
+                    "loss_before": loss_before[unselected],
+                    "loss_after": loss_after[unselected],
+                    "nn_loss_before": loss_before[nn],
+                    "nn_loss_after": loss_after[nn],
+                    "r": r[unselected],
+                    "nn_r": r[nn],
+                    "gap": np.abs(r[unselected] - r[nn]),
+                    "znorm": znorm[unselected],
+                    "nn_znorm": znorm[nn],
+                    "gamma": np.maximum(znorm[unselected], znorm[nn]),
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True)
     table["space"] = table["space"].astype("string")
     return table[list(PAIR_COLUMNS)]
@@ -99,19 +124,21 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
     rows = []
     for space, group in pairs.groupby("space", sort=False):
         distance, gap = group["distance"].to_numpy(), group["gap"].to_numpy()
-        rows.append({
-            "space": str(space),
-            "pearson": _correlation("pearson", distance, gap),
-            "spearman": _correlation("spearman", distance, gap),
-            **correlation_intervals(distance, gap),
-            "gamma_pearson": _correlation("pearson", group["gamma"].to_numpy(), gap),
-            "gamma_spearman": _correlation("spearman", group["gamma"].to_numpy(), gap),
-            "max_gap": float(gap.max()) if len(gap) else float("nan"),
-            "mean_gap": float(gap.mean()) if len(gap) else float("nan"),
-            "weighted_train_loss_reduction": weighted_train_loss_reduction(
-                selected, group["nn_idx"].to_numpy(), r
-            ),
-            "n_pairs": len(group),
-            **theory_summary(group, len(r), len(selected)),
-        })
+        rows.append(
+            {
+                "space": str(space),
+                "pearson": _correlation("pearson", distance, gap),
+                "spearman": _correlation("spearman", distance, gap),
+                **correlation_intervals(distance, gap),
+                "gamma_pearson": _correlation("pearson", group["gamma"].to_numpy(), gap),
+                "gamma_spearman": _correlation("spearman", group["gamma"].to_numpy(), gap),
+                "max_gap": float(gap.max()) if len(gap) else float("nan"),
+                "mean_gap": float(gap.mean()) if len(gap) else float("nan"),
+                "weighted_train_loss_reduction": weighted_train_loss_reduction(
+                    selected, group["nn_idx"].to_numpy(), r
+                ),
+                "n_pairs": len(group),
+                **theory_summary(group, len(r), len(selected)),
+            }
+        )
     return pd.DataFrame(rows)

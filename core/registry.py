@@ -55,18 +55,23 @@ class Registry(Mapping[str, T], Generic[T]):
     def add(self, name: str, entry: type | str) -> None:
         """Register ``entry`` (a class or "module:Class") under a new ``name``."""
         if not isinstance(name, str) or not name:
-            raise ForgeLensError(f"{self.kind} name={name!r} is not allowed; allowed: a non-empty "
-                                 "string")
+            raise ForgeLensError(
+                f"{self.kind} name={name!r} is not allowed; allowed: a non-empty string"
+            )
         if name in self._entries:
-            raise ForgeLensError(f"{self.kind} name {name!r} is already registered; allowed: a new "
-                                 f"name, not one of {', '.join(self._entries)}")
+            raise ForgeLensError(
+                f"{self.kind} name {name!r} is already registered; allowed: a new "
+                f"name, not one of {', '.join(self._entries)}"
+            )
         self._entries[name] = entry
 
     def replace(self, name: str, entry: type | str) -> None:
         """Register ``entry`` again under an existing ``name`` (a scenario file that changed)."""
         if name not in self._entries:
-            raise ForgeLensError(f"{self.kind} name {name!r} is not registered; allowed: one of "
-                                 f"{', '.join(self._entries)}")
+            raise ForgeLensError(
+                f"{self.kind} name {name!r} is not registered; allowed: one of "
+                f"{', '.join(self._entries)}"
+            )
         self._entries[name] = entry
 
     def snapshot(self) -> dict[str, type | str]:

@@ -53,25 +53,33 @@ def with_settings(store: RunStore, runs: pd.DataFrame) -> pd.DataFrame:
     seed, method, method parameters and budget), ``experiment_label`` (what tells this
     experiment apart from the others in ``runs``), ``adapt_loss`` and ``preset``."""
     if runs.empty:
-        return runs.assign(setting=[], experiment=[], experiment_label=[], adapt_loss=[],
-                           preset=[])
+        return runs.assign(setting=[], experiment=[], experiment_label=[], adapt_loss=[], preset=[])
     configs = {r: store.load_config(r)["config"] for r in runs["run_id"]}
-    setting = {r: config_id({k: v for k, v in c.items() if k not in SEED_KEYS})
-               for r, c in configs.items()}
-    rest = {r: {k: v for k, v in c.items() if k not in SEED_KEYS + ROW_KEYS}
-            for r, c in configs.items()}
+    setting = {
+        r: config_id({k: v for k, v in c.items() if k not in SEED_KEYS}) for r, c in configs.items()
+    }
+    rest = {
+        r: {k: v for k, v in c.items() if k not in SEED_KEYS + ROW_KEYS} for r, c in configs.items()
+    }
     experiment = {r: config_id(c) for r, c in rest.items()}
     flat = {experiment[r]: _flat(c) for r, c in rest.items()}
     keys = sorted(set().union(*flat.values()))
-    differing = [k for k in keys if len({json.dumps(f.get(k), default=str)
-                                         for f in flat.values()}) > 1]
+    differing = [
+        k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat.values()}) > 1
+    ]
     labels = {}
     for exp, values in flat.items():
-        base = [values.get("scenario"), f"{values.get('adaptation', 'full')} adaptation",
-                f"loss {values.get('hparams.adapt_loss', 'ce')}",
-                f"{values.get('hparams.preset', 'default')} recipe"]
-        extra = [f"{k.removeprefix('hparams.')}={values.get(k)}" for k in differing
-                 if k not in ("scenario", "adaptation", "hparams.adapt_loss", "hparams.preset")]
+        base = [
+            values.get("scenario"),
+            f"{values.get('adaptation', 'full')} adaptation",
+            f"loss {values.get('hparams.adapt_loss', 'ce')}",
+            f"{values.get('hparams.preset', 'default')} recipe",
+        ]
+        extra = [
+            f"{k.removeprefix('hparams.')}={values.get(k)}"
+            for k in differing
+            if k not in ("scenario", "adaptation", "hparams.adapt_loss", "hparams.preset")
+        ]
         labels[exp] = " · ".join(str(b) for b in base + extra)
     hparams = {r: c.get("hparams", {}) for r, c in configs.items()}
     return runs.assign(
@@ -83,8 +91,9 @@ def with_settings(store: RunStore, runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def experiments(store: RunStore, run_ids: Sequence[str] | None = None,
-                scenario: str | None = None) -> pd.DataFrame:
+def experiments(
+    store: RunStore, run_ids: Sequence[str] | None = None, scenario: str | None = None
+) -> pd.DataFrame:
     """One row per experiment: its id, label and number of runs, largest first."""
     runs = with_settings(store, _runs(store, run_ids, scenario))
     if runs.empty:
@@ -102,8 +111,9 @@ def _runs(store: RunStore, run_ids: Sequence[str] | None, scenario: str | None) 
     return runs
 
 
-def accuracy_long(store: RunStore, run_ids: Sequence[str] | None = None,
-                  scenario: str | None = None) -> pd.DataFrame:
+def accuracy_long(
+    store: RunStore, run_ids: Sequence[str] | None = None, scenario: str | None = None
+) -> pd.DataFrame:
     """One row per (run, split, stage): experiment, setting, method, budget, seed, accuracy,
     loss."""
     runs = with_settings(store, _runs(store, run_ids, scenario))
@@ -118,15 +128,28 @@ def accuracy_long(store: RunStore, run_ids: Sequence[str] | None = None,
         table.insert(5, "experiment", row.experiment)
         table.insert(6, "setting", row.setting)
         frames.append(table)
-    columns = ["run_id", "scenario", "method", "budget", "seed", "experiment", "setting", "split",
-               "stage", "n", "accuracy", "loss"]
+    columns = [
+        "run_id",
+        "scenario",
+        "method",
+        "budget",
+        "seed",
+        "experiment",
+        "setting",
+        "split",
+        "stage",
+        "n",
+        "accuracy",
+        "loss",
+    ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(method_order(table["method"]))}
-    return table.sort_values(["budget", "method"], key=lambda c: c.map(order)
-                             if c.name == "method" else c, kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["budget", "method"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable"
+    ).reset_index(drop=True)
 
 
 def accuracy_summary(long: pd.DataFrame, split: str = "test", stage: str = "after") -> pd.DataFrame:
@@ -138,36 +161,65 @@ def accuracy_summary(long: pd.DataFrame, split: str = "test", stage: str = "afte
     """
     part = long[(long["split"] == split) & (long["stage"] == stage)]
     if "setting" not in part.columns:  # a long table built by hand: one setting per row key
-        part = part.assign(setting=part["method"] + "|" + part["budget"].astype(str),
-                           experiment="")
+        part = part.assign(setting=part["method"] + "|" + part["budget"].astype(str), experiment="")
     rows = []
     paired = paired_differences(part, "accuracy", pair_on=("experiment", "budget", "seed"))
-    for (setting, method, budget), group in part.groupby(["setting", "method", "budget"],
-                                                         sort=False):
+    for (setting, method, budget), group in part.groupby(
+        ["setting", "method", "budget"], sort=False
+    ):
         mean, std, n = mean_std(group["accuracy"])
         diffs = paired[paired["setting"] == setting]["difference"]
-        interval = (difference_interval(diffs) if method != BASELINE
-                    else Interval(float("nan"), float("nan"), float("nan"), 0, "paired t"))
-        rows.append({"experiment": group["experiment"].iloc[0], "setting": setting,
-                     "method": method, "budget": budget, "mean": mean,
-                     "std": 0.0 if n == 1 else std, "n_seeds": n,
-                     "diff_to_random": interval.estimate, "diff_low": interval.low,
-                     "diff_high": interval.high, "n_pairs": interval.n,
-                     "diff_verdict": verdict(interval) if method != BASELINE else ""})
-    columns = ["experiment", "setting", "method", "budget", "mean", "std", "n_seeds",
-               "diff_to_random", "diff_low", "diff_high", "n_pairs", "diff_verdict"]
+        interval = (
+            difference_interval(diffs)
+            if method != BASELINE
+            else Interval(float("nan"), float("nan"), float("nan"), 0, "paired t")
+        )
+        rows.append(
+            {
+                "experiment": group["experiment"].iloc[0],
+                "setting": setting,
+                "method": method,
+                "budget": budget,
+                "mean": mean,
+                "std": 0.0 if n == 1 else std,
+                "n_seeds": n,
+                "diff_to_random": interval.estimate,
+                "diff_low": interval.low,
+                "diff_high": interval.high,
+                "n_pairs": interval.n,
+                "diff_verdict": verdict(interval) if method != BASELINE else "",
+            }
+        )
+    columns = [
+        "experiment",
+        "setting",
+        "method",
+        "budget",
+        "mean",
+        "std",
+        "n_seeds",
+        "diff_to_random",
+        "diff_low",
+        "diff_high",
+        "n_pairs",
+        "diff_verdict",
+    ]
     return _ordered(pd.DataFrame(rows, columns=columns))
 
 
 def accuracy_matrix(summary: pd.DataFrame) -> pd.DataFrame:
     """Selectors x budgets as 'mean ± std (n) Δ diff [low, high]' strings in percent, for
     printing; a '≈' marks a difference not distinguishable at this number of seeds."""
+
     def cell(row: pd.Series) -> str:
         text = f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} (n={row['n_seeds']})"
         if not np.isnan(row["diff_to_random"]) and row["method"] != BASELINE:
             mark = "≈" if row["diff_verdict"] == NOT_DISTINGUISHABLE else ""
-            bounds = (f"[{100 * row['diff_low']:+.2f}, {100 * row['diff_high']:+.2f}]"
-                      if np.isfinite(row["diff_low"]) else "[n/a]")
+            bounds = (
+                f"[{100 * row['diff_low']:+.2f}, {100 * row['diff_high']:+.2f}]"
+                if np.isfinite(row["diff_low"])
+                else "[n/a]"
+            )
             text += f" Δ{mark}{100 * row['diff_to_random']:+.2f} {bounds}"
         return text
 
@@ -185,23 +237,35 @@ def decomposition(long: pd.DataFrame, budget: float | None = None) -> pd.DataFra
     part = long[long["stage"] == "after"]
     if budget is not None:
         part = part[np.isclose(part["budget"], budget)]
-    keys = ["setting", "method", "budget", "split"] if "setting" in part else [
-        "method", "budget", "split"]
-    stats = part.groupby(keys)["accuracy"].agg(
-        mean="mean", std=lambda s: float(np.std(s, ddof=1)) if len(s) > 1 else 0.0,
-        n_seeds="count",
-    ).reset_index()
+    keys = (
+        ["setting", "method", "budget", "split"]
+        if "setting" in part
+        else ["method", "budget", "split"]
+    )
+    stats = (
+        part.groupby(keys)["accuracy"]
+        .agg(
+            mean="mean",
+            std=lambda s: float(np.std(s, ddof=1)) if len(s) > 1 else 0.0,
+            n_seeds="count",
+        )
+        .reset_index()
+    )
     stats["split"] = pd.Categorical(
         stats["split"], ["selected_train", "unselected_train", "val", "test"], ordered=True
     )
     order = {m: i for i, m in enumerate(method_order(stats["method"]))}
-    return stats.sort_values(["budget", "method", "split"],
-                             key=lambda c: c.map(order) if c.name == "method" else c
-                             ).reset_index(drop=True)
+    return stats.sort_values(
+        ["budget", "method", "split"], key=lambda c: c.map(order) if c.name == "method" else c
+    ).reset_index(drop=True)
 
 
-def run_summaries(store: RunStore, run_ids: Sequence[str] | None = None,
-                  scenario: str | None = None, intervals: bool = True) -> pd.DataFrame:
+def run_summaries(
+    store: RunStore,
+    run_ids: Sequence[str] | None = None,
+    scenario: str | None = None,
+    intervals: bool = True,
+) -> pd.DataFrame:
     """Every run's per-space summary rows with its experiment, setting, method, budget and seed.
 
     With ``intervals``, runs recorded before the within-run intervals existed get them computed
@@ -215,27 +279,54 @@ def run_summaries(store: RunStore, run_ids: Sequence[str] | None = None,
         table = store.load_table(row.run_id, "summary")
         if intervals and "spearman_low" not in table.columns:
             pairs = store.load_table(row.run_id, "pairs")
-            extra = pd.DataFrame([{"space": str(space), **correlation_intervals(
-                group["distance"].to_numpy(), group["gap"].to_numpy())}
-                for space, group in pairs.groupby("space", sort=False)])
+            extra = pd.DataFrame(
+                [
+                    {
+                        "space": str(space),
+                        **correlation_intervals(
+                            group["distance"].to_numpy(), group["gap"].to_numpy()
+                        ),
+                    }
+                    for space, group in pairs.groupby("space", sort=False)
+                ]
+            )
             table = table.merge(extra, on="space", how="left")
-        for position, column in enumerate(("run_id", "experiment", "experiment_label",
-                                           "setting", "method", "budget", "seed")):
+        for position, column in enumerate(
+            ("run_id", "experiment", "experiment_label", "setting", "method", "budget", "seed")
+        ):
             table.insert(position, column, getattr(row, column))
         frames.append(table)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["run_id", "experiment", "experiment_label", "setting", "method", "budget",
-                 "seed", "space"])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            columns=[
+                "run_id",
+                "experiment",
+                "experiment_label",
+                "setting",
+                "method",
+                "budget",
+                "seed",
+                "space",
+            ]
+        )
+    )
 
 
 def _per_seed_text(values: pd.Series, low: pd.Series, high: pd.Series) -> str:
-    return "; ".join(f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"{v:+.2f}"
-                     for v, lo, hi in zip(values, low, high, strict=True))
+    return "; ".join(
+        f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"{v:+.2f}"
+        for v, lo, hi in zip(values, low, high, strict=True)
+    )
 
 
-def correlation_summary(store: RunStore, run_ids: Sequence[str] | None = None,
-                        scenario: str | None = None, legacy_intervals: bool = True,
-                        ) -> pd.DataFrame:  # fmt: skip
+def correlation_summary(
+    store: RunStore,
+    run_ids: Sequence[str] | None = None,
+    scenario: str | None = None,
+    legacy_intervals: bool = True,
+) -> pd.DataFrame:
     """Figure 5 in numbers, per (setting, space): mean, std and per-seed values of both
     correlations, each seed with its bootstrap interval over pairs, and a bootstrap interval of
     the mean over seeds (``<kind>_low``/``<kind>_high``).
@@ -246,39 +337,79 @@ def correlation_summary(store: RunStore, run_ids: Sequence[str] | None = None,
     for column in ("pearson_low", "pearson_high", "spearman_low", "spearman_high"):
         if column not in every.columns:
             every[column] = np.nan
-    columns = ["experiment", "setting", "method", "budget", "space", "n_seeds", "pearson",
-               "pearson_std", "pearson_low", "pearson_high", "pearson_per_seed", "spearman",
-               "spearman_std", "spearman_low", "spearman_high", "spearman_per_seed",
-               "gamma_spearman", "max_gap", "mean_gap", "weighted_train_loss_reduction"]
+    columns = [
+        "experiment",
+        "setting",
+        "method",
+        "budget",
+        "space",
+        "n_seeds",
+        "pearson",
+        "pearson_std",
+        "pearson_low",
+        "pearson_high",
+        "pearson_per_seed",
+        "spearman",
+        "spearman_std",
+        "spearman_low",
+        "spearman_high",
+        "spearman_per_seed",
+        "gamma_spearman",
+        "max_gap",
+        "mean_gap",
+        "weighted_train_loss_reduction",
+    ]
     if every.empty:
         return pd.DataFrame(columns=columns)
     rows = []
-    for (setting, space), group in every.sort_values("seed").groupby(["setting", "space"],
-                                                                     sort=False):
-        row: dict[str, Any] = {"experiment": group["experiment"].iloc[0], "setting": setting,
-                               "method": group["method"].iloc[0],
-                               "budget": group["budget"].iloc[0], "space": space,
-                               "n_seeds": len(group)}
+    for (setting, space), group in every.sort_values("seed").groupby(
+        ["setting", "space"], sort=False
+    ):
+        row: dict[str, Any] = {
+            "experiment": group["experiment"].iloc[0],
+            "setting": setting,
+            "method": group["method"].iloc[0],
+            "budget": group["budget"].iloc[0],
+            "space": space,
+            "n_seeds": len(group),
+        }
         for kind in ("pearson", "spearman"):
             mean, std, _ = mean_std(group[kind])
             across = mean_interval(group[kind].to_numpy())
-            row.update({kind: mean, f"{kind}_std": std, f"{kind}_low": across.low,
-                        f"{kind}_high": across.high,
-                        f"{kind}_per_seed": _per_seed_text(group[kind], group[f"{kind}_low"],
-                                                           group[f"{kind}_high"])})
+            row.update(
+                {
+                    kind: mean,
+                    f"{kind}_std": std,
+                    f"{kind}_low": across.low,
+                    f"{kind}_high": across.high,
+                    f"{kind}_per_seed": _per_seed_text(
+                        group[kind], group[f"{kind}_low"], group[f"{kind}_high"]
+                    ),
+                }
+            )
         for column in ("gamma_spearman", "max_gap", "mean_gap", "weighted_train_loss_reduction"):
             row[column] = float(group[column].mean())
         rows.append(row)
     return _ordered(pd.DataFrame(rows, columns=columns))
 
 
-THEORY_COLUMNS = ("bound_holds_fraction", "first_order_holds_fraction", "max_signed_gap",
-                  "median_bound_over_gap", "mean_first_order", "mean_second_order", "dtheta",
-                  "pair_difference_term", "max_gap_term", "max_gap_term_printed")
+THEORY_COLUMNS = (
+    "bound_holds_fraction",
+    "first_order_holds_fraction",
+    "max_signed_gap",
+    "median_bound_over_gap",
+    "mean_first_order",
+    "mean_second_order",
+    "dtheta",
+    "pair_difference_term",
+    "max_gap_term",
+    "max_gap_term_printed",
+)
 
 
-def theory_table(store: RunStore, run_ids: Sequence[str] | None = None,
-                 scenario: str | None = None) -> pd.DataFrame:
+def theory_table(
+    store: RunStore, run_ids: Sequence[str] | None = None, scenario: str | None = None
+) -> pd.DataFrame:
     """Per run and space: Theorem 4 (fraction of pairs where the bound and its first-order term
     alone hold, the terms' sizes), Proposition 2's decomposition, and how well |z| ranks the pool
     like the full-network tangent norm (Spearman, ``proxy_spearman``).
@@ -300,23 +431,44 @@ def theory_table(store: RunStore, run_ids: Sequence[str] | None = None,
         accuracy = store.load_table(run_id, "accuracy").set_index(["split", "stage"])
         mean_r = {}
         for split in ("test", "selected_train", "unselected_train"):
-            mean_r[split] = (accuracy.loc[(split, "before"), "loss"]
-                             - accuracy.loc[(split, "after"), "loss"])
+            mean_r[split] = (
+                accuracy.loc[(split, "before"), "loss"] - accuracy.loc[(split, "after"), "loss"]
+            )
         n_sel = accuracy.loc[("selected_train", "after"), "n"]
         n_unsel = accuracy.loc[("unselected_train", "after"), "n"]
         pool_r = (n_sel * mean_r["selected_train"] + n_unsel * mean_r["unselected_train"]) / (
-            n_sel + n_unsel)
+            n_sel + n_unsel
+        )
         samples = store.load_table(run_id, "samples")
         proxy = float("nan")
         if "tangent_norm_full" in samples and samples["tangent_norm_full"].notna().all():
             proxy = float(stats.spearmanr(samples["znorm"], samples["tangent_norm_full"])[0])
-        extra.append({"run_id": run_id, "test_r": float(mean_r["test"]),
-                      "pool_r": float(pool_r),
-                      "generalisation_gap": float(mean_r["test"] - pool_r),
-                      "proxy_spearman": proxy})
-    columns = ["experiment", "experiment_label", "setting", "method", "budget", "seed", "space",
-               "n_pairs", *THEORY_COLUMNS, "weighted_train_loss_reduction", "test_r", "pool_r",
-               "generalisation_gap", "proxy_spearman", "run_id"]
+        extra.append(
+            {
+                "run_id": run_id,
+                "test_r": float(mean_r["test"]),
+                "pool_r": float(pool_r),
+                "generalisation_gap": float(mean_r["test"] - pool_r),
+                "proxy_spearman": proxy,
+            }
+        )
+    columns = [
+        "experiment",
+        "experiment_label",
+        "setting",
+        "method",
+        "budget",
+        "seed",
+        "space",
+        "n_pairs",
+        *THEORY_COLUMNS,
+        "weighted_train_loss_reduction",
+        "test_r",
+        "pool_r",
+        "generalisation_gap",
+        "proxy_spearman",
+        "run_id",
+    ]
     if every.empty:
         return pd.DataFrame(columns=columns)
     table = every.merge(pd.DataFrame(extra), on="run_id", how="left")

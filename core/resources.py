@@ -59,8 +59,9 @@ def gib(value: int) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
-def check_sweep_memory(scenario: str, adaptation: str | None, device: str = "auto", *,
-                       freed_later: int = 0) -> int:
+def check_sweep_memory(
+    scenario: str, adaptation: str | None, device: str = "auto", *, freed_later: int = 0
+) -> int:
     """The sweep's estimate; ForgeLensError when it exceeds the memory available now plus
     ``freed_later`` (the estimates of sweeps running ahead of it, given back when they end)."""
     del device  # host memory is needed on every device (the data live there)
@@ -72,5 +73,6 @@ def check_sweep_memory(scenario: str, adaptation: str | None, device: str = "aut
             f"{gib(available + freed_later)} is available"
             + (" (counting what running sweeps give back)" if freed_later else "")
             + "; allowed: sweeps that fit. Wait for running sweeps to end, free memory, or "
-            "run it on a larger machine with `python -m core run`")
+            "run it on a larger machine with `python -m core run`"
+        )
     return estimate

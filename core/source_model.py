@@ -4,7 +4,8 @@ Cache layout under ``cache_dir``: ``<model_id>.safetensors`` (weights) and ``<mo
 (metadata: accuracies, timing). Both are written to a temporary file and moved into place with
 ``os.replace``; the JSON goes last and marks the entry complete, so a crash mid-write only
 costs a retrain. Each file has a checksum sidecar (``core.integrity.seal``): a damaged entry is
-quarantined (``_models/_quarantine/``) and trained again. ``model_id`` hashes the scenario name, ``scenario.summary()`` (sizes, seed and
+quarantined (``_models/_quarantine/``) and trained again. ``model_id`` hashes the scenario name,
+``scenario.summary()`` (sizes, seed and
 a fingerprint of the data) and the hyper-parameters that decide source training.
 
 Pretrained backbones (``hp.pretrained``): the source model is the frozen pretrained backbone
@@ -60,36 +61,69 @@ def source_model_id(scenario: Scenario, hp: HParams) -> str:
 
 
 def train_source(
-    model: FeatureClassifier, scenario: Scenario, hp: HParams, *, device: torch.device,
+    model: FeatureClassifier,
+    scenario: Scenario,
+    hp: HParams,
+    *,
+    device: torch.device,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on the source train split (shuffled with hp.source_seed)."""
-    info = _fit(model, scenario.source_train.x, scenario.source_train.y, hp, device=device,
-                progress=progress)
+    info = _fit(
+        model,
+        scenario.source_train.x,
+        scenario.source_train.y,
+        hp,
+        device=device,
+        progress=progress,
+    )
     model.eval()
     return info
 
 
-def train_head(model: FeatureClassifier, z: np.ndarray | torch.Tensor, labels: np.ndarray,
-               hp: HParams, *, device: torch.device,
-               progress: Progress | None = None) -> dict[str, Any]:
+def train_head(
+    model: FeatureClassifier,
+    z: np.ndarray | torch.Tensor,
+    labels: np.ndarray,
+    hp: HParams,
+    *,
+    device: torch.device,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Train only ``model.head`` in place on precomputed features ``z`` of the source train
     split (same loop and settings as ``train_source``); the backbone is not touched."""
-    info = _fit(model.head, torch.as_tensor(z, dtype=torch.float32), labels, hp, device=device,
-                progress=progress)
+    info = _fit(
+        model.head,
+        torch.as_tensor(z, dtype=torch.float32),
+        labels,
+        hp,
+        device=device,
+        progress=progress,
+    )
     model.eval()
     return info
 
 
-def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: HParams, *,
-         device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
+def _fit(
+    module: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: np.ndarray,
+    hp: HParams,
+    *,
+    device: torch.device,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings.
 
     After each epoch ``progress`` gets {"stage": "source model", "epoch", "epochs", "loss"}."""
     notify = progress or (lambda event: None)
     module.to(device).train()
-    optimizer = make_optimizer(hp.source_optimizer, module.parameters(), lr=hp.source_lr,
-                               weight_decay=hp.source_weight_decay)  # fmt: skip
+    optimizer = make_optimizer(
+        hp.source_optimizer,
+        module.parameters(),
+        lr=hp.source_lr,
+        weight_decay=hp.source_weight_decay,
+    )
     x = inputs.to(device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
     generator = torch.Generator().manual_seed(hp.source_seed)
@@ -106,10 +140,16 @@ def _fit(module: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, hp: 
             total += float(loss.detach()) * len(rows)
             iterations += 1
         epoch_losses.append(total / len(x))
-        notify({"stage": "source model", "epoch": len(epoch_losses), "epochs": hp.source_epochs,
+        notify(
+            {
+                "stage": "source model",
+                "epoch": len(epoch_losses),
+                "epochs": hp.source_epochs,
                 "loss": epoch_losses[-1],
                 "message": f"source training epoch {len(epoch_losses)}/{hp.source_epochs}, "
-                           f"loss {epoch_losses[-1]:.3f}"})
+                f"loss {epoch_losses[-1]:.3f}",
+            }
+        )
     check_finite("source training loss", np.asarray(epoch_losses))
     module.eval()
     return {
@@ -130,9 +170,14 @@ def _load_weights(model: FeatureClassifier, path: Path, head_only: bool) -> None
 
 
 def get_source_model(
-    scenario: Scenario, hp: HParams, *, cache_dir: Path, device,
-    features: dict[str, np.ndarray] | None = None, progress: Progress | None = None,
-) -> tuple[FeatureClassifier, dict[str, Any]]:  # fmt: skip
+    scenario: Scenario,
+    hp: HParams,
+    *,
+    cache_dir: Path,
+    device,
+    features: dict[str, np.ndarray] | None = None,
+    progress: Progress | None = None,
+) -> tuple[FeatureClassifier, dict[str, Any]]:
     """The source-only model for ``scenario``: loaded from ``cache_dir`` or trained and saved.
 
     Returns the model in eval mode on ``device`` and its metadata (model_id, accuracies on
@@ -161,17 +206,30 @@ def get_source_model(
             quarantine(path, cache_dir, kind="model", reason=f"{model_id}: {damage}")
         model = build_model(scenario, hp)
 
-    info: dict[str, Any] = {"model_id": model_id, "scenario": scenario.name,
-                            "hparams": hp.source_params()}  # fmt: skip
+    info: dict[str, Any] = {
+        "model_id": model_id,
+        "scenario": scenario.name,
+        "hparams": hp.source_params(),
+    }
     splits = ("source_train", "source_val", "target_val", "target_test")
     if hp.pretrained:
         if features is None:
             features = compute_features(model, scenario, device=device)
-        info.update(train_head(model, features["source_train"], scenario.source_train.y, hp,
-                               device=device, progress=progress), saved="head")  # fmt: skip
+        info.update(
+            train_head(
+                model,
+                features["source_train"],
+                scenario.source_train.y,
+                hp,
+                device=device,
+                progress=progress,
+            ),
+            saved="head",
+        )
         for split in splits:
-            _, predictions = per_sample_loss_from_features(model, features[split],
-                                                           scenario.split(split).y, device=device)
+            _, predictions = per_sample_loss_from_features(
+                model, features[split], scenario.split(split).y, device=device
+            )
             info[f"{split}_accuracy"] = float(np.mean(predictions == scenario.split(split).y))
     else:
         info.update(train_source(model, scenario, hp, device=device, progress=progress))

@@ -51,6 +51,7 @@ class Interval:
 
     def text(self, digits: int = 2, scale: float = 1.0) -> str:
         """'0.12 [0.05, 0.20]' (or '0.12 [n/a]' without an interval)."""
+
         def fmt(value: float) -> str:
             out = f"{scale * value:.{digits}f}"
             return out.replace("-0.00", "0.00") if float(out) == 0 else out
@@ -67,8 +68,9 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def percentile_interval(draws: np.ndarray, estimate: float, n: int, method: str,
-                        level: float = LEVEL) -> Interval:
+def percentile_interval(
+    draws: np.ndarray, estimate: float, n: int, method: str, level: float = LEVEL
+) -> Interval:
     """The (1 - level)/2 and (1 + level)/2 quantiles of the finite bootstrap draws."""
     draws = np.asarray(draws, dtype=np.float64)
     draws = draws[np.isfinite(draws)]
@@ -115,8 +117,7 @@ def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray
         return np.where(denominator > 1e-10 * reference, numerator / denominator, np.nan)
 
 
-def resampled_correlations(kind: str, x: np.ndarray, y: np.ndarray,
-                           rows: np.ndarray) -> np.ndarray:
+def resampled_correlations(kind: str, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Pearson or Spearman (Pearson of average ranks) of (x[r], y[r]) for each row r of
     ``rows`` (B, n), computed from multiplicities: O(B n) work, no per-resample sort."""
     check_choice("kind", kind, ("pearson", "spearman"))
@@ -126,9 +127,17 @@ def resampled_correlations(kind: str, x: np.ndarray, y: np.ndarray,
     return _weighted_pearson(x[None, :], y[None, :], w)
 
 
-def correlation_interval(x: Sequence[float], y: Sequence[float], kind: str = "spearman", *,
-                         n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL,
-                         indices: np.ndarray | None = None, chunk: int = 250) -> Interval:
+def correlation_interval(
+    x: Sequence[float],
+    y: Sequence[float],
+    kind: str = "spearman",
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+    indices: np.ndarray | None = None,
+    chunk: int = 250,
+) -> Interval:
     """A correlation over pairs with a percentile bootstrap interval over those pairs.
 
     ``indices`` (B, n) replaces the seeded draws (tests pass every resample to compare with a
@@ -142,13 +151,23 @@ def correlation_interval(x: Sequence[float], y: Sequence[float], kind: str = "sp
         return Interval(float("nan"), float("nan"), float("nan"), n, "bootstrap over pairs")
     estimate = float(resampled_correlations(kind, x, y, np.arange(n)[None])[0])
     rows = bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
-    draws = np.concatenate([resampled_correlations(kind, x, y, part)
-                            for part in np.array_split(rows, max(1, len(rows) // chunk))])
+    draws = np.concatenate(
+        [
+            resampled_correlations(kind, x, y, part)
+            for part in np.array_split(rows, max(1, len(rows) // chunk))
+        ]
+    )
     return percentile_interval(draws, estimate, n, "bootstrap over pairs", level)
 
 
-def mean_interval(values: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 0,
-                  level: float = LEVEL, indices: np.ndarray | None = None) -> Interval:
+def mean_interval(
+    values: Sequence[float],
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+    indices: np.ndarray | None = None,
+) -> Interval:
     """Mean of per-seed values with a percentile bootstrap interval over seeds (NaN bounds with
     fewer than 2 values)."""
     values = np.asarray(values, dtype=np.float64)
@@ -159,8 +178,9 @@ def mean_interval(values: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 
     if n < 2:
         return Interval(float(values[0]), float("nan"), float("nan"), 1, "bootstrap over seeds")
     rows = bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
-    return percentile_interval(values[rows].mean(axis=1), float(values.mean()), n,
-                               "bootstrap over seeds", level)
+    return percentile_interval(
+        values[rows].mean(axis=1), float(values.mean()), n, "bootstrap over seeds", level
+    )
 
 
 def difference_interval(differences: Sequence[float], level: float = LEVEL) -> Interval:
@@ -193,8 +213,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
 
 
-def paired_differences(table: pd.DataFrame, value: str, *, pair_on: Sequence[str],
-                       baseline: str = "random") -> pd.DataFrame:
+def paired_differences(
+    table: pd.DataFrame, value: str, *, pair_on: Sequence[str], baseline: str = "random"
+) -> pd.DataFrame:
     """Per-seed ``value`` minus the baseline method's ``value`` with the same ``pair_on``
     columns (e.g. experiment, budget, seed): a paired design, never a pooled baseline.
 
@@ -207,8 +228,10 @@ def paired_differences(table: pd.DataFrame, value: str, *, pair_on: Sequence[str
         raise ForgeLensError(f"table lacks column(s) {missing}; it has {list(table.columns)}")
     base = table[table["method"] == baseline][[*pair_on, value]]
     if base.duplicated(list(pair_on)).any():
-        raise ForgeLensError(f"baseline {baseline!r} has several rows per {list(pair_on)}; "
-                             "allowed: one baseline run per pairing key")
+        raise ForgeLensError(
+            f"baseline {baseline!r} has several rows per {list(pair_on)}; "
+            "allowed: one baseline run per pairing key"
+        )
     base = base.rename(columns={value: f"baseline_{value}"})
     out = table[table["method"] != baseline].merge(base, on=list(pair_on), how="left")
     out["difference"] = out[value] - out[f"baseline_{value}"]

@@ -62,11 +62,17 @@ RUNS_ENV = "FORGELENS_RUNS"
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
 POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
-_MEMBERS = {"run": ("config.json", *(f"{t}.parquet" for t in TABLES)),
-            "pool": ("meta.json", "pool.parquet", "embeddings.npz")}
+_MEMBERS = {
+    "run": ("config.json", *(f"{t}.parquet" for t in TABLES)),
+    "pool": ("meta.json", "pool.parquet", "embeddings.npz"),
+}
 _TMP_PREFIX = ".tmp-"
-STALE_SECONDS = 3600  # a writer stages a folder for seconds; older staging of unknown writers is dead
-_STAGING = re.compile(r"^\.tmp-(?P<name>.+?)(?:@(?P<writer>[0-9a-f]{12}))?-(?P<pid>\d+)-[0-9a-f]{8}$")
+STALE_SECONDS = (
+    3600  # a writer stages a folder for seconds; older staging of unknown writers is dead
+)
+_STAGING = re.compile(
+    r"^\.tmp-(?P<name>.+?)(?:@(?P<writer>[0-9a-f]{12}))?-(?P<pid>\d+)-[0-9a-f]{8}$"
+)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -78,7 +84,8 @@ def run_format(info: dict[str, Any]) -> int:
 
 
 def default_root() -> Path:
-    """The run store folder: ``$FORGELENS_RUNS`` when set, else ``runs/`` in the working directory."""
+    """The run store folder: ``$FORGELENS_RUNS`` when set, else ``runs/`` in the working
+    directory."""
     return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
@@ -127,8 +134,9 @@ def staged_folder(final: Path) -> Iterator[Path]:
     discarded. On error the staged folder is removed and nothing appears at ``final``.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / (f"{_TMP_PREFIX}{final.name}@{writer_tag()}-{os.getpid()}-"
-                              f"{uuid.uuid4().hex[:8]}")
+    staging = final.parent / (
+        f"{_TMP_PREFIX}{final.name}@{writer_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
     staging.mkdir()
     try:
         yield staging
@@ -192,28 +200,41 @@ class RunStore:
         still match had a passing read error and is left alone."""
         forget(folder)
         if folder_format(folder) >= 2 and verify_folder(folder, DONE, _MEMBERS[kind]) is None:
-            raise ForgeLensError(f"{kind} {folder.name}: {name} could not be read "
-                                 f"({type(error).__name__}: {error}); its checksums match, so "
-                                 "it was left in place; try again") from None
+            raise ForgeLensError(
+                f"{kind} {folder.name}: {name} could not be read "
+                f"({type(error).__name__}: {error}); its checksums match, so "
+                "it was left in place; try again"
+            ) from None
         self.reject(folder, kind, f"{name} unreadable ({type(error).__name__})")
 
     def reject(self, folder: Path, kind: str, reason: str) -> None:
         """Quarantine a damaged run or pool folder (or remember it when the store is read-only)."""
         if quarantine(folder, self.root, kind=kind, reason=reason) is None and folder.exists():
-            self._damaged_in_place[folder.name] = {"kind": kind, "id": folder.name,
-                                                   "reason": reason, "moved_to": None,
-                                                   "quarantined": time.time()}
+            self._damaged_in_place[folder.name] = {
+                "kind": kind,
+                "id": folder.name,
+                "reason": reason,
+                "moved_to": None,
+                "quarantined": time.time(),
+            }
 
     def damaged(self) -> list[dict[str, Any]]:
         """What failed verification: quarantined entries, and damaged ones that could not move."""
-        return (list(self._damaged_in_place.values()) + quarantined(self.root)
-                + quarantined(self.root / MODELS))
+        return (
+            list(self._damaged_in_place.values())
+            + quarantined(self.root)
+            + quarantined(self.root / MODELS)
+        )
 
-    def write_run(self, run_id: str, config: dict[str, Any], tables: dict[str, pd.DataFrame]) -> Path:
+    def write_run(
+        self, run_id: str, config: dict[str, Any], tables: dict[str, pd.DataFrame]
+    ) -> Path:
         """Write one run atomically; ``tables`` maps names in TABLES to DataFrames."""
         unknown = set(tables) - set(TABLES)
         if unknown:
-            raise ForgeLensError(f"tables={sorted(unknown)} not known; allowed: {', '.join(TABLES)}")
+            raise ForgeLensError(
+                f"tables={sorted(unknown)} not known; allowed: {', '.join(TABLES)}"
+            )
         final = self.run_dir(run_id)
         with staged_folder(final) as staging:
             for name, frame in tables.items():
@@ -235,8 +256,9 @@ class RunStore:
         with staged_folder(self.run_dir(new_id)) as staging:
             for name in TABLES:
                 shutil.copy2(old / f"{name}.parquet", staging / f"{name}.parquet")
-            (staging / "config.json").write_text(json.dumps(info, indent=2, sort_keys=True,
-                                                            default=str))
+            (staging / "config.json").write_text(
+                json.dumps(info, indent=2, sort_keys=True, default=str)
+            )
         shutil.rmtree(old)
         return self.run_dir(new_id)
 
@@ -245,9 +267,13 @@ class RunStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(("_", ".")) and (p / DONE).is_file()
-            and _id_ok(p.name) and self._intact(p, "run")
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.name.startswith(("_", "."))
+            and (p / DONE).is_file()
+            and _id_ok(p.name)
+            and self._intact(p, "run")
         )
 
     def _require_run(self, run_id: str) -> Path:
@@ -255,9 +281,11 @@ class RunStore:
         if not (folder / DONE).is_file():
             raise ForgeLensError(f"run_id={run_id!r} is not a finished run in {self.root}")
         if not self._intact(folder, "run"):
-            raise DamagedError(f"run_id={run_id!r} is damaged and was moved to "
-                               f"{self.root / '_quarantine'}; the next sweep that asks for it "
-                               "redoes it")
+            raise DamagedError(
+                f"run_id={run_id!r} is damaged and was moved to "
+                f"{self.root / '_quarantine'}; the next sweep that asks for it "
+                "redoes it"
+            )
         return folder
 
     def load_config(self, run_id: str) -> dict[str, Any]:
@@ -270,13 +298,16 @@ class RunStore:
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:
             self._unreadable(folder, "run", "config.json", error)
-            raise DamagedError(f"run_id={run_id!r}: config.json is damaged ({error}); the run "
-                               "was quarantined and will be redone") from None
+            raise DamagedError(
+                f"run_id={run_id!r}: config.json is damaged ({error}); the run "
+                "was quarantined and will be redone"
+            ) from None
         version = run_format(info)
         if version > RUN_FORMAT_VERSION:
             raise ForgeLensError(
                 f"run {run_id} in {self.root} has run format {version}; this ForgeLens reads "
-                f"formats 1 to {RUN_FORMAT_VERSION}: update ForgeLens to read it")
+                f"formats 1 to {RUN_FORMAT_VERSION}: update ForgeLens to read it"
+            )
         return info
 
     def load_table(self, run_id: str, name: str) -> pd.DataFrame:
@@ -286,9 +317,11 @@ class RunStore:
             return pd.read_parquet(folder / f"{name}.parquet")
         except Exception as error:  # noqa: BLE001 - pyarrow raises many kinds on damage
             self._unreadable(folder, "run", f"{name}.parquet", error)
-            raise DamagedError(f"run_id={run_id!r}: {name}.parquet is damaged "
-                               f"({type(error).__name__}); the run was quarantined and will "
-                               "be redone") from None
+            raise DamagedError(
+                f"run_id={run_id!r}: {name}.parquet is damaged "
+                f"({type(error).__name__}); the run was quarantined and will "
+                "be redone"
+            ) from None
 
     def finished_runs(self) -> pd.DataFrame:
         """One row per finished run: its identifying config and a few headline facts.
@@ -309,22 +342,36 @@ class RunStore:
             if problem:
                 self.reject(self.run_dir(run_id), "run", problem)
                 continue
-            rows.append({
-                "run_id": run_id,
-                "scenario": cfg["scenario"],
-                "method": cfg["method"],
-                "budget": cfg["budget"],
-                "seed": cfg["seed"],
-                "adaptation": cfg.get("adaptation", "full"),
-                "budget_count": info.get("budget_count"),
-                "pool_id": info.get("pool_id"),
-                "created": info.get("created"),
-                "total_seconds": info.get("timings", {}).get("total"),
-                "device": info.get("device"),
-                "format": run_format(info),
-            })
-        columns = ["run_id", "scenario", "method", "budget", "seed", "adaptation", "budget_count",
-                   "pool_id", "created", "total_seconds", "device", "format"]
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "scenario": cfg["scenario"],
+                    "method": cfg["method"],
+                    "budget": cfg["budget"],
+                    "seed": cfg["seed"],
+                    "adaptation": cfg.get("adaptation", "full"),
+                    "budget_count": info.get("budget_count"),
+                    "pool_id": info.get("pool_id"),
+                    "created": info.get("created"),
+                    "total_seconds": info.get("timings", {}).get("total"),
+                    "device": info.get("device"),
+                    "format": run_format(info),
+                }
+            )
+        columns = [
+            "run_id",
+            "scenario",
+            "method",
+            "budget",
+            "seed",
+            "adaptation",
+            "budget_count",
+            "pool_id",
+            "created",
+            "total_seconds",
+            "device",
+            "format",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def refused_runs(self) -> dict[str, str]:
@@ -353,20 +400,30 @@ class RunStore:
         folder = self.pool_dir(pool_id)
         return (folder / DONE).is_file() and self._intact(folder, "pool")
 
-    def write_pool(self, pool_id: str, meta: dict[str, Any], pool: pd.DataFrame,
-                   z: np.ndarray, logits: np.ndarray) -> Path:
+    def write_pool(
+        self,
+        pool_id: str,
+        meta: dict[str, Any],
+        pool: pd.DataFrame,
+        z: np.ndarray,
+        logits: np.ndarray,
+    ) -> Path:
         """Store a pool's embeddings once: meta.json, pool.parquet, embeddings.npz."""
         with staged_folder(self.pool_dir(pool_id)) as staging:
-            (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+            (staging / "meta.json").write_text(
+                json.dumps(meta, indent=2, sort_keys=True, default=str)
+            )
             pool.to_parquet(staging / "pool.parquet", index=False)
             np.savez(staging / "embeddings.npz", z=z, logits=logits)
         return self.pool_dir(pool_id)
 
     def _require_pool(self, pool_id: str) -> Path:
         if not self.has_pool(pool_id):
-            raise ForgeLensError(f"pool_id={pool_id!r} is not stored (or was damaged and "
-                                 f"quarantined) in {self.root / POOLS}; the next sweep of its "
-                                 "scenario stores it again")
+            raise ForgeLensError(
+                f"pool_id={pool_id!r} is not stored (or was damaged and "
+                f"quarantined) in {self.root / POOLS}; the next sweep of its "
+                "scenario stores it again"
+            )
         return self.pool_dir(pool_id)
 
     def _read_pool_file(self, pool_id: str, name: str, read):
@@ -375,9 +432,10 @@ class RunStore:
             return read(folder / name)
         except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
             self._unreadable(folder, "pool", name, error)
-            raise DamagedError(f"pool_id={pool_id!r}: {name} is damaged; the pool was "
-                               "quarantined and the next sweep of its scenario stores it again"
-                               ) from None
+            raise DamagedError(
+                f"pool_id={pool_id!r}: {name} is damaged; the pool was "
+                "quarantined and the next sweep of its scenario stores it again"
+            ) from None
 
     def load_pool(self, pool_id: str) -> pd.DataFrame:
         return self._read_pool_file(pool_id, "pool.parquet", pd.read_parquet)
@@ -388,8 +446,9 @@ class RunStore:
             if not isinstance(meta, dict):
                 raise ValueError("not a JSON object")
             names = meta.get("class_names")
-            if names is not None and not (isinstance(names, list)
-                                          and all(isinstance(n, str) for n in names)):
+            if names is not None and not (
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+            ):
                 raise ValueError("class_names is not a list of texts")
             return meta
 
@@ -460,9 +519,14 @@ def _config_problem(info: dict[str, Any]) -> str | None:
     missing = [key for key in ("scenario", "method", "budget", "seed") if key not in cfg]
     if missing:
         return f"config.json lacks {', '.join(missing)}"
-    if not (isinstance(cfg["scenario"], str) and isinstance(cfg["method"], str)
-            and isinstance(cfg["budget"], int | float) and not isinstance(cfg["budget"], bool)
-            and isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool)):
+    if not (
+        isinstance(cfg["scenario"], str)
+        and isinstance(cfg["method"], str)
+        and isinstance(cfg["budget"], int | float)
+        and not isinstance(cfg["budget"], bool)
+        and isinstance(cfg["seed"], int)
+        and not isinstance(cfg["seed"], bool)
+    ):
         return "config.json has a scenario, method, budget or seed of the wrong type"
     for key in ("scenario", "method", "adaptation"):
         if key in cfg and not (isinstance(cfg[key], str) and NAME_PATTERN.match(cfg[key])):

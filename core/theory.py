@@ -67,8 +67,9 @@ def last_layer_tangent_norm(z: np.ndarray, n_classes: int) -> np.ndarray:
     return np.sqrt(n_classes * (np.einsum("nd,nd->n", z, z) + 1.0))
 
 
-def gradient_distance(z: np.ndarray, residual: np.ndarray, idx: np.ndarray, nn_idx: np.ndarray,
-                      chunk: int = 512) -> np.ndarray:
+def gradient_distance(
+    z: np.ndarray, residual: np.ndarray, idx: np.ndarray, nn_idx: np.ndarray, chunk: int = 512
+) -> np.ndarray:
     """|e_i (x) [z_i; 1] - e_j (x) [z_j; 1]| for each pair (i, j) = (idx, nn_idx).
 
     Computed directly on chunks of pairs (chunk x C x (D + 1) floats at a time), not through the
@@ -78,22 +79,32 @@ def gradient_distance(z: np.ndarray, residual: np.ndarray, idx: np.ndarray, nn_i
     zt = np.hstack([z, np.ones((len(z), 1))])
     out = np.empty(len(idx), dtype=np.float64)
     for start in range(0, len(idx), chunk):
-        i, j = idx[start:start + chunk], nn_idx[start:start + chunk]
-        diff = (residual[i][:, :, None] * zt[i][:, None, :]
-                - residual[j][:, :, None] * zt[j][:, None, :])
-        out[start:start + chunk] = np.sqrt(np.einsum("pcd,pcd->p", diff, diff))
+        i, j = idx[start : start + chunk], nn_idx[start : start + chunk]
+        diff = (
+            residual[i][:, :, None] * zt[i][:, None, :]
+            - residual[j][:, :, None] * zt[j][:, None, :]
+        )
+        out[start : start + chunk] = np.sqrt(np.einsum("pcd,pcd->p", diff, diff))
     return out
 
 
 def head_distance(before: torch.nn.Module, after: torch.nn.Module) -> float:
     """|theta_T - theta_0| over the last layer's weight and bias (``.head`` of both models)."""
-    squared = sum(float(((a.detach().double().cpu() - b.detach().double().cpu()) ** 2).sum())
-                  for a, b in zip(after.head.parameters(), before.head.parameters(), strict=True))
+    squared = sum(
+        float(((a.detach().double().cpu() - b.detach().double().cpu()) ** 2).sum())
+        for a, b in zip(after.head.parameters(), before.head.parameters(), strict=True)
+    )
     return float(np.sqrt(squared))
 
 
-def theorem_terms(pairs: pd.DataFrame, z: np.ndarray, logits: np.ndarray, labels: np.ndarray,
-                  loss: str, dtheta: float) -> pd.DataFrame:
+def theorem_terms(
+    pairs: pd.DataFrame,
+    z: np.ndarray,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    loss: str,
+    dtheta: float,
+) -> pd.DataFrame:
     """``pairs`` (with idx, nn_idx, r, nn_r) plus THEORY_COLUMNS.
 
     ``z``, ``logits``: the pool under theta_0; ``labels``: true labels; ``loss``: "ce" or "mse"
@@ -133,8 +144,9 @@ def theory_summary(group: pd.DataFrame, n_pool: int, n_selected: int) -> dict[st
         "bound_holds_fraction": float(group["bound_holds"].mean()),
         "first_order_holds_fraction": float(group["first_order_holds"].mean()),
         "max_signed_gap": float(group["signed_gap"].max()),
-        "median_bound_over_gap": float(np.median(group["bound"] / group["signed_gap"].abs()
-                                                 .clip(lower=1e-12))),
+        "median_bound_over_gap": float(
+            np.median(group["bound"] / group["signed_gap"].abs().clip(lower=1e-12))
+        ),
         "mean_first_order": float(group["first_order"].mean()),
         "mean_second_order": float(group["second_order"].mean()),
         "dtheta": float(group["dtheta"].iloc[0]),
@@ -144,8 +156,9 @@ def theory_summary(group: pd.DataFrame, n_pool: int, n_selected: int) -> dict[st
     }
 
 
-def full_tangent_norms(model: torch.nn.Module, x: torch.Tensor, *, device: torch.device,
-                       chunk: int = 32) -> np.ndarray:
+def full_tangent_norms(
+    model: torch.nn.Module, x: torch.Tensor, *, device: torch.device, chunk: int = 32
+) -> np.ndarray:
     """|grad_theta f(x)|_F over every parameter of ``model`` (all layers), per sample.
 
     torch.func: a per-sample Jacobian of the C logits (vmap of jacrev of a functional call),
@@ -164,7 +177,7 @@ def full_tangent_norms(model: torch.nn.Module, x: torch.Tensor, *, device: torch
     out = []
     try:
         for start in range(0, len(x), chunk):
-            batch = x[start:start + chunk].to(device)
+            batch = x[start : start + chunk].to(device)
             jac = per_sample(params, batch)  # name -> (chunk, C, *param shape)
             squared = sum(j.double().pow(2).flatten(1).sum(1) for j in jac.values())
             out.append(squared.sqrt().cpu())
@@ -173,8 +186,14 @@ def full_tangent_norms(model: torch.nn.Module, x: torch.Tensor, *, device: torch
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
-def pool_full_tangent_norms(store: RunStore, pool_id: str, model: torch.nn.Module, arch: str,
-                            x: torch.Tensor, device: torch.device) -> np.ndarray:
+def pool_full_tangent_norms(
+    store: RunStore,
+    pool_id: str,
+    model: torch.nn.Module,
+    arch: str,
+    x: torch.Tensor,
+    device: torch.device,
+) -> np.ndarray:
     """``full_tangent_norms`` of a pool under its source model, computed once and kept in the
     pool's folder; NaN for the pretrained backbones (millions of parameters per Jacobian row)."""
     if arch not in _ARCHS_WITH_FULL_TANGENT:
@@ -191,17 +210,29 @@ def pool_full_tangent_norms(store: RunStore, pool_id: str, model: torch.nn.Modul
     return norms
 
 
-def record_theory(store: RunStore, prepared: Any, adapted: torch.nn.Module, pairs: pd.DataFrame,
-                  samples: pd.DataFrame, *, device: torch.device
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def record_theory(
+    store: RunStore,
+    prepared: Any,
+    adapted: torch.nn.Module,
+    pairs: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    device: torch.device,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The record step's theory columns: Theorem 4's terms on every pair, and the full-network
     tangent norm on every pool sample (``prepared``: ``core.experiment.PreparedPool``)."""
     hp, pool = prepared.hparams, prepared.embedding
     z = pool.features()
     labels = samples["label"].to_numpy(np.int64)
-    pairs = theorem_terms(pairs, z, pool.logits, labels, hp.adapt_loss,
-                          head_distance(prepared.model, adapted))
+    pairs = theorem_terms(
+        pairs, z, pool.logits, labels, hp.adapt_loss, head_distance(prepared.model, adapted)
+    )
     x = prepared.scenario.target_pool.x
-    samples = samples.assign(**{FULL_TANGENT: pool_full_tangent_norms(
-        store, prepared.pool_id, prepared.model, hp.arch, x, device)})
+    samples = samples.assign(
+        **{
+            FULL_TANGENT: pool_full_tangent_norms(
+                store, prepared.pool_id, prepared.model, hp.arch, x, device
+            )
+        }
+    )
     return pairs, samples

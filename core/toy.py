@@ -60,15 +60,17 @@ class ToyPool:
 
     def frame(self) -> pd.DataFrame:
         """One row per sample: idx, z1, z2, znorm, cluster, group, pseudo."""
-        return pd.DataFrame({
-            "idx": np.arange(self.n, dtype=np.int64),
-            "z1": self.z[:, 0],
-            "z2": self.z[:, 1],
-            "znorm": self.znorm,
-            "cluster": self.cluster,
-            "group": np.where(self.high, HIGH, LOW),
-            "pseudo": self.pseudo,
-        })
+        return pd.DataFrame(
+            {
+                "idx": np.arange(self.n, dtype=np.int64),
+                "z1": self.z[:, 0],
+                "z2": self.z[:, 1],
+                "znorm": self.znorm,
+                "cluster": self.cluster,
+                "group": np.where(self.high, HIGH, LOW),
+                "pseudo": self.pseudo,
+            }
+        )
 
 
 def make_toy_pool(*, n_per_cluster: int = 40, n_high: int = 40, seed: int = 0) -> ToyPool:
@@ -111,7 +113,8 @@ def plane_coordinates(z: np.ndarray, logits: np.ndarray, space: str) -> np.ndarr
 
 
 def coverage_radii(coords: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """Radius after each prefix of ``picks``: max over samples of the distance to the nearest pick."""
+    """Radius after each prefix of ``picks``: max over samples of the distance to the nearest
+    pick."""
     nearest = np.full(len(coords), np.inf)
     radii = np.empty(len(picks))
     for step, pick in enumerate(picks):
@@ -138,9 +141,11 @@ def kcenter_walk(pool: ToyPool, space: str, budget: int, *, seed: int = 0) -> pd
     embedding = PoolEmbedding.from_arrays(pool.z, pool.logits, device="cpu", dtype=torch.float64)
     picks = np.asarray(kcenter_greedy(embedding.space(space), budget, seed=seed), dtype=np.int64)
     radii = coverage_radii(plane_coordinates(pool.z, pool.logits, space), picks)
-    return pd.DataFrame({
-        "step": np.arange(1, budget + 1),
-        "idx": picks,
-        "radius": radii,
-        "high": pool.high[picks],
-    })
+    return pd.DataFrame(
+        {
+            "step": np.arange(1, budget + 1),
+            "idx": picks,
+            "radius": radii,
+            "high": pool.high[picks],
+        }
+    )

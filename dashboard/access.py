@@ -51,14 +51,20 @@ def operator_gate(key: str = "operator_token") -> bool:
     if is_operator():
         return True
     if not operator_token():
-        st.info(f"Launching sweeps is disabled: this dashboard serves a network "
-                f"({bound_address() or 'every interface'}) and the operator set no "
-                f"`{TOKEN_ENV}`. Browsing runs works; sweeps run with `python -m core run`.",
-                icon=":material/lock:")
+        st.info(
+            f"Launching sweeps is disabled: this dashboard serves a network "
+            f"({bound_address() or 'every interface'}) and the operator set no "
+            f"`{TOKEN_ENV}`. Browsing runs works; sweeps run with `python -m core run`.",
+            icon=":material/lock:",
+        )
         return False
-    given = st.text_input("Operator token", type="password", key=key,
-                          help=f"This dashboard serves a network: starting or stopping sweeps "
-                               f"needs the token in the server's ${TOKEN_ENV}.")
+    given = st.text_input(
+        "Operator token",
+        type="password",
+        key=key,
+        help=f"This dashboard serves a network: starting or stopping sweeps "
+        f"needs the token in the server's ${TOKEN_ENV}.",
+    )
     if given and token_matches(given):
         st.session_state[_AUTHORISED] = True
         st.rerun()

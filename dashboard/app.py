@@ -23,7 +23,8 @@ page = st.navigation(build_navigation())
 root = loaders.store_root()
 try:  # an error escaping a page becomes a short message (details in the server log)
     st.session_state[session.SELECTION] = widgets.sidebar(
-        root, filters=page.url_path in RUN_FILTER_PAGES)
+        root, filters=page.url_path in RUN_FILTER_PAGES
+    )
     health.sidebar_notice(root)
     widgets.live_updates(root)
     page.run()

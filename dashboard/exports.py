@@ -12,10 +12,30 @@ import pandas as pd
 
 from core.validation import ForgeLensError
 
-PAIR_COLUMNS = ("method", "budget", "seed", "space", "idx", "label", "pseudo", "nn_idx",
-                "nn_label", "nn_pseudo", "distance", "gamma", "znorm", "nn_znorm",
-                "loss_before", "loss_after", "r", "nn_loss_before", "nn_loss_after", "nn_r",
-                "gap", "run_id")
+PAIR_COLUMNS = (
+    "method",
+    "budget",
+    "seed",
+    "space",
+    "idx",
+    "label",
+    "pseudo",
+    "nn_idx",
+    "nn_label",
+    "nn_pseudo",
+    "distance",
+    "gamma",
+    "znorm",
+    "nn_znorm",
+    "loss_before",
+    "loss_after",
+    "r",
+    "nn_loss_before",
+    "nn_loss_after",
+    "nn_r",
+    "gap",
+    "run_id",
+)
 
 
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
@@ -30,8 +50,21 @@ def accuracy_rows_percent(long: pd.DataFrame) -> pd.DataFrame:
     out = long.copy()
     out["budget_pct"] = 100 * out.pop("budget").astype(float)
     out["accuracy_pct"] = 100 * out.pop("accuracy").astype(float)
-    first = [c for c in ("method", "budget_pct", "seed", "split", "stage", "accuracy_pct", "n",
-                         "loss", "run_id") if c in out.columns]
+    first = [
+        c
+        for c in (
+            "method",
+            "budget_pct",
+            "seed",
+            "split",
+            "stage",
+            "accuracy_pct",
+            "n",
+            "loss",
+            "run_id",
+        )
+        if c in out.columns
+    ]
     return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)
 
 
@@ -40,8 +73,11 @@ def summary_percent(summary: pd.DataFrame) -> pd.DataFrame:
     _require(summary, "summary", ("method", "budget"))
     out = summary.copy()
     out["budget"] = 100 * out["budget"].astype(float)
-    fractions = [c for c in out.columns if c not in ("method", "budget", "n", "n_seeds")
-                 and pd.api.types.is_float_dtype(out[c])]
+    fractions = [
+        c
+        for c in out.columns
+        if c not in ("method", "budget", "n", "n_seeds") and pd.api.types.is_float_dtype(out[c])
+    ]
     out[fractions] = 100 * out[fractions]
     return out.rename(columns={c: f"{c}_pct" for c in [*fractions, "budget"]})
 
@@ -56,8 +92,10 @@ def pairs_export(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
     if class_names:
         for column in ("label", "pseudo", "nn_label", "nn_pseudo"):
             if column in out.columns:
-                out[f"{column}_name"] = [class_names[int(v)] if 0 <= int(v) < len(class_names)
-                                         else str(v) for v in out[column]]
+                out[f"{column}_name"] = [
+                    class_names[int(v)] if 0 <= int(v) < len(class_names) else str(v)
+                    for v in out[column]
+                ]
     return out.reset_index(drop=True)
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 PAPER_SETTING = {
     "backbone": "ResNet-50 pretrained on ImageNet (images); DistilBERT (text); GPT-2-medium "
-                "(reward models)",
+    "(reward models)",
     "data": "VLCS and VisDA (images), Amazon and Yelp reviews (text); thousands of target "
-            "samples per domain",
+    "samples per domain",
     "recipe": "SGD (ResNet-50) or Adam, learning rate 1e-4, batch 64 (ResNet-50) half source "
-              "and half target",
+    "and half target",
     "iterations": "4 epochs over the labelled target picks",
 }
 
@@ -39,8 +39,9 @@ def _span(values: Iterable[Any], fmt: str = "{}") -> str:
     return ", ".join(show(v) for v in unique)
 
 
-def run_setting(configs: Mapping[str, Mapping[str, Any]],
-                pool_meta: Mapping[str, Any] | None = None) -> dict[str, str]:
+def run_setting(
+    configs: Mapping[str, Mapping[str, Any]], pool_meta: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """backbone / data / recipe / iterations of the runs, from their ``config.json`` files."""
     infos = list(configs.values())
     hps = [info["config"].get("hparams", {}) for info in infos]
@@ -48,34 +49,53 @@ def run_setting(configs: Mapping[str, Mapping[str, Any]],
     from core.hparams import PRETRAINED_FEATURE_DIMS
 
     pretrained = any(h.get("arch") in PRETRAINED_FEATURE_DIMS for h in hps)
-    archs = _span((f"{h.get('arch', '?')} ({h.get('feature_dim', '?')}-d features)" if pretrained
-                   else f"small {h.get('arch', '?')} (width {h.get('width', '?')}, "
-                        f"{h.get('feature_dim', '?')}-d features)") for h in hps)
-    backbone = archs + (", frozen pretrained backbone" if pretrained else
-                        ", trained from scratch on the source domain")
+    archs = _span(
+        (
+            f"{h.get('arch', '?')} ({h.get('feature_dim', '?')}-d features)"
+            if pretrained
+            else f"small {h.get('arch', '?')} (width {h.get('width', '?')}, "
+            f"{h.get('feature_dim', '?')}-d features)"
+        )
+        for h in hps
+    )
+    backbone = archs + (
+        ", frozen pretrained backbone"
+        if pretrained
+        else ", trained from scratch on the source domain"
+    )
     scenarios = _span(info["config"].get("scenario") for info in infos)
     data = f"scenario {scenarios}"
     if pool_meta:
         sizes = pool_meta.get("scenario_summary", {}).get("sizes", {})
         if sizes:
-            data += (f": {sizes.get('source_train', '?')} source training samples, a target pool "
-                     f"of {sizes.get('target_pool', '?')}, {sizes.get('target_test', '?')} "
-                     "target test samples")
+            data += (
+                f": {sizes.get('source_train', '?')} source training samples, a target pool "
+                f"of {sizes.get('target_pool', '?')}, {sizes.get('target_test', '?')} "
+                "target test samples"
+            )
     modes = _span(info["config"].get("adaptation", "?") for info in infos)
-    recipe = (f"{modes} adaptation, {_span(h.get('adapt_optimizer', '?') for h in hps)} at "
-              f"learning rate {_span((h.get('adapt_lr') for h in hps), '{:g}')}, batch "
-              f"{_span(h.get('adapt_batch', '?') for h in hps)} (half source, half target)")
-    iterations = [a.get("iterations", info.get("iterations")) for a, info in
-                  zip(adaptation, infos, strict=True)]
+    recipe = (
+        f"{modes} adaptation, {_span(h.get('adapt_optimizer', '?') for h in hps)} at "
+        f"learning rate {_span((h.get('adapt_lr') for h in hps), '{:g}')}, batch "
+        f"{_span(h.get('adapt_batch', '?') for h in hps)} (half source, half target)"
+    )
+    iterations = [
+        a.get("iterations", info.get("iterations"))
+        for a, info in zip(adaptation, infos, strict=True)
+    ]
     iterations = [i for i in iterations if i is not None]
     epochs = [a.get("epochs") for a in adaptation if a.get("epochs") is not None]
-    steps = (f"T = {_span(iterations)} iterations ({_span(epochs)} epochs over the picks)"
-             if iterations else "not recorded")
+    steps = (
+        f"T = {_span(iterations)} iterations ({_span(epochs)} epochs over the picks)"
+        if iterations
+        else "not recorded"
+    )
     return {"backbone": backbone, "data": data, "recipe": recipe, "iterations": steps}
 
 
-def setting_markdown(configs: Mapping[str, Mapping[str, Any]],
-                     pool_meta: Mapping[str, Any] | None = None) -> str:
+def setting_markdown(
+    configs: Mapping[str, Mapping[str, Any]], pool_meta: Mapping[str, Any] | None = None
+) -> str:
     """A two-column markdown table: these runs against the paper's Sec. 6.1 setting."""
     ours = run_setting(configs, pool_meta)
     rows = ["| | runs shown here | the paper (Sec. 6.1) |", "|---|---|---|"]
@@ -84,7 +104,9 @@ def setting_markdown(configs: Mapping[str, Mapping[str, Any]],
     return "\n".join(rows)
 
 
-CAVEAT = ("These runs are a small, fast stand-in for the paper's experiments, not a "
-          "reproduction of its tables: the backbone, data, recipe and number of iterations "
-          "differ as listed. A selector that wins in the paper may lose here; judge it by the "
-          "paired per-seed difference to Random and its interval, not by the paper's claim.")
+CAVEAT = (
+    "These runs are a small, fast stand-in for the paper's experiments, not a "
+    "reproduction of its tables: the backbone, data, recipe and number of iterations "
+    "differ as listed. A selector that wins in the paper may lose here; judge it by the "
+    "paired per-seed difference to Random and its interval, not by the paper's claim."
+)

@@ -38,9 +38,11 @@ def sidebar_notice(root: str) -> None:
     """One line in the sidebar when the store holds damaged (quarantined) items."""
     records = damaged_records(root)
     if records:
-        st.sidebar.warning(f"{len(records)} damaged item(s) of the store were set aside and "
-                           "are left out of every page; the Run page lists them.",
-                           icon=":material/broken_image:")
+        st.sidebar.warning(
+            f"{len(records)} damaged item(s) of the store were set aside and "
+            "are left out of every page; the Run page lists them.",
+            icon=":material/broken_image:",
+        )
 
 
 def damaged_table(root: str) -> pd.DataFrame:
@@ -48,10 +50,15 @@ def damaged_table(root: str) -> pd.DataFrame:
     rows = []
     for record in damaged_records(root):
         when = datetime.datetime.fromtimestamp(float(record.get("quarantined") or 0.0))
-        rows.append({"kind": str(record.get("kind")), "id": str(record.get("id")),
-                     "problem": str(record.get("reason")),
-                     "set aside": f"{when:%Y-%m-%d %H:%M}",
-                     "moved to": str(record.get("moved_to") or "left in place (read-only)")})
+        rows.append(
+            {
+                "kind": str(record.get("kind")),
+                "id": str(record.get("id")),
+                "problem": str(record.get("reason")),
+                "set aside": f"{when:%Y-%m-%d %H:%M}",
+                "moved to": str(record.get("moved_to") or "left in place (read-only)"),
+            }
+        )
     return pd.DataFrame(rows, columns=["kind", "id", "problem", "set aside", "moved to"])
 
 
@@ -61,10 +68,12 @@ def damaged_section(root: str) -> None:
     if table.empty:
         return
     st.subheader("Damaged items")
-    st.caption("These failed their checksum or could not be read. They were moved to "
-               "`_quarantine/` in the run store (never deleted) and are left out of every page "
-               "and table; the next sweep that needs a run or pool computes it again. "
-               "`python -m core list --damaged` prints the same list.")
+    st.caption(
+        "These failed their checksum or could not be read. They were moved to "
+        "`_quarantine/` in the run store (never deleted) and are left out of every page "
+        "and table; the next sweep that needs a run or pool computes it again. "
+        "`python -m core list --damaged` prints the same list."
+    )
     st.dataframe(table, hide_index=True, width="stretch")
 
 
@@ -74,35 +83,51 @@ def show_page_error(error: Exception) -> None:
     if isinstance(error, ForgeLensError):
         text = escape_markdown(str(error))
     else:
-        text = (f"Something went wrong while drawing this page ({type(error).__name__}). The "
-                "details are in the server log; the other pages may still work.")
-    st.error(text + " If the run store was damaged, `python -m core list --damaged` names "
-             "what was set aside.", icon=":material/error:")
+        text = (
+            f"Something went wrong while drawing this page ({type(error).__name__}). The "
+            "details are in the server log; the other pages may still work."
+        )
+    st.error(
+        text + " If the run store was damaged, `python -m core list --damaged` names "
+        "what was set aside.",
+        icon=":material/error:",
+    )
     if st.button("Try again", icon=":material/refresh:"):
         st.rerun()
 
 
-def submit_sweep(root: str, scenario: str, methods: Sequence[str], budgets: Sequence[float],
-                 seeds: Sequence[int], **options) -> str | None:
+def submit_sweep(
+    root: str,
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    **options,
+) -> str | None:
     """Submit through the store's queue and say what happened; returns the job id or None."""
     try:
-        submitted = jobs.submit_job(root, scenario, list(methods), list(budgets), list(seeds),
-                                    **options)
+        submitted = jobs.submit_job(
+            root, scenario, list(methods), list(budgets), list(seeds), **options
+        )
     except ForgeLensError as error:
         st.error(escape_markdown(str(error)), icon=":material/block:")
         return None
     st.session_state.setdefault(session.WATCHED_JOBS, []).append(submitted.job_id)
     n_runs = len(methods) * len(budgets) * len(seeds)
     if submitted.duplicate:
-        st.info(f"The same sweep is already {submitted.state}: job {submitted.job_id} (below). "
-                "It was not started again.", icon=":material/content_copy:")
+        st.info(
+            f"The same sweep is already {submitted.state}: job {submitted.job_id} (below). "
+            "It was not started again.",
+            icon=":material/content_copy:",
+        )
     elif submitted.state == jobs.QUEUED:
         position = jobs.queue_position(root, submitted.job_id)
-        st.success(f"Queued job {submitted.job_id}: {n_runs} runs, position {position}; it "
-                   "starts when a running sweep ends. The same sweep from a shell:")
+        st.success(
+            f"Queued job {submitted.job_id}: {n_runs} runs, position {position}; it "
+            "starts when a running sweep ends. The same sweep from a shell:"
+        )
     else:
-        st.success(f"Started job {submitted.job_id}: {n_runs} runs. The same sweep from a "
-                   "shell:")
+        st.success(f"Started job {submitted.job_id}: {n_runs} runs. The same sweep from a shell:")
     if not submitted.duplicate:
         command = jobs.job_status(root, submitted.job_id).request.get("command", [])
         st.code(jobs.shell_command(command), language="bash")
@@ -115,7 +140,9 @@ def memory_caption(scenario: str, adaptation: str | None) -> None:
 
     estimate = sweep_memory_estimate(scenario, adaptation)
     free = available_memory()
-    st.caption(f":material/memory: Expected peak memory of this sweep: about {gib(estimate)}"
-               + (f"; {gib(free)} is free now." if free is not None else ".")
-               + f" At most {jobs.job_queue.max_jobs()} sweep(s) run at once; more wait in the "
-               "queue.")
+    st.caption(
+        f":material/memory: Expected peak memory of this sweep: about {gib(estimate)}"
+        + (f"; {gib(free)} is free now." if free is not None else ".")
+        + f" At most {jobs.job_queue.max_jobs()} sweep(s) run at once; more wait in the "
+        "queue."
+    )

@@ -60,8 +60,9 @@ def max_jobs() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ForgeLensError(f"{MAX_JOBS_ENV}={text!r} must be a positive integer (sweeps "
-                             "allowed to run at once)")
+        raise ForgeLensError(
+            f"{MAX_JOBS_ENV}={text!r} must be a positive integer (sweeps allowed to run at once)"
+        )
     return value
 
 
@@ -71,8 +72,9 @@ def read_job(root: str | os.PathLike[str], job_id: str) -> dict[str, Any]:
     try:
         request = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DamagedJobError(f"job file {path.name} cannot be read ({type(error).__name__})"
-                              ) from None
+        raise DamagedJobError(
+            f"job file {path.name} cannot be read ({type(error).__name__})"
+        ) from None
     if not isinstance(request, dict) or request.get("job_id") != job_id:
         raise DamagedJobError(f"job file {path.name} does not describe job {job_id}")
     return request
@@ -98,19 +100,33 @@ def queue_lock(root: str | os.PathLike[str]) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start_runner(root: str | os.PathLike[str], request: dict[str, Any],
-                 python: str | None = None) -> int:
+def start_runner(
+    root: str | os.PathLike[str], request: dict[str, Any], python: str | None = None
+) -> int:
     """Start the runner of a queued job, detached (its own session); returns its pid."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     log_path = jobs_dir(root) / f"{request['job_id']}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [python or sys.executable, "-m", "dashboard.job_queue", "run",
-             str(Path(root).resolve()), request["job_id"]],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                python or sys.executable,
+                "-m",
+                "dashboard.job_queue",
+                "run",
+                str(Path(root).resolve()),
+                request["job_id"],
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return process.pid
 
 
@@ -125,8 +141,14 @@ def _run(root: str, job_id: str) -> int:
         write_job(root, request)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with (jobs_dir(root) / f"{job_id}.log").open("ab") as log:
-        child = subprocess.Popen(request["command"], cwd=REPO_ROOT, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            request["command"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         while True:
             try:
                 code = child.wait()

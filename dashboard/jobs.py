@@ -77,12 +77,17 @@ class JobStatus:
     def estimate_notes(self) -> list[str]:
         """Expected durations the sweep announced (``estimate_seconds`` events), latest of each
         kind: the first backbone feature pass, and full fine-tuning per run (and in all)."""
-        latest = {e.get("stage"): e for e in self.events
-                  if isinstance(e.get("estimate_seconds"), int | float)}
+        latest = {
+            e.get("stage"): e
+            for e in self.events
+            if isinstance(e.get("estimate_seconds"), int | float)
+        }
         notes = []
         if "features" in latest:
-            notes.append("first feature pass: about "
-                         f"{format_seconds(latest['features']['estimate_seconds'])}")
+            notes.append(
+                "first feature pass: about "
+                f"{format_seconds(latest['features']['estimate_seconds'])}"
+            )
         if "adapt" in latest:
             seconds = latest["adapt"]["estimate_seconds"]
             note = f"full fine-tuning: about {format_seconds(seconds)} per run"
@@ -112,10 +117,20 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
-                seeds: Sequence[int], *, root: str | os.PathLike[str], progress: Path,
-                device: str = "auto", umap: bool = True, python: str | None = None,
-                adaptation: str | None = None, ray_address: str | None = None) -> list[str]:
+def cli_command(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    root: str | os.PathLike[str],
+    progress: Path,
+    device: str = "auto",
+    umap: bool = True,
+    python: str | None = None,
+    adaptation: str | None = None,
+    ray_address: str | None = None,
+) -> list[str]:
     """The ``python -m core run`` command line a job runs (also shown to the user).
 
     ``adaptation`` None leaves the mode to the CLI (the scenario's default). The arguments are
@@ -123,31 +138,56 @@ def cli_command(scenario: str, methods: Sequence[str], budgets: Sequence[float],
     ``ray_address`` (e.g. "auto" or "ray://head:10001") runs every run as a task on that Ray
     cluster.
     """
-    validate_params(RUN_CONSTRAINTS, {
-        "scenario": scenario, "methods": list(methods), "budgets": list(budgets),
-        "seeds": list(seeds), "adaptation": adaptation, "device": device, "out": str(root),
-        "progress": str(progress)})
+    validate_params(
+        RUN_CONSTRAINTS,
+        {
+            "scenario": scenario,
+            "methods": list(methods),
+            "budgets": list(budgets),
+            "seeds": list(seeds),
+            "adaptation": adaptation,
+            "device": device,
+            "out": str(root),
+            "progress": str(progress),
+        },
+    )
     return [
-        python or sys.executable, "-m", "core", "run",
-        "--scenario", scenario,
-        "--methods", ",".join(methods),
-        "--budgets", ",".join(f"{float(b):g}" for b in budgets),
-        "--seeds", ",".join(str(int(s)) for s in seeds),
-        "--out", str(Path(root).resolve()),
-        "--device", device,
+        python or sys.executable,
+        "-m",
+        "core",
+        "run",
+        "--scenario",
+        scenario,
+        "--methods",
+        ",".join(methods),
+        "--budgets",
+        ",".join(f"{float(b):g}" for b in budgets),
+        "--seeds",
+        ",".join(str(int(s)) for s in seeds),
+        "--out",
+        str(Path(root).resolve()),
+        "--device",
+        device,
         *([] if adaptation is None else ["--adaptation", adaptation]),
-        "--progress", str(progress),
+        "--progress",
+        str(progress),
         "--quiet",
         *([] if umap else ["--no-umap"]),
-        *([] if not ray_address else ["--executor", "ray", "--address", _check_address(ray_address)]),
+        *(
+            []
+            if not ray_address
+            else ["--executor", "ray", "--address", _check_address(ray_address)]
+        ),
     ]
 
 
 def _check_address(address: str) -> str:
     """A Ray address as typed: one token, no spaces (Ray itself checks the rest)."""
     if not isinstance(address, str) or not address.strip() or len(address.split()) != 1:
-        raise ForgeLensError(f"ray_address={address!r} is not allowed; allowed: one address "
-                             "such as auto or ray://head:10001")
+        raise ForgeLensError(
+            f"ray_address={address!r} is not allowed; allowed: one address "
+            "such as auto or ray://head:10001"
+        )
     return address.strip()
 
 
@@ -166,18 +206,39 @@ class Submitted:
     state: str = QUEUED
 
 
-def sweep_key(scenario: str, methods: Sequence[str], budgets: Sequence[float],
-              seeds: Sequence[int], adaptation: str | None) -> str:
+def sweep_key(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    adaptation: str | None,
+) -> str:
     """Identity of the runs a sweep computes (order of the choices does not matter)."""
-    return config_id({"scenario": scenario, "methods": sorted(methods),
-                      "budgets": sorted(float(b) for b in budgets),
-                      "seeds": sorted(int(s) for s in seeds), "adaptation": adaptation})
+    return config_id(
+        {
+            "scenario": scenario,
+            "methods": sorted(methods),
+            "budgets": sorted(float(b) for b in budgets),
+            "seeds": sorted(int(s) for s in seeds),
+            "adaptation": adaptation,
+        }
+    )
 
 
-def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
-               budgets: Sequence[float], seeds: Sequence[int], *, device: str = "auto",
-               umap: bool = True, python: str | None = None, adaptation: str | None = None,
-               check_memory: bool = True, ray_address: str | None = None) -> Submitted:
+def submit_job(
+    root: str | os.PathLike[str],
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    device: str = "auto",
+    umap: bool = True,
+    python: str | None = None,
+    adaptation: str | None = None,
+    check_memory: bool = True,
+    ray_address: str | None = None,
+) -> Submitted:
     """Queue a sweep in the store's queue and start it when a slot is free.
 
     An identical sweep (same scenario, selectors, budgets, seeds and adaptation) that is queued
@@ -189,9 +250,19 @@ def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
     folder.mkdir(parents=True, exist_ok=True)
     job_id = new_job_id()
     progress = (folder / f"{job_id}.jsonl").resolve()
-    command = cli_command(scenario, methods, budgets, seeds, root=root, progress=progress,
-                          device=device, umap=umap, python=python, adaptation=adaptation,
-                          ray_address=ray_address)
+    command = cli_command(
+        scenario,
+        methods,
+        budgets,
+        seeds,
+        root=root,
+        progress=progress,
+        device=device,
+        umap=umap,
+        python=python,
+        adaptation=adaptation,
+        ray_address=ray_address,
+    )
     key = sweep_key(scenario, methods, budgets, seeds, adaptation)
     with job_queue.queue_lock(root):
         active = [s for s in list_jobs(root) if s.state in ACTIVE]
@@ -203,20 +274,40 @@ def submit_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[st
             from core.resources import check_sweep_memory
 
             running = [s.request.get("memory_estimate") for s in active if s.state == RUNNING]
-            estimate = check_sweep_memory(scenario, adaptation, device,
-                                          freed_later=sum(int(m or 0) for m in running))
-        request = {"job_id": job_id, "phase": QUEUED, "key": key, "pid": None,
-                   "command": command, "scenario": scenario, "methods": list(methods),
-                   "budgets": [float(b) for b in budgets], "seeds": [int(s) for s in seeds],
-                   "device": device, "umap": umap, "adaptation": adaptation,
-                   "ray_address": ray_address, "memory_estimate": estimate, "submitted": time.time(), "python": python}
+            estimate = check_sweep_memory(
+                scenario, adaptation, device, freed_later=sum(int(m or 0) for m in running)
+            )
+        request = {
+            "job_id": job_id,
+            "phase": QUEUED,
+            "key": key,
+            "pid": None,
+            "command": command,
+            "scenario": scenario,
+            "methods": list(methods),
+            "budgets": [float(b) for b in budgets],
+            "seeds": [int(s) for s in seeds],
+            "device": device,
+            "umap": umap,
+            "adaptation": adaptation,
+            "ray_address": ray_address,
+            "memory_estimate": estimate,
+            "submitted": time.time(),
+            "python": python,
+        }
         job_queue.write_job(root, request)
     dispatch(root, python=python)
     return Submitted(job_id, state=job_status(root, job_id).state)
 
 
-def launch_job(root: str | os.PathLike[str], scenario: str, methods: Sequence[str],
-               budgets: Sequence[float], seeds: Sequence[int], **options: Any) -> str:
+def launch_job(
+    root: str | os.PathLike[str],
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    **options: Any,
+) -> str:
     """``submit_job`` returning only the job id (an identical active sweep's id if any)."""
     return submit_job(root, scenario, methods, budgets, seeds, **options).job_id
 
@@ -228,13 +319,14 @@ def dispatch(root: str | os.PathLike[str], python: str | None = None) -> list[st
     with job_queue.queue_lock(root):
         statuses = list_jobs(root)
         free = job_queue.max_jobs() - sum(s.state == RUNNING for s in statuses)
-        queued = sorted((s for s in statuses if s.state == QUEUED),
-                        key=lambda s: float(s.request.get("submitted") or 0.0))
-        for status in queued[:max(free, 0)]:
+        queued = sorted(
+            (s for s in statuses if s.state == QUEUED),
+            key=lambda s: float(s.request.get("submitted") or 0.0),
+        )
+        for status in queued[: max(free, 0)]:
             request = {**status.request, "phase": STARTING, "starting": time.time()}
             job_queue.write_job(root, request)  # recorded before the process exists
-            request["pid"] = job_queue.start_runner(root, request,
-                                                    python or request.get("python"))
+            request["pid"] = job_queue.start_runner(root, request, python or request.get("python"))
             job_queue.write_job(root, request)
             started.append(status.job_id)
     return started
@@ -245,8 +337,9 @@ def cancel_job(root: str | os.PathLike[str], job_id: str) -> bool:
     with job_queue.queue_lock(root):
         status = job_status(root, job_id)
         if status.state == QUEUED:
-            job_queue.write_job(root, {**status.request, "phase": CANCELLED,
-                                       "cancelled": time.time()})
+            job_queue.write_job(
+                root, {**status.request, "phase": CANCELLED, "cancelled": time.time()}
+            )
             return True
     return stop_job(root, job_id)
 
@@ -293,8 +386,9 @@ def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2
     try:
         request = job_queue.read_job(root, job_id)
     except DamagedJobError as error:
-        return JobStatus(job_id=job_id, state=DAMAGED, request={"job_id": job_id},
-                         problem=str(error))
+        return JobStatus(
+            job_id=job_id, state=DAMAGED, request={"job_id": job_id}, problem=str(error)
+        )
     except FileNotFoundError:
         request = {"job_id": job_id}
     events = read_events(folder / f"{job_id}.jsonl")
@@ -310,8 +404,11 @@ def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2
         state = FINISHED if request["returncode"] == 0 else FAILED
     elif process_alive(request.get("pid")):
         state = RUNNING
-    elif phase == STARTING and not request.get("pid") and \
-            time.time() - float(request.get("starting") or 0.0) < job_queue.START_GRACE_SECONDS:
+    elif (
+        phase == STARTING
+        and not request.get("pid")
+        and time.time() - float(request.get("starting") or 0.0) < job_queue.START_GRACE_SECONDS
+    ):
         state = RUNNING  # recorded, its process being started right now
     else:
         state = STOPPED if request.get("stopped") else FAILED
@@ -328,14 +425,17 @@ def list_jobs(root: str | os.PathLike[str]) -> list[JobStatus]:
     if not folder.is_dir():
         return []
     ids = {p.stem for p in folder.glob("*.jsonl")} | {p.stem for p in folder.glob("*.json")}
-    return [job_status(root, job_id) for job_id in sorted(ids, reverse=True)
-            if ID_PATTERN.match(job_id)]
+    return [
+        job_status(root, job_id) for job_id in sorted(ids, reverse=True) if ID_PATTERN.match(job_id)
+    ]
 
 
 def queue_position(root: str | os.PathLike[str], job_id: str) -> int | None:
     """1 for the next queued job to start, 2 for the one after it...; None if not queued."""
-    queued = sorted((s for s in list_jobs(root) if s.state == QUEUED),
-                    key=lambda s: float(s.request.get("submitted") or 0.0))
+    queued = sorted(
+        (s for s in list_jobs(root) if s.state == QUEUED),
+        key=lambda s: float(s.request.get("submitted") or 0.0),
+    )
     ids = [s.job_id for s in queued]
     return ids.index(job_id) + 1 if job_id in ids else None
 
@@ -364,5 +464,9 @@ def default_request() -> dict[str, Any]:
     from core.scenarios import DEFAULT_SCENARIO
     from core.selection import default_methods
 
-    return {"scenario": DEFAULT_SCENARIO, "methods": list(default_methods()),
-            "budgets": list(DEFAULT_BUDGETS), "seeds": list(DEFAULT_SEEDS)}
+    return {
+        "scenario": DEFAULT_SCENARIO,
+        "methods": list(default_methods()),
+        "budgets": list(DEFAULT_BUDGETS),
+        "seeds": list(DEFAULT_SEEDS),
+    }

@@ -25,7 +25,8 @@ RUN_COLUMNS = ("method", "budget", "seed")
 
 
 def store_root() -> str:
-    """Absolute path of the run store: ``$FORGELENS_RUNS`` or ``runs/`` (core.store.default_root)."""
+    """Absolute path of the run store: ``$FORGELENS_RUNS`` or ``runs/``
+    (core.store.default_root)."""
     return str(Path(default_root()).resolve())
 
 
@@ -121,8 +122,14 @@ def _display_order(runs: dict[str, dict[str, Any]]) -> list[str]:
 
     configs = {run_id: info["config"] for run_id, info in runs.items()}
     rank = {m: i for i, m in enumerate(method_order(c["method"] for c in configs.values()))}
-    return sorted(configs, key=lambda r: (rank[configs[r]["method"]],
-                                          float(configs[r]["budget"]), int(configs[r]["seed"])))
+    return sorted(
+        configs,
+        key=lambda r: (
+            rank[configs[r]["method"]],
+            float(configs[r]["budget"]),
+            int(configs[r]["seed"]),
+        ),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -144,8 +151,9 @@ def umap_is_cached(root: str, pool_id: str, space: str) -> bool:
     return (get_store(root).pool_dir(pool_id) / f"umap_{space}.parquet").is_file()
 
 
-@st.cache_data(show_spinner="Computing the UMAP of the pool once (then cached on disk)…",
-               max_entries=16)
+@st.cache_data(
+    show_spinner="Computing the UMAP of the pool once (then cached on disk)…", max_entries=16
+)
 def umap_points(root: str, pool_id: str, space: str) -> pd.DataFrame:
     """The pool's UMAP in ``space`` joined with its per-sample facts (label, correct, znorm…)."""
     from core.projection import umap_2d
@@ -174,8 +182,9 @@ def run_scenario_params(root: str, run_id: str) -> str | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def thumbnails(scenario_name: str, indices: tuple[int, ...],
-               params: str | None = None) -> list[Any]:
+def thumbnails(
+    scenario_name: str, indices: tuple[int, ...], params: str | None = None
+) -> list[Any]:
     """Target-pool previews (PIL images, or text for text scenarios) for ``indices``."""
     data = scenario(scenario_name, params)
     return [data.preview("target_pool", int(i)) for i in indices]
@@ -198,8 +207,9 @@ def store_previews(root: str, pool_id: str, scenario_name: str, params: str | No
 
 
 @st.cache_data(show_spinner="Summarising accuracy…", max_entries=32)
-def accuracy_tables(root: str, run_ids: tuple[str, ...],
-                    split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
+def accuracy_tables(
+    root: str, run_ids: tuple[str, ...], split: str = "test"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(long table, per method x budget summary) from ``core.reports``."""
     from core.reports import accuracy_long, accuracy_summary
 
@@ -224,9 +234,13 @@ def correlation_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Running k-center greedy on the toy pool…", max_entries=32)
-def toy_walks(seed: int, n_per_cluster: int, n_high: int, budget: int,
-              spaces: tuple[str, ...] = ("badge", "forge")
-              ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+def toy_walks(
+    seed: int,
+    n_per_cluster: int,
+    n_high: int,
+    budget: int,
+    spaces: tuple[str, ...] = ("badge", "forge"),
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """(planes, walks) per space for the teaching view; one full run, shown by prefixes."""
     from core.toy import kcenter_walk, make_toy_pool, plane_coordinates
 
@@ -234,7 +248,14 @@ def toy_walks(seed: int, n_per_cluster: int, n_high: int, budget: int,
     planes, walks = {}, {}
     for space in spaces:
         coords = plane_coordinates(pool.z, pool.logits, space)
-        planes[space] = pd.DataFrame({"idx": np.arange(pool.n), "u": coords[:, 0],
-                                      "v": coords[:, 1], "znorm": pool.znorm, "high": pool.high})
+        planes[space] = pd.DataFrame(
+            {
+                "idx": np.arange(pool.n),
+                "u": coords[:, 0],
+                "v": coords[:, 1],
+                "znorm": pool.znorm,
+                "high": pool.high,
+            }
+        )
         walks[space] = kcenter_walk(pool, space, budget, seed=seed)
     return planes, walks

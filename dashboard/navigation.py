@@ -38,26 +38,67 @@ class PageSpec:
 PAGES = (
     PageSpec("home.py", "Home", ":material/home:", "home", "ForgeLens", default=True),
     PageSpec("run.py", "Run", ":material/play_arrow:", "run", "ForgeLens"),
-    PageSpec("gap.py", "Loss-reduction gap", ":material/scatter_plot:", "gap", "Analyse runs",
-             guide="the paper's Figure 5: distance to the nearest pick vs the gap in loss "
-                   "reduction, in BADGE and FORGE space",
-             needs_runs=True, charts=True),
-    PageSpec("projection.py", "Selections in UMAP", ":material/bubble_chart:", "umap",
-             "Analyse runs", guide="where each selector spends its budget on a map of the pool",
-             needs_runs=True, charts=True),
-    PageSpec("accuracy.py", "Accuracy", ":material/table_chart:", "accuracy", "Analyse runs",
-             guide="selectors × budgets with mean ± std, and the Table 1 decomposition",
-             needs_runs=True, charts=True),
-    PageSpec("compare.py", "Compare selectors", ":material/compare_arrows:", "compare",
-             "Analyse runs", guide="overlap, class mix and per-class coverage of the picks",
-             needs_runs=True, charts=True),
-    PageSpec("theory.py", "Theory", ":material/functions:", "theory", "Analyse runs",
-             guide="Theorem 4's bound vs the observed gaps, term by term; the full-network "
-                   "tangent norm vs |z|; Proposition 2 per selector",
-             needs_runs=True, charts=True),
-    PageSpec("teaching.py", "Teaching view", ":material/school:", "teaching", "Learn",
-             guide="k-center greedy pick by pick on a 2-D toy pool (no runs needed)",
-             charts=True),
+    PageSpec(
+        "gap.py",
+        "Loss-reduction gap",
+        ":material/scatter_plot:",
+        "gap",
+        "Analyse runs",
+        guide="the paper's Figure 5: distance to the nearest pick vs the gap in loss "
+        "reduction, in BADGE and FORGE space",
+        needs_runs=True,
+        charts=True,
+    ),
+    PageSpec(
+        "projection.py",
+        "Selections in UMAP",
+        ":material/bubble_chart:",
+        "umap",
+        "Analyse runs",
+        guide="where each selector spends its budget on a map of the pool",
+        needs_runs=True,
+        charts=True,
+    ),
+    PageSpec(
+        "accuracy.py",
+        "Accuracy",
+        ":material/table_chart:",
+        "accuracy",
+        "Analyse runs",
+        guide="selectors × budgets with mean ± std, and the Table 1 decomposition",
+        needs_runs=True,
+        charts=True,
+    ),
+    PageSpec(
+        "compare.py",
+        "Compare selectors",
+        ":material/compare_arrows:",
+        "compare",
+        "Analyse runs",
+        guide="overlap, class mix and per-class coverage of the picks",
+        needs_runs=True,
+        charts=True,
+    ),
+    PageSpec(
+        "theory.py",
+        "Theory",
+        ":material/functions:",
+        "theory",
+        "Analyse runs",
+        guide="Theorem 4's bound vs the observed gaps, term by term; the full-network "
+        "tangent norm vs |z|; Proposition 2 per selector",
+        needs_runs=True,
+        charts=True,
+    ),
+    PageSpec(
+        "teaching.py",
+        "Teaching view",
+        ":material/school:",
+        "teaching",
+        "Learn",
+        guide="k-center greedy pick by pick on a 2-D toy pool (no runs needed)",
+        charts=True,
+    ),
 )
 
 RUN_FILTER_PAGES = ("gap", "umap", "accuracy", "compare")  # pages that use the sidebar's filters
@@ -75,7 +116,12 @@ def build_navigation() -> dict[str, list[st.Page]]:
     """Sections -> st.Page objects, in display order."""
     sections: dict[str, list[st.Page]] = {}
     for spec in PAGES:
-        page = st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
-                       default=spec.default)
+        page = st.Page(
+            spec.path,
+            title=spec.title,
+            icon=spec.icon,
+            url_path=spec.url_path,
+            default=spec.default,
+        )
         sections.setdefault(spec.section, []).append(page)
     return sections

@@ -38,20 +38,32 @@ def demo_request() -> dict[str, Any]:
     from dashboard.jobs import default_request
 
     scenario = default_request()["scenario"]
-    return {"scenario": scenario, "methods": ["random", "coreset", "badge", "forge"],
-            "budgets": [0.05], "seeds": [0, 1]}
+    return {
+        "scenario": scenario,
+        "methods": ["random", "coreset", "badge", "forge"],
+        "budgets": [0.05],
+        "seeds": [0, 1],
+    }
 
 
 def presets() -> list[Preset]:
     from dashboard.jobs import default_request
 
     return [
-        Preset("demo", "Quick demo", demo_request(),
-               "Random, CORESET, BADGE and FORGE at a 5% budget with two seeds: enough for every "
-               "page, in about a minute. Its source model is reused by the full experiment."),
-        Preset("default", "Full default experiment", default_request(),
-               "Every selector at 5% and 10% with three seeds (`python -m core run`): the "
-               "numbers behind the accuracy table and Figure 5."),
+        Preset(
+            "demo",
+            "Quick demo",
+            demo_request(),
+            "Random, CORESET, BADGE and FORGE at a 5% budget with two seeds: enough for every "
+            "page, in about a minute. Its source model is reused by the full experiment.",
+        ),
+        Preset(
+            "default",
+            "Full default experiment",
+            default_request(),
+            "Every selector at 5% and 10% with three seeds (`python -m core run`): the "
+            "numbers behind the accuracy table and Figure 5.",
+        ),
     ]
 
 

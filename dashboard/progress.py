@@ -36,16 +36,23 @@ def smoothed(values: Sequence[float], alpha: float = SMOOTHING) -> float | None:
     return mean
 
 
-def remaining_seconds(events: Sequence[dict[str, Any]], n_runs: int | None,
-                      now: float) -> float | None:
+def remaining_seconds(
+    events: Sequence[dict[str, Any]], n_runs: int | None, now: float
+) -> float | None:
     """Time left: smoothed seconds per run x runs left, minus the time the current run has
     already taken. None until a run has finished."""
     per_run = smoothed(run_durations(events))
     if per_run is None or not n_runs:
         return None
     done = sum(1 for e in events if e.get("stage") == "done")
-    last = max((e["time"] for e in events if e.get("stage") == "done"
-                and isinstance(e.get("time"), int | float)), default=now)
+    last = max(
+        (
+            e["time"]
+            for e in events
+            if e.get("stage") == "done" and isinstance(e.get("time"), int | float)
+        ),
+        default=now,
+    )
     left = per_run * max(n_runs - done, 0) - (now - last)
     return max(left, 0.0) if done < n_runs else 0.0
 
@@ -57,16 +64,21 @@ def step_progress(events: Sequence[dict[str, Any]]) -> tuple[str, float] | None:
         return None
     last = events[-1]
     if "epoch" in last and last.get("epochs"):
-        return (f"source model: epoch {last['epoch']} of {last['epochs']}",
-                last["epoch"] / last["epochs"])
+        return (
+            f"source model: epoch {last['epoch']} of {last['epochs']}",
+            last["epoch"] / last["epochs"],
+        )
     if "done" in last and last.get("total") and last.get("stage") == "features":
-        return (f"backbone features: {last['done']} of {last['total']} samples",
-                last["done"] / last["total"])
+        return (
+            f"backbone features: {last['done']} of {last['total']} samples",
+            last["done"] / last["total"],
+        )
     return None
 
 
-def sweep_estimate(per_run_seconds: float | None, n_runs: int,
-                   setup_seconds: float | None) -> float | None:
+def sweep_estimate(
+    per_run_seconds: float | None, n_runs: int, setup_seconds: float | None
+) -> float | None:
     """Expected duration of a sweep before it starts: setup (scenario, source model, UMAP)
     plus runs x seconds per run; None without a measurement to base it on."""
     if per_run_seconds is None:

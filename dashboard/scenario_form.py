@@ -25,8 +25,10 @@ from core.scenarios.scenario_file import (
 from core.validation import ForgeLensError
 
 JUST_SAVED = "fl_scenario_form_saved"
-KIND_TITLES = {"image-folder": "Image folder (ROOT/<domain>/<class>/<image>)",
-               "text-files": "Text files (CSV, JSONL, Parquet)"}
+KIND_TITLES = {
+    "image-folder": "Image folder (ROOT/<domain>/<class>/<image>)",
+    "text-files": "Text files (CSV, JSONL, Parquet)",
+}
 
 
 def scenario_names(root: str) -> list[str]:
@@ -68,9 +70,12 @@ def text_counts(files: list[str], text: str, label: str, domain: str) -> pd.Data
 
 
 def _image_fields(data: dict[str, Any]) -> None:
-    root = st.text_input("Folder", key="fl_form_root", placeholder="/data/PACS",
-                         help="An absolute path laid out ROOT/<domain>/<class>/<image> "
-                              "(jpg, png, bmp, webp).")
+    root = st.text_input(
+        "Folder",
+        key="fl_form_root",
+        placeholder="/data/PACS",
+        help="An absolute path laid out ROOT/<domain>/<class>/<image> (jpg, png, bmp, webp).",
+    )
     if not root:
         return
     try:
@@ -82,9 +87,12 @@ def _image_fields(data: dict[str, Any]) -> None:
     domains = scan.domains
     left, right = st.columns(2)
     source = left.multiselect("Source domain(s)", domains, key="fl_form_source")
-    target = right.multiselect("Target domain(s)", [d for d in domains if d not in source],
-                               key="fl_form_target",
-                               help="Several: the budget applies to each target domain.")
+    target = right.multiselect(
+        "Target domain(s)",
+        [d for d in domains if d not in source],
+        key="fl_form_target",
+        help="Several: the budget applies to each target domain.",
+    )
     errors, notes = scan.problems(source or None, target or None)
     for message in errors:
         st.error(message)
@@ -92,16 +100,30 @@ def _image_fields(data: dict[str, Any]) -> None:
         st.warning(message)
     left, middle, right = st.columns(3)
     backbone = left.selectbox("Backbone", IMAGE_BACKBONES, key="fl_form_backbone")
-    size = middle.number_input("Image size", 8, 1024, 96 if backbone == "effnet-lite0" else 224,
-                               key=f"fl_form_size::{backbone}")
+    size = middle.number_input(
+        "Image size",
+        8,
+        1024,
+        96 if backbone == "effnet-lite0" else 224,
+        key=f"fl_form_size::{backbone}",
+    )
     cap = right.number_input("Cap per domain (0: all)", 0, 10**7, 0, key="fl_form_cap")
     weights = ""
     if backbone != "effnet-lite0":
-        weights = st.text_input("Weights file (.pth or .safetensors)", key="fl_form_weights",
-                                help="Empty: torchvision's cache folder.")
+        weights = st.text_input(
+            "Weights file (.pth or .safetensors)",
+            key="fl_form_weights",
+            help="Empty: torchvision's cache folder.",
+        )
     skip = st.checkbox("Skip unreadable images (and count them)", key="fl_form_skip")
-    data.update(root=str(Path(root).expanduser()), source=source, target=target,
-                backbone=backbone, image_size=int(size), skip_unreadable=bool(skip))
+    data.update(
+        root=str(Path(root).expanduser()),
+        source=source,
+        target=target,
+        backbone=backbone,
+        image_size=int(size),
+        skip_unreadable=bool(skip),
+    )
     if weights:
         data["weights"] = weights
     if cap:
@@ -109,8 +131,13 @@ def _image_fields(data: dict[str, Any]) -> None:
 
 
 def _text_fields(data: dict[str, Any]) -> None:
-    files = [f.strip() for f in st.text_area("Files (one absolute path per line)",
-                                             key="fl_form_files").splitlines() if f.strip()]
+    files = [
+        f.strip()
+        for f in st.text_area(
+            "Files (one absolute path per line)", key="fl_form_files"
+        ).splitlines()
+        if f.strip()
+    ]
     left, middle, right = st.columns(3)
     text = left.text_input("Text column", "text", key="fl_form_text")
     label = middle.text_input("Label column", "label", key="fl_form_label")
@@ -126,14 +153,23 @@ def _text_fields(data: dict[str, Any]) -> None:
     domains = list(counts.index)
     left, right = st.columns(2)
     source = left.multiselect("Source domain(s)", domains, key="fl_form_tsource")
-    target = right.multiselect("Target domain(s)", [d for d in domains if d not in source],
-                               key="fl_form_ttarget")
+    target = right.multiselect(
+        "Target domain(s)", [d for d in domains if d not in source], key="fl_form_ttarget"
+    )
     left, middle, right = st.columns(3)
     model = left.text_input("Model folder (empty: packaged MiniLM)", key="fl_form_model")
     pooling = middle.selectbox("Pooling", ("mean", "cls"), key="fl_form_pooling")
     length = right.number_input("Max tokens", 8, 512, 64, key="fl_form_length")
-    data.update(files=files, text_column=text, label_column=label, domain_column=domain,
-                source=source, target=target, pooling=pooling, max_length=int(length))
+    data.update(
+        files=files,
+        text_column=text,
+        label_column=label,
+        domain_column=domain,
+        source=source,
+        target=target,
+        pooling=pooling,
+        max_length=int(length),
+    )
     if model:
         data["model"] = model
 
@@ -142,17 +178,27 @@ def render(root: str) -> str | None:
     """The form in an expander; returns the name of a scenario saved by this run of the page
     (or the previous one), so the page can preselect it."""
     with st.expander("Add a scenario from your own data", icon=":material/add_box:"):
-        kind = st.radio("Data", tuple(KIND_TITLES), format_func=KIND_TITLES.get,
-                        horizontal=True, key="fl_form_kind")
-        name = st.text_input("Scenario name", key="fl_form_name", placeholder="pacs-photo-to-sketch",
-                             help="Lower-case letters, digits, '.', '_' or '-'.")
+        kind = st.radio(
+            "Data",
+            tuple(KIND_TITLES),
+            format_func=KIND_TITLES.get,
+            horizontal=True,
+            key="fl_form_kind",
+        )
+        name = st.text_input(
+            "Scenario name",
+            key="fl_form_name",
+            placeholder="pacs-photo-to-sketch",
+            help="Lower-case letters, digits, '.', '_' or '-'.",
+        )
         data: dict[str, Any] = {"name": name, "kind": kind}
         (_image_fields if kind == "image-folder" else _text_fields)(data)
         ready = bool(name and data.get("source") and data.get("target"))
         if ready:
             st.code(to_toml(data), language="toml")
-        if st.button("Check and save", disabled=not ready, key="fl_form_save",
-                     icon=":material/save:"):
+        if st.button(
+            "Check and save", disabled=not ready, key="fl_form_save", icon=":material/save:"
+        ):
             try:
                 with st.spinner("Checking the data…"):
                     saved = save_table(root, data)

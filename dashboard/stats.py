@@ -92,8 +92,10 @@ def jaccard_matrix(selections: pd.DataFrame) -> pd.DataFrame:
     """
     check_columns("selections", selections, ("method", "seed", "idx"))
     methods = list(dict.fromkeys(selections["method"]))
-    sets = {key: set(group["idx"].tolist())
-            for key, group in selections.groupby(["method", "seed"], sort=False)}
+    sets = {
+        key: set(group["idx"].tolist())
+        for key, group in selections.groupby(["method", "seed"], sort=False)
+    }
     matrix = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
     for first, second in combinations(methods, 2):
         scores = []
@@ -108,22 +110,29 @@ def jaccard_matrix(selections: pd.DataFrame) -> pd.DataFrame:
     return matrix
 
 
-def class_histogram(selections: pd.DataFrame, pool_labels: Iterable[int],
-                    n_classes: int) -> pd.DataFrame:
+def class_histogram(
+    selections: pd.DataFrame, pool_labels: Iterable[int], n_classes: int
+) -> pd.DataFrame:
     """Fraction of each selection per class (mean over seeds), with the pool as a reference.
 
     Returns long rows: method ("pool" for the pool itself), label, fraction.
     """
     check_columns("selections", selections, ("method", "seed", "label"))
     labels = np.asarray(list(pool_labels), dtype=np.int64)
-    rows = [{"method": "pool", "label": c, "fraction": float(np.mean(labels == c))}
-            for c in range(n_classes)]
+    rows = [
+        {"method": "pool", "label": c, "fraction": float(np.mean(labels == c))}
+        for c in range(n_classes)
+    ]
     for method, group in selections.groupby("method", sort=False):
-        per_seed = [np.bincount(g["label"].to_numpy(np.int64), minlength=n_classes)[:n_classes]
-                    / max(len(g), 1) for _, g in group.groupby("seed")]
+        per_seed = [
+            np.bincount(g["label"].to_numpy(np.int64), minlength=n_classes)[:n_classes]
+            / max(len(g), 1)
+            for _, g in group.groupby("seed")
+        ]
         mean = np.mean(per_seed, axis=0)
-        rows += [{"method": method, "label": c, "fraction": float(mean[c])}
-                 for c in range(n_classes)]
+        rows += [
+            {"method": method, "label": c, "fraction": float(mean[c])} for c in range(n_classes)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -140,9 +149,13 @@ def class_coverage(pairs: pd.DataFrame, space: str) -> pd.DataFrame:
     same = (part["label"].to_numpy() == part["nn_label"].to_numpy()).astype(np.float64)
     frame = part[["method", "seed", "label"]].assign(same=same)
     per_seed = frame.groupby(["method", "seed", "label"], sort=False).agg(
-        coverage=("same", "mean"), n=("same", "size"))
-    table = per_seed.groupby(["method", "label"], sort=False).agg(
-        coverage=("coverage", "mean"), n=("n", "mean")).reset_index()
+        coverage=("same", "mean"), n=("same", "size")
+    )
+    table = (
+        per_seed.groupby(["method", "label"], sort=False)
+        .agg(coverage=("coverage", "mean"), n=("n", "mean"))
+        .reset_index()
+    )
     return table
 
 
@@ -173,8 +186,9 @@ def _get(container: object, name: str) -> object:
     return getattr(container, name, None)
 
 
-def with_pool_columns(frame: pd.DataFrame, pool: pd.DataFrame,
-                      columns: Iterable[str] = ("label",)) -> pd.DataFrame:
+def with_pool_columns(
+    frame: pd.DataFrame, pool: pd.DataFrame, columns: Iterable[str] = ("label",)
+) -> pd.DataFrame:
     """``frame`` (with an idx column) joined with per-sample pool facts, row order kept."""
     columns = [c for c in columns if c not in frame.columns]
     return frame.merge(pool[["idx", *columns]], on="idx", how="left", validate="many_to_one")
@@ -191,8 +205,12 @@ def group_by_pick(pairs: pd.DataFrame) -> pd.DataFrame:
     check_columns("pairs", pairs, ("space", "seed", "nn_idx", "gap", "nn_r", "nn_label"))
     keys = [c for c in ("method", "budget", "seed", "space") if c in pairs.columns]
     grouped = pairs.groupby([*keys, "nn_idx"], sort=False).agg(
-        nn_label=("nn_label", "first"), nn_r=("nn_r", "first"), neighbours=("gap", "size"),
-        mean_gap=("gap", "mean"), max_gap=("gap", "max"))
+        nn_label=("nn_label", "first"),
+        nn_r=("nn_r", "first"),
+        neighbours=("gap", "size"),
+        mean_gap=("gap", "mean"),
+        max_gap=("gap", "max"),
+    )
     grouped = grouped.reset_index()
     grouped["weight"] = grouped["neighbours"] + 1
     return grouped.sort_values("max_gap", ascending=False, kind="stable").reset_index(drop=True)

@@ -10,8 +10,7 @@ from core.validation import check_columns
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
-def _cell(mean: float, std: float, diff: float | None = None,
-          record: dict | None = None) -> str:
+def _cell(mean: float, std: float, diff: float | None = None, record: dict | None = None) -> str:
     """'mean ± std', with '(n=…)' and the paired difference's interval and verdict when the
     row has them (``core.reports.accuracy_summary``): '≈' marks not distinguishable."""
     record = record or {}
@@ -32,13 +31,16 @@ def _cell(mean: float, std: float, diff: float | None = None,
 def _markdown(frame: pd.DataFrame, index_name: str) -> str:
     header = "| " + " | ".join([index_name, *map(str, frame.columns)]) + " |"
     rule = "|" + "---|" * (len(frame.columns) + 1)
-    body = ["| " + " | ".join([str(i), *map(str, row)]) + " |"
-            for i, row in zip(frame.index, frame.to_numpy(), strict=True)]
+    body = [
+        "| " + " | ".join([str(i), *map(str, row)]) + " |"
+        for i, row in zip(frame.index, frame.to_numpy(), strict=True)
+    ]
     return "\n".join([header, rule, *body])
 
 
-def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
-                    diff: str | None = None, column_label=str) -> pd.DataFrame:
+def bold_best_table(
+    long: pd.DataFrame, *, row: str, column: str, diff: str | None = None, column_label=str
+) -> pd.DataFrame:
     """Pivot mean/std rows into 'mean ± std (diff)' cells with the best mean per column in bold.
 
     Best = highest mean after rounding to the two shown decimals (ties are all bold).
@@ -53,9 +55,12 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
         best = np.round(100 * part["mean"].max(), 2)
         for record in part.itertuples(index=False):
             record = record._asdict()
-            text = _cell(record["mean"], record["std"],
-                         record[diff] if diff and record[row] != "random" else None,
-                         record)
+            text = _cell(
+                record["mean"],
+                record["std"],
+                record[diff] if diff and record[row] != "random" else None,
+                record,
+            )
             if np.round(100 * record["mean"], 2) == best:
                 text = f"**{text}**"
             out.loc[record[row], column_label(value)] = text
@@ -64,8 +69,13 @@ def bold_best_table(long: pd.DataFrame, *, row: str, column: str,
 
 def accuracy_markdown(summary: pd.DataFrame) -> str:
     """Selectors x budgets, 'mean ± std (difference to Random)' in %, best per budget bold."""
-    table = bold_best_table(summary, row="method", column="budget", diff="diff_to_random",
-                            column_label=lambda b: f"{100 * b:g}%")
+    table = bold_best_table(
+        summary,
+        row="method",
+        column="budget",
+        diff="diff_to_random",
+        column_label=lambda b: f"{100 * b:g}%",
+    )
     return _markdown(table, "selector")
 
 
@@ -74,8 +84,9 @@ def decomposition_markdown(decomp: pd.DataFrame) -> str:
     frame = decomp.assign(split=decomp["split"].astype(str))
     order = [s for s in SPLIT_TITLES if s in set(frame["split"])]
     frame = frame.set_index("split").loc[order].reset_index() if order else frame
-    table = bold_best_table(frame, row="method", column="split",
-                            column_label=lambda s: SPLIT_TITLES.get(s, s))
+    table = bold_best_table(
+        frame, row="method", column="split", column_label=lambda s: SPLIT_TITLES.get(s, s)
+    )
     return _markdown(table, "selector")
 
 
@@ -102,8 +113,10 @@ def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
     frame = pairs[cols].copy()
     if class_names:
         for column in ("label", "nn_label"):
-            frame[column] = [class_names[v] if 0 <= v < len(class_names) else str(v)
-                             for v in frame[column].astype(int)]
+            frame[column] = [
+                class_names[v] if 0 <= v < len(class_names) else str(v)
+                for v in frame[column].astype(int)
+            ]
     return frame.rename(columns=PAIR_DETAIL_COLUMNS)
 
 
@@ -112,15 +125,18 @@ def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFra
     over seeds with its 95% bootstrap interval over seeds, and the number of seeds."""
     if table.empty:
         return pd.DataFrame()
+
     def text(row: pd.Series) -> str:
         low, high = row.get(f"{stat}_low", np.nan), row.get(f"{stat}_high", np.nan)
         bounds = f" [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else ""
         return f"{row[stat]:+.3f}{bounds} (n={row.get('n_seeds', '?')})"
 
-    frame = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]],
-                         cell=table.apply(text, axis=1))
-    wide = frame.pivot_table(index=["method", "budget"], columns="space", values="cell",
-                             aggfunc="first", sort=False)
+    frame = table.assign(
+        budget=[f"{100 * b:g}%" for b in table["budget"]], cell=table.apply(text, axis=1)
+    )
+    wide = frame.pivot_table(
+        index=["method", "budget"], columns="space", values="cell", aggfunc="first", sort=False
+    )
     order = [s for s in ("coreset", "badge", "forge") if s in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
     wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]

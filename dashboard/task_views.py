@@ -39,8 +39,11 @@ def metric_name(root: str, runs: Any) -> str:
 def feature_norm_note(root: str, runs: Any) -> str | None:
     """A caption saying what γ's ‖z‖ is for a non-classification task, else None."""
     task = run_task(root, runs)
-    return None if task.name == DEFAULT_TASK else f"For this {task.name} task ‖z‖ is " \
-        f"{task.feature_norm}."
+    return (
+        None
+        if task.name == DEFAULT_TASK
+        else f"For this {task.name} task ‖z‖ is {task.feature_norm}."
+    )
 
 
 def _text_pair(preview: TextPair) -> None:
@@ -55,12 +58,14 @@ def context_markdown(sample: QASample, limit: int = CONTEXT_CHARS) -> str:
     start, end = sample.answer_start, sample.answer_start + len(sample.answer)
     if sample.answer and sample.context[start:end] == sample.answer:
         room = max(0, (limit - len(sample.answer)) // 2)
-        before = sample.context[max(0, start - room):start]
-        after = sample.context[end:end + room]
+        before = sample.context[max(0, start - room) : start]
+        after = sample.context[end : end + room]
         lead = "…" if start - room > 0 else ""
         tail = "…" if end + room < len(sample.context) else ""
-        return (f"{lead}{escape_markdown(before)} **{escape_markdown(sample.answer)}** "
-                f"{escape_markdown(after)}{tail}")
+        return (
+            f"{lead}{escape_markdown(before)} **{escape_markdown(sample.answer)}** "
+            f"{escape_markdown(after)}{tail}"
+        )
     return escape_markdown(snippet(sample.context, limit))
 
 

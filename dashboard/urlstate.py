@@ -23,8 +23,9 @@ def _lookup(options: Sequence[Any], fmt: Callable[[Any], str]) -> dict[str, Any]
     return {fmt(option): option for option in options}
 
 
-def from_url(name: str, options: Sequence[Any], *, many: bool = False,
-             fmt: Callable[[Any], str] = text) -> Any:
+def from_url(
+    name: str, options: Sequence[Any], *, many: bool = False, fmt: Callable[[Any], str] = text
+) -> Any:
     """The option(s) the query parameter ``name`` names, or None when absent or unknown."""
     raw = st.query_params.get(name)
     if raw is None:
@@ -36,13 +37,22 @@ def from_url(name: str, options: Sequence[Any], *, many: bool = False,
     return lookup.get(raw)
 
 
-def preset(key: str, name: str, options: Sequence[Any], *, many: bool = False,
-           fmt: Callable[[Any], str] = text) -> None:
+def preset(
+    key: str,
+    name: str,
+    options: Sequence[Any],
+    *,
+    many: bool = False,
+    fmt: Callable[[Any], str] = text,
+) -> None:
     """Start the widget with session key ``key`` from the URL when the session has no value."""
     if key in st.session_state:
         value = st.session_state[key]
-        valid = (all(v in options for v in value) if many and isinstance(value, list)
-                 else value in options)
+        valid = (
+            all(v in options for v in value)
+            if many and isinstance(value, list)
+            else value in options
+        )
         if valid:
             return
         del st.session_state[key]  # e.g. a budget of another selector: fall back to the URL
@@ -51,8 +61,9 @@ def preset(key: str, name: str, options: Sequence[Any], *, many: bool = False,
         st.session_state[key] = value
 
 
-def remember(name: str, value: Any, *, default: Any = None,
-             fmt: Callable[[Any], str] = text) -> None:
+def remember(
+    name: str, value: Any, *, default: Any = None, fmt: Callable[[Any], str] = text
+) -> None:
     """Write ``value`` to the query parameter ``name`` (a list joined by commas); a value equal
     to ``default`` removes the parameter, keeping links short."""
     if value is None or value == default:
@@ -64,9 +75,17 @@ def remember(name: str, value: Any, *, default: Any = None,
         st.query_params[name] = encoded
 
 
-def choice(widget: Callable[..., Any], label: str, options: Sequence[Any], *, key: str,
-           name: str, default: Any = None, fmt: Callable[[Any], str] = text,
-           **kwargs: Any) -> Any:
+def choice(
+    widget: Callable[..., Any],
+    label: str,
+    options: Sequence[Any],
+    *,
+    key: str,
+    name: str,
+    default: Any = None,
+    fmt: Callable[[Any], str] = text,
+    **kwargs: Any,
+) -> Any:
     """A single-choice widget (selectbox, radio) whose value lives in the URL as ``name``.
 
     ``default`` (an option) is the start when neither session nor URL says otherwise."""

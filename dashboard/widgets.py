@@ -70,8 +70,11 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
     scenarios = scenarios_newest_first(runs)
     if not filters:
         scenario = st.session_state.get(session.SCENARIO)
-        scenario = scenario if scenario in scenarios else (
-            urlstate.from_url("scenario", scenarios) or scenarios[0])
+        scenario = (
+            scenario
+            if scenario in scenarios
+            else (urlstate.from_url("scenario", scenarios) or scenarios[0])
+        )
         part = runs[runs["scenario"] == scenario]
         mode = st.session_state.get(f"{session.ADAPTATION}::{scenario}")
         mode, part = _adaptation_filter(scenario, part, draw=False, chosen=mode)
@@ -85,40 +88,57 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
     with st.sidebar:
         st.caption(f"Run store: {escape_markdown(root)} · {len(runs)} finished run(s)")
         if refused := loaders.refused_runs(root, loaders.store_stamp(root)):
-            st.warning(f"{len(refused)} run(s) not shown: "
-                       + escape_markdown(next(iter(refused.values()))))
-        scenario = urlstate.choice(st.selectbox, "Scenario", scenarios, key=session.SCENARIO,
-                                   name="scenario", default=scenarios[0],
-                                   help="Runs are grouped by the data scenario they adapted "
-                                        "to; the newest comes first.")
+            st.warning(
+                f"{len(refused)} run(s) not shown: " + escape_markdown(next(iter(refused.values())))
+            )
+        scenario = urlstate.choice(
+            st.selectbox,
+            "Scenario",
+            scenarios,
+            key=session.SCENARIO,
+            name="scenario",
+            default=scenarios[0],
+            help="Runs are grouped by the data scenario they adapted to; the newest comes first.",
+        )
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(scenario, part)
         part = _experiment_filter(scenario, mode, part)
         methods = method_order(part["method"])
         key = f"{session.METHODS}::{scenario}"
         urlstate.preset(key, "methods", methods, many=True)
-        chosen = st.multiselect("Selectors", methods, default=None if key in st.session_state
-                                else methods, key=key,
-                                help="Selection methods whose runs the pages show.")
+        chosen = st.multiselect(
+            "Selectors",
+            methods,
+            default=None if key in st.session_state else methods,
+            key=key,
+            help="Selection methods whose runs the pages show.",
+        )
         urlstate.remember("methods", chosen, default=methods)
         seeds = sorted(int(s) for s in part["seed"].unique())
         key = f"{session.SEEDS}::{scenario}"
         urlstate.preset(key, "seeds", seeds, many=True)
-        chosen_seeds = st.multiselect("Seeds", seeds, default=None if key in st.session_state
-                                      else seeds, key=key,
-                                      help="Pages average or overlay these seeds.")
+        chosen_seeds = st.multiselect(
+            "Seeds",
+            seeds,
+            default=None if key in st.session_state else seeds,
+            key=key,
+            help="Pages average or overlay these seeds.",
+        )
         urlstate.remember("seeds", chosen_seeds, default=seeds)
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
-        st.caption(f"{len(shown)} run(s) selected of {len(part)} for "
-                   f"{escape_markdown(scenario)} ({escape_markdown(mode)} adaptation).")
+        st.caption(
+            f"{len(shown)} run(s) selected of {len(part)} for "
+            f"{escape_markdown(scenario)} ({escape_markdown(mode)} adaptation)."
+        )
     return RunSelection(root, runs, shown.reset_index(drop=True), scenario, mode)
 
 
 ADAPTATION_TITLES = {"full": "full fine-tuning", "head": "last layer only (head)"}
 
 
-def _adaptation_filter(scenario: str, part: pd.DataFrame, *, draw: bool = True,
-                       chosen: str | None = None) -> tuple[str, pd.DataFrame]:
+def _adaptation_filter(
+    scenario: str, part: pd.DataFrame, *, draw: bool = True, chosen: str | None = None
+) -> tuple[str, pd.DataFrame]:
     """Keep one adaptation mode: head and full runs answer different questions and are never
     averaged together. A radio appears only when the scenario has runs of several modes; it
     starts on the scenario's default mode (``core.hparams.default_adaptation``) when present."""
@@ -130,12 +150,17 @@ def _adaptation_filter(scenario: str, part: pd.DataFrame, *, draw: bool = True,
     if not draw:
         mode = chosen if chosen in modes else mode
     elif len(modes) > 1:
-        mode = st.radio("Adaptation", modes, index=modes.index(mode), horizontal=True,
-                        key=f"{session.ADAPTATION}::{scenario}",
-                        format_func=lambda m: ADAPTATION_TITLES.get(m, m),
-                        help="How the runs adapted to the target: full fine-tuning of the whole "
-                             "model, or training only the last linear layer on cached features. "
-                             "Pages show one mode at a time.")
+        mode = st.radio(
+            "Adaptation",
+            modes,
+            index=modes.index(mode),
+            horizontal=True,
+            key=f"{session.ADAPTATION}::{scenario}",
+            format_func=lambda m: ADAPTATION_TITLES.get(m, m),
+            help="How the runs adapted to the target: full fine-tuning of the whole "
+            "model, or training only the last linear layer on cached features. "
+            "Pages show one mode at a time.",
+        )
     return mode, part[part["adaptation"] == mode]
 
 
@@ -146,10 +171,14 @@ def _experiment_filter(scenario: str, mode: str, part: pd.DataFrame) -> pd.DataF
     if "experiment" not in part.columns or part["experiment"].nunique() < 2:
         return part
     sizes = part.groupby("experiment_label").size().sort_values(ascending=False, kind="stable")
-    label = st.selectbox("Setting", list(sizes.index), key=f"{session.SETTING}::{scenario}::{mode}",
-                         format_func=lambda x: f"{x} ({sizes[x]} runs)",
-                         help="The store holds runs of several settings (loss, recipe, "
-                              "hyper-parameters); pages show one at a time, never averaged.")
+    label = st.selectbox(
+        "Setting",
+        list(sizes.index),
+        key=f"{session.SETTING}::{scenario}::{mode}",
+        format_func=lambda x: f"{x} ({sizes[x]} runs)",
+        help="The store holds runs of several settings (loss, recipe, "
+        "hyper-parameters); pages show one at a time, never averaged.",
+    )
     return part[part["experiment_label"] == label]
 
 
@@ -170,16 +199,18 @@ def page_header(title: str, caption: str) -> None:
 def require_runs(selection: RunSelection, what: str) -> None:
     """Stop the page with a helpful message when there is nothing to show."""
     if not selection.all_runs.empty and selection.empty:
-        st.info(f"No runs match the sidebar: choose at least one selector and one seed to "
-                f"see {what}.")
+        st.info(
+            f"No runs match the sidebar: choose at least one selector and one seed to see {what}."
+        )
         st.stop()
     if selection.all_runs.empty:
-        st.info(f"The run store `{selection.root}` has no finished runs yet, so there is no "
-                f"{what} to show. Launch the default experiment on the Home page or choose your "
-                "own sweep on the Run page.")
+        st.info(
+            f"The run store `{selection.root}` has no finished runs yet, so there is no "
+            f"{what} to show. Launch the default experiment on the Home page or choose your "
+            "own sweep on the Run page."
+        )
         st.page_link(page_path("run"), label="Go to the Run page", icon=":material/play_arrow:")
         st.stop()
-
 
 
 @dataclass(frozen=True)
@@ -196,8 +227,13 @@ class SampleSource:
 
 def sample_source(selection: RunSelection, run_id: str, meta: dict[str, Any]) -> SampleSource:
     """The source of the samples of ``run_id``'s pool (``meta``: that pool's meta)."""
-    return SampleSource(str(selection.scenario), loaders.run_scenario_params(selection.root, run_id),
-                        str(meta.get("modality", "image")), selection.root, meta.get("pool_id"))
+    return SampleSource(
+        str(selection.scenario),
+        loaders.run_scenario_params(selection.root, run_id),
+        str(meta.get("modality", "image")),
+        selection.root,
+        meta.get("pool_id"),
+    )
 
 
 def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
@@ -213,12 +249,15 @@ def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
         with st.spinner(f"Loading the {what} of scenario {source.scenario}…"):
             previews = loaders.thumbnails(source.scenario, indices, source.params)
             if source.root and source.pool_id:  # next time, from the store
-                loaders.store_previews(source.root, source.pool_id, source.scenario,
-                                       source.params)
+                loaders.store_previews(source.root, source.pool_id, source.scenario, source.params)
             return previews
     except Exception as error:  # noqa: BLE001 - e.g. a store made elsewhere, data not here
-        st.caption(escape_markdown(f"No {what}: scenario {source.scenario!r} cannot be loaded "
-                                   f"here ({type(error).__name__}: {error})."))
+        st.caption(
+            escape_markdown(
+                f"No {what}: scenario {source.scenario!r} cannot be loaded "
+                f"here ({type(error).__name__}: {error})."
+            )
+        )
         return None
 
 
@@ -239,8 +278,14 @@ def _show_preview(preview: Any, *, width: int, caption: str | None = None) -> No
         st.caption(escape_markdown(caption))
 
 
-def show_samples(source: SampleSource, indices: Sequence[int], captions: Sequence[str], *,
-                 columns: int = 8, width: int = 84) -> None:
+def show_samples(
+    source: SampleSource,
+    indices: Sequence[int],
+    captions: Sequence[str],
+    *,
+    columns: int = 8,
+    width: int = 84,
+) -> None:
     """A grid of target-pool thumbnails (or text snippets, in fewer wider columns) with
     captions."""
     indices = [int(i) for i in indices]
@@ -251,8 +296,12 @@ def show_samples(source: SampleSource, indices: Sequence[int], captions: Sequenc
     previews = _previews(source, indices) or [None] * len(indices)
     for start in range(0, len(indices), columns):
         cells = st.columns(columns)
-        for cell, preview, caption in zip(cells, previews[start:start + columns],
-                                          captions[start:start + columns], strict=False):
+        for cell, preview, caption in zip(
+            cells,
+            previews[start : start + columns],
+            captions[start : start + columns],
+            strict=False,
+        ):
             with cell, st.container(border=source.modality == "text"):
                 _show_preview(preview, width=width, caption=caption)
 
@@ -263,8 +312,9 @@ def class_name(label: Any, class_names: Sequence[str] | None) -> str:
     return class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
 
 
-def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] | None,
-               *, per_row: int = 3) -> None:
+def show_pairs(
+    source: SampleSource, rows: pd.DataFrame, class_names: list[str] | None, *, per_row: int = 3
+) -> None:
     """Each pair as two thumbnails or texts (unselected x′, nearest selected x) with numbers."""
     records = rows.to_dict("records")
     indices = [i for row in records for i in (int(row["idx"]), int(row["nn_idx"]))]
@@ -272,31 +322,51 @@ def show_pairs(source: SampleSource, rows: pd.DataFrame, class_names: list[str] 
     per_row = min(per_row, 2) if source.modality == "text" else per_row
     for start in range(0, len(records), per_row):
         cells = st.columns(per_row)
-        for offset, (cell, row) in enumerate(zip(cells, records[start:start + per_row],
-                                                 strict=False)):
-            pair = previews[2 * (start + offset): 2 * (start + offset) + 2]
+        for offset, (cell, row) in enumerate(
+            zip(cells, records[start : start + per_row], strict=False)
+        ):
+            pair = previews[2 * (start + offset) : 2 * (start + offset) + 2]
             with cell, st.container(border=True):
                 left, right = st.columns(2)
                 for column, preview, title, label, before, after, r in (
-                    (left, pair[0], f"x′ #{row['idx']}", row["label"], row["loss_before"],
-                     row["loss_after"], row["r"]),
-                    (right, pair[1], f"x #{row['nn_idx']} (selected)", row["nn_label"],
-                     row["nn_loss_before"], row["nn_loss_after"], row["nn_r"]),
+                    (
+                        left,
+                        pair[0],
+                        f"x′ #{row['idx']}",
+                        row["label"],
+                        row["loss_before"],
+                        row["loss_after"],
+                        row["r"],
+                    ),
+                    (
+                        right,
+                        pair[1],
+                        f"x #{row['nn_idx']} (selected)",
+                        row["nn_label"],
+                        row["nn_loss_before"],
+                        row["nn_loss_after"],
+                        row["nn_r"],
+                    ),
                 ):
                     with column:
                         _show_preview(preview, width=72)
-                        st.caption(f"{title}  \nlabel "
-                                   f"**{escape_markdown(class_name(label, class_names))}**  \n"
-                                   f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}")
+                        st.caption(
+                            f"{title}  \nlabel "
+                            f"**{escape_markdown(class_name(label, class_names))}**  \n"
+                            f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}"
+                        )
                 seed = f"seed {row['seed']} · " if "seed" in row else ""
                 method = f"{row['method']} · " if "method" in row else ""
-                st.caption(escape_markdown(f"{method}{seed}{row.get('space', '')} space")
-                           + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
-                           f"γ {row['gamma']:.3g}")
+                st.caption(
+                    escape_markdown(f"{method}{seed}{row.get('space', '')} space")
+                    + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
+                    f"γ {row['gamma']:.3g}"
+                )
 
 
-def download_buttons(frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str,
-                     what: str) -> None:
+def download_buttons(
+    frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str, what: str
+) -> None:
     """CSV and parquet downloads of ``frame`` (or of what the callable returns), side by side.
 
     The files are made only when a button is clicked (deferred data), never on every rerun:
@@ -308,42 +378,61 @@ def download_buttons(frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str
         return frame() if callable(frame) else frame
 
     left, right = st.columns(2)
-    left.download_button(f"{what} (CSV)", lambda: exports.to_csv(table()),
-                         file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
-                         key=f"csv-{stem}")
-    right.download_button(f"{what} (parquet)", lambda: exports.to_parquet(table()),
-                          file_name=f"{stem}.parquet", mime="application/octet-stream",
-                          icon=":material/download:", key=f"parquet-{stem}")
+    left.download_button(
+        f"{what} (CSV)",
+        lambda: exports.to_csv(table()),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"csv-{stem}",
+    )
+    right.download_button(
+        f"{what} (parquet)",
+        lambda: exports.to_parquet(table()),
+        file_name=f"{stem}.parquet",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key=f"parquet-{stem}",
+    )
 
 
 def job_card(root: str, status: jobs.JobStatus) -> None:
     """Progress of one background sweep: bar, current stage, stages seen, log on failure.
 
     Everything read from the job's files is escaped (no HTML, no markdown from a file)."""
-    icon = {jobs.RUNNING: ":material/hourglass_top:", jobs.FINISHED: ":material/check_circle:",
-            jobs.FAILED: ":material/error:", jobs.STOPPED: ":material/stop_circle:",
-            jobs.QUEUED: ":material/schedule:", jobs.CANCELLED: ":material/cancel:",
-            jobs.DAMAGED: ":material/broken_image:"}
+    icon = {
+        jobs.RUNNING: ":material/hourglass_top:",
+        jobs.FINISHED: ":material/check_circle:",
+        jobs.FAILED: ":material/error:",
+        jobs.STOPPED: ":material/stop_circle:",
+        jobs.QUEUED: ":material/schedule:",
+        jobs.CANCELLED: ":material/cancel:",
+        jobs.DAMAGED: ":material/broken_image:",
+    }
     if status.state == jobs.DAMAGED:
         with st.container(border=True):
-            st.markdown(f"{icon[jobs.DAMAGED]} **Job {status.job_id}** — "
-                        "damaged")
-            st.caption(escape_markdown(status.problem) + ". The sweep it described, if any, "
-                       "is not tracked; its finished runs are in the store.")
+            st.markdown(f"{icon[jobs.DAMAGED]} **Job {status.job_id}** — damaged")
+            st.caption(
+                escape_markdown(status.problem) + ". The sweep it described, if any, "
+                "is not tracked; its finished runs are in the store."
+            )
         return
     request = status.request
-    what = (f"{request.get('scenario', '?')} · {', '.join(map(str, request.get('methods', [])))}"
-            f" · budgets {', '.join(f'{float(b):g}' for b in request.get('budgets', []))} · "
-            f"seeds {', '.join(map(str, request.get('seeds', [])))}"
-            + (f" · {request['adaptation']} adaptation" if request.get("adaptation") else ""))
+    what = (
+        f"{request.get('scenario', '?')} · {', '.join(map(str, request.get('methods', [])))}"
+        f" · budgets {', '.join(f'{float(b):g}' for b in request.get('budgets', []))} · "
+        f"seeds {', '.join(map(str, request.get('seeds', [])))}"
+        + (f" · {request['adaptation']} adaptation" if request.get("adaptation") else "")
+    )
     with st.container(border=True):
-        st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — "
-                    f"{status.state}")
+        st.markdown(f"{icon.get(status.state, '')} **Job {status.job_id}** — {status.state}")
         st.caption(escape_markdown(what))
         if status.state == jobs.QUEUED:
             position = jobs.queue_position(root, status.job_id)
-            st.caption(f"Waiting in the queue (position {position}): at most "
-                       f"{jobs.job_queue.max_jobs()} sweep(s) run at once.")
+            st.caption(
+                f"Waiting in the queue (position {position}): at most "
+                f"{jobs.job_queue.max_jobs()} sweep(s) run at once."
+            )
         elif status.state != jobs.CANCELLED:
             st.progress(status.fraction, text=escape_markdown(status.headline()))
             step = progress.step_progress(status.events)
@@ -351,8 +440,10 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
                 st.progress(step[1], text=escape_markdown(step[0]))
             left = progress.remaining_seconds(status.events, status.n_runs, time.time())
             if left is not None and status.state == jobs.RUNNING:
-                st.caption(f":material/timer: about {format_seconds(left)} left (smoothed over "
-                           "the runs so far)")
+                st.caption(
+                    f":material/timer: about {format_seconds(left)} left (smoothed over "
+                    "the runs so far)"
+                )
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []
@@ -369,9 +460,13 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
             st.caption(f":material/schedule: {escape_markdown(note)}")
         if status.state in (jobs.RUNNING, jobs.QUEUED) and access.is_operator():
             label = "Stop" if status.state == jobs.RUNNING else "Cancel"
-            if st.button(label, key=f"stop-{status.job_id}",
-                         help="Interrupt the sweep (like Ctrl-C); finished runs are kept."
-                         if label == "Stop" else "Take the sweep out of the queue."):
+            if st.button(
+                label,
+                key=f"stop-{status.job_id}",
+                help="Interrupt the sweep (like Ctrl-C); finished runs are kept."
+                if label == "Stop"
+                else "Take the sweep out of the queue.",
+            ):
                 jobs.cancel_job(root, status.job_id)
                 st.rerun()
         if status.state in (jobs.FAILED, jobs.STOPPED) and status.log_tail:
@@ -421,8 +516,9 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
         if len(shown) > limit:
             with st.expander(f"{len(shown) - limit} older job(s)"):
                 for status in shown[limit:]:
-                    st.markdown(escape_markdown(f"{status.job_id} — {status.state} · "
-                                                f"{status.headline()}"))
+                    st.markdown(
+                        escape_markdown(f"{status.job_id} — {status.state} · {status.headline()}")
+                    )
 
     panel()
 
@@ -457,7 +553,8 @@ def setting_note(selection: RunSelection) -> None:
     run_ids = tuple(selection.runs["run_id"])
     configs = loaders.run_configs(selection.root, run_ids)
     pool_id = selection.runs["pool_id"].iloc[0]
-    with st.expander("These runs are not the paper's setting — how they differ",
-                     icon=":material/info:"):
+    with st.expander(
+        "These runs are not the paper's setting — how they differ", icon=":material/info:"
+    ):
         st.markdown(framing.CAVEAT)
         st.markdown(framing.setting_markdown(configs, loaders.pool_meta(selection.root, pool_id)))

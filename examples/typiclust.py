@@ -20,7 +20,8 @@ lower cluster id and ties in typicality to the lowest pool index; when no cluste
 with k = 0 (one point left) that point is taken. Neighbours are searched in chunks of rows
 (torch), so memory is chunk x cluster size, never N x N.
 
-Use it without installing anything: ``python -m core run --methods random,examples.typiclust:TypiClust``,
+Use it without installing anything: ``python -m core run --methods
+random,examples.typiclust:TypiClust``,
 or install a package that declares it in the ``forgelens.selectors`` entry-point group
 (see ``examples/pyproject.toml``) and use ``--methods typiclust``.
 """
@@ -50,10 +51,14 @@ def mean_sq_knn_distance(features: torch.Tensor, k: int) -> torch.Tensor:
     sq = (features * features).sum(dim=1)
     out = torch.empty(len(features), dtype=torch.float64)
     for start in range(0, len(features), _CHUNK):
-        block = features[start:start + _CHUNK]
-        d2 = (sq[start:start + _CHUNK, None] + sq[None, :] - 2.0 * block @ features.T).clamp_min(0)
+        block = features[start : start + _CHUNK]
+        d2 = (sq[start : start + _CHUNK, None] + sq[None, :] - 2.0 * block @ features.T).clamp_min(
+            0
+        )
         d2[torch.arange(len(block)), torch.arange(start, start + len(block))] = float("inf")
-        out[start:start + len(block)] = torch.topk(d2, k, dim=1, largest=False).values.double().mean(1).cpu()
+        out[start : start + len(block)] = (
+            torch.topk(d2, k, dim=1, largest=False).values.double().mean(1).cpu()
+        )
     return out
 
 
@@ -69,8 +74,9 @@ def cluster_labels(z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
         if n_clusters <= FULL_KMEANS_UP_TO:
             model = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
         else:
-            model = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=10,
-                                    random_state=seed)
+            model = MiniBatchKMeans(
+                n_clusters=n_clusters, batch_size=5000, n_init=10, random_state=seed
+            )
         return model.fit_predict(z).astype(np.int64)
 
 
@@ -79,15 +85,22 @@ class TypiClust(Selector):
 
     name = "typiclust"
 
-    def __init__(self, min_cluster_size: int = MIN_CLUSTER_SIZE,
-                 max_clusters: int = MAX_NUM_CLUSTERS, k_nn: int = K_NN) -> None:
+    def __init__(
+        self,
+        min_cluster_size: int = MIN_CLUSTER_SIZE,
+        max_clusters: int = MAX_NUM_CLUSTERS,
+        k_nn: int = K_NN,
+    ) -> None:
         self.min_cluster_size = min_cluster_size
         self.max_clusters = max_clusters
         self.k_nn = k_nn
 
     def get_params(self) -> dict[str, int]:
-        return {"min_cluster_size": self.min_cluster_size, "max_clusters": self.max_clusters,
-                "k_nn": self.k_nn}
+        return {
+            "min_cluster_size": self.min_cluster_size,
+            "max_clusters": self.max_clusters,
+            "k_nn": self.k_nn,
+        }
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
         check_int_range("min_cluster_size", self.min_cluster_size, 0, 10**9)

@@ -14,8 +14,14 @@ widgets.page_header(
 )
 widgets.require_runs(selection, "comparison")
 runs = selection.runs
-budget = urlstate.choice(st.columns(3)[0].selectbox, "Budget", selection.budgets(),
-                         key="compare_budget", name="budget", format_func=lambda b: f"{100 * b:g}%")
+budget = urlstate.choice(
+    st.columns(3)[0].selectbox,
+    "Budget",
+    selection.budgets(),
+    key="compare_budget",
+    name="budget",
+    format_func=lambda b: f"{100 * b:g}%",
+)
 run_ids = selection.run_ids(budget=budget)
 pool_id = runs.set_index("run_id").loc[run_ids[0], "pool_id"]
 pool = loaders.pool_table(selection.root, pool_id)
@@ -24,28 +30,45 @@ class_names = meta.get("class_names")
 picks = stats.with_pool_columns(loaders.run_table(selection.root, run_ids, "selection"), pool)
 
 st.subheader("Overlap of the picks")
-st.caption("Jaccard index |A ∩ B| / |A ∪ B| of two selectors' picks with the same seed, averaged "
-           "over seeds: 1 means the same picks, 0 none in common. Selectors that score samples "
-           "by the same signal (e.g. the uncertainty ones) tend to overlap most.")
+st.caption(
+    "Jaccard index |A ∩ B| / |A ∪ B| of two selectors' picks with the same seed, averaged "
+    "over seeds: 1 means the same picks, 0 none in common. Selectors that score samples "
+    "by the same signal (e.g. the uncertainty ones) tend to overlap most."
+)
 st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
 
 if not task_views.run_task(selection.root, selection.runs).classes:
-    st.caption("This task's labels are not classes (span QA: answer positions): the class mix "
-               "and per-class coverage views do not apply.")
+    st.caption(
+        "This task's labels are not classes (span QA: answer positions): the class mix "
+        "and per-class coverage views do not apply."
+    )
     st.stop()
 st.subheader("Class mix of the picks")
-st.caption("Share of each selection per true class (bars) against the pool's share (black "
-           "ticks): a bar far above or below its tick means the selector over- or under-samples "
-           "that class.")
-histogram = stats.class_histogram(picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1))
+st.caption(
+    "Share of each selection per true class (bars) against the pool's share (black "
+    "ticks): a bar far above or below its tick means the selector over- or under-samples "
+    "that class."
+)
+histogram = stats.class_histogram(
+    picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1)
+)
 st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
 
 st.subheader("Per-class coverage")
-space = urlstate.choice(st.radio, "Nearest pick measured in", ("coreset", "badge", "forge"),
-                        key="compare_space", name="space", default="forge", horizontal=True,
-                        format_func=space_title)
-st.caption("For each class, the share of its unselected samples whose nearest pick in this space "
-           "has the same true label: low values mean the class is represented by picks of "
-           "other classes, or not at all.")
+space = urlstate.choice(
+    st.radio,
+    "Nearest pick measured in",
+    ("coreset", "badge", "forge"),
+    key="compare_space",
+    name="space",
+    default="forge",
+    horizontal=True,
+    format_func=space_title,
+)
+st.caption(
+    "For each class, the share of its unselected samples whose nearest pick in this space "
+    "has the same true label: low values mean the class is represented by picks of "
+    "other classes, or not at all."
+)
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
 st.plotly_chart(coverage_figure(stats.class_coverage(pairs, space), class_names), width="stretch")

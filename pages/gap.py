@@ -21,62 +21,111 @@ if note := task_views.feature_norm_note(selection.root, selection.runs):
 widgets.setting_note(selection)
 methods = selection.methods()
 left, middle, right = st.columns(3)
-method = urlstate.choice(left.selectbox, "Selector whose picks define the pairs", methods,
-                         key="gap_method", name="selector",
-                         default="badge" if "badge" in methods else methods[0])
+method = urlstate.choice(
+    left.selectbox,
+    "Selector whose picks define the pairs",
+    methods,
+    key="gap_method",
+    name="selector",
+    default="badge" if "badge" in methods else methods[0],
+)
 NONE = "— none —"
-versus = urlstate.choice(left.selectbox, "Side by side with (shared axes)",
-                         [NONE, *[m for m in methods if m != method]], key="gap_versus",
-                         name="vs", default=NONE)
+versus = urlstate.choice(
+    left.selectbox,
+    "Side by side with (shared axes)",
+    [NONE, *[m for m in methods if m != method]],
+    key="gap_versus",
+    name="vs",
+    default=NONE,
+)
 versus = None if versus == NONE else versus
-budget = urlstate.choice(middle.selectbox, "Budget", selection.budgets(method), key="gap_budget",
-                         name="budget", format_func=lambda b: f"{100 * b:g}%")
+budget = urlstate.choice(
+    middle.selectbox,
+    "Budget",
+    selection.budgets(method),
+    key="gap_budget",
+    name="budget",
+    format_func=lambda b: f"{100 * b:g}%",
+)
 with right:
     include_coreset = st.toggle("Add the CORESET (z) space panel", value=False)
-    log_y = st.toggle("Log scale for the gap", value=False,
-                      help="Gaps span decades; pairs with a zero gap drop out on a log axis.")
+    log_y = st.toggle(
+        "Log scale for the gap",
+        value=False,
+        help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
+    )
     bins = st.slider("Bins of the mean trend", 4, 30, 12)
 shown = [method] + ([versus] if versus else [])
 run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
-meta = loaders.pool_meta(selection.root, selection.runs.set_index("run_id").loc[
-    run_ids[0], "pool_id"])
+meta = loaders.pool_meta(
+    selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
+)
 class_names = meta.get("class_names")
-st.caption(f"{len(run_ids)} run(s) · seeds {', '.join(map(str, sorted(set(pairs['seed']))))} · "
-           f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space · hover a point "
-           "for its sample, click it (or box / lasso several) to see the pair")
+st.caption(
+    f"{len(run_ids)} run(s) · seeds {', '.join(map(str, sorted(set(pairs['seed']))))} · "
+    f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space · hover a point "
+    "for its sample, click it (or box / lasso several) to see the pair"
+)
 event = st.plotly_chart(
-    gap_figure(pairs, figure5_panels(include_coreset), bins=bins, log_y=log_y,
-               by="method" if versus else None, class_names=class_names, order=shown),
-    key="gap_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),
-    width="stretch")
+    gap_figure(
+        pairs,
+        figure5_panels(include_coreset),
+        bins=bins,
+        log_y=log_y,
+        by="method" if versus else None,
+        class_names=class_names,
+        order=shown,
+    ),
+    key="gap_chart",
+    on_select="rerun",
+    selection_mode=("points", "box", "lasso"),
+    width="stretch",
+)
 
 chosen = stats.selected_keys(event)
 st.subheader("Pairs")
 if chosen:
     rows = pairs.loc[chosen].sort_values("gap", ascending=False)
-    st.caption(f"{len(rows)} selected point(s); showing up to 12, largest gap first. Click, box "
-               "or lasso again to change; double-click the chart to clear.")
+    st.caption(
+        f"{len(rows)} selected point(s); showing up to 12, largest gap first. Click, box "
+        "or lasso again to change; double-click the chart to clear."
+    )
 else:
-    space = st.radio("Until you select points, show the largest gaps of", ("badge", "forge",
-                     "coreset"), horizontal=True, format_func=str.upper)
+    space = st.radio(
+        "Until you select points, show the largest gaps of",
+        ("badge", "forge", "coreset"),
+        horizontal=True,
+        format_func=str.upper,
+    )
     rows = pairs[pairs["space"] == space].nlargest(6, "gap")
-    st.caption("Click a point, or select several with the box or lasso tool, to inspect those "
-               f"pairs. Meanwhile: the {len(rows)} largest gaps in {space.upper()} space. The "
-               "same x′ can appear once per seed, with another nearest pick each time.")
+    st.caption(
+        "Click a point, or select several with the box or lasso tool, to inspect those "
+        f"pairs. Meanwhile: the {len(rows)} largest gaps in {space.upper()} space. The "
+        "same x′ can appear once per seed, with another nearest pick each time."
+    )
 widgets.show_pairs(widgets.sample_source(selection, run_ids[0], meta), rows.head(12), class_names)
 with st.expander("Table of these pairs"):
     st.dataframe(tables.pair_details(rows, class_names), hide_index=True, width="stretch")
 with st.expander("Grouped by selected sample: how many neighbours each pick represents"):
-    st.caption("One row per pick x (per seed and space): c_j = the unselected samples whose "
-               "nearest pick it is (Proposition 2's weight is c_j + 1), their mean and largest "
-               "gap, and r(x). Of the pairs above, or of all pairs when none are selected.")
+    st.caption(
+        "One row per pick x (per seed and space): c_j = the unselected samples whose "
+        "nearest pick it is (Proposition 2's weight is c_j + 1), their mean and largest "
+        "gap, and r(x). Of the pairs above, or of all pairs when none are selected."
+    )
     source = rows if chosen else pairs
-    st.dataframe(stats.group_by_pick(source).head(200), hide_index=True, width="stretch",
-                 column_config={"budget": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(
+        stats.group_by_pick(source).head(200),
+        hide_index=True,
+        width="stretch",
+        column_config={"budget": st.column_config.NumberColumn(format="percent")},
+    )
 st.markdown("**Download the pairs behind the figure** (every seed and space shown)")
-widgets.download_buttons(lambda: exports.pairs_export(pairs, class_names),
-                         f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", "pairs")
+widgets.download_buttons(
+    lambda: exports.pairs_export(pairs, class_names),
+    f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}",
+    "pairs",
+)
 with st.expander("Correlations of every selector and budget (mean over seeds)"):
     summary = loaders.correlation_table(selection.root, tuple(selection.runs["run_id"]))
     st.dataframe(tables.correlation_pivot(summary), width="stretch")

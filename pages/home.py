@@ -17,11 +17,13 @@ st.markdown(
     "A model trained on a **source** domain meets a shifted **target** pool. A selector picks a "
     "budget of target samples to label **once**; the model is then fine-tuned on them for T "
     "iterations (the paper: 4 epochs of a pretrained ResNet-50; the default runs here: a small "
-    "CNN for 50–100 iterations — each analysis page lists the exact setting). The paper argues that picking by gradient similarity alone (BADGE) misses "
+    "CNN for 50–100 iterations — each analysis page lists the exact setting). The paper argues "
+    "that picking by gradient similarity alone (BADGE) misses "
     "samples with high *prediction variability* — large feature norm ‖z‖ — whose loss drops "
     "very differently from their selected neighbours'. FORGE rescales gradient embeddings by "
     "‖z‖ so k-center greedy picks them. ForgeLens lets you check that on runs you make here."
 )
+
 
 def offer_experiments(runs) -> None:
     """The quick demo and the full default experiment, each with its expected duration."""
@@ -31,15 +33,26 @@ def offer_experiments(runs) -> None:
         seconds, basis = presets.estimate(preset, runs)
         request = preset.request
         with column, st.container(border=True):
-            st.markdown(f"**{preset.title}** — {preset.n_runs} runs of **{request['scenario']}**"
-                        + (f", about **{format_seconds(seconds)}**" if seconds else ""))
-            st.caption(f"{preset.note} Selectors {', '.join(request['methods'])}; budgets "
-                       f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])}; seeds "
-                       f"{', '.join(map(str, request['seeds']))}. Duration: {basis}.")
-            if st.button(f"Run the {preset.title.lower()}", key=f"preset-{preset.key}",
-                         type="primary" if preset.key == "demo" else "secondary",
-                         icon=":material/play_arrow:", disabled=busy or not operator,
-                         help="A sweep is already running." if busy else None) and operator:
+            st.markdown(
+                f"**{preset.title}** — {preset.n_runs} runs of **{request['scenario']}**"
+                + (f", about **{format_seconds(seconds)}**" if seconds else "")
+            )
+            st.caption(
+                f"{preset.note} Selectors {', '.join(request['methods'])}; budgets "
+                f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])}; seeds "
+                f"{', '.join(map(str, request['seeds']))}. Duration: {basis}."
+            )
+            if (
+                st.button(
+                    f"Run the {preset.title.lower()}",
+                    key=f"preset-{preset.key}",
+                    type="primary" if preset.key == "demo" else "secondary",
+                    icon=":material/play_arrow:",
+                    disabled=busy or not operator,
+                    help="A sweep is already running." if busy else None,
+                )
+                and operator
+            ):
                 widgets.launch_default(root, request)
                 if session.LAUNCH_ERROR not in st.session_state:
                     st.rerun()  # redraw with the job's card and the buttons disabled
@@ -48,14 +61,22 @@ def offer_experiments(runs) -> None:
 
 
 if selection.all_runs.empty:
-    st.info(f"The run store `{root}` is empty. Start with the quick demo (for a class or a "
-            "first look) or the full default experiment; both run in the background.")
+    st.info(
+        f"The run store `{root}` is empty. Start with the quick demo (for a class or a "
+        "first look) or the full default experiment; both run in the background."
+    )
     offer_experiments(selection.all_runs)
-    st.page_link(page_path("run"), label="…or choose scenario, selectors and budgets yourself",
-                 icon=":material/tune:")
+    st.page_link(
+        page_path("run"),
+        label="…or choose scenario, selectors and budgets yourself",
+        icon=":material/tune:",
+    )
     widgets.jobs_panel(root, active_only=True)
-    st.page_link(page_path("teaching"), label="Meanwhile: the teaching view works without runs",
-                 icon=":material/school:")
+    st.page_link(
+        page_path("teaching"),
+        label="Meanwhile: the teaching view works without runs",
+        icon=":material/school:",
+    )
     st.stop()
 
 runs = selection.all_runs
@@ -70,9 +91,11 @@ with st.expander("Run the quick demo or the full default experiment"):
 
 if not selection.empty:
     st.subheader(f"Figure 5 in numbers — {selection.scenario}")
-    st.caption("Spearman correlation between the distance of each unselected sample to its "
-               "nearest pick and their loss-reduction gap, mean over the selected seeds. The "
-               "paper predicts a weak correlation in BADGE space and a stronger one in FORGE space.")
+    st.caption(
+        "Spearman correlation between the distance of each unselected sample to its "
+        "nearest pick and their loss-reduction gap, mean over the selected seeds. The "
+        "paper predicts a weak correlation in BADGE space and a stronger one in FORGE space."
+    )
     table = loaders.correlation_table(root, tuple(selection.runs["run_id"]))
     st.table(tables.correlation_pivot(table).round(3))  # static HTML: no data-grid bundle to load
 

@@ -24,38 +24,61 @@ operator = access.operator_gate()
 saved = scenario_form.render(root) if operator else None
 names = scenario_form.scenario_names(root)
 left, right = st.columns(2)
-scenario = left.selectbox("Scenario", names, index=names.index(saved if saved in names
-                                                               else defaults["scenario"]),
-                          help="Source → target data shift (python -m core list).")
+scenario = left.selectbox(
+    "Scenario",
+    names,
+    index=names.index(saved if saved in names else defaults["scenario"]),
+    help="Source → target data shift (python -m core list).",
+)
 modes = list(ADAPTATION_MODES)
-right.caption(f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "
-              "each mode are kept apart; the sidebar shows one mode at a time.")
+right.caption(
+    f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "
+    "each mode are kept apart; the sidebar shows one mode at a time."
+)
 with st.form("sweep"):
     left, middle, right = st.columns(3)
     adaptation = left.selectbox(
-        "Adaptation", modes, index=modes.index(default_adaptation(scenario)),
-        key=f"run_adaptation::{scenario}", format_func=widgets.ADAPTATION_TITLES.get,
+        "Adaptation",
+        modes,
+        index=modes.index(default_adaptation(scenario)),
+        key=f"run_adaptation::{scenario}",
+        format_func=widgets.ADAPTATION_TITLES.get,
         help="full: fine-tune the whole model (the paper's setting; slow on a pretrained "
-             "backbone). head: train only the last linear layer on cached backbone features.")
+        "backbone). head: train only the last linear layer on cached backbone features.",
+    )
     cuda = loaders.cuda_available()
     device = middle.selectbox(
-        "Device", DEVICE_CHOICES,
-        help="auto uses CUDA when present. " + ("CUDA is available here." if cuda
-                                                else "No CUDA device here: auto means CPU."))
+        "Device",
+        DEVICE_CHOICES,
+        help="auto uses CUDA when present. "
+        + ("CUDA is available here." if cuda else "No CUDA device here: auto means CPU."),
+    )
     methods = st.multiselect("Selectors", selectors(), default=defaults["methods"])
     left, right = st.columns(2)
-    budgets = left.multiselect("Budgets (fraction of the target pool)", BUDGET_CHOICES,
-                               default=[b for b in defaults["budgets"] if b in BUDGET_CHOICES],
-                               format_func=lambda b: f"{100 * b:g}%")
+    budgets = left.multiselect(
+        "Budgets (fraction of the target pool)",
+        BUDGET_CHOICES,
+        default=[b for b in defaults["budgets"] if b in BUDGET_CHOICES],
+        format_func=lambda b: f"{100 * b:g}%",
+    )
     seeds = right.multiselect("Seeds", SEED_CHOICES, default=defaults["seeds"])
-    umap = st.checkbox("Precompute the UMAP views after the sweep", value=True,
-                       help="Otherwise the Selections page computes them on first use.")
-    ray_address = st.text_input(
-        "Ray cluster address (optional)", placeholder="auto or ray://head:10001",
-        help="Empty: run here. Otherwise each run is a task on that Ray cluster; the run store "
-             "must be on storage every node sees (README, On a cluster).").strip() or None
-    submitted = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:",
-                                      disabled=not operator)
+    umap = st.checkbox(
+        "Precompute the UMAP views after the sweep",
+        value=True,
+        help="Otherwise the Selections page computes them on first use.",
+    )
+    ray_address = (
+        st.text_input(
+            "Ray cluster address (optional)",
+            placeholder="auto or ray://head:10001",
+            help="Empty: run here. Otherwise each run is a task on that Ray cluster; the run store "
+            "must be on storage every node sees (README, On a cluster).",
+        ).strip()
+        or None
+    )
+    submitted = st.form_submit_button(
+        "Launch", type="primary", icon=":material/play_arrow:", disabled=not operator
+    )
 health.memory_caption(scenario, adaptation)
 if submitted and operator:
     if not methods or not budgets or not seeds:
@@ -63,9 +86,17 @@ if submitted and operator:
     elif device == "cuda" and not cuda:
         st.warning("device=cuda was chosen but CUDA is not available here; choose auto or cpu.")
     else:
-        health.submit_sweep(root, scenario, methods, sorted(budgets), sorted(seeds),
-                            device=device, umap=umap, adaptation=adaptation,
-                            ray_address=ray_address)
+        health.submit_sweep(
+            root,
+            scenario,
+            methods,
+            sorted(budgets),
+            sorted(seeds),
+            device=device,
+            umap=umap,
+            adaptation=adaptation,
+            ray_address=ray_address,
+        )
 
 st.subheader("Background sweeps")
 widgets.jobs_panel(root)
@@ -77,12 +108,26 @@ if runs.empty:
     st.caption("None yet: launch a sweep above; runs appear here as they finish.")
     st.stop()
 table = runs.sort_values("created", ascending=False)
-table = table.assign(budget=[f"{100 * b:g}%" for b in table["budget"]],
-                     total_seconds=table["total_seconds"].round(1))
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "run_id": "run", "total_seconds": "seconds", "budget_count": "labels"})
-run_id = st.selectbox("Show the config of run", runs["run_id"],
-                      format_func=lambda r: f"{r} · " + " · ".join(
-                          str(v) for v in runs.set_index("run_id").loc[r, ["scenario", "method", "budget",
-                                                                            "seed", "adaptation"]]))
+table = table.assign(
+    budget=[f"{100 * b:g}%" for b in table["budget"]], total_seconds=table["total_seconds"].round(1)
+)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={"run_id": "run", "total_seconds": "seconds", "budget_count": "labels"},
+)
+run_id = st.selectbox(
+    "Show the config of run",
+    runs["run_id"],
+    format_func=lambda r: (
+        f"{r} · "
+        + " · ".join(
+            str(v)
+            for v in runs.set_index("run_id").loc[
+                r, ["scenario", "method", "budget", "seed", "adaptation"]
+            ]
+        )
+    ),
+)
 st.json(loaders.run_configs(root, (run_id,))[run_id], expanded=1)

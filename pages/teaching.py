@@ -36,16 +36,27 @@ widgets.page_header(
 )
 st.session_state.setdefault(session.TEACH_K, 5)
 left, middle, right = st.columns([4, 2, 2])
-left.slider("Picks so far (k)", 1, MAX_PICKS, key=session.TEACH_K,
-            on_change=lambda: st.session_state.update({PLAY_K: st.session_state[session.TEACH_K]}))
+left.slider(
+    "Picks so far (k)",
+    1,
+    MAX_PICKS,
+    key=session.TEACH_K,
+    on_change=lambda: st.session_state.update({PLAY_K: st.session_state[session.TEACH_K]}),
+)
 with middle:
     st.button("+1 pick", on_click=step, args=(1,), icon=":material/add:", width="stretch")
     st.button("−1 pick", on_click=step, args=(-1,), icon=":material/remove:", width="stretch")
 seed = right.number_input("Seed (pool and first pick)", 0, 999, 0, key=session.TEACH_SEED)
-play = right.toggle("Auto-play", key="teach_play", on_change=sync, help="Add a pick every few seconds up to "
-                    f"{MAX_PICKS}; any other change keeps working while it plays.")
-speed = right.select_slider("Speed", tuple(SPEEDS), value="medium", key="teach_speed",
-                            disabled=not play)
+play = right.toggle(
+    "Auto-play",
+    key="teach_play",
+    on_change=sync,
+    help="Add a pick every few seconds up to "
+    f"{MAX_PICKS}; any other change keeps working while it plays.",
+)
+speed = right.select_slider(
+    "Speed", tuple(SPEEDS), value="medium", key="teach_speed", disabled=not play
+)
 planes, walks = loaders.toy_walks(int(seed), N_PER_CLUSTER, N_HIGH, MAX_PICKS)
 st.session_state["teach_full_run"] = True  # the fragment below adds no pick on a full run
 

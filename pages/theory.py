@@ -17,56 +17,75 @@ widgets.page_header(
 widgets.require_runs(selection, "theory")
 theory = loaders.theory_table(selection.root, tuple(selection.runs["run_id"]))
 if theory["bound_holds_fraction"].isna().all():
-    st.info("These runs were recorded before the theorem's terms were stored. Run the sweep "
-            "again (e.g. `python -m core run --adaptation head --loss mse`) to see this page.")
+    st.info(
+        "These runs were recorded before the theorem's terms were stored. Run the sweep "
+        "again (e.g. `python -m core run --adaptation head --loss mse`) to see this page."
+    )
     st.stop()
 adaptation = selection.adaptation or "full"
 loss = str(selection.runs["adapt_loss"].iloc[0]) if "adapt_loss" in selection.runs else "ce"
-st.markdown(f"**This setting: {adaptation} adaptation, {loss.upper()} loss.** "
-            + fig.ASSUMPTIONS.get((adaptation, loss), ""))
+st.markdown(
+    f"**This setting: {adaptation} adaptation, {loss.upper()} loss.** "
+    + fig.ASSUMPTIONS.get((adaptation, loss), "")
+)
 
 st.subheader("Gap against the two terms of the bound, one run")
 left, middle, right, far = st.columns(4)
 methods = selection.methods()
-method = left.selectbox("Selector", methods, index=methods.index("forge")
-                        if "forge" in methods else 0)
-budget = middle.selectbox("Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%")
+method = left.selectbox(
+    "Selector", methods, index=methods.index("forge") if "forge" in methods else 0
+)
+budget = middle.selectbox(
+    "Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%"
+)
 seed = right.selectbox("Seed", sorted(selection.runs["seed"].unique()))
-space = far.radio("Pairs of the space", ("badge", "forge", "coreset"), horizontal=True,
-                  format_func=str.upper)
+space = far.radio(
+    "Pairs of the space", ("badge", "forge", "coreset"), horizontal=True, format_func=str.upper
+)
 run_ids = selection.run_ids(method=method, budget=budget, seed=seed)
 if not run_ids:
     st.info("No run with this selector, budget and seed in the sidebar's selection.")
     st.stop()
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
 st.plotly_chart(fig.bound_figure(pairs[pairs["space"] == space]), width="stretch")
-st.caption("Each point is one unselected sample x′ with its nearest selected x. Left: a point "
-           "above the dashed line is a pair whose gap the first-order (gradient) term alone "
-           "does not cover. Right: the second-order term is usually orders of magnitude larger "
-           "than any gap, which is why the whole bound almost never fails, and also why it says "
-           "little about which pairs have large gaps.")
+st.caption(
+    "Each point is one unselected sample x′ with its nearest selected x. Left: a point "
+    "above the dashed line is a pair whose gap the first-order (gradient) term alone "
+    "does not cover. Right: the second-order term is usually orders of magnitude larger "
+    "than any gap, which is why the whole bound almost never fails, and also why it says "
+    "little about which pairs have large gaps."
+)
 
 st.subheader("How often the bound holds, per selector")
 part = theory[(theory["space"] == space) & ((theory["budget"] - budget).abs() < 1e-9)]
 st.plotly_chart(fig.holds_figure(part), width="stretch")
-st.caption(f"Share of pairs (in {space.upper()} space, budget {100 * budget:g}%) where the "
-           "whole bound and its first-order term alone hold; bars are the mean over seeds, "
-           "whiskers the lowest and highest seed.")
+st.caption(
+    f"Share of pairs (in {space.upper()} space, budget {100 * budget:g}%) where the "
+    "whole bound and its first-order term alone hold; bars are the mean over seeds, "
+    "whiskers the lowest and highest seed."
+)
 
 st.subheader("Is ‖z‖ a good stand-in for the tangent-feature norm?")
 samples = loaders.run_table(selection.root, run_ids, "samples")
 st.plotly_chart(fig.proxy_figure(samples), width="stretch")
-st.caption("FORGE rescales by ‖z‖, the last layer's share of ‖∇θ f(x)‖. Here the full norm over "
-           "every layer, computed exactly per sample: if the two rank samples alike (Spearman "
-           "near 1), the cheap proxy picks the same high-variability samples.")
+st.caption(
+    "FORGE rescales by ‖z‖, the last layer's share of ‖∇θ f(x)‖. Here the full norm over "
+    "every layer, computed exactly per sample: if the two rank samples alike (Spearman "
+    "near 1), the cheap proxy picks the same high-variability samples."
+)
 
 st.subheader("Proposition 2: what the expected loss reduction is made of")
 st.plotly_chart(fig.proposition2_figure(part), width="stretch")
-st.caption("The mean loss reduction on new target data (diamond) is at least (1) the loss "
-           "reduction on the picks, each weighted by 1 + the number of samples it is nearest "
-           "to, minus (2) the largest gap times (N − |s|)/N (the factor the proof gives; the "
-           "paper prints 1/n), plus (3) the generalisation gap (test minus pool). A selector "
-           "does well when (1) is large and (2) is small.")
+st.caption(
+    "The mean loss reduction on new target data (diamond) is at least (1) the loss "
+    "reduction on the picks, each weighted by 1 + the number of samples it is nearest "
+    "to, minus (2) the largest gap times (N − |s|)/N (the factor the proof gives; the "
+    "paper prints 1/n), plus (3) the generalisation gap (test minus pool). A selector "
+    "does well when (1) is large and (2) is small."
+)
 with st.expander("The numbers (as `python -m core table --kind theory`)"):
-    st.dataframe(theory.drop(columns=["experiment", "experiment_label", "setting"]),
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        theory.drop(columns=["experiment", "experiment_label", "setting"]),
+        hide_index=True,
+        width="stretch",
+    )

@@ -72,8 +72,17 @@ def test_requirements_pin_every_direct_dependency() -> None:
     unpinned = [line for line in lines if "==" not in line]
     assert not unpinned, f"unpinned requirements: {unpinned}"
     names = {line.split("==")[0].lower() for line in lines}
-    for needed in ("torch", "torchvision", "streamlit", "plotly", "transformers", "umap-learn",
-                   "pandas", "scikit-learn", "pyarrow"):
+    for needed in (
+        "torch",
+        "torchvision",
+        "streamlit",
+        "plotly",
+        "transformers",
+        "umap-learn",
+        "pandas",
+        "scikit-learn",
+        "pyarrow",
+    ):
         assert needed in names
     pins = dict(line.split("==") for line in lines)
     # what runs the tests is what requirements.txt promises (a drifted venv hides breakage)

@@ -18,26 +18,37 @@ from core.validation import ForgeLensError
 if TYPE_CHECKING:
     from core.scenarios.base import Scenario, ScenarioBuilder
 
-SCENARIOS: Registry[type[ScenarioBuilder]] = Registry("scenario", {
-    "debug": "core.scenarios.debug:DebugScenario",
-    "digits-to-mnist": "core.scenarios.handwritten:DigitsToMnist",
-    "fonts-to-mnist": "core.scenarios.fonts:FontsToMnist",
-    "mnist-to-digits": "core.scenarios.handwritten:MnistToDigits",
-    "digits-to-mnist-effnet": "core.scenarios.pretrained_digits:DigitsToMnistEffnet",
-    "tweets-airline-to-apple": "core.scenarios.tweets:TweetsAirlineToApple",
-    "tweets-pairs-airline-to-apple": "core.scenarios.preference_pairs:TweetPairsAirlineToApple",
-    "debug-pairs": "core.scenarios.preference_pairs:DebugPairs",
-    "hh-rlhf-files": "core.scenarios.hh_rlhf:HhRlhfFiles",
-    "squad-files": "core.scenarios.squad_files:SquadFiles",
-})
+SCENARIOS: Registry[type[ScenarioBuilder]] = Registry(
+    "scenario",
+    {
+        "debug": "core.scenarios.debug:DebugScenario",
+        "digits-to-mnist": "core.scenarios.handwritten:DigitsToMnist",
+        "fonts-to-mnist": "core.scenarios.fonts:FontsToMnist",
+        "mnist-to-digits": "core.scenarios.handwritten:MnistToDigits",
+        "digits-to-mnist-effnet": "core.scenarios.pretrained_digits:DigitsToMnistEffnet",
+        "tweets-airline-to-apple": "core.scenarios.tweets:TweetsAirlineToApple",
+        "tweets-pairs-airline-to-apple": "core.scenarios.preference_pairs:TweetPairsAirlineToApple",
+        "debug-pairs": "core.scenarios.preference_pairs:DebugPairs",
+        "hh-rlhf-files": "core.scenarios.hh_rlhf:HhRlhfFiles",
+        "squad-files": "core.scenarios.squad_files:SquadFiles",
+    },
+)
 DEFAULT_SCENARIO = "digits-to-mnist"
 
 _BASE_NAMES = ("SPLIT_NAMES", "Scenario", "ScenarioBuilder", "Split")
 
 __all__ = [
-    "DEFAULT_SCENARIO", "SCENARIOS", "SPLIT_NAMES", "Scenario", "ScenarioBuilder", "Split",
-    "available", "build_scenario", "describe", "load_scenario",
-]  # fmt: skip
+    "DEFAULT_SCENARIO",
+    "SCENARIOS",
+    "SPLIT_NAMES",
+    "Scenario",
+    "ScenarioBuilder",
+    "Split",
+    "available",
+    "build_scenario",
+    "describe",
+    "load_scenario",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -72,7 +83,9 @@ def build_scenario(name: str, **params: Any) -> Scenario:
     try:
         builder = builder_cls(**params)
     except TypeError as error:
-        raise ForgeLensError(f"scenario {name!r}: bad parameters {sorted(params)}: {error}") from None
+        raise ForgeLensError(
+            f"scenario {name!r}: bad parameters {sorted(params)}: {error}"
+        ) from None
     return builder.build()
 
 

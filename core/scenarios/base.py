@@ -193,7 +193,8 @@ class ScenarioBuilder(ParamsMixin, ABC):
     ``Scenario.params``; ``unrecorded_params`` names those that do not change the data.
     Subclasses set ``name``/``description``/``class_names`` and implement ``load_source`` and
     ``load_target``, each returning inputs (float32 array (N, 1, H, W) in [0, 1]; for text, an
-    int64 array (N, 2, L) of token ids and attention mask) and int64 labels. The source is cut into train/validation and the target into pool/validation/test,
+    int64 array (N, 2, L) of token ids and attention mask) and int64 labels. The source is cut into
+    train/validation and the target into pool/validation/test,
     stratified by class, each with its own numpy Generator spawned from ``split_seed``; so two
     scenarios with the same target data and seed cut it identically.
     """
@@ -224,8 +225,9 @@ class ScenarioBuilder(ParamsMixin, ABC):
         split_seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_choice("modality", self.modality, MODALITIES)
         # one stream per domain, so scenarios with the same target share its splits
-        source_rng, target_rng = (np.random.default_rng(s)
-                                  for s in np.random.SeedSequence(split_seed).spawn(2))  # fmt: skip
+        source_rng, target_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(split_seed).spawn(2)
+        )
         xs, ys = self.load_source()
         xt, yt = self.load_target()
         for domain, labels in (("source", ys), ("target", yt)):
@@ -239,9 +241,12 @@ class ScenarioBuilder(ParamsMixin, ABC):
             self.target_strata(yt), (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION), target_rng
         )
         indices = {
-            "source_train": source_train, "source_val": source_val,
-            "target_pool": target_pool, "target_val": target_val, "target_test": target_test,
-        }  # fmt: skip
+            "source_train": source_train,
+            "source_val": source_val,
+            "target_pool": target_pool,
+            "target_val": target_val,
+            "target_test": target_test,
+        }
         domains = {"source": (xs, ys), "target": (xt, yt)}
         splits = {}
         for split_name, rows in indices.items():

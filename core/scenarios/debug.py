@@ -45,8 +45,10 @@ class DebugScenario(ScenarioBuilder):
         images, labels = sklearn_digits_8x8()
         n_source = check_int_range("n_source", self.n_source, 20, len(labels) // 2)
         n_target = check_int_range("n_target", self.n_target, 20, len(labels) // 2)
-        if isinstance(self.noise, bool) or not isinstance(self.noise, int | float) or not (
-            0.0 <= self.noise <= 1.0
+        if (
+            isinstance(self.noise, bool)
+            or not isinstance(self.noise, int | float)
+            or not (0.0 <= self.noise <= 1.0)
         ):
             raise ForgeLensError(f"noise={self.noise!r} must be a number in [0, 1]")
         order = np.random.default_rng(DATA_SEED).permutation(len(labels))

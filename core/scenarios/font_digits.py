@@ -25,13 +25,28 @@ from core.validation import ForgeLensError, check_int_range
 
 # Text fonts with real digit glyphs (symbol fonts, "Display" subsets and LastResort are left out).
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-    "DejaVuSans-BoldOblique.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-    "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf",
-    "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
-    "cmr10.ttf", "cmb10.ttf", "cmss10.ttf", "cmti10.ttf", "cmtt10.ttf",
-)  # fmt: skip
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
+    "cmr10.ttf",
+    "cmb10.ttf",
+    "cmss10.ttf",
+    "cmti10.ttf",
+    "cmtt10.ttf",
+)
 GLYPH_SIZE = 48
 CANVAS = 80
 MAX_ROTATION_DEG = 15.0
@@ -68,9 +83,14 @@ def render_digit(
     """One rendered digit as a 28 x 28 float32 frame in [0, 1]."""
     canvas = Image.new("L", (CANVAS, CANVAS), 0)
     ImageDraw.Draw(canvas).text(
-        (CANVAS / 2, CANVAS / 2), str(digit), font=_font(font_path), fill=255,
-        anchor="mm", stroke_width=stroke, stroke_fill=255,
-    )  # fmt: skip
+        (CANVAS / 2, CANVAS / 2),
+        str(digit),
+        font=_font(font_path),
+        fill=255,
+        anchor="mm",
+        stroke_width=stroke,
+        stroke_fill=255,
+    )
     rotated = canvas.rotate(angle, resample=Image.Resampling.BILINEAR)
     return to_mnist_layout(np.asarray(rotated, dtype=np.float32) / 255.0, box=box, shift=shift)
 
@@ -88,12 +108,19 @@ def render_font_digits(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndar
     angles = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, n)
     boxes = rng.uniform(*BOX_RANGE, n)
     shifts = rng.uniform(-MAX_SHIFT, MAX_SHIFT, (n, 2))
-    images = np.stack([
-        render_digit(int(labels[i]), fonts[font_ids[i]], stroke=int(strokes[i]),
-                     angle=float(angles[i]), box=float(boxes[i]),
-                     shift=(float(shifts[i, 0]), float(shifts[i, 1])))
-        for i in range(n)
-    ])  # fmt: skip
+    images = np.stack(
+        [
+            render_digit(
+                int(labels[i]),
+                fonts[font_ids[i]],
+                stroke=int(strokes[i]),
+                angle=float(angles[i]),
+                box=float(boxes[i]),
+                shift=(float(shifts[i, 0]), float(shifts[i, 1])),
+            )
+            for i in range(n)
+        ]
+    )
     return images[:, None], labels
 
 
@@ -106,10 +133,13 @@ def default_cache_dir() -> Path:
 def render_key(n_per_class: int, seed: int) -> str:
     """Cache key over everything that decides the pixels: recipe, fonts, Pillow and FreeType."""
     recipe = {
-        "version": RENDER_VERSION, "n_per_class": n_per_class, "seed": seed,
-        "fonts": [Path(p).name for p in available_fonts()], "pillow": PIL.__version__,
+        "version": RENDER_VERSION,
+        "n_per_class": n_per_class,
+        "seed": seed,
+        "fonts": [Path(p).name for p in available_fonts()],
+        "pillow": PIL.__version__,
         "freetype": features.version("freetype2"),
-    }  # fmt: skip
+    }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -43,8 +43,10 @@ def load_preference_jsonl(path: str | Path, limit: int | None = None) -> list[tu
     """(chosen, rejected) of each line of an hh-rlhf-layout JSONL file (first ``limit``)."""
     path = Path(path)
     if not path.is_file():
-        raise ForgeLensError(f"preference file {str(path)!r} does not exist; allowed: a local "
-                             'JSONL file with "chosen" and "rejected" on every line')
+        raise ForgeLensError(
+            f"preference file {str(path)!r} does not exist; allowed: a local "
+            'JSONL file with "chosen" and "rejected" on every line'
+        )
     pairs = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -54,8 +56,10 @@ def load_preference_jsonl(path: str | Path, limit: int | None = None) -> list[tu
                 row = json.loads(line)
                 chosen, rejected = row["chosen"], row["rejected"]
             except (ValueError, KeyError, TypeError):
-                raise ForgeLensError(f"{str(path)!r} line {number} is not a JSON object with "
-                                     '"chosen" and "rejected" strings') from None
+                raise ForgeLensError(
+                    f"{str(path)!r} line {number} is not a JSON object with "
+                    '"chosen" and "rejected" strings'
+                ) from None
             if not isinstance(chosen, str) or not isinstance(rejected, str):
                 raise ForgeLensError(f"{str(path)!r} line {number}: chosen/rejected must be text")
             pairs.append((chosen, rejected))
@@ -85,8 +89,9 @@ def tokenize_texts(texts: list[str], model_dir: str, max_length: int) -> np.ndar
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length,
-                        return_tensors="np")  # fmt: skip
+    encoded = tokenizer(
+        texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="np"
+    )
     return np.stack([encoded["input_ids"], encoded["attention_mask"]], axis=1).astype(np.int64)
 
 
@@ -95,13 +100,23 @@ class HhRlhfFiles(PreferencePairs):
 
     name = "hh-rlhf-files"
     base = ""
-    description = ("reward model on your files: hh-rlhf-layout JSONL (chosen, rejected), source "
-                   "file -> target file, a local Hugging Face model folder (see README)")  # fmt: skip
+    description = (
+        "reward model on your files: hh-rlhf-layout JSONL (chosen, rejected), source "
+        "file -> target file, a local Hugging Face model folder (see README)"
+    )
     modality = "text"
 
-    def __init__(self, source_file: str = "", target_file: str = "", model_dir: str = "",
-                 split_seed: int = 0, max_length: int = HH_MAX_LENGTH, pooling: str = "mean",
-                 max_source: int | None = None, max_target: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        source_file: str = "",
+        target_file: str = "",
+        model_dir: str = "",
+        split_seed: int = 0,
+        max_length: int = HH_MAX_LENGTH,
+        pooling: str = "mean",
+        max_source: int | None = None,
+        max_target: int | None = None,
+    ) -> None:
         ScenarioBuilder.__init__(self, split_seed)  # pairs are given, not drawn
         self.source_file = source_file
         self.target_file = target_file
@@ -114,25 +129,38 @@ class HhRlhfFiles(PreferencePairs):
     def build(self) -> PairScenario:
         for name in ("source_file", "target_file", "model_dir"):
             if not getattr(self, name):
-                raise ForgeLensError(f"scenario {self.name!r} needs {name}: a local path (see "
-                                     "README, reward models on your data)")
+                raise ForgeLensError(
+                    f"scenario {self.name!r} needs {name}: a local path (see "
+                    "README, reward models on your data)"
+                )
         seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         max_length = check_int_range("max_length", self.max_length, 8, 8192)
         check_choice("pooling", self.pooling, ("mean", "last"))
         if not (Path(self.model_dir) / "config.json").is_file():
-            raise ForgeLensError(f"model_dir={self.model_dir!r} has no config.json; allowed: a "
-                                 "local Hugging Face model folder (save_pretrained layout)")
+            raise ForgeLensError(
+                f"model_dir={self.model_dir!r} has no config.json; allowed: a "
+                "local Hugging Face model folder (save_pretrained layout)"
+            )
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
         splits: dict[str, Split] = {}
         pairs: dict[str, np.ndarray] = {}
         texts: dict[str, tuple[str, ...]] = {}
         for rng, path, limit, fractions, names in (
-            (rngs[0], self.source_file, self.max_source, (SOURCE_VAL_FRACTION,),
-             ("source_val", "source_train")),
-            (rngs[1], self.target_file, self.max_target,
-             (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION),
-             ("target_val", "target_test", "target_pool")),
-        ):  # fmt: skip
+            (
+                rngs[0],
+                self.source_file,
+                self.max_source,
+                (SOURCE_VAL_FRACTION,),
+                ("source_val", "source_train"),
+            ),
+            (
+                rngs[1],
+                self.target_file,
+                self.max_target,
+                (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION),
+                ("target_val", "target_test", "target_pool"),
+            ),
+        ):
             raw = load_preference_jsonl(path, limit)
             if len(raw) < 5:
                 raise ForgeLensError(f"{str(path)!r} has {len(raw)} pairs; allowed: at least 5")
@@ -144,16 +172,33 @@ class HhRlhfFiles(PreferencePairs):
                 index = np.arange(2 * len(rows), dtype=np.int64).reshape(-1, 2)
                 flip = rng.random(len(rows)) < 0.5
                 index[flip] = index[flip][:, ::-1]
-                splits[name] = Split(torch.stack([tokens[torch.from_numpy(index[:, 0])],
-                                                  tokens[torch.from_numpy(index[:, 1])]], dim=1),
-                                     flip.astype(np.int64))  # chosen second when flipped
+                splits[name] = Split(
+                    torch.stack(
+                        [
+                            tokens[torch.from_numpy(index[:, 0])],
+                            tokens[torch.from_numpy(index[:, 1])],
+                        ],
+                        dim=1,
+                    ),
+                    flip.astype(np.int64),
+                )  # chosen second when flipped
                 pairs[name], texts[name] = index, tuple(flat)
         arrays = [a for name in sorted(splits) for a in (splits[name].x, splits[name].y)]
         params: dict[str, Any] = self.get_params()
         return PairScenario(
-            name=self.name, class_names=PAIR_CLASSES, modality="text", split_seed=seed,
-            description=self.description, params=params, fingerprint=fingerprint_arrays(*arrays),
+            name=self.name,
+            class_names=PAIR_CLASSES,
+            modality="text",
+            split_seed=seed,
+            description=self.description,
+            params=params,
+            fingerprint=fingerprint_arrays(*arrays),
             indices={name: np.arange(len(s), dtype=np.int64) for name, s in splits.items()},
-            texts=texts, task="reward", pairs=pairs, encoder_dir=str(self.model_dir),
-            pooling=self.pooling, encoder_id=folder_identity(self.model_dir), **splits,
-        )  # fmt: skip
+            texts=texts,
+            task="reward",
+            pairs=pairs,
+            encoder_dir=str(self.model_dir),
+            pooling=self.pooling,
+            encoder_id=folder_identity(self.model_dir),
+            **splits,
+        )

@@ -61,19 +61,24 @@ class FolderScan:
     def counts(self) -> dict[str, dict[str, int]]:
         return {d: {c: len(p) for c, p in classes.items()} for d, classes in self.files.items()}
 
-    def problems(self, source: list[str] | None = None,
-                 target: list[str] | None = None) -> tuple[list[str], list[str]]:
+    def problems(
+        self, source: list[str] | None = None, target: list[str] | None = None
+    ) -> tuple[list[str], list[str]]:
         """(errors, notes) for a scenario with these domains (all domains when None)."""
         errors, notes = [], []
         for entry in self.empty_classes:
             domain = entry.split("/")[0]
             if source is None or domain in (source or []) + (target or []):
-                errors.append(f"class folder {self.root / entry} holds no images "
-                              f"({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+                errors.append(
+                    f"class folder {self.root / entry} holds no images "
+                    f"({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder"
+                )
         for domain, classes in self.files.items():
             if not classes and (source is None or domain in (source or []) + (target or [])):
-                errors.append(f"domain folder {self.root / domain} holds no class folders with "
-                              "images; allowed: ROOT/<domain>/<class>/<image>")
+                errors.append(
+                    f"domain folder {self.root / domain} holds no class folders with "
+                    "images; allowed: ROOT/<domain>/<class>/<image>"
+                )
         if source and target:
             classes = sorted({c for d in source if d in self.files for c in self.files[d]})
             for domain in source + target:
@@ -81,13 +86,17 @@ class FolderScan:
                     continue
                 missing = [c for c in classes if c not in self.files[domain]]
                 if missing:
-                    notes.append(f"domain {domain!r} lacks class(es) {', '.join(missing)}: it "
-                                 "simply has no samples of them")
+                    notes.append(
+                        f"domain {domain!r} lacks class(es) {', '.join(missing)}: it "
+                        "simply has no samples of them"
+                    )
             for domain in target:
                 extra = sorted(set(self.files.get(domain, {})) - set(classes))
                 if extra:
-                    notes.append(f"target domain {domain!r} has class(es) {', '.join(extra)} that "
-                                 "no source domain has: their images are left out")
+                    notes.append(
+                        f"target domain {domain!r} has class(es) {', '.join(extra)} that "
+                        "no source domain has: their images are left out"
+                    )
         if self.ignored:
             notes.append(f"{self.ignored} file(s) that are not images were ignored")
         return errors, notes
@@ -97,13 +106,17 @@ def scan_folder(root: str | Path) -> FolderScan:
     """List ``root``'s domains, classes and image files (no image is opened)."""
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise ForgeLensError(f"root={str(path)!r} is not an existing folder; allowed: a folder "
-                             "laid out ROOT/<domain>/<class>/<image>")
+        raise ForgeLensError(
+            f"root={str(path)!r} is not an existing folder; allowed: a folder "
+            "laid out ROOT/<domain>/<class>/<image>"
+        )
     files: dict[str, dict[str, list[Path]]] = {}
     empty, ignored = [], 0
     for domain in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files[domain.name] = {}
-        for klass in sorted(p for p in domain.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for klass in sorted(
+            p for p in domain.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             images = []
             for item in sorted(klass.iterdir()):
                 if item.is_file() and item.suffix.lower() in IMAGE_SUFFIXES:
@@ -123,19 +136,29 @@ def check_domains(scan: FolderScan, source: Any, target: Any) -> tuple[list[str]
     for name, value in (("source", source), ("target", target)):
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) for v in value):
-            raise ForgeLensError(f"{name}={value!r} is not allowed; allowed: one or more domain "
-                                 f"names of {scan.root}: {', '.join(scan.domains)}")
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(v, str) for v in value)
+        ):
+            raise ForgeLensError(
+                f"{name}={value!r} is not allowed; allowed: one or more domain "
+                f"names of {scan.root}: {', '.join(scan.domains)}"
+            )
         for domain in value:
             if domain not in scan.files:
-                raise ForgeLensError(f"{name} domain {domain!r} is not a folder of {scan.root}; "
-                                     f"allowed: {', '.join(scan.domains) or '(no domain folders)'}")
+                raise ForgeLensError(
+                    f"{name} domain {domain!r} is not a folder of {scan.root}; "
+                    f"allowed: {', '.join(scan.domains) or '(no domain folders)'}"
+                )
         lists.append(list(value))
     named = lists[0] + lists[1]
     twice = sorted({d for d in named if named.count(d) > 1})
     if twice:
-        raise ForgeLensError(f"domain(s) {', '.join(twice)} named twice in source={lists[0]} and "
-                             f"target={lists[1]}; allowed: each domain once, source or target")
+        raise ForgeLensError(
+            f"domain(s) {', '.join(twice)} named twice in source={lists[0]} and "
+            f"target={lists[1]}; allowed: each domain once, source or target"
+        )
     return lists[0], lists[1]
 
 
@@ -161,8 +184,9 @@ def read_image(path: Path, size: int) -> np.ndarray:
                 gray = gray.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(gray, dtype=np.float32)[None]
         if image.mode not in ("L", "RGB"):
-            image = image.convert("L" if image.mode in ("1", "LA", "P") and _is_gray(image)
-                                  else "RGB")
+            image = image.convert(
+                "L" if image.mode in ("1", "LA", "P") and _is_gray(image) else "RGB"
+            )
         if image.size != (size, size):
             image = image.resize((size, size), Image.Resampling.BILINEAR)
         pixels = (np.asarray(image, dtype=np.float64) / 255.0).astype(np.float32)
@@ -175,7 +199,9 @@ def _is_gray(image: Image.Image) -> bool:
     if image.mode == "P":
         palette = image.convert("RGB")
         array = np.asarray(palette)
-        return bool((array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all())
+        return bool(
+            (array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all()
+        )
     return True
 
 
@@ -186,9 +212,17 @@ class ImageFolderScenario(ScenarioBuilder):
     description = "images from a local folder ROOT/<domain>/<class>/<image>"
     kind = "image-folder"
 
-    def __init__(self, root: str = "", source: Any = (), target: Any = (), image_size: int = 224,
-                 max_per_domain: int | None = None, split_seed: int = 0,
-                 skip_unreadable: bool = False, files_fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str = "",
+        source: Any = (),
+        target: Any = (),
+        image_size: int = 224,
+        max_per_domain: int | None = None,
+        split_seed: int = 0,
+        skip_unreadable: bool = False,
+        files_fingerprint: str | None = None,
+    ) -> None:
         super().__init__(split_seed)
         self.root = root
         self.source = source
@@ -200,11 +234,16 @@ class ImageFolderScenario(ScenarioBuilder):
         self.skipped: list[str] = []
 
     def get_params(self) -> dict[str, Any]:
-        return {"root": str(self.root), "source": list(_as_list(self.source)),
-                "target": list(_as_list(self.target)), "image_size": self.image_size,
-                "max_per_domain": self.max_per_domain, "split_seed": self.split_seed,
-                "skip_unreadable": self.skip_unreadable,
-                "files_fingerprint": self.files_fingerprint}  # fmt: skip
+        return {
+            "root": str(self.root),
+            "source": list(_as_list(self.source)),
+            "target": list(_as_list(self.target)),
+            "image_size": self.image_size,
+            "max_per_domain": self.max_per_domain,
+            "split_seed": self.split_seed,
+            "skip_unreadable": self.skip_unreadable,
+            "files_fingerprint": self.files_fingerprint,
+        }
 
     # -- the plan: which files, which labels -------------------------------------------------
     def plan(self) -> tuple[FolderScan, list[str], list[str], tuple[str, ...], str]:
@@ -222,15 +261,17 @@ class ImageFolderScenario(ScenarioBuilder):
             raise ForgeLensError(
                 f"files_fingerprint={self.files_fingerprint!r} was recorded but {scan.root} now "
                 f"gives {fingerprint!r}: its files changed since; run the scenario again (new "
-                "run ids) to use the new data")
+                "run ids) to use the new data"
+            )
         return scan, source, target, classes, fingerprint
 
     def check(self) -> None:
         """The checks ``build`` starts with (folder, domains, classes), no image decoded."""
         self.plan()
 
-    def _rows(self, scan: FolderScan, domains: list[str],
-              classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    def _rows(
+        self, scan: FolderScan, domains: list[str], classes: tuple[str, ...]
+    ) -> tuple[list[Path], np.ndarray, np.ndarray]:
         """Files, labels and domain positions (in ``domains``) of the given domains, capped."""
         from core.scenarios.tweets import stratified_subsample
 
@@ -275,8 +316,10 @@ class ImageFolderScenario(ScenarioBuilder):
         scan, source, target, classes, _ = self._planned
         paths, labels, where = self._rows(scan, source if role == "source" else target, classes)
         if len(paths) == 0:
-            raise ForgeLensError(f"{self.name}: the {role} domains {source if role == 'source' else target} "
-                                 "hold no images of the source classes")
+            raise ForgeLensError(
+                f"{self.name}: the {role} domains {source if role == 'source' else target} "
+                "hold no images of the source classes"
+            )
         images, ok = self._load(paths)
         return images, ok, labels, where
 
@@ -288,8 +331,15 @@ class ImageFolderScenario(ScenarioBuilder):
         if getattr(self, "_decoded", None) is not None:
             return
         source, target = self._domain_data("source"), self._domain_data("target")
-        channels = max((len(i) for images, ok, *_ in (source, target)
-                        for i, keep in zip(images, ok, strict=True) if keep), default=1)
+        channels = max(
+            (
+                len(i)
+                for images, ok, *_ in (source, target)
+                for i, keep in zip(images, ok, strict=True)
+                if keep
+            ),
+            default=1,
+        )
         self._decoded = {}
         for role, (images, ok, labels, where) in (("source", source), ("target", target)):
             kept = [i for i, keep in zip(images, ok, strict=True) if keep]
@@ -324,14 +374,24 @@ class ImageFolderScenario(ScenarioBuilder):
         finally:
             self._decoded = None  # the arrays live on in the scenario only
         if self.skipped:
-            warnings.warn(f"{self.name}: skipped {len(self.skipped)} unreadable image(s), first: "
-                          f"{self.skipped[0]}", FolderWarning, stacklevel=2)
-        domains = {split: self._target_domains[rows]
-                   for split, rows in scenario.indices.items() if split.startswith("target")}
-        summary = (f"{self.description} ({scan.root}: {'+'.join(source)} -> {'+'.join(target)}, "
-                   f"{len(classes)} classes, {len(self.skipped)} unreadable skipped)")
-        return dataclasses.replace(scenario, domain_names=tuple(target), domains=domains,
-                                   description=summary)
+            warnings.warn(
+                f"{self.name}: skipped {len(self.skipped)} unreadable image(s), first: "
+                f"{self.skipped[0]}",
+                FolderWarning,
+                stacklevel=2,
+            )
+        domains = {
+            split: self._target_domains[rows]
+            for split, rows in scenario.indices.items()
+            if split.startswith("target")
+        }
+        summary = (
+            f"{self.description} ({scan.root}: {'+'.join(source)} -> {'+'.join(target)}, "
+            f"{len(classes)} classes, {len(self.skipped)} unreadable skipped)"
+        )
+        return dataclasses.replace(
+            scenario, domain_names=tuple(target), domains=domains, description=summary
+        )
 
 
 def _as_list(value: Any) -> list[str]:

@@ -66,8 +66,11 @@ class PairScenario(Scenario):
         """The base scenario, built with the recorded parameters (cached when default)."""
         from core.scenarios import build_scenario, load_scenario
 
-        return build_scenario(self.base, **self.base_params) if self.base_params \
+        return (
+            build_scenario(self.base, **self.base_params)
+            if self.base_params
             else load_scenario(self.base)
+        )
 
     def preview(self, split: str, idx: int) -> Image.Image | TextPair:
         """Text scenarios: a ``TextPair``; images: both thumbnails side by side."""
@@ -117,8 +120,12 @@ class PreferencePairs(ScenarioBuilder):
     class_names = PAIR_CLASSES
     task: ClassVar[str] = "reward"
 
-    def __init__(self, split_seed: int = 0, pairs_per_sample: float = 1.0,
-                 base_params: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        split_seed: int = 0,
+        pairs_per_sample: float = 1.0,
+        base_params: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(split_seed)
         self.pairs_per_sample = pairs_per_sample
         self.base_params = base_params
@@ -135,8 +142,9 @@ class PreferencePairs(ScenarioBuilder):
         seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         rate = self.pairs_per_sample
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 20:
-            raise ForgeLensError(f"pairs_per_sample={rate!r} is not allowed; allowed: a number "
-                                 "in (0, 20]")
+            raise ForgeLensError(
+                f"pairs_per_sample={rate!r} is not allowed; allowed: a number in (0, 20]"
+            )
         params = dict(self.base_params or {})
         base = build_scenario(self.base, **params) if params else load_scenario(self.base)
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
@@ -148,18 +156,27 @@ class PreferencePairs(ScenarioBuilder):
             rows[flip] = rows[flip][:, ::-1]
             winner_second = part.y[rows[:, 1]] > part.y[rows[:, 0]]
             pairs[name] = rows
-            x = torch.stack([part.x[torch.from_numpy(rows[:, 0])],
-                             part.x[torch.from_numpy(rows[:, 1])]], dim=1)  # fmt: skip
+            x = torch.stack(
+                [part.x[torch.from_numpy(rows[:, 0])], part.x[torch.from_numpy(rows[:, 1])]], dim=1
+            )
             splits[name] = Split(x, winner_second.astype(np.int64))
         arrays = [a for s in splits.values() for a in (s.x, s.y)]
         return PairScenario(
-            name=self.name, class_names=PAIR_CLASSES, modality=base.modality, split_seed=seed,
-            description=self.description, params=self.get_params(),
+            name=self.name,
+            class_names=PAIR_CLASSES,
+            modality=base.modality,
+            split_seed=seed,
+            description=self.description,
+            params=self.get_params(),
             fingerprint=fingerprint_arrays(*arrays),
             indices={name: np.arange(len(s), dtype=np.int64) for name, s in splits.items()},
-            texts=dict(base.texts), task="reward", base=self.base, base_params=params,
-            pairs=pairs, **splits,
-        )  # fmt: skip
+            texts=dict(base.texts),
+            task="reward",
+            base=self.base,
+            base_params=params,
+            pairs=pairs,
+            **splits,
+        )
 
 
 class TweetPairsAirlineToApple(PreferencePairs):
@@ -167,9 +184,11 @@ class TweetPairsAirlineToApple(PreferencePairs):
 
     name = "tweets-pairs-airline-to-apple"
     base = "tweets-airline-to-apple"
-    description = ("reward model on tweet pairs (the more positive tweet preferred): airline "
-                   "tweets -> Apple tweets, all-MiniLM-L6-v2 + a scalar reward head, "
-                   "Bradley-Terry loss; default adaptation: head")  # fmt: skip
+    description = (
+        "reward model on tweet pairs (the more positive tweet preferred): airline "
+        "tweets -> Apple tweets, all-MiniLM-L6-v2 + a scalar reward head, "
+        "Bradley-Terry loss; default adaptation: head"
+    )
     modality = "text"
 
 
@@ -179,4 +198,3 @@ class DebugPairs(PreferencePairs):
     name = "debug-pairs"
     base = "debug"
     description = "tiny reward-model test scenario: pairs of debug digits, the larger preferred"
-

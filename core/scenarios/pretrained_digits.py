@@ -33,8 +33,10 @@ class DigitsToMnistEffnet(DigitsToMnist):
     """``digits-to-mnist`` with an ImageNet EfficientNet-Lite0 backbone and a linear head."""
 
     name = "digits-to-mnist-effnet"
-    description = ("digits-to-mnist through a frozen ImageNet EfficientNet-Lite0 (96 px, "
-                   "1280-d features) + a linear head; default adaptation: head only")  # fmt: skip
+    description = (
+        "digits-to-mnist through a frozen ImageNet EfficientNet-Lite0 (96 px, "
+        "1280-d features) + a linear head; default adaptation: head only"
+    )
 
     def __init__(self, split_seed: int = 0, per_class: int | None = None) -> None:
         super().__init__(split_seed)

@@ -41,12 +41,21 @@ SCENARIOS_DIR = "_scenarios"
 KINDS = ("image-folder", "text-files")
 IMAGE_BACKBONES = ("effnet-lite0", "resnet18", "resnet50")
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-COMMON_KEYS = {"name", "kind", "description", "source", "target", "max_per_domain", "split_seed",
-               "adaptation", "hparams"}
+COMMON_KEYS = {
+    "name",
+    "kind",
+    "description",
+    "source",
+    "target",
+    "max_per_domain",
+    "split_seed",
+    "adaptation",
+    "hparams",
+}
 KEYS = {
     "image-folder": COMMON_KEYS | {"root", "backbone", "weights", "image_size", "skip_unreadable"},
-    "text-files": COMMON_KEYS | {"files", "text_column", "label_column", "domain_column", "model",
-                                 "pooling", "max_length"},
+    "text-files": COMMON_KEYS
+    | {"files", "text_column", "label_column", "domain_column", "model", "pooling", "max_length"},
 }
 # which built-in recipe a file scenario's hyper-parameters start from
 RECIPES = {"image-folder": "digits-to-mnist-effnet", "text-files": "tweets-airline-to-apple"}
@@ -63,12 +72,16 @@ def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, An
     kind = check_choice(f"{where}: kind", data.get("kind"), KINDS)
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RULE.match(name):
-        raise ForgeLensError(f"{where}: name={name!r} is not allowed; allowed: 1-64 lower-case "
-                             "letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ForgeLensError(
+            f"{where}: name={name!r} is not allowed; allowed: 1-64 lower-case "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     unknown = sorted(set(data) - KEYS[kind])
     if unknown:
-        raise ForgeLensError(f"{where}: key(s) {', '.join(unknown)} not known for kind={kind!r}; "
-                             f"allowed: {', '.join(sorted(KEYS[kind]))}")
+        raise ForgeLensError(
+            f"{where}: key(s) {', '.join(unknown)} not known for kind={kind!r}; "
+            f"allowed: {', '.join(sorted(KEYS[kind]))}"
+        )
     for key in ("source", "target"):
         if key not in data:
             raise ForgeLensError(f"{where}: {key} is missing; give the {key} domain name(s)")
@@ -82,8 +95,10 @@ def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, An
 def read_scenario_file(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ForgeLensError(f"scenario file {str(path)!r} does not exist; allowed: a TOML file "
-                             "(see README, 'Your own data')")
+        raise ForgeLensError(
+            f"scenario file {str(path)!r} does not exist; allowed: a TOML file "
+            "(see README, 'Your own data')"
+        )
     data = parse_scenario_text(path.read_text(), f"scenario file {path}")
     # relative paths inside the file are relative to the file
     for key in ("root", "weights", "model"):
@@ -91,17 +106,37 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
             data[key] = str((path.parent / data[key]).resolve())
     if isinstance(data.get("files"), str | list):
         files = [data["files"]] if isinstance(data["files"], str) else data["files"]
-        data["files"] = [f if Path(f).expanduser().is_absolute() else str((path.parent / f).resolve())
-                         for f in files]
+        data["files"] = [
+            f if Path(f).expanduser().is_absolute() else str((path.parent / f).resolve())
+            for f in files
+        ]
     return data
 
 
 def _builder_params(data: dict[str, Any]) -> dict[str, Any]:
     """Constructor parameters of the kind's builder from the table."""
-    keep = {"image-folder": ("root", "source", "target", "image_size", "max_per_domain",
-                             "split_seed", "skip_unreadable"),
-            "text-files": ("files", "source", "target", "text_column", "label_column",
-                           "domain_column", "max_per_domain", "split_seed", "max_length")}
+    keep = {
+        "image-folder": (
+            "root",
+            "source",
+            "target",
+            "image_size",
+            "max_per_domain",
+            "split_seed",
+            "skip_unreadable",
+        ),
+        "text-files": (
+            "files",
+            "source",
+            "target",
+            "text_column",
+            "label_column",
+            "domain_column",
+            "max_per_domain",
+            "split_seed",
+            "max_length",
+        ),
+    }
     params = {key: data[key] for key in keep[data["kind"]] if key in data}
     if data["kind"] == "image-folder" and "image_size" not in params:
         params["image_size"] = 96 if data.get("backbone", "effnet-lite0") == "effnet-lite0" else 224
@@ -118,8 +153,10 @@ def _arch(data: dict[str, Any]) -> str:
         backbone = check_choice("backbone", data.get("backbone", "effnet-lite0"), IMAGE_BACKBONES)
         if backbone == "effnet-lite0":
             if data.get("weights"):
-                raise ForgeLensError("weights is given but backbone='effnet-lite0' is packaged; "
-                                     "allowed: weights only with resnet18 or resnet50")
+                raise ForgeLensError(
+                    "weights is given but backbone='effnet-lite0' is packaged; "
+                    "allowed: weights only with resnet18 or resnet50"
+                )
             return "effnet-lite0"
         return local_backbones.register_resnet(backbone, data.get("weights"))
     pooling = data.get("pooling", "mean")
@@ -151,9 +188,11 @@ def register_table(data: dict[str, Any]) -> str:
     def __init__(self, **overrides: Any) -> None:
         base_cls.__init__(self, **{**params, **overrides})
 
-    builder = type(f"FileScenario_{name}", (base_cls,),
-                   {"name": name, "description": description, "__init__": __init__,
-                    "from_file": True})
+    builder = type(
+        f"FileScenario_{name}",
+        (base_cls,),
+        {"name": name, "description": description, "__init__": __init__, "from_file": True},
+    )
     recipe = DEFAULTS[RECIPES[data["kind"]]]
     hp = replace(recipe, arch=arch, feature_dim=PRETRAINED_FEATURE_DIMS[arch])
     overrides = data.get("hparams", {})
@@ -161,8 +200,10 @@ def register_table(data: dict[str, Any]) -> str:
         raise ForgeLensError(f"hparams={overrides!r} is not allowed; allowed: a [hparams] table")
     unknown = sorted(set(overrides) - {f.name for f in fields(HParams)})
     if unknown:
-        raise ForgeLensError(f"[hparams] key(s) {', '.join(unknown)} not known; allowed: "
-                             + ", ".join(f.name for f in fields(HParams)))
+        raise ForgeLensError(
+            f"[hparams] key(s) {', '.join(unknown)} not known; allowed: "
+            + ", ".join(f.name for f in fields(HParams))
+        )
     hp = replace(hp, **overrides)
     adaptation = check_choice("adaptation", data.get("adaptation", "head"), ADAPTATION_MODES)
     (SCENARIOS.replace if name in SCENARIOS else SCENARIOS.add)(name, builder)
@@ -229,8 +270,9 @@ def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
     paths += [("files", f) for f in (data.get("files") or [])]
     for key, value in paths:
         if isinstance(value, str) and not Path(value).expanduser().is_absolute():
-            raise ForgeLensError(f"{key}={value!r} is relative; allowed: an absolute path in a "
-                                 "saved scenario")
+            raise ForgeLensError(
+                f"{key}={value!r} is relative; allowed: an absolute path in a saved scenario"
+            )
     return data
 
 

@@ -62,15 +62,24 @@ class SquadFiles(ScenarioBuilder):
     """
 
     name = "squad-files"
-    description = ("span QA on your files: source SQuAD JSON -> target SQuAD JSON, a local "
-                   "Hugging Face AutoModelForQuestionAnswering directory (see README)")  # fmt: skip
+    description = (
+        "span QA on your files: source SQuAD JSON -> target SQuAD JSON, a local "
+        "Hugging Face AutoModelForQuestionAnswering directory (see README)"
+    )
     class_names = ()
     modality = "text"
     task = "qa"
 
-    def __init__(self, source_file: str = "", target_file: str = "", model_dir: str = "",
-                 split_seed: int = 0, max_length: int = QA_MAX_LENGTH,
-                 max_source: int | None = None, max_target: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        source_file: str = "",
+        target_file: str = "",
+        model_dir: str = "",
+        split_seed: int = 0,
+        max_length: int = QA_MAX_LENGTH,
+        max_source: int | None = None,
+        max_target: int | None = None,
+    ) -> None:
         super().__init__(split_seed)
         self.source_file = source_file
         self.target_file = target_file
@@ -90,36 +99,61 @@ class SquadFiles(ScenarioBuilder):
 
         for name in ("source_file", "target_file", "model_dir"):
             if not getattr(self, name):
-                raise ForgeLensError(f"scenario {self.name!r} needs {name}: a local path (see "
-                                     "README, span QA: what to download and where to put it)")
+                raise ForgeLensError(
+                    f"scenario {self.name!r} needs {name}: a local path (see "
+                    "README, span QA: what to download and where to put it)"
+                )
         seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         tokenizer = load_tokenizer(self.model_dir)
-        source_rng, target_rng = (np.random.default_rng(s)
-                                  for s in np.random.SeedSequence(seed).spawn(2))  # fmt: skip
+        source_rng, target_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        )
         splits, spans, offsets, samples, dropped = {}, {}, {}, {}, {}
         for domain, path, limit, fractions, names, rng in (
-            ("source", self.source_file, self.max_source, (SOURCE_VAL_FRACTION,),
-             ("source_val", "source_train"), source_rng),
-            ("target", self.target_file, self.max_target,
-             (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION),
-             ("target_val", "target_test", "target_pool"), target_rng),
-        ):  # fmt: skip
+            (
+                "source",
+                self.source_file,
+                self.max_source,
+                (SOURCE_VAL_FRACTION,),
+                ("source_val", "source_train"),
+                source_rng,
+            ),
+            (
+                "target",
+                self.target_file,
+                self.max_target,
+                (TARGET_VAL_FRACTION, TARGET_TEST_FRACTION),
+                ("target_val", "target_test", "target_pool"),
+                target_rng,
+            ),
+        ):
             raw = load_squad_json(path, limit)
             x, span, offset, kept = encode_samples(raw, tokenizer, self.max_length)
             dropped[domain] = len(raw) - len(kept)
             if len(kept) < 5:
-                raise ForgeLensError(f"{domain}_file {str(path)!r} gives {len(kept)} usable "
-                                     "questions; allowed: at least 5")
+                raise ForgeLensError(
+                    f"{domain}_file {str(path)!r} gives {len(kept)} usable "
+                    "questions; allowed: at least 5"
+                )
             for name, rows in zip(names, _cut(len(kept), fractions, rng), strict=True):
                 splits[name] = Split(torch.from_numpy(x[rows]), span[rows, 0].copy())
                 spans[name], offsets[name] = span[rows], offset[rows]
                 samples[name] = tuple(raw[int(kept[r])] for r in rows)
         arrays = [a for name in sorted(splits) for a in (splits[name].x, spans[name])]
         return QAScenario(
-            name=self.name, class_names=(), modality="text", split_seed=seed,
-            description=self.description, params=self.get_params(),
+            name=self.name,
+            class_names=(),
+            modality="text",
+            split_seed=seed,
+            description=self.description,
+            params=self.get_params(),
             fingerprint=fingerprint_arrays(*arrays),
             indices={name: np.arange(len(s), dtype=np.int64) for name, s in splits.items()},
-            task="qa", spans=spans, offsets=offsets, samples=samples,
-            model_dir=str(self.model_dir), dropped=dropped, **splits,
-        )  # fmt: skip
+            task="qa",
+            spans=spans,
+            offsets=offsets,
+            samples=samples,
+            model_dir=str(self.model_dir),
+            dropped=dropped,
+            **splits,
+        )

@@ -42,8 +42,9 @@ def default_model_dir() -> str:
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     """``columns`` of one file as strings (row order kept)."""
     if not path.is_file():
-        raise ForgeLensError(f"files: {str(path)!r} does not exist; allowed: CSV, JSONL or "
-                             "Parquet files")
+        raise ForgeLensError(
+            f"files: {str(path)!r} does not exist; allowed: CSV, JSONL or Parquet files"
+        )
     suffix = path.suffix.lower()
     if suffix == ".csv":
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -52,17 +53,21 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     elif suffix == ".parquet":
         table = pd.read_parquet(path)
     else:
-        raise ForgeLensError(f"files: {str(path)!r} has suffix {suffix!r}; allowed: "
-                             f"{', '.join(SUFFIXES)}")
+        raise ForgeLensError(
+            f"files: {str(path)!r} has suffix {suffix!r}; allowed: {', '.join(SUFFIXES)}"
+        )
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ForgeLensError(f"{path} lacks column(s) {', '.join(missing)}; it has "
-                             f"{', '.join(map(str, table.columns))} (set text_column, "
-                             "label_column, domain_column to the names used)")
+        raise ForgeLensError(
+            f"{path} lacks column(s) {', '.join(missing)}; it has "
+            f"{', '.join(map(str, table.columns))} (set text_column, "
+            "label_column, domain_column to the names used)"
+        )
     out = table[columns].copy()
     for column in columns:
-        out[column] = out[column].map(lambda v: "" if v is None or (isinstance(v, float)
-                                                                    and np.isnan(v)) else str(v))
+        out[column] = out[column].map(
+            lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        )
     out["_file"] = str(path)
     out["_row"] = np.arange(len(out))
     return out
@@ -82,11 +87,20 @@ class TextFilesScenario(ScenarioBuilder):
     description = "texts from local CSV / JSONL / Parquet files"
     modality = "text"
 
-    def __init__(self, files: Any = (), source: Any = (), target: Any = (),
-                 text_column: str = "text", label_column: str = "label",
-                 domain_column: str = "domain", model: str | None = None,
-                 max_length: int = TEXT_MAX_LENGTH, max_per_domain: int | None = None,
-                 split_seed: int = 0, files_fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        files: Any = (),
+        source: Any = (),
+        target: Any = (),
+        text_column: str = "text",
+        label_column: str = "label",
+        domain_column: str = "domain",
+        model: str | None = None,
+        max_length: int = TEXT_MAX_LENGTH,
+        max_per_domain: int | None = None,
+        split_seed: int = 0,
+        files_fingerprint: str | None = None,
+    ) -> None:
         super().__init__(split_seed)
         self.files = files
         self.source = source
@@ -100,12 +114,19 @@ class TextFilesScenario(ScenarioBuilder):
         self.files_fingerprint = files_fingerprint
 
     def get_params(self) -> dict[str, Any]:
-        return {"files": [str(f) for f in _as_list(self.files)], "source": _as_list(self.source),
-                "target": _as_list(self.target), "text_column": self.text_column,
-                "label_column": self.label_column, "domain_column": self.domain_column,
-                "model": self.model, "max_length": self.max_length,
-                "max_per_domain": self.max_per_domain, "split_seed": self.split_seed,
-                "files_fingerprint": self.files_fingerprint}  # fmt: skip
+        return {
+            "files": [str(f) for f in _as_list(self.files)],
+            "source": _as_list(self.source),
+            "target": _as_list(self.target),
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+            "domain_column": self.domain_column,
+            "model": self.model,
+            "max_length": self.max_length,
+            "max_per_domain": self.max_per_domain,
+            "split_seed": self.split_seed,
+            "files_fingerprint": self.files_fingerprint,
+        }
 
     def _fingerprint(self, paths: list[Path]) -> str:
         digest = hashlib.sha256()
@@ -127,15 +148,19 @@ class TextFilesScenario(ScenarioBuilder):
         table = pd.concat([read_table(p, columns) for p in paths], ignore_index=True)
         fingerprint = self._fingerprint(paths)
         if self.files_fingerprint is not None and self.files_fingerprint != fingerprint:
-            raise ForgeLensError(f"files_fingerprint={self.files_fingerprint!r} was recorded but "
-                                 f"the files now give {fingerprint!r}: they changed since")
+            raise ForgeLensError(
+                f"files_fingerprint={self.files_fingerprint!r} was recorded but "
+                f"the files now give {fingerprint!r}: they changed since"
+            )
         self.files_fingerprint = fingerprint
         empty = table[table[self.text_column].str.strip() == ""]
         if len(empty):
             first = empty.iloc[0]
-            raise ForgeLensError(f"{len(empty)} empty text(s) in column {self.text_column!r}, "
-                                 f"first: {first['_file']} row {first['_row']}; allowed: "
-                                 "non-empty texts (remove those rows)")
+            raise ForgeLensError(
+                f"{len(empty)} empty text(s) in column {self.text_column!r}, "
+                f"first: {first['_file']} row {first['_row']}; allowed: "
+                "non-empty texts (remove those rows)"
+            )
         return table
 
     def _domains(self, table: pd.DataFrame) -> tuple[list[str], list[str], tuple[str, ...]]:
@@ -144,31 +169,45 @@ class TextFilesScenario(ScenarioBuilder):
         for role, value in (("source", self.source), ("target", self.target)):
             names = _as_list(value)
             if not names:
-                raise ForgeLensError(f"{role}=[] is empty; allowed: domain(s) of column "
-                                     f"{self.domain_column!r}: {', '.join(found)}")
+                raise ForgeLensError(
+                    f"{role}=[] is empty; allowed: domain(s) of column "
+                    f"{self.domain_column!r}: {', '.join(found)}"
+                )
             for name in names:
                 if name not in found:
-                    raise ForgeLensError(f"{role} domain {name!r} has no rows (column "
-                                         f"{self.domain_column!r}); allowed: {', '.join(found)}")
+                    raise ForgeLensError(
+                        f"{role} domain {name!r} has no rows (column "
+                        f"{self.domain_column!r}); allowed: {', '.join(found)}"
+                    )
             lists.append(names)
         named = lists[0] + lists[1]
         twice = sorted({d for d in named if named.count(d) > 1})
         if twice:
-            raise ForgeLensError(f"domain(s) {', '.join(twice)} named twice in source={lists[0]} "
-                                 f"and target={lists[1]}; allowed: each domain once")
+            raise ForgeLensError(
+                f"domain(s) {', '.join(twice)} named twice in source={lists[0]} "
+                f"and target={lists[1]}; allowed: each domain once"
+            )
         source_rows = table[table[self.domain_column].isin(lists[0])]
         classes = _class_order(list(source_rows[self.label_column]))
         for domain in named:
             labels = set(table.loc[table[self.domain_column] == domain, self.label_column])
             missing = [c for c in classes if c not in labels]
             if missing:
-                warnings.warn(f"{self.name}: domain {domain!r} lacks label(s) {', '.join(missing)}"
-                              ": it has no samples of them", FolderWarning, stacklevel=3)
+                warnings.warn(
+                    f"{self.name}: domain {domain!r} lacks label(s) {', '.join(missing)}"
+                    ": it has no samples of them",
+                    FolderWarning,
+                    stacklevel=3,
+                )
             extra = sorted(labels - set(classes))
             if extra and domain in lists[1]:
-                warnings.warn(f"{self.name}: target domain {domain!r} has label(s) "
-                              f"{', '.join(extra)} that no source domain has: those rows are left "
-                              "out", FolderWarning, stacklevel=3)
+                warnings.warn(
+                    f"{self.name}: target domain {domain!r} has label(s) "
+                    f"{', '.join(extra)} that no source domain has: those rows are left "
+                    "out",
+                    FolderWarning,
+                    stacklevel=3,
+                )
         return lists[0], lists[1], classes
 
     def check(self) -> None:
@@ -182,8 +221,9 @@ class TextFilesScenario(ScenarioBuilder):
         index = {c: i for i, c in enumerate(classes)}
         texts, labels, where = [], [], []
         for position, domain in enumerate(source if role == "source" else target):
-            part = table[(table[self.domain_column] == domain)
-                         & table[self.label_column].isin(classes)]
+            part = table[
+                (table[self.domain_column] == domain) & table[self.label_column].isin(classes)
+            ]
             d_labels = part[self.label_column].map(index).to_numpy(dtype=np.int64)
             keep = np.arange(len(part))
             if self.max_per_domain is not None:
@@ -222,9 +262,15 @@ class TextFilesScenario(ScenarioBuilder):
         self._planned = (table, source, target, classes)
         self.class_names = classes
         scenario = super().build()
-        texts = {split: tuple(self._texts[split.split("_")[0]][i] for i in rows)
-                 for split, rows in scenario.indices.items()}  # fmt: skip
-        domains = {split: self._target_domains[rows]
-                   for split, rows in scenario.indices.items() if split.startswith("target")}
-        return dataclasses.replace(scenario, texts=texts, domain_names=tuple(target),
-                                   domains=domains)
+        texts = {
+            split: tuple(self._texts[split.split("_")[0]][i] for i in rows)
+            for split, rows in scenario.indices.items()
+        }
+        domains = {
+            split: self._target_domains[rows]
+            for split, rows in scenario.indices.items()
+            if split.startswith("target")
+        }
+        return dataclasses.replace(
+            scenario, texts=texts, domain_names=tuple(target), domains=domains
+        )

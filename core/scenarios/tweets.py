@@ -81,8 +81,10 @@ def stratified_subsample(labels: np.ndarray, size: int | None, seed: int) -> np.
     quota = np.floor(counts * size / len(labels)).astype(int)
     remainder = counts * size / len(labels) - quota
     quota[np.argsort(-remainder)[: size - quota.sum()]] += 1  # largest remainders first
-    rows = [rng.choice(np.flatnonzero(labels == c), q, replace=False)
-            for c, q in zip(classes, quota, strict=True)]  # fmt: skip
+    rows = [
+        rng.choice(np.flatnonzero(labels == c), q, replace=False)
+        for c, q in zip(classes, quota, strict=True)
+    ]
     return np.sort(np.concatenate(rows)).astype(np.int64)
 
 
@@ -90,13 +92,20 @@ class TweetsAirlineToApple(ScenarioBuilder):
     """Sentiment of tweets to US airlines (source) -> tweets about Apple (target), MiniLM."""
 
     name = "tweets-airline-to-apple"
-    description = ("tweet sentiment (neg/neu/pos): US-airline tweets -> Apple tweets, through the "
-                   "sentence encoder all-MiniLM-L6-v2 + a linear head; default adaptation: head")  # fmt: skip
+    description = (
+        "tweet sentiment (neg/neu/pos): US-airline tweets -> Apple tweets, through the "
+        "sentence encoder all-MiniLM-L6-v2 + a linear head; default adaptation: head"
+    )
     class_names = CLASS_NAMES
     modality = "text"
 
-    def __init__(self, split_seed: int = 0, per_class: int | None = None,
-                 max_source: int | None = 5000, max_length: int = TEXT_MAX_LENGTH) -> None:  # fmt: skip
+    def __init__(
+        self,
+        split_seed: int = 0,
+        per_class: int | None = None,
+        max_source: int | None = 5000,
+        max_length: int = TEXT_MAX_LENGTH,
+    ) -> None:
         super().__init__(split_seed)
         self.per_class = per_class
         self.max_source = max_source
@@ -129,6 +138,8 @@ class TweetsAirlineToApple(ScenarioBuilder):
         """The splits of the base builder plus each split's tweets in ``texts``."""
         scenario = super().build()
         domains = {"source": self._domain("airline")[0], "target": self._domain("apple")[0]}
-        texts = {split: tuple(domains[split.split("_")[0]][i] for i in rows)
-                 for split, rows in scenario.indices.items()}  # fmt: skip
+        texts = {
+            split: tuple(domains[split.split("_")[0]][i] for i in rows)
+            for split, rows in scenario.indices.items()
+        }
         return dataclasses.replace(scenario, texts=texts)

@@ -40,16 +40,23 @@ class Selector(ParamsMixin):
     seeded: ClassVar[bool] = True
 
     def select(self, pool: PoolEmbedding, budget: int, seed: int = 0) -> np.ndarray:
-        """Validate, select, and check the result: a 1-D int64 array of ``budget`` distinct indices."""
+        """Validate, select, and check the result: a 1-D int64 array of ``budget`` distinct
+        indices."""
         if not isinstance(pool, PoolEmbedding):
-            raise ForgeLensError(f"pool={type(pool).__name__} is not allowed; allowed: a "
-                                 "core.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)")
+            raise ForgeLensError(
+                f"pool={type(pool).__name__} is not allowed; allowed: a "
+                "core.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)"
+            )
         budget = check_budget(budget, pool.n)
         seed = check_seed(seed)
         self.validate_params()
         picks = np.asarray(self._select(pool, budget, seed), dtype=np.int64)
-        if picks.shape != (budget,) or len(np.unique(picks)) != budget or picks.min() < 0 \
-                or picks.max() >= pool.n:
+        if (
+            picks.shape != (budget,)
+            or len(np.unique(picks)) != budget
+            or picks.min() < 0
+            or picks.max() >= pool.n
+        ):
             raise RuntimeError(f"selector {self.name!r} broke its contract: {picks!r}")
         return picks
 

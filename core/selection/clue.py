@@ -45,8 +45,9 @@ def _block_rows(n_cols: int) -> int:
     return max(1, _BLOCK_FLOATS // max(1, n_cols))
 
 
-def assign_to_centroids(z_t: torch.Tensor, sq_z: torch.Tensor,
-                        centroids: torch.Tensor) -> torch.Tensor:
+def assign_to_centroids(
+    z_t: torch.Tensor, sq_z: torch.Tensor, centroids: torch.Tensor
+) -> torch.Tensor:
     """Nearest centroid (K x D) of every column of z_t (D x N), ties to the lowest index."""
     n = z_t.shape[1]
     sq_c = (centroids * centroids).sum(dim=1)
@@ -66,9 +67,15 @@ def _seeds(pool: PoolEmbedding, k: int, weights: np.ndarray, seed: int) -> torch
     return pool.z_t[:, torch.as_tensor(init, device=pool.device)].T.clone()
 
 
-def torch_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
-                          max_iter: int = MAX_ITER, tol: float = TOL
-                          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+def torch_weighted_kmeans(
+    pool: PoolEmbedding,
+    k: int,
+    weights: np.ndarray,
+    *,
+    seed: int,
+    max_iter: int = MAX_ITER,
+    tol: float = TOL,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Weighted Lloyd iterations in torch on the pool's device: (centroids, labels, iterations).
 
     A cluster with zero total weight keeps its previous centroid."""
@@ -86,7 +93,9 @@ def torch_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, s
             sums.index_add_(0, labels[r0:r1], z_t[:, r0:r1].T * w[r0:r1, None])
         mass = torch.zeros(k, dtype=pool.dtype, device=pool.device).index_add_(0, labels, w)
         filled = mass > 0
-        updated = torch.where(filled[:, None], sums / mass.clamp_min(torch.finfo(pool.dtype).tiny)[:, None], centroids)
+        updated = torch.where(
+            filled[:, None], sums / mass.clamp_min(torch.finfo(pool.dtype).tiny)[:, None], centroids
+        )
         shift = float(((updated - centroids) ** 2).sum())
         centroids = updated
         new_labels = assign_to_centroids(z_t, sq_z, centroids)
@@ -97,9 +106,15 @@ def torch_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, s
     return centroids, labels, iterations
 
 
-def sklearn_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
-                            max_iter: int = MAX_ITER, tol: float = TOL
-                            ) -> tuple[torch.Tensor, torch.Tensor, int]:
+def sklearn_weighted_kmeans(
+    pool: PoolEmbedding,
+    k: int,
+    weights: np.ndarray,
+    *,
+    seed: int,
+    max_iter: int = MAX_ITER,
+    tol: float = TOL,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """scikit-learn's ``KMeans`` (lloyd, n_init=1, the same k-means++ seeds, ``sample_weight``)
     on the host: (centroids, labels, iterations), returned on the pool's device.
 
@@ -112,15 +127,29 @@ def sklearn_weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *,
     x = np.ascontiguousarray(pool.z_t.cpu().numpy().T)
     with warnings.catch_warnings():  # duplicate points -> fewer distinct clusters: expected,
         warnings.simplefilter("ignore", ConvergenceWarning)  # the picks stay distinct
-        fit = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, tol=tol,
-                     algorithm="lloyd", random_state=seed).fit(x, sample_weight=weights)
+        fit = KMeans(
+            n_clusters=k,
+            init=init,
+            n_init=1,
+            max_iter=max_iter,
+            tol=tol,
+            algorithm="lloyd",
+            random_state=seed,
+        ).fit(x, sample_weight=weights)
     centroids = torch.as_tensor(fit.cluster_centers_, dtype=pool.dtype, device=pool.device)
     labels = torch.as_tensor(fit.labels_.astype(np.int64), device=pool.device)
     return centroids, labels, int(fit.n_iter_)
 
 
-def weighted_kmeans(pool: PoolEmbedding, k: int, weights: np.ndarray, *, seed: int,
-                    max_iter: int = MAX_ITER, tol: float = TOL) -> tuple[torch.Tensor, torch.Tensor]:
+def weighted_kmeans(
+    pool: PoolEmbedding,
+    k: int,
+    weights: np.ndarray,
+    *,
+    seed: int,
+    max_iter: int = MAX_ITER,
+    tol: float = TOL,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted k-means on z: (centroids K x D, labels N) on the pool's device and dtype.
 
     Which implementation runs, and why: see ``IMPLEMENTATION`` (measured with
@@ -137,7 +166,7 @@ def nearest_distinct(pool: PoolEmbedding, centroids: torch.Tensor, order: np.nda
     picks = np.empty(len(order), dtype=np.int64)
     step = _block_rows(pool.n)
     for c0 in range(0, len(order), step):
-        chunk = centroids[torch.as_tensor(order[c0:c0 + step], device=pool.device)]
+        chunk = centroids[torch.as_tensor(order[c0 : c0 + step], device=pool.device)]
         d2 = (chunk @ z_t).mul_(-2.0).add_(sq_z[None, :])  # |c|^2 is constant per row
         for row in range(len(chunk)):
             pick = int(torch.argmin(d2[row].masked_fill(taken, float("inf"))))
@@ -166,8 +195,9 @@ class ClueSelector(Selector):
         "tol": [Interval(numbers.Real, 0, None)],
     }
 
-    def __init__(self, temperature: float = TEMPERATURE, max_iter: int = MAX_ITER,
-                 tol: float = TOL) -> None:
+    def __init__(
+        self, temperature: float = TEMPERATURE, max_iter: int = MAX_ITER, tol: float = TOL
+    ) -> None:
         self.temperature = temperature
         self.max_iter = max_iter
         self.tol = tol
@@ -176,8 +206,9 @@ class ClueSelector(Selector):
         weights = predictive_entropy(pool.logits / self.temperature)
         if not weights.sum() > 0:
             weights = np.ones(pool.n)
-        centroids, labels = weighted_kmeans(pool, budget, weights, seed=seed,
-                                            max_iter=self.max_iter, tol=self.tol)
+        centroids, labels = weighted_kmeans(
+            pool, budget, weights, seed=seed, max_iter=self.max_iter, tol=self.tol
+        )
         w = torch.as_tensor(weights, dtype=torch.float64, device=pool.device)
         cluster_weight = torch.zeros(budget, dtype=torch.float64, device=pool.device)
         cluster_weight.index_add_(0, labels, w)

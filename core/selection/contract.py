@@ -45,8 +45,10 @@ def _as_selector(selector: Any) -> Selector:
         return selector()
     if isinstance(selector, Selector):
         return selector
-    raise ForgeLensError(f"selector={selector!r} is not allowed; allowed: a Selector instance, "
-                         "a Selector subclass or a registered selector name")
+    raise ForgeLensError(
+        f"selector={selector!r} is not allowed; allowed: a Selector instance, "
+        "a Selector subclass or a registered selector name"
+    )
 
 
 def _arrays(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +59,13 @@ def _arrays(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     if kind == "identical points":
         return np.ones((N, D), np.float32), np.tile(np.float32([1.0, 0.5, 0.0, -1.0]), (N, 1))
     if kind == "N = budget":
-        return rng.normal(size=(5, D)).astype(np.float32), rng.normal(size=(5, C)).astype(np.float32)
+        return rng.normal(size=(5, D)).astype(np.float32), rng.normal(size=(5, C)).astype(
+            np.float32
+        )
     if kind == "one class":
-        return rng.normal(size=(N, D)).astype(np.float32), rng.normal(size=(N, 1)).astype(np.float32)
+        return rng.normal(size=(N, D)).astype(np.float32), rng.normal(size=(N, 1)).astype(
+            np.float32
+        )
     if kind == "saturated softmax":
         logits = np.zeros((N, C), np.float32)
         logits[np.arange(N), rng.integers(0, C, N)] = 1e4
@@ -82,18 +88,26 @@ def _run(selector: Selector, pool: PoolEmbedding, budget: int, seed: int, what: 
     try:
         picks = selector.select(pool, budget, seed=seed)
     except RuntimeError as error:  # Selector.select's own output check
-        raise SelectorContractError(f"{name} on the {what} pool, budget {budget}: {error}") from None
+        raise SelectorContractError(
+            f"{name} on the {what} pool, budget {budget}: {error}"
+        ) from None
     picks = np.asarray(picks)
     if picks.ndim != 1 or len(picks) != budget:
-        raise SelectorContractError(f"{name} on the {what} pool returned shape {picks.shape} for "
-                                    f"budget {budget}; the contract: exactly {budget} indices")
+        raise SelectorContractError(
+            f"{name} on the {what} pool returned shape {picks.shape} for "
+            f"budget {budget}; the contract: exactly {budget} indices"
+        )
     if not np.issubdtype(picks.dtype, np.integer):
-        raise SelectorContractError(f"{name} on the {what} pool returned dtype {picks.dtype}; "
-                                    "the contract: integer pool indices")
+        raise SelectorContractError(
+            f"{name} on the {what} pool returned dtype {picks.dtype}; "
+            "the contract: integer pool indices"
+        )
     if len(np.unique(picks)) != budget or picks.min() < 0 or picks.max() >= pool.n:
-        raise SelectorContractError(f"{name} on the {what} pool, budget {budget}: indices "
-                                    f"{picks.tolist()} are not {budget} unique values in "
-                                    f"[0, {pool.n - 1}]")
+        raise SelectorContractError(
+            f"{name} on the {what} pool, budget {budget}: indices "
+            f"{picks.tolist()} are not {budget} unique values in "
+            f"[0, {pool.n - 1}]"
+        )
     return picks
 
 
@@ -110,17 +124,25 @@ def check_selector(selector: Any, *, device: str | torch.device | None = "cpu") 
     for budget in BUDGETS:
         for seed in SEEDS:
             first = _run(selector, pool, budget, seed, "random")
-            again = _run(selector, PoolEmbedding.from_arrays(z, logits, device=device), budget,
-                         seed, "random")
+            again = _run(
+                selector,
+                PoolEmbedding.from_arrays(z, logits, device=device),
+                budget,
+                seed,
+                "random",
+            )
             if not np.array_equal(first, again):
                 raise SelectorContractError(
                     f"{name}: budget {budget}, seed {seed} gave {first.tolist()} and then "
-                    f"{again.tolist()}; the contract: the same seed gives the same picks")
+                    f"{again.tolist()}; the contract: the same seed gives the same picks"
+                )
     after = _snapshot(pool)
     for key, value in before.items():
         if not np.array_equal(value, after[key], equal_nan=True):
-            raise SelectorContractError(f"{name} changed the pool's {key} while selecting; the "
-                                        "contract: inputs are left unchanged")
+            raise SelectorContractError(
+                f"{name} changed the pool's {key} while selecting; the "
+                "contract: inputs are left unchanged"
+            )
     notes = []
     for kind in ("identical points", "N = budget", "one class", "saturated softmax"):
         zk, lk = _arrays(kind, rng)
@@ -135,5 +157,6 @@ def check_selector(selector: Any, *, device: str | torch.device | None = "cpu") 
         except Exception as error:
             raise SelectorContractError(
                 f"{name} on the {kind} pool raised {type(error).__name__}: {error}; the "
-                "contract: handle it or refuse it with a ForgeLensError") from error
+                "contract: handle it or refuse it with a ForgeLensError"
+            ) from error
     return notes

@@ -58,7 +58,8 @@ def dirichlet_uncertainties(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 class DucSelector(Selector):
-    """Highest distribution uncertainty (ceil(kappa * budget) kept), then highest data uncertainty."""
+    """Highest distribution uncertainty (ceil(kappa * budget) kept), then highest data
+    uncertainty."""
 
     name = "duc"
     seeded = False

@@ -20,12 +20,19 @@ def group_counts(fraction: float, groups: np.ndarray) -> dict[int, int]:
     """Labels per group: max(1, round(fraction * n_g)), at most n_g."""
     fraction = check_fraction("budget", fraction)
     values, sizes = np.unique(np.asarray(groups), return_counts=True)
-    return {int(g): int(min(n, max(1, round(fraction * n)))) for g, n in zip(values, sizes,
-                                                                          strict=True)}
+    return {
+        int(g): int(min(n, max(1, round(fraction * n)))) for g, n in zip(values, sizes, strict=True)
+    }
 
 
-def select_per_group(method: str | Selector, pool: PoolEmbedding, fraction: float,
-                     groups: np.ndarray, *, seed: int = 0) -> np.ndarray:
+def select_per_group(
+    method: str | Selector,
+    pool: PoolEmbedding,
+    fraction: float,
+    groups: np.ndarray,
+    *,
+    seed: int = 0,
+) -> np.ndarray:
     """Selector ``method`` (a registered name or an instance) run on each group's sub-pool with
     that group's budget; pool indices of all picks, group by group."""
     selector = get_selector(method) if isinstance(method, str) else method
@@ -34,7 +41,8 @@ def select_per_group(method: str | Selector, pool: PoolEmbedding, fraction: floa
     picks = []
     for group, count in group_counts(fraction, groups).items():
         rows = np.flatnonzero(groups == group)
-        sub = PoolEmbedding.from_arrays(z[rows], pool.logits[rows], device=pool.device,
-                                        dtype=pool.dtype)
+        sub = PoolEmbedding.from_arrays(
+            z[rows], pool.logits[rows], device=pool.device, dtype=pool.dtype
+        )
         picks.append(rows[selector.select(sub, count, seed=seed)])
     return np.concatenate(picks).astype(np.int64)

@@ -17,7 +17,8 @@ Two exact algorithms (``ALGORITHMS``):
   new centre c is no closer than a(i) and m_i stays. Centre-to-centre distances cost K (C + D)
   per step; only the remaining points are read (their columns, gathered; when more than a
   quarter of the pool remains, the scan's contiguous mat-vec reads everything instead: strided
-  gathers cost more than their bytes). No extra copy of z. The test is made safe against rounding: every computed
+  gathers cost more than their bytes). No extra copy of z. The test is made safe against rounding:
+  every computed
   squared distance is within delta = 2 (D + C + 20) eps (nu_i^2 + nu_max^2) of the exact one
   (nu_i >= |u_i| bounds the factored product, the standard dot-product error bound), and a point
   is skipped only when even the rounded-down centre distance and rounded-up radius pass the test,
@@ -47,9 +48,15 @@ def _first_centre(n: int, seed: int, first: int | None) -> int:
     return check_int_range("first", first, 0, n - 1)
 
 
-def kcenter_greedy(space: EmbeddingSpace, budget: int, *, seed: int = 0,
-                   first: int | None = None, algorithm: str = "scan",
-                   stats: dict | None = None) -> np.ndarray:
+def kcenter_greedy(
+    space: EmbeddingSpace,
+    budget: int,
+    *,
+    seed: int = 0,
+    first: int | None = None,
+    algorithm: str = "scan",
+    stats: dict | None = None,
+) -> np.ndarray:
     """``budget`` pool indices in selection order, greedily maximising the min distance.
 
     ``algorithm``: "scan" or "pruned" (module notes). ``stats``, when a dict, receives
@@ -66,8 +73,9 @@ def kcenter_greedy(space: EmbeddingSpace, budget: int, *, seed: int = 0,
     picks = np.empty(budget, dtype=np.int64)
     picks[0] = current
     if space.host_steps:
-        min_sq = np.full(n, np.inf, dtype=np.float32 if space.dtype == torch.float32
-                         else np.float64)
+        min_sq = np.full(
+            n, np.inf, dtype=np.float32 if space.dtype == torch.float32 else np.float64
+        )
         for step in range(1, budget):
             np.minimum(min_sq, space.sq_dist_to(current).numpy(), out=min_sq)
             min_sq[current] = -np.inf
@@ -116,8 +124,11 @@ class _Rows:
         if position == 0:
             budget = self.budget
             self.cz = space.z_t.new_empty((budget, space.z_t.shape[0]))
-            self.cl = None if space.left_t is None else space.left_t.new_empty(
-                (budget, space.left_t.shape[0]))
+            self.cl = (
+                None
+                if space.left_t is None
+                else space.left_t.new_empty((budget, space.left_t.shape[0]))
+            )
             self.cs = space.z_t.new_empty(budget)
             self.csq = space.z_t.new_empty(budget)
         self.cz[position] = space.z_t[:, index]
@@ -171,8 +182,11 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     picks[0] = current = first
     min_sq = space.sq_dist_to(current)  # first step: every point is scanned (the scan's kernel)
     min_sq = min_sq.numpy() if rows.cpu else min_sq
-    owner = np.zeros(n, dtype=np.int64) if rows.cpu else torch.zeros(
-        n, dtype=torch.int64, device=space.device)  # position in picks of the current centre
+    owner = (
+        np.zeros(n, dtype=np.int64)
+        if rows.cpu
+        else torch.zeros(n, dtype=torch.int64, device=space.device)
+    )  # position in picks of the current centre
     threshold = 4.0 * (rows.f64(min_sq) + delta)  # skip point i when L(owner_i)^2 >= this
     min_sq[current] = -np.inf
     threshold[current] = -np.inf  # a centre is never scanned again
@@ -224,8 +238,7 @@ class KCenterSelector(Selector):
         self.algorithm = algorithm
 
     def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        return kcenter_greedy(pool.space(self.space), budget, seed=seed,
-                              algorithm=self.algorithm)
+        return kcenter_greedy(pool.space(self.space), budget, seed=seed, algorithm=self.algorithm)
 
 
 class CoresetSelector(KCenterSelector):

@@ -49,8 +49,7 @@ def _draw(rng: np.random.Generator, mass: np.ndarray) -> int | None:
     return index
 
 
-def _draw_centre(rng: np.random.Generator, candidates: list[np.ndarray],
-                 free: np.ndarray) -> int:
+def _draw_centre(rng: np.random.Generator, candidates: list[np.ndarray], free: np.ndarray) -> int:
     """Draw from the first candidate mass (times the 0/1 ``free`` mask) with a positive total,
     else uniformly among the free points."""
     for mass in candidates:
@@ -61,8 +60,9 @@ def _draw_centre(rng: np.random.Generator, candidates: list[np.ndarray],
     return int(free_indices[rng.integers(len(free_indices))])
 
 
-def _draw_device(rng: np.random.Generator, candidates: list[torch.Tensor],
-                 free: torch.Tensor) -> int:
+def _draw_device(
+    rng: np.random.Generator, candidates: list[torch.Tensor], free: torch.Tensor
+) -> int:
     """``_draw_centre`` on device tensors: the cumulative sum is a parallel scan in float64, so
     the index can differ from the CPU's only when the uniform draw lands within rounding of a
     boundary between two points; the generator's stream is the same."""
@@ -71,8 +71,9 @@ def _draw_device(rng: np.random.Generator, candidates: list[torch.Tensor],
         total = float(cumulative[-1])
         if not total > 0:
             continue
-        target = torch.tensor([rng.random() * total], dtype=cumulative.dtype,
-                              device=cumulative.device)
+        target = torch.tensor(
+            [rng.random() * total], dtype=cumulative.dtype, device=cumulative.device
+        )
         index = int(torch.searchsorted(cumulative, target, right=True))
         if index >= len(mass):
             index = int(torch.searchsorted(cumulative, cumulative[-1:], right=False))
@@ -81,8 +82,14 @@ def _draw_device(rng: np.random.Generator, candidates: list[torch.Tensor],
     return int(free_indices[int(rng.integers(len(free_indices)))])
 
 
-def kmeanspp_seeding(space: EmbeddingSpace, budget: int, *, seed: int = 0,
-                     first: int | None = None, weights: Any = None) -> np.ndarray:
+def kmeanspp_seeding(
+    space: EmbeddingSpace,
+    budget: int,
+    *,
+    seed: int = 0,
+    first: int | None = None,
+    weights: Any = None,
+) -> np.ndarray:
     """``budget`` pool indices in selection order by (weighted) D^2 sampling.
 
     On CPU the running minimum and the draw are numpy (float64 masses, as always); on a GPU they
@@ -100,8 +107,9 @@ def kmeanspp_seeding(space: EmbeddingSpace, budget: int, *, seed: int = 0,
     picks[0] = current
     free[current] = 0.0
     if space.host_steps:
-        min_sq = np.full(n, np.inf, dtype=np.float32 if space.dtype == torch.float32
-                         else np.float64)
+        min_sq = np.full(
+            n, np.inf, dtype=np.float32 if space.dtype == torch.float32 else np.float64
+        )
         for step in range(1, budget):
             np.minimum(min_sq, space.sq_dist_to(current).numpy(), out=min_sq)
             d2 = min_sq.astype(np.float64)

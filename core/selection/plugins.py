@@ -43,22 +43,30 @@ def import_selector(spec: str) -> type[Selector]:
 
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
-        raise ForgeLensError(f"method={spec!r} is not allowed; allowed: a registered name or "
-                             "'package.module:ClassName'")
+        raise ForgeLensError(
+            f"method={spec!r} is not allowed; allowed: a registered name or "
+            "'package.module:ClassName'"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ForgeLensError(f"method={spec!r}: module {module_name!r} cannot be imported "
-                             f"({error}); allowed: a module on the Python path") from None
+        raise ForgeLensError(
+            f"method={spec!r}: module {module_name!r} cannot be imported "
+            f"({error}); allowed: a module on the Python path"
+        ) from None
     cls = module
     for part in class_name.split("."):
         cls = getattr(cls, part, None)
         if cls is None:
-            raise ForgeLensError(f"method={spec!r}: module {module_name!r} has no "
-                                 f"{class_name!r}; allowed: a class defined in that module")
+            raise ForgeLensError(
+                f"method={spec!r}: module {module_name!r} has no "
+                f"{class_name!r}; allowed: a class defined in that module"
+            )
     if not (isinstance(cls, type) and issubclass(cls, Selector)):
-        raise ForgeLensError(f"method={spec!r} is {cls!r}; allowed: a subclass of "
-                             "core.selection.Selector implementing _select(pool, budget, seed)")
+        raise ForgeLensError(
+            f"method={spec!r} is {cls!r}; allowed: a subclass of "
+            "core.selection.Selector implementing _select(pool, budget, seed)"
+        )
     return cls
 
 
@@ -67,9 +75,11 @@ def _register(name: str, cls: type[Selector], spec: str) -> str:
 
     existing = SELECTORS.get(name)
     if existing is not None and existing is not cls:
-        raise ForgeLensError(f"selector {spec!r} wants the name {name!r}, already taken by "
-                             f"{existing.__module__}.{existing.__qualname__}; allowed: a free "
-                             f"name (set the class's `name`), not one of {', '.join(SELECTORS)}")
+        raise ForgeLensError(
+            f"selector {spec!r} wants the name {name!r}, already taken by "
+            f"{existing.__module__}.{existing.__qualname__}; allowed: a free "
+            f"name (set the class's `name`), not one of {', '.join(SELECTORS)}"
+        )
     SELECTORS[name] = cls
     PLUGIN_SOURCES[name] = spec
     return name
@@ -107,11 +117,15 @@ def discover_entry_points(*, force: bool = False) -> list[str]:
         try:
             cls = entry.load()
         except Exception as error:  # a plugin's import may fail in any way
-            raise ForgeLensError(f"selector plugin {entry.name!r} = {entry.value!r} (entry point "
-                                 f"group {ENTRY_POINT_GROUP}) cannot be loaded: {error}") from None
+            raise ForgeLensError(
+                f"selector plugin {entry.name!r} = {entry.value!r} (entry point "
+                f"group {ENTRY_POINT_GROUP}) cannot be loaded: {error}"
+            ) from None
         if not (isinstance(cls, type) and issubclass(cls, Selector)):
-            raise ForgeLensError(f"selector plugin {entry.name!r} = {entry.value!r} is {cls!r}; "
-                                 "allowed: a subclass of core.selection.Selector")
+            raise ForgeLensError(
+                f"selector plugin {entry.name!r} = {entry.value!r} is {cls!r}; "
+                "allowed: a subclass of core.selection.Selector"
+            )
         names.append(_register(entry.name, cls, entry.value))
     return names
 
@@ -137,5 +151,9 @@ def plugin_config(method: str) -> dict[str, Any]:
         return {}
     from core.selection.registry import get_selector
 
-    return {"selector": {"source": PLUGIN_SOURCES[method],
-                         "params": selector_params(get_selector(method))}}
+    return {
+        "selector": {
+            "source": PLUGIN_SOURCES[method],
+            "params": selector_params(get_selector(method)),
+        }
+    }

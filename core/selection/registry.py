@@ -19,17 +19,20 @@ if TYPE_CHECKING:
     from core.selection.base import Selector
 
 # Insertion order is the display order.
-SELECTORS: Registry[type[Selector]] = Registry("method", {
-    "random": "core.selection.uncertainty:RandomSelector",
-    "margin": "core.selection.uncertainty:MarginSelector",
-    "entropy": "core.selection.uncertainty:EntropySelector",
-    "duc": "core.selection.duc:DucSelector",
-    "coreset": "core.selection.kcenter:CoresetSelector",
-    "badge": "core.selection.kmeanspp:BadgeSelector",
-    "clue": "core.selection.clue:ClueSelector",
-    "forge": "core.selection.kcenter:ForgeSelector",
-    "forge-kmeanspp": "core.selection.kmeanspp:ForgeKMeansPPSelector",
-})
+SELECTORS: Registry[type[Selector]] = Registry(
+    "method",
+    {
+        "random": "core.selection.uncertainty:RandomSelector",
+        "margin": "core.selection.uncertainty:MarginSelector",
+        "entropy": "core.selection.uncertainty:EntropySelector",
+        "duc": "core.selection.duc:DucSelector",
+        "coreset": "core.selection.kcenter:CoresetSelector",
+        "badge": "core.selection.kmeanspp:BadgeSelector",
+        "clue": "core.selection.clue:ClueSelector",
+        "forge": "core.selection.kcenter:ForgeSelector",
+        "forge-kmeanspp": "core.selection.kmeanspp:ForgeKMeansPPSelector",
+    },
+)
 # registered selectors a sweep leaves out unless asked for (ablations of another selector)
 NOT_IN_DEFAULT_SWEEP = ("forge-kmeanspp",)
 
@@ -59,7 +62,9 @@ def register(cls: type[Selector]) -> type[Selector]:
     from core.selection.base import Selector
 
     if not (isinstance(cls, type) and issubclass(cls, Selector) and cls.name):
-        raise ForgeLensError(f"cls={cls!r} is not allowed; allowed: a Selector subclass with a name")
+        raise ForgeLensError(
+            f"cls={cls!r} is not allowed; allowed: a Selector subclass with a name"
+        )
     SELECTORS.add(cls.name, cls)
     return cls
 
@@ -76,9 +81,17 @@ def select_from_pool(name: str, pool: PoolEmbedding, budget: int, *, seed: int =
     return get_selector(name).select(pool, budget, seed=seed)
 
 
-def select(name: str, z: np.ndarray, logits: np.ndarray, budget: int, *, seed: int = 0,
-           device: str | torch.device | None = None) -> np.ndarray:
-    """Build the pool from (z, logits) on ``device`` (CUDA when present) and run selector ``name``."""
+def select(
+    name: str,
+    z: np.ndarray,
+    logits: np.ndarray,
+    budget: int,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Build the pool from (z, logits) on ``device`` (CUDA when present) and run selector
+    ``name``."""
     from core.embeddings import PoolEmbedding
 
     selector = get_selector(name)

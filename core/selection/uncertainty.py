@@ -23,7 +23,8 @@ def logit_margin(logits: np.ndarray) -> np.ndarray:
 
 
 def predictive_entropy(logits: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) of softmax(logits), from log-softmax so saturation gives 0, not NaN."""
+    """Shannon entropy (nats) of softmax(logits), from log-softmax so saturation gives 0, not
+    NaN."""
     log_p = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
     return -(np.exp(log_p) * log_p).sum(axis=1)
 
@@ -38,7 +39,8 @@ class RandomSelector(Selector):
 
 
 class MarginSelector(Selector):
-    """Smallest gap between the two largest logits first (Balcan et al. 2007, as FORGE defines it)."""
+    """Smallest gap between the two largest logits first (Balcan et al. 2007, as FORGE defines
+    it)."""
 
     name = "margin"
     seeded = False

@@ -65,16 +65,34 @@ def _qa_pool(z: Any, logits: Any, *, device: Any = None, **kwargs: Any) -> Any:
 
 QA_SELECTORS = ("random", "coreset", "badge", "forge", "forge-kmeanspp")
 
-TASKS: dict[str, Task] = {task.name: task for task in (
-    Task("classification", "accuracy", "sample", "|z|, the penultimate feature norm",
-         _classification_pool),
-    Task("reward", "pair accuracy", "text-pair",
-         "|z_w - z_l|, the norm of the pair's last-layer input (r_w - r_l = w . (z_w - z_l))",
-         _reward_pool),
-    Task("qa", "exact match", "qa",
-         "|Cat(phi_start, phi_end)|, the FORGE embedding norm (mean of token features)",
-         _qa_pool, QA_SELECTORS, classes=False),
-)}  # fmt: skip
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "classification",
+            "accuracy",
+            "sample",
+            "|z|, the penultimate feature norm",
+            _classification_pool,
+        ),
+        Task(
+            "reward",
+            "pair accuracy",
+            "text-pair",
+            "|z_w - z_l|, the norm of the pair's last-layer input (r_w - r_l = w . (z_w - z_l))",
+            _reward_pool,
+        ),
+        Task(
+            "qa",
+            "exact match",
+            "qa",
+            "|Cat(phi_start, phi_end)|, the FORGE embedding norm (mean of token features)",
+            _qa_pool,
+            QA_SELECTORS,
+            classes=False,
+        ),
+    )
+}
 
 
 def get_task(name: str) -> Task:

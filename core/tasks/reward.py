@@ -6,7 +6,8 @@ responses with the same weights; its two "logits" are (r(x_a), r(x_b)), so the c
 those logits with y is exactly the Bradley-Terry loss -log sigmoid(r(x_w) - r(x_l)) and every
 classification code path (source training, both adaptation modes, losses, accuracy = the fraction
 of pairs with r(x_w) > r(x_l); the engine's argmax counts an exact tie, which float rewards
-practically never give, for the first position) runs unchanged. The penultimate features of a pair are
+practically never give, for the first position) runs unchanged. The penultimate features of a pair
+are
 Cat(z_a, z_b) (2D columns); ``PairwiseRewardHead`` maps them to (r_a, r_b).
 
 Selection (Sec. 5.2). The preference is unknown at selection time, so a pair is oriented by the
@@ -111,8 +112,10 @@ def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn
     if hp.pretrained:
         dim = PRETRAINED_BACKBONES[hp.arch].feature_dim
         if PRETRAINED_BACKBONES[hp.arch].modality != scenario.modality:
-            raise ForgeLensError(f"arch={hp.arch!r} does not take {scenario.modality} inputs "
-                                 f"(scenario {scenario.name!r})")
+            raise ForgeLensError(
+                f"arch={hp.arch!r} does not take {scenario.modality} inputs "
+                f"(scenario {scenario.name!r})"
+            )
         encoder = load_backbone(hp.arch)
         with torch.device("meta"):
             model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
@@ -123,7 +126,9 @@ def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn
     backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
     dim = hp.feature_dim
     with torch.device("meta"):
-        model = FeatureClassifier(PairBackbone(backbone_cls(single, hp.width, dim), dim), 2 * dim, 2)
+        model = FeatureClassifier(
+            PairBackbone(backbone_cls(single, hp.width, dim), dim), 2 * dim, 2
+        )
         model.head = PairwiseRewardHead(dim)
     model.to_empty(device="cpu")
     return init_parameters(model, generator)
@@ -144,20 +149,33 @@ def reward_embeddings(z: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray
     uses ``RewardPoolEmbedding``, which factors badge as a scalar times d."""
     _, margin, oriented = orient(z, logits)
     d = oriented[:, 0] - oriented[:, 1]
-    return {"coreset": oriented.reshape(len(z), -1), "badge": expit(-margin)[:, None] * d,
-            "forge": d}  # fmt: skip
+    return {
+        "coreset": oriented.reshape(len(z), -1),
+        "badge": expit(-margin)[:, None] * d,
+        "forge": d,
+    }
 
 
 class RewardPoolEmbedding(PoolEmbedding):
     """A pool of preference pairs: ``z`` = Cat(z_a, z_b) (N, 2D), ``logits`` = (r_a, r_b).
 
     ``z_t`` holds the oriented Cat(z_w, z_l) (the coreset space, which CLUE also clusters),
-    ``diff_t`` holds d = z_w - z_l (D x N); ``znorm`` is |d|; ``margin`` is m and ``badge_scale`` sigmoid(-m).
+    ``diff_t`` holds d = z_w - z_l (D x N); ``znorm`` is |d|; ``margin`` is m and ``badge_scale``
+    sigmoid(-m).
     The classification facts (probs, pseudo, residual, direction) are those of the two logits.
     """
 
-    def __init__(self, *, z_t: torch.Tensor, factors: Any, logits: np.ndarray, sq_z: np.ndarray,
-                 diff_t: torch.Tensor, sq_diff: np.ndarray, margin: np.ndarray) -> None:
+    def __init__(
+        self,
+        *,
+        z_t: torch.Tensor,
+        factors: Any,
+        logits: np.ndarray,
+        sq_z: np.ndarray,
+        diff_t: torch.Tensor,
+        sq_diff: np.ndarray,
+        margin: np.ndarray,
+    ) -> None:
         super().__init__(z_t=z_t, factors=factors, logits=logits, sq_z=sq_z)
         self.diff_t = diff_t
         self.margin = margin
@@ -166,16 +184,24 @@ class RewardPoolEmbedding(PoolEmbedding):
         self.znorm = np.sqrt(sq_diff)
 
     @classmethod
-    def from_arrays(cls, z: Any, logits: Any, *, device: str | torch.device | None = None,
-                    dtype: torch.dtype = torch.float32) -> RewardPoolEmbedding:
+    def from_arrays(
+        cls,
+        z: Any,
+        logits: Any,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> RewardPoolEmbedding:
         """Validate (Cat(z_a, z_b), (r_a, r_b)), orient by the pseudo-label, store on ``device``."""
         from core.device import resolve_device
 
         z = _as_matrix("z", z, "(N, 2D): Cat(z_a, z_b) per pair")
         logits = _as_matrix("logits", logits, "(N, 2): (r_a, r_b) per pair")
         if logits.shape[1] != 2 or z.shape[1] % 2 or z.shape[0] != logits.shape[0] or not len(z):
-            raise ForgeLensError(f"z has shape {z.shape} and logits {logits.shape}; allowed: "
-                                 "N >= 1 pairs, z (N, 2D) = Cat(z_a, z_b), logits (N, 2)")
+            raise ForgeLensError(
+                f"z has shape {z.shape} and logits {logits.shape}; allowed: "
+                "N >= 1 pairs, z (N, 2D) = Cat(z_a, z_b), logits (N, 2)"
+            )
         check_choice("dtype", dtype, (torch.float32, torch.float64))
         check_finite("z", z)
         logits64 = check_finite("logits", np.asarray(logits, dtype=np.float64))
@@ -185,15 +211,24 @@ class RewardPoolEmbedding(PoolEmbedding):
         sq_cat, sq_d = _row_sq_norms(cat), _row_sq_norms(d)
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
         if 8.0 * max(sq_cat.max(), sq_d.max()) > np.finfo(np_dtype).max:
-            raise ForgeLensError(f"z has rows whose squared distances overflow {dtype}; allowed: "
-                                 "rescale z or use dtype=torch.float64")
+            raise ForgeLensError(
+                f"z has rows whose squared distances overflow {dtype}; allowed: "
+                "rescale z or use dtype=torch.float64"
+            )
         torch_device = resolve_device(device)
 
         def put(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array.T, dtype=np_dtype)).to(torch_device)
 
-        return cls(z_t=put(cat), factors=residual_factors(logits64), logits=logits64,
-                   sq_z=sq_cat, diff_t=put(d), sq_diff=sq_d, margin=margin)  # fmt: skip
+        return cls(
+            z_t=put(cat),
+            factors=residual_factors(logits64),
+            logits=logits64,
+            sq_z=sq_cat,
+            diff_t=put(d),
+            sq_diff=sq_d,
+            margin=margin,
+        )
 
     def space(self, name: str) -> EmbeddingSpace:
         """coreset: Cat(z_w, z_l); badge: sigmoid(-m) d (factored); forge: d (module doc)."""
@@ -203,7 +238,7 @@ class RewardPoolEmbedding(PoolEmbedding):
                 space = EmbeddingSpace(name, self.z_t, None, self._to_device(self._sq_z))
             elif name == "badge":
                 left = self._to_device(self.badge_scale[None, :].copy())
-                sq = self._to_device(self.badge_scale ** 2 * self._sq_diff)
+                sq = self._to_device(self.badge_scale**2 * self._sq_diff)
                 space = EmbeddingSpace(name, self.diff_t, left, sq)
             else:
                 space = EmbeddingSpace(name, self.diff_t, None, self._to_device(self._sq_diff))
@@ -221,12 +256,14 @@ def pair_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     logits = np.asarray(logits, dtype=np.float64)
     rows = np.arange(len(logits))
     labels = np.asarray(labels, dtype=np.int64)
-    return float(np.mean(logits[rows, labels] > logits[rows, 1 - labels])) if len(rows) \
-        else math.nan
+    return (
+        float(np.mean(logits[rows, labels] > logits[rows, 1 - labels])) if len(rows) else math.nan
+    )
 
 
-def pair_features(root: Any, scenario: Any, hp: Any, device: Any,
-                  progress: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def pair_features(
+    root: Any, scenario: Any, hp: Any, device: Any, progress: Any = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Cat(z_a, z_b) of every pair of every split, from the *base* scenario's feature cache.
 
     For a frozen pretrained encoder a response's z does not depend on the pair, so the base
@@ -241,11 +278,26 @@ def pair_features(root: Any, scenario: Any, hp: Any, device: Any,
     base = scenario.base_scenario()
     key = feature_id(base, hp)
     notify({"stage": "features", "message": f"features of {base.name} ({key}), paired"})
-    features, info = cached_features(root, key, build_model(base, hp), base, device=device,
-                                     batch_size=min(hp.eval_batch, 128), progress=notify)  # fmt: skip
-    paired = {split: np.concatenate([features[split][rows[:, 0]], features[split][rows[:, 1]]],
-                                    axis=1) for split, rows in scenario.pairs.items()}  # fmt: skip
+    features, info = cached_features(
+        root,
+        key,
+        build_model(base, hp),
+        base,
+        device=device,
+        batch_size=min(hp.eval_batch, 128),
+        progress=notify,
+    )
+    paired = {
+        split: np.concatenate([features[split][rows[:, 0]], features[split][rows[:, 1]]], axis=1)
+        for split, rows in scenario.pairs.items()
+    }
     word = "read from the cache" if info["cached"] else "computed and cached"
-    notify({"stage": "features", "seconds": info["seconds"], "cached": info["cached"],
-            "message": f"base features {word} in {info['seconds']:.1f} s"})  # fmt: skip
+    notify(
+        {
+            "stage": "features",
+            "seconds": info["seconds"],
+            "cached": info["cached"],
+            "message": f"base features {word} in {info['seconds']:.1f} s",
+        }
+    )
     return paired, {**info, "base_feature_id": key}

@@ -19,8 +19,13 @@ SPLIT_TITLES = {
 }
 
 
-def accuracy_figure(summary: pd.DataFrame, *, split_label: str = "test",
-                    before: float | None = None, height: int = 420) -> go.Figure:
+def accuracy_figure(
+    summary: pd.DataFrame,
+    *,
+    split_label: str = "test",
+    before: float | None = None,
+    height: int = 420,
+) -> go.Figure:
     """Accuracy (%) per selector (x), one marker series per budget, error bars = std over seeds.
 
     ``before`` (0..1), when given, is drawn as a dashed line: the source model before adaptation.
@@ -33,17 +38,28 @@ def accuracy_figure(summary: pd.DataFrame, *, split_label: str = "test",
     fig = go.Figure()
     for position, budget in enumerate(budgets):
         part = summary[summary["budget"] == budget].set_index("method").reindex(methods)
-        fig.add_trace(go.Scatter(
-            x=methods, y=100 * part["mean"], mode="markers", name=f"budget {100 * budget:g}%",
-            error_y={"type": "data", "array": 100 * part["std"].fillna(0.0), "visible": True},
-            marker={"size": 11, "color": BUDGET_COLORS[position % len(BUDGET_COLORS)],
-                    "symbol": BUDGET_SYMBOLS[position % len(BUDGET_SYMBOLS)]},
-            hovertemplate=f"%{{x}}, budget {100 * budget:g}%: %{{y:.2f}}%<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=methods,
+                y=100 * part["mean"],
+                mode="markers",
+                name=f"budget {100 * budget:g}%",
+                error_y={"type": "data", "array": 100 * part["std"].fillna(0.0), "visible": True},
+                marker={
+                    "size": 11,
+                    "color": BUDGET_COLORS[position % len(BUDGET_COLORS)],
+                    "symbol": BUDGET_SYMBOLS[position % len(BUDGET_SYMBOLS)],
+                },
+                hovertemplate=f"%{{x}}, budget {100 * budget:g}%: %{{y:.2f}}%<extra></extra>",
+            )
+        )
     if before is not None and np.isfinite(before):
-        fig.add_hline(y=100 * before, line={"dash": "dash", "color": "#888888"},
-                      annotation_text="source model, before adaptation",
-                      annotation_position="bottom right")
+        fig.add_hline(
+            y=100 * before,
+            line={"dash": "dash", "color": "#888888"},
+            annotation_text="source model, before adaptation",
+            annotation_position="bottom right",
+        )
     fig.update_layout(showlegend=True)  # even for a single budget: say which budget it is
     fig.update_xaxes(title_text="selector", type="category")
     fig.update_yaxes(title_text=f"{split_label} accuracy after adaptation (%)")
@@ -60,12 +76,16 @@ def decomposition_figure(decomp: pd.DataFrame, *, height: int = 420) -> go.Figur
         part = part.assign(split=part["split"].astype(str))
         order = [s for s in SPLIT_TITLES if s in set(part["split"])]
         part = part.set_index("split").loc[order]
-        fig.add_trace(go.Bar(
-            x=[SPLIT_TITLES[s] for s in order], y=100 * part["mean"], name=method,
-            error_y={"type": "data", "array": 100 * part["std"].fillna(0.0), "visible": True},
-            marker_color=method_color(method, position),
-            hovertemplate=f"{method}<br>%{{x}}: %{{y:.2f}}%<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=[SPLIT_TITLES[s] for s in order],
+                y=100 * part["mean"],
+                name=method,
+                error_y={"type": "data", "array": 100 * part["std"].fillna(0.0), "visible": True},
+                marker_color=method_color(method, position),
+                hovertemplate=f"{method}<br>%{{x}}: %{{y:.2f}}%<extra></extra>",
+            )
+        )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="split")
     fig.update_yaxes(title_text="accuracy after adaptation (%)")

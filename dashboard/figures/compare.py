@@ -22,19 +22,28 @@ def jaccard_figure(matrix: pd.DataFrame, *, height: int = 440) -> go.Figure:
         return empty_figure("No selections to compare.")
     values = matrix.to_numpy(np.float64)
     text = np.where(np.isnan(values), "–", np.char.mod("%.2f", np.nan_to_num(values)))
-    fig = go.Figure(go.Heatmap(
-        z=values, x=list(matrix.columns), y=list(matrix.index), zmin=0.0, zmax=1.0,
-        colorscale="Blues", text=text, texttemplate="%{text}",
-        colorbar={"title": {"text": "Jaccard"}, "thickness": 14},
-        hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}",
+            colorbar={"title": {"text": "Jaccard"}, "thickness": 14},
+            hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title_text="selector")
     fig.update_xaxes(title_text="selector", side="bottom")
     return base_layout(fig, height=height)
 
 
-def class_histogram_figure(histogram: pd.DataFrame, class_names: list[str] | None = None, *,
-                           height: int = 420) -> go.Figure:
+def class_histogram_figure(
+    histogram: pd.DataFrame, class_names: list[str] | None = None, *, height: int = 420
+) -> go.Figure:
     """Share of each selection per class (bars) against the pool's share (black markers)."""
     check_columns("histogram", histogram, ("method", "label", "fraction"))
     if histogram.empty:
@@ -45,25 +54,37 @@ def class_histogram_figure(histogram: pd.DataFrame, class_names: list[str] | Non
         x = [_class_name(int(v), class_names) for v in part["label"]]
         if method == "pool":
             continue
-        fig.add_trace(go.Bar(x=x, y=100 * part["fraction"], name=method,
-                             marker_color=method_color(method, position),
-                             hovertemplate=f"{method}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=100 * part["fraction"],
+                name=method,
+                marker_color=method_color(method, position),
+                hovertemplate=f"{method}<br>%{{x}}: %{{y:.1f}}%<extra></extra>",
+            )
+        )
         position += 1
     pool = histogram[histogram["method"] == "pool"]
     if not pool.empty:
-        fig.add_trace(go.Scatter(
-            x=[_class_name(int(v), class_names) for v in pool["label"]],
-            y=100 * pool["fraction"], mode="markers", name="pool",
-            marker={"symbol": "line-ew", "size": 34, "line": {"width": 3, "color": "#111"}},
-            hovertemplate="pool<br>%{x}: %{y:.1f}%<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[_class_name(int(v), class_names) for v in pool["label"]],
+                y=100 * pool["fraction"],
+                mode="markers",
+                name="pool",
+                marker={"symbol": "line-ew", "size": 34, "line": {"width": 3, "color": "#111"}},
+                hovertemplate="pool<br>%{x}: %{y:.1f}%<extra></extra>",
+            )
+        )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="true class", type="category")
     fig.update_yaxes(title_text="share of the selection (%)")
     return base_layout(fig, height=height)
 
 
-def coverage_figure(coverage: pd.DataFrame, class_names: list[str] | None = None, *,
-                    height: int = 400) -> go.Figure:
+def coverage_figure(
+    coverage: pd.DataFrame, class_names: list[str] | None = None, *, height: int = 400
+) -> go.Figure:
     """Heatmap selector x class: share of unselected samples whose nearest pick has their label."""
     check_columns("coverage", coverage, ("method", "label", "coverage"))
     if coverage.empty:
@@ -72,12 +93,20 @@ def coverage_figure(coverage: pd.DataFrame, class_names: list[str] | None = None
     table = table.reindex(list(dict.fromkeys(coverage["method"])))
     values = table.to_numpy(np.float64)
     text = np.where(np.isnan(values), "–", np.char.mod("%.2f", np.nan_to_num(values)))
-    fig = go.Figure(go.Heatmap(
-        z=values, x=[_class_name(int(c), class_names) for c in table.columns],
-        y=list(table.index), zmin=0.0, zmax=1.0, colorscale="Greens", text=text,
-        texttemplate="%{text}", colorbar={"title": {"text": "covered"}, "thickness": 14},
-        hovertemplate="%{y}, class %{x}: %{z:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=[_class_name(int(c), class_names) for c in table.columns],
+            y=list(table.index),
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Greens",
+            text=text,
+            texttemplate="%{text}",
+            colorbar={"title": {"text": "covered"}, "thickness": 14},
+            hovertemplate="%{y}, class %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title_text="selector")
     fig.update_xaxes(title_text="true class", type="category")
     return base_layout(fig, height=height)

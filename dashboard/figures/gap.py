@@ -89,25 +89,36 @@ def _hover_data(part: pd.DataFrame, class_names: list[str] | None) -> np.ndarray
     """customdata per point: row key first (for selections), then what the hover shows."""
     columns = [part.index.to_numpy()]
     for field in ("idx", "seed", "nn_idx"):
-        columns.append(part[field].to_numpy() if field in part.columns
-                       else np.full(len(part), -1))
+        columns.append(part[field].to_numpy() if field in part.columns else np.full(len(part), -1))
     for field in ("label", "pseudo"):
-        columns.append(_class_text(part[field], class_names) if field in part.columns
-                       else np.full(len(part), "?"))
+        columns.append(
+            _class_text(part[field], class_names)
+            if field in part.columns
+            else np.full(len(part), "?")
+        )
     out = np.empty((len(part), len(columns)), dtype=object)
     for i, column in enumerate(columns):
         out[:, i] = column.tolist()  # plain Python ints and strings, not numpy strings
     return out
 
 
-HOVER = ("x′ #%{customdata[1]} · seed %{customdata[2]}<br>class %{customdata[4]}, "
-         "predicted %{customdata[5]} (source model)<br>nearest pick x #%{customdata[3]}")
+HOVER = (
+    "x′ #%{customdata[1]} · seed %{customdata[2]}<br>class %{customdata[4]}, "
+    "predicted %{customdata[5]} (source model)<br>nearest pick x #%{customdata[3]}"
+)
 
 
-def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bins: int = 12,
-               log_y: bool = False, height: int | None = None, by: str | None = None,
-               class_names: list[str] | None = None,
-               order: list | None = None) -> go.Figure:
+def gap_figure(
+    pairs: pd.DataFrame,
+    panels: list[GapPanel] | None = None,
+    *,
+    bins: int = 12,
+    log_y: bool = False,
+    height: int | None = None,
+    by: str | None = None,
+    class_names: list[str] | None = None,
+    order: list | None = None,
+) -> go.Figure:
     """Scatter panels of ``pairs`` (the pairs table of one or several runs).
 
     Each point carries its row label in ``pairs.index`` as the first customdata entry, so a
@@ -136,11 +147,20 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
             if value is not None:
                 head = f"{value}: {head}"
             seeds = seed_interval_text(part[part["space"] == p.space], p.x)
-            titles.append(f"<b>{head}</b><br><span style='font-size:11px'>{c.short_label()}"
-                          + (f"<br>{seeds}" if seeds else "") + "</span>")
-    fig = make_subplots(rows=len(groups), cols=len(panels), subplot_titles=titles,
-                        horizontal_spacing=0.05 if len(panels) > 3 else 0.06,
-                        vertical_spacing=0.16, shared_xaxes="columns", shared_yaxes="all")
+            titles.append(
+                f"<b>{head}</b><br><span style='font-size:11px'>{c.short_label()}"
+                + (f"<br>{seeds}" if seeds else "")
+                + "</span>"
+            )
+    fig = make_subplots(
+        rows=len(groups),
+        cols=len(panels),
+        subplot_titles=titles,
+        horizontal_spacing=0.05 if len(panels) > 3 else 0.06,
+        vertical_spacing=0.16,
+        shared_xaxes="columns",
+        shared_yaxes="all",
+    )
     gamma = pairs["gamma"].to_numpy(np.float64)
     cmin, cmax = (float(np.nanmin(gamma)), float(np.nanmax(gamma))) if len(gamma) else (0.0, 1.0)
     gamma_panel_distance = None
@@ -152,42 +172,78 @@ def gap_figure(pairs: pd.DataFrame, panels: list[GapPanel] | None = None, *, bin
             by_distance = panel.x == "gamma"
             if by_distance:
                 gamma_panel_distance = panel.space
-            fig.add_trace(go.Scattergl(
-                x=x, y=y, mode="markers", name=panel.title(), showlegend=False,
-                customdata=_hover_data(part, class_names),
-                marker={"size": 4, "opacity": 0.55,
-                        "color": part["distance" if by_distance else "gamma"].to_numpy(
-                            np.float64),
-                        "coloraxis": "coloraxis2" if by_distance else "coloraxis"},
-                hovertemplate=(f"{HOVER}<br>{panel.axis_title()}: %{{x:.3g}}<br>gap: "
-                               "%{y:.3g}<extra></extra>"),
-            ), row=row, col=col)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x,
+                    y=y,
+                    mode="markers",
+                    name=panel.title(),
+                    showlegend=False,
+                    customdata=_hover_data(part, class_names),
+                    marker={
+                        "size": 4,
+                        "opacity": 0.55,
+                        "color": part["distance" if by_distance else "gamma"].to_numpy(np.float64),
+                        "coloraxis": "coloraxis2" if by_distance else "coloraxis",
+                    },
+                    hovertemplate=(
+                        f"{HOVER}<br>{panel.axis_title()}: %{{x:.3g}}<br>gap: "
+                        "%{y:.3g}<extra></extra>"
+                    ),
+                ),
+                row=row,
+                col=col,
+            )
             trend = binned_mean(x, y, bins)
-            fig.add_trace(go.Scattergl(  # WebGL as well, so the trend is drawn above the points
-                x=trend["x"], y=trend["y"], mode="lines+markers", name="binned mean gap",
-                line={"color": TREND_COLOR, "width": 3},
-                marker={"size": 7, "color": TREND_COLOR, "line": {"width": 1, "color": "white"}},
-                showlegend=row == 1 and col == 1,
-                hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
-            ), row=row, col=col)
+            fig.add_trace(
+                go.Scattergl(  # WebGL as well, so the trend is drawn above the points
+                    x=trend["x"],
+                    y=trend["y"],
+                    mode="lines+markers",
+                    name="binned mean gap",
+                    line={"color": TREND_COLOR, "width": 3},
+                    marker={
+                        "size": 7,
+                        "color": TREND_COLOR,
+                        "line": {"width": 1, "color": "white"},
+                    },
+                    showlegend=row == 1 and col == 1,
+                    hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
             if row == len(groups):
                 fig.update_xaxes(title_text=panel.axis_title(), row=row, col=col)
         fig.update_yaxes(title_text="gap |r(x) − r(x′)|", row=row, col=1)
     if log_y:  # gaps span decades; zeros cannot be drawn on a log axis and drop out
         fig.update_yaxes(type="log", **LOG_AXIS)
-    layout = {"coloraxis": {"colorscale": GAMMA_SCALE, "cmin": cmin, "cmax": cmax,
-                            "colorbar": {"title": {"text": "γ"}, "thickness": 12, "x": 1.01,
-                                         "len": 0.9}}}
+    layout = {
+        "coloraxis": {
+            "colorscale": GAMMA_SCALE,
+            "cmin": cmin,
+            "cmax": cmax,
+            "colorbar": {"title": {"text": "γ"}, "thickness": 12, "x": 1.01, "len": 0.9},
+        }
+    }
     if gamma_panel_distance is not None:
         distance = pairs.loc[pairs["space"] == gamma_panel_distance, "distance"]
         layout["coloraxis2"] = {
-            "colorscale": DISTANCE_SCALE, "cmin": float(distance.min()),
+            "colorscale": DISTANCE_SCALE,
+            "cmin": float(distance.min()),
             "cmax": float(distance.max()),
-            "colorbar": {"title": {"text": f"{space_title(gamma_panel_distance)}<br>distance"},
-                         "thickness": 12, "x": 1.08, "len": 0.9}}
+            "colorbar": {
+                "title": {"text": f"{space_title(gamma_panel_distance)}<br>distance"},
+                "thickness": 12,
+                "x": 1.08,
+                "len": 0.9,
+            },
+        }
     # zoom, not select: Streamlit turns click-to-select off while dragging selects; box and
     # lasso stay one click away in the mode bar
     fig.update_layout(**layout, dragmode="zoom", clickmode="event+select")
     base_layout(fig, height=height or 130 + 340 * len(groups))
-    fig.update_layout(margin={"t": 80, "r": 110}, legend={"yanchor": "top", "y": -0.25 / len(groups)})
+    fig.update_layout(
+        margin={"t": 80, "r": 110}, legend={"yanchor": "top", "y": -0.25 / len(groups)}
+    )
     return fig

@@ -29,15 +29,19 @@ COLOUR_BY = ("class", "correctness", "gamma", "pick order")
 MAP_FIELDS = ("idx", "x", "y", "label", "correct", "znorm")
 
 
-def _categories(colour_by: str, frame: pd.DataFrame,
-                class_names: list[str] | None) -> list[tuple[str, np.ndarray, str]]:
+def _categories(
+    colour_by: str, frame: pd.DataFrame, class_names: list[str] | None
+) -> list[tuple[str, np.ndarray, str]]:
     """(name, mask, colour) per category for categorical colourings."""
     if colour_by == "class":
         labels = frame["label"].to_numpy()
         out = []
         for label in np.unique(labels):
-            name = plain(class_names[label]) if class_names and label < len(class_names) \
+            name = (
+                plain(class_names[label])
+                if class_names and label < len(class_names)
                 else str(label)
+            )
             text = name if name == str(label) else f"{label}: {name}"
             out.append((text, labels == label, class_color(label)))
         return out
@@ -45,10 +49,16 @@ def _categories(colour_by: str, frame: pd.DataFrame,
     return [("correct under θ₀", correct, "#1f77b4"), ("misclassified", ~correct, "#d62728")]
 
 
-def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFrame], *,
-                         colour_by: str = "class", class_names: list[str] | None = None,
-                         columns: int = 3, panel_height: int = 400,
-                         space_label: str = "") -> go.Figure:
+def selection_map_figure(
+    points: pd.DataFrame,
+    selections: dict[str, pd.DataFrame],
+    *,
+    colour_by: str = "class",
+    class_names: list[str] | None = None,
+    columns: int = 3,
+    panel_height: int = 400,
+    space_label: str = "",
+) -> go.Figure:
     """One panel per selector over the pool map.
 
     ``points``: one row per pool sample with idx, x, y, label, correct, znorm.
@@ -62,9 +72,13 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
     names = list(selections)
     cols = grid_columns(len(names), columns)
     rows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[
-        f"<b>{name}</b> · {len(selections[name])} picks" for name in names],
-        horizontal_spacing=0.03, vertical_spacing=0.08 if rows > 1 else 0.0)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"<b>{name}</b> · {len(selections[name])} picks" for name in names],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.08 if rows > 1 else 0.0,
+    )
     by_idx = points.set_index("idx")
     znorm_range = (float(points["znorm"].min()), float(points["znorm"].max()))
     for i, name in enumerate(names):
@@ -77,16 +91,30 @@ def selection_map_figure(points: pd.DataFrame, selections: dict[str, pd.DataFram
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     if colour_by == "gamma":
-        fig.update_layout(coloraxis={"colorscale": GAMMA_SCALE, "cmin": znorm_range[0],
-                                     "cmax": znorm_range[1], **_colorbar("‖z‖")})
+        fig.update_layout(
+            coloraxis={
+                "colorscale": GAMMA_SCALE,
+                "cmin": znorm_range[0],
+                "cmax": znorm_range[1],
+                **_colorbar("‖z‖"),
+            }
+        )
     elif colour_by == "pick order":
         last = max(int(s["order"].max()) + 1 if len(s) else 1 for s in selections.values())
-        fig.update_layout(coloraxis={"colorscale": ORDER_SCALE, "cmin": 1, "cmax": last,
-                                     **_colorbar("pick #")})
-    base_layout(fig, height=panel_height * rows + 80,
-                title=f"Selections on the UMAP of {space_label}" if space_label else None)
-    fig.update_layout(dragmode="zoom", clickmode="event+select", showlegend=True,  # click picks
-                      legend={"y": -0.12 if rows > 1 else -0.2})
+        fig.update_layout(
+            coloraxis={"colorscale": ORDER_SCALE, "cmin": 1, "cmax": last, **_colorbar("pick #")}
+        )
+    base_layout(
+        fig,
+        height=panel_height * rows + 80,
+        title=f"Selections on the UMAP of {space_label}" if space_label else None,
+    )
+    fig.update_layout(
+        dragmode="zoom",
+        clickmode="event+select",
+        showlegend=True,  # click picks
+        legend={"y": -0.12 if rows > 1 else -0.2},
+    )
     return fig
 
 
@@ -101,21 +129,52 @@ def _colorbar(title: str) -> dict:
     return {"colorbar": {"title": {"text": title}, "thickness": 14}}
 
 
-def _add_background(fig: go.Figure, points: pd.DataFrame, colour_by: str,
-                    class_names: list[str] | None, row: int, col: int) -> None:
+def _add_background(
+    fig: go.Figure,
+    points: pd.DataFrame,
+    colour_by: str,
+    class_names: list[str] | None,
+    row: int,
+    col: int,
+) -> None:
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     common = {"mode": "markers", "showlegend": False, "hoverinfo": "skip"}
     if colour_by in ("class", "correctness"):
         for _name, mask, colour in _categories(colour_by, points, class_names):
-            fig.add_trace(go.Scattergl(x=x[mask], y=y[mask], marker={
-                "size": 4, "color": colour, "opacity": 0.3}, **common), row=row, col=col)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x[mask],
+                    y=y[mask],
+                    marker={"size": 4, "color": colour, "opacity": 0.3},
+                    **common,
+                ),
+                row=row,
+                col=col,
+            )
     elif colour_by == "gamma":  # faint, on the same scale: where the high-|z| samples are
-        fig.add_trace(go.Scattergl(x=x, y=y, marker={
-            "size": 4, "color": points["znorm"].to_numpy(), "coloraxis": "coloraxis",
-            "opacity": 0.25}, **common), row=row, col=col)
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                marker={
+                    "size": 4,
+                    "color": points["znorm"].to_numpy(),
+                    "coloraxis": "coloraxis",
+                    "opacity": 0.25,
+                },
+                **common,
+            ),
+            row=row,
+            col=col,
+        )
     else:
-        fig.add_trace(go.Scattergl(x=x, y=y, marker={
-            "size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}, **common), row=row, col=col)
+        fig.add_trace(
+            go.Scattergl(
+                x=x, y=y, marker={"size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}, **common
+            ),
+            row=row,
+            col=col,
+        )
 
 
 PICK_RING = "#111111"
@@ -124,10 +183,14 @@ PICK_RING = "#111111"
 def _pick_hover(picked: pd.DataFrame, class_names: list[str] | None) -> np.ndarray:
     """customdata per pick: pool idx first (selections map back to samples), then the hover's
     class, prediction, ‖z‖ and pick order."""
+
     def name(value: int) -> str:
         value = int(value)
-        return plain(class_names[value]) if class_names and 0 <= value < len(class_names) \
-            else str(value)  # text from files: escaped
+        return (
+            plain(class_names[value])
+            if class_names and 0 <= value < len(class_names)
+            else str(value)
+        )  # text from files: escaped
 
     pseudo = picked["pseudo"] if "pseudo" in picked.columns else picked["label"] * 0 - 1
     out = np.empty((len(picked), 5), dtype=object)
@@ -139,34 +202,76 @@ def _pick_hover(picked: pd.DataFrame, class_names: list[str] | None) -> np.ndarr
     return out
 
 
-PICK_HOVER = ("#%{customdata[0]} · class %{customdata[1]} · predicted %{customdata[2]}<br>"
-              "‖z‖ %{customdata[3]} · pick #%{customdata[4]}<extra></extra>")
+PICK_HOVER = (
+    "#%{customdata[0]} · class %{customdata[1]} · predicted %{customdata[2]}<br>"
+    "‖z‖ %{customdata[3]} · pick #%{customdata[4]}<extra></extra>"
+)
 
 
-def _add_picks(fig: go.Figure, picked: pd.DataFrame, colour_by: str,
-               class_names: list[str] | None, row: int, col: int, *, first: bool) -> None:
+def _add_picks(
+    fig: go.Figure,
+    picked: pd.DataFrame,
+    colour_by: str,
+    class_names: list[str] | None,
+    row: int,
+    col: int,
+    *,
+    first: bool,
+) -> None:
     """Picks as a black ring (visible on every colouring, one legend entry) around a marker
     in the chosen colouring."""
     x, y = picked["x"].to_numpy(), picked["y"].to_numpy()
     data = _pick_hover(picked, class_names)
-    fig.add_trace(go.Scattergl(
-        x=x, y=y, mode="markers", name="picks (black ring)", legendgroup="picks",
-        showlegend=first, hoverinfo="skip",
-        marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2.2,
-                                                                "color": PICK_RING}}),
-        row=row, col=col)
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=y,
+            mode="markers",
+            name="picks (black ring)",
+            legendgroup="picks",
+            showlegend=first,
+            hoverinfo="skip",
+            marker={
+                "size": 11,
+                "color": "rgba(0,0,0,0)",
+                "line": {"width": 2.2, "color": PICK_RING},
+            },
+        ),
+        row=row,
+        col=col,
+    )
     outline = {"width": 0.6, "color": "white"}
     if colour_by in ("class", "correctness"):
         for name, mask, colour in _categories(colour_by, picked, class_names):
             if not mask.any():
                 continue
-            fig.add_trace(go.Scattergl(
-                x=x[mask], y=y[mask], mode="markers", name=name, legendgroup=name,
-                showlegend=first, customdata=data[mask], hovertemplate=PICK_HOVER,
-                marker={"size": 7, "color": colour, "line": outline}), row=row, col=col)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x[mask],
+                    y=y[mask],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=first,
+                    customdata=data[mask],
+                    hovertemplate=PICK_HOVER,
+                    marker={"size": 7, "color": colour, "line": outline},
+                ),
+                row=row,
+                col=col,
+            )
         return
     values = picked["znorm"].to_numpy() if colour_by == "gamma" else picked["order"].to_numpy() + 1
-    fig.add_trace(go.Scattergl(
-        x=x, y=y, mode="markers", showlegend=False, customdata=data, hovertemplate=PICK_HOVER,
-        marker={"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline}),
-        row=row, col=col)
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=y,
+            mode="markers",
+            showlegend=False,
+            customdata=data,
+            hovertemplate=PICK_HOVER,
+            marker={"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline},
+        ),
+        row=row,
+        col=col,
+    )

@@ -65,8 +65,9 @@ def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.
 def empty_figure(message: str, height: int = 300) -> go.Figure:
     """A blank figure that says why it is blank (never an empty white box)."""
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"size": 15})
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15}
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return base_layout(fig, height=height)

@@ -18,14 +18,14 @@ HOLD_COLOR, FAIL_COLOR = "#1f77b4", "#d62728"
 # which of Theorem 4's assumptions a run meets, by (adaptation mode, loss)
 ASSUMPTIONS = {
     ("head", "mse"): "Exact regime: only the last linear layer trains, so the model is exactly "
-                     "linear in the trained parameters, and the loss is the MSE the theorem "
-                     "assumes. The bound must hold on every pair; a violation would be a bug.",
+    "linear in the trained parameters, and the loss is the MSE the theorem "
+    "assumes. The bound must hold on every pair; a violation would be a bug.",
     ("head", "ce"): "Linear in the trained parameters (last layer only), but the loss is "
-                    "cross-entropy, not the theorem's MSE: the bound is not guaranteed.",
+    "cross-entropy, not the theorem's MSE: the bound is not guaranteed.",
     ("full", "mse"): "MSE loss, but every layer trains, so the model is not linear in the trained "
-                     "parameters; the terms shown are the last layer's: a diagnostic only.",
+    "parameters; the terms shown are the last layer's: a diagnostic only.",
     ("full", "ce"): "Neither assumption holds (every layer trains, cross-entropy loss); the terms "
-                    "shown are the last layer's: a diagnostic of the last-layer linearisation.",
+    "shown are the last layer's: a diagnostic of the last-layer linearisation.",
 }
 _NEEDED = ("signed_gap", "first_order", "second_order", "bound")
 
@@ -53,28 +53,50 @@ def bound_figure(pairs: pd.DataFrame, *, height: int = 460) -> go.Figure:
     first_fail = int((pairs["signed_gap"] > pairs["first_order"]).sum())
     bound_fail = int((pairs["signed_gap"] > pairs["bound"]).sum())
     ratio = float(np.median(pairs["second_order"] / pairs["first_order"].clip(lower=1e-12)))
-    titles = [f"<b>(a) gap vs first-order term</b><br>above the line: {first_fail} of {n} pairs "
-              f"({100 * first_fail / n:.1f}%)",
-              f"<b>(b) gap vs second-order term</b><br>whole bound fails on {bound_fail} of {n}; "
-              f"second / first term: median {ratio:,.0f}×"]
+    titles = [
+        f"<b>(a) gap vs first-order term</b><br>above the line: {first_fail} of {n} pairs "
+        f"({100 * first_fail / n:.1f}%)",
+        f"<b>(b) gap vs second-order term</b><br>whole bound fails on {bound_fail} of {n}; "
+        f"second / first term: median {ratio:,.0f}×",
+    ]
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.09)
     gap = _positive(positive["signed_gap"])
     for col, term in enumerate(("first_order", "second_order"), start=1):
         x = _positive(positive[term])
         over = gap > (x if term == "first_order" else _positive(positive["bound"]))
-        for mask, color, name in ((~over, HOLD_COLOR, "bounded"), (over, FAIL_COLOR,
-                                                                   "not bounded")):
-            fig.add_trace(go.Scattergl(
-                x=x[mask], y=gap[mask], mode="markers", name=name, showlegend=col == 1,
-                legendgroup=name, marker={"size": 4, "opacity": 0.6, "color": color},
-                hovertemplate="term %{x:.3g}<br>gap %{y:.3g}<extra></extra>"), row=1, col=col)
+        for mask, color, name in (
+            (~over, HOLD_COLOR, "bounded"),
+            (over, FAIL_COLOR, "not bounded"),
+        ):
+            fig.add_trace(
+                go.Scattergl(
+                    x=x[mask],
+                    y=gap[mask],
+                    mode="markers",
+                    name=name,
+                    showlegend=col == 1,
+                    legendgroup=name,
+                    marker={"size": 4, "opacity": 0.6, "color": color},
+                    hovertemplate="term %{x:.3g}<br>gap %{y:.3g}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
         if len(x):
             low = float(min(x.min(), gap.min()))
             high = float(max(x.max(), gap.max()))
-            fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines",
-                                     name="gap = term", showlegend=col == 1,
-                                     line={"color": "#444", "dash": "dash", "width": 1.5}),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[low, high],
+                    y=[low, high],
+                    mode="lines",
+                    name="gap = term",
+                    showlegend=col == 1,
+                    line={"color": "#444", "dash": "dash", "width": 1.5},
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(type="log", title_text="‖∇ℓ(x) − ∇ℓ(x′)‖ · ‖Δθ‖", row=1, col=1)
     fig.update_xaxes(type="log", title_text="2 · max(‖J(x)‖, ‖J(x′)‖)² · ‖Δθ‖²", row=1, col=2)
     fig.update_yaxes(type="log")
@@ -94,22 +116,35 @@ def holds_figure(theory: pd.DataFrame, *, height: int = 380) -> go.Figure:
         return empty_figure("These runs have no theorem columns: rerun them to record them.")
     fig = go.Figure()
     methods = list(dict.fromkeys(part["method"]))
-    for column, name, color in (("bound_holds_fraction", "whole bound", HOLD_COLOR),
-                                ("first_order_holds_fraction", "first-order term alone",
-                                 "#ff7f0e")):
+    for column, name, color in (
+        ("bound_holds_fraction", "whole bound", HOLD_COLOR),
+        ("first_order_holds_fraction", "first-order term alone", "#ff7f0e"),
+    ):
         stats = part.groupby("method", sort=False)[column].agg(["mean", "min", "max"])
         stats = stats.reindex(methods)
-        fig.add_trace(go.Bar(
-            x=methods, y=100 * stats["mean"], name=name, marker_color=color,
-            error_y={"type": "data", "symmetric": False,
-                     "array": 100 * (stats["max"] - stats["mean"]),
-                     "arrayminus": 100 * (stats["mean"] - stats["min"])},
-            hovertemplate="%{x}: %{y:.2f}%<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group", yaxis={"title": "pairs where it holds (%)",
-                                              "range": [max(0, 100 * part[
-                                                  "first_order_holds_fraction"].min() - 5),
-                                                  100.5]},
-                      xaxis={"title": "selector"})
+        fig.add_trace(
+            go.Bar(
+                x=methods,
+                y=100 * stats["mean"],
+                name=name,
+                marker_color=color,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": 100 * (stats["max"] - stats["mean"]),
+                    "arrayminus": 100 * (stats["mean"] - stats["min"]),
+                },
+                hovertemplate="%{x}: %{y:.2f}%<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis={
+            "title": "pairs where it holds (%)",
+            "range": [max(0, 100 * part["first_order_holds_fraction"].min() - 5), 100.5],
+        },
+        xaxis={"title": "selector"},
+    )
     return base_layout(fig, height=height)
 
 
@@ -121,13 +156,20 @@ def proxy_figure(samples: pd.DataFrame, *, height: int = 420) -> go.Figure:
         samples = samples.assign(tangent_norm_full=np.nan)
     part = samples.dropna(subset=["tangent_norm_full"])
     if part.empty:
-        return empty_figure("No full-network tangent norms in these runs (pretrained backbones "
-                            "and runs recorded before this column existed have none).")
+        return empty_figure(
+            "No full-network tangent norms in these runs (pretrained backbones "
+            "and runs recorded before this column existed have none)."
+        )
     c = correlation(part["znorm"], part["tangent_norm_full"])
-    fig = go.Figure(go.Scattergl(
-        x=part["znorm"], y=part["tangent_norm_full"], mode="markers",
-        marker={"size": 4, "opacity": 0.5, "color": "#555"},
-        hovertemplate="‖z‖ %{x:.3g}<br>‖∇θ f(x)‖ %{y:.3g}<extra></extra>"))
+    fig = go.Figure(
+        go.Scattergl(
+            x=part["znorm"],
+            y=part["tangent_norm_full"],
+            mode="markers",
+            marker={"size": 4, "opacity": 0.5, "color": "#555"},
+            hovertemplate="‖z‖ %{x:.3g}<br>‖∇θ f(x)‖ %{y:.3g}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text="‖z‖ (FORGE's last-layer proxy)")
     fig.update_yaxes(title_text="‖∇θ f(x)‖ over all layers")
     return base_layout(fig, height=height, title=f"{c.label()}")
@@ -143,25 +185,49 @@ PROPOSITION_TERMS = (
 def proposition2_figure(theory: pd.DataFrame, *, height: int = 420) -> go.Figure:
     """Per selector, Proposition 2's three terms (mean over the runs given) as bars, and the
     loss reduction on the target test set they bound from below as a marker."""
-    _require(theory, "theory", ("method", "weighted_train_loss_reduction", "max_gap_term",
-                                "generalisation_gap", "test_r"))
+    _require(
+        theory,
+        "theory",
+        ("method", "weighted_train_loss_reduction", "max_gap_term", "generalisation_gap", "test_r"),
+    )
     part = theory.dropna(subset=["max_gap_term"])
     if part.empty:
         return empty_figure("These runs have no Proposition 2 columns: rerun them.")
     part = part.assign(neg_max_gap_term=-part["max_gap_term"])
     means = part.groupby("method", sort=False)[
-        [t for t, _, _ in PROPOSITION_TERMS] + ["test_r"]].mean()
+        [t for t, _, _ in PROPOSITION_TERMS] + ["test_r"]
+    ].mean()
     fig = go.Figure()
     for column, name, color in PROPOSITION_TERMS:
-        fig.add_trace(go.Bar(x=means.index, y=means[column], name=name, marker_color=color,
-                             hovertemplate="%{x}: %{y:.3g}<extra>" + name + "</extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=means.index,
+                y=means[column],
+                name=name,
+                marker_color=color,
+                hovertemplate="%{x}: %{y:.3g}<extra>" + name + "</extra>",
+            )
+        )
     lower = means[[t for t, _, _ in PROPOSITION_TERMS]].sum(axis=1)
-    fig.add_trace(go.Scatter(x=means.index, y=means["test_r"], mode="markers",
-                             name="mean r on target test (what is bounded)",
-                             marker={"symbol": "diamond", "size": 12, "color": "black"}))
-    fig.add_trace(go.Scatter(x=means.index, y=lower, mode="markers", name="(1) + (2) + (3)",
-                             marker={"symbol": "line-ew-open", "size": 22, "color": "black",
-                                     "line": {"width": 3}}))
-    fig.update_layout(barmode="group", xaxis={"title": "selector"},
-                      yaxis={"title": "loss reduction"})
+    fig.add_trace(
+        go.Scatter(
+            x=means.index,
+            y=means["test_r"],
+            mode="markers",
+            name="mean r on target test (what is bounded)",
+            marker={"symbol": "diamond", "size": 12, "color": "black"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=means.index,
+            y=lower,
+            mode="markers",
+            name="(1) + (2) + (3)",
+            marker={"symbol": "line-ew-open", "size": 22, "color": "black", "line": {"width": 3}},
+        )
+    )
+    fig.update_layout(
+        barmode="group", xaxis={"title": "selector"}, yaxis={"title": "loss reduction"}
+    )
     return base_layout(fig, height=height)

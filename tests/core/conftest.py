@@ -17,8 +17,9 @@ def debug():
 def trained(debug, tmp_path_factory):
     """(model, info, cache folder): the debug source model, trained once for the session."""
     cache = tmp_path_factory.mktemp("models")
-    model, info = get_source_model(debug, hparams_for("debug"), cache_dir=cache,
-                                   device=torch.device("cpu"))
+    model, info = get_source_model(
+        debug, hparams_for("debug"), cache_dir=cache, device=torch.device("cpu")
+    )
     return model, info, cache
 
 

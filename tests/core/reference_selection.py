@@ -15,8 +15,9 @@ from core.selection.kmeanspp import _draw_centre
 class OldSpace:
     """The former EmbeddingSpace: z (D x N, not centred) and a left factor, torch ops."""
 
-    def __init__(self, z: np.ndarray, logits: np.ndarray, space: str,
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, z: np.ndarray, logits: np.ndarray, space: str, dtype: torch.dtype = torch.float32
+    ) -> None:
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
         self.z_t = torch.from_numpy(np.ascontiguousarray(z.T, dtype=np_dtype))
         sq_z = np.einsum("ij,ij->i", z.astype(np.float64), z.astype(np.float64))

@@ -130,23 +130,34 @@ def test_adaptation_improves_target_accuracy_on_debug(debug, source):
 
 def test_more_labels_help_more_on_average(debug, source):
     hp = hparams_for("debug")
-    small = np.mean([
-        accuracy(adapt(source, debug, _selection(debug, 0.05, s), hp, seed=s, device=CPU)[0],
-                 debug.target_val, device=CPU)
-        for s in range(3)
-    ])  # fmt: skip
+    small = np.mean(
+        [
+            accuracy(
+                adapt(source, debug, _selection(debug, 0.05, s), hp, seed=s, device=CPU)[0],
+                debug.target_val,
+                device=CPU,
+            )
+            for s in range(3)
+        ]
+    )
     full = np.arange(len(debug.target_pool))
-    large = accuracy(adapt(source, debug, full, hp, seed=0, device=CPU)[0], debug.target_val,
-                     device=CPU)  # fmt: skip
+    large = accuracy(
+        adapt(source, debug, full, hp, seed=0, device=CPU)[0], debug.target_val, device=CPU
+    )
     assert large > small
 
 
 @pytest.mark.parametrize(
     ("selected", "match"),
-    [(np.array([], dtype=np.int64), "non-empty"), (np.array([0, 0, 1]), "duplicate"),
-     (np.array([0, 10_000]), "allowed"), (np.array([-1, 2]), "allowed"),
-     (np.array([0.0, 1.0]), "integer"), (np.array([[0, 1]]), "1-D")],
-)  # fmt: skip
+    [
+        (np.array([], dtype=np.int64), "non-empty"),
+        (np.array([0, 0, 1]), "duplicate"),
+        (np.array([0, 10_000]), "allowed"),
+        (np.array([-1, 2]), "allowed"),
+        (np.array([0.0, 1.0]), "integer"),
+        (np.array([[0, 1]]), "1-D"),
+    ],
+)
 def test_bad_selection_raises(debug, source, selected, match):
     with pytest.raises(ForgeLensError, match=match):
         adapt(source, debug, selected, hparams_for("debug"), seed=0, device=CPU)

@@ -40,8 +40,7 @@ def test_factored_inner_products_and_distances_equal_explicit_embeddings(space, 
     u = _explicit(z, logits, space)
     centres = np.array([5, 0, 36, 17, 5])
     np.testing.assert_allclose(emb.sq_norms().numpy(), (u * u).sum(1), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(emb.inner(centres).numpy(), u @ u[centres].T, rtol=1e-11,
-                               atol=1e-12)
+    np.testing.assert_allclose(emb.inner(centres).numpy(), u @ u[centres].T, rtol=1e-11, atol=1e-12)
     d2 = ((u[:, None, :] - u[None, centres, :]) ** 2).sum(-1)
     np.testing.assert_allclose(emb.sq_dist_to(17).numpy(), d2[:, 3], rtol=1e-9, atol=1e-10)
     # nearest, with chunks that do not divide N or the number of centres
@@ -52,7 +51,7 @@ def test_factored_inner_products_and_distances_equal_explicit_embeddings(space, 
         assert pos.dtype == np.int64 and dist.dtype == np.float64
         np.testing.assert_array_equal(pos, d2_many.argmin(1))
         # squared: the distance of a point to itself is sqrt(rounding) ~ 1e-7 in float64
-        np.testing.assert_allclose(dist ** 2, d2_many.min(1), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(dist**2, d2_many.min(1), rtol=1e-9, atol=1e-12)
     # a centre is its own nearest centre
     np.testing.assert_array_equal(many[pos[many]], many)
 
@@ -65,8 +64,9 @@ def test_float32_storage_matches_float64_and_is_the_default() -> None:
     assert p32.z_t.shape == (z.shape[1], z.shape[0])
     for space in SPACES:
         a = p32.space(space).inner(np.arange(5)).double().numpy()
-        np.testing.assert_allclose(a, p64.space(space).inner(np.arange(5)).numpy(), rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            a, p64.space(space).inner(np.arange(5)).numpy(), rtol=1e-5, atol=1e-5
+        )
     np.testing.assert_allclose(p32.znorm, np.linalg.norm(z, axis=1), rtol=1e-12)
     np.testing.assert_array_equal(p32.pseudo, logits.argmax(1))
 
@@ -89,35 +89,36 @@ def test_badge_and_forge_embeddings_equal_autograd_gradients_of_a_tiny_network()
     x = torch.randn(n, d_in, dtype=torch.float64) * 2
     with torch.no_grad():
         z, logits = net(x)
-    pool = PoolEmbedding.from_arrays(z.numpy(), logits.numpy(), device="cpu",
-                                     dtype=torch.float64)
+    pool = PoolEmbedding.from_arrays(z.numpy(), logits.numpy(), device="cpu", dtype=torch.float64)
     weight = net.head.weight
     grads, tangent_norms = [], []
     for i in range(n):
-        _, out = net(x[i:i + 1])
+        _, out = net(x[i : i + 1])
         yhat = out.argmax(dim=1)
         loss = torch.nn.functional.cross_entropy(out, yhat)
         (g,) = torch.autograd.grad(loss, weight, retain_graph=True)
         grads.append(g.reshape(-1))
         # tangent feature of the last layer: d f_c / dW for every output c
-        jac = torch.stack([torch.autograd.grad(out[0, k], weight, retain_graph=True)[0]
-                           for k in range(c)])
+        jac = torch.stack(
+            [torch.autograd.grad(out[0, k], weight, retain_graph=True)[0] for k in range(c)]
+        )
         tangent_norms.append(float(jac.norm()))
     g = torch.stack(grads).numpy()
     tangent = np.array(tangent_norms)
     # the badge embedding is the CE gradient w.r.t. W (row-major c, d) with the pseudo-label
     explicit = (pool.residual[:, :, None] * z.numpy()[:, None, :]).reshape(n, -1)
     np.testing.assert_allclose(explicit, g, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(pool.space("badge").inner(np.arange(n)).numpy(), g @ g.T,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        pool.space("badge").inner(np.arange(n)).numpy(), g @ g.T, rtol=1e-9, atol=1e-12
+    )
     # |z| is the tangent-feature norm divided by sqrt(C)
     np.testing.assert_allclose(pool.znorm, tangent / np.sqrt(c), rtol=1e-12)
     # FORGE (Def. 5) from autograd: (|grad f| / |grad l|) grad l, with the sqrt(C) dropped
     phi = (tangent / np.sqrt(c) / np.linalg.norm(g, axis=1))[:, None] * g
-    np.testing.assert_allclose(pool.space("forge").inner(np.arange(n)).numpy(), phi @ phi.T,
-                               rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(pool.space("forge").sq_norms().numpy(), pool.znorm ** 2,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        pool.space("forge").inner(np.arange(n)).numpy(), phi @ phi.T, rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(pool.space("forge").sq_norms().numpy(), pool.znorm**2, rtol=1e-12)
 
 
 def test_residual_is_p_minus_onehot_and_direction_is_its_unit_vector() -> None:
@@ -128,8 +129,9 @@ def test_residual_is_p_minus_onehot_and_direction_is_its_unit_vector() -> None:
     np.testing.assert_allclose(f.probs, p, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(f.residual, p - onehot, rtol=1e-12, atol=1e-15)
     a = p - onehot
-    np.testing.assert_allclose(f.direction, a / np.linalg.norm(a, axis=1, keepdims=True),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        f.direction, a / np.linalg.norm(a, axis=1, keepdims=True), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_saturated_softmax_keeps_forge_direction_and_norm() -> None:
@@ -139,8 +141,10 @@ def test_saturated_softmax_keeps_forge_direction_and_norm() -> None:
     shift = np.zeros_like(base)
     shift[np.arange(3), base.argmax(1)] = 120.0  # raise the top logit: only |a| changes
     saturated = base + shift
-    assert (torch.softmax(torch.tensor(saturated, dtype=torch.float32), 1)
-            == torch.eye(3)[base.argmax(1)]).all()  # the premise: exact one-hot in float32
+    assert (
+        torch.softmax(torch.tensor(saturated, dtype=torch.float32), 1)
+        == torch.eye(3)[base.argmax(1)]
+    ).all()  # the premise: exact one-hot in float32
     z = rng.standard_normal((3, 4)) * np.array([[1.0], [2.0], [5.0]])
     for logits in (saturated, base + 10 * shift):  # the second: a = 0 even in float64
         pool = PoolEmbedding.from_arrays(z, logits, device="cpu")
@@ -148,10 +152,11 @@ def test_saturated_softmax_keeps_forge_direction_and_norm() -> None:
         np.testing.assert_allclose(np.linalg.norm(pool.direction, axis=1), 1.0, rtol=1e-12)
         # the direction does not depend on the top logit: it equals the unsaturated a/|a|
         a = special.softmax(base, axis=1) - np.eye(3)[base.argmax(1)]
-        np.testing.assert_allclose(pool.direction, a / np.linalg.norm(a, axis=1, keepdims=True),
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            pool.direction, a / np.linalg.norm(a, axis=1, keepdims=True), rtol=1e-12, atol=1e-15
+        )
         forge = pool.space("forge")
-        np.testing.assert_allclose(forge.sq_norms().numpy(), (z ** 2).sum(1), rtol=1e-6)
+        np.testing.assert_allclose(forge.sq_norms().numpy(), (z**2).sum(1), rtol=1e-6)
         _, dist = forge.nearest(np.array([0]))
         assert np.isfinite(dist).all() and dist[1] > 0 and dist[2] > 0
         assert (pool.space("badge").sq_norms().numpy() <= 1e-20).all()  # the true gradient
@@ -171,8 +176,7 @@ def test_one_class_pool_puts_badge_and_forge_at_the_origin() -> None:
         pos, dist = emb.nearest(np.array([3, 5]))
         assert (dist == 0).all() and (pos == 0).all()  # all tie: lowest position
     zc = z - z.mean(axis=0)
-    np.testing.assert_allclose(pool.space("coreset").sq_norms().numpy(), (zc ** 2).sum(1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(pool.space("coreset").sq_norms().numpy(), (zc**2).sum(1), rtol=1e-6)
 
 
 def test_nearest_streams_with_many_centres() -> None:
@@ -183,7 +187,7 @@ def test_nearest_streams_with_many_centres() -> None:
     d2 = ((u[:, None, :] - u[None, centres, :]) ** 2).sum(-1)
     pos, dist = pool.space("forge").nearest(centres, chunk_size=16)
     np.testing.assert_array_equal(pos, d2.argmin(1))
-    np.testing.assert_allclose(dist ** 2, d2.min(1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dist**2, d2.min(1), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -200,18 +204,21 @@ def test_cuda_pool_matches_cpu_pool() -> None:
         np.testing.assert_allclose(d_cpu, d_gpu, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize(("z", "logits", "match"), [
-    (np.zeros(5), np.zeros((5, 2)), r"z has shape \(5,\) \(1-D\)"),
-    (np.zeros((5, 3)), np.zeros((5, 2, 1)), r"logits has shape \(5, 2, 1\) \(3-D\)"),
-    (np.zeros((5, 3)), np.zeros((4, 2)), "z has 5 rows but logits has 4"),
-    (np.zeros((0, 3)), np.zeros((0, 2)), "0 rows"),
-    (np.zeros((5, 0)), np.zeros((5, 2)), "at least one feature column"),
-    (np.zeros((5, 3)), np.zeros((5, 0)), "one class column"),
-    (np.array([[1.0, np.nan]]), np.zeros((1, 2)), r"z holds 1 non-finite value\(s\)"),
-    (np.zeros((2, 2)), np.array([[0.0, np.inf], [1, 1]]), r"logits holds 1 non-finite"),
-    (np.array([["a", "b"]]), np.zeros((1, 2)), "z has dtype <U1"),
-    (np.ones((2, 2), dtype=bool), np.zeros((2, 2)), "z has dtype bool"),
-])
+@pytest.mark.parametrize(
+    ("z", "logits", "match"),
+    [
+        (np.zeros(5), np.zeros((5, 2)), r"z has shape \(5,\) \(1-D\)"),
+        (np.zeros((5, 3)), np.zeros((5, 2, 1)), r"logits has shape \(5, 2, 1\) \(3-D\)"),
+        (np.zeros((5, 3)), np.zeros((4, 2)), "z has 5 rows but logits has 4"),
+        (np.zeros((0, 3)), np.zeros((0, 2)), "0 rows"),
+        (np.zeros((5, 0)), np.zeros((5, 2)), "at least one feature column"),
+        (np.zeros((5, 3)), np.zeros((5, 0)), "one class column"),
+        (np.array([[1.0, np.nan]]), np.zeros((1, 2)), r"z holds 1 non-finite value\(s\)"),
+        (np.zeros((2, 2)), np.array([[0.0, np.inf], [1, 1]]), r"logits holds 1 non-finite"),
+        (np.array([["a", "b"]]), np.zeros((1, 2)), "z has dtype <U1"),
+        (np.ones((2, 2), dtype=bool), np.zeros((2, 2)), "z has dtype bool"),
+    ],
+)
 def test_bad_pool_input_names_the_parameter(z, logits, match) -> None:
     with pytest.raises(ForgeLensError, match=match):
         PoolEmbedding.from_arrays(z, logits, device="cpu")
@@ -227,7 +234,9 @@ def test_bad_space_dtype_device_and_centres_are_rejected() -> None:
     with pytest.raises(ForgeLensError, match="space='gradient' is not known; allowed: coreset"):
         pool.space("gradient")
     emb = pool.space("forge")
-    with pytest.raises(ForgeLensError, match=r"centres holds index 10, out of range: allowed \[0, 9\]"):
+    with pytest.raises(
+        ForgeLensError, match=r"centres holds index 10, out of range: allowed \[0, 9\]"
+    ):
         emb.nearest(np.array([1, 10]))
     with pytest.raises(ForgeLensError, match="centres must be a non-empty 1-D array"):
         emb.inner(np.array([], dtype=np.int64))
@@ -236,6 +245,7 @@ def test_bad_space_dtype_device_and_centres_are_rejected() -> None:
     with pytest.raises(ForgeLensError, match="chunk_size=0 is out of range"):
         emb.nearest(np.array([1]), chunk_size=0)
     # float64 storage takes what float32 cannot
-    big = PoolEmbedding.from_arrays(np.full((2, 2), 1e30), np.zeros((2, 2)), device="cpu",
-                                    dtype=torch.float64)
+    big = PoolEmbedding.from_arrays(
+        np.full((2, 2), 1e30), np.zeros((2, 2)), device="cpu", dtype=torch.float64
+    )
     assert np.isfinite(big.space("coreset").sq_norms().numpy()).all()

@@ -58,7 +58,9 @@ def test_a_sweep_writes_one_complete_run_per_config(debug_sweep) -> None:
     for row in runs.itertuples():
         selection = store.load_table(row.run_id, "selection")
         assert len(selection) == row.budget_count == experiment.budget_count(row.budget, pool_n)
-        assert selection["idx"].is_unique and selection["order"].tolist() == list(range(len(selection)))
+        assert selection["idx"].is_unique and selection["order"].tolist() == list(
+            range(len(selection))
+        )
         accuracy = store.load_table(row.run_id, "accuracy")
         assert set(accuracy["split"]) == set(experiment.SPLITS)
         assert set(accuracy["stage"]) == {"before", "after"}
@@ -77,7 +79,9 @@ def test_gaps_agree_with_the_loss_columns_and_the_samples_table(debug_sweep) -> 
         np.testing.assert_allclose(pairs["gap"], (pairs["r"] - pairs["nn_r"]).abs())
         np.testing.assert_allclose(pairs["gamma"], np.maximum(pairs["znorm"], pairs["nn_znorm"]))
         np.testing.assert_allclose(pairs["loss_before"], samples.loc[pairs["idx"], "loss_before"])
-        np.testing.assert_allclose(pairs["nn_loss_after"], samples.loc[pairs["nn_idx"], "loss_after"])
+        np.testing.assert_allclose(
+            pairs["nn_loss_after"], samples.loc[pairs["nn_idx"], "loss_after"]
+        )
         assert samples.loc[pairs["nn_idx"], "selected"].all()
         assert not samples.loc[pairs["idx"], "selected"].any()
         n_unselected = int((~samples["selected"]).sum())
@@ -93,11 +97,13 @@ def test_each_recorded_neighbour_is_the_true_nearest_selected_sample(debug_sweep
         pairs = store.load_table(run_id, "pairs")
         for space, group in pairs.groupby("space"):
             emb = _explicit(z, logits, str(space))
-            dist = np.linalg.norm(emb[group["idx"].to_numpy(), None, :] - emb[None, selected, :],
-                                  axis=2)
+            dist = np.linalg.norm(
+                emb[group["idx"].to_numpy(), None, :] - emb[None, selected, :], axis=2
+            )
             np.testing.assert_allclose(group["distance"], dist.min(axis=1), rtol=1e-4, atol=1e-4)
-            recorded = np.linalg.norm(emb[group["idx"].to_numpy()] - emb[group["nn_idx"].to_numpy()],
-                                      axis=1)
+            recorded = np.linalg.norm(
+                emb[group["idx"].to_numpy()] - emb[group["nn_idx"].to_numpy()], axis=1
+            )
             np.testing.assert_allclose(recorded, dist.min(axis=1), rtol=1e-4, atol=1e-4)
 
 
@@ -114,7 +120,9 @@ def test_summary_matches_its_definition(debug_sweep) -> None:
         assert row["max_gap"] == pytest.approx(group["gap"].max())
         assert row["n_pairs"] == len(group)
         if np.ptp(group["distance"]) > 0 and np.ptp(group["gap"]) > 0:
-            assert row["pearson"] == pytest.approx(np.corrcoef(group["distance"], group["gap"])[0, 1])
+            assert row["pearson"] == pytest.approx(
+                np.corrcoef(group["distance"], group["gap"])[0, 1]
+            )
         total = 0.0
         for j in selected:  # Prop. 2 by its definition, one selected sample at a time
             total += (np.sum(group["nn_idx"].to_numpy() == j) + 1) * r[j]
@@ -133,8 +141,9 @@ def test_a_second_sweep_reuses_finished_runs(debug_sweep) -> None:
     store, run_ids = debug_sweep
     stamps = {rid: (store.run_dir(rid) / "DONE").stat().st_mtime_ns for rid in run_ids}
     events: list[dict] = []
-    again = run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(store.root), device="cpu",
-                      progress=events.append)
+    again = run_sweep(
+        "debug", METHODS, BUDGETS, SEEDS, root=str(store.root), device="cpu", progress=events.append
+    )
     assert again == run_ids
     assert all(e["reused"] for e in events if e["stage"] == "done")
     assert stamps == {rid: (store.run_dir(rid) / "DONE").stat().st_mtime_ns for rid in run_ids}
@@ -148,12 +157,14 @@ def test_same_config_and_seed_give_identical_tables(debug_sweep, tmp_path: Path)
     for run_id in fresh:
         assert store.is_finished(run_id)  # same config -> same id as in the first store
         for table in ("selection", "accuracy", "samples", "pairs", "summary"):
-            pd.testing.assert_frame_equal(other.load_table(run_id, table),
-                                          store.load_table(run_id, table))
+            pd.testing.assert_frame_equal(
+                other.load_table(run_id, table), store.load_table(run_id, table)
+            )
 
 
-def test_a_crash_mid_run_leaves_no_run_and_the_rerun_completes(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_mid_run_leaves_no_run_and_the_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*args, **kwargs):
         raise RuntimeError("crash while computing records")
 
@@ -179,27 +190,51 @@ def test_a_crash_mid_run_leaves_no_run_and_the_rerun_completes(tmp_path: Path,
         ({"methods": ()}, "methods=[] is not allowed"),
     ],
 )
-def test_bad_sweep_input_is_named_and_writes_nothing(tmp_path: Path, kwargs: dict,
-                                                     needle: str) -> None:
+def test_bad_sweep_input_is_named_and_writes_nothing(
+    tmp_path: Path, kwargs: dict, needle: str
+) -> None:
     args = {"scenario": "debug", "methods": ("random",), "budgets": (0.1,), "seeds": (0,), **kwargs}
     with pytest.raises(ForgeLensError) as error:
-        run_sweep(args["scenario"], args["methods"], args["budgets"], args["seeds"],
-                  root=str(tmp_path / "store"), device="cpu", adaptation=args.get("adaptation"))
+        run_sweep(
+            args["scenario"],
+            args["methods"],
+            args["budgets"],
+            args["seeds"],
+            root=str(tmp_path / "store"),
+            device="cpu",
+            adaptation=args.get("adaptation"),
+        )
     assert needle in str(error.value)
     assert not (tmp_path / "store").exists()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_runs_lists_and_tabulates_the_debug_scenario(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     progress = tmp_path / "progress.jsonl"
-    result = _cli("run", "--scenario", "debug", "--methods", "random,badge,forge",
-                  "--budgets", "0.1,0.2", "--seeds", "0,1", "--out", str(out), "--device", "cpu",
-                  "--progress", str(progress), "--no-umap")
+    result = _cli(
+        "run",
+        "--scenario",
+        "debug",
+        "--methods",
+        "random,badge,forge",
+        "--budgets",
+        "0.1,0.2",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--progress",
+        str(progress),
+        "--no-umap",
+    )
     assert result.returncode == 0, result.stderr
     assert len(RunStore(out).run_ids()) == 12
     assert progress.read_text().splitlines()[-1].startswith('{"time"')
@@ -223,8 +258,9 @@ def test_cli_runs_lists_and_tabulates_the_debug_scenario(tmp_path: Path) -> None
         (["--device", "tpu"], "device='tpu'"),
     ],
 )
-def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, args: list[str],
-                                                         needle: str) -> None:
+def test_cli_bad_input_exits_non_zero_and_writes_nothing(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
     out = tmp_path / "runs"
     result = _cli("run", "--scenario", "debug", "--out", str(out), *args)
     assert result.returncode != 0
@@ -267,8 +303,11 @@ def test_old_stores_are_read_refused_for_new_runs_and_upgraded(debug_sweep, tmp_
     assert set(old_ids).isdisjoint(run_ids)
     runs = old.finished_runs()
     assert list(runs["format"]) == [1, 1, 1]  # read as they are: the dashboard shows them
-    with pytest.raises(ForgeLensError, match=r"3 run\(s\) in run format 1.*python -m core "
-                                             r"upgrade --out"):
+    with pytest.raises(
+        ForgeLensError,
+        match=r"3 run\(s\) in run format 1.*python -m core "
+        r"upgrade --out",
+    ):
         run_sweep("debug", ("random",), (0.1,), (0,), root=str(old.root), device="cpu")
     assert _cli("run", "--scenario", "debug", "--out", str(old.root)).returncode == 2
     upgraded = _cli("upgrade", "--out", str(old.root))
@@ -278,8 +317,9 @@ def test_old_stores_are_read_refused_for_new_runs_and_upgraded(debug_sweep, tmp_
     for run_id in run_ids[:3]:
         assert old.load_config(run_id)["config"] == store.load_config(run_id)["config"]
         for table in ("selection", "pairs"):
-            pd.testing.assert_frame_equal(old.load_table(run_id, table),
-                                          store.load_table(run_id, table))
+            pd.testing.assert_frame_equal(
+                old.load_table(run_id, table), store.load_table(run_id, table)
+            )
 
 
 def test_a_run_of_a_newer_format_is_refused_with_what_to_do(debug_sweep, tmp_path) -> None:
@@ -292,8 +332,9 @@ def test_a_run_of_a_newer_format_is_refused_with_what_to_do(debug_sweep, tmp_pat
     path.write_text(json.dumps(info))
     marker = path.parent / "DONE"  # sealed as its writer would have: it verifies, format aside
     marker.write_bytes(manifest(path.parent, RUN_FORMAT_VERSION, exclude=("DONE",)))
-    with pytest.raises(ForgeLensError, match=f"run format {RUN_FORMAT_VERSION + 1}.*update "
-                                             "ForgeLens"):
+    with pytest.raises(
+        ForgeLensError, match=f"run format {RUN_FORMAT_VERSION + 1}.*update ForgeLens"
+    ):
         newer.load_config(run_ids[0])
     assert newer.finished_runs().empty  # never half-read: listed apart, with the reason
     assert list(newer.refused_runs()) == [run_ids[0]]

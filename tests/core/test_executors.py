@@ -19,8 +19,11 @@ METHODS = ("random", "coreset", "badge", "forge")
 BUDGETS = (0.1,)
 SEEDS = (0, 1)
 VOLATILE = ("created", "timings", "versions")  # wall-clock facts, not results
-NESTED_VOLATILE = (("adaptation_info", "estimate_seconds"), ("adaptation_info", "seconds"),
-                   ("source_model", "cached"))
+NESTED_VOLATILE = (
+    ("adaptation_info", "estimate_seconds"),
+    ("adaptation_info", "seconds"),
+    ("source_model", "cached"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,9 @@ def _assert_identical(a: RunStore, b: RunStore, ids: list[str]) -> None:
             for outer, inner in NESTED_VOLATILE:  # a timing; trained here vs read from cache
                 config[outer].pop(inner, None)
         assert configs[0] == configs[1]
-    assert a.load_pool_meta(a.load_config(ids[0])["pool_id"]) == \
-        b.load_pool_meta(b.load_config(ids[0])["pool_id"])
+    assert a.load_pool_meta(a.load_config(ids[0])["pool_id"]) == b.load_pool_meta(
+        b.load_config(ids[0])["pool_id"]
+    )
 
 
 def test_ray_executor_writes_records_identical_to_the_local_executor(local_store, tmp_path):
@@ -61,12 +65,21 @@ def test_ray_executor_writes_records_identical_to_the_local_executor(local_store
     store, ids = local_store
     other = _seeded_store(local_store, tmp_path)
     events = []
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env=ray_runtime_env())
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=ray_runtime_env()
+    )
     try:
         assert ray.cluster_resources()["CPU"] == 2
-        ray_ids = run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(other.root), device="cpu",
-                            executor="ray", progress=events.append)
+        ray_ids = run_sweep(
+            "debug",
+            METHODS,
+            BUDGETS,
+            SEEDS,
+            root=str(other.root),
+            device="cpu",
+            executor="ray",
+            progress=events.append,
+        )
     finally:
         ray.shutdown()
     assert ray_ids == ids  # same configs, same ids, in sweep order
@@ -79,28 +92,42 @@ def test_ray_executor_writes_records_identical_to_the_local_executor(local_store
 def test_local_jobs_write_records_identical_to_one_process(local_store, tmp_path):
     store, ids = local_store
     other = _seeded_store(local_store, tmp_path)
-    assert run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(other.root), device="cpu",
-                     jobs=2) == ids
+    assert (
+        run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(other.root), device="cpu", jobs=2)
+        == ids
+    )
     _assert_identical(store, other, ids)
     # a second parallel sweep reuses every finished run
     events = []
-    run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(other.root), device="cpu", jobs=2,
-              progress=events.append)
+    run_sweep(
+        "debug",
+        METHODS,
+        BUDGETS,
+        SEEDS,
+        root=str(other.root),
+        device="cpu",
+        jobs=2,
+        progress=events.append,
+    )
     assert all(e["reused"] for e in events if e["stage"] == "done")
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"executor": "dask"}, "executor='dask' is not known; allowed: local, ray"),
-    ({"jobs": 0}, "jobs=0 is out of range: allowed [1, 256]"),
-    ({"jobs": "2"}, "jobs='2' must be an integer"),
-    ({"address": "auto"}, "address='auto' was given with executor='local'"),
-    ({"executor": "ray", "jobs": 2}, "jobs=2 was given with executor='ray'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"executor": "dask"}, "executor='dask' is not known; allowed: local, ray"),
+        ({"jobs": 0}, "jobs=0 is out of range: allowed [1, 256]"),
+        ({"jobs": "2"}, "jobs='2' must be an integer"),
+        ({"address": "auto"}, "address='auto' was given with executor='local'"),
+        ({"executor": "ray", "jobs": 2}, "jobs=2 was given with executor='ray'"),
+    ],
+)
 def test_bad_executor_options_name_the_parameter(kwargs, needle, tmp_path):
     with pytest.raises(ForgeLensError) as error:
         check_executor(**{"executor": "local", **kwargs})
     assert needle in str(error.value)
     with pytest.raises(ForgeLensError):
-        run_sweep("debug", ("random",), (0.1,), (0,), root=str(tmp_path / "s"), device="cpu",
-                  **kwargs)
+        run_sweep(
+            "debug", ("random",), (0.1,), (0,), root=str(tmp_path / "s"), device="cpu", **kwargs
+        )
     assert not (tmp_path / "s").exists()

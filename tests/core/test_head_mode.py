@@ -76,17 +76,21 @@ def test_head_mode_changes_only_the_head(debug, source, features):
             assert torch.equal(value, before[name]), name  # backbone: bit-identical
     for name, value in source.state_dict().items():  # the source model itself is untouched
         assert torch.equal(value, before[name]), name
-    head_change = math.sqrt(sum(float(((after[k].double() - before[k].double()) ** 2).sum())
-                                for k in ("head.weight", "head.bias")))  # fmt: skip
-    everything = math.sqrt(sum(float(((after[k].double() - before[k].double()) ** 2).sum())
-                               for k in before))  # fmt: skip
+    head_change = math.sqrt(
+        sum(
+            float(((after[k].double() - before[k].double()) ** 2).sum())
+            for k in ("head.weight", "head.bias")
+        )
+    )
+    everything = math.sqrt(
+        sum(float(((after[k].double() - before[k].double()) ** 2).sum()) for k in before)
+    )
     assert info["param_distance"] > 0
     assert info["param_distance"] == pytest.approx(head_change, rel=1e-12)
     assert info["param_distance"] == pytest.approx(everything, rel=1e-12)
 
 
-def test_head_mode_equals_training_the_whole_model_with_a_frozen_backbone(debug, source,
-                                                                          features):
+def test_head_mode_equals_training_the_whole_model_with_a_frozen_backbone(debug, source, features):
     """Same batches, same optimizer, same seed: cached features change nothing but the cost."""
     hp = hparams_for("debug", adapt_epochs=3)
     selected = _selection(debug, 0.2, seed=3)
@@ -96,15 +100,15 @@ def test_head_mode_equals_training_the_whole_model_with_a_frozen_backbone(debug,
         parameter.requires_grad_(False)
     reference, reference_info = adapt(frozen, debug, selected, hp, seed=7, device=CPU)
     for name in ("head.weight", "head.bias"):
-        torch.testing.assert_close(tuned.state_dict()[name], reference.state_dict()[name],
-                                   rtol=1e-4, atol=1e-5)  # fmt: skip
+        torch.testing.assert_close(
+            tuned.state_dict()[name], reference.state_dict()[name], rtol=1e-4, atol=1e-5
+        )
     assert info["iterations"] == reference_info["iterations"]
     assert info["param_distance"] == pytest.approx(reference_info["param_distance"], rel=1e-4)
     # and the head on cached features gives the adapted model's logits
     logits = head_logits(tuned, features["target_test"], device=CPU)
     with torch.no_grad():
-        np.testing.assert_allclose(logits, tuned(debug.target_test.x).numpy(), rtol=1e-4,
-                                   atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(logits, tuned(debug.target_test.x).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_head_mode_is_bit_identical_per_seed(debug, source, features):
@@ -144,8 +148,9 @@ def test_the_duration_estimate_leaves_training_unchanged(debug, source):
 def test_a_head_sweep_records_its_mode_and_caches_features_once(tmp_path):
     root = tmp_path / "runs"
     methods, budgets, seeds = ("random", "forge"), (0.1,), (0, 1)
-    head_ids = run_sweep("debug", methods, budgets, seeds, root=str(root), device="cpu",
-                         adaptation="head")  # fmt: skip
+    head_ids = run_sweep(
+        "debug", methods, budgets, seeds, root=str(root), device="cpu", adaptation="head"
+    )
     full_ids = run_sweep("debug", methods, budgets, seeds, root=str(root), device="cpu")
     assert not set(head_ids) & set(full_ids)
     store = RunStore(root)
@@ -165,37 +170,74 @@ def test_a_head_sweep_records_its_mode_and_caches_features_once(tmp_path):
     np.testing.assert_allclose(head_before, full_before, rtol=1e-5, atol=1e-6)
     # the after-losses of a head run are the adapted head on the cached features
     debug = load_scenario("debug")
-    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=store.models_dir,
-                                device=CPU)  # fmt: skip
+    model, _ = get_source_model(debug, hparams_for("debug"), cache_dir=store.models_dir, device=CPU)
     info = store.load_config(head_ids[0])
     selected = store.load_table(head_ids[0], "selection")["idx"].to_numpy()
     with np.load(files[0]) as data:
         cached = {name: data[name] for name in ("target_pool", "source_train")}
-    tuned, _ = adapt_head(model, cached, debug, selected, hparams_for("debug"),
-                          seed=info["config"]["seed"], device=CPU)  # fmt: skip
+    tuned, _ = adapt_head(
+        model,
+        cached,
+        debug,
+        selected,
+        hparams_for("debug"),
+        seed=info["config"]["seed"],
+        device=CPU,
+    )
     loss, _ = per_sample_loss(tuned, debug.target_pool, device=CPU)
     samples = store.load_table(head_ids[0], "samples")
     np.testing.assert_allclose(samples["loss_after"], loss, rtol=1e-4, atol=1e-6)
     assert info["param_distance"] == pytest.approx(
-        math.dist(tuned.head.weight.detach().flatten().tolist() + tuned.head.bias.tolist(),
-                  model.head.weight.detach().flatten().tolist() + model.head.bias.tolist()),
-        rel=1e-9)  # fmt: skip
+        math.dist(
+            tuned.head.weight.detach().flatten().tolist() + tuned.head.bias.tolist(),
+            model.head.weight.detach().flatten().tolist() + model.head.bias.tolist(),
+        ),
+        rel=1e-9,
+    )
     # a second head sweep reuses everything, the feature file included
     stamp = files[0].stat().st_mtime_ns
-    again = run_sweep("debug", methods, budgets, seeds, root=str(root), device="cpu",
-                      adaptation="head")  # fmt: skip
+    again = run_sweep(
+        "debug", methods, budgets, seeds, root=str(root), device="cpu", adaptation="head"
+    )
     assert again == head_ids and files[0].stat().st_mtime_ns == stamp
 
 
 def test_cli_takes_an_adaptation_mode_and_rejects_unknown_ones(tmp_path, capsys):
     out = tmp_path / "runs"
-    code = cli_main(["run", "--scenario", "debug", "--adaptation", "last", "--out", str(out),
-                     "--quiet", "--no-umap"])  # fmt: skip
+    code = cli_main(
+        [
+            "run",
+            "--scenario",
+            "debug",
+            "--adaptation",
+            "last",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-umap",
+        ]
+    )
     assert code == 2 and "adaptation='last'" in capsys.readouterr().err
     assert not out.exists()
-    code = cli_main(["run", "--scenario", "debug", "--adaptation", "head", "--methods", "random",
-                     "--budgets", "0.1", "--seeds", "0", "--out", str(out), "--quiet",
-                     "--no-umap"])  # fmt: skip
+    code = cli_main(
+        [
+            "run",
+            "--scenario",
+            "debug",
+            "--adaptation",
+            "head",
+            "--methods",
+            "random",
+            "--budgets",
+            "0.1",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-umap",
+        ]
+    )
     assert code == 0 and "(head adaptation)" in capsys.readouterr().out
     (run_id,) = RunStore(out).run_ids()
     assert RunStore(out).load_config(run_id)["config"]["adaptation"] == "head"

@@ -23,9 +23,17 @@ from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a 
 
 pytestmark = pytest.mark.usefixtures("restore_registries")
 
+
 def table(folder: Path, name: str, **extra) -> dict:
-    return {"name": name, "kind": "image-folder", "root": str(folder), "source": ["a"],
-            "target": ["b"], "image_size": 16, **extra}
+    return {
+        "name": name,
+        "kind": "image-folder",
+        "root": str(folder),
+        "source": ["a"],
+        "target": ["b"],
+        "image_size": 16,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -48,25 +56,33 @@ def debug_runs(tmp_path_factory) -> Path:
     return runs
 
 
-@pytest.mark.parametrize(("change", "extra", "needle"), [
-    (lambda f: None, {"root": "/no/such/folder"}, "root='/no/such/folder' is not an existing"),
-    (lambda f: None, {"target": ["b", "a"]}, "named twice"),
-    (lambda f: None, {"target": ["z"]}, "target domain 'z' is not a folder"),
-    (lambda f: (f / "b" / "emu").mkdir(), {}, "emu holds no images"),
-    (lambda f: (f / "d").mkdir(), {"target": ["d"]}, "holds no class folders"),
-    (lambda f: (f / "b" / "dog" / "009.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really"),
-     {}, "009.png cannot be read"),
-])
-def test_bad_folders_are_named_and_nothing_is_lost(folder: Path, debug_runs: Path, change,
-                                                   extra, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "extra", "needle"),
+    [
+        (lambda f: None, {"root": "/no/such/folder"}, "root='/no/such/folder' is not an existing"),
+        (lambda f: None, {"target": ["b", "a"]}, "named twice"),
+        (lambda f: None, {"target": ["z"]}, "target domain 'z' is not a folder"),
+        (lambda f: (f / "b" / "emu").mkdir(), {}, "emu holds no images"),
+        (lambda f: (f / "d").mkdir(), {"target": ["d"]}, "holds no class folders"),
+        (
+            lambda f: (f / "b" / "dog" / "009.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really"),
+            {},
+            "009.png cannot be read",
+        ),
+    ],
+)
+def test_bad_folders_are_named_and_nothing_is_lost(
+    folder: Path, debug_runs: Path, change, extra, needle: str
+) -> None:
     runs = debug_runs
     before = sorted(p.name for p in runs.iterdir())
     change(folder)
     name = register_table(table(folder, "bad-" + str(abs(hash(needle)) % 10**6), **extra))
     with pytest.raises(ForgeLensError, match=needle):
         run_sweep(name, ["random"], [0.2], [0], root=str(runs), device="cpu")
-    assert sorted(p.name for p in runs.iterdir() if p.name != "_features") == \
-        [b for b in before if b != "_features"]
+    assert sorted(p.name for p in runs.iterdir() if p.name != "_features") == [
+        b for b in before if b != "_features"
+    ]
 
 
 def test_unreadable_images_can_be_skipped_and_counted(folder: Path) -> None:
@@ -79,7 +95,8 @@ def test_unreadable_images_can_be_skipped_and_counted(folder: Path) -> None:
 
 
 def test_a_class_missing_in_one_domain_is_reported_and_extra_target_classes_dropped(
-        folder: Path) -> None:
+    folder: Path,
+) -> None:
     shutil.rmtree(folder / "a" / "fox")  # source lacks fox: target fox images are left out
     name = register_table(table(folder, "no-fox"))
     with pytest.warns(FolderWarning, match=r"class\(es\) fox that no source domain has"):
@@ -88,8 +105,9 @@ def test_a_class_missing_in_one_domain_is_reported_and_extra_target_classes_drop
     assert len(scenario.target_pool) + len(scenario.target_val) + len(scenario.target_test) == 16
 
 
-def test_several_targets_split_the_budget_and_records_carry_the_domain(folder: Path,
-                                                                      tmp_path: Path) -> None:
+def test_several_targets_split_the_budget_and_records_carry_the_domain(
+    folder: Path, tmp_path: Path
+) -> None:
     name = register_table(table(folder, "a-to-bc", target=["b", "c"]))
     ids = run_sweep(name, ["random", "margin"], [0.25], [0], root=str(tmp_path), device="cpu")
     store = RunStore(tmp_path)
@@ -109,11 +127,14 @@ def test_several_targets_split_the_budget_and_records_carry_the_domain(folder: P
 
     by_domain = domain_table(store, ids).set_index(["method", "domain"])
     samples = store.load_table(ids[0], "samples")
-    assert by_domain.loc[("random", "b"), "selected"] == samples[samples["domain"] == "b"][
-        "selected"].sum()
+    assert (
+        by_domain.loc[("random", "b"), "selected"]
+        == samples[samples["domain"] == "b"]["selected"].sum()
+    )
     rest = samples[(samples["domain"] == "c") & ~samples["selected"]]
     assert by_domain.loc[("random", "c"), "unselected_after"] == pytest.approx(
-        100 * (rest["pred_after"] == rest["label"]).mean())
+        100 * (rest["pred_after"] == rest["label"]).mean()
+    )
 
 
 def test_changed_files_give_new_run_ids(folder: Path, tmp_path: Path) -> None:
@@ -144,39 +165,62 @@ def resnet_weights(tmp_path_factory) -> Path:
 
 
 def test_resnet18_from_a_local_file_gives_the_same_features_from_pth_and_safetensors(
-        folder: Path, tmp_path: Path, resnet_weights: Path) -> None:
+    folder: Path, tmp_path: Path, resnet_weights: Path
+) -> None:
     features = []
     for suffix in ("pth", "safetensors"):
-        name = register_table(table(folder, f"resnet-{suffix}", backbone="resnet18",
-                                    weights=str(resnet_weights / f"resnet18.{suffix}")))
+        name = register_table(
+            table(
+                folder,
+                f"resnet-{suffix}",
+                backbone="resnet18",
+                weights=str(resnet_weights / f"resnet18.{suffix}"),
+            )
+        )
         store = RunStore(tmp_path / suffix)
         prepared = prepare_pool(store, name, device=torch.device("cpu"))
         assert prepared.features["target_pool"].shape == (len(prepared.scenario.target_pool), 512)
         features.append(prepared.features)
-        (run_id,) = run_sweep(name, ["forge"], [0.2], [0], root=str(store.root), device="cpu",
-                              adaptation="full")
+        (run_id,) = run_sweep(
+            name, ["forge"], [0.2], [0], root=str(store.root), device="cpu", adaptation="full"
+        )
         assert store.load_config(run_id)["config"]["adaptation"] == "full"
     for split in features[0]:
         np.testing.assert_array_equal(features[0][split], features[1][split])
 
 
-def test_a_missing_weights_file_names_the_path_and_the_remedy(folder: Path,
-                                                              monkeypatch, tmp_path) -> None:
+def test_a_missing_weights_file_names_the_path_and_the_remedy(
+    folder: Path, monkeypatch, tmp_path
+) -> None:
     with pytest.raises(ForgeLensError, match="no such file.*copy it from a machine"):
-        register_table(table(folder, "no-weights", backbone="resnet50",
-                             weights=str(tmp_path / "missing.pth")))
+        register_table(
+            table(folder, "no-weights", backbone="resnet50", weights=str(tmp_path / "missing.pth"))
+        )
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(ForgeLensError, match=f"looked in {tmp_path / 'torch'}"):
         register_table(table(folder, "no-cache", backbone="resnet50"))
 
 
-def test_the_cli_runs_a_scenario_file_and_saves_it_in_the_store(folder: Path,
-                                                                 tmp_path: Path) -> None:
+def test_the_cli_runs_a_scenario_file_and_saves_it_in_the_store(
+    folder: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "my.toml"
     path.write_text(to_toml({**table(Path("data"), "cli-abc"), "target": ["b", "c"]}))
     out = tmp_path / "runs"
-    common = ["--methods", "random,coreset", "--budgets", "0.2", "--seeds", "0", "--out",
-              str(out), "--device", "cpu", "--no-umap", "--quiet"]
+    common = [
+        "--methods",
+        "random,coreset",
+        "--budgets",
+        "0.2",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-umap",
+        "--quiet",
+    ]
     assert main(["run", "--scenario-file", str(path), *common]) == 0
     assert len(RunStore(out).run_ids()) == 2
     assert f'root = "{folder}"' in (out / "_scenarios" / "cli-abc.toml").read_text()
@@ -210,14 +254,22 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
     _write_domain(tmp_path / "data" / "digits", *builder.load_source(), bits=16)
     xt, yt = builder.load_target()
     _write_domain(tmp_path / "data" / "mnist", xt, yt, bits=8)
-    name = register_table({"name": "digits-folder", "kind": "image-folder",
-                           "root": str(tmp_path / "data"), "source": ["digits"],
-                           "target": ["mnist"], "image_size": 28})
+    name = register_table(
+        {
+            "name": "digits-folder",
+            "kind": "image-folder",
+            "root": str(tmp_path / "data"),
+            "source": ["digits"],
+            "target": ["mnist"],
+            "image_size": 28,
+        }
+    )
     device = torch.device("cpu")
     built = build_scenario("digits-to-mnist-effnet", per_class=PER_CLASS)
     ours = prepare_pool(RunStore(tmp_path / "a"), name, device=device)
-    theirs = prepare_pool(RunStore(tmp_path / "b"), "digits-to-mnist-effnet", device=device,
-                          scenario=built)
+    theirs = prepare_pool(
+        RunStore(tmp_path / "b"), "digits-to-mnist-effnet", device=device, scenario=built
+    )
     assert ours.scenario.class_names == built.class_names
     for split in ("target_pool", "target_val", "target_test"):
         np.testing.assert_array_equal(ours.scenario.split(split).x, built.split(split).x)
@@ -225,8 +277,9 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
         np.testing.assert_array_equal(ours.features[split], theirs.features[split])
     for split in ("source_train", "source_val"):
         np.testing.assert_array_equal(ours.scenario.split(split).y, built.split(split).y)
-        np.testing.assert_allclose(ours.scenario.split(split).x, built.split(split).x,
-                                   atol=1 / 131070 + 1e-7)
+        np.testing.assert_allclose(
+            ours.scenario.split(split).x, built.split(split).x, atol=1 / 131070 + 1e-7
+        )
         np.testing.assert_allclose(ours.features[split], theirs.features[split], atol=2e-3)
     np.testing.assert_allclose(ours.embedding.logits, theirs.embedding.logits, atol=1e-3)
     for method in ("random", "coreset", "margin", "forge"):
@@ -246,13 +299,15 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
 
 @pytest.mark.parametrize("suffix", ["png", "jpg", "bmp", "webp"])
 @pytest.mark.parametrize("mode", ["RGB", "L", "P"])
-def test_every_format_and_colour_mode_reads_as_the_same_picture(tmp_path: Path, suffix: str,
-                                                                 mode: str) -> None:
+def test_every_format_and_colour_mode_reads_as_the_same_picture(
+    tmp_path: Path, suffix: str, mode: str
+) -> None:
     from core.scenarios.image_folder import read_image
 
     rng = np.random.default_rng(1)
-    rgb = Image.fromarray((np.kron(rng.integers(0, 256, (4, 6, 3)), np.ones((5, 5, 1)))
-                           ).astype(np.uint8))  # 20 x 30 blocks: survives jpeg well enough
+    rgb = Image.fromarray(
+        (np.kron(rng.integers(0, 256, (4, 6, 3)), np.ones((5, 5, 1)))).astype(np.uint8)
+    )  # 20 x 30 blocks: survives jpeg well enough
     picture = rgb.convert(mode)
     path = tmp_path / f"x.{suffix}"
     if (mode, suffix) == ("P", "jpg"):
@@ -261,8 +316,15 @@ def test_every_format_and_colour_mode_reads_as_the_same_picture(tmp_path: Path, 
     image = read_image(path, 16)
     expected_channels = 1 if mode == "L" and suffix != "webp" else 3  # WebP stores gray as RGB
     assert image.shape == (expected_channels, 16, 16) and image.dtype == np.float32
-    reference = np.asarray(picture.convert("RGB" if expected_channels == 3 else "L").resize(
-        (16, 16), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    reference = (
+        np.asarray(
+            picture.convert("RGB" if expected_channels == 3 else "L").resize(
+                (16, 16), Image.Resampling.BILINEAR
+            ),
+            dtype=np.float32,
+        )
+        / 255
+    )
     reference = reference.transpose(2, 0, 1) if reference.ndim == 3 else reference[None]
     tolerance = 0.1 if suffix == "jpg" else 1e-6
     assert np.abs(image - reference).mean() < tolerance

@@ -31,16 +31,32 @@ def _tables(seed: int) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     return {
         "selection": pd.DataFrame({"idx": rng.permutation(50)[:5], "order": np.arange(5)}),
-        "accuracy": pd.DataFrame({"split": ["test", "test"], "stage": ["before", "after"],
-                                  "n": [100, 100], "accuracy": rng.random(2),
-                                  "loss": rng.random(2)}),
+        "accuracy": pd.DataFrame(
+            {
+                "split": ["test", "test"],
+                "stage": ["before", "after"],
+                "n": [100, 100],
+                "accuracy": rng.random(2),
+                "loss": rng.random(2),
+            }
+        ),
     }
 
 
 def _info(run_id: str, method: str = "random", seed: int = 0, **extra) -> dict:
-    return {"run_id": run_id, "pool_id": "pool1", "created": "2026-01-01T00:00:00+00:00",
-            "config": {"scenario": "debug", "method": method, "budget": 0.1, "seed": seed,
-                       "adaptation": "full"}, **extra}
+    return {
+        "run_id": run_id,
+        "pool_id": "pool1",
+        "created": "2026-01-01T00:00:00+00:00",
+        "config": {
+            "scenario": "debug",
+            "method": method,
+            "budget": 0.1,
+            "seed": seed,
+            "adaptation": "full",
+        },
+        **extra,
+    }
 
 
 def _store(tmp_path: Path, n: int = 3) -> RunStore:
@@ -63,8 +79,11 @@ def _flip(path: Path, position: float = 0.5) -> None:
 
 def _quarantined_names(root: Path) -> list[str]:
     folder = root / QUARANTINE
-    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".json")) \
-        if folder.is_dir() else []
+    return (
+        sorted(p.name for p in folder.iterdir() if not p.name.endswith(".json"))
+        if folder.is_dir()
+        else []
+    )
 
 
 # ---- the DONE manifest ------------------------------------------------------------------------
@@ -74,16 +93,18 @@ def test_done_records_the_format_and_a_checksum_of_every_file(tmp_path: Path) ->
     marker = json.loads((folder / DONE).read_text())
     assert marker["format"] == RUN_FORMAT_VERSION == 2
     files = sorted(p.name for p in folder.iterdir() if p.name != DONE)
-    assert sorted(marker["files"]) == files == ["accuracy.parquet", "config.json",
-                                                "selection.parquet"]
+    assert (
+        sorted(marker["files"]) == files == ["accuracy.parquet", "config.json", "selection.parquet"]
+    )
     for name, digest in marker["files"].items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 @pytest.mark.parametrize("name", ["accuracy.parquet", "selection.parquet", "config.json"])
-def test_a_damaged_run_is_quarantined_listed_and_left_out(tmp_path: Path, name: str,
-                                                          damage: str) -> None:
+def test_a_damaged_run_is_quarantined_listed_and_left_out(
+    tmp_path: Path, name: str, damage: str
+) -> None:
     store = _store(tmp_path)
     (_truncate if damage == "truncate" else _flip)(store.run_dir("run1") / name)
     fresh = RunStore(store.root)  # another process: nothing cached
@@ -134,15 +155,26 @@ def test_a_format_1_table_damaged_beyond_its_footer_fails_clearly(tmp_path: Path
     assert store.run_ids() == [] and [r["id"] for r in store.damaged()] == ["run0"]
 
 
-@pytest.mark.parametrize("config", [
-    {"config": {"scenario": "debug"}},  # lacks method, budget, seed
-    {"config": {"scenario": "debug", "method": "<img src=x onerror=alert(1)>", "budget": 0.1,
-                "seed": 0}},
-    {"config": {"scenario": "debug", "method": "random", "budget": "0.1", "seed": 0}},
-    {"config": {"scenario": "debug", "method": "random", "budget": 0.1, "seed": 0},
-     "pool_id": "../../x"},
-    ["not", "an", "object"],
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"config": {"scenario": "debug"}},  # lacks method, budget, seed
+        {
+            "config": {
+                "scenario": "debug",
+                "method": "<img src=x onerror=alert(1)>",
+                "budget": 0.1,
+                "seed": 0,
+            }
+        },
+        {"config": {"scenario": "debug", "method": "random", "budget": "0.1", "seed": 0}},
+        {
+            "config": {"scenario": "debug", "method": "random", "budget": 0.1, "seed": 0},
+            "pool_id": "../../x",
+        },
+        ["not", "an", "object"],
+    ],
+)
 def test_a_config_that_cannot_describe_a_run_is_quarantined(tmp_path: Path, config) -> None:
     store = _store(tmp_path, 1)
     store.write_run("odd", {}, _tables(9))
@@ -153,8 +185,9 @@ def test_a_config_that_cannot_describe_a_run_is_quarantined(tmp_path: Path, conf
     assert [r["id"] for r in fresh.damaged()] == ["odd"]
 
 
-def test_a_read_only_store_still_leaves_damaged_runs_out(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_store_still_leaves_damaged_runs_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = _store(tmp_path, 2)
     _truncate(store.run_dir("run0") / "selection.parquet")
     monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(OSError("read-only")))
@@ -164,8 +197,9 @@ def test_a_read_only_store_still_leaves_damaged_runs_out(tmp_path: Path,
     assert [(r["id"], r["moved_to"]) for r in fresh.damaged()] == [("run0", None)]
 
 
-def test_verification_is_cached_per_process(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verification_is_cached_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = _store(tmp_path, 3)
     assert store.run_ids() == ["run0", "run1", "run2"]
     import core.integrity as integrity
@@ -179,8 +213,9 @@ def test_verification_is_cached_per_process(tmp_path: Path,
 
 
 # ---- ids ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", ["../x", "../../x", "..", ".", "a/b", "/etc", "", "x\n", 3,
-                                 ".hidden", "a" * 200])
+@pytest.mark.parametrize(
+    "bad", ["../x", "../../x", "..", ".", "a/b", "/etc", "", "x\n", 3, ".hidden", "a" * 200]
+)
 def test_ids_from_disk_are_checked_before_they_become_paths(tmp_path: Path, bad) -> None:
     store = RunStore(tmp_path)
     with pytest.raises(ForgeLensError, match="is not a valid id"):
@@ -242,22 +277,27 @@ def test_core_clean_and_list_damaged(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 # ---- caches rebuild themselves -----------------------------------------------------------------
 def test_a_damaged_umap_cache_is_quarantined_and_recomputed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import core.projection as projection
 
     store = RunStore(tmp_path)
     n = 30
     rng = np.random.default_rng(0)
-    store.write_pool("pool1", {"pool_id": "pool1", "n": n, "class_names": ["a", "b"]},
-                     pd.DataFrame({"idx": np.arange(n)}),
-                     rng.normal(size=(n, 4)).astype(np.float32),
-                     rng.normal(size=(n, 2)).astype(np.float32))
+    store.write_pool(
+        "pool1",
+        {"pool_id": "pool1", "n": n, "class_names": ["a", "b"]},
+        pd.DataFrame({"idx": np.arange(n)}),
+        rng.normal(size=(n, 4)).astype(np.float32),
+        rng.normal(size=(n, 2)).astype(np.float32),
+    )
     calls = []
 
     def fake_umap(pool, z, space):
         calls.append(space)
-        return pd.DataFrame({"idx": np.arange(pool.n), "x": np.zeros(pool.n) + len(calls),
-                             "y": np.zeros(pool.n)})
+        return pd.DataFrame(
+            {"idx": np.arange(pool.n), "x": np.zeros(pool.n) + len(calls), "y": np.zeros(pool.n)}
+        )
 
     monkeypatch.setattr(projection, "compute_umap", fake_umap)
     first = projection.umap_2d(store, "pool1", "z")
@@ -277,13 +317,13 @@ def test_a_damaged_umap_cache_is_quarantined_and_recomputed(
     assert len(projection.umap_2d(RunStore(tmp_path), "pool1", "z")) == n and len(calls) == 4
 
 
-def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(tmp_path: Path,
-                                                                          debug) -> None:
+def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(
+    tmp_path: Path, debug
+) -> None:
     from core.experiment import run_sweep
 
     root = tmp_path / "store"
-    [run_id] = run_sweep("debug", ["random"], [0.1], [0], root=str(root), device="cpu",
-                         built=debug)
+    [run_id] = run_sweep("debug", ["random"], [0.1], [0], root=str(root), device="cpu", built=debug)
     store = RunStore(root)
     pool_id = store.load_config(run_id)["pool_id"]
     z, _ = store.load_embeddings(pool_id)
@@ -292,16 +332,18 @@ def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(tmp_pa
     fresh = RunStore(root)
     assert not fresh.has_pool(pool_id) and fresh.run_ids() == []
     assert sorted(r["kind"] for r in fresh.damaged()) == ["pool", "run"]
-    assert run_sweep("debug", ["random"], [0.1], [0], root=str(root), device="cpu",
-                     built=debug) == [run_id]
+    assert run_sweep(
+        "debug", ["random"], [0.1], [0], root=str(root), device="cpu", built=debug
+    ) == [run_id]
     again = RunStore(root)
     assert again.has_pool(pool_id) and again.run_ids() == [run_id]
     assert np.array_equal(again.load_embeddings(pool_id)[0], z)
     assert len(again.load_table(run_id, "accuracy")) == 8
 
 
-def test_a_damaged_source_model_is_quarantined_and_trained_again(tmp_path: Path, debug,
-                                                                 trained) -> None:
+def test_a_damaged_source_model_is_quarantined_and_trained_again(
+    tmp_path: Path, debug, trained
+) -> None:
     from core.source_model import get_source_model
 
     _, info, cache = trained
@@ -317,8 +359,9 @@ def test_a_damaged_source_model_is_quarantined_and_trained_again(tmp_path: Path,
     assert third["cached"] is True
 
 
-def test_a_damaged_feature_cache_is_quarantined_and_recomputed(tmp_path: Path, debug,
-                                                               source) -> None:
+def test_a_damaged_feature_cache_is_quarantined_and_recomputed(
+    tmp_path: Path, debug, source
+) -> None:
     from core.feature_cache import cached_features, features_path
 
     first, info = cached_features(tmp_path, "m1", source, debug, device=CPU)
@@ -346,7 +389,8 @@ def test_a_damaged_font_cache_is_quarantined_and_rendered_again(tmp_path: Path) 
 
 
 def test_a_passing_read_error_on_an_intact_run_does_not_quarantine_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = _store(tmp_path, 1)
     assert store.run_ids() == ["run0"]
 

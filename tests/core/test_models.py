@@ -46,10 +46,18 @@ def test_overrides_apply_and_unknown_keys_are_rejected():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("adapt_batch", 63), ("adapt_batch", 0), ("adapt_lr", 0.0), ("adapt_lr", float("nan")),
-     ("adapt_optimizer", "rmsprop"), ("arch", "resnet"), ("adapt_momentum", 1.0),
-     ("source_epochs", 1.5), ("adapt_weight_decay", -1.0)],
-)  # fmt: skip
+    [
+        ("adapt_batch", 63),
+        ("adapt_batch", 0),
+        ("adapt_lr", 0.0),
+        ("adapt_lr", float("nan")),
+        ("adapt_optimizer", "rmsprop"),
+        ("arch", "resnet"),
+        ("adapt_momentum", 1.0),
+        ("source_epochs", 1.5),
+        ("adapt_weight_decay", -1.0),
+    ],
+)
 def test_bad_values_raise_naming_the_field(field, value):
     with pytest.raises(ForgeLensError, match=field):
         hparams_for("debug", **{field: value})

@@ -18,43 +18,74 @@ from core.scenarios import available as scenarios
 from core.validation import ForgeLensError
 
 ROOT = Path(__file__).resolve().parents[2]
-LIGHT_MODULES = ("core.params", "core.validation", "core.registry", "core.progress",
-                 "core.hparams", "core.selection", "core.scenarios", "core.cli")
+LIGHT_MODULES = (
+    "core.params",
+    "core.validation",
+    "core.registry",
+    "core.progress",
+    "core.hparams",
+    "core.selection",
+    "core.scenarios",
+    "core.cli",
+)
 
 
 def _cli(*args: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     return result, time.perf_counter() - start
 
 
 def test_light_modules_import_neither_torch_nor_numpy_nor_pandas() -> None:
-    code = ("import sys\n"
-            + "".join(f"import {m}\n" for m in LIGHT_MODULES)
-            + "print(sorted(m for m in ('torch', 'numpy', 'pandas') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in LIGHT_MODULES)
+        + "print(sorted(m for m in ('torch', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--methods", "nope"], "method='nope' (in methods=['nope']) is not allowed; allowed: one of "
-                            + ", ".join(selection.available())),
-    (["--scenario", "nope"], "scenario='nope' is not allowed; allowed: one of "
-                             + ", ".join(scenarios())),
-    (["--budgets", "0.1,2"], "budget=2.0 (in budgets=[0.1, 2.0]) is not allowed; allowed: a "
-                             "finite number in (0, 1]"),
-    (["--seeds", "0,-3"], "seed=-3 (in seeds=[0, -3]) is not allowed"),
-    (["--adaptation", "last"], "adaptation='last' is not allowed; allowed: None or one of full, "
-                               "head"),
-    (["--device", "tpu"], "device='tpu' is not allowed; allowed: one of auto, cpu, cuda or "
-                          "cuda:N"),
-    (["--out", "/proc/forgelens"], "out='/proc/forgelens' is not allowed; allowed: None or a "
-                                   "writable folder"),
-    (["--progress", "/proc/forgelens.jsonl"], "progress='/proc/forgelens.jsonl' is not allowed"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["--methods", "nope"],
+            "method='nope' (in methods=['nope']) is not allowed; allowed: one of "
+            + ", ".join(selection.available()),
+        ),
+        (
+            ["--scenario", "nope"],
+            "scenario='nope' is not allowed; allowed: one of " + ", ".join(scenarios()),
+        ),
+        (
+            ["--budgets", "0.1,2"],
+            "budget=2.0 (in budgets=[0.1, 2.0]) is not allowed; allowed: a finite number in (0, 1]",
+        ),
+        (["--seeds", "0,-3"], "seed=-3 (in seeds=[0, -3]) is not allowed"),
+        (
+            ["--adaptation", "last"],
+            "adaptation='last' is not allowed; allowed: None or one of full, head",
+        ),
+        (
+            ["--device", "tpu"],
+            "device='tpu' is not allowed; allowed: one of auto, cpu, cuda or cuda:N",
+        ),
+        (
+            ["--out", "/proc/forgelens"],
+            "out='/proc/forgelens' is not allowed; allowed: None or a writable folder",
+        ),
+        (
+            ["--progress", "/proc/forgelens.jsonl"],
+            "progress='/proc/forgelens.jsonl' is not allowed",
+        ),
+    ],
+)
 def test_every_bad_run_argument_exits_2_at_once_naming_it(args, needle, tmp_path) -> None:
     out = ["--out", str(tmp_path / "runs")] if "--out" not in args else []
     result, seconds = _cli("run", "--scenario", "debug", *out, *args)
@@ -75,8 +106,9 @@ def test_a_file_is_not_a_run_store_folder(tmp_path) -> None:
 def test_bad_table_arguments_exit_2() -> None:
     result, _ = _cli("table", "--split", "train")
     assert result.returncode == 2
-    assert "split='train' is not allowed; allowed: one of " + ", ".join(params.SPLITS) \
-        in result.stderr
+    assert (
+        "split='train' is not allowed; allowed: one of " + ", ".join(params.SPLITS) in result.stderr
+    )
 
 
 def test_cli_defaults_come_from_the_registries() -> None:
@@ -86,8 +118,12 @@ def test_cli_defaults_come_from_the_registries() -> None:
     args = parser().parse_args(["run"])
     assert args.methods == list(selection.default_methods())
     assert args.scenario in scenarios()
-    assert default_request() == {"scenario": args.scenario, "methods": args.methods,
-                                 "budgets": args.budgets, "seeds": args.seeds}
+    assert default_request() == {
+        "scenario": args.scenario,
+        "methods": args.methods,
+        "budgets": args.budgets,
+        "seeds": args.seeds,
+    }
 
 
 def test_constraints_accept_what_they_describe_and_nothing_else() -> None:
@@ -102,8 +138,11 @@ def test_constraints_accept_what_they_describe_and_nothing_else() -> None:
     assert not names.is_satisfied_by(["c"])
     later.append("c")  # a name registered later is allowed at once
     assert names.is_satisfied_by(["a", "c"])
-    with pytest.raises(ForgeLensError, match=r"k=0 is not allowed; allowed: None or an integer "
-                                             r">= 1"):
+    with pytest.raises(
+        ForgeLensError,
+        match=r"k=0 is not allowed; allowed: None or an integer "
+        r">= 1",
+    ):
         validate_params({"k": [None, count]}, {"k": 0})
     validate_params({"k": [None, count]}, {"k": None})
 

@@ -51,6 +51,7 @@ PER_CLASS = 6  # tweets per class and domain in the text slice
 @pytest.fixture(autouse=True, scope="module")
 def _offline_and_one_thread():
     """No socket may connect (everything loads from installed packages); one torch thread."""
+
     def refuse(*args, **kwargs):
         raise OSError("network access attempted in an offline test")
 
@@ -100,10 +101,16 @@ def test_both_scenarios_are_registered_with_pretrained_hyper_parameters():
 def test_tweet_slice_loads_offline_with_tokens_texts_and_labels(tweets):
     assert tweets.modality == "text" and tweets.class_names == CLASS_NAMES
     assert tweets.input_shape == (2, TEXT_MAX_LENGTH)
-    assert tweets.params == {"split_seed": 0, "per_class": PER_CLASS, "max_source": 5000,
-                             "max_length": TEXT_MAX_LENGTH}  # fmt: skip
-    for domain, rule, other in (("source", AIRLINE_RULE, APPLE_RULE),
-                                ("target", APPLE_RULE, AIRLINE_RULE)):  # fmt: skip
+    assert tweets.params == {
+        "split_seed": 0,
+        "per_class": PER_CLASS,
+        "max_source": 5000,
+        "max_length": TEXT_MAX_LENGTH,
+    }
+    for domain, rule, other in (
+        ("source", AIRLINE_RULE, APPLE_RULE),
+        ("target", APPLE_RULE, AIRLINE_RULE),
+    ):
         names = [s for s in SPLIT_NAMES if s.startswith(domain)]
         labels = np.concatenate([tweets.split(s).y for s in names])
         assert np.array_equal(np.bincount(labels, minlength=3), [PER_CLASS] * 3)
@@ -111,8 +118,9 @@ def test_tweet_slice_loads_offline_with_tokens_texts_and_labels(tweets):
             split, texts = tweets.split(name), tweets.texts[name]
             assert split.x.dtype == torch.int64 and len(texts) == len(split)
             for i, text in enumerate(texts):
-                assert re.search(rule, text, re.IGNORECASE) and not re.search(other, text,
-                                                                              re.IGNORECASE)
+                assert re.search(rule, text, re.IGNORECASE) and not re.search(
+                    other, text, re.IGNORECASE
+                )
                 assert tweets.preview(name, i) == text
             mask = split.x[:, 1]
             assert set(mask.unique().tolist()) <= {0, 1}
@@ -194,10 +202,12 @@ def test_effnet_gives_1280_d_features_with_the_packaged_weights(digits):
 # -- the MiniLM backbone -----------------------------------------------------------------------
 
 
-SENTENCES = ["@united thanks, great crew today!",
-             "my iphone died again @apple",
-             "A much longer tweet about a delayed flight, a lost bag and a missed connection, "
-             "all in one day @americanair #fail"]  # fmt: skip
+SENTENCES = [
+    "@united thanks, great crew today!",
+    "my iphone died again @apple",
+    "A much longer tweet about a delayed flight, a lost bag and a missed connection, "
+    "all in one day @americanair #fail",
+]
 
 
 def test_minilm_z_is_the_masked_mean_of_the_token_states(minilm):
@@ -217,8 +227,9 @@ def test_minilm_z_is_the_masked_mean_of_the_token_states(minilm):
 
 def test_minilm_direction_matches_sentence_transformers(minilm):
     st = pytest.importorskip("sentence_transformers")
-    reference = st.SentenceTransformer(str(package_file(*MiniLML6.model_dir)), device="cpu",
-                                       local_files_only=True)  # fmt: skip
+    reference = st.SentenceTransformer(
+        str(package_file(*MiniLML6.model_dir)), device="cpu", local_files_only=True
+    )
     expected = torch.from_numpy(reference.encode(SENTENCES, convert_to_numpy=True))
     with torch.no_grad():
         z = minilm(torch.from_numpy(tokenize(SENTENCES)))
@@ -231,11 +242,14 @@ def test_build_model_keeps_the_global_rng_and_checks_the_modality(tweets):
     a, b = build_model(tweets, hp), build_model(tweets, hp)
     c = build_model(tweets, hp, seed=hp.source_seed + 1)
     assert torch.equal(torch.get_rng_state(), state)
-    assert torch.equal(a.head.weight, b.head.weight) and not torch.equal(a.head.weight,
-                                                                         c.head.weight)
+    assert torch.equal(a.head.weight, b.head.weight) and not torch.equal(
+        a.head.weight, c.head.weight
+    )
     assert a.backbone is not b.backbone  # each model owns its copy
-    assert all(torch.equal(p, q) for p, q in zip(a.backbone.parameters(), c.backbone.parameters(),
-                                                 strict=True))  # fmt: skip
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(a.backbone.parameters(), c.backbone.parameters(), strict=True)
+    )
     with pytest.raises(ForgeLensError, match="takes image inputs"):
         build_model(tweets, hparams_for(DIGITS))
 
@@ -251,7 +265,9 @@ def test_features_are_cached_once_and_recomputed_when_damaged(tweets, tmp_path):
     first, info = cached_features(tmp_path, key, model, tweets, device=CPU)
     assert not info["cached"] and features_path(tmp_path, key).is_file()
     assert sorted(p.name for p in features_path(tmp_path, key).parent.iterdir()) == [
-        f"{key}.npz", f"{key}.npz.sha256"]  # the cache and its checksum
+        f"{key}.npz",
+        f"{key}.npz.sha256",
+    ]  # the cache and its checksum
     again, info = cached_features(tmp_path, key, model, tweets, device=CPU)
     assert info["cached"] and all(np.array_equal(first[s], again[s]) for s in SPLIT_NAMES)
     with torch.no_grad():
@@ -265,10 +281,12 @@ def test_features_are_cached_once_and_recomputed_when_damaged(tweets, tmp_path):
 
 def test_pretrained_source_model_trains_and_saves_only_the_head(tweets, tmp_path):
     hp = hparams_for(TWEETS)
-    features, _ = cached_features(tmp_path, feature_id(tweets, hp), build_model(tweets, hp),
-                                  tweets, device=CPU)  # fmt: skip
-    model, info = get_source_model(tweets, hp, cache_dir=tmp_path / "models", device=CPU,
-                                   features=features)  # fmt: skip
+    features, _ = cached_features(
+        tmp_path, feature_id(tweets, hp), build_model(tweets, hp), tweets, device=CPU
+    )
+    model, info = get_source_model(
+        tweets, hp, cache_dir=tmp_path / "models", device=CPU, features=features
+    )
     assert not info["cached"] and info["saved"] == "head"
     saved = load_file(str(tmp_path / "models" / f"{info['model_id']}.safetensors"))
     assert set(saved) == {"head.weight", "head.bias"}
@@ -277,8 +295,10 @@ def test_pretrained_source_model_trains_and_saves_only_the_head(tweets, tmp_path
     assert info["source_train_accuracy"] > 0.5  # the head learned something on 15 tweets
     again, info_again = get_source_model(tweets, hp, cache_dir=tmp_path / "models", device=CPU)
     assert info_again["cached"] and torch.equal(again.head.weight, model.head.weight)
-    np.testing.assert_array_equal(head_logits(again, features["target_test"], device=CPU),
-                                  head_logits(model, features["target_test"], device=CPU))
+    np.testing.assert_array_equal(
+        head_logits(again, features["target_test"], device=CPU),
+        head_logits(model, features["target_test"], device=CPU),
+    )
 
 
 # -- end to end on text --------------------------------------------------------------------------
@@ -286,8 +306,9 @@ def test_pretrained_source_model_trains_and_saves_only_the_head(tweets, tmp_path
 
 def test_a_text_pool_goes_through_selection_adaptation_and_records(tweets, tmp_path):
     methods = selection.available()
-    run_ids = run_sweep(TWEETS, methods, (0.25,), (0,), root=str(tmp_path), device="cpu",
-                        built=tweets)  # fmt: skip
+    run_ids = run_sweep(
+        TWEETS, methods, (0.25,), (0,), root=str(tmp_path), device="cpu", built=tweets
+    )
     store = RunStore(tmp_path)
     assert sorted(store.run_ids()) == sorted(run_ids) and len(run_ids) == len(methods)
     pool_n = len(tweets.target_pool)
@@ -303,8 +324,9 @@ def test_a_text_pool_goes_through_selection_adaptation_and_records(tweets, tmp_p
         assert len(pairs) == 3 * (pool_n - len(chosen))  # coreset, badge, forge spaces
         np.testing.assert_allclose(pairs["gap"], (pairs["r"] - pairs["nn_r"]).abs())
         accuracy = store.load_table(run_id, "accuracy")
-        assert accuracy.loc[accuracy["split"] == "test", "n"].tolist() == [len(
-            tweets.target_test)] * 2
+        assert (
+            accuracy.loc[accuracy["split"] == "test", "n"].tolist() == [len(tweets.target_test)] * 2
+        )
         assert len(store.load_table(run_id, "summary")) == 3
     meta = store.load_pool_meta(store.load_config(run_ids[0])["pool_id"])
     assert meta["modality"] == "text" and meta["n"] == pool_n
@@ -313,11 +335,22 @@ def test_a_text_pool_goes_through_selection_adaptation_and_records(tweets, tmp_p
 def test_full_mode_on_a_pretrained_backbone_estimates_then_finishes(tweets, tmp_path):
     events: list[dict] = []
     hp = hparams_for(TWEETS, adapt_epochs=1, adapt_batch=4)
-    (run_id,) = run_sweep(TWEETS, ("random",), (0.25,), (0,), root=str(tmp_path), device="cpu",
-                          adaptation="full", hparams=hp, built=tweets, progress=events.append)
+    (run_id,) = run_sweep(
+        TWEETS,
+        ("random",),
+        (0.25,),
+        (0,),
+        root=str(tmp_path),
+        device="cpu",
+        adaptation="full",
+        hparams=hp,
+        built=tweets,
+        progress=events.append,
+    )
     stages = [e["stage"] for e in events]
-    estimate = next(i for i, e in enumerate(events) if "estimate_seconds" in e and
-                    e["stage"] == "adapt")  # fmt: skip
+    estimate = next(
+        i for i, e in enumerate(events) if "estimate_seconds" in e and e["stage"] == "adapt"
+    )
     assert estimate < stages.index("records")
     info = RunStore(tmp_path).load_config(run_id)
     assert info["config"]["adaptation"] == "full" and info["adaptation_info"]["mode"] == "full"

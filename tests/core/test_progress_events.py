@@ -25,8 +25,10 @@ def test_feature_pass_reports_counts_up_to_the_total(debug, source) -> None:
     events = []
     compute_features(source, debug, device=CPU, batch_size=16, progress=events.append)
     counts = [(e["done"], e["total"]) for e in events if "done" in e]
-    total = sum(len(debug.split(name)) for name in ("source_train", "source_val", "target_pool",
-                                                   "target_val", "target_test"))
+    total = sum(
+        len(debug.split(name))
+        for name in ("source_train", "source_val", "target_pool", "target_val", "target_test")
+    )
     assert counts and counts[-1] == (total, total)
     assert [d for d, _ in counts] == sorted(d for d, _ in counts)  # never goes backwards
 
@@ -43,5 +45,6 @@ def test_pool_previews_round_trip_what_the_scenario_draws(debug, tmp_path) -> No
     write_previews(store, "p", debug)
     indices = [0, 5, len(debug.split("target_pool")) - 1]
     for stored, i in zip(read_previews(store, "p", indices), indices, strict=True):
-        np.testing.assert_array_equal(np.asarray(stored), np.asarray(debug.preview("target_pool",
-                                                                                    i)))
+        np.testing.assert_array_equal(
+            np.asarray(stored), np.asarray(debug.preview("target_pool", i))
+        )

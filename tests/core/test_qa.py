@@ -31,8 +31,13 @@ def qa_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scenario(qa_files):
     source, target, model_dir = qa_files
-    return build_scenario("squad-files", source_file=str(source), target_file=str(target),
-                          model_dir=str(model_dir), max_length=64)
+    return build_scenario(
+        "squad-files",
+        source_file=str(source),
+        target_file=str(target),
+        model_dir=str(model_dir),
+        max_length=64,
+    )
 
 
 def test_metrics_follow_squad_normalisation():
@@ -50,7 +55,7 @@ def test_loader_and_encoding_locate_the_answer_tokens(qa_files, scenario):
     for i, row in enumerate(kept):
         sample = samples[row]
         s, e = spans[i]
-        cut = sample.context[offsets[i, s, 0]:offsets[i, e, 1]]
+        cut = sample.context[offsets[i, s, 0] : offsets[i, e, 1]]
         assert cut.lower() == sample.answer.lower()
         assert x[i, 3, s] == 1 and x[i, 3, e] == 1  # inside the context
     assert scenario.task == "qa" and len(scenario.target_pool) > 0
@@ -65,8 +70,9 @@ def test_loader_rejects_bad_files(tmp_path):
     with pytest.raises(ForgeLensError, match="SQuAD-layout"):
         load_squad_json(bad)
     with pytest.raises(ForgeLensError, match="model_dir"):
-        build_scenario("squad-files", source_file=str(bad), target_file=str(bad),
-                       model_dir=str(tmp_path))
+        build_scenario(
+            "squad-files", source_file=str(bad), target_file=str(bad), model_dir=str(tmp_path)
+        )
 
 
 def test_embeddings_match_autograd_token_by_token(qa_files, scenario):
@@ -91,7 +97,8 @@ def test_embeddings_match_autograd_token_by_token(qa_files, scenario):
             terms = copies.grad  # (L, D)
             # tangent feature of f_i w.r.t. w_h is z_i (autograd again)
             tangent = torch.autograd.functional.jacobian(
-                lambda w, z=z: (z * w).sum(dim=1), copies.detach())  # (L, L, D)
+                lambda w, z=z: (z * w).sum(dim=1), copies.detach()
+            )  # (L, L, D)
             tangent_norm = torch.stack([tangent[i, i].norm() for i in range(length)])
             badge = terms.mean(dim=0)
             scale = tangent_norm / terms.norm(dim=1)
@@ -101,12 +108,12 @@ def test_embeddings_match_autograd_token_by_token(qa_files, scenario):
             torch.testing.assert_close(ours["forge"][b, part], forge, rtol=1e-9, atol=1e-12)
             # the terms sum to the true gradient of the model's own head
             model.zero_grad()
-            _, s_all, e_all, _ = forward_states(model, x[b:b + 1])
+            _, s_all, e_all, _ = forward_states(model, x[b : b + 1])
             logits_all = (s_all, e_all)[h][0]
-            torch.nn.functional.cross_entropy(logits_all[:length][None],
-                                              torch.tensor([yhat])).backward()
-            torch.testing.assert_close(head.weight.grad[h], terms.sum(dim=0), rtol=1e-7,
-                                       atol=1e-9)
+            torch.nn.functional.cross_entropy(
+                logits_all[:length][None], torch.tensor([yhat])
+            ).backward()
+            torch.testing.assert_close(head.weight.grad[h], terms.sum(dim=0), rtol=1e-7, atol=1e-9)
         torch.testing.assert_close(ours["coreset"][b], z.mean(dim=0))
 
 
@@ -118,8 +125,9 @@ def test_pool_spaces_are_the_stored_blocks(scenario, qa_files):
     z, logits = pool_arrays(parts)
     pool = QAPoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
     for space in ("coreset", "badge", "forge"):
-        explicit = z[:, {"coreset": slice(0, 32), "forge": slice(32, 96),
-                         "badge": slice(96, 160)}[space]].astype(np.float64)
+        explicit = z[
+            :, {"coreset": slice(0, 32), "forge": slice(32, 96), "badge": slice(96, 160)}[space]
+        ].astype(np.float64)
         _, distance = pool.space(space).nearest([0, 5])
         brute = np.linalg.norm(explicit[:, None] - explicit[None, [0, 5]], axis=2).min(1)
         np.testing.assert_allclose(distance, brute, atol=1e-6)
@@ -139,8 +147,16 @@ def test_best_spans_respect_context_and_order():
 
 def test_qa_sweep_end_to_end(scenario, tmp_path):
     methods = ["random", "badge", "forge"]
-    ids = run_sweep("squad-files", methods, [0.2], [0], root=str(tmp_path), device="cpu",
-                    adaptation="head", built=scenario)
+    ids = run_sweep(
+        "squad-files",
+        methods,
+        [0.2],
+        [0],
+        root=str(tmp_path),
+        device="cpu",
+        adaptation="head",
+        built=scenario,
+    )
     store = RunStore(tmp_path)
     for run_id in ids:
         accuracy = store.load_table(run_id, "accuracy")
@@ -151,12 +167,21 @@ def test_qa_sweep_end_to_end(scenario, tmp_path):
         config = store.load_config(run_id)
         assert store.load_pool_meta(config["pool_id"])["task"] == "qa"
         assert config["adaptation_info"]["param_distance"] > 0
-    again = run_sweep("squad-files", methods, [0.2], [0], root=str(tmp_path), device="cpu",
-                      adaptation="head", built=scenario)
+    again = run_sweep(
+        "squad-files",
+        methods,
+        [0.2],
+        [0],
+        root=str(tmp_path),
+        device="cpu",
+        adaptation="head",
+        built=scenario,
+    )
     assert again == ids
     with pytest.raises(ForgeLensError, match="margin"):
-        run_sweep("squad-files", ["margin"], [0.2], [0], root=str(tmp_path), device="cpu",
-                  built=scenario)
+        run_sweep(
+            "squad-files", ["margin"], [0.2], [0], root=str(tmp_path), device="cpu", built=scenario
+        )
 
 
 def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):

@@ -20,8 +20,16 @@ SEEDS = (0, 1)
 def mixed_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("mixed")
     for lr in (0.01, 0.05):
-        run_sweep("debug", ("random", "forge"), (0.1,), SEEDS, root=str(root), device="cpu",
-                  adaptation="head", hparams=hparams_for("debug", adapt_lr=lr))
+        run_sweep(
+            "debug",
+            ("random", "forge"),
+            (0.1,),
+            SEEDS,
+            root=str(root),
+            device="cpu",
+            adaptation="head",
+            hparams=hparams_for("debug", adapt_lr=lr),
+        )
     return RunStore(root)
 
 
@@ -61,8 +69,11 @@ def test_correlations_and_theory_are_per_setting(mixed_store):
     assert len(theory) == 2 * 2 * len(SEEDS) * 3
     assert (theory["bound_holds_fraction"] > 0.9).all()  # CE head: not guaranteed by the theorem
     # Proposition 2's identity: mean pool r = weighted training term + pair-difference term
-    np.testing.assert_allclose(theory["weighted_train_loss_reduction"]
-                               + theory["pair_difference_term"], theory["pool_r"], rtol=1e-6)
+    np.testing.assert_allclose(
+        theory["weighted_train_loss_reduction"] + theory["pair_difference_term"],
+        theory["pool_r"],
+        rtol=1e-6,
+    )
     assert (theory["pair_difference_term"] >= -theory["max_gap_term"] - 1e-12).all()
     assert (theory["proxy_spearman"].between(-1, 1)).all()
 

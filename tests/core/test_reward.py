@@ -37,7 +37,7 @@ def test_embeddings_match_autograd_of_bradley_terry_loss():
     for i in range(len(z)):
         pseudo = int(np.argmax(logits[i]))  # orient by the model's own preference
         head.zero_grad()
-        r = head(torch.from_numpy(z[i:i + 1]))[0]
+        r = head(torch.from_numpy(z[i : i + 1]))[0]
         bradley_terry_loss(r[pseudo], r[1 - pseudo]).backward()
         grad_w = head.reward.weight.grad[0].numpy()
         assert abs(float(head.reward.bias.grad)) < 1e-12  # b cancels in r_w - r_l
@@ -59,7 +59,8 @@ def test_cross_entropy_of_pair_logits_is_the_bradley_terry_loss():
     bt = bradley_terry_loss(logits[rows, labels], logits[rows, 1 - labels])
     torch.testing.assert_close(ce, bt)
     assert pair_accuracy(logits.detach().numpy(), labels.numpy()) == pytest.approx(
-        float(np.mean(logits.detach().numpy().argmax(1) == labels.numpy())))
+        float(np.mean(logits.detach().numpy().argmax(1) == labels.numpy()))
+    )
 
 
 @pytest.mark.parametrize("space", ["coreset", "badge", "forge"])
@@ -69,14 +70,15 @@ def test_factored_spaces_match_explicit_vectors(space):
     explicit = reward_embeddings(z, logits)[space]
     pool = RewardPoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
     emb = pool.space(space)
-    np.testing.assert_allclose(emb.sq_norms().numpy(), (explicit ** 2).sum(1), rtol=1e-10)
+    np.testing.assert_allclose(emb.sq_norms().numpy(), (explicit**2).sum(1), rtol=1e-10)
     centres = [3, 17, 25]
     position, distance = emb.nearest(centres)
     brute = np.linalg.norm(explicit[:, None, :] - explicit[None, centres, :], axis=2)
     np.testing.assert_allclose(distance, brute.min(1), atol=1e-7)
     np.testing.assert_array_equal(position, brute.argmin(1))
-    np.testing.assert_allclose(pool.znorm, np.linalg.norm(reward_embeddings(z, logits)["forge"],
-                                                          axis=1))
+    np.testing.assert_allclose(
+        pool.znorm, np.linalg.norm(reward_embeddings(z, logits)["forge"], axis=1)
+    )
 
 
 def test_badge_is_small_for_confident_pairs_and_forge_is_not():
@@ -120,8 +122,9 @@ def test_pair_model_logits_are_rewards_of_each_response():
 @pytest.mark.parametrize("adaptation", ["head", "full"])
 def test_debug_pairs_sweep_end_to_end(tmp_path, adaptation):
     methods = ["random", "margin", "coreset", "badge", "forge"]
-    ids = run_sweep("debug-pairs", methods, [0.1], [0], root=str(tmp_path), device="cpu",
-                    adaptation=adaptation)
+    ids = run_sweep(
+        "debug-pairs", methods, [0.1], [0], root=str(tmp_path), device="cpu", adaptation=adaptation
+    )
     store = RunStore(tmp_path)
     assert len(ids) == len(methods)
     picks = {}
@@ -146,8 +149,15 @@ def _write_jsonl(path, n, seed):
     with open(path, "w") as handle:
         for i in range(n):
             prompt = f"\n\nHuman: question {i} about {rng.choice(words)}?\n\nAssistant:"
-            handle.write(json.dumps({"chosen": prompt + " sure, here is help, happy to",
-                                     "rejected": prompt + " no, go away, rude"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "chosen": prompt + " sure, here is help, happy to",
+                        "rejected": prompt + " no, go away, rude",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -160,15 +170,28 @@ def test_hh_rlhf_files_with_a_local_model_end_to_end(tmp_path, pooling):
     target = _write_jsonl(tmp_path / "target.jsonl", 50, 1)
     texts = [t for p in (source, target) for pair in load_preference_jsonl(p) for t in pair]
     model_dir = make_tiny_qa_model(tmp_path / "model", texts)
-    scenario = build_scenario("hh-rlhf-files", source_file=str(source), target_file=str(target),
-                              model_dir=str(model_dir), max_length=32, pooling=pooling)
+    scenario = build_scenario(
+        "hh-rlhf-files",
+        source_file=str(source),
+        target_file=str(target),
+        model_dir=str(model_dir),
+        max_length=32,
+        pooling=pooling,
+    )
     assert scenario.task == "reward" and len(scenario.target_pool) == 30
     for i in range(len(scenario.target_pool)):
         pair = scenario.preview("target_pool", i)
         preferred = (pair.first, pair.second)[pair.preferred]
         assert preferred.endswith("happy to")  # the chosen response is the preferred one
-    ids = run_sweep("hh-rlhf-files", ["random", "forge"], [0.2], [0], root=str(tmp_path / "runs"),
-                    device="cpu", built=scenario)
+    ids = run_sweep(
+        "hh-rlhf-files",
+        ["random", "forge"],
+        [0.2],
+        [0],
+        root=str(tmp_path / "runs"),
+        device="cpu",
+        built=scenario,
+    )
     store = RunStore(tmp_path / "runs")
     accuracy = store.load_table(ids[1], "accuracy")
     after = accuracy[(accuracy["stage"] == "after") & (accuracy["split"] == "test")]

@@ -51,11 +51,14 @@ def test_new_kcenter_and_kmeanspp_pick_what_the_former_code_picked(space, kind, 
     budget = 60
     expected = old_kcenter(old, budget, first=7)
     np.testing.assert_array_equal(kcenter_greedy(new, budget, first=7), expected)
-    np.testing.assert_array_equal(kcenter_greedy(new, budget, first=7, algorithm="pruned"),
-                                  expected)
+    np.testing.assert_array_equal(
+        kcenter_greedy(new, budget, first=7, algorithm="pruned"), expected
+    )
     first = largest_norm_index(new) if space != "coreset" else 3
-    np.testing.assert_array_equal(kmeanspp_seeding(new, budget, seed=5, first=first),
-                                  old_kmeanspp(old, budget, seed=5, first=first))
+    np.testing.assert_array_equal(
+        kmeanspp_seeding(new, budget, seed=5, first=first),
+        old_kmeanspp(old, budget, seed=5, first=first),
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -70,14 +73,17 @@ def test_pruned_kcenter_equals_full_scan_and_brute_force(space, kind, seed) -> N
     pruned = kcenter_greedy(emb, budget, seed=seed, algorithm="pruned", stats=stats)
     scan = kcenter_greedy(emb, budget, seed=seed)
     np.testing.assert_array_equal(pruned, scan)
-    np.testing.assert_array_equal(pruned, brute_kcenter(_explicit(pool, z, space), budget,
-                                                        first=int(scan[0])))
+    np.testing.assert_array_equal(
+        pruned, brute_kcenter(_explicit(pool, z, space), budget, first=int(scan[0]))
+    )
     assert len(stats["scanned"]) == budget - 1 and stats["scanned"][0] == pool.n
     if kind == "clustered":  # the bounds must actually skip work on a clustered pool
         assert sum(stats["scanned"]) < 0.5 * pool.n * (budget - 1)
     f32 = PoolEmbedding.from_arrays(z, logits, device="cpu").space(space)
-    np.testing.assert_array_equal(kcenter_greedy(f32, budget, seed=seed, algorithm="pruned"),
-                                  kcenter_greedy(f32, budget, seed=seed))
+    np.testing.assert_array_equal(
+        kcenter_greedy(f32, budget, seed=seed, algorithm="pruned"),
+        kcenter_greedy(f32, budget, seed=seed),
+    )
 
 
 def test_pruned_kcenter_on_identical_points_takes_the_lowest_indices() -> None:
@@ -98,16 +104,16 @@ def test_float32_picks_match_float64_on_shifted_and_scaled_pools(kind, algorithm
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RescaledFeaturesWarning)
             p32 = PoolEmbedding.from_arrays(transformed, logits, device="cpu")
-            p64 = PoolEmbedding.from_arrays(transformed, logits, device="cpu",
-                                            dtype=torch.float64)
+            p64 = PoolEmbedding.from_arrays(transformed, logits, device="cpu", dtype=torch.float64)
         picks32 = kcenter_greedy(p32.space("coreset"), 100, first=0, algorithm=algorithm)
         picks64 = kcenter_greedy(p64.space("coreset"), 100, first=0, algorithm=algorithm)
         np.testing.assert_array_equal(picks32, picks64)
         # and both equal the untransformed float64 picks (translation and scale invariance)
         np.testing.assert_array_equal(picks64, brute_kcenter(z, 100, first=0))
         rng_picks = kmeanspp_seeding(p32.space("coreset"), 50, seed=1, first=0)
-        np.testing.assert_array_equal(rng_picks, kmeanspp_seeding(p64.space("coreset"), 50,
-                                                                  seed=1, first=0))
+        np.testing.assert_array_equal(
+            rng_picks, kmeanspp_seeding(p64.space("coreset"), 50, seed=1, first=0)
+        )
         _, d32 = p32.space("coreset").nearest(picks32)
         _, d64 = p64.space("coreset").nearest(picks64)
         # squared: a centre's distance to itself is float32 rounding of |u|^2, not 0
@@ -124,7 +130,9 @@ def test_tiny_features_are_rescaled_with_a_message_and_distances_keep_their_unit
         pos, dist = tiny.space(space).nearest(centres)
         pos64, dist64 = plain.space(space).nearest(centres)
         np.testing.assert_array_equal(pos, pos64)
-        np.testing.assert_allclose(dist, dist64 * 1e-30, rtol=1e-4, atol=1e-2 * 1e-30)  # self: rounding
+        np.testing.assert_allclose(
+            dist, dist64 * 1e-30, rtol=1e-4, atol=1e-2 * 1e-30
+        )  # self: rounding
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # ordinary features: no rescaling, no message
         assert PoolEmbedding.from_arrays(z, logits, device="cpu").scale == 1.0

@@ -24,13 +24,16 @@ pytestmark = pytest.mark.usefixtures("restore_registries")
 BASE = 'name = "x1"\nkind = "image-folder"\nroot = "data"\nsource = ["a"]\ntarget = ["b"]\n'
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    (BASE + "colour = 3\n", "key\\(s\\) colour not known for kind='image-folder'"),
-    (BASE.replace('"x1"', '"Has Space"'), "name='Has Space' is not allowed"),
-    (BASE.replace('"image-folder"', '"video"'), "kind='video' is not known"),
-    (BASE + "source = [\n", "is not valid TOML"),
-    (BASE.replace('source = ["a"]\n', ""), "source is missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (BASE + "colour = 3\n", "key\\(s\\) colour not known for kind='image-folder'"),
+        (BASE.replace('"x1"', '"Has Space"'), "name='Has Space' is not allowed"),
+        (BASE.replace('"image-folder"', '"video"'), "kind='video' is not known"),
+        (BASE + "source = [\n", "is not valid TOML"),
+        (BASE.replace('source = ["a"]\n', ""), "source is missing"),
+    ],
+)
 def test_bad_scenario_files_are_named(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "s.toml"
     path.write_text(text)
@@ -46,9 +49,15 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
 
 
 def test_overrides_and_defaults_reach_the_registry(tmp_path: Path) -> None:
-    data = {"name": "with-overrides", "kind": "image-folder", "root": str(tmp_path),
-            "source": ["a"], "target": ["b"], "adaptation": "full",
-            "hparams": {"adapt_lr": 0.5, "adapt_epochs": 3}}
+    data = {
+        "name": "with-overrides",
+        "kind": "image-folder",
+        "root": str(tmp_path),
+        "source": ["a"],
+        "target": ["b"],
+        "adaptation": "full",
+        "hparams": {"adapt_lr": 0.5, "adapt_epochs": 3},
+    }
     register_table(data)
     hp = hparams_for("with-overrides")
     assert (hp.adapt_lr, hp.adapt_epochs, hp.arch) == (0.5, 3, "effnet-lite0")
@@ -61,11 +70,16 @@ def test_overrides_and_defaults_reach_the_registry(tmp_path: Path) -> None:
         register_table({**data, "name": "effnet-weights", "weights": "/x.pth"})
 
 
-def test_a_saved_file_is_found_by_name_in_the_default_store(tmp_path: Path,
-                                                            monkeypatch) -> None:
+def test_a_saved_file_is_found_by_name_in_the_default_store(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(RUNS_ENV, str(tmp_path / "runs"))
-    data = {"name": "saved-one", "kind": "image-folder", "root": str(tmp_path),
-            "source": ["a"], "target": ["b"], "description": "mine"}
+    data = {
+        "name": "saved-one",
+        "kind": "image-folder",
+        "root": str(tmp_path),
+        "source": ["a"],
+        "target": ["b"],
+        "description": "mine",
+    }
     with pytest.raises(ForgeLensError, match="is relative"):
         save_scenario(None, to_toml({**data, "root": "data"}))
     path = save_scenario(None, to_toml(data))

@@ -50,10 +50,18 @@ def scenario(request, fonts_small):
 
 
 def test_registry_lists_the_scenarios_and_the_default():
-    assert available() == ("debug", "digits-to-mnist", "fonts-to-mnist", "mnist-to-digits",
-                           "digits-to-mnist-effnet", "tweets-airline-to-apple",
-                           "tweets-pairs-airline-to-apple", "debug-pairs", "hh-rlhf-files",
-                           "squad-files")
+    assert available() == (
+        "debug",
+        "digits-to-mnist",
+        "fonts-to-mnist",
+        "mnist-to-digits",
+        "digits-to-mnist-effnet",
+        "tweets-airline-to-apple",
+        "tweets-pairs-airline-to-apple",
+        "debug-pairs",
+        "hh-rlhf-files",
+        "squad-files",
+    )
     assert DEFAULT_SCENARIO == "digits-to-mnist"
     assert all(describe(name) for name in available())
 

@@ -24,8 +24,7 @@ def _line_space():
 
 def _second_picks(weights=None) -> np.ndarray:
     space = _line_space()
-    picks = [kmeanspp_seeding(space, 2, seed=s, first=0, weights=weights)[1]
-             for s in range(SEEDS)]
+    picks = [kmeanspp_seeding(space, 2, seed=s, first=0, weights=weights)[1] for s in range(SEEDS)]
     return np.bincount(picks, minlength=5)
 
 
@@ -49,8 +48,9 @@ def test_weighted_draws_follow_w_times_d_squared() -> None:
     assert stats.chisquare(counts[1:], SEEDS * D2 / D2.sum()).pvalue < 1e-12
     # without ``first`` the first centre is drawn proportionally to the weights
     space = _line_space()
-    firsts = np.bincount([kmeanspp_seeding(space, 1, seed=s, weights=weights)[0]
-                          for s in range(SEEDS)], minlength=5)
+    firsts = np.bincount(
+        [kmeanspp_seeding(space, 1, seed=s, weights=weights)[0] for s in range(SEEDS)], minlength=5
+    )
     assert stats.chisquare(firsts, SEEDS * weights / weights.sum()).pvalue > 1e-3
 
 
@@ -64,5 +64,6 @@ def test_badge_seeds_with_the_largest_gradient_norm() -> None:
     assert largest_norm_index(pool.space("forge")) == int(np.argmax(np.linalg.norm(z, axis=1)))
     for seed in range(3):
         assert selection.select_from_pool("badge", pool, 5, seed=seed)[0] == np.argmax(g_norm)
-        assert (selection.select_from_pool("forge-kmeanspp", pool, 5, seed=seed)[0]
-                == np.argmax(np.linalg.norm(z, axis=1)))
+        assert selection.select_from_pool("forge-kmeanspp", pool, 5, seed=seed)[0] == np.argmax(
+            np.linalg.norm(z, axis=1)
+        )

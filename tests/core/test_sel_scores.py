@@ -45,7 +45,7 @@ def _duc_reference(logits: np.ndarray, budget: int) -> np.ndarray:
     data = (p * (special.digamma(total + 1) - special.digamma(alpha + 1))).sum(1)
     distribution = point_entropy - data
     rows = sorted(range(len(logits)), key=lambda i: distribution[i], reverse=True)
-    rows = rows[:math.ceil(budget * KAPPA)]
+    rows = rows[: math.ceil(budget * KAPPA)]
     rows = sorted(rows, key=lambda i: data[i], reverse=True)
     return np.array(rows[:budget])
 
@@ -54,14 +54,14 @@ def test_duc_matches_the_authors_two_round_rule() -> None:
     for seed in range(3):
         z, logits = _pool(seed, n=150, c=6, scale=3.0)
         for budget in (1, 10, 75, 150):
-            np.testing.assert_array_equal(selection.select("duc", z, logits, budget),
-                                          _duc_reference(logits, budget))
+            np.testing.assert_array_equal(
+                selection.select("duc", z, logits, budget), _duc_reference(logits, budget)
+            )
 
 
 def test_duc_is_finite_for_logits_whose_exp_overflows() -> None:
     x = np.array([25.0, 30.0, 35.0, 60.0])
-    np.testing.assert_allclose(digamma_exp_plus_one(x), special.digamma(np.exp(x) + 1),
-                               rtol=1e-15)
+    np.testing.assert_allclose(digamma_exp_plus_one(x), special.digamma(np.exp(x) + 1), rtol=1e-15)
     logits = np.array([[900.0, 0.0, -3.0], [2.0, 1.0, 0.0], [800.0, 799.0, 0.0]])
     distribution, data = dirichlet_uncertainties(logits)
     assert np.isfinite(distribution).all() and np.isfinite(data).all()

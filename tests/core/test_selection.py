@@ -20,8 +20,9 @@ NAMES = selection.available()
 SCORE_RANKED = ("margin", "entropy", "duc")
 
 
-def debug_pool(seed: int = 0, n: int = 120, d: int = 8, c: int = 4
-               ) -> tuple[np.ndarray, np.ndarray]:
+def debug_pool(
+    seed: int = 0, n: int = 120, d: int = 8, c: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """Clustered features with logits from a noisy linear head: a small pool with real structure."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((c, d)) * 3
@@ -100,8 +101,7 @@ def test_kcenter_greedy_equals_brute_force_including_the_first_centre(space, see
     first = int(np.random.default_rng(seed).integers(len(z)))  # Algorithm 1, line 2
     expected = brute_force_kcenter(_explicit(z, logits, space), 20, first)
     np.testing.assert_array_equal(kcenter_greedy(pool.space(space), 20, seed=seed), expected)
-    np.testing.assert_array_equal(selection.select_from_pool(space, pool, 20, seed=seed),
-                                  expected)
+    np.testing.assert_array_equal(selection.select_from_pool(space, pool, 20, seed=seed), expected)
 
 
 def test_kcenter_greedy_is_prefix_consistent_and_honours_first() -> None:
@@ -160,28 +160,31 @@ def test_documented_tie_rules_on_a_pool_of_identical_points() -> None:
     assert len(draws) > 10 and all(d[0] == 0 and len(set(d)) == 4 for d in draws)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"budget": 0}, r"budget=0 is out of range: allowed \[1, 120\] \(the pool has 120"),
-    ({"budget": 121}, r"budget=121 is out of range: allowed \[1, 120\]"),
-    ({"budget": 2.5}, r"budget=2.5 must be an integer"),
-    ({"budget": True}, r"budget=True must be an integer"),
-    ({"name": "badg"}, r"method='badg' is not known; allowed: "
-                       + re.escape(", ".join(NAMES))),
-    ({"seed": -1}, r"seed=-1 is out of range"),
-    ({"seed": 0.5}, r"seed=0.5 must be an integer"),
-    ({"z": np.zeros((119, 8))}, "z has 119 rows but logits has 120"),
-    ({"logits": np.zeros(120)}, r"logits has shape \(120,\) \(1-D\)"),
-    ({"z": np.full((120, 8), np.inf)}, r"z holds 960 non-finite value\(s\)"),
-    ({"logits": np.full((120, 4), np.nan)}, r"logits holds 480 non-finite value\(s\)"),
-    ({"device": "gpu"}, r"device='gpu' is not known"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"budget": 0}, r"budget=0 is out of range: allowed \[1, 120\] \(the pool has 120"),
+        ({"budget": 121}, r"budget=121 is out of range: allowed \[1, 120\]"),
+        ({"budget": 2.5}, r"budget=2.5 must be an integer"),
+        ({"budget": True}, r"budget=True must be an integer"),
+        ({"name": "badg"}, r"method='badg' is not known; allowed: " + re.escape(", ".join(NAMES))),
+        ({"seed": -1}, r"seed=-1 is out of range"),
+        ({"seed": 0.5}, r"seed=0.5 must be an integer"),
+        ({"z": np.zeros((119, 8))}, "z has 119 rows but logits has 120"),
+        ({"logits": np.zeros(120)}, r"logits has shape \(120,\) \(1-D\)"),
+        ({"z": np.full((120, 8), np.inf)}, r"z holds 960 non-finite value\(s\)"),
+        ({"logits": np.full((120, 4), np.nan)}, r"logits holds 480 non-finite value\(s\)"),
+        ({"device": "gpu"}, r"device='gpu' is not known"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(kwargs, match) -> None:
     z, logits = debug_pool()
     args = {"name": "forge", "z": z, "logits": logits, "budget": 5, "seed": 0, "device": "cpu"}
     args.update(kwargs)
     with pytest.raises(ForgeLensError, match=match):
-        selection.select(args.pop("name"), args.pop("z"), args.pop("logits"), args.pop("budget"),
-                         **args)
+        selection.select(
+            args.pop("name"), args.pop("z"), args.pop("logits"), args.pop("budget"), **args
+        )
 
 
 def test_lower_level_bad_input_is_rejected() -> None:

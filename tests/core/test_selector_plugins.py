@@ -80,13 +80,16 @@ class _RefusesOneClass(Selector):
         return np.arange(budget)
 
 
-@pytest.mark.parametrize(("broken", "needle"), [
-    (_Duplicates, "broke its contract"),
-    (_ShortByOne, "broke its contract"),
-    (_Unseeded, "same seed gives the same picks"),
-    (_Mutates, "changed the pool's logits"),
-    (_CrashesOnOneClass, "one class pool raised IndexError"),
-])
+@pytest.mark.parametrize(
+    ("broken", "needle"),
+    [
+        (_Duplicates, "broke its contract"),
+        (_ShortByOne, "broke its contract"),
+        (_Unseeded, "same seed gives the same picks"),
+        (_Mutates, "changed the pool's logits"),
+        (_CrashesOnOneClass, "one class pool raised IndexError"),
+    ],
+)
 def test_broken_selectors_fail_the_contract_naming_the_rule(broken, needle: str) -> None:
     with pytest.raises(SelectorContractError, match=needle):
         check_selector(broken())
@@ -101,8 +104,10 @@ def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
     """The authors' loop written plainly (full distance matrices: a tiny pool only)."""
     labels = cluster_labels(z, min(budget, 500, len(z)), seed)
     ids, sizes = np.unique(labels, return_counts=True)
-    clusters = sorted((c for c, s in zip(ids, sizes, strict=True) if s > 5),
-                      key=lambda c: (-sizes[list(ids).index(c)], c))
+    clusters = sorted(
+        (c for c, s in zip(ids, sizes, strict=True) if s > 5),
+        key=lambda c: (-sizes[list(ids).index(c)], c),
+    )
     labels = labels.copy()
     picks = []
     for i in range(budget):
@@ -110,7 +115,7 @@ def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
         feats = z[members].astype(np.float64)
         d2 = ((feats[:, None] - feats[None]) ** 2).sum(-1)
         k = min(20, len(members) // 2)
-        nearest = np.sort(d2, axis=1)[:, 1:k + 1]  # column 0: the point itself
+        nearest = np.sort(d2, axis=1)[:, 1 : k + 1]  # column 0: the point itself
         best = members[int(np.argmax(1 / (nearest.mean(1) + 1e-5)))]
         picks.append(int(best))
         labels[best] = -1
@@ -129,7 +134,8 @@ def test_typiclust_matches_a_plain_reference_of_the_authors_loop() -> None:
 
 
 def test_a_module_class_spec_runs_in_a_sweep_and_its_params_make_the_run_id(
-        tmp_path: Path, clean_registry) -> None:
+    tmp_path: Path, clean_registry
+) -> None:
     ids = run_sweep("debug", ["random", SPEC], [0.1], [0], root=str(tmp_path), device="cpu")
     store = RunStore(tmp_path)
     config = store.load_config(ids[1])["config"]
@@ -142,8 +148,7 @@ def test_a_module_class_spec_runs_in_a_sweep_and_its_params_make_the_run_id(
     original = TypiClust.__init__.__defaults__
     TypiClust.__init__.__defaults__ = (5, 500, 10)
     try:
-        (changed,) = run_sweep("debug", ["typiclust"], [0.1], [0], root=str(tmp_path),
-                               device="cpu")
+        (changed,) = run_sweep("debug", ["typiclust"], [0.1], [0], root=str(tmp_path), device="cpu")
     finally:
         TypiClust.__init__.__defaults__ = original
     assert changed != ids[1]
@@ -163,13 +168,15 @@ def _fake_installed_plugin(site: Path) -> None:
     `pip install -e examples/` would write it."""
     info = site / "forgelens_typiclust_example-0.1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: forgelens-typiclust-example\n"
-                                   "Version: 0.1.0\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: forgelens-typiclust-example\nVersion: 0.1.0\n"
+    )
     (info / "entry_points.txt").write_text(f"[forgelens.selectors]\ntypiclust = {SPEC}\n")
 
 
-def test_an_installed_entry_point_plugin_runs_through_the_cli(tmp_path: Path, monkeypatch,
-                                                              capsys, clean_registry) -> None:
+def test_an_installed_entry_point_plugin_runs_through_the_cli(
+    tmp_path: Path, monkeypatch, capsys, clean_registry
+) -> None:
     site = tmp_path / "site"
     _fake_installed_plugin(site)
     monkeypatch.syspath_prepend(str(site))  # as if installed: importlib.metadata sees it
@@ -177,9 +184,28 @@ def test_an_installed_entry_point_plugin_runs_through_the_cli(tmp_path: Path, mo
     out = tmp_path / "runs"
     assert main(["list"]) == 0
     assert "  typiclust" in capsys.readouterr().out
-    assert main(["run", "--scenario", "debug", "--methods", "typiclust", "--budgets", "0.1",
-                 "--seeds", "0", "--out", str(out), "--device", "cpu", "--no-umap",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--scenario",
+                "debug",
+                "--methods",
+                "typiclust",
+                "--budgets",
+                "0.1",
+                "--seeds",
+                "0",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--no-umap",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     (run_id,) = RunStore(out).run_ids()
     config = RunStore(out).load_config(run_id)["config"]
     assert config["method"] == "typiclust" and config["selector"]["source"] == SPEC

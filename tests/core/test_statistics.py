@@ -90,12 +90,15 @@ def test_difference_interval_is_the_paired_t_interval_and_drives_the_verdict():
 
 
 def test_paired_differences_pair_by_seed_never_by_pooled_means():
-    table = pd.DataFrame({
-        "method": ["random"] * 3 + ["forge"] * 2,
-        "experiment": "e", "budget": 0.1,
-        "seed": [0, 1, 2, 0, 2],
-        "accuracy": [0.5, 0.9, 0.6, 0.55, 0.65],
-    })
+    table = pd.DataFrame(
+        {
+            "method": ["random"] * 3 + ["forge"] * 2,
+            "experiment": "e",
+            "budget": 0.1,
+            "seed": [0, 1, 2, 0, 2],
+            "accuracy": [0.5, 0.9, 0.6, 0.55, 0.65],
+        }
+    )
     out = paired_differences(table, "accuracy", pair_on=("experiment", "budget", "seed"))
     assert out["difference"].tolist() == pytest.approx([0.05, 0.05])
     # a pooled comparison would give mean(forge) - mean(random) = 0.6 - 0.667 < 0

@@ -47,8 +47,11 @@ def test_default_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_write_then_read_round_trip(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     tables = _tables(0)
-    store.write_run("abc", {"config": {"scenario": "debug", "method": "random", "budget": 0.1,
-                                       "seed": 0}}, tables)
+    store.write_run(
+        "abc",
+        {"config": {"scenario": "debug", "method": "random", "budget": 0.1, "seed": 0}},
+        tables,
+    )
     assert store.is_finished("abc") and store.run_ids() == ["abc"]
     pd.testing.assert_frame_equal(store.load_table("abc", "selection"), tables["selection"])
     assert store.finished_runs()["method"].tolist() == ["random"]

@@ -27,13 +27,17 @@ WORDS = {"good": "pos", "great": "pos", "love": "pos", "bad": "neg", "awful": "n
 def make_rows(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
-    for domain, filler in (("books", "this book is"), ("films", "that movie was"),
-                           ("games", "the game felt")):
+    for domain, filler in (
+        ("books", "this book is"),
+        ("films", "that movie was"),
+        ("games", "the game felt"),
+    ):
         for i in range(12):
             word = list(WORDS)[i % len(WORDS)]
             noise = " ".join(rng.choice(["very", "so", "quite", "really"], size=2))
-            rows.append({"review": f"{filler} {noise} {word}", "stars": WORDS[word],
-                         "shop": domain})
+            rows.append(
+                {"review": f"{filler} {noise} {word}", "stars": WORDS[word], "shop": domain}
+            )
     return pd.DataFrame(rows)
 
 
@@ -49,31 +53,55 @@ def tiny_bert(tmp_path_factory) -> Path:
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]",
-                            cls_token="[CLS]", sep_token="[SEP]").save_pretrained(folder)
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    ).save_pretrained(folder)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     return folder
 
 
 def text_table(files, name: str, model: Path | None, **extra) -> dict:
-    return {"name": name, "kind": "text-files", "files": [str(f) for f in files],
-            "text_column": "review", "label_column": "stars", "domain_column": "shop",
-            "source": ["books"], "target": ["films"], "max_length": 16,
-            **({} if model is None else {"model": str(model)}), **extra}
+    return {
+        "name": name,
+        "kind": "text-files",
+        "files": [str(f) for f in files],
+        "text_column": "review",
+        "label_column": "stars",
+        "domain_column": "shop",
+        "source": ["books"],
+        "target": ["films"],
+        "max_length": 16,
+        **({} if model is None else {"model": str(model)}),
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
-def test_each_file_format_gives_the_same_scenario(tmp_path: Path, tiny_bert: Path,
-                                                  suffix: str) -> None:
+def test_each_file_format_gives_the_same_scenario(
+    tmp_path: Path, tiny_bert: Path, suffix: str
+) -> None:
     rows = make_rows()
     path = tmp_path / f"reviews.{suffix}"
-    {"csv": lambda: rows.to_csv(path, index=False),
-     "jsonl": lambda: rows.to_json(path, orient="records", lines=True),
-     "parquet": lambda: rows.to_parquet(path)}[suffix]()
+    {
+        "csv": lambda: rows.to_csv(path, index=False),
+        "jsonl": lambda: rows.to_json(path, orient="records", lines=True),
+        "parquet": lambda: rows.to_parquet(path),
+    }[suffix]()
     scenario = build_scenario(register_table(text_table([path], f"reviews-{suffix}", tiny_bert)))
     assert scenario.class_names == ("neg", "pos") and scenario.modality == "text"
     assert scenario.source_train.x.shape[1:] == (2, 16)
@@ -86,12 +114,14 @@ def test_each_file_format_gives_the_same_scenario(tmp_path: Path, tiny_bert: Pat
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_a_local_model_dir_runs_a_sweep_with_either_pooling(tmp_path: Path, tiny_bert: Path,
-                                                           pooling: str) -> None:
+def test_a_local_model_dir_runs_a_sweep_with_either_pooling(
+    tmp_path: Path, tiny_bert: Path, pooling: str
+) -> None:
     path = tmp_path / "reviews.csv"
     make_rows().to_csv(path, index=False)
-    name = register_table(text_table([path], f"tiny-{pooling}", tiny_bert, pooling=pooling,
-                                     target=["films", "games"]))
+    name = register_table(
+        text_table([path], f"tiny-{pooling}", tiny_bert, pooling=pooling, target=["films", "games"])
+    )
     store = RunStore(tmp_path / "runs")
     prepared = prepare_pool(store, name, device=torch.device("cpu"))
     z = prepared.features["target_pool"]
@@ -111,19 +141,27 @@ def test_a_local_model_dir_runs_a_sweep_with_either_pooling(tmp_path: Path, tiny
     assert set(samples["domain"]) == {"films", "games"}
 
 
-@pytest.mark.parametrize(("mutate", "extra", "needle"), [
-    (lambda r: r.drop(columns=["stars"]), {}, "lacks column\\(s\\) stars"),
-    (lambda r: r.assign(review=r["review"].where(r.index != 14, "  ")), {},
-     "1 empty text\\(s\\).*row 14"),
-    (lambda r: r, {"target": ["books"]}, "named twice"),
-    (lambda r: r, {"target": ["toys"]}, "target domain 'toys' has no rows"),
-])
-def test_bad_text_input_is_named(tmp_path: Path, tiny_bert: Path, mutate, extra,
-                                 needle: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "extra", "needle"),
+    [
+        (lambda r: r.drop(columns=["stars"]), {}, "lacks column\\(s\\) stars"),
+        (
+            lambda r: r.assign(review=r["review"].where(r.index != 14, "  ")),
+            {},
+            "1 empty text\\(s\\).*row 14",
+        ),
+        (lambda r: r, {"target": ["books"]}, "named twice"),
+        (lambda r: r, {"target": ["toys"]}, "target domain 'toys' has no rows"),
+    ],
+)
+def test_bad_text_input_is_named(
+    tmp_path: Path, tiny_bert: Path, mutate, extra, needle: str
+) -> None:
     path = tmp_path / "reviews.csv"
     mutate(make_rows()).to_csv(path, index=False)
-    name = register_table(text_table([path], "bad-text-" + str(abs(hash(needle)) % 10**6),
-                                     tiny_bert, **extra))
+    name = register_table(
+        text_table([path], "bad-text-" + str(abs(hash(needle)) % 10**6), tiny_bert, **extra)
+    )
     with pytest.raises(ForgeLensError, match=needle):
         build_scenario(name)
 
@@ -142,10 +180,13 @@ def test_labels_not_shared_across_domains_are_reported(tmp_path: Path, tiny_bert
     assert set(scenario.target_pool.y) == {1}  # the "meh" rows are left out
 
 
-@pytest.mark.parametrize(("remove", "needle"), [
-    ("model.safetensors", "lacks weights"), ("tokenizer.json", "lacks a tokenizer")])
-def test_a_model_dir_without_weights_or_tokenizer_is_named(tmp_path: Path, tiny_bert: Path,
-                                                           remove: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("remove", "needle"),
+    [("model.safetensors", "lacks weights"), ("tokenizer.json", "lacks a tokenizer")],
+)
+def test_a_model_dir_without_weights_or_tokenizer_is_named(
+    tmp_path: Path, tiny_bert: Path, remove: str, needle: str
+) -> None:
     import shutil
 
     broken = tmp_path / "broken"
@@ -166,17 +207,28 @@ def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> N
     frames = []
     for domain in ("airline", "apple"):
         texts, labels = builder._domain(domain)
-        frames.append(pd.DataFrame({"text": texts, "label": [CLASS_NAMES[i] for i in labels],
-                                    "domain": domain}))
+        frames.append(
+            pd.DataFrame(
+                {"text": texts, "label": [CLASS_NAMES[i] for i in labels], "domain": domain}
+            )
+        )
     path = tmp_path / "tweets.csv"
     pd.concat(frames).to_csv(path, index=False)
-    name = register_table({"name": "tweets-csv", "kind": "text-files", "files": [str(path)],
-                           "source": ["airline"], "target": ["apple"]})
+    name = register_table(
+        {
+            "name": "tweets-csv",
+            "kind": "text-files",
+            "files": [str(path)],
+            "source": ["airline"],
+            "target": ["apple"],
+        }
+    )
     built = build_scenario("tweets-airline-to-apple", per_class=10)
     device = torch.device("cpu")
     ours = prepare_pool(RunStore(tmp_path / "a"), name, device=device)
-    theirs = prepare_pool(RunStore(tmp_path / "b"), "tweets-airline-to-apple", device=device,
-                          scenario=built)
+    theirs = prepare_pool(
+        RunStore(tmp_path / "b"), "tweets-airline-to-apple", device=device, scenario=built
+    )
     assert ours.scenario.class_names == built.class_names
     for split in ("source_train", "source_val", "target_pool", "target_val", "target_test"):
         assert torch.equal(ours.scenario.split(split).x, built.split(split).x)
@@ -189,6 +241,7 @@ def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> N
         a, b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
         assert a.load_table(mine, "selection").equals(b.load_table(ref, "selection")), method
         for name in ("accuracy", "samples", "pairs", "summary"):
-            ours_table = a.load_table(mine, name).drop(columns=["domain", "nn_domain"],
-                                                       errors="ignore")
+            ours_table = a.load_table(mine, name).drop(
+                columns=["domain", "nn_domain"], errors="ignore"
+            )
             pd.testing.assert_frame_equal(ours_table, b.load_table(ref, name), obj=name)

@@ -61,16 +61,19 @@ def test_gradient_distance_and_tangent_norm_match_autograd(loss):
         assert row.grad_distance == pytest.approx(float((g - g_nn).norm()), rel=1e-10)
     # tangent feature: the Jacobian of the C logits with respect to (W, b), Frobenius norm
     for i in range(len(z)):
+
         def f(weight, bias, i=i):
             return torch.nn.functional.linear(torch.from_numpy(z[i]), weight, bias)
+
         jw, jb = torch.autograd.functional.jacobian(f, (head.weight.detach(), head.bias.detach()))
         frobenius = float(torch.sqrt((jw**2).sum() + (jb**2).sum()))
-        assert last_layer_tangent_norm(z[i:i + 1], c)[0] == pytest.approx(frobenius, rel=1e-12)
+        assert last_layer_tangent_norm(z[i : i + 1], c)[0] == pytest.approx(frobenius, rel=1e-12)
         # |z| (FORGE's proxy) is NOT that norm: it drops sqrt(C) and the bias
         assert np.linalg.norm(z[i]) < frobenius
     np.testing.assert_allclose(out["tangent_norm"], last_layer_tangent_norm(z, c)[idx])
-    np.testing.assert_allclose(out["gamma_tangent"],
-                               np.maximum(out["tangent_norm"], out["nn_tangent_norm"]))
+    np.testing.assert_allclose(
+        out["gamma_tangent"], np.maximum(out["tangent_norm"], out["nn_tangent_norm"])
+    )
     np.testing.assert_allclose(out["first_order"], out["grad_distance"] * 0.5)
     np.testing.assert_allclose(out["second_order"], 2 * out["gamma_tangent"] ** 2 * 0.25)
 
@@ -116,11 +119,11 @@ def test_the_gap_is_exactly_first_order_plus_the_two_tangent_quadratics():
     zt = np.hstack([z, np.ones((len(z), 1))])
     e = output_residual(logits, labels, "mse")
     i, j = terms["nn_idx"].to_numpy(), terms["idx"].to_numpy()  # x selected, x' unselected
-    linear = -np.einsum("pc,pd,cd->p", e[i], zt[i], step) + np.einsum("pc,pd,cd->p", e[j], zt[j],
-                                                                        step)
+    linear = -np.einsum("pc,pd,cd->p", e[i], zt[i], step) + np.einsum(
+        "pc,pd,cd->p", e[j], zt[j], step
+    )
     quad_x, quad_xp = ((zt[i] @ step.T) ** 2).sum(1), ((zt[j] @ step.T) ** 2).sum(1)
-    np.testing.assert_allclose(terms["signed_gap"], linear - quad_x + quad_xp,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(terms["signed_gap"], linear - quad_x + quad_xp, rtol=1e-9, atol=1e-9)
 
 
 def test_in_the_exact_regime_the_bound_never_fails_and_its_first_order_term_alone_does():
@@ -165,7 +168,7 @@ def test_full_tangent_norm_matches_a_per_sample_autograd_loop():
     fast = full_tangent_norms(model, x, device=CPU, chunk=3)
     params = list(model.parameters())
     for i in range(len(x)):
-        out = model(x[i:i + 1])[0]
+        out = model(x[i : i + 1])[0]
         squared = 0.0
         for c in range(3):
             grads = torch.autograd.grad(out[c], params, retain_graph=True)
@@ -181,8 +184,16 @@ def test_full_tangent_norm_matches_a_per_sample_autograd_loop():
 def mse_head_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("mse")
     hp = hparams_for("debug", adapt_loss="mse", adapt_lr=0.002)
-    ids = run_sweep("debug", ("random", "forge"), (0.05, 0.2), (0, 1, 2), root=str(root),
-                    device="cpu", adaptation="head", hparams=hp)
+    ids = run_sweep(
+        "debug",
+        ("random", "forge"),
+        (0.05, 0.2),
+        (0, 1, 2),
+        root=str(root),
+        device="cpu",
+        adaptation="head",
+        hparams=hp,
+    )
     return RunStore(root), ids
 
 
@@ -205,11 +216,18 @@ def test_head_mse_runs_never_violate_the_bound_and_record_every_term(mse_head_st
 
 
 def test_paper_preset_follows_section_6_and_keeps_the_source_model():
-    for scenario, optimizer, batch in (("digits-to-mnist", "sgd", 64),
-                                       ("tweets-airline-to-apple", "adam", 16)):
+    for scenario, optimizer, batch in (
+        ("digits-to-mnist", "sgd", 64),
+        ("tweets-airline-to-apple", "adam", 16),
+    ):
         default, paper = hparams_for(scenario), hparams_for(scenario, "paper")
-        assert (paper.adapt_optimizer, paper.adapt_lr, paper.adapt_batch, paper.adapt_epochs,
-                paper.preset) == (optimizer, 1e-4, batch, 4, "paper")
+        assert (
+            paper.adapt_optimizer,
+            paper.adapt_lr,
+            paper.adapt_batch,
+            paper.adapt_epochs,
+            paper.preset,
+        ) == (optimizer, 1e-4, batch, 4, "paper")
         assert default.preset == "default"
         assert paper.source_params() == default.source_params()  # same cached source model
     assert hparams_for("debug", "paper", adapt_lr=0.01).adapt_lr == 0.01  # overrides win
@@ -220,14 +238,33 @@ def test_paper_preset_follows_section_6_and_keeps_the_source_model():
 def test_cli_records_loss_preset_and_overrides_in_the_config(tmp_path, capsys):
     from core.cli import main
 
-    args = ["run", "--scenario", "debug", "--methods", "random", "--budgets", "0.1", "--seeds",
-            "0", "--out", str(tmp_path), "--adaptation", "head", "--no-umap", "--quiet"]
+    args = [
+        "run",
+        "--scenario",
+        "debug",
+        "--methods",
+        "random",
+        "--budgets",
+        "0.1",
+        "--seeds",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--adaptation",
+        "head",
+        "--no-umap",
+        "--quiet",
+    ]
     assert main([*args, "--loss", "mse", "--hparams", "paper", "--set", "adapt_lr=2e-4"]) == 0
     store = RunStore(tmp_path)
     (run_id,) = store.run_ids()
     hparams = store.load_config(run_id)["config"]["hparams"]
-    assert (hparams["adapt_loss"], hparams["preset"], hparams["adapt_lr"],
-            hparams["adapt_epochs"]) == ("mse", "paper", 2e-4, 4)
+    assert (
+        hparams["adapt_loss"],
+        hparams["preset"],
+        hparams["adapt_lr"],
+        hparams["adapt_epochs"],
+    ) == ("mse", "paper", 2e-4, 4)
     assert main([*args, "--set", "adapt_lr"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
     assert main([*args, "--loss", "hinge"]) == 2

@@ -37,8 +37,9 @@ def test_plane_coordinates_are_isometric_to_the_engine_spaces(space: str) -> Non
     logits[0] = [60.0, -60.0]  # a saturated softmax: BADGE residual 0, FORGE still |z|
     logits[1] = [0.3, 0.3]  # a tie: pseudo-label 0
     coords = plane_coordinates(z, logits, space)
-    np.testing.assert_allclose(_plane_sq_distances(coords),
-                               _engine_sq_distances(z, logits, space), atol=1e-9)
+    np.testing.assert_allclose(
+        _plane_sq_distances(coords), _engine_sq_distances(z, logits, space), atol=1e-9
+    )
     if space == "forge":
         np.testing.assert_allclose(np.linalg.norm(coords, axis=1), np.linalg.norm(z, axis=1))
     if space == "badge":

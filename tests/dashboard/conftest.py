@@ -24,8 +24,14 @@ def debug_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from core.store import RunStore
 
     root = tmp_path_factory.mktemp("debug_store")
-    run_ids = run_sweep("debug", list(DEBUG_METHODS), list(DEBUG_BUDGETS), list(DEBUG_SEEDS),
-                        root=str(root), device="cpu")
+    run_ids = run_sweep(
+        "debug",
+        list(DEBUG_METHODS),
+        list(DEBUG_BUDGETS),
+        list(DEBUG_SEEDS),
+        root=str(root),
+        device="cpu",
+    )
     store = RunStore(root)
     umap_2d(store, store.load_config(run_ids[0])["pool_id"], "forge")
     return root
@@ -57,8 +63,15 @@ def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
     from core.store import RunStore
 
     root = tmp_path_factory.mktemp("text_store")
-    run_ids = run_sweep(TEXT_SCENARIO, ["random", "forge"], [0.1], [0], root=str(root),
-                        device="cpu", built=text_slice)
+    run_ids = run_sweep(
+        TEXT_SCENARIO,
+        ["random", "forge"],
+        [0.1],
+        [0],
+        root=str(root),
+        device="cpu",
+        built=text_slice,
+    )
     store = RunStore(root)
     umap_2d(store, store.load_config(run_ids[0])["pool_id"], "z")
     return root
@@ -68,9 +81,14 @@ def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
 def served_app(debug_store: Path, tmp_path: Path):
     port = free_port()
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
-                              env={**os.environ, RUNS_ENV: str(debug_store)},
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=REPO,
+        env={**os.environ, RUNS_ENV: str(debug_store)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180
@@ -81,8 +99,9 @@ def served_app(debug_store: Path, tmp_path: Path):
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
                     log.flush()
-                    pytest.fail("the app did not start:\n"
-                                + (tmp_path / "server.log").read_text()[-3000:])
+                    pytest.fail(
+                        "the app did not start:\n" + (tmp_path / "server.log").read_text()[-3000:]
+                    )
                 time.sleep(0.5)  # polling the health endpoint until it answers
         yield url
     finally:

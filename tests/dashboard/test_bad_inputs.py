@@ -69,10 +69,16 @@ def assert_no_html_from_files(at: AppTest) -> None:
 
 def test_no_page_or_widget_allows_html() -> None:
     """Static guard: nothing in the UI layers can render HTML."""
-    offenders = [str(p.relative_to(REPO)) for folder in ("dashboard", "pages")
-                 for p in (REPO / folder).rglob("*.py")
-                 if re.search(r"unsafe_allow_html\s*=\s*True|st\.html\(|components\.v1|"
-                              r"components\.html", p.read_text())]
+    offenders = [
+        str(p.relative_to(REPO))
+        for folder in ("dashboard", "pages")
+        for p in (REPO / folder).rglob("*.py")
+        if re.search(
+            r"unsafe_allow_html\s*=\s*True|st\.html\(|components\.v1|"
+            r"components\.html",
+            p.read_text(),
+        )
+    ]
     assert offenders == []
 
 
@@ -82,7 +88,8 @@ def _truncate(path: Path) -> None:
 
 
 def test_every_page_shows_what_is_intact_and_names_what_is_not(
-        debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     store = RunStore(root)
     runs = store.finished_runs()
@@ -105,8 +112,9 @@ def test_every_page_shows_what_is_intact_and_names_what_is_not(
     assert len(list((root / QUARANTINE).glob("*.json"))) == 3  # moved aside, not deleted
 
 
-def test_a_damaged_pool_leaves_the_pages_standing(debug_store: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_damaged_pool_leaves_the_pages_standing(
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     pool = next((root / "_pools").iterdir())
     (pool / "meta.json").write_text("{")
@@ -119,8 +127,9 @@ def test_a_damaged_pool_leaves_the_pages_standing(debug_store: Path, tmp_path: P
 
 
 # ---- text from files never reaches HTML ----------------------------------------------------
-def test_html_in_class_names_is_shown_as_text(debug_store: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_in_class_names_is_shown_as_text(
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     pool = next((root / "_pools").iterdir())
     meta = json.loads((pool / "meta.json").read_text())
@@ -143,17 +152,38 @@ def test_html_in_class_names_is_shown_as_text(debug_store: Path, tmp_path: Path,
 def _evil_job(root: Path, job_id: str, **fields) -> None:
     folder = root / JOBS
     folder.mkdir(parents=True, exist_ok=True)
-    request = {"job_id": job_id, "pid": None, "scenario": EVIL, "methods": [EVIL, "forge"],
-               "budgets": [0.1], "seeds": [0], "adaptation": EVIL, "command": ["x"], **fields}
+    request = {
+        "job_id": job_id,
+        "pid": None,
+        "scenario": EVIL,
+        "methods": [EVIL, "forge"],
+        "budgets": [0.1],
+        "seeds": [0],
+        "adaptation": EVIL,
+        "command": ["x"],
+        **fields,
+    }
     (folder / f"{job_id}.json").write_text(json.dumps(request))
-    (folder / f"{job_id}.jsonl").write_text(json.dumps(
-        {"stage": "adapt", "message": EVIL, "method": EVIL, "budget": 0.1, "seed": 0,
-         "n_runs": 2, "run_index": 0}) + "\n")
+    (folder / f"{job_id}.jsonl").write_text(
+        json.dumps(
+            {
+                "stage": "adapt",
+                "message": EVIL,
+                "method": EVIL,
+                "budget": 0.1,
+                "seed": 0,
+                "n_runs": 2,
+                "run_index": 0,
+            }
+        )
+        + "\n"
+    )
     (folder / f"{job_id}.log").write_text(EVIL)
 
 
-def test_html_in_job_files_is_shown_as_text(debug_store: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_in_job_files_is_shown_as_text(
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     _evil_job(root, "20260101-000000-aaaaaa")
     at = open_page(root, monkeypatch, "run")
@@ -164,8 +194,9 @@ def test_html_in_job_files_is_shown_as_text(debug_store: Path, tmp_path: Path,
     assert all("<img" not in str(p.proto.text).replace("\\<", "") for p in at.get("progress"))
 
 
-def test_html_in_a_run_config_quarantines_the_run(debug_store: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_in_a_run_config_quarantines_the_run(
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     store = RunStore(root)
     run_id = store.run_ids()[0]
@@ -182,10 +213,12 @@ def test_html_in_a_run_config_quarantines_the_run(debug_store: Path, tmp_path: P
 
 
 # ---- damaged job files -----------------------------------------------------------------------
-@pytest.mark.parametrize("content", ["", '{"job_id": "2026', "[1, 2]", '{"job_id": "other"}',
-                                     "\x00\xff garbage"])
-def test_a_damaged_job_file_is_shown_as_damaged(empty_store: Path, content: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "content", ["", '{"job_id": "2026', "[1, 2]", '{"job_id": "other"}', "\x00\xff garbage"]
+)
+def test_a_damaged_job_file_is_shown_as_damaged(
+    empty_store: Path, content: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = empty_store / JOBS
     folder.mkdir()
     (folder / "20260101-000000-bbbbbb.json").write_bytes(content.encode("latin-1"))
@@ -209,8 +242,9 @@ def fake_runner(monkeypatch: pytest.MonkeyPatch):
     def start(root, request, python=None):
         recorded = job_queue.read_job(root, request["job_id"])
         assert recorded["phase"] == job_queue.STARTING  # written before the process exists
-        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+        )
         started.append(process)
         return process.pid
 
@@ -226,8 +260,9 @@ def fake_runner(monkeypatch: pytest.MonkeyPatch):
 def _submit(root: Path, methods=("random",), **options) -> jobs.Submitted:
     """A debug sweep; the memory check is tested on its own, so it is off here."""
     options = {"check_memory": False, **options}
-    return jobs.submit_job(root, "debug", list(methods), [0.1], [0], device="cpu", umap=False,
-                           **options)
+    return jobs.submit_job(
+        root, "debug", list(methods), [0.1], [0], device="cpu", umap=False, **options
+    )
 
 
 def test_an_identical_sweep_is_not_started_twice(tmp_path: Path, fake_runner) -> None:
@@ -238,8 +273,9 @@ def test_an_identical_sweep_is_not_started_twice(tmp_path: Path, fake_runner) ->
         assert again.duplicate and again.job_id == first.job_id
     assert len(fake_runner) == 1 and len(list((tmp_path / JOBS).glob("*.json"))) == 1
     # the same runs asked in another order are the same sweep
-    other = jobs.submit_job(tmp_path, "debug", ["random"], [0.1], [0], device="auto",
-                            check_memory=False)
+    other = jobs.submit_job(
+        tmp_path, "debug", ["random"], [0.1], [0], device="auto", check_memory=False
+    )
     assert other.duplicate
 
 
@@ -257,7 +293,8 @@ def test_concurrent_identical_submissions_queue_one_sweep(tmp_path: Path, fake_r
 
 
 def test_at_most_n_sweeps_run_and_the_rest_wait_or_are_cancelled(
-        tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = _submit(tmp_path, ["random"])
     b = _submit(tmp_path, ["margin"])
     c = _submit(tmp_path, ["entropy"])
@@ -276,12 +313,16 @@ def test_at_most_n_sweeps_run_and_the_rest_wait_or_are_cancelled(
 
 
 def test_a_sweep_that_would_not_fit_in_memory_is_refused(
-        tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import core.resources as resources
 
     monkeypatch.setattr(resources, "available_memory", lambda: 200 * 2**20)
-    with pytest.raises(ForgeLensError, match=r"memory: a sweep of scenario='debug' needs about "
-                                             r"1\.0 GiB, but only 0\.2 GiB is available"):
+    with pytest.raises(
+        ForgeLensError,
+        match=r"memory: a sweep of scenario='debug' needs about "
+        r"1\.0 GiB, but only 0\.2 GiB is available",
+    ):
         _submit(tmp_path, check_memory=True)
     assert not list((tmp_path / JOBS).glob("*.json")) and fake_runner == []
 
@@ -292,10 +333,19 @@ def test_the_runner_records_the_exit_and_starts_the_next_job(tmp_path: Path) -> 
     folder.mkdir()
     quick = [sys.executable, "-c", "print('quick')"]
     slow = [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"]
-    for job_id, command, submitted in (("20260101-000000-000001", quick, 1.0),
-                                       ("20260101-000000-000002", slow, 2.0)):
-        job_queue.write_job(tmp_path, {"job_id": job_id, "phase": job_queue.QUEUED,
-                                       "command": command, "submitted": submitted})
+    for job_id, command, submitted in (
+        ("20260101-000000-000001", quick, 1.0),
+        ("20260101-000000-000002", slow, 2.0),
+    ):
+        job_queue.write_job(
+            tmp_path,
+            {
+                "job_id": job_id,
+                "phase": job_queue.QUEUED,
+                "command": command,
+                "submitted": submitted,
+            },
+        )
     assert jobs.dispatch(tmp_path) == ["20260101-000000-000001"]
     deadline = time.time() + 60
     second = "20260101-000000-000002"
@@ -314,7 +364,8 @@ def test_the_runner_records_the_exit_and_starts_the_next_job(tmp_path: Path) -> 
 
 # ---- network and errors ----------------------------------------------------------------------
 def test_off_localhost_launching_needs_the_operators_token(
-        debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_store(debug_store, tmp_path)
     monkeypatch.setattr(access, "bound_address", lambda: "0.0.0.0")
     monkeypatch.delenv(access.TOKEN_ENV, raising=False)
@@ -339,7 +390,8 @@ def test_off_localhost_launching_needs_the_operators_token(
 
 
 def test_a_viewer_sees_a_short_message_not_a_traceback(
-        debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dashboard import loaders
 
     def broken(*args, **kwargs):
@@ -352,8 +404,11 @@ def test_a_viewer_sees_a_short_message_not_a_traceback(
     [error] = at.error
     assert "Something went wrong while drawing this page (RuntimeError)" in error.value
     assert "/srv/secret" not in error.value
-    monkeypatch.setattr(loaders, "accuracy_tables",
-                        lambda *a, **k: (_ for _ in ()).throw(ForgeLensError("split='x' bad")))
+    monkeypatch.setattr(
+        loaders,
+        "accuracy_tables",
+        lambda *a, **k: (_ for _ in ()).throw(ForgeLensError("split='x' bad")),
+    )
     at = open_page(debug_store, monkeypatch, "accuracy")
     assert "split='x' bad" in unescape_markdown(at.error[0].value)
 
@@ -364,12 +419,18 @@ def test_the_default_config_binds_localhost_and_hides_error_details() -> None:
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     assert config["client"]["showErrorDetails"] == "none"
-    dry = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True,
-                         env={k: v for k, v in os.environ.items() if k != "FORGELENS_DEV"})
+    dry = subprocess.run(
+        ["make", "-n", "run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "FORGELENS_DEV"},
+    )
     assert "--server.address 127.0.0.1" in dry.stdout
     assert "showErrorDetails" not in dry.stdout
-    exposed = subprocess.run(["make", "-n", "run", "HOST=0.0.0.0"], cwd=REPO,
-                             capture_output=True, text=True)
+    exposed = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0"], cwd=REPO, capture_output=True, text=True
+    )
     assert "--server.address 0.0.0.0" in exposed.stdout
 
 

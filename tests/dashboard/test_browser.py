@@ -24,8 +24,9 @@ STABLE_DRAG_LAYER = """() => {
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"
+    ),
 ]
 
 
@@ -55,8 +56,14 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             elsewhere = []  # icons and fonts come from the app, nothing from outside
-            page.on("request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).netloc not in (
-                "", urlsplit(served_app).netloc) else None)
+            page.on(
+                "request",
+                lambda r: (
+                    elsewhere.append(r.url)
+                    if urlsplit(r.url).netloc not in ("", urlsplit(served_app).netloc)
+                    else None
+                ),
+            )
             for spec in PAGES:
                 path = "" if spec.default else spec.url_path
                 page.goto(f"{served_app}/{path}")

@@ -20,8 +20,9 @@ from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"
+    ),
 ]
 
 FIRST_POINT_JS = """() => {
@@ -47,14 +48,14 @@ def _download(page, label: str) -> bytes:
 
 
 def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
-        served_app: str, debug_store: Path) -> None:  # noqa: F811 - the imported fixture
+    served_app: str, debug_store: Path
+) -> None:  # noqa: F811 - the imported fixture
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = _browser(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100},
-                                    accept_downloads=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
             page.goto(f"{served_app}/gap")
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
             page.wait_for_timeout(1500)
@@ -77,8 +78,7 @@ def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
             assert set(pairs["method"]) == {"badge"} and set(pairs["budget_pct"]) == {10.0}
 
             page.goto(f"{served_app}/accuracy")
-            page.get_by_role("button", name="per-seed rows, in % (CSV)").wait_for(
-                timeout=90_000)
+            page.get_by_role("button", name="per-seed rows, in % (CSV)").wait_for(timeout=90_000)
             rows = pd.read_csv(io.BytesIO(_download(page, "per-seed rows, in % (CSV)")))
             store = RunStore(debug_store)
             run = rows.iloc[0]
@@ -99,9 +99,14 @@ def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
     root.mkdir()
     port = free_port()
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
-                              env={**os.environ, RUNS_ENV: str(root)}, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=REPO,
+        env={**os.environ, RUNS_ENV: str(root)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180
@@ -118,8 +123,9 @@ def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url)
                 page.get_by_text("is empty").first.wait_for(timeout=90_000)
-                jobs.launch_job(root, "debug", ["random", "forge"], [0.1], [0], device="cpu",
-                                umap=False)
+                jobs.launch_job(
+                    root, "debug", ["random", "forge"], [0.1], [0], device="cpu", umap=False
+                )
                 # no reload from here on: the open tab must notice the job and its runs
                 page.get_by_text("finished runs").first.wait_for(timeout=240_000)
                 page.get_by_text("Figure 5 in numbers — debug").first.wait_for(timeout=60_000)

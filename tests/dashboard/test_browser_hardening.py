@@ -21,8 +21,9 @@ from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (CI installs Debian's chromium)"
+    ),
 ]
 
 
@@ -35,9 +36,14 @@ def served_copy(debug_store: Path, tmp_path: Path):
     log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "FORGELENS_TOKEN")}
     with log_path.open("w") as log:
-        server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
-                                  env={**env, RUNS_ENV: str(root)}, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["make", "run", f"PORT={port}"],
+            cwd=REPO,
+            env={**env, RUNS_ENV: str(root)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.time() + 180
             while True:

@@ -14,11 +14,23 @@ from dashboard.stats import group_by_pick
 
 
 def _pairs() -> pd.DataFrame:
-    return pd.DataFrame({
-        "method": "badge", "budget": 0.05, "seed": [0, 0, 0, 1, 1], "space": "badge",
-        "idx": [1, 2, 3, 1, 2], "nn_idx": [7, 7, 9, 8, 8], "label": [0, 1, 1, 0, 1],
-        "nn_label": [0, 0, 1, 1, 1], "pseudo": [0, 0, 1, 0, 1], "nn_r": [0.5, 0.5, 0.1, 0.2, 0.2],
-        "gap": [1.0, 3.0, 0.5, 2.0, 4.0], "distance": 1.0, "gamma": 2.0})
+    return pd.DataFrame(
+        {
+            "method": "badge",
+            "budget": 0.05,
+            "seed": [0, 0, 0, 1, 1],
+            "space": "badge",
+            "idx": [1, 2, 3, 1, 2],
+            "nn_idx": [7, 7, 9, 8, 8],
+            "label": [0, 1, 1, 0, 1],
+            "nn_label": [0, 0, 1, 1, 1],
+            "pseudo": [0, 0, 1, 0, 1],
+            "nn_r": [0.5, 0.5, 0.1, 0.2, 0.2],
+            "gap": [1.0, 3.0, 0.5, 2.0, 4.0],
+            "distance": 1.0,
+            "gamma": 2.0,
+        }
+    )
 
 
 def test_group_by_pick_counts_neighbours_per_seed_and_pick() -> None:
@@ -32,17 +44,28 @@ def test_group_by_pick_counts_neighbours_per_seed_and_pick() -> None:
 
 
 def test_exports_use_the_screens_units_and_round_trip() -> None:
-    long = pd.DataFrame({"method": ["random", "forge"], "budget": [0.05, 0.05], "seed": [0, 0],
-                         "split": "test", "stage": "after", "accuracy": [0.8260, 0.8477],
-                         "n": 1000, "loss": 0.5, "run_id": ["a", "b"]})
+    long = pd.DataFrame(
+        {
+            "method": ["random", "forge"],
+            "budget": [0.05, 0.05],
+            "seed": [0, 0],
+            "split": "test",
+            "stage": "after",
+            "accuracy": [0.8260, 0.8477],
+            "n": 1000,
+            "loss": 0.5,
+            "run_id": ["a", "b"],
+        }
+    )
     rows = exports.accuracy_rows_percent(long)
     np.testing.assert_allclose(rows["accuracy_pct"], [82.60, 84.77])
     np.testing.assert_allclose(rows["budget_pct"], [5.0, 5.0])
     back = pd.read_parquet(io.BytesIO(exports.to_parquet(rows)))
     pd.testing.assert_frame_equal(back, rows)
     assert pd.read_csv(io.BytesIO(exports.to_csv(rows)))["accuracy_pct"].iloc[0] == 82.6
-    summary = pd.DataFrame({"method": ["forge"], "budget": [0.1], "mean": [0.8547],
-                            "std": [0.01], "n_seeds": [3]})
+    summary = pd.DataFrame(
+        {"method": ["forge"], "budget": [0.1], "mean": [0.8547], "std": [0.01], "n_seeds": [3]}
+    )
     shown = exports.summary_percent(summary)
     assert shown.loc[0, "mean_pct"] == pytest.approx(85.47) and shown.loc[0, "n_seeds"] == 3
     pairs = exports.pairs_export(_pairs(), ["zero", "one"])
@@ -53,13 +76,25 @@ def test_exports_use_the_screens_units_and_round_trip() -> None:
 
 
 def test_setting_note_reads_the_recorded_configs() -> None:
-    config = {"config": {"scenario": "digits-to-mnist", "adaptation": "full", "hparams": {
-        "arch": "cnn", "width": 16, "feature_dim": 64, "adapt_optimizer": "sgd",
-        "adapt_lr": 0.005, "adapt_batch": 64}}, "adaptation_info": {"iterations": 50,
-                                                                     "epochs": 10}}
+    config = {
+        "config": {
+            "scenario": "digits-to-mnist",
+            "adaptation": "full",
+            "hparams": {
+                "arch": "cnn",
+                "width": 16,
+                "feature_dim": 64,
+                "adapt_optimizer": "sgd",
+                "adapt_lr": 0.005,
+                "adapt_batch": 64,
+            },
+        },
+        "adaptation_info": {"iterations": 50, "epochs": 10},
+    }
     other = {**config, "adaptation_info": {"iterations": 100, "epochs": 10}}
-    setting = framing.run_setting({"a": config, "b": other},
-                                  {"scenario_summary": {"sizes": {"target_pool": 3000}}})
+    setting = framing.run_setting(
+        {"a": config, "b": other}, {"scenario_summary": {"sizes": {"target_pool": 3000}}}
+    )
     assert setting["iterations"].startswith("T = 50–100 iterations")
     assert "trained from scratch" in setting["backbone"]
     assert "target pool of 3000" in setting["data"]

@@ -24,15 +24,28 @@ def synthetic_pairs(n: int = 120, seed: int = 0) -> pd.DataFrame:
         gamma = rng.uniform(1, 5, n)
         distance = rng.uniform(0, 2, n)
         gap = (distance if space == "forge" else 0.2) * gamma + rng.normal(0, 0.1, n) ** 2
-        frames.append(pd.DataFrame({"space": space, "idx": np.arange(n), "distance": distance,
-                                    "gap": gap, "gamma": gamma, "seed": 0}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "space": space,
+                    "idx": np.arange(n),
+                    "distance": distance,
+                    "gap": gap,
+                    "gamma": gamma,
+                    "seed": 0,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def _axis_titles(fig, axis: str) -> list[str]:
     layout = fig.to_dict()["layout"]
-    return [layout[k]["title"]["text"] for k in sorted(layout) if k.startswith(axis)
-            and "title" in layout[k]]
+    return [
+        layout[k]["title"]["text"]
+        for k in sorted(layout)
+        if k.startswith(axis) and "title" in layout[k]
+    ]
 
 
 def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
@@ -49,12 +62,14 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
         pearson = sps.pearsonr(part[panel.x], part["gap"])[0]
         spearman = sps.spearmanr(part[panel.x], part["gap"])[0]
         assert shown_coefficients(title) == pytest.approx((pearson, spearman), abs=0.005)
-        np.testing.assert_array_equal(np.asarray(trace.customdata)[:, 0].astype(int),
-                                      part.index.to_numpy())
+        np.testing.assert_array_equal(
+            np.asarray(trace.customdata)[:, 0].astype(int), part.index.to_numpy()
+        )
         np.testing.assert_allclose(trace.x, part[panel.x])
         # colour adds information: gamma, except on the gamma panel (b): the distance
-        np.testing.assert_allclose(trace.marker.color,
-                                   part["distance" if panel.x == "gamma" else "gamma"])
+        np.testing.assert_allclose(
+            trace.marker.color, part["distance" if panel.x == "gamma" else "gamma"]
+        )
     assert "BADGE" in titles[0] and "γ" in titles[1] and "FORGE" in titles[2]
     x_titles = _axis_titles(fig, "xaxis")
     assert x_titles[0].endswith("BADGE") and x_titles[1].startswith("γ")
@@ -80,9 +95,16 @@ def test_gap_figure_optional_coreset_panel_and_input_errors() -> None:
 
 def synthetic_points(n: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"idx": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n),
-                         "label": rng.integers(0, 3, n), "correct": rng.random(n) > 0.3,
-                         "znorm": rng.uniform(1, 4, n)})
+    return pd.DataFrame(
+        {
+            "idx": np.arange(n),
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "label": rng.integers(0, 3, n),
+            "correct": rng.random(n) > 0.3,
+            "znorm": rng.uniform(1, 4, n),
+        }
+    )
 
 
 def _picks(idx: list[int]) -> pd.DataFrame:
@@ -93,8 +115,7 @@ def _picks(idx: list[int]) -> pd.DataFrame:
 def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
     points = synthetic_points()
     selections = {"badge": _picks([3, 1, 4, 15]), "forge": _picks([9, 2, 6, 5])}
-    fig = selection_map_figure(points, selections, colour_by=colour_by,
-                               class_names=["a", "b", "c"])
+    fig = selection_map_figure(points, selections, colour_by=colour_by, class_names=["a", "b", "c"])
     assert [a.text.split("</b>")[0] for a in fig.layout.annotations] == ["<b>badge", "<b>forge"]
     picked = [t for t in fig.data if t.customdata is not None]
     by_axis: dict[str, set[int]] = {}
@@ -103,8 +124,9 @@ def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
     assert by_axis == {"x": {3, 1, 4, 15}, "x2": {9, 2, 6, 5}}
     rings = [t for t in fig.data if t.name == "picks (black ring)"]
     assert [t.showlegend for t in rings] == [True, False]  # one legend entry for every panel
-    np.testing.assert_allclose(sorted(rings[0].x),
-                               sorted(points.set_index("idx").loc[[3, 1, 4, 15], "x"]))
+    np.testing.assert_allclose(
+        sorted(rings[0].x), sorted(points.set_index("idx").loc[[3, 1, 4, 15], "x"])
+    )
     background = [t for t in fig.data if t.customdata is None and t.name != rings[0].name]
     for axis in ("x", "x2"):  # the whole pool is drawn under each panel
         assert sum(len(t.x) for t in background if t.xaxis == axis) == len(points)
@@ -128,10 +150,16 @@ def test_selection_map_errors_and_grid() -> None:
 
 
 def synthetic_summary() -> pd.DataFrame:
-    return pd.DataFrame({
-        "method": ["random", "random", "forge", "forge"], "budget": [0.05, 0.1, 0.05, 0.1],
-        "mean": [0.70, 0.75, 0.72, 0.74], "std": [0.01, 0.02, 0.0, np.nan],
-        "n_seeds": [3, 3, 3, 1], "diff_to_random": [0.0, 0.0, 0.02, -0.01]})
+    return pd.DataFrame(
+        {
+            "method": ["random", "random", "forge", "forge"],
+            "budget": [0.05, 0.1, 0.05, 0.1],
+            "mean": [0.70, 0.75, 0.72, 0.74],
+            "std": [0.01, 0.02, 0.0, np.nan],
+            "n_seeds": [3, 3, 3, 1],
+            "diff_to_random": [0.0, 0.0, 0.02, -0.01],
+        }
+    )
 
 
 def test_accuracy_figure_one_series_per_budget_in_percent() -> None:
@@ -149,10 +177,15 @@ def test_accuracy_figure_one_series_per_budget_in_percent() -> None:
 
 
 def test_decomposition_figure_bars_in_split_order() -> None:
-    decomp = pd.DataFrame({
-        "method": ["forge"] * 4, "budget": 0.05,
-        "split": ["test", "val", "selected_train", "unselected_train"],
-        "mean": [0.7, 0.71, 0.99, 0.72], "std": [0.01] * 4})
+    decomp = pd.DataFrame(
+        {
+            "method": ["forge"] * 4,
+            "budget": 0.05,
+            "split": ["test", "val", "selected_train", "unselected_train"],
+            "mean": [0.7, 0.71, 0.99, 0.72],
+            "std": [0.01] * 4,
+        }
+    )
     fig = decomposition_figure(decomp)
     assert list(fig.data[0].x) == ["selected train", "unselected train", "validation", "test"]
     np.testing.assert_allclose(fig.data[0].y, [99, 72, 71, 70])
@@ -163,14 +196,20 @@ def test_compare_figures() -> None:
     heat = jaccard_figure(matrix)
     np.testing.assert_allclose(heat.data[0].z, matrix.to_numpy())
     assert heat.data[0].zmax == 1.0
-    histogram = pd.DataFrame({"method": ["pool", "pool", "a", "a"], "label": [0, 1, 0, 1],
-                              "fraction": [0.4, 0.6, 0.1, 0.9]})
+    histogram = pd.DataFrame(
+        {
+            "method": ["pool", "pool", "a", "a"],
+            "label": [0, 1, 0, 1],
+            "fraction": [0.4, 0.6, 0.1, 0.9],
+        }
+    )
     bars = class_histogram_figure(histogram, ["cat", "dog"])
     assert [t.name for t in bars.data] == ["a", "pool"]
     assert list(bars.data[0].x) == ["cat", "dog"]
     np.testing.assert_allclose(bars.data[1].y, [40, 60])
-    coverage = pd.DataFrame({"method": ["a", "a", "b"], "label": [0, 1, 0],
-                             "coverage": [0.5, 1.0, 0.25]})
+    coverage = pd.DataFrame(
+        {"method": ["a", "a", "b"], "label": [0, 1, 0], "coverage": [0.5, 1.0, 0.25]}
+    )
     cov = coverage_figure(coverage, ["cat", "dog"])
     np.testing.assert_allclose(cov.data[0].z, [[0.5, 1.0], [0.25, np.nan]])
     assert list(cov.data[0].x) == ["cat", "dog"]
@@ -180,13 +219,23 @@ def _teaching_inputs(n: int = 30, k_max: int = 6):
     rng = np.random.default_rng(0)
     planes, walks = {}, {}
     for space in ("badge", "forge"):
-        planes[space] = pd.DataFrame({"idx": np.arange(n), "u": rng.normal(size=n),
-                                      "v": rng.normal(size=n), "znorm": rng.uniform(1, 3, n),
-                                      "high": np.arange(n) >= 20})
-        walks[space] = pd.DataFrame({"step": np.arange(1, k_max + 1),
-                                     "idx": rng.choice(n, k_max, replace=False),
-                                     "radius": np.linspace(2, 0.5, k_max),
-                                     "high": rng.random(k_max) > 0.5})
+        planes[space] = pd.DataFrame(
+            {
+                "idx": np.arange(n),
+                "u": rng.normal(size=n),
+                "v": rng.normal(size=n),
+                "znorm": rng.uniform(1, 3, n),
+                "high": np.arange(n) >= 20,
+            }
+        )
+        walks[space] = pd.DataFrame(
+            {
+                "step": np.arange(1, k_max + 1),
+                "idx": rng.choice(n, k_max, replace=False),
+                "radius": np.linspace(2, 0.5, k_max),
+                "high": rng.random(k_max) > 0.5,
+            }
+        )
     return planes, walks
 
 
@@ -202,9 +251,13 @@ def test_teaching_figure_numbers_picks_and_draws_coverage_circles() -> None:
     picks = [t for t in fig.data if t.name == "picks (newest numbered)"]
     assert [list(t.text) for t in picks] == [["1", "2", "3", "4"]] * 2
     # the legend shows what the markers are: one entry per pool symbol, drawn with that symbol
-    pool = {t.name: t.marker.symbol for t in fig.data if t.showlegend and "variability sample" in t.name}
-    assert pool == {"low-variability sample (circle)": "circle",
-                    "high-variability sample (diamond)": "diamond"}
+    pool = {
+        t.name: t.marker.symbol for t in fig.data if t.showlegend and "variability sample" in t.name
+    }
+    assert pool == {
+        "low-variability sample (circle)": "circle",
+        "high-variability sample (diamond)": "diamond",
+    }
     nxt = [t for t in fig.data if t.name and t.name.startswith("next pick")]
     chosen = planes["forge"].set_index("idx").loc[walks["forge"]["idx"].iloc[k]]
     assert nxt[1].x[0] == pytest.approx(chosen["u"])

@@ -19,37 +19,67 @@ from dashboard import jobs
 
 def test_cli_command_round_trips_through_the_cli_parser(tmp_path: Path) -> None:
     progress = tmp_path / "_jobs" / "x.jsonl"
-    command = jobs.cli_command("debug", ["random", "forge"], [0.05, 0.1], [0, 2], root=tmp_path,
-                               progress=progress, device="cpu", umap=False, python="py")
+    command = jobs.cli_command(
+        "debug",
+        ["random", "forge"],
+        [0.05, 0.1],
+        [0, 2],
+        root=tmp_path,
+        progress=progress,
+        device="cpu",
+        umap=False,
+        python="py",
+    )
     assert command[:4] == ["py", "-m", "core", "run"]
     args = parser().parse_args(command[3:])
     assert (args.scenario, args.methods, args.budgets, args.seeds) == (
-        "debug", ["random", "forge"], [0.05, 0.1], [0, 2])
-    assert (args.out, args.device, args.progress) == (str(tmp_path.resolve()), "cpu",
-                                                      str(progress))
+        "debug",
+        ["random", "forge"],
+        [0.05, 0.1],
+        [0, 2],
+    )
+    assert (args.out, args.device, args.progress) == (str(tmp_path.resolve()), "cpu", str(progress))
     assert args.no_umap and args.quiet
-    assert "--no-umap" not in jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path,
-                                               progress=progress)
+    assert "--no-umap" not in jobs.cli_command(
+        "debug", ["random"], [0.1], [0], root=tmp_path, progress=progress
+    )
     with pytest.raises(ForgeLensError, match="device"):
-        jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
-                         device="tpu")
+        jobs.cli_command(
+            "debug", ["random"], [0.1], [0], root=tmp_path, progress=progress, device="tpu"
+        )
     assert args.adaptation is None  # the CLI then uses the scenario's default mode
-    head = jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
-                            adaptation="head")
+    head = jobs.cli_command(
+        "debug", ["random"], [0.1], [0], root=tmp_path, progress=progress, adaptation="head"
+    )
     assert parser().parse_args(head[3:]).adaptation == "head"
     with pytest.raises(ForgeLensError, match="adaptation"):
-        jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
-                         adaptation="lora")
+        jobs.cli_command(
+            "debug", ["random"], [0.1], [0], root=tmp_path, progress=progress, adaptation="lora"
+        )
     with pytest.raises(ForgeLensError, match="seeds"):
         jobs.cli_command("debug", ["random"], [0.1], [], root=tmp_path, progress=progress)
     assert (args.executor, args.address, args.jobs) == ("local", None, 1)
-    on_ray = jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
-                              ray_address=" ray://head:10001 ")
+    on_ray = jobs.cli_command(
+        "debug",
+        ["random"],
+        [0.1],
+        [0],
+        root=tmp_path,
+        progress=progress,
+        ray_address=" ray://head:10001 ",
+    )
     parsed = parser().parse_args(on_ray[3:])
     assert (parsed.executor, parsed.address) == ("ray", "ray://head:10001")
     with pytest.raises(ForgeLensError, match="ray_address='two words'"):
-        jobs.cli_command("debug", ["random"], [0.1], [0], root=tmp_path, progress=progress,
-                         ray_address="two words")
+        jobs.cli_command(
+            "debug",
+            ["random"],
+            [0.1],
+            [0],
+            root=tmp_path,
+            progress=progress,
+            ray_address="two words",
+        )
 
 
 def test_default_request_is_the_cli_default_sweep() -> None:
@@ -57,16 +87,22 @@ def test_default_request_is_the_cli_default_sweep() -> None:
 
     request = jobs.default_request()
     args = parser().parse_args(["run"])
-    assert request == {"scenario": args.scenario or DEFAULT_SCENARIO, "methods": args.methods,
-                       "budgets": args.budgets, "seeds": args.seeds}
+    assert request == {
+        "scenario": args.scenario or DEFAULT_SCENARIO,
+        "methods": args.methods,
+        "budgets": args.budgets,
+        "seeds": args.seeds,
+    }
 
 
-def _write_job(root: Path, job_id: str, events: list[dict], pid: int | None, *,
-               tail: str = "") -> None:
+def _write_job(
+    root: Path, job_id: str, events: list[dict], pid: int | None, *, tail: str = ""
+) -> None:
     folder = jobs.jobs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{job_id}.json").write_text(json.dumps({"job_id": job_id, "pid": pid,
-                                                       "scenario": "debug"}))
+    (folder / f"{job_id}.json").write_text(
+        json.dumps({"job_id": job_id, "pid": pid, "scenario": "debug"})
+    )
     lines = "".join(json.dumps(e) + "\n" for e in events)
     (folder / f"{job_id}.jsonl").write_text(lines + tail)
 
@@ -74,12 +110,33 @@ def _write_job(root: Path, job_id: str, events: list[dict], pid: int | None, *,
 def test_progress_is_read_from_whole_lines_and_summarised(tmp_path: Path) -> None:
     events = [
         {"stage": "scenario", "message": "loading"},
-        {"stage": "select", "run_index": 0, "n_runs": 4, "method": "forge", "budget": 0.1,
-         "seed": 0, "message": "selecting"},
-        {"stage": "done", "run_index": 0, "n_runs": 4, "method": "forge", "budget": 0.1,
-         "seed": 0, "message": "done"},
-        {"stage": "adapt", "run_index": 1, "n_runs": 4, "method": "forge", "budget": 0.1,
-         "seed": 1, "message": "fine-tuning"},
+        {
+            "stage": "select",
+            "run_index": 0,
+            "n_runs": 4,
+            "method": "forge",
+            "budget": 0.1,
+            "seed": 0,
+            "message": "selecting",
+        },
+        {
+            "stage": "done",
+            "run_index": 0,
+            "n_runs": 4,
+            "method": "forge",
+            "budget": 0.1,
+            "seed": 0,
+            "message": "done",
+        },
+        {
+            "stage": "adapt",
+            "run_index": 1,
+            "n_runs": 4,
+            "method": "forge",
+            "budget": 0.1,
+            "seed": 1,
+            "message": "fine-tuning",
+        },
     ]
     _write_job(tmp_path, "j1", events, pid=None, tail='{"stage": "rec')  # half-written line
     status = jobs.job_status(tmp_path, "j1")
@@ -94,13 +151,19 @@ def test_estimate_events_become_notes(tmp_path: Path) -> None:
     events = [
         {"stage": "features", "estimate_seconds": 42.4, "message": "features: about 42 s"},
         {"stage": "features", "seconds": 40.0, "message": "features computed"},
-        {"stage": "adapt", "run_index": 0, "n_runs": 4, "estimate_seconds": 150.0,
-         "message": "full fine-tuning"},
+        {
+            "stage": "adapt",
+            "run_index": 0,
+            "n_runs": 4,
+            "estimate_seconds": 150.0,
+            "message": "full fine-tuning",
+        },
     ]
     _write_job(tmp_path, "est", events, pid=None)
     assert jobs.job_status(tmp_path, "est").estimate_notes() == [
         "first feature pass: about 42 s",
-        "full fine-tuning: about 2.5 min per run (about 10.0 min for all 4)"]
+        "full fine-tuning: about 2.5 min per run (about 10.0 min for all 4)",
+    ]
     _write_job(tmp_path, "none", events[1:2], pid=None)
     assert jobs.job_status(tmp_path, "none").estimate_notes() == []
 
@@ -116,8 +179,9 @@ def test_final_events_decide_finished_or_failed(tmp_path: Path) -> None:
 
 
 def test_running_job_can_be_stopped(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               start_new_session=True)
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
     try:
         _write_job(tmp_path, "live", [{"stage": "scenario", "message": "x"}], sleeper.pid)
         assert jobs.job_status(tmp_path, "live").state == jobs.RUNNING
@@ -140,8 +204,9 @@ def test_process_alive_reaps_a_finished_child() -> None:
     assert not jobs.process_alive(None)
 
 
-def test_launch_job_runs_the_cli_detached_and_reports_progress(debug_store: Path,
-                                                               tmp_path: Path) -> None:
+def test_launch_job_runs_the_cli_detached_and_reports_progress(
+    debug_store: Path, tmp_path: Path
+) -> None:
     """A real one-run sweep in a fresh store (source model copied, so nothing is retrained)."""
     root = tmp_path / "store"
     shutil.copytree(debug_store / "_models", root / "_models")
@@ -152,8 +217,16 @@ def test_launch_job_runs_the_cli_detached_and_reports_progress(debug_store: Path
         time.sleep(0.5)
         status = jobs.job_status(root, job_id)
     assert status.state == jobs.FINISHED, status.log_tail
-    assert {"scenario", "source model", "embed", "select", "adapt", "records", "done",
-            "finished"} <= set(status.stages_seen)
+    assert {
+        "scenario",
+        "source model",
+        "embed",
+        "select",
+        "adapt",
+        "records",
+        "done",
+        "finished",
+    } <= set(status.stages_seen)
     assert (status.n_runs, status.runs_done) == (1, 1)
     runs = RunStore(root).finished_runs()
     assert runs[["method", "budget", "seed"]].values.tolist() == [["random", 0.1, 0]]

@@ -20,16 +20,20 @@ from tests.helpers.app import APP
 @pytest.fixture(scope="module")
 def large_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("store_5000")
-    write_synthetic_store(root, n=5000, methods=("random", "badge", "forge"), budgets=(0.1,),
-                          seeds=(0, 1))
+    write_synthetic_store(
+        root, n=5000, methods=("random", "badge", "forge"), budgets=(0.1,), seeds=(0, 1)
+    )
     return root
 
 
 def test_every_page_renders_a_5000_sample_store_twice(
-        large_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    large_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     blank = Image.new("L", (56, 56))  # the synthetic scenario has no images to preview
-    monkeypatch.setattr(loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices))
+    monkeypatch.setattr(
+        loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices)
+    )
     at = AppTest.from_file(APP, default_timeout=300).run()
     for spec in PAGES:
         at.switch_page(f"../pages/{spec.file}").run()  # fills the caches
@@ -43,5 +47,6 @@ def test_every_page_renders_a_5000_sample_store_twice(
     monkeypatch.setenv(RUNS_ENV, str(large_store))
     at.switch_page("../pages/gap.py").run()
     assert not at.exception
-    assert any("No thumbnails: scenario 'synthetic'" in unescape_markdown(c.value)
-               for c in at.caption)  # file text is shown escaped
+    assert any(
+        "No thumbnails: scenario 'synthetic'" in unescape_markdown(c.value) for c in at.caption
+    )  # file text is shown escaped

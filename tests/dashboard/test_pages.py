@@ -22,22 +22,36 @@ from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
 # ---- empty store ---------------------------------------------------------------------------
 def test_home_on_an_empty_store_offers_the_default_experiment(
-        empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     launched = []
 
     def fake_launch(root, scenario, methods, budgets, seeds, **kwargs):
         launched.append((scenario, methods, budgets, seeds))
         folder = jobs.jobs_dir(root)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "j-default.json").write_text(json.dumps({
-            "job_id": "j-default", "pid": None, "scenario": scenario, "methods": methods,
-            "budgets": budgets, "seeds": seeds}))
-        (folder / "j-default.jsonl").write_text(json.dumps(
-            {"stage": "embed", "message": "embedding the target pool"}) + "\n")
+        (folder / "j-default.json").write_text(
+            json.dumps(
+                {
+                    "job_id": "j-default",
+                    "pid": None,
+                    "scenario": scenario,
+                    "methods": methods,
+                    "budgets": budgets,
+                    "seeds": seeds,
+                }
+            )
+        )
+        (folder / "j-default.jsonl").write_text(
+            json.dumps({"stage": "embed", "message": "embedding the target pool"}) + "\n"
+        )
         return "j-default"
 
-    monkeypatch.setattr(jobs, "submit_job", lambda *args, **kwargs: jobs.Submitted(
-        fake_launch(*args, **kwargs), state=jobs.RUNNING))
+    monkeypatch.setattr(
+        jobs,
+        "submit_job",
+        lambda *args, **kwargs: jobs.Submitted(fake_launch(*args, **kwargs), state=jobs.RUNNING),
+    )
     at = open_app(empty_store, monkeypatch)
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
@@ -46,28 +60,33 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
 
     for preset in presets.presets():  # each offer says how many runs and how long, before a click
         seconds, _ = presets.estimate(preset, pd.DataFrame())
-        assert (f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
-                f"about **{format_seconds(seconds)}**") in texts(at)
+        assert (
+            f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
+            f"about **{format_seconds(seconds)}**"
+        ) in texts(at)
     assert presets.presets()[0].n_runs < 10 and seconds > 60
     button = next(b for b in at.button if b.label == "Run the full default experiment")
     button.click().run()
     request = jobs.default_request()
-    assert launched == [(request["scenario"], request["methods"], request["budgets"],
-                         request["seeds"])]
+    assert launched == [
+        (request["scenario"], request["methods"], request["budgets"], request["seeds"])
+    ]
     assert "Job j-default" in texts(at)
     assert any("embedding the target pool" in str(p.proto.text) for p in at.get("progress"))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.needs_runs], ids=lambda p: p.url_path)
 def test_analysis_pages_on_an_empty_store_say_what_to_do(
-        page, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page, empty_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(empty_store, monkeypatch, page)
     assert "no finished runs yet" in at.info[0].value
     assert not at.get("plotly_chart")
 
 
 def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
-        empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(empty_store, monkeypatch, "teaching")
     figure = charts(at)[0]
     assert "5 picks" in figure["layout"]["annotations"][0]["text"]
@@ -79,8 +98,9 @@ def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
         assert at.slider[0].value == k
         assert f"{k} picks" in figure["layout"]["annotations"][1]["text"]
         picks = [t for t in figure["data"] if t.get("name") == "picks (newest numbered)"]
-        assert [list(t["text"]) for t in picks] == [[str(i) if i > k - 8 else ""
-                                                     for i in range(1, k + 1)]] * 2
+        assert [list(t["text"]) for t in picks] == [
+            [str(i) if i > k - 8 else "" for i in range(1, k + 1)]
+        ] * 2
     at.slider[0].set_value(40).run()
     figure = charts(at)[0]
     assert "40 picks" in figure["layout"]["annotations"][0]["text"]
@@ -101,21 +121,27 @@ def test_home_summarises_the_store(debug_store: Path, monkeypatch: pytest.Monkey
 
 
 def test_run_page_lists_runs_and_launches_a_sweep(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def fake_launch(root, scenario, methods, budgets, seeds, **kwargs):
         calls.append((scenario, methods, budgets, seeds, kwargs))
         folder = jobs.jobs_dir(root)
         folder.mkdir(parents=True, exist_ok=True)
-        command = jobs.cli_command(scenario, methods, budgets, seeds, root=root,
-                                   progress=folder / "j-test.jsonl", **kwargs)
-        (folder / "j-test.json").write_text(json.dumps({"job_id": "j-test", "pid": None,
-                                                        "command": command}))
+        command = jobs.cli_command(
+            scenario, methods, budgets, seeds, root=root, progress=folder / "j-test.jsonl", **kwargs
+        )
+        (folder / "j-test.json").write_text(
+            json.dumps({"job_id": "j-test", "pid": None, "command": command})
+        )
         return "j-test"
 
-    monkeypatch.setattr(jobs, "submit_job", lambda *args, **kwargs: jobs.Submitted(
-        fake_launch(*args, **kwargs), state=jobs.RUNNING))
+    monkeypatch.setattr(
+        jobs,
+        "submit_job",
+        lambda *args, **kwargs: jobs.Submitted(fake_launch(*args, **kwargs), state=jobs.RUNNING),
+    )
     at = open_app(debug_store, monkeypatch, "run")
     assert at.dataframe[0].value.shape[0] == len(RunStore(debug_store).finished_runs())
     last = RunStore(debug_store).run_ids()[-1]
@@ -134,9 +160,15 @@ def test_run_page_lists_runs_and_launches_a_sweep(
     next(m for m in main.multiselect if m.label == "Seeds").set_value([3])
     next(s for s in main.selectbox if s.label == "Device").set_value("cpu")
     next(b for b in main.button if b.label == "Launch").click().run()
-    assert calls == [("debug", ["random", "forge"], [0.1], [3], {"device": "cpu", "umap": True,
-                                                                 "adaptation": "full",
-                                                                 "ray_address": None})]
+    assert calls == [
+        (
+            "debug",
+            ["random", "forge"],
+            [0.1],
+            [3],
+            {"device": "cpu", "umap": True, "adaptation": "full", "ray_address": None},
+        )
+    ]
     assert "Started job j-test: 2 runs" in at.success[0].value
     assert "--scenario debug --methods random,forge" in at.code[0].value
     assert "--adaptation full" in at.code[0].value
@@ -154,17 +186,20 @@ def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
     store = RunStore(root)
     runs = store.finished_runs()
     for column, value in equal.items():
-        runs = runs[np.isclose(runs[column], value)] if column == "budget" else \
-            runs[runs[column] == value]
+        runs = (
+            runs[np.isclose(runs[column], value)]
+            if column == "budget"
+            else runs[runs[column] == value]
+        )
     frames = []
     for row in runs.sort_values(["seed"]).itertuples():
-        frames.append(store.load_table(row.run_id, name).assign(method=row.method,
-                                                                seed=row.seed))
+        frames.append(store.load_table(row.run_id, name).assign(method=row.method, seed=row.seed))
     return pd.concat(frames, ignore_index=True)
 
 
 def test_gap_page_draws_figure_5_with_scipy_correlations(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(debug_store, monkeypatch, "gap")
     assert at.main.selectbox[0].value == "badge"
     figure = charts(at)[0]
@@ -172,8 +207,9 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert len(scatters) == 3
     pairs = _store_table(debug_store, "pairs", method="badge", budget=DEBUG_BUDGETS[0])
     titles = [a["text"] for a in figure["layout"]["annotations"]]
-    for title, (space, x) in zip(titles, [("badge", "distance"), ("badge", "gamma"),
-                                          ("forge", "distance")], strict=True):
+    for title, (space, x) in zip(
+        titles, [("badge", "distance"), ("badge", "gamma"), ("forge", "distance")], strict=True
+    ):
         part = pairs[pairs["space"] == space]
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
@@ -211,19 +247,25 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     part = forge_pairs[forge_pairs["space"] == "badge"]
     title = charts(at)[0]["layout"]["annotations"][0]["text"]
     assert shown_coefficients(title)[1] == pytest.approx(
-        sps.spearmanr(part["distance"], part["gap"])[0], abs=0.005)
+        sps.spearmanr(part["distance"], part["gap"])[0], abs=0.005
+    )
 
 
 def test_projection_page_overlays_each_selectors_picks(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(debug_store, monkeypatch, "projection")
     figure = charts(at)[0]
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     assert [t.split("</b>")[0].removeprefix("<b>") for t in titles] == list(DEBUG_METHODS)
     picks = _store_table(debug_store, "selection", budget=DEBUG_BUDGETS[0], seed=DEBUG_SEEDS[0])
     for axis, method in zip(("x", "x2", "x3"), DEBUG_METHODS, strict=True):
-        shown = {int(row[0]) for t in figure["data"] if t.get("customdata") is not None
-                 and t.get("xaxis", "x") == axis for row in t["customdata"]}
+        shown = {
+            int(row[0])
+            for t in figure["data"]
+            if t.get("customdata") is not None and t.get("xaxis", "x") == axis
+            for row in t["customdata"]
+        }
         assert shown == set(picks[picks["method"] == method]["idx"])
     assert "coloraxis" in figure["layout"]  # gamma colouring by default
     assert len(at.get("image")) == 8  # first picks shown until a selection is made
@@ -232,14 +274,18 @@ def test_projection_page_overlays_each_selectors_picks(
     # each pick is drawn once, under the name its pool correctness gives
     pool = RunStore(debug_store).load_pool(RunStore(debug_store).finished_runs()["pool_id"][0])
     correct = dict(zip(pool["idx"].tolist(), pool["correct"].tolist(), strict=True))
-    shown = [(int(row[0]), t["name"] == "correct under θ₀") for t in charts(at)[0]["data"]
-             if t.get("name") in ("correct under θ₀", "misclassified")
-             and t.get("customdata") is not None
-             for row in t["customdata"]]  # picks carry [pool idx, hover fields...]
+    shown = [
+        (int(row[0]), t["name"] == "correct under θ₀")
+        for t in charts(at)[0]["data"]
+        if t.get("name") in ("correct under θ₀", "misclassified")
+        and t.get("customdata") is not None
+        for row in t["customdata"]
+    ]  # picks carry [pool idx, hover fields...]
     assert sorted(i for i, _ in shown) == sorted(picks["idx"])
     assert all(correct[i] == is_correct for i, is_correct in shown)
     next(m for m in at.main.multiselect if m.label.startswith("Selectors")).set_value(
-        ["forge"]).run()
+        ["forge"]
+    ).run()
     assert len(charts(at)[0]["layout"]["annotations"]) == 1
     next(r for r in at.main.radio if r.label == "UMAP of").set_value("z").run()
     assert not at.exception
@@ -247,13 +293,17 @@ def test_projection_page_overlays_each_selectors_picks(
 
 
 def test_accuracy_page_tables_match_core_reports(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.reports import accuracy_long, accuracy_summary
 
     at = open_app(debug_store, monkeypatch, "accuracy")
     long = accuracy_long(RunStore(debug_store))
-    table = at.markdown[0].value if "| selector |" in at.markdown[0].value else next(
-        m.value for m in at.markdown if "| selector |" in m.value)
+    table = (
+        at.markdown[0].value
+        if "| selector |" in at.markdown[0].value
+        else next(m.value for m in at.markdown if "| selector |" in m.value)
+    )
     assert "**" in table
     for split in ("test", "val"):
         if split == "val":
@@ -263,9 +313,11 @@ def test_accuracy_page_tables_match_core_reports(
         for row in summary.itertuples():
             assert f"{100 * row.mean:.2f} ± {100 * row.std:.2f}" in table
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == [f"{what} ({kind})" for what in ("this table, in %", "per-seed rows, in %",
-                                                      "the decomposition, in %")
-                      for kind in ("CSV", "parquet")]
+    assert labels == [
+        f"{what} ({kind})"
+        for what in ("this table, in %", "per-seed rows, in %", "the decomposition, in %")
+        for kind in ("CSV", "parquet")
+    ]
     assert "not the paper's setting" in at.expander[0].proto.label
     assert len(charts(at)) == 2
     decomposition = next(m.value for m in at.markdown if "selected train" in m.value)
@@ -273,7 +325,8 @@ def test_accuracy_page_tables_match_core_reports(
 
 
 def test_compare_page_overlap_matches_python_sets(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(debug_store, monkeypatch, "compare")
     jaccard, histogram, coverage = charts(at)
     z = decode(jaccard["data"][0]["z"])
@@ -297,13 +350,16 @@ def test_compare_page_overlap_matches_python_sets(
         for i, method in enumerate(DEBUG_METHODS):
             part = pairs[(pairs.space == space) & (pairs.method == method)]
             for j, label in enumerate(classes):
-                per_seed = [(g.label == g.nn_label).mean() for _, g in
-                            part[part.label == label].groupby("seed")]
+                per_seed = [
+                    (g.label == g.nn_label).mean()
+                    for _, g in part[part.label == label].groupby("seed")
+                ]
                 assert z[i, j] == pytest.approx(np.mean(per_seed))
 
 
-def test_sidebar_filters_what_pages_show(debug_store: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sidebar_filters_what_pages_show(
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(debug_store, monkeypatch, "gap")
     assert not [r for r in at.sidebar.radio if r.label == "Adaptation"]  # one mode only
     methods = next(m for m in at.sidebar.multiselect if m.label == "Selectors")
@@ -317,13 +373,20 @@ def test_sidebar_filters_what_pages_show(debug_store: Path,
     assert not at.get("plotly_chart")
 
 
-def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sidebar_never_mixes_adaptation_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Head and full runs of one scenario: the pages show one mode, the default one first."""
     from core.reports import accuracy_long, accuracy_summary
 
-    store = write_synthetic_store(tmp_path / "modes", n=200, methods=("random", "forge"),
-                                  budgets=(0.1,), seeds=(0, 1), adaptations=("full", "head"))
+    store = write_synthetic_store(
+        tmp_path / "modes",
+        n=200,
+        methods=("random", "forge"),
+        budgets=(0.1,),
+        seeds=(0, 1),
+        adaptations=("full", "head"),
+    )
     runs = store.finished_runs()
     at = open_app(tmp_path / "modes", monkeypatch, "accuracy")
     mode = next(r for r in at.sidebar.radio if r.label == "Adaptation")
@@ -341,7 +404,8 @@ def test_sidebar_never_mixes_adaptation_modes(tmp_path: Path,
 
 
 def test_theory_page_shows_the_numbers_of_core_theory_table(
-        debug_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.reports import theory_table
 
     at = open_app(debug_store, monkeypatch, "theory")
@@ -352,32 +416,48 @@ def test_theory_page_shows_the_numbers_of_core_theory_table(
     bars = {t["name"]: dict(zip(t["x"], decode(t["y"]), strict=True)) for t in holds["data"]}
     for method, group in part.groupby("method"):
         assert bars["whole bound"][method] == pytest.approx(
-            100 * group["bound_holds_fraction"].mean())
+            100 * group["bound_holds_fraction"].mean()
+        )
         assert bars["first-order term alone"][method] == pytest.approx(
-            100 * group["first_order_holds_fraction"].mean())
+            100 * group["first_order_holds_fraction"].mean()
+        )
     pairs = _store_table(debug_store, "pairs", method="forge", budget=DEBUG_BUDGETS[0])
     pairs = pairs[(pairs.space == "badge") & (pairs.seed == DEBUG_SEEDS[0])]
     fails = int((pairs.signed_gap > pairs.first_order).sum())
-    assert f"above the line: {fails} of {len(pairs)} pairs" in bound["layout"]["annotations"][0][
-        "text"]
+    assert (
+        f"above the line: {fails} of {len(pairs)} pairs"
+        in bound["layout"]["annotations"][0]["text"]
+    )
     samples = _store_table(debug_store, "samples", method="forge", budget=DEBUG_BUDGETS[0])
     samples = samples[samples.seed == DEBUG_SEEDS[0]]
     rho = sps.spearmanr(samples.znorm, samples.tangent_norm_full)[0]
     assert f"Spearman ρ = {rho:.2f}" in proxy["layout"]["title"]["text"]
     names = [t["name"] for t in proposition["data"]]
-    assert names[:3] == ["(1) weighted training loss reduction", "(2) − (N − |s|)/N · max gap",
-                         "(3) generalisation gap"]
+    assert names[:3] == [
+        "(1) weighted training loss reduction",
+        "(2) − (N − |s|)/N · max gap",
+        "(3) generalisation gap",
+    ]
 
 
 def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.experiment import run_sweep
     from core.hparams import hparams_for
 
     root = tmp_path / "mixed"
     for lr in (0.01, 0.05):
-        run_sweep("debug", ["random", "forge"], [0.1], [0, 1], root=str(root), device="cpu",
-                  adaptation="head", hparams=hparams_for("debug", adapt_lr=lr))
+        run_sweep(
+            "debug",
+            ["random", "forge"],
+            [0.1],
+            [0, 1],
+            root=str(root),
+            device="cpu",
+            adaptation="head",
+            hparams=hparams_for("debug", adapt_lr=lr),
+        )
     at = open_app(root, monkeypatch, "accuracy")
     setting = next(s for s in at.sidebar.selectbox if s.label == "Setting")
     assert len(setting.options) == 2
@@ -385,18 +465,26 @@ def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
     assert "(n=2)" in next(m.value for m in at.markdown if "| selector |" in m.value)
     setting.set_value(setting.options[1]).run()
     assert not at.exception and "4 run(s) selected of 4" in texts(at)
+
+
 def test_pages_open_on_the_newest_scenario_and_follow_the_url(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A link's query parameters choose selector, budget and seeds; without a link the sidebar
     opens on the scenario with the newest finished run (not the first by name)."""
     from benchmarks.synthetic_store import write_synthetic_store
     from dashboard.widgets import scenarios_newest_first
 
-    runs = pd.DataFrame({"scenario": ["a-old", "a-old", "debug", "b-new"],
-                         "created": ["2026-01-01", "2026-03-01", "2026-02-01", "2026-04-01"]})
+    runs = pd.DataFrame(
+        {
+            "scenario": ["a-old", "a-old", "debug", "b-new"],
+            "created": ["2026-01-01", "2026-03-01", "2026-02-01", "2026-04-01"],
+        }
+    )
     assert scenarios_newest_first(runs) == ["b-new", "a-old", "debug"]
-    write_synthetic_store(tmp_path, n=60, methods=("random", "badge", "forge"), budgets=(0.1, 0.2),
-                          seeds=(0, 1))
+    write_synthetic_store(
+        tmp_path, n=60, methods=("random", "badge", "forge"), budgets=(0.1, 0.2), seeds=(0, 1)
+    )
     monkeypatch.setenv(RUNS_ENV, str(tmp_path))
     linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
     linked.query_params.update({"selector": "forge", "budget": "0.2", "seeds": "1"})

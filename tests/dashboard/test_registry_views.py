@@ -28,10 +28,12 @@ def every_selector_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("spec", PAGES, ids=lambda spec: spec.url_path)
 def test_every_page_offers_every_registered_selector_in_registry_order(
-        spec, every_selector_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, every_selector_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blank = Image.new("L", (56, 56))  # the synthetic scenario has no images to preview
-    monkeypatch.setattr(loaders, "thumbnails",
-                        lambda name, indices, params=None: [blank] * len(indices))
+    monkeypatch.setattr(
+        loaders, "thumbnails", lambda name, indices, params=None: [blank] * len(indices)
+    )
     at = open_app(every_selector_store, monkeypatch, spec)
     selectors = [m for m in at.sidebar.multiselect if m.label == "Selectors"]
     assert len(selectors) == (spec.url_path in RUN_FILTER_PAGES)  # run filters where used
@@ -48,13 +50,15 @@ def test_every_page_offers_every_registered_selector_in_registry_order(
 
 
 def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.integrity import manifest
     from core.store import RUN_FORMAT_VERSION
     from dashboard.text import unescape_markdown
 
-    store = write_synthetic_store(tmp_path / "mixed", n=200, methods=("random", "forge"),
-                                  budgets=(0.1,), seeds=(0,))
+    store = write_synthetic_store(
+        tmp_path / "mixed", n=200, methods=("random", "forge"), budgets=(0.1,), seeds=(0,)
+    )
     newer = store.run_dir("forge-0.1-0-full") / "config.json"
     info = json.loads(newer.read_text())
     info["config"]["format"] = RUN_FORMAT_VERSION + 1

@@ -33,8 +33,9 @@ def test_text_counts_tabulate_domains_and_labels(tmp_path: Path) -> None:
     import pandas as pd
 
     path = tmp_path / "t.csv"
-    pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", "y", "x"],
-                  "domain": ["d1", "d1", "d2"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"text": ["a", "b", "c"], "label": ["x", "y", "x"], "domain": ["d1", "d1", "d2"]}
+    ).to_csv(path, index=False)
     counts = text_counts([str(path)], "text", "label", "domain")
     assert counts.loc["d1", "rows"] == 2 and counts.loc["d2", "x"] == 1
 
@@ -42,9 +43,14 @@ def test_text_counts_tabulate_domains_and_labels(tmp_path: Path) -> None:
 def _serve(root: Path, log_path: Path):
     port = free_port()
     log = log_path.open("w")
-    server = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO,
-                              env={**os.environ, RUNS_ENV: str(root)}, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=REPO,
+        env={**os.environ, RUNS_ENV: str(root)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while True:
@@ -74,8 +80,7 @@ def _choose(page, label: str, option: str, *, drop_last: int = 0) -> None:
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent")
-def test_the_form_saves_a_folder_scenario_that_a_sweep_and_the_gap_page_use(
-        tmp_path: Path) -> None:
+def test_the_form_saves_a_folder_scenario_that_a_sweep_and_the_gap_page_use(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     folder = make_folder(tmp_path / "data")

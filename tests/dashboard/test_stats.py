@@ -89,8 +89,9 @@ def test_jaccard_matrix_equals_python_sets() -> None:
 
 
 def test_class_histogram_fractions() -> None:
-    selections = pd.DataFrame({"method": ["a"] * 6, "seed": [0, 0, 0, 1, 1, 1],
-                               "label": [0, 0, 1, 2, 2, 2]})
+    selections = pd.DataFrame(
+        {"method": ["a"] * 6, "seed": [0, 0, 0, 1, 1, 1], "label": [0, 0, 1, 2, 2, 2]}
+    )
     histogram = stats.class_histogram(selections, [0, 1, 1, 2], n_classes=3)
     pool = histogram[histogram["method"] == "pool"]["fraction"].to_numpy()
     np.testing.assert_allclose(pool, [0.25, 0.5, 0.25])
@@ -101,17 +102,25 @@ def test_class_histogram_fractions() -> None:
 
 def test_class_coverage_equals_brute_force() -> None:
     rng = np.random.default_rng(3)
-    pairs = pd.DataFrame({
-        "method": rng.choice(["x", "y"], 300), "seed": rng.integers(0, 2, 300),
-        "space": rng.choice(["badge", "forge"], 300), "label": rng.integers(0, 3, 300),
-        "nn_label": rng.integers(0, 3, 300),
-    })
+    pairs = pd.DataFrame(
+        {
+            "method": rng.choice(["x", "y"], 300),
+            "seed": rng.integers(0, 2, 300),
+            "space": rng.choice(["badge", "forge"], 300),
+            "label": rng.integers(0, 3, 300),
+            "nn_label": rng.integers(0, 3, 300),
+        }
+    )
     table = stats.class_coverage(pairs, "forge")
     for row in table.itertuples():
         per_seed = []
         for seed in (0, 1):
-            part = pairs[(pairs.method == row.method) & (pairs.seed == seed)
-                         & (pairs.space == "forge") & (pairs.label == row.label)]
+            part = pairs[
+                (pairs.method == row.method)
+                & (pairs.seed == seed)
+                & (pairs.space == "forge")
+                & (pairs.label == row.label)
+            ]
             if len(part):
                 per_seed.append((part.label == part.nn_label).mean())
         assert row.coverage == pytest.approx(np.mean(per_seed))
@@ -122,8 +131,9 @@ def test_class_coverage_equals_brute_force() -> None:
 
 def test_selected_keys_reads_dict_and_attribute_events() -> None:
     class Event:
-        selection = {"points": [{"customdata": 4}, {"customdata": [7, "x"]},
-                                {"x": 1.0}, {"customdata": 4}]}
+        selection = {
+            "points": [{"customdata": 4}, {"customdata": [7, "x"]}, {"x": 1.0}, {"customdata": 4}]
+        }
 
     assert stats.selected_keys(Event()) == [4, 7]
     assert stats.selected_keys({"selection": {"points": []}}) == []

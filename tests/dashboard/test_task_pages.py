@@ -21,10 +21,18 @@ def reward_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from core.scenarios import build_scenario
 
     root = tmp_path_factory.mktemp("reward_store")
-    pairs = build_scenario("tweets-pairs-airline-to-apple",
-                           base_params={"per_class": TEXT_PER_CLASS})
-    run_sweep(pairs.name, ["random", "badge", "forge"], [0.2], [0], root=str(root), device="cpu",
-              built=pairs)
+    pairs = build_scenario(
+        "tweets-pairs-airline-to-apple", base_params={"per_class": TEXT_PER_CLASS}
+    )
+    run_sweep(
+        pairs.name,
+        ["random", "badge", "forge"],
+        [0.2],
+        [0],
+        root=str(root),
+        device="cpu",
+        built=pairs,
+    )
     return root
 
 
@@ -40,10 +48,23 @@ def qa_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = write_toy_squad(root / "target.json", 50, "news", seed=1)
     texts = [q.question + " " + q.context for p in (source, target) for q in load_squad_json(p)]
     model_dir = make_tiny_qa_model(root / "model", texts)
-    scenario = build_scenario("squad-files", source_file=str(source), target_file=str(target),
-                              model_dir=str(model_dir), max_length=64)
-    run_sweep("squad-files", ["random", "badge", "forge"], [0.2], [0], root=str(root / "runs"),
-              device="cpu", adaptation="head", built=scenario)
+    scenario = build_scenario(
+        "squad-files",
+        source_file=str(source),
+        target_file=str(target),
+        model_dir=str(model_dir),
+        max_length=64,
+    )
+    run_sweep(
+        "squad-files",
+        ["random", "badge", "forge"],
+        [0.2],
+        [0],
+        root=str(root / "runs"),
+        device="cpu",
+        adaptation="head",
+        built=scenario,
+    )
     return root / "runs"
 
 
@@ -74,8 +95,9 @@ def test_reward_pages_name_the_metric_and_show_text_pairs(reward_store, monkeypa
     assert "preferred" in shown
     from core.scenarios import build_scenario
 
-    pairs = build_scenario("tweets-pairs-airline-to-apple",
-                           base_params={"per_class": TEXT_PER_CLASS})
+    pairs = build_scenario(
+        "tweets-pairs-airline-to-apple", base_params={"per_class": TEXT_PER_CLASS}
+    )
     store = RunStore(reward_store)
     runs = store.finished_runs()
     table = store.load_table(runs[runs["method"] == "badge"]["run_id"].iloc[0], "pairs")

@@ -26,14 +26,18 @@ def _run_id(root: Path, **equal) -> str:
 
 
 def test_gap_page_shows_the_tweets_of_the_largest_gap_pairs(
-        text_store: Path, text_slice, monkeypatch: pytest.MonkeyPatch) -> None:
+    text_store: Path, text_slice, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(text_store, monkeypatch, "gap")
     assert at.sidebar.selectbox[0].value == text_slice.name
     method = at.main.selectbox[0].value
     pairs = RunStore(text_store).load_table(_run_id(text_store, method=method), "pairs")
     rows = pairs[pairs["space"] == "badge"].nlargest(6, "gap")
-    expected = [text_slice.preview("target_pool", int(i)) for row in rows.itertuples()
-                for i in (row.idx, row.nn_idx)]
+    expected = [
+        text_slice.preview("target_pool", int(i))
+        for row in rows.itertuples()
+        for i in (row.idx, row.nn_idx)
+    ]
     assert all(isinstance(t, str) for t in expected)
     markdown = [m.value for m in at.markdown]
     for text in expected:
@@ -44,7 +48,8 @@ def test_gap_page_shows_the_tweets_of_the_largest_gap_pairs(
 
 
 def test_umap_page_shows_the_tweets_of_the_first_picks(
-        text_store: Path, text_slice, monkeypatch: pytest.MonkeyPatch) -> None:
+    text_store: Path, text_slice, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(text_store, monkeypatch, "projection")
     shown = next(m for m in at.main.multiselect if m.label.startswith("Selectors")).value
     assert shown[0] == "random"

@@ -17,8 +17,9 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120
 
 
-def open_app(root: Path, monkeypatch: pytest.MonkeyPatch,
-             page: str | PageSpec | None = None) -> AppTest:
+def open_app(
+    root: Path, monkeypatch: pytest.MonkeyPatch, page: str | PageSpec | None = None
+) -> AppTest:
     """The app on the store ``root``, switched to ``page`` (a pages/ file stem or a PageSpec)."""
     monkeypatch.setenv(RUNS_ENV, str(root))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
@@ -44,6 +45,9 @@ def decode(array: object) -> np.ndarray:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("title", "markdown", "caption", "info", "success", "warning")
-             for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("title", "markdown", "caption", "info", "success", "warning")
+        for e in at.get(kind)
+    ]
     return "\n".join(map(str, parts))

@@ -21,5 +21,6 @@ def make_folder(root: Path, domains=("a", "b", "c"), per_class: int = 8) -> Path
                 base[..., ci] = 150
                 pixels = base + 40 * shift + rng.normal(0, 30, base.shape)
                 Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
-                    root / domain / klass / f"{i:03d}.png")
+                    root / domain / klass / f"{i:03d}.png"
+                )
     return root

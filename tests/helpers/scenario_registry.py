@@ -12,9 +12,16 @@ from core.scenarios import SCENARIOS, scenario_file
 def restore_registries():
     """Scenario files register scenarios, hyper-parameter defaults and backbones globally:
     undo it, so other tests see the built-in registries only."""
-    saved = [(d, dict(d)) for d in (hparams.DEFAULTS, hparams.DEFAULT_ADAPTATION,
-                                    hparams.PRETRAINED_FEATURE_DIMS, scenario_file.REGISTERED,
-                                    backbones.PRETRAINED_BACKBONES)]
+    saved = [
+        (d, dict(d))
+        for d in (
+            hparams.DEFAULTS,
+            hparams.DEFAULT_ADAPTATION,
+            hparams.PRETRAINED_FEATURE_DIMS,
+            scenario_file.REGISTERED,
+            backbones.PRETRAINED_BACKBONES,
+        )
+    ]
     scenarios = SCENARIOS.snapshot()
     architectures = hparams.ARCHITECTURES
     yield

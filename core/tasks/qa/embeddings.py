@@ -63,10 +63,15 @@ def batch_embeddings(states: Tensor, start: Tensor, end: Tensor, mask: Tensor) -
         residual, signs, pseudo = head_terms(logits, mask)
         forge.append(torch.einsum("bl,bld->bd", signs, z) / length)
         badge.append(torch.einsum("bl,bld->bd", residual, z) / length)
-        log_conf = log_conf + torch.log_softmax(logits.double(), dim=1).gather(
-            1, pseudo[:, None])[:, 0]
-    return {"coreset": pooled, "forge": torch.cat(forge, dim=1), "badge": torch.cat(badge, dim=1),
-            "log_confidence": log_conf}  # fmt: skip
+        log_conf = (
+            log_conf + torch.log_softmax(logits.double(), dim=1).gather(1, pseudo[:, None])[:, 0]
+        )
+    return {
+        "coreset": pooled,
+        "forge": torch.cat(forge, dim=1),
+        "badge": torch.cat(badge, dim=1),
+        "log_confidence": log_conf,
+    }
 
 
 def pool_arrays(parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -80,24 +85,32 @@ def pool_arrays(parts: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 class QAPoolEmbedding(PoolEmbedding):
     """A QA pool from stored rows z = Cat(pooled (D), forge (2D), badge (2D)) and 2 logits."""
 
-    def __init__(self, *, blocks: dict[str, torch.Tensor], sq: dict[str, np.ndarray],
-                 factors: Any, logits: np.ndarray) -> None:
-        super().__init__(z_t=blocks["coreset"], factors=factors, logits=logits,
-                         sq_z=sq["coreset"])  # fmt: skip
+    def __init__(
+        self,
+        *,
+        blocks: dict[str, torch.Tensor],
+        sq: dict[str, np.ndarray],
+        factors: Any,
+        logits: np.ndarray,
+    ) -> None:
+        super().__init__(z_t=blocks["coreset"], factors=factors, logits=logits, sq_z=sq["coreset"])
         self._blocks = blocks
         self._block_sq = sq
         self.znorm = np.sqrt(sq["forge"])
 
     @classmethod
-    def from_arrays(cls, z: Any, logits: Any, *, device: Any = None,
-                    dtype: torch.dtype = torch.float32) -> QAPoolEmbedding:
+    def from_arrays(
+        cls, z: Any, logits: Any, *, device: Any = None, dtype: torch.dtype = torch.float32
+    ) -> QAPoolEmbedding:
         from core.device import resolve_device
 
         z = _as_matrix("z", z, "(N, 5D): Cat(pooled, forge, badge) per question")
         logits = _as_matrix("logits", logits, "(N, 2)")
         if z.shape[1] % 5 or not len(z) or logits.shape != (len(z), 2):
-            raise ForgeLensError(f"z has shape {z.shape} and logits {logits.shape}; allowed: "
-                                 "N >= 1 questions, z (N, 5D), logits (N, 2)")
+            raise ForgeLensError(
+                f"z has shape {z.shape} and logits {logits.shape}; allowed: "
+                "N >= 1 questions, z (N, 5D), logits (N, 2)"
+            )
         check_finite("z", z)
         logits64 = check_finite("logits", np.asarray(logits, dtype=np.float64))
         dim = z.shape[1] // 5
@@ -109,12 +122,14 @@ class QAPoolEmbedding(PoolEmbedding):
             part = np.asarray(z[:, a:b], dtype=np.float64)
             sq[name] = np.einsum("ij,ij->i", part, part)
             blocks[name] = torch.from_numpy(np.ascontiguousarray(part.T, dtype=np_dtype)).to(
-                torch_device)
+                torch_device
+            )
         return cls(blocks=blocks, sq=sq, factors=residual_factors(logits64), logits=logits64)
 
     def space(self, name: str) -> EmbeddingSpace:
         check_choice("space", name, SPACES)
         if name not in self._spaces:
-            self._spaces[name] = EmbeddingSpace(name, self._blocks[name], None,
-                                                self._to_device(self._block_sq[name]))  # fmt: skip
+            self._spaces[name] = EmbeddingSpace(
+                name, self._blocks[name], None, self._to_device(self._block_sq[name])
+            )
         return self._spaces[name]

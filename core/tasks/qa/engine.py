@@ -62,42 +62,70 @@ def model_identity(model_dir: str) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, scenario: QAScenario, split: str, *, device: torch.device,
-             batch_size: int, embed: bool = False) -> dict[str, np.ndarray]:
+def evaluate(
+    model: torch.nn.Module,
+    scenario: QAScenario,
+    split: str,
+    *,
+    device: torch.device,
+    batch_size: int,
+    embed: bool = False,
+) -> dict[str, np.ndarray]:
     """Per question: loss (true span), predicted span, EM, F1; with ``embed`` also the pool
     embedding blocks of ``batch_embeddings`` (float64), gathered batch by batch."""
     model.to(device).eval()
     data, spans = scenario.split(split), torch.from_numpy(scenario.spans[split])
     out: dict[str, list[np.ndarray]] = {}
     for begin in range(0, len(data), batch_size):
-        x = data.x[begin:begin + batch_size].to(device)
+        x = data.x[begin : begin + batch_size].to(device)
         states, start, end, mask = forward_states(model, x)
         length = states.shape[1]
-        pieces = {"loss": span_loss(start.double(), end.double(), spans[begin:begin + len(x)]
-                                    .to(device)).cpu().numpy(),
-                  "pred": best_spans(start, end, x[:, 3, :length]).cpu().numpy()}  # fmt: skip
+        pieces = {
+            "loss": span_loss(
+                start.double(), end.double(), spans[begin : begin + len(x)].to(device)
+            )
+            .cpu()
+            .numpy(),
+            "pred": best_spans(start, end, x[:, 3, :length]).cpu().numpy(),
+        }
         if embed:
-            pieces.update({k: v.cpu().numpy() for k, v in
-                           batch_embeddings(states, start, end, mask).items()})  # fmt: skip
+            pieces.update(
+                {k: v.cpu().numpy() for k, v in batch_embeddings(states, start, end, mask).items()}
+            )
         for key, value in pieces.items():
             out.setdefault(key, []).append(value)
     result = {key: np.concatenate(parts) for key, parts in out.items()}
     samples, offsets = scenario.samples[split], scenario.offsets[split]
     texts = [answer_text(s.context, offsets[i], result["pred"][i]) for i, s in enumerate(samples)]
-    result["em"] = np.array([exact_match(t, s.answers) for t, s in zip(texts, samples, strict=True)])
+    result["em"] = np.array(
+        [exact_match(t, s.answers) for t, s in zip(texts, samples, strict=True)]
+    )
     result["f1"] = np.array([f1_score(t, s.answers) for t, s in zip(texts, samples, strict=True)])
     return result
 
 
-def adapt_qa(model: torch.nn.Module, scenario: QAScenario, selected: np.ndarray, hp: HParams, *,
-             seed: int, device: torch.device, mode: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+def adapt_qa(
+    model: torch.nn.Module,
+    scenario: QAScenario,
+    selected: np.ndarray,
+    hp: HParams,
+    *,
+    seed: int,
+    device: torch.device,
+    mode: str,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Fine-tune a copy on target_pool[selected] mixed with source questions (module doc)."""
     check_choice("adaptation", mode, ADAPTATION_MODES)
     tuned = copy.deepcopy(model).to(device)
     params = list(qa_head(tuned).parameters()) if mode == "head" else list(tuned.parameters())
     theta_0 = [p.detach().clone() for p in params]
-    optimizer = make_optimizer(hp.adapt_optimizer, params, lr=hp.adapt_lr,
-                               weight_decay=hp.adapt_weight_decay, momentum=hp.adapt_momentum)  # fmt: skip
+    optimizer = make_optimizer(
+        hp.adapt_optimizer,
+        params,
+        lr=hp.adapt_lr,
+        weight_decay=hp.adapt_weight_decay,
+        momentum=hp.adapt_momentum,
+    )
     pool, source = scenario.target_pool, scenario.source_train
     target_x = pool.x[torch.from_numpy(selected)]
     target_s = torch.from_numpy(scenario.spans["target_pool"][selected])
@@ -124,11 +152,17 @@ def adapt_qa(model: torch.nn.Module, scenario: QAScenario, selected: np.ndarray,
             optimizer.step()
             losses.append(float(loss.detach()))
     tuned.eval()
-    return tuned, {"mode": mode, "iterations": len(losses), "seconds": time.perf_counter() - start,
-                   "epochs": hp.adapt_epochs, "batch_size": hp.adapt_batch,
-                   "n_selected": len(selected), "seed": seed,
-                   "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch:])),
-                   "param_distance": parameter_distance_of(params, theta_0)}  # fmt: skip
+    return tuned, {
+        "mode": mode,
+        "iterations": len(losses),
+        "seconds": time.perf_counter() - start,
+        "epochs": hp.adapt_epochs,
+        "batch_size": hp.adapt_batch,
+        "n_selected": len(selected),
+        "seed": seed,
+        "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch :])),
+        "param_distance": parameter_distance_of(params, theta_0),
+    }
 
 
 def parameter_distance_of(params: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
@@ -137,38 +171,62 @@ def parameter_distance_of(params: list[torch.Tensor], reference: list[torch.Tens
     return parameter_distance(holder, reference)
 
 
-def _accuracy_rows(stage: str, mask: np.ndarray, results: dict[str, dict[str, np.ndarray]]
-                   ) -> list[dict[str, Any]]:  # fmt: skip
-    parts = {"selected_train": ("target_pool", mask), "unselected_train": ("target_pool", ~mask),
-             "val": ("target_val", None), "test": ("target_test", None)}  # fmt: skip
+def _accuracy_rows(
+    stage: str, mask: np.ndarray, results: dict[str, dict[str, np.ndarray]]
+) -> list[dict[str, Any]]:
+    parts = {
+        "selected_train": ("target_pool", mask),
+        "unselected_train": ("target_pool", ~mask),
+        "val": ("target_val", None),
+        "test": ("target_test", None),
+    }
     rows = []
     for name, (split, keep) in parts.items():
         res = results[split]
         keep = np.ones(len(res["em"]), dtype=bool) if keep is None else keep
         n = int(keep.sum())
-        rows.append({"split": name, "stage": stage, "n": n,
-                     "accuracy": float(res["em"][keep].mean()) if n else float("nan"),
-                     "loss": float(res["loss"][keep].mean()) if n else float("nan"),
-                     "f1": float(res["f1"][keep].mean()) if n else float("nan")})  # fmt: skip
+        rows.append(
+            {
+                "split": name,
+                "stage": stage,
+                "n": n,
+                "accuracy": float(res["em"][keep].mean()) if n else float("nan"),
+                "loss": float(res["loss"][keep].mean()) if n else float("nan"),
+                "f1": float(res["f1"][keep].mean()) if n else float("nan"),
+            }
+        )
     return rows
 
 
 def _pool_frame(pool: Any, labels: np.ndarray, em: np.ndarray) -> pd.DataFrame:
     p = np.asarray(pool.probs, dtype=np.float64)
-    return pd.DataFrame({
-        "idx": np.arange(pool.n, dtype=np.int64), "label": labels.astype(np.int64),
-        "pseudo": np.asarray(pool.pseudo, dtype=np.int64), "correct": em > 0.5,
-        "confidence": p[:, 0], "margin": np.abs(pool.logits[:, 0] - pool.logits[:, 1]),
-        "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
-        "znorm": np.asarray(pool.znorm, dtype=np.float64),
-        "anorm": np.linalg.norm(np.asarray(pool.residual, dtype=np.float64), axis=1),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "idx": np.arange(pool.n, dtype=np.int64),
+            "label": labels.astype(np.int64),
+            "pseudo": np.asarray(pool.pseudo, dtype=np.int64),
+            "correct": em > 0.5,
+            "confidence": p[:, 0],
+            "margin": np.abs(pool.logits[:, 0] - pool.logits[:, 1]),
+            "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
+            "znorm": np.asarray(pool.znorm, dtype=np.float64),
+            "anorm": np.linalg.norm(np.asarray(pool.residual, dtype=np.float64), axis=1),
+        }
+    )
 
 
-def run_qa_sweep(scenario: QAScenario, methods: Sequence[str], budgets: Sequence[float],
-                 seeds: Sequence[int], *, root: str | None = None, device: str = "auto",
-                 adaptation: str | None = None, progress: Progress | None = None,
-                 hparams: HParams | None = None) -> list[str]:  # fmt: skip
+def run_qa_sweep(
+    scenario: QAScenario,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    root: str | None = None,
+    device: str = "auto",
+    adaptation: str | None = None,
+    progress: Progress | None = None,
+    hparams: HParams | None = None,
+) -> list[str]:
     """Run every (method, budget, seed) on a built ``squad-files`` scenario; returns run ids."""
     if getattr(scenario, "task", "") != "qa":
         raise ForgeLensError(f"scenario {scenario.name!r} is not a span-QA scenario")
@@ -186,36 +244,73 @@ def run_qa_sweep(scenario: QAScenario, methods: Sequence[str], budgets: Sequence
     model_id = model_identity(scenario.model_dir)
     notify({"stage": "embed", "message": "embedding the target pool (one forward pass)"})
     tick = time.perf_counter()
-    before = {split: evaluate(model, scenario, split, device=torch_device,
-                              batch_size=hp.eval_batch, embed=split == "target_pool")
-              for split in EVAL_SPLITS}  # fmt: skip
+    before = {
+        split: evaluate(
+            model,
+            scenario,
+            split,
+            device=torch_device,
+            batch_size=hp.eval_batch,
+            embed=split == "target_pool",
+        )
+        for split in EVAL_SPLITS
+    }
     z, logits = pool_arrays(before["target_pool"])
     pool = task.pool_embedding(z, logits, device=torch_device)
     pool_id = config_id({"scenario": scenario.summary(), "model_id": model_id})
     labels = scenario.target_pool.y
     if not store.has_pool(pool_id):
-        meta = {"pool_id": pool_id, "scenario": scenario.name, "model_id": model_id,
-                "n": pool.n, "n_classes": 0, "class_names": [], "modality": "text",
-                "task": "qa", "scenario_summary": scenario.summary(), "hparams": asdict(hp),
-                "target_test_accuracy": float(before["target_test"]["em"].mean())}  # fmt: skip
-        store.write_pool(pool_id, meta, _pool_frame(pool, labels, before["target_pool"]["em"]),
-                         z, logits)  # fmt: skip
+        meta = {
+            "pool_id": pool_id,
+            "scenario": scenario.name,
+            "model_id": model_id,
+            "n": pool.n,
+            "n_classes": 0,
+            "class_names": [],
+            "modality": "text",
+            "task": "qa",
+            "scenario_summary": scenario.summary(),
+            "hparams": asdict(hp),
+            "target_test_accuracy": float(before["target_test"]["em"].mean()),
+        }
+        store.write_pool(
+            pool_id, meta, _pool_frame(pool, labels, before["target_pool"]["em"]), z, logits
+        )
     prepare_seconds = time.perf_counter() - tick
     run_ids = []
     grid = [(m, b, s) for b in budgets for m in methods for s in seeds]
     for index, (method, budget, seed) in enumerate(grid):
-        config = {"format": RUN_FORMAT_VERSION, "scenario": scenario.name, "method": method,
-                  "selector_params": selection.get_selector(method).get_params(),
-                  "budget": float(budget),
-                  "seed": int(seed), "adaptation": mode, "hparams": asdict(hp),
-                  "scenario_params": dict(scenario.params), "task": "qa"}  # fmt: skip
+        config = {
+            "format": RUN_FORMAT_VERSION,
+            "scenario": scenario.name,
+            "method": method,
+            "selector_params": selection.get_selector(method).get_params(),
+            "budget": float(budget),
+            "seed": int(seed),
+            "adaptation": mode,
+            "hparams": asdict(hp),
+            "scenario_params": dict(scenario.params),
+            "task": "qa",
+        }
         run_id = config_id(config)
         run_ids.append(run_id)
-        event = {"run_index": index, "n_runs": len(grid), "method": method, "budget": budget,
-                 "seed": seed}  # fmt: skip
+        event = {
+            "run_index": index,
+            "n_runs": len(grid),
+            "method": method,
+            "budget": budget,
+            "seed": seed,
+        }
         if store.is_finished(run_id):
-            notify({**event, "stage": "done", "run_id": run_id, "reused": True,
-                    "message": f"{method} {budget:g} seed {seed}: reused"})  # fmt: skip
+            notify(
+                {
+                    **event,
+                    "stage": "done",
+                    "run_id": run_id,
+                    "reused": True,
+                    "message": f"{method} {budget:g} seed {seed}: reused",
+                }
+            )
             continue
         k = int(min(pool.n, max(1, round(budget * pool.n))))
         timings: dict[str, float] = {}
@@ -225,40 +320,72 @@ def run_qa_sweep(scenario: QAScenario, methods: Sequence[str], budgets: Sequence
         timings["select"] = time.perf_counter() - start
         notify({**event, "stage": "adapt", "message": f"{method}: {mode} adaptation on {k}"})
         tick = time.perf_counter()
-        adapted, info = adapt_qa(model, scenario, selected, hp, seed=seed, device=torch_device,
-                                 mode=mode)  # fmt: skip
+        adapted, info = adapt_qa(
+            model, scenario, selected, hp, seed=seed, device=torch_device, mode=mode
+        )
         timings["adapt"] = time.perf_counter() - tick
         tick = time.perf_counter()
-        after = {split: evaluate(adapted, scenario, split, device=torch_device,
-                                 batch_size=hp.eval_batch) for split in EVAL_SPLITS}  # fmt: skip
+        after = {
+            split: evaluate(adapted, scenario, split, device=torch_device, batch_size=hp.eval_batch)
+            for split in EVAL_SPLITS
+        }
         mask = np.zeros(pool.n, dtype=bool)
         mask[selected] = True
         order = np.full(pool.n, -1, dtype=np.int64)
         order[selected] = np.arange(k)
         loss_before, loss_after = before["target_pool"]["loss"], after["target_pool"]["loss"]
-        samples = pd.DataFrame({
-            "idx": np.arange(pool.n, dtype=np.int64), "label": labels,
-            "pseudo": np.asarray(pool.pseudo, dtype=np.int64), "selected": mask, "order": order,
-            "loss_before": loss_before, "loss_after": loss_after, "r": loss_before - loss_after,
-            "pred_after": after["target_pool"]["pred"][:, 0].astype(np.int64),
-            "znorm": np.asarray(pool.znorm, dtype=np.float64),
-            "em_before": before["target_pool"]["em"], "em_after": after["target_pool"]["em"],
-        })  # fmt: skip
+        samples = pd.DataFrame(
+            {
+                "idx": np.arange(pool.n, dtype=np.int64),
+                "label": labels,
+                "pseudo": np.asarray(pool.pseudo, dtype=np.int64),
+                "selected": mask,
+                "order": order,
+                "loss_before": loss_before,
+                "loss_after": loss_after,
+                "r": loss_before - loss_after,
+                "pred_after": after["target_pool"]["pred"][:, 0].astype(np.int64),
+                "znorm": np.asarray(pool.znorm, dtype=np.float64),
+                "em_before": before["target_pool"]["em"],
+                "em_after": after["target_pool"]["em"],
+            }
+        )
         pairs = pair_table(pool, selected, labels, loss_before, loss_after)
         summary = summary_table(pairs, selected, loss_before - loss_after)
         timings["records"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
-        accuracy = pd.DataFrame(_accuracy_rows("before", mask, before)
-                                + _accuracy_rows("after", mask, after))  # fmt: skip
-        record = {"run_id": run_id, "config": config, "budget_count": k, "pool_id": pool_id,
-                  "model_id": model_id, "device": str(torch_device), "timings": timings,
-                  "prepare_seconds": prepare_seconds, "iterations": info["iterations"],
-                  "param_distance": info["param_distance"], "adaptation_info": info,
-                  "created": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-        tables = {"selection": pd.DataFrame({"idx": selected.astype(np.int64),
-                                             "order": np.arange(k)}),
-                  "accuracy": accuracy, "samples": samples, "pairs": pairs, "summary": summary}
+        accuracy = pd.DataFrame(
+            _accuracy_rows("before", mask, before) + _accuracy_rows("after", mask, after)
+        )
+        record = {
+            "run_id": run_id,
+            "config": config,
+            "budget_count": k,
+            "pool_id": pool_id,
+            "model_id": model_id,
+            "device": str(torch_device),
+            "timings": timings,
+            "prepare_seconds": prepare_seconds,
+            "iterations": info["iterations"],
+            "param_distance": info["param_distance"],
+            "adaptation_info": info,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        tables = {
+            "selection": pd.DataFrame({"idx": selected.astype(np.int64), "order": np.arange(k)}),
+            "accuracy": accuracy,
+            "samples": samples,
+            "pairs": pairs,
+            "summary": summary,
+        }
         store.write_run(run_id, record, tables)
-        notify({**event, "stage": "done", "run_id": run_id, "reused": False,
-                "message": f"{method} {budget:g} seed {seed}: done"})  # fmt: skip
+        notify(
+            {
+                **event,
+                "stage": "done",
+                "run_id": run_id,
+                "reused": False,
+                "message": f"{method} {budget:g} seed {seed}: done",
+            }
+        )
     return run_ids

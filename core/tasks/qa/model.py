@@ -32,9 +32,11 @@ MAX_ANSWER_TOKENS = 30
 def _check_dir(model_dir: str | Path) -> str:
     path = Path(model_dir)
     if not (path / "config.json").is_file():
-        raise ForgeLensError(f"model_dir={str(model_dir)!r} is not a local Hugging Face model "
-                             "directory (no config.json); allowed: a folder saved with "
-                             "save_pretrained (see README, span QA)")
+        raise ForgeLensError(
+            f"model_dir={str(model_dir)!r} is not a local Hugging Face model "
+            "directory (no config.json); allowed: a folder saved with "
+            "save_pretrained (see README, span QA)"
+        )
     return str(path)
 
 
@@ -51,8 +53,9 @@ def load_qa_model(model_dir: str) -> nn.Module:
     from transformers import AutoModelForQuestionAnswering
 
     with torch.random.fork_rng(devices=[]):
-        model = AutoModelForQuestionAnswering.from_pretrained(_check_dir(model_dir),
-                                                              local_files_only=True)  # fmt: skip
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            _check_dir(model_dir), local_files_only=True
+        )
     qa_head(model)
     return model.eval()
 
@@ -61,8 +64,10 @@ def qa_head(model: nn.Module) -> nn.Linear:
     """The model's start/end layer (``qa_outputs``: Linear(D, 2)), or a clear error."""
     head = getattr(model, "qa_outputs", None)
     if not isinstance(head, nn.Linear) or head.out_features != 2:
-        raise ForgeLensError(f"{type(model).__name__} has no qa_outputs = Linear(D, 2) head; "
-                             "allowed: a BERT-like AutoModelForQuestionAnswering")
+        raise ForgeLensError(
+            f"{type(model).__name__} has no qa_outputs = Linear(D, 2) head; "
+            "allowed: a BERT-like AutoModelForQuestionAnswering"
+        )
     return head
 
 
@@ -86,20 +91,25 @@ def forward_states(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor,
     if not model.training:
         check = qa_head(model)(states)
         if not torch.allclose(check[..., 0], start, atol=1e-4, rtol=1e-4):
-            raise ForgeLensError(f"{type(model).__name__}: start logits are not qa_outputs of the "
-                                 "last hidden states; FORGE's QA embedding needs that layout")
+            raise ForgeLensError(
+                f"{type(model).__name__}: start logits are not qa_outputs of the "
+                "last hidden states; FORGE's QA embedding needs that layout"
+            )
     pad = mask == 0
     return states, start.masked_fill(pad, -torch.inf), end.masked_fill(pad, -torch.inf), mask
 
 
 def span_loss(start: Tensor, end: Tensor, spans: Tensor) -> Tensor:
     """Per-question (CE(start) + CE(end)) / 2 with the true (start, end) token positions."""
-    return 0.5 * (F.cross_entropy(start, spans[:, 0], reduction="none")
-                  + F.cross_entropy(end, spans[:, 1], reduction="none"))  # fmt: skip
+    return 0.5 * (
+        F.cross_entropy(start, spans[:, 0], reduction="none")
+        + F.cross_entropy(end, spans[:, 1], reduction="none")
+    )
 
 
-def best_spans(start: Tensor, end: Tensor, context: Tensor,
-               max_tokens: int = MAX_ANSWER_TOKENS) -> Tensor:
+def best_spans(
+    start: Tensor, end: Tensor, context: Tensor, max_tokens: int = MAX_ANSWER_TOKENS
+) -> Tensor:
     """(B, 2) best (s, e): context tokens, s <= e < s + max_tokens, max start[s] + end[e]."""
     length = start.shape[1]
     allowed = context.bool()
@@ -116,4 +126,4 @@ def best_spans(start: Tensor, end: Tensor, context: Tensor,
 def answer_text(context: str, offsets: np.ndarray, span: tuple[int, int]) -> str:
     """The characters of ``context`` covered by tokens span[0]..span[1]."""
     s, e = int(span[0]), int(span[1])
-    return context[int(offsets[s, 0]):int(offsets[e, 1])]
+    return context[int(offsets[s, 0]) : int(offsets[e, 1])]

@@ -18,13 +18,39 @@ import numpy as np
 import torch
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-_NAMES = ("alba", "brio", "cato", "dara", "elko", "fenn", "gala", "hiro", "ines", "jora", "kemi",
-          "lumo", "mira", "nilo", "orsa", "pavo", "quin", "rena", "savo", "tira")  # fmt: skip
+_NAMES = (
+    "alba",
+    "brio",
+    "cato",
+    "dara",
+    "elko",
+    "fenn",
+    "gala",
+    "hiro",
+    "ines",
+    "jora",
+    "kemi",
+    "lumo",
+    "mira",
+    "nilo",
+    "orsa",
+    "pavo",
+    "quin",
+    "rena",
+    "savo",
+    "tira",
+)
 _TEMPLATES = {
-    "wiki": ("The capital of {a} is {b}, a city near the river {c}.",
-             "What is the capital of {a}?", "{b}"),
-    "news": ("Officials said on Monday that {a} signed a deal with {b} worth {n} million.",
-             "Who signed a deal with {b}?", "{a}"),
+    "wiki": (
+        "The capital of {a} is {b}, a city near the river {c}.",
+        "What is the capital of {a}?",
+        "{b}",
+    ),
+    "news": (
+        "Officials said on Monday that {a} signed a deal with {b} worth {n} million.",
+        "Who signed a deal with {b}?",
+        "{a}",
+    ),
 }
 
 
@@ -38,17 +64,28 @@ def write_toy_squad(path: str | Path, n: int, domain: str = "wiki", seed: int = 
         values = {"a": a.title(), "b": b.title(), "c": c.title(), "n": int(rng.integers(2, 99))}
         context = context_t.format(**values)
         answer = answer_t.format(**values)
-        paragraphs.append({"context": context, "qas": [{
-            "id": f"{domain}-{i}", "question": question_t.format(**values),
-            "answers": [{"text": answer, "answer_start": context.index(answer)}]}]})
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": f"{domain}-{i}",
+                        "question": question_t.format(**values),
+                        "answers": [{"text": answer, "answer_start": context.index(answer)}],
+                    }
+                ],
+            }
+        )
     path = Path(path)
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": domain,
-                                                            "paragraphs": paragraphs}]}))
+    path.write_text(
+        json.dumps({"version": "1.1", "data": [{"title": domain, "paragraphs": paragraphs}]})
+    )
     return path
 
 
-def make_tiny_qa_model(model_dir: str | Path, texts: list[str], *, hidden: int = 32,
-                       layers: int = 2, seed: int = 0) -> Path:
+def make_tiny_qa_model(
+    model_dir: str | Path, texts: list[str], *, hidden: int = 32, layers: int = 2, seed: int = 0
+) -> Path:
     """Save a random BertForQuestionAnswering and a WordPiece tokenizer trained on ``texts``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForQuestionAnswering, PreTrainedTokenizerFast
@@ -58,19 +95,32 @@ def make_tiny_qa_model(model_dir: str | Path, texts: list[str], *, hidden: int =
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400,
-                                                                   special_tokens=list(SPECIAL)))
+    tokenizer.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=list(SPECIAL))
+    )
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]",
-                                   pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-                                   mask_token="[MASK]")  # fmt: skip
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     fast.save_pretrained(str(model_dir))
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden,
-                        num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=256)  # fmt: skip
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=256,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = BertForQuestionAnswering(config)
