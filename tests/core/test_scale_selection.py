@@ -12,7 +12,7 @@ import torch
 
 from core.embeddings import PoolEmbedding, RescaledFeaturesWarning
 from core.selection import kcenter_greedy, kmeanspp_seeding, largest_norm_index
-from tests.core.reference_selection import OldSpace, brute_kcenter, old_kcenter, old_kmeanspp
+from tests.helpers.reference_selection import OldSpace, brute_kcenter, old_kcenter, old_kmeanspp
 
 
 def _random_pool(seed: int, n: int = 1500, d: int = 24, c: int = 10):
