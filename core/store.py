@@ -55,10 +55,11 @@ from core.integrity import (
     quarantined,
     verify_folder,
 )
+from core.paths import RUNS_ENV as RUNS_ENV  # re-exported: callers import it from here
+from core.paths import default_root
 from core.validation import ForgeLensError, check_choice
 
 RUN_FORMAT_VERSION = 2
-RUNS_ENV = "FORGELENS_RUNS"
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
 POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
@@ -81,12 +82,6 @@ def run_format(info: dict[str, Any]) -> int:
     """The run format of a run's config.json: ``config["format"]``; runs written before the
     format was recorded are format 1 (the same tables; no selector parameters in the config)."""
     return int(info.get("config", {}).get("format", 1))
-
-
-def default_root() -> Path:
-    """The run store folder: ``$FORGELENS_RUNS`` when set, else ``runs/`` in the working
-    directory."""
-    return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
 def config_id(config: dict[str, Any], length: int = 16) -> str:

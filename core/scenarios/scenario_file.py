@@ -260,9 +260,9 @@ def register_scenario_file(path: str | Path) -> str:
 
 
 def scenarios_dir(root: str | Path | None) -> Path:
-    from core.store import RunStore
+    from core.paths import store_root  # light: no store tables loaded to find a folder
 
-    return RunStore(root).root / SCENARIOS_DIR
+    return store_root(root) / SCENARIOS_DIR
 
 
 def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
