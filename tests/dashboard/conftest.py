@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from core.store import RUNS_ENV
-from tests.helpers.browser import REPO, free_port
+from tests.helpers.browser import served
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS, TEXT_PER_CLASS
 
 
@@ -79,32 +73,6 @@ def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
 
 @pytest.fixture
 def served_app(debug_store: Path, tmp_path: Path):
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"],
-        cwd=REPO,
-        env={**os.environ, RUNS_ENV: str(debug_store)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    pytest.fail(
-                        "the app did not start:\n" + (tmp_path / "server.log").read_text()[-3000:]
-                    )
-                time.sleep(0.5)  # polling the health endpoint until it answers
+    """The app served with the README's command on the debug store."""
+    with served(debug_store, tmp_path / "server.log") as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()

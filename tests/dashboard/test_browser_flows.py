@@ -4,19 +4,14 @@ screen units, and a page that updates by itself while a sweep runs."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from core.store import RUNS_ENV, RunStore
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+from core.store import RunStore
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
 
 pytestmark = [
     pytest.mark.browser,
@@ -97,42 +92,18 @@ def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
 
     root = tmp_path / "live_store"
     root.mkdir()
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"],
-        cwd=REPO,
-        env={**os.environ, RUNS_ENV: str(root)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "the app did not start"
-                time.sleep(0.5)
-        with sync_playwright() as playwright:
-            browser = _browser(playwright)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url)
-                page.get_by_text("is empty").first.wait_for(timeout=90_000)
-                jobs.launch_job(
-                    root, "debug", ["random", "forge"], [0.1], [0], device="cpu", umap=False
-                )
-                # no reload from here on: the open tab must notice the job and its runs
-                page.get_by_text("finished runs").first.wait_for(timeout=240_000)
-                page.get_by_text("Figure 5 in numbers — debug").first.wait_for(timeout=60_000)
-                assert page.locator('[data-testid="stException"]').count() == 0
-            finally:
-                browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+    with served(root, tmp_path / "server.log") as url, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_text("is empty").first.wait_for(timeout=90_000)
+            jobs.launch_job(
+                root, "debug", ["random", "forge"], [0.1], [0], device="cpu", umap=False
+            )
+            # no reload from here on: the open tab must notice the job and its runs
+            page.get_by_text("finished runs").first.wait_for(timeout=240_000)
+            page.get_by_text("Figure 5 in numbers — debug").first.wait_for(timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

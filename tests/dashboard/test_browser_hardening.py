@@ -8,16 +8,14 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from core.store import JOBS, RUNS_ENV
+from core.store import JOBS
 from dashboard import jobs
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,33 +30,12 @@ def served_copy(debug_store: Path, tmp_path: Path):
     """``make run`` exactly as the README says (no HOST), on a copy of the debug store."""
     root = tmp_path / "store"
     shutil.copytree(debug_store, root, ignore=shutil.ignore_patterns(JOBS))
-    port = free_port()
-    log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "FORGELENS_TOKEN")}
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            ["make", "run", f"PORT={port}"],
-            cwd=REPO,
-            env={**env, RUNS_ENV: str(root)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.time() + 180
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if server.poll() is not None or time.time() > deadline:
-                        pytest.fail("the app did not start:\n" + log_path.read_text()[-3000:])
-                    time.sleep(0.5)
-            yield root, port
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-            _stop_every_job(root)
+    try:
+        with served(root, tmp_path / "server.log", env) as url:
+            yield root, int(url.rsplit(":", 1)[1])
+    finally:
+        _stop_every_job(root)
 
 
 def _stop_every_job(root: Path) -> None:

@@ -4,17 +4,14 @@ folder, save, launch a sweep, open the gap page on the new scenario."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from core.store import RUNS_ENV, RunStore
+from core.store import RunStore
 from dashboard.scenario_form import folder_counts, text_counts
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.helpers.image_folders import make_folder
 
 SHOTS = Path(os.environ.get("FORGELENS_SHOTS", "/tmp/forgelens-shots"))
@@ -40,30 +37,6 @@ def test_text_counts_tabulate_domains_and_labels(tmp_path: Path) -> None:
     assert counts.loc["d1", "rows"] == 2 and counts.loc["d2", "x"] == 1
 
 
-def _serve(root: Path, log_path: Path):
-    port = free_port()
-    log = log_path.open("w")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"],
-        cwd=REPO,
-        env={**os.environ, RUNS_ENV: str(root)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return server, log, url
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                os.killpg(server.pid, signal.SIGTERM)
-                pytest.fail("the app did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
-
-
 def _choose(page, label: str, option: str, *, drop_last: int = 0) -> None:
     """Type ``option`` into the multiselect ``label`` after removing its last ``drop_last``
     choices (Backspace in an empty input removes the last tag)."""
@@ -87,56 +60,50 @@ def test_the_form_saves_a_folder_scenario_that_a_sweep_and_the_gap_page_use(tmp_
     root = tmp_path / "runs"
     root.mkdir()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    server, log, url = _serve(root, tmp_path / "server.log")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.goto(f"{url}/run")
-            page.get_by_text("Add a scenario from your own data").click()
-            page.get_by_role("textbox", name="Scenario name").fill("tiny-folder")
-            page.get_by_role("textbox", name="Scenario name").press("Enter")
-            page.get_by_role("textbox", name="Folder").fill(str(folder))
-            page.get_by_role("textbox", name="Folder").press("Enter")
-            page.get_by_text("Source domain(s)").wait_for(timeout=60_000)
-            _choose(page, "Source domain(s)", "a")
-            _choose(page, "Target domain(s)", "b")
-            _choose(page, "Target domain(s)", "c")
-            page.get_by_text('target = ["b", "c"]').wait_for(timeout=30_000)
-            page.screenshot(path=str(SHOTS / "form_filled.png"), full_page=True)
-            page.get_by_role("button", name="Check and save").click()
-            page.get_by_text("Saved scenario").wait_for(timeout=60_000)
-            assert (root / "_scenarios" / "tiny-folder.toml").is_file()
-            page.get_by_text("Precompute the UMAP views").click()  # keep the sweep short:
-            _choose(page, "Selectors", "", drop_last=6)  # random, margin
-            _choose(page, "Seeds", "", drop_last=2)  # seed 0
-            page.screenshot(path=str(SHOTS / "form_sweep.png"), full_page=True)
-            page.get_by_role("button", name="Launch").click()
-            page.get_by_text("Started job").wait_for(timeout=60_000)
-            assert page.get_by_text("4 runs").count() >= 1
-            page.screenshot(path=str(SHOTS / "form_launched.png"), full_page=True)
-            deadline = time.time() + 400
-            while len(RunStore(root).run_ids()) < 4 and time.time() < deadline:
-                time.sleep(2)
-            assert len(RunStore(root).run_ids()) == 4, list((root / "_jobs").glob("*.log"))
-            configs = [RunStore(root).load_config(r)["config"] for r in RunStore(root).run_ids()]
-            assert {c["scenario"] for c in configs} == {"tiny-folder"}
-            page.goto(f"{url}/gap")
-            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
-            page.wait_for_timeout(2000)
-            assert page.locator('[data-testid="stException"]').count() == 0
-            page.screenshot(path=str(SHOTS / "form_gap.png"), full_page=True)
-            page.goto(f"{url}/accuracy")
-            heading = page.get_by_text("By target domain")
-            heading.wait_for(timeout=120_000)
-            table = page.locator('[data-testid="stDataFrame"]').last
-            table.scroll_into_view_if_needed()
-            table.locator("canvas").first.wait_for(timeout=30_000)
-            page.wait_for_timeout(3000)
-            assert page.locator('[data-testid="stException"]').count() == 0
-            page.screenshot(path=str(SHOTS / "form_accuracy.png"))
-            browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+    with served(root, tmp_path / "server.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/run")
+        page.get_by_text("Add a scenario from your own data").click()
+        page.get_by_role("textbox", name="Scenario name").fill("tiny-folder")
+        page.get_by_role("textbox", name="Scenario name").press("Enter")
+        page.get_by_role("textbox", name="Folder").fill(str(folder))
+        page.get_by_role("textbox", name="Folder").press("Enter")
+        page.get_by_text("Source domain(s)").wait_for(timeout=60_000)
+        _choose(page, "Source domain(s)", "a")
+        _choose(page, "Target domain(s)", "b")
+        _choose(page, "Target domain(s)", "c")
+        page.get_by_text('target = ["b", "c"]').wait_for(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "form_filled.png"), full_page=True)
+        page.get_by_role("button", name="Check and save").click()
+        page.get_by_text("Saved scenario").wait_for(timeout=60_000)
+        assert (root / "_scenarios" / "tiny-folder.toml").is_file()
+        page.get_by_text("Precompute the UMAP views").click()  # keep the sweep short:
+        _choose(page, "Selectors", "", drop_last=6)  # random, margin
+        _choose(page, "Seeds", "", drop_last=2)  # seed 0
+        page.screenshot(path=str(SHOTS / "form_sweep.png"), full_page=True)
+        page.get_by_role("button", name="Launch").click()
+        page.get_by_text("Started job").wait_for(timeout=60_000)
+        assert page.get_by_text("4 runs").count() >= 1
+        page.screenshot(path=str(SHOTS / "form_launched.png"), full_page=True)
+        deadline = time.time() + 400
+        while len(RunStore(root).run_ids()) < 4 and time.time() < deadline:
+            time.sleep(2)
+        assert len(RunStore(root).run_ids()) == 4, list((root / "_jobs").glob("*.log"))
+        configs = [RunStore(root).load_config(r)["config"] for r in RunStore(root).run_ids()]
+        assert {c["scenario"] for c in configs} == {"tiny-folder"}
+        page.goto(f"{url}/gap")
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(2000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(SHOTS / "form_gap.png"), full_page=True)
+        page.goto(f"{url}/accuracy")
+        heading = page.get_by_text("By target domain")
+        heading.wait_for(timeout=120_000)
+        table = page.locator('[data-testid="stDataFrame"]').last
+        table.scroll_into_view_if_needed()
+        table.locator("canvas").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(3000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(SHOTS / "form_accuracy.png"))
+        browser.close()
