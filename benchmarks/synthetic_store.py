@@ -57,7 +57,10 @@ def write_synthetic_store(
     budgets: tuple[float, ...] = (0.05, 0.1),
     seeds: tuple[int, ...] = (0, 1, 2),
     adaptations: tuple[str, ...] = ("full",),
+    domains: tuple[str, ...] = (),
 ) -> RunStore:
+    """Runs of every (method, budget, seed, adaptation); ``domains`` (a folder scenario's target
+    domains) gives every sample a domain, round robin, in the pool, sample and pair tables."""
     rng = np.random.default_rng(0)
     store = RunStore(root)
     pool = _Pool(n, rng)
@@ -76,6 +79,11 @@ def write_synthetic_store(
             "anorm": rng.random(n),
         }
     )
+    domain = (
+        np.array([domains[i % len(domains)] for i in range(n)], dtype=object) if domains else None
+    )
+    if domain is not None:
+        frame["domain"] = domain
     meta = {
         "pool_id": pool_id,
         "scenario": scenario,
@@ -104,6 +112,8 @@ def write_synthetic_store(
         pairs = theorem_terms(
             pairs, z.astype(np.float64), logits, labels, "ce", dtheta=float(rng.uniform(0.5, 2.0))
         )  # the Theory page's columns
+        if domain is not None:
+            pairs["domain"], pairs["nn_domain"] = domain[pairs["idx"]], domain[pairs["nn_idx"]]
         accuracy = pd.DataFrame(
             [
                 {"split": s, "stage": st, "accuracy": rng.random(), "loss": rng.random(), "n": 100}
@@ -129,6 +139,8 @@ def write_synthetic_store(
                 "tangent_norm_full": pool.znorm * rng.uniform(2.0, 3.0, n),
             }
         )
+        if domain is not None:
+            samples["domain"] = domain
         config = {
             "format": RUN_FORMAT_VERSION,
             "selector_params": {},

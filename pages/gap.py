@@ -58,6 +58,10 @@ with right:
 shown = [method] + ([versus] if versus else [])
 run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
+if "domain" in pairs.columns and pairs["domain"].nunique() > 1:  # several target domains
+    domains = ["all", *sorted(pairs["domain"].astype(str).unique())]
+    domain = st.selectbox("Target domain of x′", domains, key="gap_domain")
+    pairs = pairs if domain == "all" else pairs[pairs["domain"].astype(str) == domain]
 meta = loaders.pool_meta(
     selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
 )

@@ -46,10 +46,11 @@ budget = urlstate.choice(
 seed = urlstate.choice(
     seed_col.selectbox, "Seed", sorted(set(runs["seed"])), key="umap_seed", name="seed"
 )
+has_domains = "domain" in loaders.pool_table(selection.root, pool_id).columns
 colour = urlstate.choice(
     colour_col.radio,
     "Colour by",
-    COLOUR_BY,
+    [c for c in COLOUR_BY if c != "domain" or has_domains],  # target domains: folder scenarios
     key="umap_colour",
     name="colour",
     default="gamma",

@@ -25,7 +25,8 @@ from dashboard.figures.style import (
     plain,
 )
 
-COLOUR_BY = ("class", "correctness", "gamma", "pick order")
+COLOUR_BY = ("class", "correctness", "gamma", "pick order", "domain")
+CATEGORICAL = ("class", "correctness", "domain")  # one legend entry and colour per value
 MAP_FIELDS = ("idx", "x", "y", "label", "correct", "znorm")
 
 
@@ -45,6 +46,13 @@ def _categories(
             text = name if name == str(label) else f"{label}: {name}"
             out.append((text, labels == label, class_color(label)))
         return out
+    if colour_by == "domain":  # folder / file scenarios with several target domains
+        check_columns("points", frame, ("domain",))
+        domains = frame["domain"].astype(str).to_numpy()
+        return [
+            (plain(name), domains == name, class_color(i))
+            for i, name in enumerate(sorted(set(domains)))
+        ]
     correct = frame["correct"].to_numpy(bool)
     return [("correct under θ₀", correct, "#1f77b4"), ("misclassified", ~correct, "#d62728")]
 
@@ -139,7 +147,7 @@ def _add_background(
 ) -> None:
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     common = {"mode": "markers", "showlegend": False, "hoverinfo": "skip"}
-    if colour_by in ("class", "correctness"):
+    if colour_by in CATEGORICAL:
         for _name, mask, colour in _categories(colour_by, points, class_names):
             fig.add_trace(
                 go.Scattergl(
@@ -241,7 +249,7 @@ def _add_picks(
         col=col,
     )
     outline = {"width": 0.6, "color": "white"}
-    if colour_by in ("class", "correctness"):
+    if colour_by in CATEGORICAL:
         for name, mask, colour in _categories(colour_by, picked, class_names):
             if not mask.any():
                 continue

@@ -140,6 +140,25 @@ def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
         assert {t.name for t in picked} <= {"0: a", "1: b", "2: c"}
 
 
+def test_selection_map_colours_each_target_domain_and_escapes_its_name() -> None:
+    points = synthetic_points().assign(domain=["sketch", "<b>art</b>", "cartoon"] * 20)
+    picks = [3, 1, 4, 15, 9]
+    fig = selection_map_figure(points, {"forge": _picks(picks)}, colour_by="domain")
+    picked = {
+        t.name: {int(row[0]) for row in t.customdata} for t in fig.data if t.customdata is not None
+    }
+    domain = points.set_index("idx")["domain"]
+    expected = {}
+    for i in picks:
+        name = domain[i].replace("<", "&lt;").replace(">", "&gt;")  # file text never as HTML
+        expected.setdefault(name, set()).add(i)
+    assert picked == expected
+    background = [t for t in fig.data if t.customdata is None and t.name != "picks (black ring)"]
+    assert sum(len(t.x) for t in background) == len(points)
+    with pytest.raises(ForgeLensError, match="domain"):
+        selection_map_figure(synthetic_points(), {"forge": _picks(picks)}, colour_by="domain")
+
+
 def test_selection_map_errors_and_grid() -> None:
     with pytest.raises(ForgeLensError, match="colour_by"):
         selection_map_figure(synthetic_points(), {"a": _picks([1])}, colour_by="loss")

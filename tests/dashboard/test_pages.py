@@ -493,3 +493,34 @@ def test_pages_open_on_the_newest_scenario_and_follow_the_url(
     assert linked.main.selectbox[0].value == "forge"
     assert next(s for s in linked.main.selectbox if s.label == "Budget").value == 0.2
     assert next(m for m in linked.sidebar.multiselect if m.label == "Seeds").value == [1]
+
+
+def test_gap_and_umap_pages_tell_target_domains_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.synthetic_store import write_synthetic_store
+
+    write_synthetic_store(
+        tmp_path,
+        n=300,
+        methods=("random", "badge"),
+        budgets=(0.1,),
+        seeds=(0,),
+        domains=("cartoon", "sketch"),
+    )
+    at = open_app(tmp_path, monkeypatch, "gap")
+    pick = next(s for s in at.selectbox if s.label == "Target domain of x′")
+    assert list(pick.options) == ["all", "cartoon", "sketch"]
+    assert "270 pairs per space" in texts(at)
+    pick.set_value("sketch").run()
+    assert not at.exception
+    pairs = RunStore(tmp_path).load_table("badge-0.1-0-full", "pairs")
+    shown = int((pairs[pairs.space == "badge"].domain == "sketch").sum())
+    assert f"{shown} pairs per space" in texts(at) and shown < 270
+    at.switch_page("../pages/projection.py").run()
+    colour = next(r for r in at.main.radio if r.label == "Colour by")
+    assert "domain" in colour.options
+    colour.set_value("domain").run()
+    assert not at.exception
+    names = {t.get("name") for t in charts(at)[0]["data"]}
+    assert {"cartoon", "sketch"} <= names
