@@ -186,6 +186,21 @@ def _get(container: object, name: str) -> object:
     return getattr(container, name, None)
 
 
+def domain_histogram(
+    selections: pd.DataFrame, pool: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """``class_histogram`` over target domains instead of classes (folder scenarios with several
+    target domains): the rows use the domain's position in the returned sorted names."""
+    check_columns("pool", pool, ("idx", "domain"))
+    names = sorted(pool["domain"].astype(str).unique())
+    code = pd.Series(range(len(names)), index=names)
+    domains = pool[["idx", "domain"]].assign(label=pool["domain"].astype(str).map(code).to_numpy())
+    picked = selections.drop(columns="label", errors="ignore").merge(
+        domains[["idx", "label"]], on="idx", how="left", validate="many_to_one"
+    )
+    return class_histogram(picked, domains["label"], len(names)), names
+
+
 def with_pool_columns(
     frame: pd.DataFrame, pool: pd.DataFrame, columns: Iterable[str] = ("label",)
 ) -> pd.DataFrame:

@@ -36,6 +36,11 @@ st.caption(
     "by the same signal (e.g. the uncertainty ones) tend to overlap most."
 )
 st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
+if "domain" in pool.columns and pool["domain"].nunique() > 1:  # several target domains
+    st.subheader("Target-domain mix of the picks")
+    histogram, domains = stats.domain_histogram(picks, pool)
+    fig = class_histogram_figure(histogram, domains, axis_title="target domain")
+    st.plotly_chart(fig, width="stretch")
 
 if not task_views.run_task(selection.root, selection.runs).classes:
     st.caption(

@@ -42,7 +42,11 @@ def jaccard_figure(matrix: pd.DataFrame, *, height: int = 440) -> go.Figure:
 
 
 def class_histogram_figure(
-    histogram: pd.DataFrame, class_names: list[str] | None = None, *, height: int = 420
+    histogram: pd.DataFrame,
+    class_names: list[str] | None = None,
+    *,
+    height: int = 420,
+    axis_title: str = "true class",
 ) -> go.Figure:
     """Share of each selection per class (bars) against the pool's share (black markers)."""
     check_columns("histogram", histogram, ("method", "label", "fraction"))
@@ -77,7 +81,7 @@ def class_histogram_figure(
             )
         )
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text="true class", type="category")
+    fig.update_xaxes(title_text=axis_title, type="category")
     fig.update_yaxes(title_text="share of the selection (%)")
     return base_layout(fig, height=height)
 

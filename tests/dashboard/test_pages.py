@@ -524,3 +524,10 @@ def test_gap_and_umap_pages_tell_target_domains_apart(
     assert not at.exception
     names = {t.get("name") for t in charts(at)[0]["data"]}
     assert {"cartoon", "sketch"} <= names
+    at.switch_page("../pages/compare.py").run()
+    assert not at.exception
+    assert "Target-domain mix of the picks" in [h.value for h in at.subheader]
+    mix = next(c for c in charts(at) if c["layout"]["xaxis"]["title"]["text"] == "target domain")
+    pool_share = next(t for t in mix["data"] if t["name"] == "pool")
+    assert list(pool_share["x"]) == ["cartoon", "sketch"]  # round robin: half each
+    np.testing.assert_allclose(decode(pool_share["y"]), [50.0, 50.0])
