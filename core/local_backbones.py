@@ -27,7 +27,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from core.backbones import PRETRAINED_BACKBONES, PretrainedBackbone, masked_mean, package_version
+from core.backbones import (
+    PRETRAINED_BACKBONES,
+    PretrainedBackbone,
+    TokenEncoder,
+    package_version,
+)
 from core.validation import ForgeLensError, check_choice
 
 RESNETS = {"resnet18": 512, "resnet50": 2048}
@@ -239,17 +244,12 @@ def hf_tokenize(model_dir: str, texts: list[str], max_length: int):
     return np.stack([ids, mask], axis=1).reshape(len(texts), 2, max_length)
 
 
-class LocalTextEncoder(PretrainedBackbone):
+class LocalTextEncoder(TokenEncoder):
     """A local ``AutoModel`` directory; z = the ``cls`` token or the masked ``mean``."""
 
-    modality = "text"
     packages = ("transformers",)
     model_dir: ClassVar[Path]
     pooling: ClassVar[str] = "mean"
-
-    def __init__(self, encoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
 
     @classmethod
     def identity(cls) -> dict[str, Any]:
@@ -268,21 +268,6 @@ class LocalTextEncoder(PretrainedBackbone):
                 f"model={str(cls.model_dir)!r} cannot be loaded offline: {error}"
             ) from None
         return cls(encoder).eval()
-
-    def input_lengths(self, x: Tensor) -> Tensor:
-        return x[:, 1].sum(dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[1] != 2 or x.dtype != torch.int64:
-            raise ForgeLensError(
-                f"{self.name} takes int64 (N, 2, L) token ids + attention mask, "
-                f"got {x.dtype} {tuple(x.shape)}"
-            )
-        ids, mask = x[:, 0], x[:, 1]
-        length = max(1, int(mask.sum(dim=1).max())) if len(x) else 1
-        ids, mask = ids[:, :length], mask[:, :length]
-        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return states[:, 0] if self.pooling == "cls" else masked_mean(states, mask)
 
 
 def register_text_encoder(model_dir: str | os.PathLike[str], pooling: str) -> str:
