@@ -48,7 +48,7 @@ from core.selection.groups import group_counts, select_per_group
 from core.source_model import get_source_model
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
 from core.tasks import task_of
-from core.theory import record_theory
+from core.theory import pool_full_tangent_norms, record_theory
 from core.validation import ForgeLensError
 
 __all__ = [
@@ -259,6 +259,11 @@ def prepare_pool(
     if not store.has_pool(pool_id):
         _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
     losses, preds = _losses(model, scenario, features, device, hp.adapt_loss)
+    if task_of(scenario).name == "classification":
+        # a pool-level record (Theorem 4's full-network norm): computed here, once, so that
+        # parallel workers load it instead of each computing it at their first run
+        notify({"stage": "embed", "message": "full-network tangent norms of the pool"})
+        pool_full_tangent_norms(store, pool_id, model, hp.arch, pool_split.x, device)
     return PreparedPool(
         scenario,
         hp,
