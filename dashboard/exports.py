@@ -89,13 +89,69 @@ def pairs_export(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
     if "budget" in out.columns:
         out["budget"] = 100 * out["budget"].astype(float)
         out = out.rename(columns={"budget": "budget_pct"})
-    if class_names:
-        for column in ("label", "pseudo", "nn_label", "nn_pseudo"):
-            if column in out.columns:
-                out[f"{column}_name"] = [
-                    class_names[int(v)] if 0 <= int(v) < len(class_names) else str(v)
-                    for v in out[column]
-                ]
+    _with_names(out, ("label", "pseudo", "nn_label", "nn_pseudo"), class_names)
+    return out.reset_index(drop=True)
+
+
+def _with_names(out: pd.DataFrame, columns: tuple[str, ...], names: list[str] | None) -> None:
+    """Add ``<column>_name`` next to each class-code column (in place) when names are known."""
+    if not names:
+        return
+    for column in columns:
+        if column in out.columns:
+            out[f"{column}_name"] = [
+                names[int(v)] if 0 <= int(v) < len(names) else str(v) for v in out[column]
+            ]
+
+
+def umap_export(
+    points: pd.DataFrame,
+    picks_by_method: dict[str, pd.DataFrame],
+    *,
+    space: str,
+    budget: float,
+    seed: int,
+    class_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """The UMAP figure's data: one row per pool sample (map position, class, correctness,
+    gamma) and, per selector shown, its pick order (NA when that selector did not pick it)."""
+    _require(points, "UMAP points", ("idx", "x", "y"))
+    first = ("idx", "x", "y", "label", "correct", "znorm", "domain")
+    out = points[[c for c in first if c in points.columns]].copy()
+    out.insert(0, "space", space)
+    out.insert(1, "budget_pct", 100 * float(budget))
+    out.insert(2, "seed", int(seed))
+    for method, picks in picks_by_method.items():
+        _require(picks, f"{method} picks", ("idx", "order"))
+        order = picks.drop_duplicates("idx").set_index("idx")["order"]
+        out[f"order_{method}"] = out["idx"].map(order).astype("Int64")
+    _with_names(out, ("label",), class_names)
+    return out.reset_index(drop=True)
+
+
+def picks_export(picks: pd.DataFrame, class_names: list[str] | None = None) -> pd.DataFrame:
+    """Every pick behind the overlap and class-mix figures: one row per (run, picked sample)."""
+    _require(picks, "picks", ("method", "seed", "idx"))
+    first = ("method", "budget", "seed", "order", "idx", "label", "domain", "run_id")
+    out = picks[[c for c in first if c in picks.columns]].copy()
+    if "budget" in out.columns:
+        out["budget"] = 100 * out["budget"].astype(float)
+        out = out.rename(columns={"budget": "budget_pct"})
+    _with_names(out, ("label",), class_names)
+    return out.reset_index(drop=True)
+
+
+def fractions_percent(
+    frame: pd.DataFrame, columns: tuple[str, ...], class_names: list[str] | None = None
+) -> pd.DataFrame:
+    """A figure's long table with its fraction ``columns`` in percent (as the axes show them),
+    renamed ``<column>_pct``, and class names next to the label codes."""
+    _require(frame, "figure table", columns)
+    out = frame.copy()
+    for column in columns:
+        out[column] = 100 * out[column].astype(float)
+    out = out.rename(columns={c: f"{c}_pct" for c in columns})
+    _with_names(out, ("label",), class_names)
     return out.reset_index(drop=True)
 
 

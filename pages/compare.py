@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, task_views, urlstate, widgets
+from dashboard import exports, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
@@ -35,7 +35,12 @@ st.caption(
     "over seeds: 1 means the same picks, 0 none in common. Selectors that score samples "
     "by the same signal (e.g. the uncertainty ones) tend to overlap most."
 )
-st.plotly_chart(jaccard_figure(stats.jaccard_matrix(picks)), width="stretch")
+jaccard = stats.jaccard_matrix(picks)
+st.plotly_chart(jaccard_figure(jaccard), width="stretch")
+stem = f"compare-budget{100 * budget:g}"
+widgets.download_buttons(
+    lambda: exports.picks_export(picks, class_names), f"{stem}-picks", "Picks per seed"
+)
 if "domain" in pool.columns and pool["domain"].nunique() > 1:  # several target domains
     st.subheader("Target-domain mix of the picks")
     histogram, domains = stats.domain_histogram(picks, pool)
@@ -58,6 +63,11 @@ histogram = stats.class_histogram(
     picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1)
 )
 st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
+widgets.download_buttons(
+    lambda: exports.fractions_percent(histogram, ("fraction",), class_names),
+    f"{stem}-class-mix",
+    "Class mix",
+)
 
 st.subheader("Per-class coverage")
 space = urlstate.choice(
@@ -76,4 +86,10 @@ st.caption(
     "other classes, or not at all."
 )
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
-st.plotly_chart(coverage_figure(stats.class_coverage(pairs, space), class_names), width="stretch")
+coverage = stats.class_coverage(pairs, space)
+st.plotly_chart(coverage_figure(coverage, class_names), width="stretch")
+widgets.download_buttons(
+    lambda: exports.pairs_export(pairs[pairs["space"] == space], class_names),
+    f"{stem}-pairs-{space}",
+    "Pairs behind the coverage",
+)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, stats, urlstate, widgets
+from dashboard import exports, loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
 
@@ -88,6 +88,18 @@ event = st.plotly_chart(
     on_select="rerun",
     selection_mode=("points", "box", "lasso"),
     width="stretch",
+)
+widgets.download_buttons(
+    lambda: exports.umap_export(
+        points,
+        picks_by_method,
+        space=space,
+        budget=budget,
+        seed=seed,
+        class_names=meta.get("class_names"),
+    ),
+    f"umap-{space}-budget{100 * budget:g}-seed{seed}",
+    "Map points and picks",
 )
 
 st.subheader("Samples")

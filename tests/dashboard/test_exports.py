@@ -75,6 +75,48 @@ def test_exports_use_the_screens_units_and_round_trip() -> None:
         exports.accuracy_rows_percent(long.drop(columns="accuracy"))
 
 
+def test_umap_export_marks_each_selectors_picks_in_pick_order() -> None:
+    points = pd.DataFrame(
+        {
+            "idx": [0, 1, 2, 3],
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [1.0, 0.0, 1.0, 0.0],
+            "label": [0, 1, 1, 0],
+            "correct": [True, False, True, True],
+            "znorm": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    picks = {
+        "forge": pd.DataFrame({"idx": [3, 1], "order": [0, 1]}),
+        "random": pd.DataFrame({"idx": [0], "order": [0]}),
+    }
+    table = exports.umap_export(
+        points, picks, space="forge", budget=0.05, seed=2, class_names=["a", "b"]
+    )
+    assert len(table) == len(points) and table["budget_pct"].iloc[0] == pytest.approx(5.0)
+    assert table["order_forge"].tolist() == [pd.NA, 1, pd.NA, 0]
+    assert table["order_random"].notna().sum() == 1 and table.loc[0, "order_random"] == 0
+    assert list(table["label_name"]) == ["a", "b", "b", "a"]
+    back = pd.read_parquet(io.BytesIO(exports.to_parquet(table)))
+    pd.testing.assert_frame_equal(back, table)
+
+
+def test_compare_exports_keep_the_figures_units() -> None:
+    picks = pd.DataFrame(
+        {"method": "badge", "budget": 0.1, "seed": [0, 1], "idx": [4, 5], "label": [1, 0]}
+    )
+    rows = exports.picks_export(picks, ["zero", "one"])
+    assert rows["budget_pct"].tolist() == [10.0, 10.0] and rows["label_name"].tolist() == [
+        "one",
+        "zero",
+    ]
+    mix = pd.DataFrame({"method": ["pool", "badge"], "label": [0, 0], "fraction": [0.25, 0.5]})
+    shown = exports.fractions_percent(mix, ("fraction",))
+    assert shown["fraction_pct"].tolist() == [25.0, 50.0] and "fraction" not in shown
+    with pytest.raises(ForgeLensError, match="fraction"):
+        exports.fractions_percent(mix.drop(columns="fraction"), ("fraction",))
+
+
 def test_setting_note_reads_the_recorded_configs() -> None:
     config = {
         "config": {
