@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from core.scenarios import Scenario
 from core.store import RunStore, write_bytes_atomic
+
+if TYPE_CHECKING:  # reading previews must not load torch (the scenarios need it)
+    from core.scenarios import Scenario
 
 PREVIEWS = "previews.npz"
 

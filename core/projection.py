@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
-from core.embeddings import PoolEmbedding
 from core.integrity import check_file, quarantine, seal
 from core.store import RunStore, write_parquet_atomic
 from core.tasks import task_of
 from core.validation import check_choice
+
+if TYPE_CHECKING:  # reading a cached layout (the UMAP page) must not load torch
+    from core.embeddings import PoolEmbedding
 
 PROJECTION_SPACES = ("z", "badge", "forge")
 _SPACE_OF = {"z": "coreset", "badge": "badge", "forge": "forge"}
@@ -29,6 +31,8 @@ def knn_graph(
     pool: PoolEmbedding, space: str, k: int = 15, chunk_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours (self first) of every pool point in ``space``, chunked."""
+    import torch
+
     check_choice("space", space, PROJECTION_SPACES)
     embedding = pool.space(_SPACE_OF[space])
     sq = embedding.sq_norms()

@@ -271,13 +271,13 @@ def run_summaries(
     With ``intervals``, runs recorded before the within-run intervals existed get them computed
     from their pairs.
     """
-    from core.records import correlation_intervals
-
     runs = with_settings(store, _runs(store, run_ids, scenario))
     frames = []
     for row in runs.itertuples(index=False):
         table = store.load_table(row.run_id, "summary")
         if intervals and "spearman_low" not in table.columns:
+            from core.records import correlation_intervals  # loads torch: older runs only
+
             pairs = store.load_table(row.run_id, "pairs")
             extra = pd.DataFrame(
                 [

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from core.validation import ForgeLensError, check_choice, check_int_range
 
@@ -193,6 +192,8 @@ def difference_interval(differences: Sequence[float], level: float = LEVEL) -> I
     mean = float(d.mean())
     if n < 2:
         return Interval(mean, float("nan"), float("nan"), 1, "paired t")
+    from scipy import stats  # lazily: importing scipy.stats takes about a second
+
     half = float(stats.t.ppf((1 + level) / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
     return Interval(mean, mean - half, mean + half, n, "paired t", level)
 

@@ -14,7 +14,7 @@ if REPO_ROOT not in sys.path:  # importable however the app is launched
 
 import streamlit as st  # noqa: E402
 
-from dashboard import health, loaders, session, widgets  # noqa: E402
+from dashboard import health, loaders, session, warmup, widgets  # noqa: E402
 from dashboard.icon import page_icon  # noqa: E402
 from dashboard.navigation import RUN_FILTER_PAGES, build_navigation  # noqa: E402
 
@@ -28,6 +28,7 @@ try:  # an error escaping a page becomes a short message (details in the server 
     health.sidebar_notice(root)
     widgets.live_updates(root)
     page.run()
+    warmup.start()  # the analysis pages' imports, in the background, once per server
 except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
     if health.development():
         raise  # FORGELENS_DEV=1 (development, tests): Streamlit's own error display

@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from core.scenarios import available
-from core.scenarios.image_folder import scan_folder
 from core.scenarios.scenario_file import (
     IMAGE_BACKBONES,
     register_store_scenarios,
@@ -51,6 +50,8 @@ def domain_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 def folder_counts(root: str) -> tuple[pd.DataFrame, Any]:
     """Images per (domain, class) as a table (domains as rows, plus a total), and the scan."""
+    from core.scenarios.image_folder import scan_folder  # loads torch: only when scanning
+
     scan = scan_folder(root)
     counts = pd.DataFrame(scan.counts()).T.fillna(0).astype(int)
     counts = counts.reindex(sorted(counts.columns), axis=1) if len(counts.columns) else counts

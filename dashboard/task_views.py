@@ -10,15 +10,17 @@ Renderers are chosen by the preview's type, which each task's scenario returns f
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from core.scenarios.preference_pairs import TextPair
 from core.tasks import DEFAULT_TASK, Task, get_task
 from core.tasks.qa.data import QASample
 from dashboard import loaders
 from dashboard.text import escape_markdown, quote_markdown, snippet
+
+if TYPE_CHECKING:  # the module needs torch; imported when a text pair is first drawn
+    from core.scenarios.preference_pairs import TextPair
 
 CONTEXT_CHARS = 420
 
@@ -74,9 +76,12 @@ def _qa_sample(preview: QASample) -> None:
     st.markdown("> " + context_markdown(preview))
 
 
-RENDERERS: dict[type, Callable[[Any], None]] = {TextPair: _text_pair, QASample: _qa_sample}
-
-
 def renderer_for(preview: Any) -> Callable[[Any], None] | None:
     """The renderer of a task-specific preview, None for images and plain texts."""
-    return RENDERERS.get(type(preview))
+    if isinstance(preview, QASample):
+        return _qa_sample
+    if isinstance(preview, str) or type(preview).__name__ != "TextPair":
+        return None  # images and plain texts; checked by name so pages need not load torch
+    from core.scenarios.preference_pairs import TextPair
+
+    return _text_pair if isinstance(preview, TextPair) else None

@@ -30,6 +30,7 @@ method = urlstate.choice(
     default="badge" if "badge" in methods else methods[0],
 )
 NONE = "— none —"
+DRAWN = 3000  # points per panel drawn unless "Draw every pair" is on
 versus = urlstate.choice(
     left.selectbox,
     "Side by side with (shared axes)",
@@ -55,6 +56,13 @@ with right:
         help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
     )
     bins = st.slider("Bins of the mean trend", 4, 30, 12)
+    draw_all = st.toggle(
+        "Draw every pair",
+        value=False,
+        help=f"Off: at most {DRAWN:,} points per panel (every large gap, a random sample of "
+        "the rest), so the page stays quick in a browser without a GPU. Correlations, "
+        "trends and tables always use every pair.",
+    )
 shown = [method] + ([versus] if versus else [])
 run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
@@ -66,10 +74,18 @@ meta = loaders.pool_meta(
     selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
 )
 class_names = meta.get("class_names")
+per_panel = len(pairs) // max(pairs["space"].nunique(), 1) // len(shown)
+thinned = not draw_all and per_panel > DRAWN
 st.caption(
     f"{len(run_ids)} run(s) · seeds {', '.join(map(str, sorted(set(pairs['seed']))))} · "
-    f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space · hover a point "
-    "for its sample, click it (or box / lasso several) to see the pair"
+    f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space"
+    + (
+        f" · drawing {DRAWN:,} of {per_panel:,} per panel (every large gap and a random "
+        "sample; statistics use all)"
+        if thinned
+        else ""
+    )
+    + " · hover a point for its sample, click it (or box / lasso several) to see the pair"
 )
 event = st.plotly_chart(
     gap_figure(
@@ -80,6 +96,7 @@ event = st.plotly_chart(
         by="method" if versus else None,
         class_names=class_names,
         order=shown,
+        max_points=None if draw_all else DRAWN,
     ),
     key="gap_chart",
     on_select="rerun",

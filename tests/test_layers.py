@@ -58,3 +58,27 @@ def test_the_rule_finder_sees_imports_inside_functions(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from core.cli import parser\n    import torch.nn\n")
     assert {"core.cli", "core.cli.parser", "torch.nn"} <= imported_modules(sample)
+
+
+def test_the_dashboard_modules_load_without_torch_or_scipy_stats() -> None:
+    """A page's first visit waits for its imports: torch (about 2 s) and scipy.stats (about 1 s)
+    load only where a page needs them (thumbnails from raw data, correlation tests), never for
+    reading the store, its tables and its stored previews."""
+    import subprocess
+    import sys
+
+    modules = sorted(
+        f"dashboard.{path.stem}"
+        for path in (ROOT / "dashboard").glob("*.py")
+        if path.stem not in ("__init__", "app")
+    )
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        + "".join(f"import {name}\n" for name in modules)
+        + "import core.previews, core.projection, core.reports, core.statistics\n"
+        + "print(sorted(m for m in ('torch', 'scipy.stats') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -65,10 +65,10 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
         np.testing.assert_array_equal(
             np.asarray(trace.customdata)[:, 0].astype(int), part.index.to_numpy()
         )
-        np.testing.assert_allclose(trace.x, part[panel.x])
+        np.testing.assert_allclose(trace.x, part[panel.x], rtol=1e-6)  # float32 on the wire
         # colour adds information: gamma, except on the gamma panel (b): the distance
         np.testing.assert_allclose(
-            trace.marker.color, part["distance" if panel.x == "gamma" else "gamma"]
+            trace.marker.color, part["distance" if panel.x == "gamma" else "gamma"], rtol=1e-6
         )
     assert "BADGE" in titles[0] and "γ" in titles[1] and "FORGE" in titles[2]
     x_titles = _axis_titles(fig, "xaxis")
@@ -77,6 +77,25 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
     assert _axis_titles(fig, "yaxis")[0].startswith("gap |r(x) − r(x′)|")
     assert fig.layout.coloraxis.cmax == pytest.approx(pairs["gamma"].max())
     assert len(trends[0].x) == 6  # binned mean: one point per bin
+
+
+def test_gap_hovers_name_classes_only_where_names_are_not_the_codes() -> None:
+    pairs = synthetic_pairs()
+    rng = np.random.default_rng(1)
+    pairs = pairs.assign(
+        label=rng.integers(0, 3, len(pairs)), pseudo=rng.integers(0, 3, len(pairs))
+    )
+    codes = gap_figure(pairs, class_names=["0", "1", "2"])
+    scatter = next(t for t in codes.data if t.customdata is not None)
+    assert scatter.text is None and "class %{customdata[4]}" in scatter.hovertemplate
+    assert np.asarray(scatter.customdata).dtype == np.int32
+    names = ["class-0", "class-1", "class-2"]
+    named = gap_figure(pairs, class_names=names)
+    scatter = next(t for t in named.data if t.customdata is not None)
+    part = pairs[pairs["space"] == "badge"]
+    first = part.iloc[0]
+    assert "%{text}" in scatter.hovertemplate
+    assert scatter.text[0] == f"class class-{first.label}, predicted class-{first.pseudo}"
 
 
 def test_gap_figure_optional_coreset_panel_and_input_errors() -> None:

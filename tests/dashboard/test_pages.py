@@ -218,12 +218,16 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert f"{len(pairs) // 3} pairs per space" in texts(at)
     # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows,
     # and the hover data names the sample, its seed, its nearest pick, class and prediction
-    data = scatters[0]["customdata"]
-    keys = np.array([int(row[0]) for row in data])
-    np.testing.assert_allclose(decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys])
-    expected = pairs.loc[keys, ["idx", "seed", "nn_idx", "label", "pseudo"]].astype(str)
-    assert [[str(v) for v in row[1:]] for row in data] == expected.to_numpy().tolist()
+    data = decode(scatters[0]["customdata"])  # one integer typed array, not Python lists
+    assert isinstance(scatters[0]["customdata"], dict) and data.dtype == np.int32
+    keys = data[:, 0]
+    np.testing.assert_allclose(
+        decode(scatters[0]["y"]), pairs["gap"].to_numpy()[keys], rtol=1e-6, atol=1e-7
+    )
+    expected = pairs.loc[keys, ["idx", "seed", "nn_idx", "label", "pseudo"]].to_numpy()
+    np.testing.assert_array_equal(data[:, 1:], expected)
     assert "x′ #%{customdata[1]} · seed %{customdata[2]}" in scatters[0]["hovertemplate"]
+    assert "class %{customdata[4]}, predicted %{customdata[5]}" in scatters[0]["hovertemplate"]
     # panel (b) is coloured by the BADGE distance, not by its own x axis (gamma)
     assert scatters[1]["marker"]["coloraxis"] == "coloraxis2"
     assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each

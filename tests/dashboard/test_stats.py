@@ -136,6 +136,8 @@ def test_selected_keys_reads_dict_and_attribute_events() -> None:
         }
 
     assert stats.selected_keys(Event()) == [4, 7]
+    typed_rows = {"points": [{"customdata": {"0": 2852, "1": 2}}, {"customdata": {"0": 9}}]}
+    assert stats.selected_keys({"selection": typed_rows}) == [2852, 9]  # as Chromium sends them
     assert stats.selected_keys({"selection": {"points": []}}) == []
     assert stats.selected_keys(None) == []
 
@@ -146,3 +148,16 @@ def test_with_pool_columns_keeps_order_and_rejects_duplicates() -> None:
     assert stats.with_pool_columns(frame, pool)["label"].tolist() == [7, 5, 7]
     with pytest.raises(pd.errors.MergeError):
         stats.with_pool_columns(frame, pd.concat([pool, pool]))
+
+
+def test_thinned_rows_keeps_every_large_value_and_a_fixed_sample() -> None:
+    values = np.random.default_rng(3).exponential(size=1000)
+    np.testing.assert_array_equal(stats.thinned_rows(values, None), np.arange(1000))
+    np.testing.assert_array_equal(stats.thinned_rows(values, 1000), np.arange(1000))
+    kept = stats.thinned_rows(values, 200)
+    assert len(kept) == 200 and len(set(kept)) == 200 and (np.diff(kept) > 0).all()
+    largest = np.argsort(-values)[:50]  # a quarter of the limit: the largest values, all kept
+    assert set(largest) <= set(kept)
+    np.testing.assert_array_equal(kept, stats.thinned_rows(values, 200))  # same view, same points
+    with pytest.raises(ForgeLensError, match="limit"):
+        stats.thinned_rows(values, 0)

@@ -1,0 +1,42 @@
+"""Import the analysis pages' heavy modules in the background once the server has a visitor.
+
+The home page needs none of scipy.stats, plotly's figure factory or the report builders; the
+analysis pages need all of them, and importing them on a 2-core laptop takes 1-2 s. Started
+once per server process, after the first page has been served, so that the first visit to an
+analysis page does not wait for them. Never torch: only pages that decode raw data need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+
+MODULES = (
+    "scipy.stats",
+    "plotly.graph_objects",
+    "plotly.subplots",
+    "pyarrow.parquet",
+    "core.reports",
+    "dashboard.figures.gap",
+    "dashboard.figures.projection",
+    "dashboard.figures.theory",
+)
+_started = threading.Event()
+
+
+def _import_all() -> None:
+    for name in MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a page importing it later reports the error
+            logging.getLogger("forgelens.dashboard").debug("warm-up import of %s failed", name)
+
+
+def start() -> bool:
+    """Start the background imports (once per process); True when this call started them."""
+    if _started.is_set():
+        return False
+    _started.set()
+    threading.Thread(target=_import_all, name="forgelens-warmup", daemon=True).start()
+    return True
