@@ -81,8 +81,34 @@ def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
             stored = stored[(stored["split"] == run["split"]) & (stored["stage"] == run["stage"])]
             assert run["accuracy_pct"] == pytest.approx(100 * stored["accuracy"].iloc[0])
             assert rows["seed"].nunique() == 2  # one row per seed, not only the mean
+
+            page.goto(f"{served_app}/umap?space=forge")  # the cached UMAP
+            page.get_by_role("button", name="Map points and picks (CSV)").wait_for(timeout=90_000)
+            points = pd.read_csv(io.BytesIO(_download(page, "Map points and picks (CSV)")))
+            picks = store.load_table(points_run(store, points), "selection")
+            method = next(c for c in points.columns if c.startswith("order_"))
+            assert len(points) == len(store.load_pool(store.finished_runs()["pool_id"][0]))
+            assert points[method].notna().sum() == len(picks)  # each pick, with its order
+
+            page.goto(f"{served_app}/compare")
+            page.get_by_role("button", name="Class mix (CSV)").wait_for(timeout=90_000)
+            mix = pd.read_csv(io.BytesIO(_download(page, "Class mix (CSV)")))
+            pool_share = mix[mix["method"] == "pool"]["fraction_pct"]
+            assert pool_share.sum() == pytest.approx(100.0)  # percent, as the bars show
         finally:
             browser.close()
+
+
+def points_run(store: RunStore, points: pd.DataFrame) -> str:
+    """The run whose picks the map's first selector column shows (same budget and seed)."""
+    method = next(c for c in points.columns if c.startswith("order_")).removeprefix("order_")
+    runs = store.finished_runs()
+    match = runs[
+        (runs["method"] == method)
+        & (runs["seed"] == points["seed"].iloc[0])
+        & ((100 * runs["budget"]).round(6) == points["budget_pct"].iloc[0])
+    ]
+    return match["run_id"].iloc[0]
 
 
 def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
