@@ -91,14 +91,15 @@ class Clock:
         raise TimeoutError(f"the app was still busy after {timeout:.0f} s")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def serve(store: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FORGELENS_RUNS": store}
     server = subprocess.Popen(
         [

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from core.device import resolve_device
 from core.hparams import ADAPTATION_MODES, HParams
 from core.models import FeatureClassifier, loss_tensor
-from core.optimizers import make_optimizer
+from core.optimizers import adaptation_optimizer
 from core.progress import Progress, format_seconds
 from core.scenarios import Scenario
 from core.validation import ForgeLensError, check_finite, check_int_range
@@ -256,13 +256,7 @@ def adapt(
             },
         ]
         groups = [group for group in groups if group["params"]]
-    optimizer = make_optimizer(
-        hp.adapt_optimizer,
-        groups,
-        lr=hp.adapt_lr,
-        weight_decay=hp.adapt_weight_decay,
-        momentum=hp.adapt_momentum,
-    )
+    optimizer = adaptation_optimizer(hp, groups)
     target_x = pool.x[torch.from_numpy(rows)].to(device)
     target_y = torch.from_numpy(pool.y[rows]).to(device)
     source_x, source_y = source.x.to(device), torch.from_numpy(source.y).to(device)
@@ -342,13 +336,7 @@ def adapt_head(
     head = tuned.head.to(device).train()
     params = list(head.parameters())
     theta_0 = [p.detach().clone() for p in params]
-    optimizer = make_optimizer(
-        hp.adapt_optimizer,
-        params,
-        lr=hp.adapt_lr,
-        weight_decay=hp.adapt_weight_decay,
-        momentum=hp.adapt_momentum,
-    )
+    optimizer = adaptation_optimizer(hp, params)
     target_z = pool_z[torch.from_numpy(rows)].to(device)
     target_y = torch.from_numpy(pool.y[rows]).to(device)
     source_z, source_y = source_z.to(device), torch.from_numpy(source.y).to(device)

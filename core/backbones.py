@@ -285,7 +285,13 @@ def tokenize(texts: Sequence[str], max_length: int = TEXT_MAX_LENGTH) -> np.ndar
     """Token ids and attention masks of ``texts`` as int64 (N, 2, max_length), right-padded and
     truncated to ``max_length`` tokens ([CLS] and [SEP] included)."""
     max_length = check_int_range("max_length", max_length, 2, 512)
-    encoded = minilm_tokenizer()(
+    return encode_texts(minilm_tokenizer(), texts, max_length)
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """One Hugging Face tokenizer call: int64 (N, 2, max_length), ids and attention mask,
+    right-padded and truncated (the input of every ``TokenEncoder``)."""
+    encoded = tokenizer(
         list(texts),
         padding="max_length",
         truncation=True,

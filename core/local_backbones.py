@@ -31,6 +31,7 @@ from core.backbones import (
     PRETRAINED_BACKBONES,
     PretrainedBackbone,
     TokenEncoder,
+    encode_texts,
     package_version,
 )
 from core.validation import ForgeLensError, check_choice
@@ -224,24 +225,13 @@ def hf_tokenizer(model_dir: str):
 
 def hf_tokenize(model_dir: str, texts: list[str], max_length: int):
     """int64 (N, 2, max_length): token ids and attention mask, right-padded and truncated."""
-    import numpy as np
-
     tokenizer = hf_tokenizer(model_dir)
     if tokenizer.pad_token is None:
         raise ForgeLensError(
             f"model={model_dir!r}: its tokenizer has no padding token; allowed: "
             "a tokenizer with pad_token set"
         )
-    encoded = tokenizer(
-        list(texts),
-        padding="max_length",
-        truncation=True,
-        max_length=max_length,
-        return_tensors="np",
-    )
-    ids = np.asarray(encoded["input_ids"], dtype=np.int64)
-    mask = np.asarray(encoded["attention_mask"], dtype=np.int64)
-    return np.stack([ids, mask], axis=1).reshape(len(texts), 2, max_length)
+    return encode_texts(tokenizer, texts, max_length)
 
 
 class LocalTextEncoder(TokenEncoder):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from core.hparams import OPTIMIZERS
+from core.hparams import OPTIMIZERS, HParams
 from core.validation import ForgeLensError
 
 
@@ -17,3 +17,15 @@ def make_optimizer(
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ForgeLensError(f"optimizer={name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def adaptation_optimizer(hp: HParams, params) -> torch.optim.Optimizer:
+    """The optimizer of the adaptation step, as ``hp`` (``core.hparams.HParams``) sets it:
+    one place for the classification, head-only and span-QA fine-tuning."""
+    return make_optimizer(
+        hp.adapt_optimizer,
+        params,
+        lr=hp.adapt_lr,
+        weight_decay=hp.adapt_weight_decay,
+        momentum=hp.adapt_momentum,
+    )

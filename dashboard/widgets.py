@@ -55,6 +55,21 @@ def scenarios_newest_first(runs: pd.DataFrame) -> list[str]:
     return list(newest.index)
 
 
+def _linked_multiselect(label: str, options: list, *, key: str, name: str, help: str) -> list:
+    """A multiselect whose choice lives in the URL's ``name`` parameter (all options by
+    default): preset from the link, remembered back into it."""
+    urlstate.preset(key, name, options, many=True)
+    chosen = st.multiselect(
+        label,
+        options,
+        default=None if key in st.session_state else options,
+        key=key,
+        help=help,
+    )
+    urlstate.remember(name, chosen, default=options)
+    return chosen
+
+
 def sidebar(root: str, *, filters: bool = True) -> RunSelection:
     """Scenario, selectors and seeds to show, from the finished runs of the store.
 
@@ -104,27 +119,21 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
         mode, part = _adaptation_filter(scenario, part)
         part = _experiment_filter(scenario, mode, part)
         methods = method_order(part["method"])
-        key = f"{session.METHODS}::{scenario}"
-        urlstate.preset(key, "methods", methods, many=True)
-        chosen = st.multiselect(
+        chosen = _linked_multiselect(
             "Selectors",
             methods,
-            default=None if key in st.session_state else methods,
-            key=key,
+            key=f"{session.METHODS}::{scenario}",
+            name="methods",
             help="Selection methods whose runs the pages show.",
         )
-        urlstate.remember("methods", chosen, default=methods)
         seeds = sorted(int(s) for s in part["seed"].unique())
-        key = f"{session.SEEDS}::{scenario}"
-        urlstate.preset(key, "seeds", seeds, many=True)
-        chosen_seeds = st.multiselect(
+        chosen_seeds = _linked_multiselect(
             "Seeds",
             seeds,
-            default=None if key in st.session_state else seeds,
-            key=key,
+            key=f"{session.SEEDS}::{scenario}",
+            name="seeds",
             help="Pages average or overlay these seeds.",
         )
-        urlstate.remember("seeds", chosen_seeds, default=seeds)
         shown = part[part["method"].isin(chosen) & part["seed"].isin(chosen_seeds)]
         st.caption(
             f"{len(shown)} run(s) selected of {len(part)} for "

@@ -30,7 +30,7 @@ from core import selection
 from core.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
 from core.device import resolve_device
 from core.hparams import HParams, hparams_for
-from core.optimizers import make_optimizer
+from core.optimizers import adaptation_optimizer
 from core.records import pair_table, summary_table
 from core.scenarios.squad_files import QAScenario
 from core.store import RUN_FORMAT_VERSION, RunStore, config_id
@@ -119,13 +119,7 @@ def adapt_qa(
     tuned = copy.deepcopy(model).to(device)
     params = list(qa_head(tuned).parameters()) if mode == "head" else list(tuned.parameters())
     theta_0 = [p.detach().clone() for p in params]
-    optimizer = make_optimizer(
-        hp.adapt_optimizer,
-        params,
-        lr=hp.adapt_lr,
-        weight_decay=hp.adapt_weight_decay,
-        momentum=hp.adapt_momentum,
-    )
+    optimizer = adaptation_optimizer(hp, params)
     pool, source = scenario.target_pool, scenario.source_train
     target_x = pool.x[torch.from_numpy(selected)]
     target_s = torch.from_numpy(scenario.spans["target_pool"][selected])
