@@ -2,7 +2,16 @@
 
 import streamlit as st
 
-from dashboard import exports, loaders, scenario_form, tables, task_views, urlstate, widgets
+from dashboard import (
+    exports,
+    live_chart,
+    loaders,
+    scenario_form,
+    tables,
+    task_views,
+    urlstate,
+    widgets,
+)
 from dashboard.figures.accuracy import SPLIT_TITLES, accuracy_figure, decomposition_figure
 
 selection = widgets.current_selection()
@@ -49,11 +58,11 @@ with left:
         "per-seed rows, in %",
     )
 with right:
-    st.plotly_chart(
+    live_chart.plotly_chart(
         accuracy_figure(summary, split_label=SPLIT_TITLES[split], before=before).update_yaxes(
             title_text=f"{SPLIT_TITLES[split]} {metric} (%)"
         ),
-        width="stretch",
+        key="accuracy_chart",
     )
 
 st.subheader("Where the accuracy comes from (Table 1)")
@@ -76,7 +85,7 @@ with left:
         "the decomposition, in %",
     )
 with right:
-    st.plotly_chart(decomposition_figure(decomp), width="stretch")
+    live_chart.plotly_chart(decomposition_figure(decomp), key="accuracy_decomposition")
 
 domains = scenario_form.domain_table(
     selection.root, run_ids

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import exports, loaders, stats, task_views, urlstate, widgets
+from dashboard import exports, live_chart, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
@@ -36,7 +36,7 @@ st.caption(
     "by the same signal (e.g. the uncertainty ones) tend to overlap most."
 )
 jaccard = stats.jaccard_matrix(picks)
-st.plotly_chart(jaccard_figure(jaccard), width="stretch")
+live_chart.plotly_chart(jaccard_figure(jaccard), key="compare_jaccard")
 stem = f"compare-budget{100 * budget:g}"
 widgets.download_buttons(
     lambda: exports.picks_export(picks, class_names), f"{stem}-picks", "Picks per seed"
@@ -45,7 +45,7 @@ if "domain" in pool.columns and pool["domain"].nunique() > 1:  # several target 
     st.subheader("Target-domain mix of the picks")
     histogram, domains = stats.domain_histogram(picks, pool)
     fig = class_histogram_figure(histogram, domains, axis_title="target domain")
-    st.plotly_chart(fig, width="stretch")
+    live_chart.plotly_chart(fig, key="compare_domains")
 
 if not task_views.run_task(selection.root, selection.runs).classes:
     st.caption(
@@ -62,7 +62,7 @@ st.caption(
 histogram = stats.class_histogram(
     picks, pool["label"], meta.get("n_classes", pool["label"].max() + 1)
 )
-st.plotly_chart(class_histogram_figure(histogram, class_names), width="stretch")
+live_chart.plotly_chart(class_histogram_figure(histogram, class_names), key="compare_classes")
 widgets.download_buttons(
     lambda: exports.fractions_percent(histogram, ("fraction",), class_names),
     f"{stem}-class-mix",
@@ -87,7 +87,7 @@ st.caption(
 )
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
 coverage = stats.class_coverage(pairs, space)
-st.plotly_chart(coverage_figure(coverage, class_names), width="stretch")
+live_chart.plotly_chart(coverage_figure(coverage, class_names), key="compare_coverage")
 widgets.download_buttons(
     lambda: exports.pairs_export(pairs[pairs["space"] == space], class_names),
     f"{stem}-pairs-{space}",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import exports, loaders, stats, tables, task_views, urlstate, widgets
+from dashboard import exports, live_chart, loaders, stats, tables, task_views, urlstate, widgets
 from dashboard.figures.gap import figure5_panels, gap_figure
 
 selection = widgets.current_selection()
@@ -87,7 +87,7 @@ st.caption(
     )
     + " · hover a point for its sample, click it (or box / lasso several) to see the pair"
 )
-event = st.plotly_chart(
+event = live_chart.plotly_chart(
     gap_figure(
         pairs,
         figure5_panels(include_coreset),
@@ -99,9 +99,7 @@ event = st.plotly_chart(
         max_points=None if draw_all else DRAWN,
     ),
     key="gap_chart",
-    on_select="rerun",
-    selection_mode=("points", "box", "lasso"),
-    width="stretch",
+    selectable=True,
 )
 
 chosen = stats.selected_keys(event)
@@ -126,27 +124,40 @@ else:
         "same x′ can appear once per seed, with another nearest pick each time."
     )
 widgets.show_pairs(widgets.sample_source(selection, run_ids[0], meta), rows.head(12), class_names)
-with st.expander("Table of these pairs"):
-    st.dataframe(tables.pair_details(rows, class_names), hide_index=True, width="stretch")
-with st.expander("Grouped by selected sample: how many neighbours each pick represents"):
+# expanders that run their content only while open (on_change="rerun"): closed, they cost
+# nothing on every other widget change
+table = st.expander("Table of these pairs", key="gap_table_open", on_change="rerun")
+if table.open:
+    table.dataframe(tables.pair_details(rows, class_names), hide_index=True, width="stretch")
+grouped = st.expander(
+    "Grouped by selected sample: how many neighbours each pick represents",
+    key="gap_grouped_open",
+    on_change="rerun",
+)
+with grouped:
     st.caption(
         "One row per pick x (per seed and space): c_j = the unselected samples whose "
         "nearest pick it is (Proposition 2's weight is c_j + 1), their mean and largest "
         "gap, and r(x). Of the pairs above, or of all pairs when none are selected."
     )
-    source = rows if chosen else pairs
-    st.dataframe(
-        stats.group_by_pick(source).head(200),
-        hide_index=True,
-        width="stretch",
-        column_config={"budget": st.column_config.NumberColumn(format="percent")},
-    )
+    if grouped.open:
+        st.dataframe(
+            stats.group_by_pick(rows if chosen else pairs).head(200),
+            hide_index=True,
+            width="stretch",
+            column_config={"budget": st.column_config.NumberColumn(format="percent")},
+        )
 st.markdown("**Download the pairs behind the figure** (every seed and space shown)")
 widgets.download_buttons(
     lambda: exports.pairs_export(pairs, class_names),
     f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}",
     "pairs",
 )
-with st.expander("Correlations of every selector and budget (mean over seeds)"):
+correlations = st.expander(
+    "Correlations of every selector and budget (mean over seeds)",
+    key="gap_correlations_open",
+    on_change="rerun",
+)
+if correlations.open:
     summary = loaders.correlation_table(selection.root, tuple(selection.runs["run_id"]))
-    st.dataframe(tables.correlation_pivot(summary), width="stretch")
+    correlations.dataframe(tables.correlation_pivot(summary), width="stretch")

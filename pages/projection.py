@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import exports, loaders, stats, urlstate, widgets
+from dashboard import exports, live_chart, loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
 
@@ -76,7 +76,7 @@ pick_runs = selection.run_ids(budget=budget, seed=seed, pool_id=pool_id)
 picks = loaders.run_table(selection.root, pick_runs, "selection")
 picks_by_method = {m: picks[picks["method"] == m] for m in shown if (picks["method"] == m).any()}
 meta = loaders.pool_meta(selection.root, pool_id)
-event = st.plotly_chart(
+event = live_chart.plotly_chart(
     selection_map_figure(
         points,
         picks_by_method,
@@ -85,9 +85,7 @@ event = st.plotly_chart(
         space_label=space_title(space),
     ),
     key="umap_chart",
-    on_select="rerun",
-    selection_mode=("points", "box", "lasso"),
-    width="stretch",
+    selectable=True,
 )
 widgets.download_buttons(
     lambda: exports.umap_export(

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, session, widgets
+from dashboard import live_chart, loaders, session, widgets
 from dashboard.figures.teaching import high_picks_figure, teaching_figure
 from dashboard.lessons import what_to_notice
 
@@ -69,9 +69,9 @@ def stage() -> None:
         k = st.session_state[PLAY_K] = st.session_state[session.TEACH_K]
     elif not st.session_state.pop("teach_full_run", False):  # a timer tick
         k = st.session_state[PLAY_K] = min(MAX_PICKS, k + 1)
-    st.plotly_chart(teaching_figure(planes, walks, k), width="stretch", key="teach_chart")
+    live_chart.plotly_chart(teaching_figure(planes, walks, k), key="teach_chart")
     st.info(what_to_notice(k, walks), icon=":material/lightbulb:")
-    st.plotly_chart(high_picks_figure(walks, k), width="stretch", key="teach_counts")
+    live_chart.plotly_chart(high_picks_figure(walks, k), key="teach_counts")
 
 
 stage()

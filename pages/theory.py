@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import loaders, widgets
+from dashboard import live_chart, loaders, widgets
 from dashboard.figures import theory as fig
 
 selection = widgets.current_selection()
@@ -47,7 +47,7 @@ if not run_ids:
     st.info("No run with this selector, budget and seed in the sidebar's selection.")
     st.stop()
 pairs = loaders.run_table(selection.root, run_ids, "pairs")
-st.plotly_chart(fig.bound_figure(pairs[pairs["space"] == space]), width="stretch")
+live_chart.plotly_chart(fig.bound_figure(pairs[pairs["space"] == space]), key="theory_bound")
 st.caption(
     "Each point is one unselected sample x′ with its nearest selected x. Left: a point "
     "above the dashed line is a pair whose gap the first-order (gradient) term alone "
@@ -58,7 +58,7 @@ st.caption(
 
 st.subheader("How often the bound holds, per selector")
 part = theory[(theory["space"] == space) & ((theory["budget"] - budget).abs() < 1e-9)]
-st.plotly_chart(fig.holds_figure(part), width="stretch")
+live_chart.plotly_chart(fig.holds_figure(part), key="theory_holds")
 st.caption(
     f"Share of pairs (in {space.upper()} space, budget {100 * budget:g}%) where the "
     "whole bound and its first-order term alone hold; bars are the mean over seeds, "
@@ -67,7 +67,7 @@ st.caption(
 
 st.subheader("Is ‖z‖ a good stand-in for the tangent-feature norm?")
 samples = loaders.run_table(selection.root, run_ids, "samples")
-st.plotly_chart(fig.proxy_figure(samples), width="stretch")
+live_chart.plotly_chart(fig.proxy_figure(samples), key="theory_proxy")
 st.caption(
     "FORGE rescales by ‖z‖, the last layer's share of ‖∇θ f(x)‖. Here the full norm over "
     "every layer, computed exactly per sample: if the two rank samples alike (Spearman "
@@ -75,7 +75,7 @@ st.caption(
 )
 
 st.subheader("Proposition 2: what the expected loss reduction is made of")
-st.plotly_chart(fig.proposition2_figure(part), width="stretch")
+live_chart.plotly_chart(fig.proposition2_figure(part), key="theory_proposition2")
 st.caption(
     "The mean loss reduction on new target data (diamond) is at least (1) the loss "
     "reduction on the picks, each weighted by 1 + the number of samples it is nearest "

@@ -58,7 +58,7 @@ def accuracy_figure(
             y=100 * before,
             line={"dash": "dash", "color": "#888888"},
             annotation_text="source model, before adaptation",
-            annotation_position="bottom right",
+            annotation_position="top right",  # above the line, clear of the tick labels
         )
     fig.update_layout(showlegend=True)  # even for a single budget: say which budget it is
     fig.update_xaxes(title_text="selector", type="category")

@@ -165,9 +165,11 @@ def gap_figure(
     for value, part in groups:
         for i, (p, c) in enumerate(zip(panels, panel_correlations(part, panels), strict=True)):
             head = f"({letters[i]}) {p.short_title()}"
-            if value is not None:
+            if value is not None and i == 0:  # the row's selector, once: titles stay short
                 head = f"{value}: {head}"
             seeds = seed_interval_text(part[part["space"] == p.space], p.x)
+            if len(panels) > 3:  # a quarter of the width: the interval goes on its own line
+                seeds = seeds.replace(" · mean", "<br>mean")
             titles.append(
                 f"<b>{head}</b><br><span style='font-size:11px'>{c.short_label()}"
                 + (f"<br>{seeds}" if seeds else "")
@@ -268,6 +270,7 @@ def gap_figure(
     fig.update_layout(**layout, dragmode="zoom", clickmode="event+select")
     base_layout(fig, height=height or 130 + 340 * len(groups))
     fig.update_layout(
-        margin={"t": 80, "r": 110}, legend={"yanchor": "top", "y": -0.25 / len(groups)}
+        margin={"t": 95 if len(panels) > 3 else 80, "r": 110},
+        legend={"yanchor": "top", "y": -0.25 / len(groups)},
     )
     return fig

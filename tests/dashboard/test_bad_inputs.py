@@ -27,6 +27,7 @@ from core.store import DONE, JOBS, RUN_FORMAT_VERSION, RUNS_ENV, RunStore
 from core.validation import ForgeLensError
 from dashboard import access, job_queue, jobs
 from dashboard.text import unescape_markdown
+from tests.helpers.app import chart_specs
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "dashboard" / "app.py")
@@ -139,11 +140,10 @@ def test_html_in_class_names_is_shown_as_text(
     for page in ("gap", "projection", "compare"):
         at = open_page(root, monkeypatch, page)
         assert_no_html_from_files(at)
-        for chart in at.get("plotly_chart"):
-            spec = chart.proto.spec
+        for spec in chart_specs(at):
             assert "<img" not in spec and "\\u003cimg" not in spec
         if page == "compare":
-            assert "&lt;img src=x" in at.get("plotly_chart")[1].proto.spec
+            assert "&lt;img src=x" in chart_specs(at)[1]
         if page == "gap":
             shown = [unescape_markdown(c.value) for c in at.caption]
             assert any(EVIL in text for text in shown)

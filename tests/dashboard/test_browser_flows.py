@@ -99,6 +99,41 @@ def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
             browser.close()
 
 
+PANELS_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  return gd && gd._fullLayout ? gd.querySelectorAll('.cartesianlayer .subplot').length : 0;
+}"""
+
+
+def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
+    """dashboard.live_chart: a new figure goes into the same plot <div> (Plotly.react, one
+    WebGL context), not into a newly mounted chart; a selection from the old figure is
+    dropped (its row keys may name other rows now)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{served_app}/gap")
+            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
+            page.wait_for_function(f"() => ({PANELS_JS})() === 3", timeout=60_000)
+            page.evaluate("() => { document.querySelector('.js-plotly-plot').__mark = 1; }")
+            page.wait_for_timeout(1500)
+            point = page.evaluate(FIRST_POINT_JS)
+            page.mouse.click(point["x"], point["y"])
+            page.get_by_text("1 selected point(s)").first.wait_for(timeout=60_000)
+
+            page.get_by_text("Add the CORESET (z) space panel", exact=True).click()
+            page.wait_for_function(f"() => ({PANELS_JS})() === 4", timeout=60_000)
+            page.get_by_text("Until you select points").first.wait_for(timeout=60_000)
+            assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 1
+            assert page.evaluate("() => document.querySelector('.js-plotly-plot').__mark") == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
 def points_run(store: RunStore, points: pd.DataFrame) -> str:
     """The run whose picks the map's first selector column shows (same budget and seed)."""
     method = next(c for c in points.columns if c.startswith("order_")).removeprefix("order_")

@@ -14,7 +14,7 @@ from core.store import RUNS_ENV
 from dashboard import loaders
 from dashboard.navigation import PAGES
 from dashboard.text import unescape_markdown
-from tests.helpers.app import APP
+from tests.helpers.app import APP, chart_specs
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,10 @@ def test_every_page_renders_a_5000_sample_store_twice(
     for spec in PAGES:
         at.switch_page(f"../pages/{spec.file}").run()  # fills the caches
         assert not at.exception, (spec.file, [e.value for e in at.exception])
-        drawn = len(at.get("plotly_chart"))
+        drawn = len(chart_specs(at))
         at.run()  # the cached re-render shows the same
         assert not at.exception, (spec.file, [e.value for e in at.exception])
-        assert len(at.get("plotly_chart")) == drawn, spec.file
+        assert len(chart_specs(at)) == drawn, spec.file
         assert (drawn > 0) == spec.charts, (spec.file, drawn)
     monkeypatch.undo()  # a store whose scenario is not registered here: no images, no crash
     monkeypatch.setenv(RUNS_ENV, str(large_store))

@@ -15,7 +15,7 @@ from benchmarks.synthetic_store import write_synthetic_store
 from core.store import RUNS_ENV, RunStore
 from dashboard import jobs
 from dashboard.navigation import PAGES
-from tests.helpers.app import APP, TIMEOUT, charts, decode, open_app, texts
+from tests.helpers.app import APP, TIMEOUT, chart_specs, charts, decode, open_app, texts
 from tests.helpers.figures import shown_coefficients
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
@@ -81,7 +81,7 @@ def test_analysis_pages_on_an_empty_store_say_what_to_do(
 ) -> None:
     at = open_app(empty_store, monkeypatch, page)
     assert "no finished runs yet" in at.info[0].value
-    assert not at.get("plotly_chart")
+    assert not chart_specs(at)
 
 
 def test_teaching_page_works_without_runs_and_steps_pick_by_pick(
@@ -374,7 +374,7 @@ def test_sidebar_filters_what_pages_show(
     assert f"seeds {DEBUG_SEEDS[1]} ·" in texts(at)
     seeds.set_value([]).run()
     assert "No runs match the sidebar" in at.info[0].value
-    assert not at.get("plotly_chart")
+    assert not chart_specs(at)
 
 
 def test_sidebar_never_mixes_adaptation_modes(

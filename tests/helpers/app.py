@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.store import RUNS_ENV
+from dashboard import live_chart
 from dashboard.navigation import PageSpec
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -31,8 +32,19 @@ def open_app(
     return at
 
 
+def chart_specs(at: AppTest) -> list[str]:
+    """The plotly JSON of every chart on the page: ``dashboard.live_chart`` components (what
+    the pages draw) and any plain ``st.plotly_chart`` (its fallback)."""
+    live = [
+        json.loads(c.proto.json)["figure"]
+        for c in at.get("bidi_component")
+        if c.proto.component_name == live_chart.NAME
+    ]
+    return live + [c.proto.spec for c in at.get("plotly_chart")]
+
+
 def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [json.loads(spec) for spec in chart_specs(at)]
 
 
 def decode(array: object) -> np.ndarray:

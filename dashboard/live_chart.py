@@ -1,0 +1,107 @@
+"""A plotly chart that stays mounted while its figure changes: ``plotly_chart(fig, key=...)``.
+
+Why: ``st.plotly_chart`` derives its element id from the figure, so every widget change that
+changes the figure mounts a new chart (a new WebGL context and a full ``Plotly.newPlot``).
+In a browser without a GPU that costs 1-1.5 s per change on a 2-core machine, and it competes
+with the server for the same cores. This component keeps one ``<div>`` per ``key`` and draws
+each new figure into it with ``Plotly.react``; selections (click, box, lasso) come back in the
+shape ``st.plotly_chart`` returns (``{"selection": {"points": [{"customdata": key}, ...]}}``), so
+``dashboard.stats.selected_keys`` reads both. Only the row keys travel back (the figures put
+each point's row key in its customdata): a box around thousands of points stays a few KB.
+
+plotly.js is the copy that ships inside the plotly package, served by the app itself
+(``server.enableStaticServing``, ``dashboard/static/``): nothing is fetched from the
+internet. Without static serving (another config, an unwritable checkout) the chart falls
+back to ``st.plotly_chart``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+ASSET = "plotly.min.js"
+CONFIG = {"displaylogo": False, "responsive": True}
+_JS = (Path(__file__).resolve().parent / "live_chart.js").read_text(encoding="utf-8")
+NAME = "forgelens_live_chart"
+_component = st.components.v2.component(NAME, js=_JS, isolate_styles=False)
+_log = logging.getLogger("forgelens.dashboard")
+
+
+@cache
+def _copy_asset() -> bool:
+    """Put the plotly package's own plotly.min.js in the app's static folder (once per
+    process; again only when the installed plotly changed). False when that is impossible."""
+    import plotly
+
+    source = Path(plotly.__file__).resolve().parent / "package_data" / ASSET
+    target = STATIC_DIR / ASSET
+    try:
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            STATIC_DIR.mkdir(exist_ok=True)
+            partial = target.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            partial.replace(target)  # atomic: a browser never reads half a file
+        return True
+    except OSError as error:
+        _log.warning("live charts off, could not place %s in %s: %s", ASSET, STATIC_DIR, error)
+        return False
+
+
+def asset_url() -> str | None:
+    """Where the browser loads plotly.js from, or None when the app cannot serve it."""
+    if not st.get_option("server.enableStaticServing") or not _copy_asset():
+        return None
+    base = st.get_option("server.baseUrlPath").strip("/")
+    return f"/{base + '/' if base else ''}app/static/{ASSET}"
+
+
+def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, Any]:
+    """Draw ``fig`` under ``key``; returns ``{"selection": {"points": [...]}}`` (empty unless
+    ``selectable`` and the user picked points of this very figure)."""
+    src = asset_url()
+    if src is None:
+        if not selectable:
+            st.plotly_chart(fig, key=key, width="stretch")
+            return {"selection": {"points": []}}
+        return st.plotly_chart(
+            fig,
+            key=key,
+            width="stretch",
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+        )
+    spec = fig.to_json()
+    revision = hashlib.blake2b(spec.encode(), digest_size=8).hexdigest()
+    result = _component(
+        key=key,
+        data={
+            "figure": spec,
+            "revision": revision,
+            "src": src,
+            "config": CONFIG,
+            "selectable": selectable,
+            "height": fig.layout.height,
+        },
+        default={"selection": None},
+        on_selection_change=_ignore,
+    )
+    return {"selection": {"points": [{"customdata": k} for k in _keys(result, revision)]}}
+
+
+def _keys(result: Any, revision: str) -> list[Any]:
+    """The row keys the user picked in the figure ``revision`` (none from an older figure:
+    its keys may name other rows)."""
+    chosen = result.get("selection") or {}
+    return list(chosen.get("keys") or []) if chosen.get("revision") == revision else []
+
+
+def _ignore() -> None:
+    """A selection reruns the script; the page reads it from the return value."""

@@ -1,0 +1,83 @@
+"""dashboard.live_chart: the figure it sends, the selections it accepts, the plotly.js it
+serves and its fallback to st.plotly_chart (the browser side: test_browser_flows.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import live_chart
+from tests.helpers.app import chart_specs, open_app
+
+SCRIPT = """
+import plotly.graph_objects as go
+import streamlit as st
+from dashboard import live_chart
+
+fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4, 5, 6], customdata=[10, 11, 12]))
+st.session_state["event"] = live_chart.plotly_chart(fig, key="chart", selectable=True)
+"""
+
+
+def _component(at: AppTest):
+    [element] = [c for c in at.get("bidi_component") if c.proto.component_name == live_chart.NAME]
+    return element
+
+
+def test_sends_the_figure_with_its_revision_and_serves_plotly_from_the_app() -> None:
+    at = AppTest.from_string(SCRIPT).run()
+    assert not at.exception
+    data = json.loads(_component(at).proto.json)
+    figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[4, 5, 6], customdata=[10, 11, 12]))
+    assert json.loads(data["figure"]) == json.loads(figure.to_json())
+    assert data["selectable"] is True
+    assert data["src"].endswith("/app/static/plotly.min.js")  # the app's own copy
+    assert at.session_state["event"] == {"selection": {"points": []}}
+
+
+def test_a_selection_counts_only_for_the_figure_it_was_made_on() -> None:
+    revision = "abc"
+    result = {"selection": {"revision": revision, "keys": [3, 1]}}
+    assert live_chart._keys(result, revision) == [3, 1]
+    assert live_chart._keys(result, "newer") == []  # the figure changed since
+    assert live_chart._keys({"selection": None}, revision) == []
+
+
+def test_asset_is_the_plotly_package_copy_and_is_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_chart, "STATIC_DIR", tmp_path / "static")
+    live_chart._copy_asset.cache_clear()
+    try:
+        assert live_chart._copy_asset()
+        copy = tmp_path / "static" / live_chart.ASSET
+        source = Path(plotly.__file__).parent / "package_data" / live_chart.ASSET
+        assert copy.read_bytes() == source.read_bytes()
+        written = copy.stat().st_mtime_ns
+        live_chart._copy_asset.cache_clear()
+        assert live_chart._copy_asset()
+        assert copy.stat().st_mtime_ns == written  # same size: left alone
+        assert not list((tmp_path / "static").glob("*.partial"))
+
+        blocked = tmp_path / "file"
+        blocked.write_text("not a folder")
+        monkeypatch.setattr(live_chart, "STATIC_DIR", blocked)
+        live_chart._copy_asset.cache_clear()
+        assert live_chart._copy_asset() is False  # logged; the pages fall back
+    finally:
+        live_chart._copy_asset.cache_clear()
+
+
+def test_pages_fall_back_to_st_plotly_chart_without_static_serving(
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_chart, "asset_url", lambda: None)
+    at = open_app(debug_store, monkeypatch, "gap")
+    assert not at.get("bidi_component")
+    assert len(at.get("plotly_chart")) == 1
+    assert chart_specs(at) == [at.get("plotly_chart")[0].proto.spec]
