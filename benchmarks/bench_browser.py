@@ -180,12 +180,17 @@ def act(page, clock: Clock, action: Callable[[], None] | Action) -> float:
     return clock.settle(start)
 
 
-def _choose(page, label: str, option: str) -> Callable[[], None]:
-    def run() -> None:
-        page.get_by_label(label, exact=True).first.click()
-        page.get_by_role("option", name=option, exact=True).first.click()
+def _choose(page, label: str, option: str) -> Action:
+    """Pick ``option`` in a selectbox; timed from the click on the option (opening the list is
+    the browser's own work, no script runs)."""
 
-    return run
+    def prepare() -> None:
+        page.get_by_label(label, exact=True).first.click()
+        page.get_by_role("option", name=option, exact=True).first.wait_for()
+
+    return Action(
+        lambda: page.get_by_role("option", name=option, exact=True).first.click(), prepare
+    )
 
 
 def _click_text(page, text: str) -> Callable[[], None]:

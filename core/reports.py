@@ -291,27 +291,14 @@ def run_summaries(
                 ]
             )
             table = table.merge(extra, on="space", how="left")
-        for position, column in enumerate(
-            ("run_id", "experiment", "experiment_label", "setting", "method", "budget", "seed")
-        ):
-            table.insert(position, column, getattr(row, column))
         frames.append(table)
-    return (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(
-            columns=[
-                "run_id",
-                "experiment",
-                "experiment_label",
-                "setting",
-                "method",
-                "budget",
-                "seed",
-                "space",
-            ]
-        )
-    )
+    keys = ["run_id", "experiment", "experiment_label", "setting", "method", "budget", "seed"]
+    if not frames:
+        return pd.DataFrame(columns=[*keys, "space"])
+    # one concat and one merge, not seven column inserts per run (a third of the time at 48)
+    every = pd.concat(frames, keys=list(runs["run_id"]), names=["run_id", None])
+    every = every.reset_index(level="run_id").reset_index(drop=True)
+    return runs[keys].merge(every, on="run_id", how="inner", validate="one_to_many")
 
 
 def _per_seed_text(values: pd.Series, low: pd.Series, high: pd.Series) -> str:

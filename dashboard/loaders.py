@@ -8,8 +8,10 @@ new runs show up without a restart. Scenarios are cached as resources (built onc
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,28 @@ def theory_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False)
 def cuda_available() -> bool:
-    """Whether torch sees a CUDA device here (torch loads once, on first call)."""
-    import torch
+    """Whether CUDA looks usable here, for the Run page's device hint (``cuda_probe``)."""
+    return cuda_probe()
 
-    return bool(torch.cuda.is_available())
+
+def cuda_probe(
+    torch_version: Path | None = None, gpus: Path = Path("/proc/driver/nvidia/gpus")
+) -> bool:
+    """Whether the installed torch is a CUDA build (its ``version.py`` names a CUDA version)
+    and the NVIDIA driver lists a GPU; without importing torch, which takes seconds on a small
+    machine and would hold up the page. The sweep itself decides with
+    ``torch.cuda.is_available()`` (``core.device``)."""
+    if torch_version is None:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or spec.origin is None:
+            return False
+        torch_version = Path(spec.origin).with_name("version.py")
+    try:
+        text = torch_version.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    built_for_cuda = re.search(r"^cuda\b[^=\n]*=\s*['\"][^'\"]+['\"]", text, re.MULTILINE)
+    return bool(built_for_cuda) and gpus.is_dir() and any(gpus.iterdir())
 
 
 @st.cache_resource(show_spinner=False)
