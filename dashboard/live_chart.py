@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from functools import cache
 from pathlib import Path
@@ -38,16 +39,18 @@ _log = logging.getLogger("forgelens.dashboard")
 @cache
 def _copy_asset() -> bool:
     """Put the plotly package's own plotly.min.js in the app's static folder (once per
-    process; again only when the installed plotly changed). False when that is impossible."""
+    process; again only when the installed file changed: size or mtime). False when that is
+    impossible."""
     import plotly
 
     source = Path(plotly.__file__).resolve().parent / "package_data" / ASSET
     target = STATIC_DIR / ASSET
     try:
-        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        stamp = (source.stat().st_size, source.stat().st_mtime_ns)
+        if not target.is_file() or (target.stat().st_size, target.stat().st_mtime_ns) != stamp:
             STATIC_DIR.mkdir(exist_ok=True)
-            partial = target.with_suffix(".partial")
-            shutil.copyfile(source, partial)
+            partial = target.with_name(f"{ASSET}.{os.getpid()}.partial")  # one per server
+            shutil.copy2(source, partial)  # with the source's mtime: the stamp above
             partial.replace(target)  # atomic: a browser never reads half a file
         return True
     except OSError as error:

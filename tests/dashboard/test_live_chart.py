@@ -61,7 +61,7 @@ def test_asset_is_the_plotly_package_copy_and_is_written_once(
         written = copy.stat().st_mtime_ns
         live_chart._copy_asset.cache_clear()
         assert live_chart._copy_asset()
-        assert copy.stat().st_mtime_ns == written  # same size: left alone
+        assert copy.stat().st_mtime_ns == written  # the same file: left alone
         assert not list((tmp_path / "static").glob("*.partial"))
 
         blocked = tmp_path / "file"
