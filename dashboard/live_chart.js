@@ -22,6 +22,37 @@ function loadPlotly(src) {
   return window.__forgelensPlotly;
 }
 
+function luminance(color) {
+  const rgb = (color.match(/[\d.]+/g) || ["255", "255", "255"]).slice(0, 3).map(Number);
+  return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
+}
+
+function themed(layout, parentElement) {
+  // the app's own font, and on a dark app theme a see-through background with the theme's
+  // text colour (the figures use plotly's white template), as st.plotly_chart's theme does
+  const host = parentElement.host || parentElement;
+  const app = document.querySelector(".stApp") || document.body;
+  const page = getComputedStyle(app);
+  layout.font = layout.font || {};
+  if (!layout.font.family) layout.font.family = getComputedStyle(host).fontFamily;
+  if (luminance(page.backgroundColor) < 0.5) {
+    layout.paper_bgcolor = "rgba(0,0,0,0)";
+    layout.plot_bgcolor = "rgba(0,0,0,0)";
+    layout.font.color = page.color;
+    if (layout.legend) layout.legend.bgcolor = "rgba(0,0,0,0)";
+    for (const key of Object.keys(layout)) {
+      if (/^[xy]axis\d*$/.test(key)) {
+        Object.assign(layout[key], {
+          gridcolor: "rgba(255,255,255,0.12)",
+          zerolinecolor: "rgba(255,255,255,0.3)",
+          linecolor: "rgba(255,255,255,0.3)",
+        });
+      }
+    }
+  }
+  return layout;
+}
+
 function keysOf(event) {
   // the row key of each picked point: its customdata, or the first entry of a customdata row
   // (a typed array when the figure sent customdata as one); trend lines have none
@@ -64,12 +95,7 @@ export default function ({ data, parentElement, setStateValue }) {
       .then((Plotly) => {
         if (state.revision !== revision) return null; // a newer figure is on its way
         const figure = JSON.parse(data.figure);
-        const layout = figure.layout || {};
-        layout.font = layout.font || {};
-        if (!layout.font.family) {
-          // the app's own font (served by Streamlit), as st.plotly_chart's theme does
-          layout.font.family = getComputedStyle(parentElement.host || parentElement).fontFamily;
-        }
+        const layout = themed(figure.layout || {}, parentElement);
         return Plotly.react(state.div, figure.data, layout, data.config);
       })
       .then(() => {

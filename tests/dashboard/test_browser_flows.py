@@ -105,10 +105,16 @@ PANELS_JS = """() => {
 }"""
 
 
+BACKGROUND_JS = """() => {
+  const layout = document.querySelector('.js-plotly-plot')._fullLayout;
+  return [layout.paper_bgcolor, layout.font.color];
+}"""
+
+
 def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
     """dashboard.live_chart: a new figure goes into the same plot <div> (Plotly.react, one
     WebGL context), not into a newly mounted chart; a selection from the old figure is
-    dropped (its row keys may name other rows now)."""
+    dropped (its row keys may name other rows now); a dark app theme gets dark charts."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -130,6 +136,14 @@ def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
             assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 1
             assert page.evaluate("() => document.querySelector('.js-plotly-plot').__mark") == 1
             assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.evaluate(BACKGROUND_JS) == ["white", "#2a3f5f"]  # plotly_white, as built
+
+            dark = browser.new_page(viewport={"width": 1400, "height": 1100}, color_scheme="dark")
+            dark.goto(f"{served_app}/gap")  # the app follows the system's dark theme; so do charts
+            dark.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
+            background, text = dark.evaluate(BACKGROUND_JS)
+            assert background == "rgba(0,0,0,0)"  # see-through: the app's dark background
+            assert sum(map(int, re.findall(r"\d+", text)[:3])) > 3 * 128  # light text
         finally:
             browser.close()
 
