@@ -66,7 +66,11 @@ function keysOf(event) {
 }
 
 function listen(state, setStateValue) {
-  const send = (keys) => setStateValue("selection", { revision: state.revision, keys: keys });
+  const send = (keys) => {
+    // id: tells this selection apart from an equal one made later (see live_chart._keys)
+    const id = `${Date.now()}-${Math.random()}`;
+    setStateValue("selection", { revision: state.revision, keys: keys, id: id });
+  };
   state.div.on("plotly_selected", (event) => {
     if (event) send(keysOf(event));
   });

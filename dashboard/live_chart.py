@@ -96,14 +96,23 @@ def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, A
         default={"selection": None},
         on_selection_change=_ignore,
     )
-    return {"selection": {"points": [{"customdata": k} for k in _keys(result, revision)]}}
+    memory = st.session_state.setdefault(f"_live_chart::{key}", {})
+    keys = _keys(result.get("selection"), revision, memory)
+    return {"selection": {"points": [{"customdata": k} for k in keys]}}
 
 
-def _keys(result: Any, revision: str) -> list[Any]:
-    """The row keys the user picked in the figure ``revision`` (none from an older figure:
-    its keys may name other rows)."""
-    chosen = result.get("selection") or {}
-    return list(chosen.get("keys") or []) if chosen.get("revision") == revision else []
+def _keys(selection: dict[str, Any] | None, revision: str, memory: dict[str, Any]) -> list[Any]:
+    """The row keys the user picked in the figure ``revision``, as ``st.plotly_chart`` would
+    give them: none from another figure (its keys may name other rows), and none once the
+    chart has shown another figure since the pick (going back to the first one does not
+    bring an erased selection back). ``memory`` is this chart's note of what it showed."""
+    chosen = selection or {}
+    if chosen and memory.get("shown") not in (None, revision):
+        memory["void"] = chosen.get("id")  # the figure changed under this selection
+    memory["shown"] = revision
+    if chosen.get("revision") != revision or chosen.get("id") == memory.get("void"):
+        return []
+    return list(chosen.get("keys") or [])
 
 
 def _ignore() -> None:

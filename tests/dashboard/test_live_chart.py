@@ -41,11 +41,16 @@ def test_sends_the_figure_with_its_revision_and_serves_plotly_from_the_app() -> 
 
 
 def test_a_selection_counts_only_for_the_figure_it_was_made_on() -> None:
-    revision = "abc"
-    result = {"selection": {"revision": revision, "keys": [3, 1]}}
-    assert live_chart._keys(result, revision) == [3, 1]
-    assert live_chart._keys(result, "newer") == []  # the figure changed since
-    assert live_chart._keys({"selection": None}, revision) == []
+    memory: dict = {}
+    assert live_chart._keys(None, "R", memory) == []
+    picked = {"revision": "R", "keys": [3, 1], "id": "a"}
+    assert live_chart._keys(picked, "R", memory) == [3, 1]
+    assert live_chart._keys(picked, "R", memory) == [3, 1]  # a rerun with the same figure
+    assert live_chart._keys(picked, "R2", memory) == []  # the figure changed: its keys may lie
+    assert live_chart._keys(picked, "R", memory) == []  # back to R: the pick was erased
+    again = {"revision": "R", "keys": [3, 1], "id": "b"}  # the same pick made anew
+    assert live_chart._keys(again, "R", memory) == [3, 1]
+    assert live_chart._keys({"revision": "R", "keys": [], "id": "c"}, "R", memory) == []
 
 
 def test_asset_is_the_plotly_package_copy_and_is_written_once(
