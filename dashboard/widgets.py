@@ -394,6 +394,7 @@ def download_buttons(
         mime="text/csv",
         icon=":material/download:",
         key=f"csv-{stem}",
+        on_click="ignore",  # a download changes nothing on the page: no rerun
     )
     right.download_button(
         f"{what} (parquet)",
@@ -402,6 +403,7 @@ def download_buttons(
         mime="application/octet-stream",
         icon=":material/download:",
         key=f"parquet-{stem}",
+        on_click="ignore",
     )
 
 

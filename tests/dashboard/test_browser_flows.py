@@ -36,7 +36,16 @@ def _browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning';
+}"""
+
+
 def _download(page, label: str) -> bytes:
+    """Click a download button once the page's script has finished (as a user who sees the
+    whole page would) and return the file."""
+    page.wait_for_function(IDLE_JS, timeout=90_000)
     with page.expect_download() as info:
         page.get_by_role("button", name=label).first.click()
     return Path(info.value.path()).read_bytes()
