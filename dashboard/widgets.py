@@ -373,6 +373,12 @@ def show_pairs(
                 )
 
 
+def lazy_expander(label: str, *, key: str):
+    """A closed expander whose content the page computes only while it is open (its
+    ``.open``): a closed one costs nothing on every other widget change."""
+    return st.expander(label, key=key, on_change="rerun")
+
+
 def download_buttons(
     frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str, what: str
 ) -> None:

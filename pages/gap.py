@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dashboard import exports, live_chart, loaders, stats, tables, task_views, urlstate, widgets
+from dashboard import gap_views, live_chart, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.gap import figure5_panels, gap_figure
+from dashboard.gap_views import DRAWN
 
 selection = widgets.current_selection()
 widgets.page_header(
@@ -30,7 +31,6 @@ method = urlstate.choice(
     default="badge" if "badge" in methods else methods[0],
 )
 NONE = "— none —"
-DRAWN = 3000  # points per panel drawn unless "Draw every pair" is on
 versus = urlstate.choice(
     left.selectbox,
     "Side by side with (shared axes)",
@@ -65,28 +65,12 @@ with right:
     )
 shown = [method] + ([versus] if versus else [])
 run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
-pairs = loaders.run_table(selection.root, run_ids, "pairs")
-if "domain" in pairs.columns and pairs["domain"].nunique() > 1:  # several target domains
-    domains = ["all", *sorted(pairs["domain"].astype(str).unique())]
-    domain = st.selectbox("Target domain of x′", domains, key="gap_domain")
-    pairs = pairs if domain == "all" else pairs[pairs["domain"].astype(str) == domain]
+pairs = gap_views.domain_filter(loaders.run_table(selection.root, run_ids, "pairs"))
 meta = loaders.pool_meta(
     selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
 )
 class_names = meta.get("class_names")
-per_panel = len(pairs) // max(pairs["space"].nunique(), 1) // len(shown)
-thinned = not draw_all and per_panel > DRAWN
-st.caption(
-    f"{len(run_ids)} run(s) · seeds {', '.join(map(str, sorted(set(pairs['seed']))))} · "
-    f"{len(pairs) // max(pairs['space'].nunique(), 1)} pairs per space"
-    + (
-        f" · drawing {DRAWN:,} of {per_panel:,} per panel (every large gap and a random "
-        "sample; statistics use all)"
-        if thinned
-        else ""
-    )
-    + " · hover a point for its sample, click it (or box / lasso several) to see the pair"
-)
+st.caption(gap_views.figure_caption(pairs, len(run_ids), len(shown), draw_all))
 event = live_chart.plotly_chart(
     gap_figure(
         pairs,
@@ -104,60 +88,9 @@ event = live_chart.plotly_chart(
 
 chosen = stats.selected_keys(event)
 st.subheader("Pairs")
-if chosen:
-    rows = pairs.loc[chosen].sort_values("gap", ascending=False)
-    st.caption(
-        f"{len(rows)} selected point(s); showing up to 12, largest gap first. Click, box "
-        "or lasso again to change; double-click the chart to clear."
-    )
-else:
-    space = st.radio(
-        "Until you select points, show the largest gaps of",
-        ("badge", "forge", "coreset"),
-        horizontal=True,
-        format_func=str.upper,
-    )
-    rows = pairs[pairs["space"] == space].nlargest(6, "gap")
-    st.caption(
-        "Click a point, or select several with the box or lasso tool, to inspect those "
-        f"pairs. Meanwhile: the {len(rows)} largest gaps in {space.upper()} space. The "
-        "same x′ can appear once per seed, with another nearest pick each time."
-    )
+rows = gap_views.shown_pairs(pairs, chosen)
 widgets.show_pairs(widgets.sample_source(selection, run_ids[0], meta), rows.head(12), class_names)
-# expanders that run their content only while open (on_change="rerun"): closed, they cost
-# nothing on every other widget change
-table = st.expander("Table of these pairs", key="gap_table_open", on_change="rerun")
-if table.open:
-    table.dataframe(tables.pair_details(rows, class_names), hide_index=True, width="stretch")
-grouped = st.expander(
-    "Grouped by selected sample: how many neighbours each pick represents",
-    key="gap_grouped_open",
-    on_change="rerun",
+gap_views.pair_tables(rows, rows if chosen else pairs, class_names)
+gap_views.downloads_and_correlations(
+    selection, pairs, f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", class_names
 )
-with grouped:
-    st.caption(
-        "One row per pick x (per seed and space): c_j = the unselected samples whose "
-        "nearest pick it is (Proposition 2's weight is c_j + 1), their mean and largest "
-        "gap, and r(x). Of the pairs above, or of all pairs when none are selected."
-    )
-    if grouped.open:
-        st.dataframe(
-            stats.group_by_pick(rows if chosen else pairs).head(200),
-            hide_index=True,
-            width="stretch",
-            column_config={"budget": st.column_config.NumberColumn(format="percent")},
-        )
-st.markdown("**Download the pairs behind the figure** (every seed and space shown)")
-widgets.download_buttons(
-    lambda: exports.pairs_export(pairs, class_names),
-    f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}",
-    "pairs",
-)
-correlations = st.expander(
-    "Correlations of every selector and budget (mean over seeds)",
-    key="gap_correlations_open",
-    on_change="rerun",
-)
-if correlations.open:
-    summary = loaders.correlation_table(selection.root, tuple(selection.runs["run_id"]))
-    correlations.dataframe(tables.correlation_pivot(summary), width="stretch")
