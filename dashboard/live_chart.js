@@ -2,24 +2,32 @@
 // Plotly.react into the same <div> (one WebGL context, no full re-plot), and selections come
 // back to Python as a component state value. See dashboard/live_chart.py.
 
-const charts = new WeakMap(); // parentElement -> {div, revision, listening}
+const charts = new WeakMap(); // parentElement -> {div, revision, listening, plotly, drawing}
+
+// script URL -> Promise of the Plotly it defines; on window, so that a re-evaluated module
+// does not load (and compile) a bundle again
+const bundles = (window.__forgelensBundles = window.__forgelensBundles || new Map());
 
 function loadPlotly(src) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__forgelensPlotly) {
-    window.__forgelensPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = src;
-      script.async = true;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => {
-        window.__forgelensPlotly = undefined;
-        reject(new Error(`could not load ${src}`));
-      };
-      document.head.appendChild(script);
-    });
+  // one load per bundle (the slim one, or the full one for a figure it cannot draw); each
+  // chart keeps the Plotly that drew it, whichever bundle defined window.Plotly last
+  if (!bundles.has(src)) {
+    bundles.set(
+      src,
+      new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.async = true;
+        script.onload = () => resolve(window.Plotly);
+        script.onerror = () => {
+          bundles.delete(src);
+          reject(new Error(`could not load ${src}`));
+        };
+        document.head.appendChild(script);
+      }),
+    );
   }
-  return window.__forgelensPlotly;
+  return bundles.get(src);
 }
 
 function luminance(color) {
@@ -67,6 +75,9 @@ function keysOf(event) {
 
 function listen(state, setStateValue) {
   const send = (keys) => {
+    // a redraw with a new figure clears plotly's selection and says so: Python already
+    // drops a selection made on another figure, and telling it would rerun the page twice
+    if (state.drawing) return;
     // id: tells this selection apart from an equal one made later (see live_chart._keys)
     const id = `${Date.now()}-${Math.random()}`;
     setStateValue("selection", { revision: state.revision, keys: keys, id: id });
@@ -88,7 +99,7 @@ export default function ({ data, parentElement, setStateValue }) {
     div.className = "forgelens-chart";
     div.style.width = "100%";
     parentElement.appendChild(div);
-    state = { div: div, revision: null, listening: false };
+    state = { div: div, revision: null, listening: false, plotly: null, drawing: null };
     charts.set(parentElement, state);
   }
   if (data.height) state.div.style.minHeight = `${data.height}px`; // no jump while plotly loads
@@ -100,20 +111,31 @@ export default function ({ data, parentElement, setStateValue }) {
         if (state.revision !== revision) return null; // a newer figure is on its way
         const figure = JSON.parse(data.figure);
         const layout = themed(figure.layout || {}, parentElement);
+        if (state.plotly && state.plotly !== Plotly) {
+          state.plotly.purge(state.div); // drawn by the other bundle: start afresh
+          state.listening = false;
+        }
+        state.plotly = Plotly;
+        state.drawing = revision;
         return Plotly.react(state.div, figure.data, layout, data.config);
       })
       .then(() => {
+        setTimeout(() => {
+          // after the events plotly queued while drawing (unless a newer draw began)
+          if (state.drawing === revision) state.drawing = null;
+        }, 0);
         if (data.selectable && !state.listening && state.div.on) {
           listen(state, setStateValue);
           state.listening = true;
         }
       })
       .catch((error) => {
+        state.drawing = null;
         state.div.textContent = `The chart could not be drawn: ${error.message}`;
       });
   }
   return () => {
-    if (window.Plotly) window.Plotly.purge(state.div);
+    if (state.plotly) state.plotly.purge(state.div);
     charts.delete(parentElement);
   };
 }

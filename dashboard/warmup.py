@@ -3,7 +3,8 @@
 The home page needs none of scipy.stats, plotly's figure factory or the report builders; the
 analysis pages need all of them, and importing them on a 2-core laptop takes 1-2 s. Started
 once per server process, after the first page has been served, so that the first visit to an
-analysis page does not wait for them. Never torch: only pages that decode raw data need it.
+analysis page does not wait for them. torch comes last (the teaching view's k-center runs the
+real selector, ``core.toy``): 2 s more in the background instead of on that page's first visit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MODULES = (
     "dashboard.figures.gap",
     "dashboard.figures.projection",
     "dashboard.figures.theory",
+    "core.toy",  # torch
 )
 _started = threading.Event()
 

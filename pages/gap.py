@@ -3,7 +3,6 @@
 import streamlit as st
 
 from dashboard import gap_views, live_chart, loaders, stats, task_views, urlstate, widgets
-from dashboard.figures.gap import figure5_panels, gap_figure
 from dashboard.gap_views import DRAWN
 
 selection = widgets.current_selection()
@@ -72,15 +71,14 @@ meta = loaders.pool_meta(
 class_names = meta.get("class_names")
 st.caption(gap_views.figure_caption(pairs, len(run_ids), len(shown), draw_all))
 event = live_chart.plotly_chart(
-    gap_figure(
+    gap_views.figure(
         pairs,
-        figure5_panels(include_coreset),
+        tuple(shown),
+        include_coreset=include_coreset,
         bins=bins,
         log_y=log_y,
-        by="method" if versus else None,
-        class_names=class_names,
-        order=shown,
-        max_points=None if draw_all else DRAWN,
+        class_names=tuple(class_names) if class_names else None,
+        draw_all=draw_all,
     ),
     key="gap_chart",
     selectable=True,

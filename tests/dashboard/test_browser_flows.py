@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.store import RunStore
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, box_select, served
 
 pytestmark = [
     pytest.mark.browser,
@@ -123,13 +123,16 @@ BACKGROUND_JS = """() => {
 def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
     """dashboard.live_chart: a new figure goes into the same plot <div> (Plotly.react, one
     WebGL context), not into a newly mounted chart; a selection from the old figure is
-    dropped (its row keys may name other rows now); a dark app theme gets dark charts."""
+    dropped (its row keys may name other rows now) without a second rerun; a dark app theme
+    gets dark charts."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = _browser(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            sent: list = []  # messages from the browser to the server (a rerun is one)
+            page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
             page.goto(f"{served_app}/gap")
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
             page.wait_for_function(f"() => ({PANELS_JS})() === 3", timeout=60_000)
@@ -138,10 +141,20 @@ def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
             point = page.evaluate(FIRST_POINT_JS)
             page.mouse.click(point["x"], point["y"])
             page.get_by_text("1 selected point(s)").first.wait_for(timeout=60_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            box_select(page)  # a box, unlike a click, is cleared with an event on a redraw
+            many = re.compile(r"\b([2-9]|\d{2,}) selected point\(s\)")
+            page.get_by_text(many).first.wait_for(timeout=60_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
 
+            sent.clear()
             page.get_by_text("Add the CORESET (z) space panel", exact=True).click()
             page.wait_for_function(f"() => ({PANELS_JS})() === 4", timeout=60_000)
             page.get_by_text("Until you select points").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)  # time for a second rerun, were there one
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            # the redraw clears plotly's selection: saying so would rerun the page again
+            assert len(sent) == 1, f"{len(sent)} messages for one widget change"
             assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 1
             assert page.evaluate("() => document.querySelector('.js-plotly-plot').__mark") == 1
             assert page.locator('[data-testid="stException"]').count() == 0

@@ -25,6 +25,16 @@ def test_correlation_matches_scipy_and_drops_non_finite() -> None:
     assert "Pearson r = 0.00" in stats.Correlation(-0.001, 0.5, 10).label()  # never "-0.00"
 
 
+def test_spearman_ranks_ties_as_scipy_does() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 5, size=300).astype(float)  # many ties on both sides
+    y = x + rng.integers(0, 3, size=300)
+    result = stats.correlation(x, y)
+    assert result.spearman == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+    assert result.pearson == pytest.approx(sps.pearsonr(x, y)[0], abs=1e-12)
+    assert stats.correlation(x, -x).pearson == -1.0  # clipped to [-1, 1] as scipy does
+
+
 def test_correlation_is_nan_when_undefined() -> None:
     assert np.isnan(stats.correlation([1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]).pearson)
     assert np.isnan(stats.correlation([1.0, 2.0], [2.0, 1.0]).spearman)

@@ -53,3 +53,29 @@ def served(store: Path, log_path: Path, env: dict[str, str] | None = None) -> It
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+STABLE_DRAG_LAYER = """() => {
+  const el = document.querySelector('.js-plotly-plot .nsewdrag');
+  if (!el) return false;
+  const r = el.getBoundingClientRect();
+  const key = [r.x, r.y, r.width, r.height].join();
+  window.__dragFrames = window.__dragKey === key ? (window.__dragFrames || 0) + 1 : 0;
+  window.__dragKey = key;
+  return r.width > 50 && r.height > 50 && window.__dragFrames >= 10;
+}"""
+
+
+def box_select(page) -> None:
+    """Drag a box over the first panel of the first chart (mode bar: Box Select), as a user."""
+    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag.wait_for(state="visible", timeout=60_000)
+    # plotly has finished its layout once the drag layer keeps one non-zero size for 10 frames
+    page.wait_for_function(STABLE_DRAG_LAYER, polling="raf", timeout=60_000)
+    box = drag.bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()  # drag zooms by default
+    page.mouse.move(box["x"] + 0.02 * box["width"], box["y"] + 0.02 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.98 * box["width"], box["y"] + 0.98 * box["height"], steps=10)
+    page.mouse.up()
