@@ -3,8 +3,9 @@
 The home page needs none of scipy.stats, plotly's figure factory or the report builders; the
 analysis pages need all of them, and importing them on a 2-core laptop takes 1-2 s. Started
 once per server process, after the first page has been served, so that the first visit to an
-analysis page does not wait for them. torch comes last (the teaching view's k-center runs the
-real selector, ``core.toy``): 2 s more in the background instead of on that page's first visit.
+analysis page does not wait for them. Never torch: it holds the interpreter for ~2 s while it
+loads, and a click made meanwhile waited that long (measured); the pages that need it (run,
+teaching) pay for it on their first visit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ MODULES = (
     "dashboard.figures.gap",
     "dashboard.figures.projection",
     "dashboard.figures.theory",
-    "core.toy",  # torch
 )
 _started = threading.Event()
 
