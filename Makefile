@@ -20,7 +20,7 @@ $(STAMP): requirements.txt
 	@touch $@
 
 run: $(STAMP)
-	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT) \
+	$(PY) -m dashboard.serve --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false \
 		$(if $(filter-out 0,$(FORGELENS_DEV)),--client.showErrorDetails full)
 

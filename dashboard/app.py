@@ -1,4 +1,5 @@
-"""ForgeLens dashboard entry: `python -m streamlit run dashboard/app.py`.
+"""ForgeLens dashboard entry: `python -m dashboard.serve` (``make run``; `python -m streamlit run
+dashboard/app.py` serves the same app, its first visit doing the imports).
 
 A router (st.navigation over the scripts in pages/) with a shared sidebar that picks the
 scenario, selectors and seeds of the runs every analysis page shows (drawn only on those

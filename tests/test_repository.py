@@ -47,7 +47,7 @@ def test_dockerfile_serves_the_app_with_a_healthcheck_and_a_volume() -> None:
     assert "EXPOSE 8501" in runtime
     assert "HEALTHCHECK" in runtime and "/_stcore/health" in runtime
     assert "VOLUME" in runtime
-    assert "--server.address=0.0.0.0" in runtime and "dashboard/app.py" in runtime
+    assert "--server.address=0.0.0.0" in runtime and "dashboard.serve" in runtime
 
 
 def test_the_runtime_image_installs_no_test_or_lint_tools() -> None:

@@ -2,7 +2,7 @@
 // ForgeLens draws (dashboard/live_chart.py: SLIM_TRACES). The full plotly.min.js is 4.8 MB and
 // a browser without a warm code cache spends 1.3-1.7 s compiling it on a 2-core laptop; this
 // one is a third of that. Same recipe as plotly.js's own esbuild-config.js (its partial
-// bundles), with a hand-picked trace list. Run: npm ci && npm run build (see README.md here).
+// bundles), with a hand-picked trace list. Run in this folder: npm ci && npm run build.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";

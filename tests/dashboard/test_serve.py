@@ -1,0 +1,44 @@
+"""dashboard.serve (``make run``): imports the heavy modules first, then is ``streamlit run``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard import serve, warmup
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_preload_imports_the_heavy_modules_but_neither_torch_nor_streamlit() -> None:
+    """Not streamlit: a st.cache_* made before the server runs has no runtime to live in."""
+    code = (
+        "import sys\nfrom dashboard import serve\nserve.preload()\n"
+        "print(sorted(m for m in ('torch', 'streamlit', 'pandas', 'scipy.stats', "
+        "'plotly.graph_objects', 'core.reports') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(
+        sorted(["pandas", "scipy.stats", "plotly.graph_objects", "core.reports"])
+    )
+    assert set(warmup.MODULES) >= {"scipy.stats", "core.reports"}
+
+
+def test_main_is_streamlit_run_of_the_app_with_the_given_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamlit.web import cli
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(serve, "preload", lambda: seen.append(["preloaded"]))
+    monkeypatch.setattr(cli, "main", lambda: seen.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    serve.main(["--server.port", "8765"])
+    assert seen == [["preloaded"], ["streamlit", "run", str(serve.APP), "--server.port", "8765"]]
+    assert serve.APP == REPO / "dashboard" / "app.py"
