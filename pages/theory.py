@@ -83,8 +83,11 @@ st.caption(
     "paper prints 1/n), plus (3) the generalisation gap (test minus pool). A selector "
     "does well when (1) is large and (2) is small."
 )
-with st.expander("The numbers (as `python -m core table --kind theory`)"):
-    st.dataframe(
+numbers = widgets.lazy_expander(
+    "The numbers (as `python -m core table --kind theory`)", key="theory_numbers_open"
+)
+if numbers.open:  # the data grid loads only when asked for
+    numbers.dataframe(
         theory.drop(columns=["experiment", "experiment_label", "setting"]),
         hide_index=True,
         width="stretch",

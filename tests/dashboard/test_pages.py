@@ -442,6 +442,11 @@ def test_theory_page_shows_the_numbers_of_core_theory_table(
         "(2) − (N − |s|)/N · max gap",
         "(3) generalisation gap",
     ]
+    assert not at.dataframe  # the numbers' data grid: only once its expander is opened
+    at.session_state["theory_numbers_open"] = True
+    at.run()
+    [numbers] = at.dataframe
+    assert len(numbers.value) == len(theory)
 
 
 def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
