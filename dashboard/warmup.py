@@ -3,9 +3,9 @@
 The home page needs none of scipy.stats, plotly's figure factory or the report builders; the
 analysis pages need all of them, and importing them on a 2-core laptop takes 1-2 s. Started
 once per server process, after the first page has been served, so that the first visit to an
-analysis page does not wait for them. Never torch: it holds the interpreter for ~2 s while it
-loads, and a click made meanwhile waited that long (measured); the one page that needs it, the
-teaching view (its k-center is the real selector), pays for it on its first visit.
+analysis page does not wait for them (``make run`` imports them before the server listens,
+``dashboard.serve``; this is for a plain ``streamlit run``). Never torch here: it holds the
+interpreter for ~2 s while it loads, and a click made meanwhile waited that long (measured).
 """
 
 from __future__ import annotations

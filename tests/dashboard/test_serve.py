@@ -13,7 +13,7 @@ from dashboard import serve, warmup
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_preload_imports_the_heavy_modules_but_neither_torch_nor_streamlit() -> None:
+def test_preload_imports_the_heavy_modules_and_torch_but_not_streamlit() -> None:
     """Not streamlit: a st.cache_* made before the server runs has no runtime to live in."""
     code = (
         "import sys\nfrom dashboard import serve\nserve.preload()\n"
@@ -25,7 +25,7 @@ def test_preload_imports_the_heavy_modules_but_neither_torch_nor_streamlit() -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(
-        sorted(["pandas", "scipy.stats", "plotly.graph_objects", "core.reports"])
+        sorted(["torch", "pandas", "scipy.stats", "plotly.graph_objects", "core.reports"])
     )
     assert set(warmup.MODULES) >= {"scipy.stats", "core.reports"}
 
@@ -42,3 +42,12 @@ def test_main_is_streamlit_run_of_the_app_with_the_given_options(
     serve.main(["--server.port", "8765"])
     assert seen == [["preloaded"], ["streamlit", "run", str(serve.APP), "--server.port", "8765"]]
     assert serve.APP == REPO / "dashboard" / "app.py"
+
+
+def test_a_module_that_fails_to_import_does_not_stop_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(serve, "PRELOAD", ("forgelens_no_such_module",))
+    monkeypatch.setattr(warmup, "MODULES", ())
+    serve.preload()
+    assert "could not preload forgelens_no_such_module" in capsys.readouterr().err
