@@ -19,76 +19,84 @@ widgets.require_runs(selection, "loss-reduction gap")
 if note := task_views.feature_norm_note(selection.root, selection.runs):
     st.caption(note)
 widgets.setting_note(selection)
-methods = selection.methods()
-left, middle, right = st.columns(3)
-method = urlstate.choice(
-    left.selectbox,
-    "Selector whose picks define the pairs",
-    methods,
-    key="gap_method",
-    name="selector",
-    default="badge" if "badge" in methods else methods[0],
-)
-NONE = "— none —"
-versus = urlstate.choice(
-    left.selectbox,
-    "Side by side with (shared axes)",
-    [NONE, *[m for m in methods if m != method]],
-    key="gap_versus",
-    name="vs",
-    default=NONE,
-)
-versus = None if versus == NONE else versus
-budget = urlstate.choice(
-    middle.selectbox,
-    "Budget",
-    selection.budgets(method),
-    key="gap_budget",
-    name="budget",
-    format_func=lambda b: f"{100 * b:g}%",
-)
-with right:
-    include_coreset = st.toggle("Add the CORESET (z) space panel", value=False)
-    log_y = st.toggle(
-        "Log scale for the gap",
-        value=False,
-        help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
-    )
-    bins = st.slider("Bins of the mean trend", 4, 30, 12)
-    draw_all = st.toggle(
-        "Draw every pair",
-        value=False,
-        help=f"Off: at most {DRAWN:,} points per panel (every large gap, a random sample of "
-        "the rest), so the page stays quick in a browser without a GPU. Correlations, "
-        "trends and tables always use every pair.",
-    )
-shown = [method] + ([versus] if versus else [])
-run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
-pairs = gap_views.domain_filter(loaders.run_table(selection.root, run_ids, "pairs"))
-meta = loaders.pool_meta(
-    selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
-)
-class_names = meta.get("class_names")
-st.caption(gap_views.figure_caption(pairs, len(run_ids), len(shown), draw_all))
-event = live_chart.plotly_chart(
-    gap_views.figure(
-        pairs,
-        tuple(shown),
-        include_coreset=include_coreset,
-        bins=bins,
-        log_y=log_y,
-        class_names=tuple(class_names) if class_names else None,
-        draw_all=draw_all,
-    ),
-    key="gap_chart",
-    selectable=True,
-)
 
-chosen = stats.selected_keys(event)
-st.subheader("Pairs")
-rows = gap_views.shown_pairs(pairs, chosen)
-widgets.show_pairs(widgets.sample_source(selection, run_ids[0], meta), rows.head(12), class_names)
-gap_views.pair_tables(rows, rows if chosen else pairs, class_names)
-gap_views.downloads_and_correlations(
-    selection, pairs, f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", class_names
-)
+
+@st.fragment  # a change below reruns only this part: not the sidebar, header or setting note
+def figure_and_pairs() -> None:
+    methods = selection.methods()
+    left, middle, right = st.columns(3)
+    method = urlstate.choice(
+        left.selectbox,
+        "Selector whose picks define the pairs",
+        methods,
+        key="gap_method",
+        name="selector",
+        default="badge" if "badge" in methods else methods[0],
+    )
+    NONE = "— none —"
+    versus = urlstate.choice(
+        left.selectbox,
+        "Side by side with (shared axes)",
+        [NONE, *[m for m in methods if m != method]],
+        key="gap_versus",
+        name="vs",
+        default=NONE,
+    )
+    versus = None if versus == NONE else versus
+    budget = urlstate.choice(
+        middle.selectbox,
+        "Budget",
+        selection.budgets(method),
+        key="gap_budget",
+        name="budget",
+        format_func=lambda b: f"{100 * b:g}%",
+    )
+    with right:
+        include_coreset = st.toggle("Add the CORESET (z) space panel", value=False)
+        log_y = st.toggle(
+            "Log scale for the gap",
+            value=False,
+            help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
+        )
+        bins = st.slider("Bins of the mean trend", 4, 30, 12)
+        draw_all = st.toggle(
+            "Draw every pair",
+            value=False,
+            help=f"Off: at most {DRAWN:,} points per panel (every large gap, a random sample of "
+            "the rest), so the page stays quick in a browser without a GPU. Correlations, "
+            "trends and tables always use every pair.",
+        )
+    shown = [method] + ([versus] if versus else [])
+    run_ids = tuple(r for m in shown for r in selection.run_ids(method=m, budget=budget))
+    pairs = gap_views.domain_filter(loaders.run_table(selection.root, run_ids, "pairs"))
+    meta = loaders.pool_meta(
+        selection.root, selection.runs.set_index("run_id").loc[run_ids[0], "pool_id"]
+    )
+    class_names = meta.get("class_names")
+    st.caption(gap_views.figure_caption(pairs, len(run_ids), len(shown), draw_all))
+    event = live_chart.plotly_chart(
+        gap_views.figure(
+            pairs,
+            tuple(shown),
+            include_coreset=include_coreset,
+            bins=bins,
+            log_y=log_y,
+            class_names=tuple(class_names) if class_names else None,
+            draw_all=draw_all,
+        ),
+        key="gap_chart",
+        selectable=True,
+    )
+
+    chosen = stats.selected_keys(event)
+    st.subheader("Pairs")
+    rows = gap_views.shown_pairs(pairs, chosen)
+    source = widgets.sample_source(selection, run_ids[0], meta)
+    widgets.show_pairs(source, rows.head(12), class_names)
+    gap_views.pair_tables(rows, rows if chosen else pairs, class_names)
+    gap_views.downloads_and_correlations(
+        selection, pairs, f"pairs_{selection.scenario}_{'_'.join(shown)}_{budget:g}", class_names
+    )
+
+
+figure_and_pairs()
