@@ -36,12 +36,13 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.integrity import (
     NAME_PATTERN,
@@ -305,11 +306,19 @@ class RunStore:
             )
         return info
 
-    def load_table(self, run_id: str, name: str) -> pd.DataFrame:
+    def load_table(
+        self, run_id: str, name: str, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """One table of a finished run; only ``columns`` (those of them it has) when given:
+        a summary over many runs then reads a fraction of each file."""
         check_choice("name", name, TABLES)
         folder = self._require_run(run_id)
+        path = folder / f"{name}.parquet"
         try:
-            return pd.read_parquet(folder / f"{name}.parquet")
+            if columns is not None:
+                present = set(pq.read_schema(path).names)
+                columns = [c for c in columns if c in present]
+            return pd.read_parquet(path, columns=columns)
         except Exception as error:  # noqa: BLE001 - pyarrow raises many kinds on damage
             self._unreadable(folder, "run", f"{name}.parquet", error)
             raise DamagedError(
