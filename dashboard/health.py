@@ -10,9 +10,10 @@ listed on the Run page. Everything read from files is escaped.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -94,6 +95,24 @@ def show_page_error(error: Exception) -> None:
     )
     if st.button("Try again", icon=":material/refresh:"):
         st.rerun()
+
+
+def page_fragment(body: Callable[[], None]) -> Callable[[], None]:
+    """``st.fragment`` for a page's interactive part (a change inside reruns only that part),
+    with the app's own error handling: Streamlit shows an exception raised in a fragment itself,
+    traceback included, instead of letting it reach ``dashboard/app.py``."""
+
+    @st.fragment
+    @functools.wraps(body)
+    def guarded() -> None:
+        try:
+            body()
+        except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
+            if development():
+                raise  # FORGELENS_DEV=1: Streamlit's own error display, as in app.py
+            show_page_error(error)
+
+    return guarded
 
 
 def submit_sweep(

@@ -2,7 +2,16 @@
 
 import streamlit as st
 
-from dashboard import gap_views, live_chart, loaders, stats, task_views, urlstate, widgets
+from dashboard import (
+    gap_views,
+    health,
+    live_chart,
+    loaders,
+    stats,
+    task_views,
+    urlstate,
+    widgets,
+)
 from dashboard.gap_views import DRAWN
 
 selection = widgets.current_selection()
@@ -21,7 +30,7 @@ if note := task_views.feature_norm_note(selection.root, selection.runs):
 widgets.setting_note(selection)
 
 
-@st.fragment  # a change below reruns only this part: not the sidebar, header or setting note
+@health.page_fragment  # a change below reruns only this part, not the sidebar and header
 def figure_and_pairs() -> None:
     methods = selection.methods()
     left, middle, right = st.columns(3)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import exports, live_chart, loaders, stats, urlstate, widgets
+from dashboard import exports, health, live_chart, loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
 
@@ -20,7 +20,7 @@ widgets.page_header(
 widgets.require_runs(selection, "selection map")
 
 
-@st.fragment  # a change below reruns only this part, not the sidebar and header
+@health.page_fragment  # a change below reruns only this part, not the sidebar and header
 def map_and_samples() -> None:
     runs = selection.runs
     pool_ids = list(dict.fromkeys(runs["pool_id"]))
