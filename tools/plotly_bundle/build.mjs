@@ -2,8 +2,9 @@
 // ForgeLens draws (dashboard/live_chart.py: SLIM_TRACES). The full plotly.min.js is 4.8 MB and
 // a browser without a warm code cache spends 1.3-1.7 s compiling it on a 2-core laptop; this
 // one is a third of that. Same recipe as plotly.js's own esbuild-config.js (its partial
-// bundles), with a hand-picked trace list. Run in this folder: npm ci && npm run build.
-import { readFileSync } from "node:fs";
+// bundles), with a hand-picked trace list; the same bytes wherever it is built. Run in this
+// folder: npm ci && npm run build.
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import esbuild from "esbuild";
@@ -43,4 +44,11 @@ await esbuild.build({
   target: "es2016",
   logLevel: "warning",
 });
+// the inline-css plugin names its <style> element by a hash of the CSS file's absolute path:
+// a fixed name makes the bundle the same bytes wherever it is built
+const built = readFileSync(outfile, "utf8");
+const styleIds = new Set([...built.matchAll(/getElementById\("([0-9a-f]{64})"\)/g)].map((m) => m[1]));
+let stable = built;
+for (const [i, id] of [...styleIds].entries()) stable = stable.replaceAll(id, `forgelens-plotly-css-${i}`);
+writeFileSync(outfile, stable);
 console.log(`wrote ${outfile} (plotly.js v${version})`);
