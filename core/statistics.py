@@ -86,14 +86,37 @@ def _weights(rows: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
 
 
+def _tie_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, starts, group_of_sorted): the stable sort of ``values``, where each run of
+    equal values begins in it, and each sorted position's run number."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    new_value = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
+    return order, np.flatnonzero(new_value), np.cumsum(new_value) - 1
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank (scipy's ``rankdata``, "average")."""
+    order, starts, _ = _tie_groups(values)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of two non-constant vectors, computed as scipy does (centred, normalised,
+    clipped to [-1, 1]); Spearman's rho is ``pearson(average_ranks(x), average_ranks(y))``."""
+    xm, ym = x - x.mean(), y - y.mean()
+    r = np.dot(xm / np.linalg.norm(xm), ym / np.linalg.norm(ym))
+    return float(np.clip(r, -1.0, 1.0))
+
+
 def _weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties averaged, as scipy's rankdata) that each original value
     takes inside every resample given by ``weights`` (B, n), without sorting any resample:
     one sort of the originals, then cumulative sums of the multiplicities per tie group."""
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    group_of_sorted = np.cumsum(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) - 1
+    order, starts, group_of_sorted = _tie_groups(values)
     totals = np.add.reduceat(weights[:, order], starts, axis=1)  # (B, groups)
     average = np.cumsum(totals, axis=1) - (totals - 1.0) / 2.0
     group = np.empty(len(values), dtype=np.int64)

@@ -12,6 +12,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from core.statistics import average_ranks, mean_interval, pearson
 from core.validation import check_columns, check_int_range
 
 
@@ -40,40 +41,20 @@ class Correlation:
 def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
     """Both coefficients over finite pairs; NaN when fewer than 3 pairs or a side is constant.
 
-    The same numbers as ``scipy.stats.pearsonr`` / ``spearmanr`` (tested to 1e-12), in plain
-    numpy: a gap page computes some twenty of them per widget change, and scipy's per-call
-    checks made that a tenth of a second."""
+    The same numbers as ``scipy.stats.pearsonr`` / ``spearmanr`` (tested to 1e-12), from
+    ``core.statistics``' numpy ones: a gap page computes some twenty of them per widget change,
+    and scipy's per-call checks made that a tenth of a second."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return Correlation(float("nan"), float("nan"), len(x))
-    return Correlation(_pearson(x, y), _pearson(_average_ranks(x), _average_ranks(y)), len(x))
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r of two non-constant vectors, computed as scipy does (centred, normalised)."""
-    xm, ym = x - x.mean(), y - y.mean()
-    r = np.dot(xm / np.linalg.norm(xm), ym / np.linalg.norm(ym))
-    return float(np.clip(r, -1.0, 1.0))
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (``scipy.stats.rankdata``'s "average")."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return ranks
+    return Correlation(pearson(x, y), pearson(average_ranks(x), average_ranks(y)), len(x))
 
 
 def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> str:
     """One line for a Figure 5 panel title: ``kind`` of ``x`` with the gap per seed, and their
     mean with a 95% bootstrap interval over seeds (``core.statistics``); empty without seeds."""
-    from core.statistics import mean_interval
-
     if "seed" not in pairs.columns or pairs.empty:
         return ""
     values = [getattr(correlation(g[x], g["gap"]), kind) for _, g in pairs.groupby("seed")]

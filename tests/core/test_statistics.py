@@ -11,12 +11,14 @@ from scipy import stats
 
 from core.statistics import (
     NOT_DISTINGUISHABLE,
+    average_ranks,
     bootstrap_indices,
     correlation_interval,
     difference_interval,
     mean_interval,
     mean_std,
     paired_differences,
+    pearson,
     verdict,
 )
 from core.validation import ForgeLensError
@@ -105,3 +107,13 @@ def test_paired_differences_pair_by_seed_never_by_pooled_means():
     twice = pd.concat([table, table.iloc[:1]])
     with pytest.raises(ForgeLensError, match="one baseline run per pairing key"):
         paired_differences(twice, "accuracy", pair_on=("experiment", "budget", "seed"))
+
+
+def test_average_ranks_and_pearson_match_scipy() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 6, size=400).astype(float)  # ties everywhere
+    y = x + rng.normal(size=400)
+    np.testing.assert_array_equal(average_ranks(x), stats.rankdata(x))
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
+    rho = pearson(average_ranks(x), average_ranks(y))
+    assert rho == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
