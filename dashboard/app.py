@@ -22,7 +22,7 @@ from dashboard.navigation import RUN_FILTER_PAGES, build_navigation  # noqa: E40
 st.set_page_config(page_title="ForgeLens", page_icon=page_icon(), layout="wide")
 page = st.navigation(build_navigation())
 root = loaders.store_root()
-try:  # an error escaping a page becomes a short message (details in the server log)
+with health.page_errors():  # an error escaping a page becomes a short message
     st.session_state[session.SELECTION] = widgets.sidebar(
         root, filters=page.url_path in RUN_FILTER_PAGES
     )
@@ -30,7 +30,3 @@ try:  # an error escaping a page becomes a short message (details in the server 
     widgets.live_updates(root)
     page.run()
     warmup.start()  # the analysis pages' imports, in the background, once per server
-except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
-    if health.development():
-        raise  # FORGELENS_DEV=1 (development, tests): Streamlit's own error display
-    health.show_page_error(error)

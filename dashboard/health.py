@@ -9,11 +9,12 @@ listed on the Run page. Everything read from files is escaped.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -97,20 +98,29 @@ def show_page_error(error: Exception) -> None:
         st.rerun()
 
 
+@contextlib.contextmanager
+def page_errors() -> Iterator[None]:
+    """Around a page (``dashboard/app.py``) or a part of one: an error escaping it becomes a
+    short message (details in the server log); with FORGELENS_DEV=1 Streamlit's own display.
+    st.stop/st.rerun are BaseExceptions and pass."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - any error a page raises
+        if development():
+            raise
+        show_page_error(error)
+
+
 def page_fragment(body: Callable[[], None]) -> Callable[[], None]:
     """``st.fragment`` for a page's interactive part (a change inside reruns only that part),
-    with the app's own error handling: Streamlit shows an exception raised in a fragment itself,
-    traceback included, instead of letting it reach ``dashboard/app.py``."""
+    under ``page_errors``: Streamlit shows an exception raised in a fragment itself, traceback
+    included, instead of letting it reach ``dashboard/app.py``."""
 
     @st.fragment
     @functools.wraps(body)
     def guarded() -> None:
-        try:
+        with page_errors():
             body()
-        except Exception as error:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
-            if development():
-                raise  # FORGELENS_DEV=1: Streamlit's own error display, as in app.py
-            show_page_error(error)
 
     return guarded
 
