@@ -11,7 +11,6 @@ background import (``dashboard.warmup`` never does torch), nobody can click mean
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -24,11 +23,8 @@ def preload() -> None:
     """Import the heavy modules the first visit would (``PRELOAD`` and ``warmup.MODULES``)."""
     from dashboard import warmup
 
-    for name in PRELOAD + warmup.MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception as error:  # noqa: BLE001 - the page that needs it reports it
-            print(f"forgelens: could not preload {name}: {error}", file=sys.stderr)
+    for name, error in warmup.import_modules(PRELOAD + warmup.MODULES).items():
+        print(f"forgelens: could not preload {name}: {error}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,12 +27,21 @@ MODULES = (
 _started = threading.Event()
 
 
-def _import_all() -> None:
-    for name in MODULES:
+def import_modules(names: tuple[str, ...]) -> dict[str, Exception]:
+    """Import ``names``; the ones that failed, with why (a page importing it later reports
+    the error to the user)."""
+    failed = {}
+    for name in names:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a page importing it later reports the error
-            logging.getLogger("forgelens.dashboard").debug("warm-up import of %s failed", name)
+        except Exception as error:  # noqa: BLE001 - any import error
+            failed[name] = error
+    return failed
+
+
+def _import_all() -> None:
+    for name in import_modules(MODULES):
+        logging.getLogger("forgelens.dashboard").debug("warm-up import of %s failed", name)
 
 
 def start() -> bool:
