@@ -226,14 +226,23 @@ def store_previews(root: str, pool_id: str, scenario_name: str, params: str | No
     pool_previews.clear()
 
 
+@st.cache_data(show_spinner="Reading accuracy…", max_entries=32)
+def accuracy_long_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Every run's accuracy rows (``core.reports.accuracy_long``), read once for the summary
+    and the decomposition alike."""
+    from core.reports import accuracy_long
+
+    return accuracy_long(get_store(root), list(run_ids))
+
+
 @st.cache_data(show_spinner="Summarising accuracy…", max_entries=32)
 def accuracy_tables(
     root: str, run_ids: tuple[str, ...], split: str = "test"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(long table, per method x budget summary) from ``core.reports``."""
-    from core.reports import accuracy_long, accuracy_summary
+    from core.reports import accuracy_summary
 
-    long = accuracy_long(get_store(root), list(run_ids))
+    long = accuracy_long_table(root, run_ids)
     return long, accuracy_summary(long, split=split)
 
 
@@ -241,8 +250,7 @@ def accuracy_tables(
 def decomposition_table(root: str, run_ids: tuple[str, ...], budget: float) -> pd.DataFrame:
     from core.reports import decomposition
 
-    long, _ = accuracy_tables(root, run_ids)
-    return decomposition(long, budget)
+    return decomposition(accuracy_long_table(root, run_ids), budget)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -20,11 +20,16 @@ PRELOAD = ("pandas", "pyarrow.parquet", "core.store", "core.toy")  # + warmup.MO
 
 
 def preload() -> None:
-    """Import the heavy modules the first visit would (``PRELOAD`` and ``warmup.MODULES``)."""
+    """Import the heavy modules the first visit would (``PRELOAD`` and ``warmup.MODULES``) and
+    build one figure of every trace type (``warmup.warm_figures``)."""
     from dashboard import warmup
 
     for name, error in warmup.import_modules(PRELOAD + warmup.MODULES).items():
         print(f"forgelens: could not preload {name}: {error}", file=sys.stderr)
+    try:
+        warmup.warm_figures()
+    except Exception as error:  # noqa: BLE001 - reported; the pages draw their own figures
+        print(f"forgelens: could not warm plotly: {error}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

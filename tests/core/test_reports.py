@@ -4,6 +4,7 @@ hyper-parameter settings is never averaged together, and Random is paired per se
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core import reports
@@ -59,6 +60,30 @@ def test_accuracy_is_never_averaged_across_settings(mixed_store):
             assert row.n_pairs == len(SEEDS)
             assert row.diff_verdict in ("higher", "lower", NOT_DISTINGUISHABLE)
             assert row.diff_low <= row.diff_to_random <= row.diff_high
+
+
+def test_accuracy_long_is_every_runs_table_with_its_run_facts(mixed_store):
+    """Against a run-by-run reference: each run's accuracy rows, in store order, prefixed by
+    the run's id, scenario, selector, budget, seed, experiment and setting."""
+    long = reports.accuracy_long(mixed_store)
+    runs = reports.with_settings(mixed_store, mixed_store.finished_runs())
+    facts = ["run_id", "scenario", "method", "budget", "seed", "experiment", "setting"]
+    expected = []
+    for run in runs.itertuples(index=False):
+        table = mixed_store.load_table(run.run_id, "accuracy")
+        for field in reversed(facts):
+            table.insert(0, field, getattr(run, field))
+        expected.append(table)
+    reference = pd.concat(expected, ignore_index=True)
+    assert list(long.columns) == [*facts, "split", "stage", "n", "accuracy", "loss"]
+    pd.testing.assert_frame_equal(long, reference, check_exact=True)
+    some = list(runs["run_id"][:2])
+    pd.testing.assert_frame_equal(
+        reports.accuracy_long(mixed_store, some),
+        reference[reference["run_id"].isin(some)].reset_index(drop=True),
+        check_exact=True,
+    )
+    assert reports.accuracy_long(mixed_store, []).columns.tolist() == list(long.columns)
 
 
 def test_correlations_and_theory_are_per_setting(mixed_store):

@@ -19,7 +19,7 @@ def test_every_warmed_module_imports_and_none_brings_torch() -> None:
     background import of it stalls whatever the user clicks meanwhile (measured: 1-2 s)."""
     code = (
         "import importlib, sys\n"
-        f"for name in {warmup.MODULES!r}: importlib.import_module(name)\n"
+        f"for name in {warmup.MODULES + warmup.PAGE_MODULES!r}: importlib.import_module(name)\n"
         "print('torch' in sys.modules)"
     )
     done = subprocess.run(
@@ -35,11 +35,25 @@ def test_starts_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warmup, "_started", threading.Event())
     imported: list[str] = []
     monkeypatch.setattr(warmup.importlib, "import_module", imported.append)
+    monkeypatch.setattr(warmup, "warm_figures", lambda: imported.append("figures"))
     assert warmup.start() is True
     assert warmup.start() is False
     for thread in _warmup_threads():
         thread.join(timeout=30)
-    assert imported == list(warmup.MODULES)
+    assert imported == [*warmup.MODULES, *warmup.PAGE_MODULES, "figures"]
+
+
+def test_the_warm_up_figure_has_every_trace_type_the_pages_draw() -> None:
+    """Each trace type loads its own plotly classes on first use: a type the pages draw but
+    the warm-up leaves out would still cost its first visitor that load."""
+    import json
+
+    from dashboard import live_chart
+
+    figure = json.loads(warmup.warm_figures())
+    assert {trace["type"] for trace in figure["data"]} == live_chart.SLIM_TRACES
+    assert figure["layout"]["yaxis"]["type"] == "log"
+    assert figure["layout"]["template"]["layout"]  # the pages' white template
 
 
 def _warmup_threads() -> list[threading.Thread]:
