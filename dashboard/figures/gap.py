@@ -10,11 +10,11 @@ gamma (b), a strong correlation restored in FORGE space (c).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.validation import check_choice, check_columns
 from dashboard.figures.style import (
@@ -22,10 +22,13 @@ from dashboard.figures.style import (
     GAMMA_SCALE,
     LOG_AXIS,
     TREND_COLOR,
-    base_layout,
+    axis_key,
+    base_layout_dict,
     empty_figure,
     plain,
     space_title,
+    subplot_axes,
+    subplot_grid,
 )
 from dashboard.stats import (
     Correlation,
@@ -175,21 +178,22 @@ def gap_figure(
                 + (f"<br>{seeds}" if seeds else "")
                 + "</span>"
             )
-    fig = make_subplots(
-        rows=len(groups),
-        cols=len(panels),
-        subplot_titles=titles,
-        horizontal_spacing=0.05 if len(panels) > 3 else 0.06,
+    cols = len(panels)
+    layout = subplot_grid(
+        titles,
+        len(groups),
+        cols,
+        horizontal_spacing=0.05 if cols > 3 else 0.06,
         vertical_spacing=0.16,
-        shared_xaxes="columns",
-        shared_yaxes="all",
     )
+    traces: list[dict[str, Any]] = []
     gamma = pairs["gamma"].to_numpy(np.float64)
     cmin, cmax = (float(np.nanmin(gamma)), float(np.nanmax(gamma))) if len(gamma) else (0.0, 1.0)
     gamma_panel_distance = None
     named = class_names_needed(class_names)
     for row, (_value, group) in enumerate(groups, start=1):
         for col, panel in enumerate(panels, start=1):
+            xaxis, yaxis = subplot_axes(row, col, cols)
             everything = group[group["space"] == panel.space]
             x = everything[panel.x].to_numpy(np.float64)
             y = everything["gap"].to_numpy(np.float64)
@@ -197,60 +201,62 @@ def gap_figure(
             by_distance = panel.x == "gamma"
             if by_distance:
                 gamma_panel_distance = panel.space
-            fig.add_trace(
-                go.Scattergl(  # float32: half the bytes, and all a screen can show
-                    x=part[panel.x].to_numpy(np.float32),
-                    y=part["gap"].to_numpy(np.float32),
-                    mode="markers",
-                    name=panel.title(),
-                    showlegend=False,
-                    customdata=_hover_data(part),
-                    text=_hover_text(part, class_names) if named else None,
-                    marker={
-                        "size": 4,
-                        "opacity": 0.55,
-                        "color": part["distance" if by_distance else "gamma"].to_numpy(np.float32),
-                        "coloraxis": "coloraxis2" if by_distance else "coloraxis",
-                    },
-                    hovertemplate=(
-                        f"{_hover(named)}<br>{panel.axis_title()}: %{{x:.3g}}<br>gap: "
-                        "%{y:.3g}<extra></extra>"
-                    ),
+            points = {
+                "type": "scattergl",  # float32: half the bytes, and all a screen can show
+                "x": part[panel.x].to_numpy(np.float32),
+                "y": part["gap"].to_numpy(np.float32),
+                "mode": "markers",
+                "name": panel.title(),
+                "showlegend": False,
+                "customdata": _hover_data(part),
+                "marker": {
+                    "size": 4,
+                    "opacity": 0.55,
+                    "color": part["distance" if by_distance else "gamma"].to_numpy(np.float32),
+                    "coloraxis": "coloraxis2" if by_distance else "coloraxis",
+                },
+                "hovertemplate": (
+                    f"{_hover(named)}<br>{panel.axis_title()}: %{{x:.3g}}<br>gap: "
+                    "%{y:.3g}<extra></extra>"
                 ),
-                row=row,
-                col=col,
-            )
+                "xaxis": xaxis,
+                "yaxis": yaxis,
+            }
+            if named:
+                points["text"] = _hover_text(part, class_names)
             trend = binned_mean(x, y, bins)
-            fig.add_trace(
-                go.Scattergl(  # WebGL as well, so the trend is drawn above the points
-                    x=trend["x"],
-                    y=trend["y"],
-                    mode="lines+markers",
-                    name="binned mean gap",
-                    line={"color": TREND_COLOR, "width": 3},
-                    marker={
+            traces += [
+                points,
+                {
+                    "type": "scattergl",  # WebGL as well, so the trend is drawn above the points
+                    "x": trend["x"],
+                    "y": trend["y"],
+                    "mode": "lines+markers",
+                    "name": "binned mean gap",
+                    "line": {"color": TREND_COLOR, "width": 3},
+                    "marker": {
                         "size": 7,
                         "color": TREND_COLOR,
                         "line": {"width": 1, "color": "white"},
                     },
-                    showlegend=row == 1 and col == 1,
-                    hovertemplate="bin mean gap: %{y:.3g}<extra></extra>",
-                ),
-                row=row,
-                col=col,
-            )
+                    "showlegend": row == 1 and col == 1,
+                    "hovertemplate": "bin mean gap: %{y:.3g}<extra></extra>",
+                    "xaxis": xaxis,
+                    "yaxis": yaxis,
+                },
+            ]
             if row == len(groups):
-                fig.update_xaxes(title_text=panel.axis_title(), row=row, col=col)
-        fig.update_yaxes(title_text="gap |r(x) − r(x′)|", row=row, col=1)
+                layout[axis_key(xaxis)]["title"] = {"text": panel.axis_title()}
+            if col == 1:
+                layout[axis_key(yaxis)]["title"] = {"text": "gap |r(x) − r(x′)|"}
     if log_y:  # gaps span decades; zeros cannot be drawn on a log axis and drop out
-        fig.update_yaxes(type="log", **LOG_AXIS)
-    layout = {
-        "coloraxis": {
-            "colorscale": GAMMA_SCALE,
-            "cmin": cmin,
-            "cmax": cmax,
-            "colorbar": {"title": {"text": "γ"}, "thickness": 12, "x": 1.01, "len": 0.9},
-        }
+        for key in [k for k in layout if k.startswith("yaxis")]:
+            layout[key].update(type="log", **LOG_AXIS)
+    layout["coloraxis"] = {
+        "colorscale": GAMMA_SCALE,
+        "cmin": cmin,
+        "cmax": cmax,
+        "colorbar": {"title": {"text": "γ"}, "thickness": 12, "x": 1.01, "len": 0.9},
     }
     if gamma_panel_distance is not None:
         distance = pairs.loc[pairs["space"] == gamma_panel_distance, "distance"]
@@ -267,10 +273,8 @@ def gap_figure(
         }
     # zoom, not select: Streamlit turns click-to-select off while dragging selects; box and
     # lasso stay one click away in the mode bar
-    fig.update_layout(**layout, dragmode="zoom", clickmode="event+select")
-    base_layout(fig, height=height or 130 + 340 * len(groups))
-    fig.update_layout(
-        margin={"t": 95 if len(panels) > 3 else 80, "r": 110},
-        legend={"yanchor": "top", "y": -0.25 / len(groups)},
-    )
-    return fig
+    layout.update(dragmode="zoom", clickmode="event+select")
+    layout.update(base_layout_dict(height=height or 130 + 340 * len(groups)))
+    layout["margin"].update(t=95 if len(panels) > 3 else 80, r=110)
+    layout["legend"].update(yanchor="top", y=-0.25 / len(groups))
+    return go.Figure(data=traces, layout=layout)  # one validation of the whole figure

@@ -79,6 +79,41 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
     assert len(trends[0].x) == 6  # binned mean: one point per bin
 
 
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 3), (2, 4), (3, 2)])
+def test_subplot_grid_is_make_subplots_layout_with_its_axes(rows: int, cols: int) -> None:
+    """The gap figure is assembled as one dict (plotly's object API cost ~0.1 s per build):
+    its grid must be make_subplots' own, titles and shared axes included, and each panel's
+    axis ids the ones make_subplots gives a trace added at that row and column."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from dashboard.figures.style import axis_key, subplot_axes, subplot_grid
+
+    titles = [f"<b>({i})</b><br>r = 0.{i}" for i in range(rows * cols)]
+    spacing = {"horizontal_spacing": 0.05, "vertical_spacing": 0.16}
+    expected = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        shared_xaxes="columns",
+        shared_yaxes="all",
+        **spacing,
+    )
+    for row in range(1, rows + 1):
+        for col in range(1, cols + 1):
+            expected.add_trace(go.Scatter(x=[row], y=[col]), row=row, col=col)
+    layout = subplot_grid(titles, rows, cols, **spacing)
+    reference = expected.layout.to_plotly_json()
+    reference.pop("template")
+    assert layout == reference
+    for trace in expected.data:
+        row, col = int(trace.x[0]), int(trace.y[0])
+        assert subplot_axes(row, col, cols) == (trace.xaxis, trace.yaxis)
+        assert axis_key(trace.xaxis) in layout and axis_key(trace.yaxis) in layout
+    layout["annotations"][0]["text"] = "changed"
+    assert subplot_grid(titles, rows, cols, **spacing)["annotations"][0]["text"] == titles[0]
+
+
 def test_gap_hovers_name_classes_only_where_names_are_not_the_codes() -> None:
     pairs = synthetic_pairs()
     rng = np.random.default_rng(1)
