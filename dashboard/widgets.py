@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import streamlit as st
 
 from core.progress import format_seconds
 from core.selection import method_order
+from core.validation import ForgeLensError
 from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
@@ -542,18 +544,38 @@ def jobs_panel(root: str, *, active_only: bool = False, limit: int = 5) -> None:
 
 LIVE_SECONDS_RUNNING = 2.0  # while a background sweep of this store runs
 LIVE_SECONDS_IDLE = 60.0  # otherwise (a sweep started from a shell shows up within a minute)
+LIVE_IDLE_ENV = "FORGELENS_LIVE_IDLE_SECONDS"
+
+
+def live_idle_seconds() -> float:
+    """How often an idle page checks the store for new runs: ``$FORGELENS_LIVE_IDLE_SECONDS``
+    (a positive number of seconds), else ``LIVE_SECONDS_IDLE``."""
+    text = os.environ.get(LIVE_IDLE_ENV, "").strip()
+    if not text:
+        return LIVE_SECONDS_IDLE
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ForgeLensError(
+            f"{LIVE_IDLE_ENV}={text!r} must be a positive number of seconds (how often an idle "
+            "page checks the run store for new runs)"
+        )
+    return value
 
 
 def live_updates(root: str) -> None:
     """Rerun the whole page when the run store changes (a run finished), without a reload.
 
     A tiny fragment polls the store's stamp (one ``os.stat``) every couple of seconds while a
-    sweep runs, every minute otherwise; the full rerun then reads the new runs everywhere.
+    sweep runs, every minute otherwise (``live_idle_seconds``); the full rerun then reads the
+    new runs everywhere.
     """
     stamp = loaders.store_stamp(root)
     running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
 
-    @st.fragment(run_every=LIVE_SECONDS_RUNNING if running else LIVE_SECONDS_IDLE)
+    @st.fragment(run_every=LIVE_SECONDS_RUNNING if running else live_idle_seconds())
     def watch() -> None:
         still_running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
         if loaders.store_stamp(root) != stamp or still_running != running:

@@ -2,7 +2,16 @@
 
 import streamlit as st
 
-from dashboard import exports, live_chart, loaders, stats, task_views, urlstate, widgets
+from dashboard import (
+    exports,
+    health,
+    live_chart,
+    loaders,
+    stats,
+    task_views,
+    urlstate,
+    widgets,
+)
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
@@ -70,26 +79,33 @@ widgets.download_buttons(
 )
 
 st.subheader("Per-class coverage")
-space = urlstate.choice(
-    st.radio,
-    "Nearest pick measured in",
-    ("coreset", "badge", "forge"),
-    key="compare_space",
-    name="space",
-    default="forge",
-    horizontal=True,
-    format_func=space_title,
-)
-st.caption(
-    "For each class, the share of its unselected samples whose nearest pick in this space "
-    "has the same true label: low values mean the class is represented by picks of "
-    "other classes, or not at all."
-)
-pairs = loaders.run_table(selection.root, run_ids, "pairs")
-coverage = stats.class_coverage(pairs, space)
-live_chart.plotly_chart(coverage_figure(coverage, class_names), key="compare_coverage")
-widgets.download_buttons(
-    lambda: exports.pairs_export(pairs[pairs["space"] == space], class_names),
-    f"{stem}-pairs-{space}",
-    "Pairs behind the coverage",
-)
+
+
+@health.page_fragment  # the space radio reruns only this part, not the charts above
+def coverage_section() -> None:
+    space = urlstate.choice(
+        st.radio,
+        "Nearest pick measured in",
+        ("coreset", "badge", "forge"),
+        key="compare_space",
+        name="space",
+        default="forge",
+        horizontal=True,
+        format_func=space_title,
+    )
+    st.caption(
+        "For each class, the share of its unselected samples whose nearest pick in this space "
+        "has the same true label: low values mean the class is represented by picks of "
+        "other classes, or not at all."
+    )
+    pairs = loaders.run_table(selection.root, run_ids, "pairs")
+    coverage = stats.class_coverage(pairs, space)
+    live_chart.plotly_chart(coverage_figure(coverage, class_names), key="compare_coverage")
+    widgets.download_buttons(
+        lambda: exports.pairs_export(pairs[pairs["space"] == space], class_names),
+        f"{stem}-pairs-{space}",
+        "Pairs behind the coverage",
+    )
+
+
+coverage_section()

@@ -312,6 +312,21 @@ def test_at_most_n_sweeps_run_and_the_rest_wait_or_are_cancelled(
         _submit(tmp_path, ["duc"])
 
 
+@pytest.mark.parametrize("text", ["soon", "0", "-5", "nan", "inf"])
+def test_the_idle_store_poll_interval_is_a_positive_number_of_seconds(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import widgets
+
+    monkeypatch.delenv(widgets.LIVE_IDLE_ENV, raising=False)
+    assert widgets.live_idle_seconds() == widgets.LIVE_SECONDS_IDLE
+    monkeypatch.setenv(widgets.LIVE_IDLE_ENV, " 2.5 ")
+    assert widgets.live_idle_seconds() == 2.5
+    monkeypatch.setenv(widgets.LIVE_IDLE_ENV, text)
+    with pytest.raises(ForgeLensError, match=f"FORGELENS_LIVE_IDLE_SECONDS='{text}'.*positive"):
+        widgets.live_idle_seconds()
+
+
 def test_a_sweep_that_would_not_fit_in_memory_is_refused(
     tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

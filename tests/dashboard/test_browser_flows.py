@@ -4,6 +4,7 @@ screen units, and a page that updates by itself while a sweep runs."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -186,10 +187,12 @@ def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     from dashboard import jobs
+    from dashboard.widgets import LIVE_IDLE_ENV
 
     root = tmp_path / "live_store"
     root.mkdir()
-    with served(root, tmp_path / "server.log") as url, sync_playwright() as playwright:
+    quick = {**os.environ, LIVE_IDLE_ENV: "3"}  # the idle tab notices the new job within 3 s
+    with served(root, tmp_path / "server.log", quick) as url, sync_playwright() as playwright:
         browser = _browser(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
