@@ -13,8 +13,11 @@ waited that long (measured).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import sys
 import threading
 
 MODULES = (
@@ -85,7 +88,17 @@ def warm_figures() -> str:
     return base_layout(fig, height=300).to_json()
 
 
+def _lower_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux, where a thread has its own nice
+    value): the warm-up starts while the browser still draws the first page, and on 2 cores
+    it would take CPU from that drawing."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 def _import_all() -> None:
+    _lower_priority()
     log = logging.getLogger("forgelens.dashboard")
     for name in import_modules(MODULES + PAGE_MODULES):
         log.debug("warm-up import of %s failed", name)

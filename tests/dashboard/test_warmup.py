@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -35,12 +36,21 @@ def test_starts_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warmup, "_started", threading.Event())
     imported: list[str] = []
     monkeypatch.setattr(warmup.importlib, "import_module", imported.append)
-    monkeypatch.setattr(warmup, "warm_figures", lambda: imported.append("figures"))
+    niceness: list[int] = []
+
+    def figures() -> None:
+        imported.append("figures")
+        if sys.platform.startswith("linux"):  # the thread's own nice value
+            niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    monkeypatch.setattr(warmup, "warm_figures", figures)
     assert warmup.start() is True
     assert warmup.start() is False
     for thread in _warmup_threads():
         thread.join(timeout=30)
     assert imported == [*warmup.MODULES, *warmup.PAGE_MODULES, "figures"]
+    # lowest priority: it runs while the browser draws the first page, on the same cores
+    assert niceness == ([19] if sys.platform.startswith("linux") else [])
 
 
 def test_the_warm_up_figure_has_every_trace_type_the_pages_draw() -> None:
