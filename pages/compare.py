@@ -2,16 +2,7 @@
 
 import streamlit as st
 
-from dashboard import (
-    exports,
-    health,
-    live_chart,
-    loaders,
-    stats,
-    task_views,
-    urlstate,
-    widgets,
-)
+from dashboard import exports, health, live_chart, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
 
