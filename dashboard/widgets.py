@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from core.progress import format_seconds
 from core.selection import method_order
@@ -330,17 +326,10 @@ def class_name(label: Any, class_names: Sequence[str] | None) -> str:
 def show_pairs(
     source: SampleSource, rows: pd.DataFrame, class_names: list[str] | None, *, per_row: int = 3
 ) -> None:
-    """Each pair as two thumbnails or texts (unselected x′, nearest selected x) with numbers.
-
-    Thumbnails go out as one HTML grid with the images inline (``pair_cards_html``): the same
-    cards as Streamlit elements were ~100 elements for 12 pairs, and redrawing them after a box
-    select took the browser half the time of the whole change."""
+    """Each pair as two thumbnails or texts (unselected x′, nearest selected x) with numbers."""
     records = rows.to_dict("records")
     indices = [i for row in records for i in (int(row["idx"]), int(row["nn_idx"]))]
     previews = _previews(source, indices) or [None] * len(indices)
-    if records and all(p is None or isinstance(p, Image.Image) for p in previews):
-        st.html(pair_cards_html(records, previews, class_names, per_row=per_row))
-        return
     per_row = min(per_row, 2) if source.modality == "text" else per_row
     for start in range(0, len(records), per_row):
         cells = st.columns(per_row)
@@ -350,101 +339,40 @@ def show_pairs(
             pair = previews[2 * (start + offset) : 2 * (start + offset) + 2]
             with cell, st.container(border=True):
                 left, right = st.columns(2)
-                for column, preview, lines in zip(
-                    (left, right), pair, _pair_sides(row, class_names), strict=True
+                for column, preview, title, label, before, after, r in (
+                    (
+                        left,
+                        pair[0],
+                        f"x′ #{row['idx']}",
+                        row["label"],
+                        row["loss_before"],
+                        row["loss_after"],
+                        row["r"],
+                    ),
+                    (
+                        right,
+                        pair[1],
+                        f"x #{row['nn_idx']} (selected)",
+                        row["nn_label"],
+                        row["nn_loss_before"],
+                        row["nn_loss_after"],
+                        row["nn_r"],
+                    ),
                 ):
                     with column:
                         _show_preview(preview, width=72)
-                        title, label, losses, r = lines
                         st.caption(
-                            f"{escape_markdown(title)}  \nlabel **{escape_markdown(label)}**  \n"
-                            f"{losses}  \n{r}"
+                            f"{title}  \nlabel "
+                            f"**{escape_markdown(class_name(label, class_names))}**  \n"
+                            f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}"
                         )
-                where, gap, numbers = _pair_footer(row)
-                st.caption(f"{escape_markdown(where)}**{gap}**{numbers}")
-
-
-def _pair_sides(row: dict[str, Any], class_names: list[str] | None) -> list[tuple[str, ...]]:
-    """(title, class name, losses, r) of x′ and of its nearest pick x, as plain text."""
-    return [
-        (
-            title,
-            class_name(row[label], class_names),
-            f"loss {row[before]:.3f} → {row[after]:.3f}",
-            f"r = {row[r]:.3f}",
-        )
-        for title, label, before, after, r in (
-            (f"x′ #{row['idx']}", "label", "loss_before", "loss_after", "r"),
-            (
-                f"x #{row['nn_idx']} (selected)",
-                "nn_label",
-                "nn_loss_before",
-                "nn_loss_after",
-                "nn_r",
-            ),
-        )
-    ]
-
-
-def _pair_footer(row: dict[str, Any]) -> tuple[str, str, str]:
-    """A pair's selector, seed and space; its gap (shown in bold); its distance and γ."""
-    method = f"{row['method']} · " if "method" in row else ""
-    seed = f"seed {row['seed']} · " if "seed" in row else ""
-    return (
-        f"{method}{seed}{row.get('space', '')} space · gap ",
-        f"{row['gap']:.3f}",
-        f" · distance {row['distance']:.3g} · γ {row['gamma']:.3g}",
-    )
-
-
-def _image_uri(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def pair_cards_html(
-    records: list[dict[str, Any]],
-    previews: Sequence[Image.Image | None],
-    class_names: list[str] | None,
-    *,
-    per_row: int = 3,
-) -> str:
-    """The pair cards as one HTML grid: per pair, x′ and x with their thumbnails (inline PNG)
-    and numbers, then the pair's footer. Every text is HTML-escaped (class names come from
-    files); colours follow the app's theme (inherited text colour, translucent borders)."""
-    muted = "font-size:0.875rem;opacity:0.65;line-height:1.45"
-    cards = []
-    for k, row in enumerate(records):
-        sides = []
-        for image, (title, label, losses, r) in zip(
-            previews[2 * k : 2 * k + 2], _pair_sides(row, class_names), strict=True
-        ):
-            picture = ""
-            if image is not None:  # a small image (a 28-pixel digit) is enlarged without blur
-                rendering = "pixelated" if max(image.size) <= 36 else "auto"
-                picture = (
-                    f'<img src="{_image_uri(image)}" width="72" height="72" '
-                    f'alt="{html.escape(title)}" style="image-rendering:{rendering};'
-                    'object-fit:contain;display:block">'
+                seed = f"seed {row['seed']} · " if "seed" in row else ""
+                method = f"{row['method']} · " if "method" in row else ""
+                st.caption(
+                    escape_markdown(f"{method}{seed}{row.get('space', '')} space")
+                    + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
+                    f"γ {row['gamma']:.3g}"
                 )
-            sides.append(
-                f"<div>{picture}<div style='{muted}'>{html.escape(title)}<br>label "
-                f"<b>{html.escape(label)}</b><br>{html.escape(losses)}<br>{html.escape(r)}"
-                "</div></div>"
-            )
-        where, gap, numbers = (html.escape(part) for part in _pair_footer(row))
-        footer = f"{where}<b>{gap}</b>{numbers}"
-        cards.append(
-            "<div style='border:1px solid rgba(128,128,128,0.3);border-radius:0.5rem;"
-            "padding:0.75rem 1rem'><div style='display:grid;grid-template-columns:1fr 1fr;"
-            f"gap:0.75rem'>{''.join(sides)}</div><div style='{muted};margin-top:0.5rem'>"
-            f"{footer}</div></div>"
-        )
-    return (
-        f"<div class='forgelens-pairs' style='display:grid;grid-template-columns:repeat("
-        f"{per_row},minmax(0,1fr));gap:1rem'>{''.join(cards)}</div>"
-    )
 
 
 def lazy_expander(label: str, *, key: str):

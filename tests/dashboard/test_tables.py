@@ -124,30 +124,3 @@ def test_correlation_pivot_spaces_as_columns() -> None:
         == "+0.300 [+0.20, +0.40] (n=3)"
     )
     assert tables.correlation_pivot(table.iloc[:0]).empty
-
-
-def test_pair_cards_escape_every_text_and_inline_both_thumbnails() -> None:
-    """The gap page's pair cards are one HTML block: names read from files must never become
-    markup, each pair shows x′ and its pick with their numbers, and a missing thumbnail
-    leaves the numbers."""
-    from PIL import Image
-
-    from dashboard.widgets import pair_cards_html
-
-    row = {
-        "idx": 7, "nn_idx": 3, "label": 0, "nn_label": 1, "loss_before": 1.5,
-        "loss_after": 0.25, "r": 1.25, "nn_loss_before": 0.5, "nn_loss_after": 0.125,
-        "nn_r": 0.375, "seed": 2, "space": "badge", "gap": 0.875, "distance": 0.5,
-        "gamma": 3.0, "method": "<b>forge</b>",
-    }  # fmt: skip
-    digit = Image.new("L", (28, 28), 255)
-    names = ["<script>alert(1)</script>", "cat & dog"]
-    body = pair_cards_html([row, {**row, "idx": 8}], [digit, digit, None, digit], names)
-    assert body.count("<img ") == 3 and body.count("data:image/png;base64,") == 3
-    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
-    assert "cat &amp; dog" in body and "&lt;b&gt;forge&lt;/b&gt;" in body
-    assert "x′ #7" in body and "x′ #8" in body and body.count("x #3 (selected)<br>") == 2
-    assert "loss 1.500 → 0.250" in body and "r = 0.375" in body
-    assert "seed 2 · badge space · gap <b>0.875</b> · distance 0.5 · γ 3" in body
-    assert "image-rendering:pixelated" in body  # a 28-pixel digit: enlarged without blur
-    assert body.count("border-radius") == 2  # one card per pair

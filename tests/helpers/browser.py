@@ -79,12 +79,3 @@ def box_select(page) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + 0.98 * box["width"], box["y"] + 0.98 * box["height"], steps=10)
     page.mouse.up()
-
-
-def shown_thumbnails(page) -> int:
-    """How many pair-card thumbnails the page shows, decoded (a data URI the HTML sanitizer
-    dropped, or a broken image, has no natural width)."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('.forgelens-pairs img')]
-          .filter((img) => img.complete && img.naturalWidth > 0).length"""
-    )
