@@ -7,12 +7,33 @@ arguments before torch or numpy load. Declared constraints per entry point: ``co
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
-from typing import Any
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+Number = TypeVar("Number", int, float)
 
 
 class ForgeLensError(ValueError):
     """Bad user input. Its message names the parameter, the value and what is allowed."""
+
+
+def positive_from_env(
+    name: str, default: Number, kind: Callable[[str], Number], allowed: str
+) -> Number:
+    """The environment variable ``name`` read as a positive, finite ``kind`` (int or float);
+    ``default`` when it is unset or blank. ``allowed`` says what it must be and means, for the
+    error: "a positive integer (sweeps allowed to run at once)"."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = kind("0")
+    if not 0 < value < float("inf"):  # also refuses NaN
+        raise ForgeLensError(f"{name}={text!r} must be {allowed}")
+    return value
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:

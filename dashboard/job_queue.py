@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.integrity import check_id
-from core.validation import ForgeLensError
+from core.validation import ForgeLensError, positive_from_env
 
 JOBS = "_jobs"  # == core.store.JOBS (checked by a test; importing core.store here costs pandas)
 MAX_JOBS_ENV = "FORGELENS_MAX_JOBS"
@@ -52,18 +52,9 @@ def job_file(root: str | os.PathLike[str], job_id: str) -> Path:
 
 def max_jobs() -> int:
     """How many sweeps may run at once: ``$FORGELENS_MAX_JOBS`` (a positive integer), else 1."""
-    text = os.environ.get(MAX_JOBS_ENV, "").strip()
-    if not text:
-        return 1
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ForgeLensError(
-            f"{MAX_JOBS_ENV}={text!r} must be a positive integer (sweeps allowed to run at once)"
-        )
-    return value
+    return positive_from_env(
+        MAX_JOBS_ENV, 1, int, "a positive integer (sweeps allowed to run at once)"
+    )
 
 
 def read_job(root: str | os.PathLike[str], job_id: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ waited that long (measured).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -57,6 +58,7 @@ def import_modules(names: tuple[str, ...]) -> dict[str, Exception]:
     return failed
 
 
+@functools.cache  # once per process: dashboard.serve and the background thread both ask
 def warm_figures() -> str:
     """Build and serialise a small figure with every trace type and layout feature the pages
     use (subplots with titles, WebGL markers on a colour axis, lines, bars, a heatmap, a log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import streamlit as st
 
 from core.progress import format_seconds
 from core.selection import method_order
-from core.validation import ForgeLensError
+from core.validation import positive_from_env
 from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
@@ -550,19 +549,12 @@ LIVE_IDLE_ENV = "FORGELENS_LIVE_IDLE_SECONDS"
 def live_idle_seconds() -> float:
     """How often an idle page checks the store for new runs: ``$FORGELENS_LIVE_IDLE_SECONDS``
     (a positive number of seconds), else ``LIVE_SECONDS_IDLE``."""
-    text = os.environ.get(LIVE_IDLE_ENV, "").strip()
-    if not text:
-        return LIVE_SECONDS_IDLE
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise ForgeLensError(
-            f"{LIVE_IDLE_ENV}={text!r} must be a positive number of seconds (how often an idle "
-            "page checks the run store for new runs)"
-        )
-    return value
+    return positive_from_env(
+        LIVE_IDLE_ENV,
+        LIVE_SECONDS_IDLE,
+        float,
+        "a positive number of seconds (how often an idle page checks the run store for new runs)",
+    )
 
 
 def live_updates(root: str) -> None:
