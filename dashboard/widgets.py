@@ -337,41 +337,67 @@ def show_pairs(
         ):
             pair = previews[2 * (start + offset) : 2 * (start + offset) + 2]
             with cell, st.container(border=True):
-                left, right = st.columns(2)
-                for column, preview, title, label, before, after, r in (
-                    (
-                        left,
-                        pair[0],
-                        f"x′ #{row['idx']}",
-                        row["label"],
-                        row["loss_before"],
-                        row["loss_after"],
-                        row["r"],
-                    ),
-                    (
-                        right,
-                        pair[1],
-                        f"x #{row['nn_idx']} (selected)",
-                        row["nn_label"],
-                        row["nn_loss_before"],
-                        row["nn_loss_after"],
-                        row["nn_r"],
-                    ),
-                ):
-                    with column:
-                        _show_preview(preview, width=72)
-                        st.caption(
-                            f"{title}  \nlabel "
-                            f"**{escape_markdown(class_name(label, class_names))}**  \n"
-                            f"loss {before:.3f} → {after:.3f}  \nr = {r:.3f}"
-                        )
-                seed = f"seed {row['seed']} · " if "seed" in row else ""
-                method = f"{row['method']} · " if "method" in row else ""
-                st.caption(
-                    escape_markdown(f"{method}{seed}{row.get('space', '')} space")
-                    + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · "
-                    f"γ {row['gamma']:.3g}"
-                )
+                if _is_image(pair[0]) and _is_image(pair[1]):
+                    _image_pair_card(pair, row, class_names)
+                else:
+                    _two_column_card(pair, row, class_names)
+
+
+def _is_image(preview: Any) -> bool:
+    """A thumbnail (not a text, a task's own sample or a missing preview)."""
+    return (
+        preview is not None
+        and not isinstance(preview, str)
+        and (task_views.renderer_for(preview) is None)
+    )
+
+
+def _side_caption(row: dict[str, Any], prefix: str, class_names: list[str] | None) -> str:
+    """Label, loss before -> after and loss reduction r of one side of a pair (markdown)."""
+    return (
+        f"label **{escape_markdown(class_name(row[prefix + 'label'], class_names))}** · loss "
+        f"{row[prefix + 'loss_before']:.3f} → {row[prefix + 'loss_after']:.3f} · "
+        f"r = {row[prefix + 'r']:.3f}"
+    )
+
+
+def _pair_caption(row: dict[str, Any]) -> str:
+    """Selector, seed, space and the pair's gap, distance and gamma (markdown)."""
+    seed = f"seed {row['seed']} · " if "seed" in row else ""
+    method = f"{row['method']} · " if "method" in row else ""
+    return (
+        escape_markdown(f"{method}{seed}{row.get('space', '')} space")
+        + f" · gap **{row['gap']:.3f}** · distance {row['distance']:.3g} · γ {row['gamma']:.3g}"
+    )
+
+
+def _image_pair_card(pair: list[Any], row: dict[str, Any], class_names: list[str] | None) -> None:
+    """Both thumbnails as one image element and the numbers as one caption: three elements a
+    card instead of nine, so twelve cards re-render in a browser without a GPU in about half
+    the time after each selection (issue 12: every widget change under 1 s)."""
+    st.image(pair, caption=[f"x′ #{row['idx']}", f"x #{row['nn_idx']} (selected)"], width=72)
+    st.caption(
+        f"x′: {_side_caption(row, '', class_names)}  \n"
+        f"x: {_side_caption(row, 'nn_', class_names)}  \n{_pair_caption(row)}"
+    )
+
+
+def _two_column_card(pair: list[Any], row: dict[str, Any], class_names: list[str] | None) -> None:
+    """Texts and a task's own samples need the card's width: x′ left, x right."""
+    left, right = st.columns(2)
+    for column, preview, title, prefix in (
+        (left, pair[0], f"x′ #{row['idx']}", ""),
+        (right, pair[1], f"x #{row['nn_idx']} (selected)", "nn_"),
+    ):
+        with column:
+            _show_preview(preview, width=72)
+            st.caption(
+                f"{title}  \nlabel "
+                f"**{escape_markdown(class_name(row[prefix + 'label'], class_names))}**  \n"
+                f"loss {row[prefix + 'loss_before']:.3f} → {row[prefix + 'loss_after']:.3f}  \n"
+                f"r = {row[prefix + 'r']:.3f}"
+            )
+    st.caption(_pair_caption(row))
 
 
 def lazy_expander(label: str, *, key: str):

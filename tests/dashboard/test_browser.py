@@ -25,9 +25,13 @@ def _box_select_shows_pairs(page) -> None:
     box_select(page)
     page.get_by_text("selected point(s)").first.wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
-    assert page.locator('[data-testid="stImage"]').count() >= 2
+    assert page.locator('[data-testid="stImage"] img').count() >= 2
 
 
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning';
+}"""
 ALL_DRAWN_JS = """() => [...document.querySelectorAll('.forgelens-chart')]
   .every((chart) => chart.querySelector('.main-svg'))"""
 UNKNOWN_TRACES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((gd) =>
@@ -58,6 +62,10 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
                 page.locator("h1").first.wait_for(timeout=90_000)
                 if spec.charts:
                     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
+                    page.wait_for_function(IDLE_JS, timeout=90_000)
+                    charts = page.locator(".forgelens-chart")
+                    for i in range(charts.count()):  # those further down draw when scrolled to
+                        charts.nth(i).scroll_into_view_if_needed()
                     page.wait_for_function(ALL_DRAWN_JS, timeout=90_000)
                     # plotly.js draws a trace type it does not know as a scatter, silently
                     assert page.evaluate(UNKNOWN_TRACES_JS) == [], spec.file

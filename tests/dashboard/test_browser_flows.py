@@ -76,7 +76,7 @@ def test_click_a_point_shows_its_pair_and_downloads_match_the_screen(
             page.get_by_text("1 selected point(s)").first.wait_for(timeout=60_000)
             page.get_by_text(f"x′ #{match[1]}").first.wait_for(timeout=30_000)
             assert page.get_by_text(f"seed {match[2]} ·").count() >= 1
-            assert page.locator('[data-testid="stImage"]').count() >= 2  # both thumbnails
+            assert page.locator('[data-testid="stImage"] img').count() >= 2  # both thumbnails
             assert page.locator('[data-testid="stException"]').count() == 0
             pairs = pd.read_csv(io.BytesIO(_download(page, "pairs (CSV)")))
             assert {"idx", "seed", "nn_idx", "gap", "budget_pct", "space"} <= set(pairs.columns)
@@ -167,6 +167,47 @@ def test_a_widget_change_redraws_the_chart_in_place(served_app: str) -> None:
             background, text = dark.evaluate(BACKGROUND_JS)
             assert background == "rgba(0,0,0,0)"  # see-through: the app's dark background
             assert sum(map(int, re.findall(r"\d+", text)[:3])) > 3 * 128  # light text
+        finally:
+            browser.close()
+
+
+DRAWN_JS = """() => [...document.querySelectorAll('.forgelens-chart')]
+  .map((chart) => !!chart.querySelector('.main-svg'))"""
+
+
+def test_a_chart_further_down_is_drawn_when_scrolled_to(served_app: str) -> None:
+    """dashboard/live_chart.js: on a page of four charts, those more than half a screen below
+    the visible part wait (no plotly work on the first visit), and each is drawn once the
+    user scrolls to it; a chart already drawn redraws at once on a widget change."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 700})
+            page.goto(f"{served_app}/theory")
+            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
+            page.wait_for_function(IDLE_JS, timeout=90_000)
+            page.wait_for_timeout(1500)  # time to draw the others, were they drawn at once
+            drawn = page.evaluate(DRAWN_JS)
+            assert len(drawn) == 4 and drawn[0] and not drawn[-1], drawn
+            page.locator(".forgelens-chart").last.scroll_into_view_if_needed()
+            page.wait_for_function(f"() => ({DRAWN_JS})().at(-1)", timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+
+            plot = page.locator(".js-plotly-plot").last
+            plot.evaluate(
+                "(gd) => { gd.__mark = 1; gd.__drawn = 0; gd.on('plotly_afterplot', "
+                "() => { gd.__drawn += 1; }); }"
+            )
+            radio = page.locator('[data-testid="stRadio"]')
+            radio.get_by_text("FORGE", exact=True).first.click()  # the pairs' space: new figures
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            plot.evaluate(
+                "(gd) => new Promise((done) => { const check = () => gd.__drawn ? "
+                "done() : setTimeout(check, 50); check(); })"
+            )
+            assert plot.evaluate("(gd) => gd.__mark") == 1  # the same plot, redrawn in place
         finally:
             browser.close()
 

@@ -230,7 +230,10 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
     assert "class %{customdata[4]}, predicted %{customdata[5]}" in scatters[0]["hovertemplate"]
     # panel (b) is coloured by the BADGE distance, not by its own x axis (gamma)
     assert scatters[1]["marker"]["coloraxis"] == "coloraxis2"
-    assert len(at.get("image")) == 6 * 2  # the six largest gaps, both thumbnails each
+    cards = at.get("image")  # the six largest gaps: one image element a card, both thumbnails
+    captions = [[img.caption for img in card.proto.imgs] for card in cards]
+    assert len(captions) == 6 and all(len(pair) == 2 for pair in captions)
+    assert all(a.startswith("x′ #") and b.endswith("(selected)") for a, b in captions)
     at.main.radio[0].set_value("forge").run()
     assert "largest gaps in FORGE space" in texts(at)
     next(t for t in at.main.toggle if t.label.startswith("Add the CORESET")).set_value(True).run()
