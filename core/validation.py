@@ -30,8 +30,8 @@ def positive_from_env(
     try:
         value = kind(text)
     except ValueError:
-        value = kind("0")
-    if not 0 < value < float("inf"):  # also refuses NaN
+        value = None
+    if value is None or not 0 < value < float("inf"):  # the comparison also refuses NaN
         raise ForgeLensError(f"{name}={text!r} must be {allowed}")
     return value
 

@@ -352,12 +352,20 @@ def _is_image(preview: Any) -> bool:
     )
 
 
-def _side_caption(row: dict[str, Any], prefix: str, class_names: list[str] | None) -> str:
-    """Label, loss before -> after and loss reduction r of one side of a pair (markdown)."""
-    return (
-        f"label **{escape_markdown(class_name(row[prefix + 'label'], class_names))}** · loss "
-        f"{row[prefix + 'loss_before']:.3f} → {row[prefix + 'loss_after']:.3f} · "
-        f"r = {row[prefix + 'r']:.3f}"
+LINE_BREAK = "  \n"  # a line break inside one markdown paragraph
+
+
+def _side_caption(
+    row: dict[str, Any], prefix: str, class_names: list[str] | None, sep: str = " · "
+) -> str:
+    """Label, loss before -> after and loss reduction r of one side of a pair (markdown);
+    ``prefix`` "" for x′, "nn_" for its nearest pick x."""
+    return sep.join(
+        (
+            f"label **{escape_markdown(class_name(row[prefix + 'label'], class_names))}**",
+            f"loss {row[prefix + 'loss_before']:.3f} → {row[prefix + 'loss_after']:.3f}",
+            f"r = {row[prefix + 'r']:.3f}",
+        )
     )
 
 
@@ -373,12 +381,17 @@ def _pair_caption(row: dict[str, Any]) -> str:
 
 def _image_pair_card(pair: list[Any], row: dict[str, Any], class_names: list[str] | None) -> None:
     """Both thumbnails as one image element and the numbers as one caption: three elements a
-    card instead of nine, so twelve cards re-render in a browser without a GPU in about half
-    the time after each selection (issue 12: every widget change under 1 s)."""
+    card instead of nine, fewer for a browser to re-render after each selection (with the lazy
+    charts: box select -> pairs 0.43-0.55 s against 0.59-0.65 s, issue 12's A/B)."""
     st.image(pair, caption=[f"x′ #{row['idx']}", f"x #{row['nn_idx']} (selected)"], width=72)
     st.caption(
-        f"x′: {_side_caption(row, '', class_names)}  \n"
-        f"x: {_side_caption(row, 'nn_', class_names)}  \n{_pair_caption(row)}"
+        LINE_BREAK.join(
+            (
+                f"x′: {_side_caption(row, '', class_names)}",
+                f"x: {_side_caption(row, 'nn_', class_names)}",
+                _pair_caption(row),
+            )
+        )
     )
 
 
@@ -391,12 +404,8 @@ def _two_column_card(pair: list[Any], row: dict[str, Any], class_names: list[str
     ):
         with column:
             _show_preview(preview, width=72)
-            st.caption(
-                f"{title}  \nlabel "
-                f"**{escape_markdown(class_name(row[prefix + 'label'], class_names))}**  \n"
-                f"loss {row[prefix + 'loss_before']:.3f} → {row[prefix + 'loss_after']:.3f}  \n"
-                f"r = {row[prefix + 'r']:.3f}"
-            )
+            lines = _side_caption(row, prefix, class_names, sep=LINE_BREAK)
+            st.caption(f"{title}{LINE_BREAK}{lines}")
     st.caption(_pair_caption(row))
 
 
