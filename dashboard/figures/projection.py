@@ -8,21 +8,23 @@ high-|z| samples.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.validation import check_choice, check_columns
 from dashboard.figures.style import (
     BACKGROUND_POINT,
     GAMMA_SCALE,
     ORDER_SCALE,
-    base_layout,
+    base_layout_dict,
     class_color,
     empty_figure,
     plain,
+    subplot_axes,
+    subplot_grid,
 )
 
 COLOUR_BY = ("class", "correctness", "gamma", "pick order", "domain")
@@ -71,7 +73,8 @@ def selection_map_figure(
 
     ``points``: one row per pool sample with idx, x, y, label, correct, znorm.
     ``selections``: selector name -> frame with idx and order (pick order, 0-based).
-    Selected markers carry the pool idx as customdata.
+    Selected markers carry the pool idx as customdata. The figure is assembled as one dict and
+    validated once (``style.subplot_grid``): every change of the UMAP page rebuilds it.
     """
     check_choice("colour_by", colour_by, COLOUR_BY)
     check_columns("points", points, MAP_FIELDS)
@@ -80,50 +83,51 @@ def selection_map_figure(
     names = list(selections)
     cols = grid_columns(len(names), columns)
     rows = math.ceil(len(names) / cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=[f"<b>{name}</b> · {len(selections[name])} picks" for name in names],
+    layout = subplot_grid(
+        [f"<b>{name}</b> · {len(selections[name])} picks" for name in names],
+        rows,
+        cols,
         horizontal_spacing=0.03,
         vertical_spacing=0.08 if rows > 1 else 0.0,
+        shared=False,
     )
     by_idx = points.set_index("idx")
-    znorm_range = (float(points["znorm"].min()), float(points["znorm"].max()))
+    background = _background(points, colour_by, class_names)
+    traces: list[dict[str, Any]] = []
     for i, name in enumerate(names):
-        row, col = i // cols + 1, i % cols + 1
+        xaxis, yaxis = subplot_axes(i // cols + 1, i % cols + 1, cols)
         chosen = selections[name]
         picked = by_idx.loc[chosen["idx"].to_numpy()].reset_index()
         picked["order"] = chosen["order"].to_numpy()
-        _add_background(fig, points, colour_by, class_names, row, col)
-        _add_picks(fig, picked, colour_by, class_names, row, col, first=i == 0)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+        panel = [*background, *_picks(picked, colour_by, class_names, first=i == 0)]
+        traces += [{**trace, "xaxis": xaxis, "yaxis": yaxis} for trace in panel]
+    for key in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        layout[key].update(showticklabels=False, showgrid=False, zeroline=False)
     if colour_by == "gamma":
-        fig.update_layout(
-            coloraxis={
-                "colorscale": GAMMA_SCALE,
-                "cmin": znorm_range[0],
-                "cmax": znorm_range[1],
-                **_colorbar("‖z‖"),
-            }
-        )
+        low, high = float(points["znorm"].min()), float(points["znorm"].max())
+        layout["coloraxis"] = {
+            "colorscale": GAMMA_SCALE,
+            "cmin": low,
+            "cmax": high,
+            **_colorbar("‖z‖"),
+        }
     elif colour_by == "pick order":
         last = max(int(s["order"].max()) + 1 if len(s) else 1 for s in selections.values())
-        fig.update_layout(
-            coloraxis={"colorscale": ORDER_SCALE, "cmin": 1, "cmax": last, **_colorbar("pick #")}
+        layout["coloraxis"] = {
+            "colorscale": ORDER_SCALE,
+            "cmin": 1,
+            "cmax": last,
+            **_colorbar("pick #"),
+        }
+    layout.update(
+        base_layout_dict(
+            height=panel_height * rows + 80,
+            title=f"Selections on the UMAP of {space_label}" if space_label else None,
         )
-    base_layout(
-        fig,
-        height=panel_height * rows + 80,
-        title=f"Selections on the UMAP of {space_label}" if space_label else None,
     )
-    fig.update_layout(
-        dragmode="zoom",
-        clickmode="event+select",
-        showlegend=True,  # click picks
-        legend={"y": -0.12 if rows > 1 else -0.2},
-    )
-    return fig
+    layout.update(dragmode="zoom", clickmode="event+select", showlegend=True)  # click picks
+    layout["legend"]["y"] = -0.12 if rows > 1 else -0.2
+    return go.Figure(data=traces, layout=layout)  # one validation of the whole figure
 
 
 def grid_columns(n_panels: int, most: int = 3) -> int:
@@ -137,52 +141,33 @@ def _colorbar(title: str) -> dict:
     return {"colorbar": {"title": {"text": title}, "thickness": 14}}
 
 
-def _add_background(
-    fig: go.Figure,
-    points: pd.DataFrame,
-    colour_by: str,
-    class_names: list[str] | None,
-    row: int,
-    col: int,
-) -> None:
-    x, y = points["x"].to_numpy(), points["y"].to_numpy()
-    common = {"mode": "markers", "showlegend": False, "hoverinfo": "skip"}
+def _background(
+    points: pd.DataFrame, colour_by: str, class_names: list[str] | None
+) -> list[dict[str, Any]]:
+    """The whole pool, faint, drawn under every panel (float32: half the bytes, and all a
+    screen can show): one trace per category for a categorical colouring."""
+    x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    common = {"type": "scattergl", "mode": "markers", "showlegend": False, "hoverinfo": "skip"}
     if colour_by in CATEGORICAL:
-        for _name, mask, colour in _categories(colour_by, points, class_names):
-            fig.add_trace(
-                go.Scattergl(
-                    x=x[mask],
-                    y=y[mask],
-                    marker={"size": 4, "color": colour, "opacity": 0.3},
-                    **common,
-                ),
-                row=row,
-                col=col,
-            )
-    elif colour_by == "gamma":  # faint, on the same scale: where the high-|z| samples are
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=y,
-                marker={
-                    "size": 4,
-                    "color": points["znorm"].to_numpy(),
-                    "coloraxis": "coloraxis",
-                    "opacity": 0.25,
-                },
+        return [
+            {
                 **common,
-            ),
-            row=row,
-            col=col,
-        )
+                "x": x[mask],
+                "y": y[mask],
+                "marker": {"size": 4, "color": colour, "opacity": 0.3},
+            }
+            for _name, mask, colour in _categories(colour_by, points, class_names)
+        ]
+    if colour_by == "gamma":  # faint, on the same scale: where the high-|z| samples are
+        marker = {
+            "size": 4,
+            "color": points["znorm"].to_numpy(np.float32),
+            "coloraxis": "coloraxis",
+            "opacity": 0.25,
+        }
     else:
-        fig.add_trace(
-            go.Scattergl(
-                x=x, y=y, marker={"size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}, **common
-            ),
-            row=row,
-            col=col,
-        )
+        marker = {"size": 4, "color": BACKGROUND_POINT, "opacity": 0.7}
+    return [{**common, "x": x, "y": y, "marker": marker}]
 
 
 PICK_RING = "#111111"
@@ -216,70 +201,62 @@ PICK_HOVER = (
 )
 
 
-def _add_picks(
-    fig: go.Figure,
+def _picks(
     picked: pd.DataFrame,
     colour_by: str,
     class_names: list[str] | None,
-    row: int,
-    col: int,
     *,
     first: bool,
-) -> None:
+) -> list[dict[str, Any]]:
     """Picks as a black ring (visible on every colouring, one legend entry) around a marker
-    in the chosen colouring."""
-    x, y = picked["x"].to_numpy(), picked["y"].to_numpy()
+    in the chosen colouring (categorical: one trace per category, so that a legend entry
+    shows or hides that category's picks on every panel)."""
+    x, y = picked["x"].to_numpy(np.float32), picked["y"].to_numpy(np.float32)
     data = _pick_hover(picked, class_names)
-    fig.add_trace(
-        go.Scattergl(
-            x=x,
-            y=y,
-            mode="markers",
-            name="picks (black ring)",
-            legendgroup="picks",
-            showlegend=first,
-            hoverinfo="skip",
-            marker={
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scattergl",
+            "x": x,
+            "y": y,
+            "mode": "markers",
+            "name": "picks (black ring)",
+            "legendgroup": "picks",
+            "showlegend": first,
+            "hoverinfo": "skip",
+            "marker": {
                 "size": 11,
                 "color": "rgba(0,0,0,0)",
                 "line": {"width": 2.2, "color": PICK_RING},
             },
-        ),
-        row=row,
-        col=col,
-    )
+        }
+    ]
     outline = {"width": 0.6, "color": "white"}
+    common = {"type": "scattergl", "mode": "markers", "hovertemplate": PICK_HOVER}
     if colour_by in CATEGORICAL:
         for name, mask, colour in _categories(colour_by, picked, class_names):
-            if not mask.any():
-                continue
-            fig.add_trace(
-                go.Scattergl(
-                    x=x[mask],
-                    y=y[mask],
-                    mode="markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=first,
-                    customdata=data[mask],
-                    hovertemplate=PICK_HOVER,
-                    marker={"size": 7, "color": colour, "line": outline},
-                ),
-                row=row,
-                col=col,
-            )
-        return
+            if mask.any():
+                traces.append(
+                    {
+                        **common,
+                        "x": x[mask],
+                        "y": y[mask],
+                        "name": name,
+                        "legendgroup": name,
+                        "showlegend": first,
+                        "customdata": data[mask],
+                        "marker": {"size": 7, "color": colour, "line": outline},
+                    }
+                )
+        return traces
     values = picked["znorm"].to_numpy() if colour_by == "gamma" else picked["order"].to_numpy() + 1
-    fig.add_trace(
-        go.Scattergl(
-            x=x,
-            y=y,
-            mode="markers",
-            showlegend=False,
-            customdata=data,
-            hovertemplate=PICK_HOVER,
-            marker={"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline},
-        ),
-        row=row,
-        col=col,
+    traces.append(
+        {
+            **common,
+            "x": x,
+            "y": y,
+            "showlegend": False,
+            "customdata": data,
+            "marker": {"size": 7, "color": values, "coloraxis": "coloraxis", "line": outline},
+        }
     )
+    return traces

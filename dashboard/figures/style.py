@@ -73,7 +73,9 @@ def base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.
 
 
 @lru_cache(maxsize=32)
-def _grid_json(rows: int, cols: int, horizontal_spacing: float, vertical_spacing: float) -> str:
+def _grid_json(
+    rows: int, cols: int, horizontal_spacing: float, vertical_spacing: float, shared: bool
+) -> str:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -82,8 +84,8 @@ def _grid_json(rows: int, cols: int, horizontal_spacing: float, vertical_spacing
         subplot_titles=[" "] * (rows * cols),
         horizontal_spacing=horizontal_spacing,
         vertical_spacing=vertical_spacing,
-        shared_xaxes="columns",
-        shared_yaxes="all",
+        shared_xaxes="columns" if shared else False,
+        shared_yaxes="all" if shared else False,
     )
     layout = fig.layout.to_plotly_json()
     layout.pop("template", None)
@@ -91,14 +93,21 @@ def _grid_json(rows: int, cols: int, horizontal_spacing: float, vertical_spacing
 
 
 def subplot_grid(
-    titles: list[str], rows: int, cols: int, *, horizontal_spacing: float, vertical_spacing: float
+    titles: list[str],
+    rows: int,
+    cols: int,
+    *,
+    horizontal_spacing: float,
+    vertical_spacing: float,
+    shared: bool = True,
 ) -> dict[str, Any]:
-    """The layout ``make_subplots`` makes for a grid whose x axes are shared per column and y
-    axes all shared, with ``titles`` (row by row) over the panels: a fresh dict each call.
-    Why: building a figure through plotly's object API (make_subplots, add_trace,
-    update_layout) costs ~0.1 s for the gap figure; one dict handed to ``go.Figure`` is
-    validated in ~15 ms, and every widget change of the gap page rebuilds its figure."""
-    layout = json.loads(_grid_json(rows, cols, horizontal_spacing, vertical_spacing))
+    """The layout ``make_subplots`` makes for a grid (``shared``: x axes shared per column and
+    y axes all shared; else every panel its own axes), with ``titles`` (row by row) over the
+    panels: a fresh dict each call. Why: building a figure through plotly's object API
+    (make_subplots, add_trace, update_layout) costs ~0.1 s for the gap figure and ~0.2 s for
+    the UMAP map; one dict handed to ``go.Figure`` is validated in a fraction of that, and
+    every widget change of those pages rebuilds its figure."""
+    layout = json.loads(_grid_json(rows, cols, horizontal_spacing, vertical_spacing, shared))
     for annotation, title in zip(layout["annotations"], titles, strict=True):
         annotation["text"] = title
     return layout

@@ -79,11 +79,15 @@ def test_gap_figure_panels_traces_and_correlations_match_scipy() -> None:
     assert len(trends[0].x) == 6  # binned mean: one point per bin
 
 
+@pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("rows, cols", [(1, 1), (1, 3), (2, 4), (3, 2)])
-def test_subplot_grid_is_make_subplots_layout_with_its_axes(rows: int, cols: int) -> None:
-    """The gap figure is assembled as one dict (plotly's object API cost ~0.1 s per build):
-    its grid must be make_subplots' own, titles and shared axes included, and each panel's
-    axis ids the ones make_subplots gives a trace added at that row and column."""
+def test_subplot_grid_is_make_subplots_layout_with_its_axes(
+    rows: int, cols: int, shared: bool
+) -> None:
+    """The gap and UMAP figures are assembled as one dict (plotly's object API cost 0.1-0.2 s
+    per build): the grid must be make_subplots' own, titles and shared axes (or none)
+    included, and each panel's axis ids the ones make_subplots gives a trace added at that
+    row and column."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -95,14 +99,14 @@ def test_subplot_grid_is_make_subplots_layout_with_its_axes(rows: int, cols: int
         rows=rows,
         cols=cols,
         subplot_titles=titles,
-        shared_xaxes="columns",
-        shared_yaxes="all",
+        shared_xaxes="columns" if shared else False,
+        shared_yaxes="all" if shared else False,
         **spacing,
     )
     for row in range(1, rows + 1):
         for col in range(1, cols + 1):
             expected.add_trace(go.Scatter(x=[row], y=[col]), row=row, col=col)
-    layout = subplot_grid(titles, rows, cols, **spacing)
+    layout = subplot_grid(titles, rows, cols, shared=shared, **spacing)
     reference = expected.layout.to_plotly_json()
     reference.pop("template")
     assert layout == reference
@@ -111,7 +115,8 @@ def test_subplot_grid_is_make_subplots_layout_with_its_axes(rows: int, cols: int
         assert subplot_axes(row, col, cols) == (trace.xaxis, trace.yaxis)
         assert axis_key(trace.xaxis) in layout and axis_key(trace.yaxis) in layout
     layout["annotations"][0]["text"] = "changed"
-    assert subplot_grid(titles, rows, cols, **spacing)["annotations"][0]["text"] == titles[0]
+    again = subplot_grid(titles, rows, cols, shared=shared, **spacing)
+    assert again["annotations"][0]["text"] == titles[0]
 
 
 def test_gap_hovers_name_classes_only_where_names_are_not_the_codes() -> None:
@@ -192,6 +197,32 @@ def test_selection_map_carries_picks_as_customdata(colour_by: str) -> None:
         np.testing.assert_array_equal(trace.marker.color, [1, 2, 3, 4])
     if colour_by == "class":
         assert {t.name for t in picked} <= {"0: a", "1: b", "2: c"}
+
+
+@pytest.mark.parametrize("colour_by", ["class", "correctness", "domain"])
+def test_selection_map_draws_each_pool_point_once_in_its_category_colour(colour_by: str) -> None:
+    """Under every panel, the pool is one faint trace per category: each point must be drawn
+    exactly once there, in its category's colour (float32 coordinates, as sent)."""
+    from dashboard.figures.style import class_color
+
+    points = synthetic_points(90).assign(domain=["sketch", "art", "cartoon"] * 30)
+    fig = selection_map_figure(points, {"a": _picks([1, 2]), "b": _picks([3])}, colour_by=colour_by)
+    if colour_by == "class":
+        colour = [class_color(label) for label in points["label"]]
+    elif colour_by == "correctness":
+        colour = ["#1f77b4" if ok else "#d62728" for ok in points["correct"]]
+    else:  # domains in name order
+        order = sorted(set(points["domain"]))
+        colour = [class_color(order.index(d)) for d in points["domain"]]
+    expected = sorted(zip(points["x"].astype(np.float32), colour, strict=True))
+    for axis in ("x", "x2"):
+        drawn = [
+            (x, t.marker.color)
+            for t in fig.data
+            if t.xaxis == axis and t.hoverinfo == "skip" and t.marker.size == 4
+            for x in t.x
+        ]
+        assert sorted(drawn) == expected
 
 
 def test_selection_map_colours_each_target_domain_and_escapes_its_name() -> None:
