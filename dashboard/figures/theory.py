@@ -30,6 +30,12 @@ ASSUMPTIONS = {
 _NEEDED = ("signed_gap", "first_order", "second_order", "bound")
 
 
+def has_theorem_terms(pairs: pd.DataFrame) -> bool:
+    """Whether a run's pairs carry Theorem 4's terms (runs recorded before they were stored
+    do not)."""
+    return all(column in pairs.columns for column in _NEEDED)
+
+
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:

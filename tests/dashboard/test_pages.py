@@ -479,6 +479,26 @@ def test_theory_page_shows_the_numbers_of_core_theory_table(
     assert len(numbers.value) == len(theory)
 
 
+def test_theory_page_explains_a_run_recorded_before_the_theorem_terms(
+    debug_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose pairs lack Theorem 4's terms gets a sentence, not a traceback (the page
+    checks the chosen run's pairs before it draws them)."""
+    from dashboard import loaders
+
+    real = loaders.run_table
+
+    def without_terms(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
+        table = real(root, run_ids, name)
+        terms = ["signed_gap", "first_order", "second_order", "bound"]
+        return table.drop(columns=terms) if name == "pairs" else table
+
+    monkeypatch.setattr(loaders, "run_table", without_terms)
+    at = open_app(debug_store, monkeypatch, "theory")
+    assert "recorded before the theorem's terms were stored" in texts(at)
+    assert not charts(at)
+
+
 def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
