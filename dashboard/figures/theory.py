@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.validation import ForgeLensError
-from dashboard.figures.style import base_layout, empty_figure
+from dashboard.figures.style import LOG_AXIS, base_layout, empty_figure
 from dashboard.stats import correlation
 
 HOLD_COLOR, FAIL_COLOR = "#1f77b4", "#d62728"
@@ -103,9 +103,10 @@ def bound_figure(pairs: pd.DataFrame, *, height: int = 460) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(type="log", title_text="‖∇ℓ(x) − ∇ℓ(x′)‖ · ‖Δθ‖", row=1, col=1)
-    fig.update_xaxes(type="log", title_text="2 · max(‖J(x)‖, ‖J(x′)‖)² · ‖Δθ‖²", row=1, col=2)
-    fig.update_yaxes(type="log")
+    fig.update_xaxes(title_text="‖∇ℓ(x) − ∇ℓ(x′)‖ · ‖Δθ‖", row=1, col=1)
+    fig.update_xaxes(title_text="2 · max(‖J(x)‖, ‖J(x′)‖)² · ‖Δθ‖²", row=1, col=2)
+    fig.update_xaxes(type="log", **LOG_AXIS)  # 10^-4, never the SI "100µ"
+    fig.update_yaxes(type="log", **LOG_AXIS)
     fig.update_yaxes(title_text=f"r(x) − r(x′), the {n_pos} pairs with gap > 0", row=1, col=1)
     fig.update_annotations(font_size=12.5)
     base_layout(fig, height=height)

@@ -462,6 +462,9 @@ def test_theory_page_shows_the_numbers_of_core_theory_table(
         f"above the line: {fails} of {len(pairs)} pairs"
         in bound["layout"]["annotations"][0]["text"]
     )
+    for axis in ("xaxis", "xaxis2", "yaxis", "yaxis2"):  # log axes read 10^-4, never "100µ"
+        assert bound["layout"][axis]["type"] == "log"
+        assert bound["layout"][axis]["exponentformat"] == "power"
     samples = _store_table(debug_store, "samples", method="forge", budget=DEBUG_BUDGETS[0])
     samples = samples[samples.seed == DEBUG_SEEDS[0]]
     rho = sps.spearmanr(samples.znorm, samples.tangent_norm_full)[0]
