@@ -179,9 +179,22 @@ def test_final_events_decide_finished_or_failed(tmp_path: Path) -> None:
 
 
 def test_running_job_can_be_stopped(tmp_path: Path) -> None:
+    # A job's CLI starts with SIGINT at its default (the runner, dashboard.job_queue, sets a
+    # handler, which exec resets). A sleeper would inherit pytest's disposition instead: ignored
+    # when the tests run as a background command of a script (seen: `make test &`), and then
+    # the Stop could never reach it. So it takes the default itself, then says it is ready.
     sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert sleeper.stdout.readline().strip() == "ready"
     try:
         _write_job(tmp_path, "live", [{"stage": "scenario", "message": "x"}], sleeper.pid)
         assert jobs.job_status(tmp_path, "live").state == jobs.RUNNING
@@ -193,6 +206,7 @@ def test_running_job_can_be_stopped(tmp_path: Path) -> None:
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait()
+        sleeper.stdout.close()
 
 
 def test_process_alive_reaps_a_finished_child() -> None:
