@@ -20,13 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.embeddings import PoolEmbedding  # noqa: E402
 from core.selection.clue import (  # noqa: E402
     MAX_ITER,
     TOL,
     sklearn_weighted_kmeans,
     torch_weighted_kmeans,
 )
+from core.selection.embeddings import PoolEmbedding  # noqa: E402
 from core.selection.uncertainty import predictive_entropy  # noqa: E402
 
 

@@ -25,10 +25,11 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 
-from core.experiment import prepare_pool, run_sweep  # noqa: E402
-from core.feature_cache import FEATURES  # noqa: E402
+from core.nn.feature_cache import FEATURES  # noqa: E402
+from core.run.engine import prepare_pool  # noqa: E402
+from core.run.sweep import run_sweep  # noqa: E402
 from core.scenarios import DEFAULT_SCENARIO  # noqa: E402
-from core.store import MODELS, RunStore  # noqa: E402
+from core.storage.store import MODELS, RunStore  # noqa: E402
 
 METHODS = ("random", "margin", "entropy", "duc", "coreset", "badge", "clue", "forge")
 BUDGETS = (0.05, 0.1)

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.embeddings import EmbeddingSpace, PoolEmbedding, auto_chunk  # noqa: E402
 from core.selection import kcenter_greedy, kmeanspp_seeding  # noqa: E402
+from core.selection.embeddings import EmbeddingSpace, PoolEmbedding, auto_chunk  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -68,7 +68,8 @@ def make_pool(
 
 
 def residual_on_device(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, ahat) in float64, the formulas of core.embeddings.residual_factors, on the device."""
+    """(a, ahat) in float64, the formulas of core.selection.embeddings.residual_factors, on the
+    device."""
     lg = logits.to(torch.float64)
     rows = torch.arange(len(lg), device=lg.device)
     pseudo = lg.argmax(dim=1)

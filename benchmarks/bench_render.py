@@ -22,7 +22,7 @@ from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from benchmarks.synthetic_store import write_synthetic_store  # noqa: E402
-from core.store import RUNS_ENV  # noqa: E402
+from core.storage.store import RUNS_ENV  # noqa: E402
 from dashboard import loaders  # noqa: E402
 from dashboard.navigation import PAGES  # noqa: E402
 

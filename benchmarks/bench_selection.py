@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.embeddings import PoolEmbedding  # noqa: E402
 from core.selection import kcenter_greedy, kmeanspp_seeding  # noqa: E402
+from core.selection.embeddings import PoolEmbedding  # noqa: E402
 
 SPACES = ("coreset", "forge", "badge")
 ALGORITHM = {"coreset": "k-center", "forge": "k-center", "badge": "k-means++"}
@@ -175,7 +175,7 @@ def pruned_bytes(stats: dict, n: int, floats: int) -> float:
 
 def real_pools(args: argparse.Namespace) -> None:
     """Scan vs pruned k-center on every pool stored under ``--store`` (real features)."""
-    from core.store import RunStore
+    from core.storage.store import RunStore
 
     store = RunStore(args.store)
     folder = store.root / "_pools"

@@ -6,8 +6,8 @@ python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, 
 timeout 200 python3 -m pytest -q -rs -p no:cacheprovider -k "cuda or gpu or device" tests/core/test_embeddings.py tests/core/test_selection.py tests/core/test_scale_selection.py tests/core/test_adaptation.py tests/core/test_models.py > "$OUT/pytest_cuda.txt" 2>&1; tail -4 "$OUT/pytest_cuda.txt"
 timeout 200 python3 - <<'PY' 2>&1 | tail -15 | tee "$OUT/sweep_cuda.txt"
 import time, tempfile, numpy as np
-from core.experiment import run_sweep
-from core.store import RunStore
+from core.run.engine import run_sweep
+from core.storage.store import RunStore
 out = {}
 for dev in ("cuda", "cpu"):
     root = tempfile.mkdtemp()

@@ -1,4 +1,4 @@
-"""A run store of any pool size written straight through ``core.store`` (no training).
+"""A run store of any pool size written straight through ``core.storage.store`` (no training).
 
 For timing the dashboard on pools larger than the debug scenario's (``bench_render.py``, and
 the large-store page test): every table follows the run-store schema of the current run format,
@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.params import SPLITS
-from core.records import pair_table, summary_table
-from core.store import RUN_FORMAT_VERSION, RunStore, write_parquet_atomic
-from core.theory import theorem_terms
+from core.base.splits import ACCURACY_SPLITS
+from core.records.gaps import pair_table, summary_table
+from core.records.theory import theorem_terms
+from core.storage.atomic import write_parquet_atomic
+from core.storage.store import RUN_FORMAT_VERSION, RunStore
 
 
 class _Space:
@@ -117,7 +118,7 @@ def write_synthetic_store(
         accuracy = pd.DataFrame(
             [
                 {"split": s, "stage": st, "accuracy": rng.random(), "loss": rng.random(), "n": 100}
-                for s in SPLITS
+                for s in ACCURACY_SPLITS
                 for st in ("before", "after")
             ]
         )

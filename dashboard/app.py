@@ -3,7 +3,7 @@ dashboard/app.py` serves the same app, its first visit doing the imports).
 
 A router (st.navigation over the scripts in pages/) with a shared sidebar that picks the
 scenario, selectors and seeds of the runs every analysis page shows (drawn only on those
-pages). The run store is ``$FORGELENS_RUNS`` or ``runs/`` (``core.store.default_root``).
+pages). The run store is ``$FORGELENS_RUNS`` or ``runs/`` (``core.storage.store.default_root``).
 """
 
 import sys

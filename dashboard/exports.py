@@ -10,7 +10,7 @@ import io
 
 import pandas as pd
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 
 PAIR_COLUMNS = (
     "method",

@@ -46,7 +46,7 @@ def run_setting(
     infos = list(configs.values())
     hps = [info["config"].get("hparams", {}) for info in infos]
     adaptation = [info.get("adaptation_info", {}) for info in infos]
-    from core.hparams import PRETRAINED_FEATURE_DIMS
+    from core.base.hparams import PRETRAINED_FEATURE_DIMS
 
     pretrained = any(h.get("arch") in PRETRAINED_FEATURE_DIMS for h in hps)
     archs = _span(

@@ -3,7 +3,7 @@
 A page never shows a traceback to a viewer (``client.showErrorDetails`` is off): an error
 escaping a page becomes a short message naming what failed, and the traceback goes to the
 server log (``FORGELENS_DEV=1`` lets errors through, for development and tests). Store items
-that failed verification (``core.integrity``) are named in the sidebar of every page and
+that failed verification (``core.storage.integrity``) are named in the sidebar of every page and
 listed on the Run page. Everything read from files is escaped.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pandas as pd
 import streamlit as st
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 from dashboard import jobs, loaders, session
 from dashboard.text import escape_markdown
 
@@ -165,7 +165,7 @@ def submit_sweep(
 
 def memory_caption(scenario: str, adaptation: str | None) -> None:
     """The sweep's memory estimate against what the machine has free now."""
-    from core.resources import available_memory, gib, sweep_memory_estimate
+    from core.run.resources import available_memory, gib, sweep_memory_estimate
 
     estimate = sweep_memory_estimate(scenario, adaptation)
     free = available_memory()

@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.integrity import check_id
-from core.validation import ForgeLensError, positive_from_env
+from core.base.validation import ForgeLensError, positive_from_env
+from core.storage.integrity import check_id
 
-JOBS = "_jobs"  # == core.store.JOBS (checked by a test; importing core.store here costs pandas)
+# == core.storage.store.JOBS (checked by a test; importing core.storage.store here costs pandas)
+JOBS = "_jobs"
 MAX_JOBS_ENV = "FORGELENS_MAX_JOBS"
 QUEUED, STARTING, STARTED, CANCELLED = "queued", "starting", "started", "cancelled"
 LOCK_NAME = ".queue.lock"
@@ -73,7 +74,7 @@ def read_job(root: str | os.PathLike[str], job_id: str) -> dict[str, Any]:
 
 def write_job(root: str | os.PathLike[str], request: dict[str, Any]) -> None:
     """Replace the job's JSON atomically (a temporary file and a rename)."""
-    from core.store import write_json_atomic
+    from core.storage.atomic import write_json_atomic
 
     write_json_atomic(job_file(root, request["job_id"]), request)
 

@@ -7,7 +7,7 @@ the phase, the pid and the request (written atomically before anything starts), 
 ``<job_id>.log`` holds the process's stdout and stderr. ``submit_job`` goes through the store's
 queue (``dashboard.job_queue``): an identical sweep already queued or running is not started
 again, at most ``FORGELENS_MAX_JOBS`` run at once, and a sweep whose memory estimate
-(``core.resources``) does not fit is refused.
+(``core.run.resources``) does not fit is refused.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.integrity import ID_PATTERN
-from core.params import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, validate_params
-from core.progress import format_seconds
-from core.store import JOBS, config_id
-from core.validation import ForgeLensError
+from core.base.params import validate_params
+from core.base.progress import format_seconds
+from core.base.validation import ForgeLensError
+from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS
+from core.storage.atomic import config_id
+from core.storage.integrity import ID_PATTERN
+from core.storage.store import JOBS
 from dashboard import job_queue
 from dashboard.job_queue import CANCELLED, QUEUED, STARTING, DamagedJobError
 
@@ -134,7 +136,7 @@ def cli_command(
     """The ``python -m core run`` command line a job runs (also shown to the user).
 
     ``adaptation`` None leaves the mode to the CLI (the scenario's default). The arguments are
-    checked here, against the CLI's own constraints (``core.params.RUN_CONSTRAINTS``).
+    checked here, against the CLI's own constraints (``core.run.constraints.RUN_CONSTRAINTS``).
     ``ray_address`` (e.g. "auto" or "ray://head:10001") runs every run as a task on that Ray
     cluster.
     """
@@ -271,7 +273,7 @@ def submit_job(
                 return Submitted(status.job_id, duplicate=True, state=status.state)
         estimate = None
         if check_memory:
-            from core.resources import check_sweep_memory
+            from core.run.resources import check_sweep_memory
 
             running = [s.request.get("memory_estimate") for s in active if s.state == RUNNING]
             estimate = check_sweep_memory(
@@ -460,7 +462,7 @@ def stop_job(root: str | os.PathLike[str], job_id: str) -> bool:
 
 def default_request() -> dict[str, Any]:
     """The sweep ``python -m core run`` performs without arguments (the default experiment):
-    the defaults the CLI reads too (the registries and ``core.params``)."""
+    the defaults the CLI reads too (the registries and ``core.base.params``)."""
     from core.scenarios import DEFAULT_SCENARIO
     from core.selection import default_methods
 

@@ -19,16 +19,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.integrity import DamagedError
-from core.store import RunStore, default_root
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.storage.integrity import DamagedError
+from core.storage.store import RunStore, default_root
 
 RUN_COLUMNS = ("method", "budget", "seed")
 
 
 def store_root() -> str:
     """Absolute path of the run store: ``$FORGELENS_RUNS`` or ``runs/``
-    (core.store.default_root)."""
+    (core.storage.store.default_root)."""
     return str(Path(default_root()).resolve())
 
 
@@ -42,8 +42,8 @@ def store_stamp(root: str) -> tuple[int, int]:
 
 @st.cache_data(show_spinner="Checking Theorem 4 and Proposition 2…", max_entries=32)
 def theory_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    """``core.reports.theory_table`` of these runs."""
-    from core.reports import theory_table as build
+    """``core.analysis.reports.theory_table`` of these runs."""
+    from core.analysis.reports import theory_table as build
 
     return build(get_store(root), list(run_ids))
 
@@ -60,7 +60,7 @@ def cuda_probe(
     """Whether the installed torch is a CUDA build (its ``version.py`` names a CUDA version)
     and the NVIDIA driver lists a GPU; without importing torch, which takes seconds on a small
     machine and would hold up the page. The sweep itself decides with
-    ``torch.cuda.is_available()`` (``core.device``)."""
+    ``torch.cuda.is_available()`` (``core.base.device``)."""
     if torch_version is None:
         spec = importlib.util.find_spec("torch")
         if spec is None or spec.origin is None:
@@ -82,8 +82,8 @@ def get_store(root: str) -> RunStore:
 @st.cache_data(show_spinner=False, max_entries=16)
 def finished_runs(root: str, stamp: tuple[int, int]) -> pd.DataFrame:
     """Every finished run of the store with its setting and experiment
-    (``core.reports.with_settings``; ``stamp`` only invalidates the cache)."""
-    from core.reports import with_settings
+    (``core.analysis.reports.with_settings``; ``stamp`` only invalidates the cache)."""
+    from core.analysis.reports import with_settings
 
     del stamp
     store = get_store(root)
@@ -176,7 +176,7 @@ def umap_is_cached(root: str, pool_id: str, space: str) -> bool:
 )
 def umap_points(root: str, pool_id: str, space: str) -> pd.DataFrame:
     """The pool's UMAP in ``space`` joined with its per-sample facts (label, correct, znorm…)."""
-    from core.projection import umap_2d
+    from core.analysis.projection import umap_2d
 
     layout = umap_2d(get_store(root), pool_id, space)
     return layout.merge(pool_table(root, pool_id), on="idx", how="left")
@@ -212,15 +212,16 @@ def thumbnails(
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def pool_previews(root: str, pool_id: str, indices: tuple[int, ...]) -> list[Any] | None:
-    """Previews stored with the pool (``core.previews``): no scenario load; None if absent."""
-    from core.previews import read_previews
+    """Previews stored with the pool (``core.records.previews``): no scenario load; None if
+    absent."""
+    from core.records.previews import read_previews
 
     return read_previews(get_store(root), pool_id, indices)
 
 
 def store_previews(root: str, pool_id: str, scenario_name: str, params: str | None) -> None:
     """Write the pool's previews once (stores made before previews were stored with pools)."""
-    from core.previews import write_previews
+    from core.records.previews import write_previews
 
     write_previews(get_store(root), pool_id, scenario(scenario_name, params))
     pool_previews.clear()
@@ -228,9 +229,10 @@ def store_previews(root: str, pool_id: str, scenario_name: str, params: str | No
 
 @st.cache_data(show_spinner="Reading accuracy…", max_entries=32)
 def accuracy_long_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    """Every run's accuracy rows (``core.reports.accuracy_long``), read once for the summary
+    """Every run's accuracy rows (``core.analysis.reports.accuracy_long``), read once for the
+    summary
     and the decomposition alike."""
-    from core.reports import accuracy_long
+    from core.analysis.reports import accuracy_long
 
     return accuracy_long(get_store(root), list(run_ids))
 
@@ -239,8 +241,8 @@ def accuracy_long_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 def accuracy_tables(
     root: str, run_ids: tuple[str, ...], split: str = "test"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(long table, per method x budget summary) from ``core.reports``."""
-    from core.reports import accuracy_summary
+    """(long table, per method x budget summary) from ``core.analysis.reports``."""
+    from core.analysis.reports import accuracy_summary
 
     long = accuracy_long_table(root, run_ids)
     return long, accuracy_summary(long, split=split)
@@ -248,14 +250,14 @@ def accuracy_tables(
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def decomposition_table(root: str, run_ids: tuple[str, ...], budget: float) -> pd.DataFrame:
-    from core.reports import decomposition
+    from core.analysis.reports import decomposition
 
     return decomposition(accuracy_long_table(root, run_ids), budget)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def correlation_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    from core.reports import correlation_summary
+    from core.analysis.reports import correlation_summary
 
     # runs recorded before within-run intervals were stored: not recomputed at page time
     return correlation_summary(get_store(root), list(run_ids), legacy_intervals=False)
@@ -270,7 +272,7 @@ def toy_walks(
     spaces: tuple[str, ...] = ("badge", "forge"),
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """(planes, walks) per space for the teaching view; one full run, shown by prefixes."""
-    from core.toy import kcenter_walk, make_toy_pool, plane_coordinates
+    from core.analysis.toy import kcenter_walk, make_toy_pool, plane_coordinates
 
     pool = make_toy_pool(n_per_cluster=n_per_cluster, n_high=n_high, seed=seed)
     planes, walks = {}, {}

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.base.validation import ForgeLensError
 from core.scenarios import available
 from core.scenarios.scenario_file import (
     IMAGE_BACKBONES,
@@ -21,7 +22,6 @@ from core.scenarios.scenario_file import (
     save_table,
     to_toml,
 )
-from core.validation import ForgeLensError
 
 JUST_SAVED = "fl_scenario_form_saved"
 KIND_TITLES = {
@@ -41,9 +41,10 @@ def scenario_names(root: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def domain_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    """``core.domain_report.domain_table`` (empty for runs without target domains), cached."""
-    from core.domain_report import domain_table as table
-    from core.store import RunStore
+    """``core.analysis.domain_report.domain_table`` (empty for runs without target domains),
+    cached."""
+    from core.analysis.domain_report import domain_table as table
+    from core.storage.store import RunStore
 
     return table(RunStore(root), list(run_ids))
 

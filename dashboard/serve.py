@@ -15,7 +15,12 @@ import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().with_name("app.py")
-PRELOAD = ("pandas", "pyarrow.parquet", "core.store", "core.toy")  # + warmup.MODULES; toy: torch
+PRELOAD = (
+    "pandas",
+    "pyarrow.parquet",
+    "core.storage.store",
+    "core.analysis.toy",
+)  # + warmup.MODULES; toy: torch
 # not the dashboard's cached loaders: a st.cache_* made before the server runs has no runtime
 
 

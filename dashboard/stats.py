@@ -12,8 +12,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from core.statistics import average_ranks, mean_interval, pearson
-from core.validation import check_columns, check_int_range
+from core.base.statistics import average_ranks, mean_interval, pearson
+from core.base.validation import check_columns, check_int_range
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
     """Both coefficients over finite pairs; NaN when fewer than 3 pairs or a side is constant.
 
     The same numbers as ``scipy.stats.pearsonr`` / ``spearmanr`` (tested to 1e-12), from
-    ``core.statistics``' numpy ones: a gap page computes some twenty of them per widget change,
+    ``core.base.statistics``' numpy ones: a gap page computes some twenty of them per widget change,
     and scipy's per-call checks made that a tenth of a second."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -54,7 +54,8 @@ def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
 
 def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> str:
     """One line for a Figure 5 panel title: ``kind`` of ``x`` with the gap per seed, and their
-    mean with a 95% bootstrap interval over seeds (``core.statistics``); empty without seeds."""
+    mean with a 95% bootstrap interval over seeds (``core.base.statistics``); empty without
+    seeds."""
     if "seed" not in pairs.columns or pairs.empty:
         return ""
     values = [getattr(correlation(g[x], g["gap"]), kind) for _, g in pairs.groupby("seed")]

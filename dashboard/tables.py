@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.statistics import NOT_DISTINGUISHABLE
-from core.validation import check_columns
+from core.base.statistics import NOT_DISTINGUISHABLE
+from core.base.validation import check_columns
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
 def _cell(mean: float, std: float, diff: float | None = None, record: dict | None = None) -> str:
     """'mean ± std', with '(n=…)' and the paired difference's interval and verdict when the
-    row has them (``core.reports.accuracy_summary``): '≈' marks not distinguishable."""
+    row has them (``core.analysis.reports.accuracy_summary``): '≈' marks not distinguishable."""
     record = record or {}
     text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
     if "n_seeds" in record:
@@ -121,7 +121,8 @@ def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
 
 
 def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFrame:
-    """``core.reports.correlation_summary`` as selector/budget rows x space columns: the mean
+    """``core.analysis.reports.correlation_summary`` as selector/budget rows x space columns: the
+    mean
     over seeds with its 95% bootstrap interval over seeds, and the number of seeds."""
     if table.empty:
         return pd.DataFrame()

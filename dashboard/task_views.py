@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from core.scenarios.squad_data import QASample
 from core.tasks import DEFAULT_TASK, Task, get_task
-from core.tasks.qa.data import QASample
 from dashboard import loaders
 from dashboard.text import escape_markdown, quote_markdown, snippet
 

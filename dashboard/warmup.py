@@ -26,7 +26,7 @@ MODULES = (
     "plotly.graph_objects",
     "plotly.subplots",
     "pyarrow.parquet",
-    "core.reports",
+    "core.analysis.reports",
     "dashboard.figures.gap",
     "dashboard.figures.projection",
     "dashboard.figures.theory",
@@ -39,9 +39,9 @@ PAGE_MODULES = (
     "dashboard.stats",
     "dashboard.tables",
     "dashboard.scenario_form",
-    "core.previews",
-    "core.projection",
-    "core.domain_report",
+    "core.records.previews",
+    "core.analysis.projection",
+    "core.analysis.domain_report",
 )
 _started = threading.Event()
 

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.progress import format_seconds
+from core.base.progress import format_seconds
+from core.base.validation import positive_from_env
 from core.selection import method_order
-from core.validation import positive_from_env
 from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
@@ -151,8 +151,9 @@ def _adaptation_filter(
 ) -> tuple[str, pd.DataFrame]:
     """Keep one adaptation mode: head and full runs answer different questions and are never
     averaged together. A radio appears only when the scenario has runs of several modes; it
-    starts on the scenario's default mode (``core.hparams.default_adaptation``) when present."""
-    from core.hparams import default_adaptation
+    starts on the scenario's default mode (``core.base.hparams.default_adaptation``) when
+    present."""
+    from core.base.hparams import default_adaptation
 
     modes = sorted(part["adaptation"].unique())
     preferred = default_adaptation(scenario)
@@ -177,7 +178,7 @@ def _adaptation_filter(
 def _experiment_filter(scenario: str, mode: str, part: pd.DataFrame) -> pd.DataFrame:
     """Keep one experiment (same config apart from method, budget and seed): runs made with
     other hyper-parameters or another loss are never averaged in. A choice appears only when
-    several are present, largest first (``core.reports.with_settings``)."""
+    several are present, largest first (``core.analysis.reports.with_settings``)."""
     if "experiment" not in part.columns or part["experiment"].nunique() < 2:
         return part
     sizes = part.groupby("experiment_label").size().sort_values(ascending=False, kind="stable")

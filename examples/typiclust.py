@@ -35,9 +35,9 @@ import torch
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from core.embeddings import PoolEmbedding
+from core.base.validation import check_int_range
 from core.selection import Selector
-from core.validation import check_int_range
+from core.selection.embeddings import PoolEmbedding
 
 MIN_CLUSTER_SIZE = 5
 MAX_NUM_CLUSTERS = 500

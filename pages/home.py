@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.progress import format_seconds
+from core.base.progress import format_seconds
 from dashboard import access, jobs, loaders, presets, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
 

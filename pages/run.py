@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.hparams import ADAPTATION_MODES, default_adaptation
-from core.params import DEVICE_CHOICES
+from core.base.device import DEVICE_CHOICES
+from core.base.hparams import ADAPTATION_MODES, default_adaptation
 from core.selection import available as selectors
 from dashboard import access, health, jobs, loaders, scenario_form, widgets
 

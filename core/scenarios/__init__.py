@@ -12,11 +12,11 @@ import importlib
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from core.registry import Registry
-from core.validation import ForgeLensError
+from core.base.registry import Registry
+from core.base.validation import ForgeLensError
 
 if TYPE_CHECKING:
-    from core.scenarios.base import Scenario, ScenarioBuilder
+    from core.base.data import Scenario, ScenarioBuilder
 
 SCENARIOS: Registry[type[ScenarioBuilder]] = Registry(
     "scenario",
@@ -53,7 +53,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _BASE_NAMES:
-        return getattr(importlib.import_module("core.scenarios.base"), name)
+        return getattr(importlib.import_module("core.base.data"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.scenarios.base import ScenarioBuilder
+from core.base.data import ScenarioBuilder
+from core.base.validation import ForgeLensError, check_int_range
 from core.scenarios.digit_images import sklearn_digits_8x8
-from core.validation import ForgeLensError, check_int_range
 
 DATA_SEED = 12345  # which digits go to which domain; fixed so the scenario never changes
 

@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 
 FRAME = 28
 BOX = 20

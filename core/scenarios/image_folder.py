@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.scenarios.base import Scenario, ScenarioBuilder
-from core.validation import ForgeLensError, check_int_range
+from core.base.data import Scenario, ScenarioBuilder
+from core.base.validation import ForgeLensError, check_int_range
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.scenarios.base import (
+from core.base.data import (
     SPLIT_NAMES,
     Scenario,
     ScenarioBuilder,
@@ -37,7 +37,7 @@ from core.scenarios.base import (
     fingerprint_arrays,
     to_thumbnail,
 )
-from core.validation import ForgeLensError, check_int_range
+from core.base.validation import ForgeLensError, check_int_range
 
 PAIR_CLASSES = ("first preferred", "second preferred")
 

@@ -2,7 +2,7 @@
 
 The data and the split cut are exactly those of ``digits-to-mnist`` (this builder extends it);
 only the model differs: the scenario's hyper-parameters name the ``effnet-lite0`` backbone
-(``core.backbones``), which resizes the 28 x 28 digits to 96 x 96 RGB on the fly, so the
+(``core.nn.backbones``), which resizes the 28 x 28 digits to 96 x 96 RGB on the fly, so the
 splits keep the small 28 x 28 tensors and the same thumbnails. ``per_class`` keeps only the
 first n digits of each class in each domain, a slice for fast tests.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.base.validation import check_int_range
 from core.scenarios.handwritten import DigitsToMnist
-from core.validation import check_int_range
 
 MIN_PER_CLASS = 3  # the target is cut into pool / validation / test, one row each at least
 

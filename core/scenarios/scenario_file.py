@@ -35,7 +35,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.validation import ForgeLensError, check_choice
+from core.base.validation import ForgeLensError, check_choice
 
 SCENARIOS_DIR = "_scenarios"
 KINDS = ("image-folder", "text-files")
@@ -147,7 +147,7 @@ def _builder_params(data: dict[str, Any]) -> dict[str, Any]:
 
 def _arch(data: dict[str, Any]) -> str:
     """The registered architecture name of the file's backbone."""
-    from core import local_backbones
+    from core.nn import local_backbones
 
     if data["kind"] == "image-folder":
         backbone = check_choice("backbone", data.get("backbone", "effnet-lite0"), IMAGE_BACKBONES)
@@ -169,8 +169,13 @@ def _arch(data: dict[str, Any]) -> str:
 
 def register_table(data: dict[str, Any]) -> str:
     """Register the scenario a parsed table declares (see the module doc); returns its name."""
-    from core.adaptation import ADAPTATION_MODES
-    from core.hparams import DEFAULTS, PRETRAINED_FEATURE_DIMS, HParams, register_defaults
+    from core.base.hparams import (
+        ADAPTATION_MODES,
+        DEFAULTS,
+        PRETRAINED_FEATURE_DIMS,
+        HParams,
+        register_defaults,
+    )
     from core.scenarios import SCENARIOS
     from core.scenarios.image_folder import ImageFolderScenario
     from core.scenarios.text_files import TextFilesScenario
@@ -260,7 +265,7 @@ def register_scenario_file(path: str | Path) -> str:
 
 
 def scenarios_dir(root: str | Path | None) -> Path:
-    from core.paths import store_root  # light: no store tables loaded to find a folder
+    from core.base.paths import store_root  # light: no store tables loaded to find a folder
 
     return store_root(root) / SCENARIOS_DIR
 
@@ -279,7 +284,7 @@ def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
 def save_scenario(root: str | Path | None, text: str) -> Path:
     """Check ``text`` (a scenario file; relative paths are not allowed here) and write it to
     ``<root>/_scenarios/<name>.toml`` atomically; returns the path."""
-    from core.store import write_bytes_atomic
+    from core.storage.atomic import write_bytes_atomic
 
     data = _check_absolute(parse_scenario_text(text))
     path = scenarios_dir(root) / f"{data['name']}.toml"

@@ -1,6 +1,7 @@
 """The ``squad-files`` scenario: span QA on a user's SQuAD-layout files and local QA model.
 
-See ``core.tasks.qa.data`` for the file layout and tokenisation, ``core.tasks.qa`` for the task.
+See ``core.scenarios.squad_data`` for the file layout and tokenisation, ``core.tasks.qa`` for the
+task.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.scenarios.base import (
+from core.base.data import (
     SOURCE_VAL_FRACTION,
     TARGET_TEST_FRACTION,
     TARGET_VAL_FRACTION,
@@ -20,8 +21,8 @@ from core.scenarios.base import (
     Split,
     fingerprint_arrays,
 )
-from core.tasks.qa.data import QA_MAX_LENGTH, QASample, encode_samples, load_squad_json
-from core.validation import ForgeLensError, check_int_range
+from core.base.validation import ForgeLensError, check_int_range
+from core.scenarios.squad_data import QA_MAX_LENGTH, QASample, encode_samples, load_squad_json
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,7 +96,7 @@ class SquadFiles(ScenarioBuilder):
         raise NotImplementedError("span-QA splits are built in build()")
 
     def build(self) -> QAScenario:
-        from core.tasks.qa.model import load_tokenizer
+        from core.nn.qa_model import load_tokenizer
 
         for name in ("source_file", "target_file", "model_dir"):
             if not getattr(self, name):

@@ -12,7 +12,7 @@ directory's files) is recorded in the parameters, so the run ids change with the
 
 Bad input is a ForgeLensError naming it: a missing file, an unknown suffix, missing columns
 (named, with the columns the file has), empty texts (file and row), a domain not found or named
-twice, a model directory without weights or tokenizer (``core.local_backbones``).
+twice, a model directory without weights or tokenizer (``core.nn.local_backbones``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.backbones import TEXT_MAX_LENGTH, MiniLML6, package_file, tokenize
-from core.scenarios.base import Scenario, ScenarioBuilder
+from core.base.data import Scenario, ScenarioBuilder
+from core.base.validation import ForgeLensError, check_int_range
+from core.nn.backbones import TEXT_MAX_LENGTH, MiniLML6, package_file, tokenize
 from core.scenarios.image_folder import FolderWarning, _as_list
-from core.validation import ForgeLensError, check_int_range
 
 SUFFIXES = (".csv", ".jsonl", ".parquet")
 
@@ -133,7 +133,7 @@ class TextFilesScenario(ScenarioBuilder):
         for path in paths:
             digest.update(f"{path}\0{path.stat().st_size}\n".encode())
         if self.model:
-            from core.local_backbones import check_model_dir
+            from core.nn.local_backbones import check_model_dir
 
             folder = check_model_dir(self.model)
             for path in sorted(p for p in folder.iterdir() if p.is_file()):
@@ -238,7 +238,7 @@ class TextFilesScenario(ScenarioBuilder):
         length = check_int_range("max_length", self.max_length, 8, 512)
         if self.model is None:
             return tokenize(texts, length)
-        from core.local_backbones import check_model_dir, hf_tokenize
+        from core.nn.local_backbones import check_model_dir, hf_tokenize
 
         return hf_tokenize(str(check_model_dir(self.model)), texts, length)
 

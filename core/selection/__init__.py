@@ -1,4 +1,4 @@
-"""Single-round active-learning selectors over a prepared pool (``core.embeddings``).
+"""Single-round active-learning selectors over a prepared pool (``core.selection.embeddings``).
 
 ``available()`` lists them in display order (the registry, ``core.selection.registry``);
 ``select(name, z, logits, budget, seed=..., device=...)`` returns ``budget`` distinct int64 pool
@@ -19,7 +19,9 @@ from core.selection.registry import (
     default_methods,
     get_selector,
     method_order,
+    plugin_config,
     register,
+    resolve_methods,
     select,
     select_from_pool,
 )
@@ -31,8 +33,6 @@ _LAZY = {
     "kmeanspp_seeding": "core.selection.kmeanspp",
     "largest_norm_index": "core.selection.kmeanspp",
     "check_selector": "core.selection.contract",
-    "plugin_config": "core.selection.plugins",
-    "resolve_methods": "core.selection.plugins",
 }
 
 

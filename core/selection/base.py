@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.embeddings import PoolEmbedding
-from core.params import MAX_SEED, ParamsMixin
-from core.validation import ForgeLensError, check_int_range
+from core.base.params import MAX_SEED, ParamsMixin
+from core.base.validation import ForgeLensError, check_int_range
+from core.selection.embeddings import PoolEmbedding
 
 
 def check_budget(budget: Any, n: int) -> int:
@@ -45,7 +45,7 @@ class Selector(ParamsMixin):
         if not isinstance(pool, PoolEmbedding):
             raise ForgeLensError(
                 f"pool={type(pool).__name__} is not allowed; allowed: a "
-                "core.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)"
+                "core.selection.embeddings.PoolEmbedding (PoolEmbedding.from_arrays)"
             )
         budget = check_budget(budget, pool.n)
         seed = check_seed(seed)

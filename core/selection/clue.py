@@ -29,9 +29,9 @@ import warnings
 import numpy as np
 import torch
 
-from core.embeddings import PoolEmbedding
-from core.params import Interval
+from core.base.params import Interval
 from core.selection.base import Selector
+from core.selection.embeddings import PoolEmbedding
 from core.selection.kmeanspp import kmeanspp_seeding
 from core.selection.uncertainty import predictive_entropy
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.embeddings import PoolEmbedding
+from core.base.validation import ForgeLensError
 from core.selection.base import Selector
-from core.validation import ForgeLensError
+from core.selection.embeddings import PoolEmbedding
 
 N, D, C = 60, 6, 4
 BUDGETS = (1, 7, N)

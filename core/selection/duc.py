@@ -27,9 +27,9 @@ import numbers
 import numpy as np
 from scipy.special import digamma, logsumexp
 
-from core.embeddings import PoolEmbedding
-from core.params import Interval
+from core.base.params import Interval
 from core.selection.base import Selector, top_indices
+from core.selection.embeddings import PoolEmbedding
 
 KAPPA = 2.0
 ENTROPY_EPS = 1e-7

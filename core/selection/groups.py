@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.embeddings import PoolEmbedding
+from core.base.validation import check_fraction
 from core.selection.base import Selector
+from core.selection.embeddings import PoolEmbedding
 from core.selection.registry import get_selector
-from core.validation import check_fraction
 
 
 def group_counts(fraction: float, groups: np.ndarray) -> dict[int, int]:

@@ -35,9 +35,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.embeddings import EmbeddingSpace, PoolEmbedding
+from core.base.validation import check_choice, check_int_range
 from core.selection.base import Selector, check_budget, check_seed
-from core.validation import check_choice, check_int_range
+from core.selection.embeddings import EmbeddingSpace, PoolEmbedding
 
 ALGORITHMS = ("scan", "pruned")
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.embeddings import EmbeddingSpace, PoolEmbedding
+from core.base.validation import ForgeLensError, check_finite, check_int_range
 from core.selection.base import Selector, check_budget, check_seed
-from core.validation import ForgeLensError, check_finite, check_int_range
+from core.selection.embeddings import EmbeddingSpace, PoolEmbedding
 
 
 def _check_weights(weights: Any, n: int) -> np.ndarray | None:

@@ -1,6 +1,8 @@
 """Selectors from outside ForgeLens: ``package.module:ClassName`` specs and installed plugins.
 
-Two routes put a researcher's selector next to the built-ins without editing ForgeLens:
+This module finds and checks such classes; the registry (``core.selection.registry``) registers
+them and records where each came from. Two routes put a researcher's selector next to the built-ins
+without editing ForgeLens:
 
 - a spec ``package.module:ClassName`` wherever a method name is accepted (``--methods``,
   ``run_sweep``): the module is imported, the class checked and registered. Its registry name is
@@ -21,15 +23,12 @@ import importlib
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 
 if TYPE_CHECKING:  # the base class loads torch: imported where a plugin is checked
     from core.selection.base import Selector
 
 ENTRY_POINT_GROUP = "forgelens.selectors"
-# registry name -> "package.module:ClassName" of every selector registered through this module
-PLUGIN_SOURCES: dict[str, str] = {}
-_discovered = False
 
 
 def is_spec(method: str) -> bool:
@@ -70,50 +69,20 @@ def import_selector(spec: str) -> type[Selector]:
     return cls
 
 
-def _register(name: str, cls: type[Selector], spec: str) -> str:
-    from core.selection.registry import SELECTORS
-
-    existing = SELECTORS.get(name)
-    if existing is not None and existing is not cls:
-        raise ForgeLensError(
-            f"selector {spec!r} wants the name {name!r}, already taken by "
-            f"{existing.__module__}.{existing.__qualname__}; allowed: a free "
-            f"name (set the class's `name`), not one of {', '.join(SELECTORS)}"
-        )
-    SELECTORS[name] = cls
-    PLUGIN_SOURCES[name] = spec
-    return name
+def selector_params(selector: Selector) -> dict[str, Any]:
+    """A selector's constructor parameters: ``get_params()`` when defined, else its attributes."""
+    getter = getattr(selector, "get_params", None)
+    params = getter() if callable(getter) else dict(vars(selector))
+    return {key: value for key, value in params.items() if not key.startswith("_")}
 
 
-def register_spec(spec: str) -> str:
-    """Import and register the selector ``spec``; returns its registry name."""
-    from core.selection.registry import SELECTORS
+def entry_point_selectors() -> list[tuple[str, str, type[Selector]]]:
+    """(name, "package.module:ClassName", class) of every installed ``forgelens.selectors`` entry
+    point. A broken plugin is an error naming it, so a typo never silently drops a selector."""
+    from core.selection.base import Selector
 
-    for name, source in PLUGIN_SOURCES.items():
-        if source == spec and name in SELECTORS:
-            return name
-    cls = import_selector(spec)
-    own_name = cls.__dict__.get("name")
-    taken = own_name in SELECTORS and SELECTORS[own_name] is not cls
-    name = own_name if isinstance(own_name, str) and own_name and not taken else spec
-    return _register(name, cls, spec)
-
-
-def discover_entry_points(*, force: bool = False) -> list[str]:
-    """Register every installed ``forgelens.selectors`` entry point (once per process unless
-    ``force``); returns the names registered by this call. A broken plugin is an error naming
-    it, so a typo never silently drops a selector from a sweep."""
-    global _discovered
-    if _discovered and not force:
-        return []
-    _discovered = True
-    names = []
-    entries = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    if entries:
-        from core.selection.base import Selector
-    for entry in entries:
-        if PLUGIN_SOURCES.get(entry.name) == entry.value:
-            continue
+    found = []
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()
         except Exception as error:  # a plugin's import may fail in any way
@@ -126,34 +95,5 @@ def discover_entry_points(*, force: bool = False) -> list[str]:
                 f"selector plugin {entry.name!r} = {entry.value!r} is {cls!r}; "
                 "allowed: a subclass of core.selection.Selector"
             )
-        names.append(_register(entry.name, cls, entry.value))
-    return names
-
-
-def resolve_methods(methods: list[str] | tuple[str, ...]) -> list[str]:
-    """Method names with every ``package.module:ClassName`` spec imported and replaced by its
-    registry name; installed plugins are discovered first."""
-    discover_entry_points()
-    return [register_spec(m) if is_spec(m) else m for m in methods]
-
-
-def selector_params(selector: Selector) -> dict[str, Any]:
-    """A selector's constructor parameters: ``get_params()`` when defined, else its attributes."""
-    getter = getattr(selector, "get_params", None)
-    params = getter() if callable(getter) else dict(vars(selector))
-    return {key: value for key, value in params.items() if not key.startswith("_")}
-
-
-def plugin_config(method: str) -> dict[str, Any]:
-    """What a run config records about a plugin selector (empty for built-ins): its import
-    path and parameters, so a changed plugin default gives new run ids."""
-    if method not in PLUGIN_SOURCES:
-        return {}
-    from core.selection.registry import get_selector
-
-    return {
-        "selector": {
-            "source": PLUGIN_SOURCES[method],
-            "params": selector_params(get_selector(method)),
-        }
-    }
+        found.append((entry.name, entry.value, cls))
+    return found

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.registry import Registry
-from core.validation import ForgeLensError
+from core.base.registry import Registry
+from core.base.validation import ForgeLensError
+from core.selection.plugins import entry_point_selectors, import_selector, is_spec, selector_params
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from core.embeddings import PoolEmbedding
     from core.selection.base import Selector
+    from core.selection.embeddings import PoolEmbedding
 
 # Insertion order is the display order.
 SELECTORS: Registry[type[Selector]] = Registry(
@@ -35,12 +36,13 @@ SELECTORS: Registry[type[Selector]] = Registry(
 )
 # registered selectors a sweep leaves out unless asked for (ablations of another selector)
 NOT_IN_DEFAULT_SWEEP = ("forge-kmeanspp",)
+# registry name -> "package.module:ClassName" of every selector registered from outside ForgeLens
+PLUGIN_SOURCES: dict[str, str] = {}
+_discovered = False
 
 
 def available() -> tuple[str, ...]:
     """Registered selector names in display order (installed plugins included, see plugins)."""
-    from core.selection.plugins import discover_entry_points
-
     discover_entry_points()
     return SELECTORS.names()
 
@@ -92,8 +94,69 @@ def select(
 ) -> np.ndarray:
     """Build the pool from (z, logits) on ``device`` (CUDA when present) and run selector
     ``name``."""
-    from core.embeddings import PoolEmbedding
+    from core.selection.embeddings import PoolEmbedding
 
     selector = get_selector(name)
     pool = PoolEmbedding.from_arrays(z, logits, device=device)
     return selector.select(pool, budget, seed=seed)
+
+
+# ---- selectors from outside ForgeLens (core.selection.plugins finds and checks them) ---------
+def _register_plugin(name: str, cls: type[Selector], spec: str) -> str:
+    existing = SELECTORS.get(name)
+    if existing is not None and existing is not cls:
+        raise ForgeLensError(
+            f"selector {spec!r} wants the name {name!r}, already taken by "
+            f"{existing.__module__}.{existing.__qualname__}; allowed: a free "
+            f"name (set the class's `name`), not one of {', '.join(SELECTORS)}"
+        )
+    SELECTORS[name] = cls
+    PLUGIN_SOURCES[name] = spec
+    return name
+
+
+def register_spec(spec: str) -> str:
+    """Import and register the selector ``spec`` (``package.module:ClassName``); returns its
+    registry name: the class's own ``name`` when it sets one that is free, else the spec."""
+    for name, source in PLUGIN_SOURCES.items():
+        if source == spec and name in SELECTORS:
+            return name
+    cls = import_selector(spec)
+    own_name = cls.__dict__.get("name")
+    taken = own_name in SELECTORS and SELECTORS[own_name] is not cls
+    name = own_name if isinstance(own_name, str) and own_name and not taken else spec
+    return _register_plugin(name, cls, spec)
+
+
+def discover_entry_points(*, force: bool = False) -> list[str]:
+    """Register every installed ``forgelens.selectors`` entry point (once per process unless
+    ``force``); returns the names registered by this call."""
+    global _discovered
+    if _discovered and not force:
+        return []
+    _discovered = True
+    return [
+        _register_plugin(name, cls, source)
+        for name, source, cls in entry_point_selectors()
+        if PLUGIN_SOURCES.get(name) != source
+    ]
+
+
+def resolve_methods(methods: list[str] | tuple[str, ...]) -> list[str]:
+    """Method names with every ``package.module:ClassName`` spec imported and replaced by its
+    registry name; installed plugins are discovered first."""
+    discover_entry_points()
+    return [register_spec(m) if is_spec(m) else m for m in methods]
+
+
+def plugin_config(method: str) -> dict[str, Any]:
+    """What a run config records about a plugin selector (empty for built-ins): its import
+    path and parameters, so a changed plugin default gives new run ids."""
+    if method not in PLUGIN_SOURCES:
+        return {}
+    return {
+        "selector": {
+            "source": PLUGIN_SOURCES[method],
+            "params": selector_params(get_selector(method)),
+        }
+    }

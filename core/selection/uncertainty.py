@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-from core.embeddings import PoolEmbedding
 from core.selection.base import Selector, top_indices
+from core.selection.embeddings import PoolEmbedding
 
 
 def logit_margin(logits: np.ndarray) -> np.ndarray:

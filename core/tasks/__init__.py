@@ -2,9 +2,10 @@
 
 The paper derives FORGE for several tasks (Sec. 5.2). Each task here says:
 
-- ``pool_embedding(z, logits, device)``: the ``core.embeddings.PoolEmbedding`` (or subclass)
+- ``pool_embedding(z, logits, device)``: the ``core.selection.embeddings.PoolEmbedding`` (or
+subclass)
   the selectors and records read, built from the arrays the engine stores per pool sample, so a
-  stored pool rebuilds the same spaces (``core.projection``);
+  stored pool rebuilds the same spaces (``core.analysis.projection``);
 - ``metric``: the name of what the ``accuracy`` column of a run measures (pages label with it);
 - ``sample_kind``: how a pool sample is shown (``dashboard.task_views`` maps it to a renderer);
 - ``selectors``: the selectors that apply (None: every registered one);
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.validation import check_choice
+from core.base.validation import ForgeLensError, check_choice
 
 DEFAULT_TASK = "classification"
 
@@ -37,6 +38,7 @@ class Task:
     sample_kind: str
     feature_norm: str
     pool_embedding: Callable[..., Any]
+    build_model: Callable[..., Any]
     selectors: tuple[str, ...] | None = None
     classes: bool = True  # False: labels are not classes (QA: the answer's start token)
 
@@ -46,7 +48,7 @@ class Task:
 
 
 def _classification_pool(z: Any, logits: Any, *, device: Any = None, **kwargs: Any) -> Any:
-    from core.embeddings import PoolEmbedding
+    from core.selection.embeddings import PoolEmbedding
 
     return PoolEmbedding.from_arrays(z, logits, device=device, **kwargs)
 
@@ -63,6 +65,24 @@ def _qa_pool(z: Any, logits: Any, *, device: Any = None, **kwargs: Any) -> Any:
     return QAPoolEmbedding.from_arrays(z, logits, device=device, **kwargs)
 
 
+def _classifier(scenario: Any, hp: Any, *, seed: int | None = None) -> Any:
+    from core.nn.models import build_model
+
+    return build_model(scenario, hp, seed=seed)
+
+
+def _reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> Any:
+    from core.nn.reward_model import build_reward_model
+
+    return build_reward_model(scenario, hp, seed=seed)
+
+
+def _no_model(scenario: Any, hp: Any, *, seed: int | None = None) -> Any:
+    raise ForgeLensError(
+        f"scenario {scenario.name!r}: a span-QA model is the user's model folder, loaded as it is"
+    )
+
+
 QA_SELECTORS = ("random", "coreset", "badge", "forge", "forge-kmeanspp")
 
 TASKS: dict[str, Task] = {
@@ -74,6 +94,7 @@ TASKS: dict[str, Task] = {
             "sample",
             "|z|, the penultimate feature norm",
             _classification_pool,
+            _classifier,
         ),
         Task(
             "reward",
@@ -81,6 +102,7 @@ TASKS: dict[str, Task] = {
             "text-pair",
             "|z_w - z_l|, the norm of the pair's last-layer input (r_w - r_l = w . (z_w - z_l))",
             _reward_pool,
+            _reward_model,
         ),
         Task(
             "qa",
@@ -88,6 +110,7 @@ TASKS: dict[str, Task] = {
             "qa",
             "|Cat(phi_start, phi_end)|, the FORGE embedding norm (mean of token features)",
             _qa_pool,
+            _no_model,
             QA_SELECTORS,
             classes=False,
         ),

@@ -29,7 +29,7 @@ larger reward (ties: the first), d = z_w - z_l, and m = r_w - r_l >= 0. The spac
 
 The feature norm of the records (Figure 5b, gamma) is |d|, the tangent-feature norm of
 f = r_w - r_l w.r.t. the head. Storage: Cat(z_w, z_l) as 2D x N and d as D x N, O(N D); every
-space is factored as in ``core.embeddings`` (badge: a 1 x N left factor times d).
+space is factored as in ``core.selection.embeddings`` (badge: a 1 x N left factor times d).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.special import expit
-from torch import Tensor, nn
 
-from core.embeddings import (
+from core.base.validation import ForgeLensError, check_choice, check_finite
+from core.selection.embeddings import (
     SPACES,
     EmbeddingSpace,
     PoolEmbedding,
@@ -50,88 +50,6 @@ from core.embeddings import (
     _row_sq_norms,
     residual_factors,
 )
-from core.validation import ForgeLensError, check_choice, check_finite
-
-
-class PairBackbone(nn.Module):
-    """Runs one encoder on both responses: x (N, 2, ...) -> Cat(z_a, z_b) (N, 2D)."""
-
-    def __init__(self, encoder: nn.Module, feature_dim: int) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.feature_dim = feature_dim
-
-    def input_lengths(self, x: Tensor) -> Tensor | None:
-        lengths_of = getattr(self.encoder, "input_lengths", None)
-        if lengths_of is None:
-            return None
-        return torch.maximum(lengths_of(x[:, 0]), lengths_of(x[:, 1]))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < 2 or x.shape[1] != 2:
-            raise ForgeLensError(f"a pair model takes inputs (N, 2, ...), got {tuple(x.shape)}")
-        z = self.encoder(x.reshape(len(x) * 2, *x.shape[2:]))
-        return z.reshape(len(x), 2 * z.shape[-1])
-
-
-class PairwiseRewardHead(nn.Module):
-    """r(x) = w . z + b on both halves of Cat(z_a, z_b): logits (r_a, r_b), shape (N, 2)."""
-
-    def __init__(self, feature_dim: int) -> None:
-        super().__init__()
-        self.reward = nn.Linear(feature_dim, 1)
-        self.feature_dim = feature_dim
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.reward(z.reshape(len(z), 2, self.feature_dim)).squeeze(-1)
-
-
-def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn.Module:
-    """A pair reward model for ``scenario`` (inputs (N, 2, ...)): encoder + shared scalar head.
-
-    Same initialisation rules as ``core.models.build_model``: a pretrained encoder keeps its
-    weights; everything new is drawn from a torch.Generator seeded with ``seed`` or
-    hp.source_seed, never from the global RNG.
-    """
-    from core.backbones import PRETRAINED_BACKBONES, load_backbone
-    from core.models import BACKBONES, FeatureClassifier, init_parameters
-
-    generator = torch.Generator().manual_seed(hp.source_seed if seed is None else seed)
-    single = tuple(scenario.input_shape[1:])
-    if hp.arch == "hf-local":
-        from core.backbones import LocalHFEncoder
-
-        encoder = LocalHFEncoder.from_dir(scenario.encoder_dir, scenario.pooling)
-        dim = encoder.dim
-        with torch.device("meta"):
-            model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
-            model.head = PairwiseRewardHead(dim)
-        model.head.to_empty(device="cpu")
-        init_parameters(model.head, generator)
-        return model
-    if hp.pretrained:
-        dim = PRETRAINED_BACKBONES[hp.arch].feature_dim
-        if PRETRAINED_BACKBONES[hp.arch].modality != scenario.modality:
-            raise ForgeLensError(
-                f"arch={hp.arch!r} does not take {scenario.modality} inputs "
-                f"(scenario {scenario.name!r})"
-            )
-        encoder = load_backbone(hp.arch)
-        with torch.device("meta"):
-            model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
-            model.head = PairwiseRewardHead(dim)
-        model.head.to_empty(device="cpu")
-        init_parameters(model.head, generator)
-        return model
-    backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
-    dim = hp.feature_dim
-    with torch.device("meta"):
-        model = FeatureClassifier(
-            PairBackbone(backbone_cls(single, hp.width, dim), dim), 2 * dim, 2
-        )
-        model.head = PairwiseRewardHead(dim)
-    model.to_empty(device="cpu")
-    return init_parameters(model, generator)
 
 
 def orient(z: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,7 +111,7 @@ class RewardPoolEmbedding(PoolEmbedding):
         dtype: torch.dtype = torch.float32,
     ) -> RewardPoolEmbedding:
         """Validate (Cat(z_a, z_b), (r_a, r_b)), orient by the pseudo-label, store on ``device``."""
-        from core.device import resolve_device
+        from core.base.device import resolve_device
 
         z = _as_matrix("z", z, "(N, 2D): Cat(z_a, z_b) per pair")
         logits = _as_matrix("logits", logits, "(N, 2): (r_a, r_b) per pair")
@@ -246,11 +164,6 @@ class RewardPoolEmbedding(PoolEmbedding):
         return self._spaces[name]
 
 
-def bradley_terry_loss(r_w: Tensor, r_l: Tensor) -> Tensor:
-    """-log sigmoid(r_w - r_l) per pair (softplus form: no overflow)."""
-    return torch.nn.functional.softplus(-(r_w - r_l))
-
-
 def pair_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of pairs with r(x_w) > r(x_l) (strictly: a tie counts as wrong)."""
     logits = np.asarray(logits, dtype=np.float64)
@@ -267,12 +180,12 @@ def pair_features(
     """Cat(z_a, z_b) of every pair of every split, from the *base* scenario's feature cache.
 
     For a frozen pretrained encoder a response's z does not depend on the pair, so the base
-    scenario's cached features (``core.feature_cache``, computed once per encoder and data) are
+    scenario's cached features (``core.nn.feature_cache``, computed once per encoder and data) are
     indexed by ``scenario.pairs``: no feature pass per pair. Info as ``cached_features`` plus
     ``base_feature_id``.
     """
-    from core.feature_cache import cached_features, feature_id
-    from core.models import build_model
+    from core.nn.feature_cache import cached_features, feature_id
+    from core.nn.models import build_model
 
     notify = progress or (lambda event: None)
     base = scenario.base_scenario()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.validation import check_columns
+from core.base.validation import check_columns
 from dashboard.figures.style import base_layout, empty_figure, method_color
 
 BUDGET_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")

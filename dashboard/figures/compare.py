@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.validation import check_columns
+from core.base.validation import check_columns
 from dashboard.figures.style import base_layout, empty_figure, method_color, plain
 
 

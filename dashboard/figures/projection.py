@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.validation import check_choice, check_columns
+from core.base.validation import check_choice, check_columns
 from dashboard.figures.style import (
     BACKGROUND_POINT,
     GAMMA_SCALE,

@@ -1,6 +1,7 @@
 """Teaching view: k-center greedy pick by pick on BADGE and FORGE embeddings of a 2-D toy pool.
 
-Panels draw the exact 2-D image of each embedding space (``core.toy.plane_coordinates``), the
+Panels draw the exact 2-D image of each embedding space (``core.analysis.toy.plane_coordinates``),
+the
 first k picks numbered, a coverage circle of the current radius around every pick (k-center
 greedy minimises that radius), and the next pick: the sample farthest from all picks.
 """
@@ -11,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.validation import ForgeLensError, check_int_range
+from core.base.validation import ForgeLensError, check_int_range
 from dashboard.figures.style import GAMMA_SCALE, base_layout, method_color, space_title
 
 PICK_COLOR = "#d62728"
@@ -24,7 +25,7 @@ def teaching_figure(
     """Side-by-side panels, one per space in ``planes`` (keys also index ``walks``).
 
     ``planes[space]``: idx, u, v (2-D image of the embedding), znorm, high.
-    ``walks[space]``: step, idx, radius, high (``core.toy.kcenter_walk``), at least k rows.
+    ``walks[space]``: step, idx, radius, high (``core.analysis.toy.kcenter_walk``), at least k rows.
     """
     spaces = list(planes)
     if not spaces or set(spaces) - set(walks):

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 from dashboard.figures.style import LOG_AXIS, base_layout, empty_figure
 from dashboard.stats import correlation
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from core.hparams import hparams_for
+from core.base.hparams import hparams_for
+from core.nn.source_model import get_source_model
 from core.scenarios import load_scenario
-from core.source_model import get_source_model
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.adaptation import MixedBatchSampler, adapt, parameter_distance
-from core.hparams import hparams_for
-from core.models import accuracy, per_sample_loss
-from core.validation import ForgeLensError
+from core.base.hparams import hparams_for
+from core.base.validation import ForgeLensError
+from core.nn.adaptation import MixedBatchSampler, adapt, parameter_distance
+from core.nn.models import accuracy, per_sample_loss
 
 CPU = torch.device("cpu")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import special
 
-from core.embeddings import SPACES, PoolEmbedding, residual_factors
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.selection.embeddings import SPACES, PoolEmbedding, residual_factors
 
 
 def _random_pool(seed: int, n: int = 37, d: int = 6, c: int = 4) -> tuple[np.ndarray, np.ndarray]:

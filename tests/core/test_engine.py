@@ -13,13 +13,16 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from core import experiment, selection
-from core.experiment import run_sweep
-from core.hparams import hparams_for
-from core.integrity import manifest
-from core.records import weighted_train_loss_reduction
-from core.store import RUN_FORMAT_VERSION, RunStore, config_id
-from core.validation import ForgeLensError
+from core import selection
+from core.base.hparams import hparams_for
+from core.base.splits import ACCURACY_SPLITS
+from core.base.validation import ForgeLensError
+from core.records.gaps import weighted_train_loss_reduction
+from core.run import engine as experiment
+from core.run.sweep import run_sweep
+from core.storage.atomic import config_id
+from core.storage.integrity import manifest
+from core.storage.store import RUN_FORMAT_VERSION, RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = selection.available()  # every registered selector, a new one included
@@ -62,7 +65,7 @@ def test_a_sweep_writes_one_complete_run_per_config(debug_sweep) -> None:
             range(len(selection))
         )
         accuracy = store.load_table(row.run_id, "accuracy")
-        assert set(accuracy["split"]) == set(experiment.SPLITS)
+        assert set(accuracy["split"]) == set(ACCURACY_SPLITS)
         assert set(accuracy["stage"]) == {"before", "after"}
         config = store.load_config(row.run_id)
         assert config["param_distance"] > 0 and config["iterations"] > 0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.executors import check_executor, ray_runtime_env
-from core.experiment import run_sweep
-from core.store import TABLES, RunStore
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.run.executors import check_executor, ray_runtime_env
+from core.run.sweep import run_sweep
+from core.storage.store import TABLES, RunStore
 
 METHODS = ("random", "coreset", "badge", "forge")
 BUDGETS = (0.1,)

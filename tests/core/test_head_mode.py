@@ -11,18 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from core.adaptation import adapt, adapt_head
-from core.cli import main as cli_main
-from core.experiment import SPLITS, run_sweep
-from core.feature_cache import FEATURES, compute_features, features_path
-from core.hparams import ADAPTATION_MODES, DEFAULT_ADAPTATION, default_adaptation, hparams_for
-from core.models import head_logits, per_sample_loss
-from core.params import check_sweep
-from core.progress import format_seconds
+from core.base.hparams import ADAPTATION_MODES, DEFAULT_ADAPTATION, default_adaptation, hparams_for
+from core.base.progress import format_seconds
+from core.base.splits import ACCURACY_SPLITS
+from core.base.validation import ForgeLensError
+from core.cli.main import main as cli_main
+from core.nn.adaptation import adapt, adapt_head
+from core.nn.feature_cache import FEATURES, compute_features, features_path
+from core.nn.models import head_logits, per_sample_loss
+from core.nn.source_model import get_source_model
+from core.run.constraints import check_sweep
+from core.run.sweep import run_sweep
 from core.scenarios import available, load_scenario
-from core.source_model import get_source_model
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.storage.store import RunStore
 
 CPU = torch.device("cpu")
 
@@ -161,7 +162,7 @@ def test_a_head_sweep_records_its_mode_and_caches_features_once(tmp_path):
         assert info["config"]["adaptation"] == "head"
         assert info["adaptation_info"]["mode"] == "head"
         assert files[0] == features_path(root, info["model_id"])
-        assert set(store.load_table(run_id, "accuracy")["split"]) == set(SPLITS)
+        assert set(store.load_table(run_id, "accuracy")["split"]) == set(ACCURACY_SPLITS)
     for run_id in full_ids:
         assert store.load_config(run_id)["config"]["adaptation"] == "full"
     # theta_0 is the same model in both modes: the before-losses agree

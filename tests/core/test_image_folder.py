@@ -11,13 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from core.cli import main
-from core.experiment import prepare_pool, run_one, run_sweep
+from core.base.validation import ForgeLensError
+from core.cli.main import main
+from core.run.engine import prepare_pool, run_one
+from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
 from core.scenarios.image_folder import FolderWarning, scan_folder
 from core.scenarios.scenario_file import register_table, to_toml
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.storage.store import RunStore
 from tests.helpers.image_folders import make_folder
 from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
 
@@ -123,7 +124,7 @@ def test_several_targets_split_the_budget_and_records_carry_the_domain(
         assert set(pairs["domain"]) == {"b", "c"} and "nn_domain" in pairs
     pool_id = store.load_config(ids[0])["pool_id"]
     assert set(store.load_pool(pool_id)["domain"]) == {"b", "c"}
-    from core.domain_report import domain_table
+    from core.analysis.domain_report import domain_table
 
     by_domain = domain_table(store, ids).set_index(["method", "domain"])
     samples = store.load_table(ids[0], "samples")

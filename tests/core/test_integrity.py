@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core import cli
-from core.hparams import hparams_for
-from core.integrity import QUARANTINE, check_id, sidecar
-from core.store import DONE, RUN_FORMAT_VERSION, RunStore, writer_tag
-from core.validation import ForgeLensError
+from core.base.hparams import hparams_for
+from core.base.validation import ForgeLensError
+from core.cli import main as cli
+from core.storage.integrity import QUARANTINE, check_id, sidecar
+from core.storage.store import DONE, RUN_FORMAT_VERSION, RunStore, writer_tag
 
 CPU = torch.device("cpu")
 
@@ -202,7 +202,7 @@ def test_verification_is_cached_per_process(
 ) -> None:
     store = _store(tmp_path, 3)
     assert store.run_ids() == ["run0", "run1", "run2"]
-    import core.integrity as integrity
+    import core.storage.integrity as integrity
 
     calls = []
     real = integrity.sha256_file
@@ -227,7 +227,7 @@ def test_ids_from_disk_are_checked_before_they_become_paths(tmp_path: Path, bad)
 
 
 def test_a_pool_id_with_dots_cannot_make_the_umap_cache_leave_the_store(tmp_path: Path) -> None:
-    from core.projection import umap_2d
+    from core.analysis.projection import umap_2d
 
     store = RunStore(tmp_path / "store")
     with pytest.raises(ForgeLensError, match="pool_id='../../x'"):
@@ -279,7 +279,7 @@ def test_core_clean_and_list_damaged(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_a_damaged_umap_cache_is_quarantined_and_recomputed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.projection as projection
+    import core.analysis.projection as projection
 
     store = RunStore(tmp_path)
     n = 30
@@ -320,7 +320,7 @@ def test_a_damaged_umap_cache_is_quarantined_and_recomputed(
 def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(
     tmp_path: Path, debug
 ) -> None:
-    from core.experiment import run_sweep
+    from core.run.sweep import run_sweep
 
     root = tmp_path / "store"
     [run_id] = run_sweep("debug", ["random"], [0.1], [0], root=str(root), device="cpu", built=debug)
@@ -344,7 +344,7 @@ def test_a_damaged_pool_is_quarantined_and_stored_again_by_the_next_sweep(
 def test_a_damaged_source_model_is_quarantined_and_trained_again(
     tmp_path: Path, debug, trained
 ) -> None:
-    from core.source_model import get_source_model
+    from core.nn.source_model import get_source_model
 
     _, info, cache = trained
     copy = tmp_path / "models"
@@ -362,7 +362,7 @@ def test_a_damaged_source_model_is_quarantined_and_trained_again(
 def test_a_damaged_feature_cache_is_quarantined_and_recomputed(
     tmp_path: Path, debug, source
 ) -> None:
-    from core.feature_cache import cached_features, features_path
+    from core.nn.feature_cache import cached_features, features_path
 
     first, info = cached_features(tmp_path, "m1", source, debug, device=CPU)
     assert info["cached"] is False

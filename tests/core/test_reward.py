@@ -5,19 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.experiment import run_sweep
-from core.hparams import hparams_for
-from core.models import build_model, embed
+from core.base.hparams import hparams_for
+from core.nn.models import embed
+from core.nn.reward_model import PairwiseRewardHead, bradley_terry_loss
+from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
-from core.store import RunStore
+from core.storage.store import RunStore
 from core.tasks import task_of
-from core.tasks.reward import (
-    PairwiseRewardHead,
-    RewardPoolEmbedding,
-    bradley_terry_loss,
-    pair_accuracy,
-    reward_embeddings,
-)
+from core.tasks.reward import RewardPoolEmbedding, pair_accuracy, reward_embeddings
 
 
 def _pairs(n=40, d=6, seed=0):
@@ -109,7 +104,7 @@ def test_pair_scenario_orders_winners_and_keeps_splits_apart():
 def test_pair_model_logits_are_rewards_of_each_response():
     scenario = build_scenario("debug-pairs")
     hp = hparams_for("debug-pairs")
-    model = build_model(scenario, hp)
+    model = task_of(scenario).build_model(scenario, hp)
     x = scenario.target_pool.x[:5]
     z, logits = embed(model, x, device="cpu")
     single = model.backbone.encoder
@@ -200,8 +195,8 @@ def test_hh_rlhf_files_with_a_local_model_end_to_end(tmp_path, pooling):
 
 
 def test_hh_rlhf_loader_names_bad_lines(tmp_path):
+    from core.base.validation import ForgeLensError
     from core.scenarios.hh_rlhf import load_preference_jsonl
-    from core.validation import ForgeLensError
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"chosen": "a", "rejected": "b"}\n{"prompt": "x"}\n')

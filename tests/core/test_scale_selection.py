@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.embeddings import PoolEmbedding, RescaledFeaturesWarning
 from core.selection import kcenter_greedy, kmeanspp_seeding, largest_norm_index
+from core.selection.embeddings import PoolEmbedding, RescaledFeaturesWarning
 from tests.helpers.reference_selection import OldSpace, brute_kcenter, old_kcenter, old_kmeanspp
 
 

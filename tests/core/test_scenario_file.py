@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.hparams import default_adaptation, hparams_for
+from core.base.hparams import default_adaptation, hparams_for
+from core.base.validation import ForgeLensError
 from core.scenarios import describe
 from core.scenarios.scenario_file import (
     read_scenario_file,
@@ -15,8 +16,7 @@ from core.scenarios.scenario_file import (
     save_scenario,
     to_toml,
 )
-from core.store import RUNS_ENV
-from core.validation import ForgeLensError
+from core.storage.store import RUNS_ENV
 from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("restore_registries")

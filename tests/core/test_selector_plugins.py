@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from core import selection
-from core.cli import main
-from core.embeddings import PoolEmbedding
-from core.experiment import run_sweep
-from core.selection import Selector, check_selector, plugins, registry
+from core.base.validation import ForgeLensError
+from core.cli.main import main
+from core.run.sweep import run_sweep
+from core.selection import Selector, check_selector, registry
 from core.selection.contract import SelectorContractError
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.selection.embeddings import PoolEmbedding
+from core.storage.store import RunStore
 from examples.typiclust import TypiClust, cluster_labels
 
 SPEC = "examples.typiclust:TypiClust"
@@ -25,12 +25,12 @@ SPEC = "examples.typiclust:TypiClust"
 @pytest.fixture
 def clean_registry():
     """Restore the selector registry and plugin bookkeeping after a test that registers."""
-    selectors, sources = registry.SELECTORS.snapshot(), dict(plugins.PLUGIN_SOURCES)
+    selectors, sources = registry.SELECTORS.snapshot(), dict(registry.PLUGIN_SOURCES)
     yield
     registry.SELECTORS.restore(selectors)
-    plugins.PLUGIN_SOURCES.clear()
-    plugins.PLUGIN_SOURCES.update(sources)
-    plugins._discovered = False
+    registry.PLUGIN_SOURCES.clear()
+    registry.PLUGIN_SOURCES.update(sources)
+    registry._discovered = False
 
 
 # the registry as collected (installed plugins included): a new selector is checked untold
@@ -180,7 +180,7 @@ def test_an_installed_entry_point_plugin_runs_through_the_cli(
     site = tmp_path / "site"
     _fake_installed_plugin(site)
     monkeypatch.syspath_prepend(str(site))  # as if installed: importlib.metadata sees it
-    plugins._discovered = False
+    registry._discovered = False
     out = tmp_path / "runs"
     assert main(["list"]) == 0
     assert "  typiclust" in capsys.readouterr().out

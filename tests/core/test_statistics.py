@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from core.statistics import (
+from core.base.statistics import (
     NOT_DISTINGUISHABLE,
     average_ranks,
     bootstrap_indices,
@@ -21,7 +21,7 @@ from core.statistics import (
     pearson,
     verdict,
 )
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 
 
 def _every_resample(n: int) -> np.ndarray:

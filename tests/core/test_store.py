@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.store import RunStore, config_id, default_root, staged_folder, write_json_atomic
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.storage.atomic import config_id, write_json_atomic
+from core.storage.store import RunStore, default_root, staged_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +90,7 @@ def test_a_killed_writer_leaves_no_half_written_run_and_the_run_is_redone(tmp_pa
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from core.store import staged_folder
+        from core.storage.store import staged_folder
         from pathlib import Path
         with staged_folder(Path({str(tmp_path)!r}) / "run1") as staging:
             (staging / "selection.parquet").write_text("half")

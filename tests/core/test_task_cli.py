@@ -2,9 +2,9 @@
 
 import json
 
-from core.cli import main
-from core.store import RunStore
-from core.tasks.qa.data import load_squad_json
+from core.cli.main import main
+from core.scenarios.squad_data import load_squad_json
+from core.storage.store import RunStore
 from core.tasks.qa.tiny import make_tiny_qa_model, write_toy_squad
 
 

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from core.experiment import prepare_pool, run_one, run_sweep
+from core.base.validation import ForgeLensError
+from core.run.engine import prepare_pool, run_one
+from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
 from core.scenarios.image_folder import FolderWarning
 from core.scenarios.scenario_file import register_table
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.storage.store import RunStore
 from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("restore_registries")

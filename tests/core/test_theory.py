@@ -8,18 +8,18 @@ import pandas as pd
 import pytest
 import torch
 
-from core.experiment import run_sweep
-from core.hparams import hparams_for
-from core.models import ConvBackbone, FeatureClassifier, loss_from_logits, loss_tensor
-from core.store import RunStore
-from core.theory import (
+from core.base.hparams import hparams_for
+from core.base.validation import ForgeLensError
+from core.nn.models import ConvBackbone, FeatureClassifier, loss_from_logits, loss_tensor
+from core.records.theory import (
     THEORY_COLUMNS,
     full_tangent_norms,
     last_layer_tangent_norm,
     output_residual,
     theorem_terms,
 )
-from core.validation import ForgeLensError
+from core.run.sweep import run_sweep
+from core.storage.store import RunStore
 
 CPU = torch.device("cpu")
 
@@ -236,7 +236,7 @@ def test_paper_preset_follows_section_6_and_keeps_the_source_model():
 
 
 def test_cli_records_loss_preset_and_overrides_in_the_config(tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     args = [
         "run",

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.embeddings import PoolEmbedding
-from core.toy import (
+from core.analysis.toy import (
     TOY_SPACES,
     coverage_radii,
     kcenter_walk,
     make_toy_pool,
     plane_coordinates,
 )
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.selection.embeddings import PoolEmbedding
 
 
 def _engine_sq_distances(z: np.ndarray, logits: np.ndarray, space: str) -> np.ndarray:

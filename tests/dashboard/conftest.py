@@ -13,9 +13,9 @@ from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS, TEXT
 @pytest.fixture(scope="session")
 def debug_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The debug scenario swept over 3 selectors x 2 budgets x 2 seeds, FORGE UMAP cached."""
-    from core.experiment import run_sweep
-    from core.projection import umap_2d
-    from core.store import RunStore
+    from core.analysis.projection import umap_2d
+    from core.run.sweep import run_sweep
+    from core.storage.store import RunStore
 
     root = tmp_path_factory.mktemp("debug_store")
     run_ids = run_sweep(
@@ -52,9 +52,9 @@ def text_slice():
 @pytest.fixture(scope="session")
 def text_store(tmp_path_factory: pytest.TempPathFactory, text_slice) -> Path:
     """Random and FORGE on the tweet slice (head adaptation, its default), UMAP of z cached."""
-    from core.experiment import run_sweep
-    from core.projection import umap_2d
-    from core.store import RunStore
+    from core.analysis.projection import umap_2d
+    from core.run.sweep import run_sweep
+    from core.storage.store import RunStore
 
     root = tmp_path_factory.mktemp("text_store")
     run_ids = run_sweep(

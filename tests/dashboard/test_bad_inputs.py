@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.integrity import QUARANTINE, manifest
-from core.store import DONE, JOBS, RUN_FORMAT_VERSION, RUNS_ENV, RunStore
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.storage.integrity import QUARANTINE, manifest
+from core.storage.store import DONE, JOBS, RUN_FORMAT_VERSION, RUNS_ENV, RunStore
 from dashboard import access, job_queue, jobs
 from dashboard.text import unescape_markdown
 from tests.helpers.app import chart_specs
@@ -330,7 +330,7 @@ def test_the_idle_store_poll_interval_is_a_positive_number_of_seconds(
 def test_a_sweep_that_would_not_fit_in_memory_is_refused(
     tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.resources as resources
+    import core.run.resources as resources
 
     monkeypatch.setattr(resources, "available_memory", lambda: 200 * 2**20)
     with pytest.raises(

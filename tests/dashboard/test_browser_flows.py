@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.store import RunStore
+from core.storage.store import RunStore
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, box_select, served
 
 pytestmark = [

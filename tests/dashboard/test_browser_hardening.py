@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import JOBS
+from core.storage.store import JOBS
 from dashboard import jobs
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 from dashboard import exports, framing
 from dashboard.stats import group_by_pick
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 from dashboard.figures.accuracy import accuracy_figure, decomposition_figure
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.gap import GapPanel, figure5_panels, gap_figure

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import parser
-from core.store import RunStore
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
+from core.cli.main import parser
+from core.storage.store import RunStore
 from dashboard import jobs
 
 

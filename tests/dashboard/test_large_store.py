@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.synthetic_store import write_synthetic_store
-from core.store import RUNS_ENV
+from core.storage.store import RUNS_ENV
 from dashboard import loaders
 from dashboard.navigation import PAGES
 from dashboard.text import unescape_markdown

@@ -12,7 +12,7 @@ from scipy import stats as sps
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.synthetic_store import write_synthetic_store
-from core.store import RUNS_ENV, RunStore
+from core.storage.store import RUNS_ENV, RunStore
 from dashboard import jobs
 from dashboard.navigation import PAGES
 from tests.helpers.app import APP, TIMEOUT, chart_specs, charts, decode, open_app, texts
@@ -55,7 +55,7 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     at = open_app(empty_store, monkeypatch)
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
-    from core.adaptation import format_seconds
+    from core.nn.adaptation import format_seconds
     from dashboard import presets
 
     for preset in presets.presets():  # each offer says how many runs and how long, before a click
@@ -302,7 +302,7 @@ def test_projection_page_overlays_each_selectors_picks(
 def test_accuracy_page_tables_match_core_reports(
     debug_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.reports import accuracy_long, accuracy_summary
+    from core.analysis.reports import accuracy_long, accuracy_summary
 
     at = open_app(debug_store, monkeypatch, "accuracy")
     long = accuracy_long(RunStore(debug_store))
@@ -411,7 +411,7 @@ def test_sidebar_never_mixes_adaptation_modes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Head and full runs of one scenario: the pages show one mode, the default one first."""
-    from core.reports import accuracy_long, accuracy_summary
+    from core.analysis.reports import accuracy_long, accuracy_summary
 
     store = write_synthetic_store(
         tmp_path / "modes",
@@ -424,7 +424,7 @@ def test_sidebar_never_mixes_adaptation_modes(
     runs = store.finished_runs()
     at = open_app(tmp_path / "modes", monkeypatch, "accuracy")
     mode = next(r for r in at.sidebar.radio if r.label == "Adaptation")
-    assert mode.value == "full"  # core.hparams.default_adaptation of an unlisted scenario
+    assert mode.value == "full"  # core.base.hparams.default_adaptation of an unlisted scenario
     for adaptation in ("full", "head"):
         if adaptation == "head":
             mode.set_value("head").run()
@@ -440,7 +440,7 @@ def test_sidebar_never_mixes_adaptation_modes(
 def test_theory_page_shows_the_numbers_of_core_theory_table(
     debug_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.reports import theory_table
+    from core.analysis.reports import theory_table
 
     at = open_app(debug_store, monkeypatch, "theory")
     assert "full adaptation, CE loss" in texts(at)  # the debug store's regime, named
@@ -505,8 +505,8 @@ def test_theory_page_explains_a_run_recorded_before_the_theorem_terms(
 def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.experiment import run_sweep
-    from core.hparams import hparams_for
+    from core.base.hparams import hparams_for
+    from core.run.sweep import run_sweep
 
     root = tmp_path / "mixed"
     for lr in (0.01, 0.05):

@@ -52,8 +52,8 @@ def test_every_page_offers_every_registered_selector_in_registry_order(
 def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.integrity import manifest
-    from core.store import RUN_FORMAT_VERSION
+    from core.storage.integrity import manifest
+    from core.storage.store import RUN_FORMAT_VERSION
     from dashboard.text import unescape_markdown
 
     store = write_synthetic_store(

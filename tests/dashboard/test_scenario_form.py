@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import RunStore
+from core.storage.store import RunStore
 from dashboard.scenario_form import folder_counts, text_counts
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.helpers.image_folders import make_folder

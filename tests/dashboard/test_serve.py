@@ -18,16 +18,16 @@ def test_preload_imports_the_heavy_modules_and_torch_but_not_streamlit() -> None
     code = (
         "import sys\nfrom dashboard import serve\nserve.preload()\n"
         "print(sorted(m for m in ('torch', 'streamlit', 'pandas', 'scipy.stats', "
-        "'plotly.graph_objects', 'core.reports') if m in sys.modules))"
+        "'plotly.graph_objects', 'core.analysis.reports') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(
-        sorted(["torch", "pandas", "scipy.stats", "plotly.graph_objects", "core.reports"])
+        sorted(["torch", "pandas", "scipy.stats", "plotly.graph_objects", "core.analysis.reports"])
     )
-    assert set(warmup.MODULES) >= {"scipy.stats", "core.reports"}
+    assert set(warmup.MODULES) >= {"scipy.stats", "core.analysis.reports"}
 
 
 def test_main_is_streamlit_run_of_the_app_with_the_given_options(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from core.validation import ForgeLensError
+from core.base.validation import ForgeLensError
 from dashboard import stats
 
 

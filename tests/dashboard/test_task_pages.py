@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import RunStore
+from core.storage.store import RunStore
 from dashboard.text import unescape_markdown
 from tests.helpers.app import open_app
 from tests.helpers.stores import TEXT_PER_CLASS
@@ -17,7 +17,7 @@ PAGES = ("home", "accuracy", "gap", "projection", "compare", "run")
 
 @pytest.fixture(scope="module")
 def reward_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from core.experiment import run_sweep
+    from core.run.sweep import run_sweep
     from core.scenarios import build_scenario
 
     root = tmp_path_factory.mktemp("reward_store")
@@ -38,9 +38,9 @@ def reward_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def qa_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from core.experiment import run_sweep
+    from core.run.sweep import run_sweep
     from core.scenarios import build_scenario
-    from core.tasks.qa.data import load_squad_json
+    from core.scenarios.squad_data import load_squad_json
     from core.tasks.qa.tiny import make_tiny_qa_model, write_toy_squad
 
     root = tmp_path_factory.mktemp("qa_store")

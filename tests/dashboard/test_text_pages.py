@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import RunStore
+from core.storage.store import RunStore
 from dashboard.text import quote_markdown, unescape_markdown
 from tests.helpers.app import open_app
 

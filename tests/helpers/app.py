@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import RUNS_ENV
+from core.storage.store import RUNS_ENV
 from dashboard import live_chart
 from dashboard.navigation import PageSpec
 

@@ -18,7 +18,7 @@ from benchmarks.bench_browser import (  # noqa: F401 - one set of browser flags,
     CHROMIUM_ARGS,
     free_port,
 )
-from core.store import RUNS_ENV
+from core.storage.store import RUNS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.embeddings import residual_factors
+from core.selection.embeddings import residual_factors
 from core.selection.kmeanspp import _draw_centre
 
 

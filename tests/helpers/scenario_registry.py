@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import backbones, hparams
+from core.base import hparams
+from core.nn import backbones
 from core.scenarios import SCENARIOS, scenario_file
 
 

@@ -11,7 +11,7 @@ sum_i a_{h,i} z_i, one term per token. Per the paper's formula:
   = (1/L) sum_i sign(a_{h,i}) z_i: each token's gradient rescaled to its feature norm |z_i|
   (the norm of d f_{h,i} / d w_h). sign(a_{h,i}) is -1 at yhat_h and +1 elsewhere, its exact
   value (p_i > 0) even where a float softmax underflows to 0 (the limit rule of
-  ``core.embeddings``); with L = 1 the residual is 0 and so is the term.
+  ``core.selection.embeddings``); with L = 1 the residual is 0 and so is the term.
 - ``badge``: the same without the rescaling: Cat over h of (1/L) sum_i a_{h,i} z_i, the mean
   per-token gradient (the bias gradient sum_i a_{h,i} is 0).
 - ``coreset``: the pooled sequence state (1/L) sum_i z_i.
@@ -32,8 +32,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.embeddings import SPACES, EmbeddingSpace, PoolEmbedding, _as_matrix, residual_factors
-from core.validation import ForgeLensError, check_choice, check_finite
+from core.base.validation import ForgeLensError, check_choice, check_finite
+from core.selection.embeddings import (
+    SPACES,
+    EmbeddingSpace,
+    PoolEmbedding,
+    _as_matrix,
+    residual_factors,
+)
 
 _BLOCKS = ("coreset", "forge", "badge")
 
@@ -102,7 +108,7 @@ class QAPoolEmbedding(PoolEmbedding):
     def from_arrays(
         cls, z: Any, logits: Any, *, device: Any = None, dtype: torch.dtype = torch.float32
     ) -> QAPoolEmbedding:
-        from core.device import resolve_device
+        from core.base.device import resolve_device
 
         z = _as_matrix("z", z, "(N, 5D): Cat(pooled, forge, badge) per question")
         logits = _as_matrix("logits", logits, "(N, 2)")

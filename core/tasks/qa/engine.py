@@ -4,10 +4,10 @@ The source model is the given ``AutoModelForQuestionAnswering`` as it is (the pa
 a DistilBERT already fine-tuned on SQuAD). One pass over the target pool gives the embeddings
 of ``core.tasks.qa.embeddings`` (stored once per pool, N x 5D); a selector picks k questions;
 adaptation fine-tunes a copy on them with their true spans, every batch half selected target and
-half source questions (``core.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains
+half source questions (``core.nn.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains
 everything (dropout on), ``head`` only ``qa_outputs`` on the frozen encoder's states. Records are
 those of every task: loss = mean of the start and end cross-entropies with the true span, r, gaps
-of nearest selected neighbours per space (``core.records``), written in the common run layout;
+of nearest selected neighbours per space (``core.records.gaps``), written in the common run layout;
 the ``accuracy`` column is exact match and an ``f1`` column is added.
 """
 
@@ -27,17 +27,12 @@ import pandas as pd
 import torch
 
 from core import selection
-from core.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
-from core.device import resolve_device
-from core.hparams import HParams, hparams_for
-from core.optimizers import adaptation_optimizer
-from core.records import pair_table, summary_table
-from core.scenarios.squad_files import QAScenario
-from core.store import RUN_FORMAT_VERSION, RunStore, config_id
-from core.tasks import get_task
-from core.tasks.qa.embeddings import batch_embeddings, pool_arrays
-from core.tasks.qa.metrics import exact_match, f1_score
-from core.tasks.qa.model import (
+from core.base.device import resolve_device
+from core.base.hparams import HParams, hparams_for
+from core.base.validation import ForgeLensError, check_choice, check_fraction
+from core.nn.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
+from core.nn.optimizers import adaptation_optimizer
+from core.nn.qa_model import (
     answer_text,
     best_spans,
     forward_states,
@@ -45,7 +40,13 @@ from core.tasks.qa.model import (
     qa_head,
     span_loss,
 )
-from core.validation import ForgeLensError, check_choice, check_fraction
+from core.records.gaps import pair_table, summary_table
+from core.scenarios.squad_files import QAScenario
+from core.storage.atomic import config_id
+from core.storage.store import RUN_FORMAT_VERSION, RunStore
+from core.tasks import get_task
+from core.tasks.qa.embeddings import batch_embeddings, pool_arrays
+from core.tasks.qa.metrics import exact_match, f1_score
 
 Progress = Callable[[dict[str, Any]], None]
 EVAL_SPLITS = ("target_pool", "target_val", "target_test")

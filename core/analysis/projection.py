@@ -1,0 +1,116 @@
+"""2-D UMAP views of a pool in a chosen embedding space, computed once and cached on disk.
+
+The k-nearest-neighbour graph is built here in the factored form of each space (chunks of rows
+against the whole pool, O(chunk * N) memory, never N x N, never N x C*D) and handed to UMAP as
+``precomputed_knn``; UMAP then only lays the graph out. The raw features given to UMAP are z,
+used by UMAP solely to place disconnected components relative to each other.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from core.base.validation import check_choice
+from core.storage.atomic import write_parquet_atomic
+from core.storage.integrity import check_file, quarantine, seal
+from core.storage.store import RunStore
+from core.tasks import task_of
+
+if TYPE_CHECKING:  # reading a cached layout (the UMAP page) must not load torch
+    from core.selection.embeddings import PoolEmbedding
+
+PROJECTION_SPACES = ("z", "badge", "forge")
+_SPACE_OF = {"z": "coreset", "badge": "badge", "forge": "forge"}
+
+
+def knn_graph(
+    pool: PoolEmbedding, space: str, k: int = 15, chunk_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours (self first) of every pool point in ``space``, chunked."""
+    import torch
+
+    check_choice("space", space, PROJECTION_SPACES)
+    embedding = pool.space(_SPACE_OF[space])
+    sq = embedding.sq_norms()
+    k = min(k, pool.n)
+    indices = np.empty((pool.n, k), dtype=np.int64)
+    distances = np.empty((pool.n, k), dtype=np.float32)
+    for start in range(0, pool.n, chunk_size):
+        rows = np.arange(start, min(start + chunk_size, pool.n))
+        inner = embedding.inner(rows).T  # (chunk, N)
+        d2 = (sq[rows, None] + sq[None, :] - 2 * inner).clamp_min_(0)
+        d2[torch.arange(len(rows)), torch.as_tensor(rows, device=d2.device)] = -1.0  # self first
+        values, found = torch.topk(d2, k, dim=1, largest=False)
+        indices[rows] = found.cpu().numpy()
+        distances[rows] = values.clamp_min(0).sqrt().cpu().numpy()
+    return indices, distances
+
+
+def compute_umap(
+    pool: PoolEmbedding, z: np.ndarray, space: str, *, n_neighbors: int = 15, seed: int = 0
+) -> pd.DataFrame:
+    """UMAP layout of the pool in ``space`` (z, badge or forge): DataFrame[idx, x, y]."""
+    import umap  # deferred: importing umap compiles numba code
+
+    indices, distances = knn_graph(pool, space, k=n_neighbors)
+    reducer = umap.UMAP(
+        n_neighbors=indices.shape[1],
+        precomputed_knn=(indices, distances),
+        random_state=seed,
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layout = reducer.fit_transform(np.asarray(z, dtype=np.float32))
+    return pd.DataFrame(
+        {
+            "idx": np.arange(pool.n, dtype=np.int64),
+            "x": layout[:, 0].astype(np.float64),
+            "y": layout[:, 1].astype(np.float64),
+        }
+    )
+
+
+def _read_layout(path: Path, n: int | None) -> tuple[pd.DataFrame | None, str | None]:
+    """(layout, None) for an intact cache; (None, reason) for a damaged one."""
+    reason = check_file(path)
+    if reason is not None:
+        return None, reason
+    try:
+        layout = pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
+        return None, f"{path.name} unreadable ({type(error).__name__})"
+    if (
+        list(layout.columns) != ["idx", "x", "y"]
+        or (n is not None and len(layout) != n)
+        or not np.isfinite(layout[["x", "y"]].to_numpy()).all()
+    ):
+        return None, f"{path.name} does not hold a whole layout of the pool"
+    return layout, None
+
+
+def umap_2d(store: RunStore, pool_id: str, space: str) -> pd.DataFrame:
+    """The pool's cached 2-D UMAP in ``space``; computed and stored on first use.
+
+    The cache carries a checksum (``core.storage.integrity.seal``); a damaged one is quarantined and
+    computed again.
+    """
+    check_choice("space", space, PROJECTION_SPACES)
+    path = store.pool_dir(pool_id) / f"umap_{space}.parquet"
+    if path.is_file():
+        n = store.load_pool_meta(pool_id).get("n")
+        layout, reason = _read_layout(path, n if isinstance(n, int) else None)
+        if layout is not None:
+            return layout
+        quarantine(path, store.root, kind="umap", reason=f"pool {pool_id}: {reason}")
+    z, logits = store.load_embeddings(pool_id)
+    pool = task_of(store.load_pool_meta(pool_id)).pool_embedding(z, logits, device="cpu")
+    layout = compute_umap(pool, z, space)
+    write_parquet_atomic(path, layout)
+    seal(path)
+    return layout

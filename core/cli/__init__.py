@@ -1,0 +1,1 @@
+"""Layer 9, the top: ``python -m core`` (argument parsing and the commands)."""

@@ -1,0 +1,532 @@
+"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward`. Sweeps run headless into
+the run store.
+
+Every argument is checked against ``core.base.params`` before torch (or anything heavy) is imported:
+bad input exits with status 2 within a second, with a message naming the parameter, the value
+and what is allowed, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.analysis.constraints import TABLE_CONSTRAINTS
+from core.base.device import DEVICE_CHOICES
+from core.base.params import validate_params
+from core.base.splits import ACCURACY_SPLITS
+from core.base.validation import ForgeLensError
+from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, check_sweep
+
+T = TypeVar("T")
+
+
+def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list[T]]:
+    def parse(text: str) -> list[T]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"--{name}={text!r} is empty; give {what}")
+        try:
+            return [kind(item) for item in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--{name}={text!r} is not a comma-separated list of {what}"
+            ) from None
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    """The CLI's arguments; its defaults come from the registries and ``core.base.params``."""
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.selection import default_methods
+
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
+    run.add_argument(
+        "--scenario", default=DEFAULT_SCENARIO, help="scenario name (python -m core list)"
+    )
+    run.add_argument(
+        "--scenario-file",
+        default=None,
+        help="a TOML file declaring a scenario from your own data (README: 'Your "
+        "own data'); it is checked, saved into the run store and run",
+    )
+    run.add_argument(
+        "--methods",
+        type=_csv("methods", str, "selector names"),
+        help="selector names (python -m core list), installed plugins or "
+        "package.module:ClassName of your own Selector subclass",
+        default=list(default_methods()),
+    )
+    run.add_argument(
+        "--budgets",
+        type=_csv("budgets", float, "fractions in (0, 1]"),
+        default=list(DEFAULT_BUDGETS),
+    )
+    run.add_argument(
+        "--seeds", type=_csv("seeds", int, "non-negative integers"), default=list(DEFAULT_SEEDS)
+    )
+    run.add_argument(
+        "--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)"
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        help=f"{', '.join(DEVICE_CHOICES)} (CUDA when present) or cuda:N",
+    )
+    run.add_argument(
+        "--adaptation",
+        default=None,
+        help="full (fine-tune everything, the paper's setting) or head (train only "
+        "the last linear layer on cached features); default: the scenario's "
+        "(head for pretrained backbones, full otherwise)",
+    )
+    run.add_argument(
+        "--loss",
+        default=None,
+        help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
+        "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
+        "in the run config",
+    )
+    run.add_argument(
+        "--hparams",
+        default="default",
+        help="hyper-parameter preset: default, or paper (the paper's section 6 "
+        "adaptation recipe); recorded in the run config",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one hyper-parameter (repeatable), e.g. --set adapt_lr=1e-4",
+    )
+    run.add_argument(
+        "--progress", default=None, help="also append progress events as JSON lines to this file"
+    )
+    run.add_argument(
+        "--no-umap",
+        action="store_true",
+        help="skip precomputing the pool's UMAP views after the sweep",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    from core.run.executors import add_arguments as add_executor_arguments
+
+    add_executor_arguments(run)  # --executor, --jobs, --address (issue 13)
+
+    listing = commands.add_parser("list", help="list scenarios and selectors")
+    listing.add_argument(
+        "--damaged",
+        action="store_true",
+        help="instead list the runs, pools and caches of the store that failed "
+        "verification and were quarantined",
+    )
+    listing.add_argument("--out", default=None, help="run store folder (with --damaged)")
+
+    clean = commands.add_parser(
+        "clean",
+        help="remove staging folders that dead writers left "
+        "behind, on any machine sharing the store",
+    )
+    clean.add_argument("--out", default=None, help="run store folder")
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="bring runs of an older run format to the current one (results kept, run ids change)",
+    )
+    upgrade.add_argument("--out", default=None, help="run store folder")
+
+    from core.cli.files import add_parsers as add_file_parsers
+
+    add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
+
+    table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
+    table.add_argument("--out", default=None, help="run store folder")
+    table.add_argument("--scenario", default=None, help="only runs of this scenario")
+    table.add_argument("--split", default="test", help=", ".join(ACCURACY_SPLITS))
+    table.add_argument(
+        "--adaptation", default=None, help="only runs with this adaptation mode (full or head)"
+    )
+    table.add_argument(
+        "--kind",
+        default="all",
+        help="accuracy, correlation, theory, or all (accuracy and correlation)",
+    )
+    return parser
+
+
+class ProgressReporter:
+    """Progress bars per stage on stderr, and optionally JSON lines for the dashboard."""
+
+    def __init__(self, path: str | None, quiet: bool) -> None:
+        self.path = Path(path) if path else None
+        self.quiet = quiet
+        self.bar = None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        event = {"time": time.time(), **event}
+        if self.path:
+            with self.path.open(
+                "a"
+            ) as handle:  # one short line per append: readers see whole lines
+                handle.write(json.dumps(event, default=str) + "\n")
+        if self.quiet:
+            return
+        if "estimate_seconds" in event and (
+            "n_runs" not in event or event["run_index"] == 0 or event["estimate_seconds"] >= 10
+        ):
+            # expected durations of long steps are worth a line of their own
+            text = f"[{event['stage']}] {event.get('message', '')}"
+            if self.bar is not None:
+                self.bar.write(text, file=sys.stderr)
+            else:
+                print(text, file=sys.stderr)
+            return
+        if "n_runs" not in event:
+            print(f"[{event['stage']}] {event.get('message', '')}", file=sys.stderr)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event["n_runs"], unit="run", file=sys.stderr)
+        self.bar.set_description(
+            f"{event['stage']:>7} {event['method']} {event['budget']:g} s{event['seed']}"
+        )
+        if event["stage"] == "done":
+            self.bar.update(1)
+
+    def close(self, message: str, ok: bool = True) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.path:
+            with self.path.open("a") as handle:
+                handle.write(
+                    json.dumps(
+                        {
+                            "time": time.time(),
+                            "stage": "finished" if ok else "failed",
+                            "message": message,
+                            "done": True,
+                        }
+                    )
+                    + "\n"
+                )
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings as hyper-parameter overrides, typed like the HParams fields."""
+    from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ForgeLensError(f"--set {item!r} is not NAME=VALUE, e.g. --set adapt_lr=1e-4")
+        try:
+            out[name] = (
+                int(value)
+                if name in INT_FIELDS
+                else float(value)
+                if name in FLOAT_FIELDS
+                else value
+            )
+        except ValueError:
+            raise ForgeLensError(f"--set {item!r}: {name} needs a number, got {value!r}") from None
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.selection.plugins import is_spec
+
+    validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
+    args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
+    if any(is_spec(method) for method in args.methods):  # imports the user's selector module
+        from core.selection import resolve_methods
+
+        args.methods = resolve_methods(args.methods)
+    validate_params(RUN_CONSTRAINTS, vars(args))
+    from core.run.executors import check_executor
+
+    check_executor(args.executor, args.jobs, args.address)
+    sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
+    from core.base.hparams import hparams_for  # standard library only
+
+    overrides = _overrides(args.set)
+    if args.loss is not None:
+        overrides["adapt_loss"] = args.loss
+    hparams = hparams_for(sweep.scenario, args.hparams, **overrides)
+    # everything is checked: only now load torch and the engine
+    from core.base.device import resolve_device
+    from core.run.sweep import run_checked_sweep
+
+    device = resolve_device(args.device)
+    reporter = ProgressReporter(args.progress, args.quiet)
+    started = time.perf_counter()
+    try:
+        run_ids = run_checked_sweep(
+            sweep,
+            root=args.out,
+            device=device,
+            progress=reporter,
+            hparams=hparams,
+            executor=args.executor,
+            jobs=args.jobs,
+            address=args.address,
+        )
+        if not args.no_umap:
+            _precompute_umaps(args.out, run_ids, reporter)
+    except BaseException as error:
+        reporter.close(f"{type(error).__name__}: {error}", ok=False)
+        raise
+    seconds = time.perf_counter() - started
+    reporter.close(f"{len(run_ids)} runs in {seconds:.1f} s")
+    print(
+        f"{len(run_ids)} runs of {sweep.scenario} ({sweep.adaptation} adaptation) in "
+        f"{seconds:.1f} s; browse them with `make run` or "
+        f"`python -m core table --scenario {sweep.scenario}`"
+    )
+    return 0
+
+
+def _scenario_from_files(args: argparse.Namespace) -> str | None:
+    """Register the run store's saved scenario files and ``--scenario-file`` (checked, then
+    saved there too); returns the latter's name."""
+    from core.scenarios import DEFAULT_SCENARIO
+    from core.scenarios.scenario_file import register_store_scenarios, use_scenario_file
+
+    register_store_scenarios(args.out)
+    if args.scenario_file is None:
+        return None
+    name = use_scenario_file(args.scenario_file, args.out)
+    if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
+        raise ForgeLensError(
+            f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
+            "disagree; allowed: one of them"
+        )
+    return name
+
+
+def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: ProgressReporter) -> None:
+    from core.analysis.projection import PROJECTION_SPACES, umap_2d
+    from core.storage.store import RunStore
+
+    store = RunStore(root)
+    pool_ids = sorted({store.load_config(run_id)["pool_id"] for run_id in run_ids})
+    for pool_id in pool_ids:
+        for space in PROJECTION_SPACES:
+            report({"stage": "umap", "message": f"UMAP of pool {pool_id} in {space} space"})
+            umap_2d(store, pool_id, space)
+
+
+def _damaged(root: str | None) -> int:
+    """Verify every run and pool of the store; print what is quarantined. Exit 1 if any."""
+    import datetime
+
+    from core.storage.store import POOLS, RunStore
+
+    store = RunStore(root)
+    store.run_ids()  # verifies every run (quarantining the damaged ones)
+    pools = store.root / POOLS
+    for folder in sorted(pools.iterdir()) if pools.is_dir() else []:
+        if folder.is_dir() and not folder.name.startswith(("_", ".")):
+            store.has_pool(folder.name)
+    records = store.damaged()
+    unverified = store.unverified_run_ids()
+    if unverified:
+        print(f"{len(unverified)} run(s) predate checksums (format 1): structure checked only")
+    if not records:
+        print(f"no damaged runs, pools or caches in {store.root}")
+        return 0
+    print(
+        f"{len(records)} damaged item(s) in {store.root} (moved to _quarantine/, never "
+        "deleted; the next `core run` that needs them redoes them):"
+    )
+    for record in records:
+        when = datetime.datetime.fromtimestamp(float(record.get("quarantined") or 0))
+        print(
+            f"  {record.get('kind')} {record.get('id')}: {record.get('reason')} "
+            f"[{when:%Y-%m-%d %H:%M}] -> {record.get('moved_to') or 'left in place'}"
+        )
+    return 1
+
+
+def _clean(root: str | None) -> int:
+    from core.storage.store import STALE_SECONDS, RunStore
+
+    store = RunStore(root)
+    removed = store.remove_stale_staging(everywhere=True)
+    print(
+        f"removed {len(removed)} staging folder(s) of dead writers from {store.root} "
+        f"(any writer's older than {STALE_SECONDS // 60} min; this machine's dead ones)"
+    )
+    return 0
+
+
+def _list() -> int:
+    from core.scenarios import DEFAULT_SCENARIO, available, describe
+    from core.scenarios.scenario_file import register_store_scenarios
+    from core.selection import available as selectors
+
+    _, broken = register_store_scenarios(None)  # scenario files saved in the default run store
+    for file, error in broken.items():
+        print(f"saved scenario {file} cannot be used: {error}", file=sys.stderr)
+
+    print("scenarios:")
+    width = max(map(len, available()))
+    for name in available():
+        marker = " (default)" if name == DEFAULT_SCENARIO else ""
+        print(f"  {name:<{width}}  {describe(name)}{marker}")
+    print("selectors:")
+    for name in selectors():
+        print(f"  {name}")
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from core.run.sweep import upgrade_store
+    from core.storage.store import RUN_FORMAT_VERSION, RunStore
+
+    store = RunStore(args.out)
+    moved = upgrade_store(store)
+    print(f"{len(moved)} run(s) of {store.root} brought to run format {RUN_FORMAT_VERSION}")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    validate_params(TABLE_CONSTRAINTS, vars(args))
+    import pandas as pd
+
+    from core.analysis.reports import (
+        accuracy_long,
+        accuracy_matrix,
+        accuracy_summary,
+        correlation_summary,
+        theory_table,
+        with_settings,
+    )
+    from core.scenarios import SCENARIOS
+    from core.storage.store import RunStore
+    from core.tasks import get_task
+
+    store = RunStore(args.out)
+    runs = store.finished_runs()
+    if args.scenario is not None:
+        runs = runs[runs["scenario"] == args.scenario]
+    if args.adaptation is not None:
+        runs = runs[runs["adaptation"] == args.adaptation]
+    if runs.empty:
+        where = f" for scenario {args.scenario!r}" if args.scenario else ""
+        where += f" with {args.adaptation} adaptation" if args.adaptation else ""
+        print(f"no finished runs in {store.root}{where}; start one with `python -m core run`")
+        return 1
+    runs = with_settings(store, runs)
+    kinds = ("accuracy", "correlation") if args.kind == "all" else (args.kind,)
+    with pd.option_context(
+        "display.width",
+        250,
+        "display.max_columns",
+        40,
+        "display.max_rows",
+        1000,
+        "display.max_colwidth",
+        80,
+    ):
+        for label, group in runs.groupby("experiment_label", sort=True):
+            ids = group["run_id"].tolist()
+            print(f"\n######## {label} ({len(ids)} runs)")
+            if "accuracy" in kinds:
+                long = accuracy_long(store, ids)
+                part = long[(long["split"] == args.split) & (long["stage"] == "before")]
+                mode = group["adaptation"].iloc[0]
+                task = getattr(SCENARIOS.get(group["scenario"].iloc[0]), "task", None)
+                metric = get_task(task).metric if task else "accuracy"
+                print(
+                    f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
+                    "Δ: mean paired difference to random over the same seeds [95% t "
+                    "interval]; ≈: not distinguishable at this number of seeds; source-only: "
+                    f"{100 * part['accuracy'].mean():.2f}"
+                )
+                print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
+            if "correlation" in kinds:
+                corr = correlation_summary(store, ids)
+                print(
+                    "\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
+                    "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
+                    "pairs]"
+                )
+                for stat in ("pearson", "spearman"):
+                    view = corr.assign(
+                        value=[
+                            f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
+                            for m, lo, hi in zip(
+                                corr[stat], corr[f"{stat}_low"], corr[f"{stat}_high"], strict=True
+                            )
+                        ]
+                    )
+                    print(f"\n{stat}:")
+                    print(
+                        view[
+                            ["method", "budget", "space", "n_seeds", "value", f"{stat}_per_seed"]
+                        ].to_string(index=False)
+                    )
+            if "theory" in kinds:
+                table = theory_table(store, ids)
+                print(
+                    "\n== Theorem 4 and Proposition 2, per run and space (see README, "
+                    "'What the theorem needs')"
+                )
+                print(
+                    table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
+                    .round(4)
+                    .to_string(index=False)
+                )
+            from core.analysis.domain_report import domain_table
+
+            domains = domain_table(store, ids)
+            if not domains.empty:  # several target domains: labels and accuracy per domain
+                print("\n== by target domain, unselected pool accuracy in % (mean over seeds)")
+                print(domains.round(3).to_string(index=False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "list":
+            return _damaged(args.out) if args.damaged else _list()
+        if args.command == "clean":
+            return _clean(args.out)
+        if args.command == "upgrade":
+            return _upgrade(args)
+        if args.command in ("qa", "reward"):
+            from core.cli.files import run as run_files
+
+            return run_files(args, ProgressReporter(args.progress, args.quiet))
+        return _table(args)
+    except ForgeLensError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished runs are kept, the unfinished one will be redone",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The sweep's declared parameter constraints: `python -m core run`, the Run page, run_sweep.
+
+The one list of default budgets and seeds (default methods: ``core.selection.default_methods``).
+Checked with ``core.base.params.validate_params``; names come from the registries, so a
+selector registered later is allowed too. No torch or numpy: the CLI checks in milliseconds.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.base.device import DEVICE_CHOICES
+from core.base.hparams import ADAPTATION_MODES, LOSSES, PRESETS, default_adaptation
+from core.base.params import (
+    MAX_SEED,
+    Constraint,
+    Interval,
+    ListOf,
+    Options,
+    Pattern,
+    WritableDir,
+    WritableFile,
+    validate_params,
+)
+from core.scenarios import available as available_scenarios
+from core.selection import available as available_selectors
+
+# the sweep `python -m core run` performs without arguments
+DEFAULT_BUDGETS = (0.05, 0.1)
+DEFAULT_SEEDS = (0, 1, 2)
+
+SWEEP_CONSTRAINTS: dict[str, list[Constraint | None]] = {
+    "scenario": [Options(available_scenarios)],
+    "methods": [ListOf(Options(available_selectors))],
+    "budgets": [ListOf(Interval(numbers.Real, 0, 1, closed="right"))],
+    "seeds": [ListOf(Interval(numbers.Integral, 0, MAX_SEED))],
+    "adaptation": [None, Options(ADAPTATION_MODES)],
+}
+# what the CLI and the Run page add around a sweep
+RUN_CONSTRAINTS: dict[str, list[Constraint | None]] = {
+    **SWEEP_CONSTRAINTS,
+    "device": [Options(DEVICE_CHOICES), Pattern(r"cuda:\d+", "cuda:N")],
+    "out": [None, WritableDir()],
+    "progress": [None, WritableFile()],
+    "loss": [None, Options(LOSSES)],
+    "hparams": [None, Options(PRESETS)],
+}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep: every (method, budget, seed) of one scenario in one adaptation mode.
+    A budget is a fraction of the pool (``core.run.engine.budget_count`` turns it into picks)."""
+
+    scenario: str
+    methods: tuple[str, ...]
+    budgets: tuple[float, ...]
+    seeds: tuple[int, ...]
+    adaptation: str
+
+    @property
+    def grid(self) -> list[tuple[str, float, int]]:
+        """(method, budget, seed) in sweep order: budgets outermost, then methods, then seeds."""
+        return [(m, b, s) for b in self.budgets for m in self.methods for s in self.seeds]
+
+
+def check_sweep(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    adaptation: str | None = None,
+) -> Sweep:
+    """Validate a sweep against SWEEP_CONSTRAINTS; None adaptation -> the scenario's default."""
+    params = {
+        "scenario": scenario,
+        "methods": list(methods),
+        "budgets": list(budgets),
+        "seeds": list(seeds),
+        "adaptation": adaptation,
+    }
+    validate_params(SWEEP_CONSTRAINTS, params)
+    return Sweep(
+        scenario,
+        tuple(methods),
+        tuple(float(b) for b in budgets),
+        tuple(int(s) for s in seeds),
+        adaptation or default_adaptation(scenario),
+    )

@@ -1,0 +1,226 @@
+"""Where the runs of a sweep execute: this process, several local processes, or a Ray cluster.
+
+A sweep first prepares its pool once in the driver (``core.run.engine.prepare_pool``: the source
+model is trained or loaded and the pool embeddings are written to the run store); then every
+(method, budget, seed) is one task:
+
+- ``local`` (the default): in this process, one after the other; ``jobs`` > 1 runs them in that
+  many worker processes (spawned: no forked OpenMP state), each with cores / jobs torch threads.
+- ``ray``: each run is a Ray task (``num_cpus=1``; one GPU per task when the cluster has GPUs).
+  ``address`` None starts a local Ray instance; "auto" or "ray://host:10001" joins a cluster.
+  Every node must see the same code (the same checkout on the same path, which is put on the
+  workers' PYTHONPATH) and the run store on a shared file system.
+
+A worker re-opens the store, loads the cached source model and the stored pool embeddings (so the
+pool is prepared once and shared through the store), runs ``run_one`` and writes its run with the
+store's usual atomic rename and DONE marker: two writers never share a path, and a run another
+writer finished first is reused. Results do not depend on the executor: a task uses one torch
+thread under Ray, like the test suite, and the records are byte-identical to the local ones
+(tested). No torch import at module level: the CLI validates these options before loading torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.base.device import resolve_device
+from core.base.progress import Progress
+from core.base.validation import ForgeLensError, check_choice, check_int_range
+from core.storage.store import RunStore
+
+EXECUTORS = ("local", "ray")
+MAX_JOBS = 256
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def check_executor(executor: str, jobs: int = 1, address: str | None = None) -> tuple[str, int]:
+    """Validate the executor options (before any work): (executor, jobs)."""
+    check_choice("executor", executor, EXECUTORS)
+    jobs = check_int_range("jobs", jobs, 1, MAX_JOBS)
+    if address is not None and executor != "ray":
+        raise ForgeLensError(
+            f"address={address!r} was given with executor={executor!r}; "
+            "allowed: an address only with executor='ray'"
+        )
+    if jobs > 1 and executor != "local":
+        raise ForgeLensError(
+            f"jobs={jobs} was given with executor={executor!r}; allowed: jobs "
+            "only with executor='local' (Ray schedules its own workers)"
+        )
+    return executor, jobs
+
+
+def add_arguments(parser: Any) -> None:
+    """The executor options of ``python -m core run`` (argparse), kept here so the CLI edit is
+    one line."""
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=EXECUTORS,
+        help="local (this machine; see --jobs) or ray (one Ray task per run)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="local executor: number of worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="ray executor: cluster address (auto, ray://host:10001); default: "
+        "start a local Ray instance",
+    )
+
+
+# ---- one task -------------------------------------------------------------------------------
+_PREPARED: dict[tuple, Any] = {}  # per worker process: the prepared pool of each sweep
+
+
+def run_task(
+    root: str,
+    scenario: str,
+    method: str,
+    budget: float,
+    seed: int,
+    *,
+    device: str,
+    adaptation: str,
+    hparams: Any = None,
+    built: Any = None,
+    threads: int | None = None,
+) -> tuple[str, bool]:
+    """One (method, budget, seed) in this process: (run_id, reused). The pool is prepared once
+    per process and sweep (source model and embeddings read from the store)."""
+    import torch
+
+    from core.run.engine import prepare_pool, run_one  # loads torch: only in a worker
+
+    if threads:
+        torch.set_num_threads(threads)
+    store = RunStore(root)
+    torch_device = resolve_device(device)
+    key = (
+        root,
+        scenario,
+        str(torch_device),
+        adaptation,
+        repr(hparams),
+        None if built is None else repr(built.params),
+    )
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        _PREPARED[key] = prepare_pool(
+            store,
+            scenario,
+            device=torch_device,
+            hparams=hparams,
+            adaptation=adaptation,
+            scenario=built,
+        )
+    return run_one(
+        store, _PREPARED[key], method, budget, seed, device=torch_device, adaptation=adaptation
+    )
+
+
+# ---- executors ------------------------------------------------------------------------------
+def run_grid(
+    grid: Sequence[tuple[str, float, int]],
+    *,
+    scenario: str,
+    root: str | Path,
+    device: str,
+    adaptation: str,
+    hparams: Any = None,
+    built: Any = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    notify: Progress | None = None,
+) -> list[tuple[str, bool]]:
+    """Run every (method, budget, seed) of ``grid`` (pool already prepared in the store) on the
+    chosen executor; returns (run_id, reused) in grid order. ``notify`` gets one ``done`` event
+    per run as it finishes (with run_index, method, budget, seed)."""
+    executor, jobs = check_executor(executor, jobs, address)
+    root = str(Path(root).resolve())
+    notify = notify or (lambda event: None)
+    common = {"device": device, "adaptation": adaptation, "hparams": hparams, "built": built}
+    if executor == "ray":
+        return _run_ray(grid, scenario, root, common, address, notify)
+    return _run_processes(grid, scenario, root, common, jobs, notify)
+
+
+def _done(notify: Progress, grid: Sequence, index: int, result: tuple[str, bool]) -> None:
+    method, budget, seed = grid[index]
+    run_id, reused = result
+    notify(
+        {
+            "stage": "done",
+            "run_id": run_id,
+            "reused": reused,
+            "run_index": index,
+            "n_runs": len(grid),
+            "method": method,
+            "budget": budget,
+            "seed": seed,
+            "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}",
+        }
+    )
+
+
+def _run_processes(grid, scenario, root, common, jobs, notify) -> list[tuple[str, bool]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    results: list[tuple[str, bool] | None] = [None] * len(grid)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(grid)), mp_context=context) as pool:
+        futures = {
+            pool.submit(run_task, root, scenario, m, b, s, threads=threads, **common): i
+            for i, (m, b, s) in enumerate(grid)
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            _done(notify, grid, index, results[index])
+    return results  # type: ignore[return-value]
+
+
+def ray_runtime_env() -> dict[str, Any]:
+    """Ray workers import this checkout (same path on every node) and use one thread per task."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}
+
+
+def _run_ray(grid, scenario, root, common, address, notify) -> list[tuple[str, bool]]:
+    try:
+        import ray
+    except ImportError:
+        raise ForgeLensError(
+            "executor='ray' needs the ray package (pip install ray, pinned in requirements.txt)"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:  # else: the caller's ray.init (address, resources) is used as it is
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env=ray_runtime_env(),
+        )
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(run_task)
+        refs = [task.remote(root, scenario, m, b, s, threads=1, **common) for m, b, s in grid]
+        index_of = {ref: i for i, ref in enumerate(refs)}
+        results: list[tuple[str, bool] | None] = [None] * len(grid)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            index = index_of[ready[0]]
+            results[index] = ray.get(ready[0])
+            _done(notify, grid, index, results[index])
+        return results  # type: ignore[return-value]
+    finally:
+        if started_here:
+            ray.shutdown()

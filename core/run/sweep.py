@@ -1,0 +1,202 @@
+"""A sweep: every (method, budget, seed) of one scenario, validated once, its pool prepared
+once, its runs executed here or by an executor (``core.run.executors``) and stored.
+
+Also the store-format gate (a sweep never mixes run formats) and ``upgrade_store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from core import selection
+from core.base.device import resolve_device
+from core.base.hparams import HParams
+from core.base.progress import Progress, ignore
+from core.base.validation import ForgeLensError
+from core.run.constraints import Sweep, check_sweep
+from core.run.engine import prepare_pool, run_one
+from core.run.executors import check_executor, run_grid
+from core.scenarios import SCENARIOS, Scenario, load_scenario
+from core.storage.atomic import config_id
+from core.storage.store import RUN_FORMAT_VERSION, RunStore
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["check_store_format", "run_checked_sweep", "run_sweep", "upgrade_store"]
+
+
+def run_sweep(
+    scenario: str,
+    methods: Sequence[str],
+    budgets: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    root: str | None = None,
+    device: str = "auto",
+    adaptation: str | None = None,
+    progress: Progress | None = None,
+    hparams: HParams | None = None,
+    built: Scenario | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+) -> list[str]:
+    """Run every (method, budget, seed) of one scenario; returns the run ids in sweep order.
+
+    The public entry point: validates its arguments (``core.run.constraints.check_sweep``) once.
+    ``adaptation`` None means the scenario's default mode. ``built`` replaces the registered
+    scenario of that name by an already built one (e.g. a small slice for tests).
+    ``executor`` / ``jobs`` / ``address``: where the runs execute (``core.run.executors``); the pool
+    is prepared here first either way.
+    """
+    methods = selection.resolve_methods(methods)  # `package.module:Class` and installed plugins
+    sweep = check_sweep(scenario, methods, budgets, seeds, adaptation)
+    executor, jobs = check_executor(executor, jobs, address)
+    return run_checked_sweep(
+        sweep,
+        root=root,
+        device=resolve_device(device),
+        progress=progress,
+        hparams=hparams,
+        built=built,
+        executor=executor,
+        jobs=jobs,
+        address=address,
+    )
+
+
+def run_checked_sweep(
+    sweep: Sweep,
+    *,
+    root: str | None = None,
+    device: torch.device,
+    progress: Progress | None = None,
+    hparams: HParams | None = None,
+    built: Scenario | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+) -> list[str]:
+    """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
+    if getattr(SCENARIOS[sweep.scenario], "task", "classification") == "qa":  # its own engine
+        from core.tasks.qa.engine import run_qa_sweep
+
+        return run_qa_sweep(
+            built or load_scenario(sweep.scenario),
+            sweep.methods,
+            sweep.budgets,
+            sweep.seeds,
+            root=root,
+            device=str(device),
+            adaptation=sweep.adaptation,
+            progress=progress,
+            hparams=hparams,
+        )
+    store = RunStore(root)
+    check_store_format(store)
+    store.remove_stale_staging()
+    notify = progress or ignore
+    prepared = prepare_pool(
+        store,
+        sweep.scenario,
+        device=device,
+        hparams=hparams,
+        progress=notify,
+        adaptation=sweep.adaptation,
+        scenario=built,
+    )
+    grid = sweep.grid
+    if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.run.executors)
+        return [
+            run_id
+            for run_id, _ in run_grid(
+                grid,
+                scenario=sweep.scenario,
+                root=store.root,
+                device=str(device),
+                adaptation=sweep.adaptation,
+                hparams=hparams,
+                built=built,
+                executor=executor,
+                jobs=jobs,
+                address=address,
+                notify=notify,
+            )
+        ]
+    run_ids = []
+    for index, (method, budget, seed) in enumerate(grid):
+
+        def forward(
+            event: dict[str, Any],
+            index: int = index,
+            method: str = method,
+            budget: float = budget,
+            seed: int = seed,
+        ) -> None:
+            notify(
+                {
+                    **event,
+                    "run_index": index,
+                    "n_runs": len(grid),
+                    "method": method,
+                    "budget": budget,
+                    "seed": seed,
+                }
+            )
+
+        run_id, reused = run_one(
+            store,
+            prepared,
+            method,
+            budget,
+            seed,
+            device=device,
+            adaptation=sweep.adaptation,
+            progress=forward,
+        )
+        forward(
+            {
+                "stage": "done",
+                "run_id": run_id,
+                "reused": reused,
+                "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}",
+            }
+        )
+        run_ids.append(run_id)
+    return run_ids
+
+
+def check_store_format(store: RunStore) -> None:
+    """Refuse to add runs to a store holding runs of an older run format: their configs lack
+    what new run ids hash, so the same experiment would be stored twice. Says what to do."""
+    old = store.finished_runs()
+    old = old[old["format"] < RUN_FORMAT_VERSION]
+    if not old.empty:
+        raise ForgeLensError(
+            f"out={str(store.root)!r} holds {len(old)} run(s) in run format "
+            f"{int(old['format'].min())}; this ForgeLens writes format {RUN_FORMAT_VERSION}. "
+            f"Upgrade them with `python -m core upgrade --out {store.root}` (their results "
+            "stay, their ids change), or sweep into another --out"
+        )
+
+
+def upgrade_store(store: RunStore) -> list[tuple[str, str]]:
+    """Bring format-1 runs to the current run format: add the run format and the selector's
+    default parameters (what format-1 runs used) to each config, and move the run to its new id.
+    Returns (old id, new id) pairs. Results are untouched."""
+    moved = []
+    for row in store.finished_runs().itertuples(index=False):
+        if row.format >= RUN_FORMAT_VERSION or row.method not in selection.SELECTORS:
+            continue
+        info = store.load_config(row.run_id)
+        config = {
+            "format": RUN_FORMAT_VERSION,
+            "selector_params": selection.get_selector(row.method).get_params(),
+            **info["config"],
+        }
+        new_id = config_id(config)
+        store.move_run(row.run_id, new_id, {**info, "run_id": new_id, "config": config})
+        moved.append((row.run_id, new_id))
+    return moved
