@@ -29,6 +29,7 @@ from core.base.params import validate_params
 from core.base.progress import format_seconds
 from core.base.validation import ForgeLensError
 from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS
+from core.scenarios import scenario_entry
 from core.storage.atomic import config_id
 from core.storage.integrity import ID_PATTERN
 from core.storage.store import JOBS
@@ -153,6 +154,7 @@ def cli_command(
             "progress": str(progress),
         },
     )
+    scenario_entry(scenario, root)  # a built-in, or a scenario file saved in this store
     return [
         python or sys.executable,
         "-m",

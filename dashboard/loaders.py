@@ -188,12 +188,27 @@ def params_key(params: dict[str, Any] | None) -> str | None:
 
 
 @st.cache_resource(show_spinner="Loading the scenario…")
-def scenario(name: str, params: str | None = None):
-    """Scenario ``name``: the registered one, or built with the JSON ``params`` a run recorded
+def scenario(root: str, name: str, params: str | None = None):
+    """Scenario ``name`` as the store ``root`` knows it (a built-in or a scenario file saved
+    there), with its defaults or built with the JSON ``params`` a run recorded
     (``config["scenario_params"]``, a slice) so pool indices mean the same samples."""
-    from core.scenarios import build_scenario, load_scenario
+    from core.scenarios import scenario_entry
 
-    return load_scenario(name) if params is None else build_scenario(name, **json.loads(params))
+    entry = scenario_entry(name, root)
+    return entry.load() if params is None else entry.build(**json.loads(params))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def default_adaptation(root: str, name: str) -> str:
+    """The adaptation mode scenario ``name`` of the store ``root`` uses by default ("full" when
+    the scenario is no longer known there: its runs are still shown)."""
+    from core.base.validation import ForgeLensError
+    from core.scenarios import scenario_entry
+
+    try:
+        return scenario_entry(name, root).adaptation
+    except ForgeLensError:
+        return "full"
 
 
 def run_scenario_params(root: str, run_id: str) -> str | None:
@@ -203,10 +218,10 @@ def run_scenario_params(root: str, run_id: str) -> str | None:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def thumbnails(
-    scenario_name: str, indices: tuple[int, ...], params: str | None = None
+    root: str, scenario_name: str, indices: tuple[int, ...], params: str | None = None
 ) -> list[Any]:
     """Target-pool previews (PIL images, or text for text scenarios) for ``indices``."""
-    data = scenario(scenario_name, params)
+    data = scenario(root, scenario_name, params)
     return [data.preview("target_pool", int(i)) for i in indices]
 
 
@@ -223,7 +238,7 @@ def store_previews(root: str, pool_id: str, scenario_name: str, params: str | No
     """Write the pool's previews once (stores made before previews were stored with pools)."""
     from core.records.previews import write_previews
 
-    write_previews(get_store(root), pool_id, scenario(scenario_name, params))
+    write_previews(get_store(root), pool_id, scenario(root, scenario_name, params))
     pool_previews.clear()
 
 

@@ -2,8 +2,8 @@
 
 It checks the data live as the user types (domains found, classes per domain, counts and
 problems, from ``core.scenarios``' scans: no image is decoded), shows the TOML it will save and
-saves it into the run store (``core.scenarios.scenario_file.save_table``), after which the
-scenario appears in every scenario list: ``scenario_names`` registers the store's saved files.
+saves it into the run store (``core.scenarios.file_builders.save_table``), after which the
+scenario appears in every scenario list of that store (``core.scenarios.available(root)``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from core.base.validation import ForgeLensError
-from core.scenarios import available
-from core.scenarios.scenario_file import (
-    IMAGE_BACKBONES,
-    register_store_scenarios,
-    save_table,
-    to_toml,
-)
+from core.scenarios import available, saved_scenarios
+from core.scenarios.scenario_file import IMAGE_BACKBONES, to_toml
 
 JUST_SAVED = "fl_scenario_form_saved"
 KIND_TITLES = {
@@ -31,12 +26,12 @@ KIND_TITLES = {
 
 
 def scenario_names(root: str) -> list[str]:
-    """Built-in scenarios, then the ones saved in the run store (registered here); a saved
-    file that no longer loads is reported once under the list."""
-    _, errors = register_store_scenarios(root)
+    """Built-in scenarios, then the ones saved in the run store; a saved file that no longer
+    reads is reported once under the list."""
+    _, errors = saved_scenarios(root)
     for file, error in errors.items():
         st.caption(f"Saved scenario `{file}` cannot be used: {error}")
-    return list(available())
+    return list(available(root))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -203,6 +198,8 @@ def render(root: str) -> str | None:
         ):
             try:
                 with st.spinner("Checking the data…"):
+                    from core.scenarios.file_builders import save_table  # loads torch
+
                     saved = save_table(root, data)
             except ForgeLensError as error:
                 st.error(str(error))

@@ -93,7 +93,7 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
         )
         part = runs[runs["scenario"] == scenario]
         mode = st.session_state.get(f"{session.ADAPTATION}::{scenario}")
-        mode, part = _adaptation_filter(scenario, part, draw=False, chosen=mode)
+        mode, part = _adaptation_filter(root, scenario, part, draw=False, chosen=mode)
         methods = st.session_state.get(f"{session.METHODS}::{scenario}")
         seeds = st.session_state.get(f"{session.SEEDS}::{scenario}")
         if methods is not None:
@@ -117,7 +117,7 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
             help="Runs are grouped by the data scenario they adapted to; the newest comes first.",
         )
         part = runs[runs["scenario"] == scenario]
-        mode, part = _adaptation_filter(scenario, part)
+        mode, part = _adaptation_filter(root, scenario, part)
         part = _experiment_filter(scenario, mode, part)
         methods = method_order(part["method"])
         chosen = _linked_multiselect(
@@ -147,16 +147,18 @@ ADAPTATION_TITLES = {"full": "full fine-tuning", "head": "last layer only (head)
 
 
 def _adaptation_filter(
-    scenario: str, part: pd.DataFrame, *, draw: bool = True, chosen: str | None = None
+    root: str,
+    scenario: str,
+    part: pd.DataFrame,
+    *,
+    draw: bool = True,
+    chosen: str | None = None,
 ) -> tuple[str, pd.DataFrame]:
     """Keep one adaptation mode: head and full runs answer different questions and are never
     averaged together. A radio appears only when the scenario has runs of several modes; it
-    starts on the scenario's default mode (``core.base.hparams.default_adaptation``) when
-    present."""
-    from core.base.hparams import default_adaptation
-
+    starts on the scenario's default mode (``loaders.default_adaptation``) when present."""
     modes = sorted(part["adaptation"].unique())
-    preferred = default_adaptation(scenario)
+    preferred = loaders.default_adaptation(root, scenario)
     mode = preferred if preferred in modes else modes[0]
     if not draw:
         mode = chosen if chosen in modes else mode
@@ -258,7 +260,7 @@ def _previews(source: SampleSource, indices: Sequence[int]) -> list[Any] | None:
             return stored
     try:
         with st.spinner(f"Loading the {what} of scenario {source.scenario}…"):
-            previews = loaders.thumbnails(source.scenario, indices, source.params)
+            previews = loaders.thumbnails(source.root, source.scenario, indices, source.params)
             if source.root and source.pool_id:  # next time, from the store
                 loaders.store_previews(source.root, source.pool_id, source.scenario, source.params)
             return previews

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.base.device import DEVICE_CHOICES
-from core.base.hparams import ADAPTATION_MODES, default_adaptation
+from core.base.hparams import ADAPTATION_MODES
 from core.selection import available as selectors
 from dashboard import access, health, jobs, loaders, scenario_form, widgets
 
@@ -32,7 +32,7 @@ scenario = left.selectbox(
 )
 modes = list(ADAPTATION_MODES)
 right.caption(
-    f"Default adaptation of {scenario}: **{default_adaptation(scenario)}**. Runs of "
+    f"Default adaptation of {scenario}: **{loaders.default_adaptation(root, scenario)}**. Runs of "
     "each mode are kept apart; the sidebar shows one mode at a time."
 )
 with st.form("sweep"):
@@ -40,7 +40,7 @@ with st.form("sweep"):
     adaptation = left.selectbox(
         "Adaptation",
         modes,
-        index=modes.index(default_adaptation(scenario)),
+        index=modes.index(loaders.default_adaptation(root, scenario)),
         key=f"run_adaptation::{scenario}",
         format_func=widgets.ADAPTATION_TITLES.get,
         help="full: fine-tune the whole model (the paper's setting; slow on a pretrained "

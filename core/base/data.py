@@ -95,6 +95,9 @@ class Scenario:
     # in ``domain_names`` (empty for the built-in scenarios, whose target is one domain)
     domain_names: tuple[str, ...] = ()
     domains: dict[str, np.ndarray] = field(default_factory=dict)
+    # a scenario file's own backbone (core.nn.local_backbones.local_backbone takes it): local
+    # weights or a model folder; empty for a backbone that ships in a package
+    backbone: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

@@ -8,7 +8,8 @@ An adaptation *epoch* is one pass over the selected target samples: with batches
 for k selected samples, and T = adapt_epochs * that.
 
 Pretrained backbones (``arch`` in PRETRAINED_FEATURE_DIMS, see ``core.nn.backbones``) fix
-``feature_dim``; their "source model" is the frozen backbone plus a linear head trained on the
+``feature_dim`` (a scenario file's own backbone, ``LOCAL_ARCH``, gives its size in its
+defaults); their "source model" is the frozen backbone plus a linear head trained on the
 source features with the ``source_*`` settings. ``ADAPTATION_MODES`` lists the adaptation modes
 and ``DEFAULT_ADAPTATION`` names each scenario's default one ("full" unless listed). Standard
 library only, so the CLI and the dashboard read these without loading torch or numpy.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -27,6 +29,8 @@ from core.base.validation import ForgeLensError, check_choice, check_int_range
 # 0: the size is read from the model ("hf-local": a user's Hugging Face folder)
 PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384, "hf-local": 0}
 ARCHITECTURES = ("cnn", "mlp", *PRETRAINED_FEATURE_DIMS)
+# a scenario file's own backbone (core.nn.local_backbones): its kind and a hash of its files
+LOCAL_ARCH = re.compile(r"(resnet18|resnet50|hf-cls|hf-mean)-[0-9a-f]{8}")
 OPTIMIZERS = ("sgd", "adam")
 # adaptation losses: cross-entropy, or the squared error ||f(x) - onehot(y)||^2 on the logits
 # that the paper's Theorem 4 assumes (see core.nn.models.loss_from_logits)
@@ -91,7 +95,8 @@ class HParams:
     eval_batch: int = 512
 
     def __post_init__(self) -> None:
-        check_choice("arch", self.arch, ARCHITECTURES)
+        if not LOCAL_ARCH.fullmatch(str(self.arch)):
+            check_choice("arch", self.arch, ARCHITECTURES)
         check_choice("source_optimizer", self.source_optimizer, OPTIMIZERS)
         check_choice("adapt_optimizer", self.adapt_optimizer, OPTIMIZERS)
         check_choice("adapt_loss", self.adapt_loss, LOSSES)
@@ -132,7 +137,7 @@ class HParams:
     def pretrained(self) -> bool:
         """True when the backbone is a frozen pretrained one (only the head is trained on
         source)."""
-        return self.arch in PRETRAINED_FEATURE_DIMS
+        return self.arch in PRETRAINED_FEATURE_DIMS or LOCAL_ARCH.fullmatch(self.arch) is not None
 
     def source_params(self) -> dict[str, Any]:
         """The fields that decide the source model (its cache key)."""
@@ -255,7 +260,11 @@ def hparams_for(scenario: str, preset: str = "default", **overrides: Any) -> HPa
     """Defaults for ``scenario`` (``preset`` "default", or "paper": the paper's section 6
     adaptation recipe, see ``paper_recipe``) with ``overrides`` applied (unknown keys are an
     error). The preset's name is recorded in the ``preset`` field."""
-    base = DEFAULTS[check_choice("scenario", scenario, DEFAULTS)]
+    return with_preset(DEFAULTS[check_choice("scenario", scenario, DEFAULTS)], preset, **overrides)
+
+
+def with_preset(base: HParams, preset: str = "default", **overrides: Any) -> HParams:
+    """``base`` (a scenario's defaults) under ``preset`` with ``overrides`` (``hparams_for``)."""
     check_choice("preset", preset, PRESETS)
     known = {f.name for f in fields(HParams)}
     unknown = sorted(set(overrides) - known)
@@ -266,19 +275,3 @@ def hparams_for(scenario: str, preset: str = "default", **overrides: Any) -> HPa
         )
     recipe = paper_recipe(base) if preset == "paper" else {}
     return replace(base, **{**recipe, "preset": preset, **overrides})
-
-
-def register_architecture(name: str, feature_dim: int) -> None:
-    """Allow pretrained backbone ``name`` (giving ``feature_dim``-d z) as ``arch``; used by
-    scenario files that bring their own weights (``core.nn.local_backbones``)."""
-    global ARCHITECTURES
-    PRETRAINED_FEATURE_DIMS[name] = int(feature_dim)
-    if name not in ARCHITECTURES:
-        ARCHITECTURES = (*ARCHITECTURES, name)
-
-
-def register_defaults(scenario: str, hp: HParams, adaptation: str = "head") -> None:
-    """Hyper-parameter defaults and default adaptation mode of a scenario registered at run
-    time (a scenario file)."""
-    DEFAULTS[scenario] = hp
-    DEFAULT_ADAPTATION[scenario] = adaptation

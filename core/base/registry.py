@@ -2,8 +2,9 @@
 
 Listing names, checking membership and validating input need no import of the classes (and so
 no torch): the CLI checks ``--methods`` and ``--scenario`` in milliseconds. Insertion order is
-the display order. ``register`` adds a class at run time (a plugin); a class it adds is
-resolved already.
+the display order. Built-in entries never change after import: ``add`` only takes new names
+(a selector plugin the process asked for), and a ``frozen`` registry (the built-in scenarios)
+takes none.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ T = TypeVar("T")
 class Registry(Mapping[str, T], Generic[T]):
     """``kind`` names -> classes; ``entries`` maps each name to a class or "module:Class"."""
 
-    def __init__(self, kind: str, entries: Mapping[str, type | str]) -> None:
+    def __init__(self, kind: str, entries: Mapping[str, type | str], *, frozen: bool = False):
         self.kind = kind
+        self.frozen = frozen
         self._entries: dict[str, type | str] = dict(entries)
 
     def __getitem__(self, name: str) -> T:
@@ -54,6 +56,8 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def add(self, name: str, entry: type | str) -> None:
         """Register ``entry`` (a class or "module:Class") under a new ``name``."""
+        if self.frozen:
+            raise ForgeLensError(f"the {self.kind} registry holds the built-ins only")
         if not isinstance(name, str) or not name:
             raise ForgeLensError(
                 f"{self.kind} name={name!r} is not allowed; allowed: a non-empty string"
@@ -62,15 +66,6 @@ class Registry(Mapping[str, T], Generic[T]):
             raise ForgeLensError(
                 f"{self.kind} name {name!r} is already registered; allowed: a new "
                 f"name, not one of {', '.join(self._entries)}"
-            )
-        self._entries[name] = entry
-
-    def replace(self, name: str, entry: type | str) -> None:
-        """Register ``entry`` again under an existing ``name`` (a scenario file that changed)."""
-        if name not in self._entries:
-            raise ForgeLensError(
-                f"{self.kind} name {name!r} is not registered; allowed: one of "
-                f"{', '.join(self._entries)}"
             )
         self._entries[name] = entry
 

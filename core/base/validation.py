@@ -41,7 +41,8 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     allowed = list(allowed)
     if value not in allowed:
         raise ForgeLensError(
-            f"{name}={value!r} is not known; allowed: {', '.join(map(str, allowed))}"
+            f"{name}={value!r} is not known{suggest(value, map(str, allowed))}; "
+            f"allowed: {', '.join(map(str, allowed))}"
         )
     return value
 
@@ -86,3 +87,13 @@ def check_columns(name: str, frame: Any, columns: Iterable[str]) -> Any:
     if missing:
         raise ForgeLensError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
     return frame
+
+
+def suggest(value: Any, names: Iterable[str]) -> str:
+    """ " (did you mean 'x'?)" for the registered name closest to a refused ``value``, else ""."""
+    import difflib
+
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(n) for n in names], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -259,13 +259,13 @@ def _run(args: argparse.Namespace) -> int:
     from core.run.executors import check_executor
 
     check_executor(args.executor, args.jobs, args.address)
-    sweep = check_sweep(args.scenario, args.methods, args.budgets, args.seeds, args.adaptation)
-    from core.base.hparams import hparams_for  # standard library only
-
+    sweep = check_sweep(
+        args.scenario, args.methods, args.budgets, args.seeds, args.adaptation, root=args.out
+    )
     overrides = _overrides(args.set)
     if args.loss is not None:
         overrides["adapt_loss"] = args.loss
-    hparams = hparams_for(sweep.scenario, args.hparams, **overrides)
+    hparams = sweep.scenario.hparams(args.hparams, **overrides)
     # everything is checked: only now load torch and the engine
     from core.base.device import resolve_device
     from core.run.sweep import run_checked_sweep
@@ -292,22 +292,22 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     reporter.close(f"{len(run_ids)} runs in {seconds:.1f} s")
     print(
-        f"{len(run_ids)} runs of {sweep.scenario} ({sweep.adaptation} adaptation) in "
+        f"{len(run_ids)} runs of {sweep.scenario.name} ({sweep.adaptation} adaptation) in "
         f"{seconds:.1f} s; browse them with `make run` or "
-        f"`python -m core table --scenario {sweep.scenario}`"
+        f"`python -m core table --scenario {sweep.scenario.name}`"
     )
     return 0
 
 
 def _scenario_from_files(args: argparse.Namespace) -> str | None:
-    """Register the run store's saved scenario files and ``--scenario-file`` (checked, then
-    saved there too); returns the latter's name."""
+    """Check ``--scenario-file`` and save it into the run store (where the sweep and its workers
+    find it); returns its name. Nothing is saved when a check fails."""
     from core.scenarios import DEFAULT_SCENARIO
-    from core.scenarios.scenario_file import register_store_scenarios, use_scenario_file
 
-    register_store_scenarios(args.out)
     if args.scenario_file is None:
         return None
+    from core.scenarios.file_builders import use_scenario_file  # loads the data builders
+
     name = use_scenario_file(args.scenario_file, args.out)
     if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
         raise ForgeLensError(
@@ -373,20 +373,20 @@ def _clean(root: str | None) -> int:
     return 0
 
 
-def _list() -> int:
-    from core.scenarios import DEFAULT_SCENARIO, available, describe
-    from core.scenarios.scenario_file import register_store_scenarios
+def _list(root: str | None) -> int:
+    from core.scenarios import DEFAULT_SCENARIO, available, describe, saved_scenarios
     from core.selection import available as selectors
 
-    _, broken = register_store_scenarios(None)  # scenario files saved in the default run store
+    _, broken = saved_scenarios(root)  # scenario files saved in the run store
     for file, error in broken.items():
         print(f"saved scenario {file} cannot be used: {error}", file=sys.stderr)
 
     print("scenarios:")
-    width = max(map(len, available()))
-    for name in available():
+    names = available(root)
+    width = max(map(len, names))
+    for name in names:
         marker = " (default)" if name == DEFAULT_SCENARIO else ""
-        print(f"  {name:<{width}}  {describe(name)}{marker}")
+        print(f"  {name:<{width}}  {describe(name, root)}{marker}")
     print("selectors:")
     for name in selectors():
         print(f"  {name}")
@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "list":
-            return _damaged(args.out) if args.damaged else _list()
+            return _damaged(args.out) if args.damaged else _list(args.out)
         if args.command == "clean":
             return _clean(args.out)
         if args.command == "upgrade":

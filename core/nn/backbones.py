@@ -256,15 +256,21 @@ PRETRAINED_BACKBONES: dict[str, type[PretrainedBackbone]] = {
 
 
 @cache
-def _loaded(name: str) -> PretrainedBackbone:
-    return PRETRAINED_BACKBONES[name].load()
+def _loaded(cls: type[PretrainedBackbone]) -> PretrainedBackbone:
+    return cls.load()
+
+
+def fresh_backbone(cls: type[PretrainedBackbone]) -> PretrainedBackbone:
+    """A fresh copy of backbone ``cls`` on the CPU in eval mode (loaded once per process, then
+    deep-copied, so callers may train their copy)."""
+    return copy.deepcopy(_loaded(cls)).eval()
 
 
 def load_backbone(name: str) -> PretrainedBackbone:
-    """A fresh copy of pretrained backbone ``name`` on the CPU in eval mode (loaded from its
-    package once per process, then deep-copied, so callers may train their copy)."""
-    check_choice("backbone", name, PRETRAINED_BACKBONES)
-    return copy.deepcopy(_loaded(name)).eval()
+    """A fresh copy of the packaged pretrained backbone ``name`` (``fresh_backbone``)."""
+    return fresh_backbone(
+        PRETRAINED_BACKBONES[check_choice("backbone", name, PRETRAINED_BACKBONES)]
+    )
 
 
 def backbone_identity(name: str) -> dict[str, Any]:

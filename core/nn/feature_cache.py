@@ -29,7 +29,7 @@ from core.base.data import SPLIT_NAMES, Scenario
 from core.base.device import resolve_device
 from core.base.hparams import HParams
 from core.base.progress import Progress
-from core.nn.backbones import backbone_identity
+from core.nn.local_backbones import backbone_class
 from core.nn.models import FeatureClassifier
 from core.storage.atomic import config_id, write_bytes_atomic
 from core.storage.integrity import check_file, quarantine, seal
@@ -43,7 +43,7 @@ def feature_id(scenario: Scenario, hp: HParams, model_id: str | None = None) -> 
     if hp.pretrained:
         key = {
             "format": FEATURE_FORMAT,
-            "backbone": backbone_identity(hp.arch),
+            "backbone": backbone_class(hp.arch, scenario).identity(),
             "scenario": scenario.summary(),
         }
         return "pre-" + config_id(key)

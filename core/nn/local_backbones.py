@@ -33,6 +33,7 @@ from core.nn.backbones import (
     PretrainedBackbone,
     TokenEncoder,
     encode_texts,
+    fresh_backbone,
     package_version,
 )
 
@@ -169,21 +170,19 @@ class LocalResNet(PretrainedBackbone):
         return self.net(x)
 
 
-def register_resnet(kind: str, weights: str | None) -> str:
-    """Register torchvision ``kind`` with the resolved weights file; returns the arch name."""
-    from core.base.hparams import register_architecture
-
+def _resnet(kind: str, weights: str | None) -> type[LocalResNet]:
     path = resolve_resnet_weights(kind, weights)
-    name = f"{kind}-{short_hash(files_signature([path]))}"
-    if name not in PRETRAINED_BACKBONES:
-        cls = type(
-            f"LocalResNet_{name}",
-            (LocalResNet,),
-            {"name": name, "kind": kind, "weights_path": path, "feature_dim": RESNETS[kind]},
-        )
-        PRETRAINED_BACKBONES[name] = cls
-    register_architecture(name, RESNETS[kind])
-    return name
+    return _resnet_class(kind, path, short_hash(files_signature([path])))
+
+
+@cache
+def _resnet_class(kind: str, path: Path, digest: str) -> type[LocalResNet]:
+    name = f"{kind}-{digest}"
+    return type(
+        f"LocalResNet_{name}",
+        (LocalResNet,),
+        {"name": name, "kind": kind, "weights_path": path, "feature_dim": RESNETS[kind]},
+    )
 
 
 def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
@@ -260,28 +259,62 @@ class LocalTextEncoder(TokenEncoder):
         return cls(encoder).eval()
 
 
-def register_text_encoder(model_dir: str | os.PathLike[str], pooling: str) -> str:
-    """Register a local model directory with ``pooling``; returns the arch name."""
-    from transformers import AutoConfig
-
-    from core.base.hparams import register_architecture
-
+def _text_encoder(model_dir: str | os.PathLike[str], pooling: str) -> type[LocalTextEncoder]:
     check_choice("pooling", pooling, POOLINGS)
     path = check_model_dir(model_dir)
     files = [p for p in path.iterdir() if p.is_file()]
-    name = f"hf-{pooling}-{short_hash(files_signature(files))}"
+    return _text_encoder_class(path, pooling, short_hash(files_signature(files)))
+
+
+@cache
+def _text_encoder_class(path: Path, pooling: str, digest: str) -> type[LocalTextEncoder]:
+    from transformers import AutoConfig
+
     config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
     if dim < 1:
         raise ForgeLensError(f"model={str(path)!r}: its config.json names no hidden_size")
-    if name not in PRETRAINED_BACKBONES:
-        PRETRAINED_BACKBONES[name] = type(
-            f"LocalTextEncoder_{name}",
-            (LocalTextEncoder,),
-            {"name": name, "model_dir": path, "pooling": pooling, "feature_dim": dim},
-        )
-    register_architecture(name, dim)
-    return name
+    name = f"hf-{pooling}-{digest}"
+    return type(
+        f"LocalTextEncoder_{name}",
+        (LocalTextEncoder,),
+        {"name": name, "model_dir": path, "pooling": pooling, "feature_dim": dim},
+    )
+
+
+def local_backbone(spec: dict[str, Any]) -> type[PretrainedBackbone]:
+    """The backbone class of a scenario file's spec: {"kind": "resnet18" | "resnet50",
+    "weights": path or None} or {"kind": "hf", "model": folder, "pooling": "cls" | "mean"}.
+    Made once per process and file state (a memo keyed by the files' signature)."""
+    kind = spec.get("kind")
+    if kind in RESNETS:
+        return _resnet(kind, spec.get("weights"))
+    if kind == "hf":
+        return _text_encoder(spec["model"], spec.get("pooling", "mean"))
+    raise ForgeLensError(
+        f"backbone kind={kind!r} is not known; allowed: {', '.join(RESNETS)} or hf"
+    )
+
+
+def backbone_class(arch: str, scenario: Any) -> type[PretrainedBackbone]:
+    """The pretrained backbone of ``arch`` for ``scenario``: its own (``Scenario.backbone``, a
+    scenario file's weights or model folder) when it has one, else a packaged one."""
+    spec = getattr(scenario, "backbone", None)
+    if spec:
+        backbone = local_backbone(spec)
+        if backbone.name != arch:
+            raise ForgeLensError(
+                f"arch={arch!r} does not match the scenario's backbone {backbone.name!r} "
+                "(its weights or model files changed since the hyper-parameters were made); "
+                "allowed: the scenario's own"
+            )
+        return backbone
+    return PRETRAINED_BACKBONES[check_choice("backbone", arch, PRETRAINED_BACKBONES)]
+
+
+def load_scenario_backbone(arch: str, scenario: Any) -> PretrainedBackbone:
+    """A fresh copy of ``backbone_class(arch, scenario)`` on the CPU in eval mode."""
+    return fresh_backbone(backbone_class(arch, scenario))
 
 
 __all__ = [
@@ -290,7 +323,8 @@ __all__ = [
     "check_model_dir",
     "hf_tokenize",
     "package_version",
-    "register_resnet",
-    "register_text_encoder",
+    "backbone_class",
+    "load_scenario_backbone",
+    "local_backbone",
     "resolve_resnet_weights",
 ]

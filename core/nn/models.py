@@ -20,7 +20,8 @@ from core.base.data import Scenario, Split
 from core.base.device import resolve_device
 from core.base.hparams import HParams
 from core.base.validation import ForgeLensError, check_choice
-from core.nn.backbones import PRETRAINED_BACKBONES, load_backbone
+from core.nn.backbones import PRETRAINED_BACKBONES, fresh_backbone
+from core.nn.local_backbones import backbone_class
 
 
 class ConvBackbone(nn.Module):
@@ -108,7 +109,7 @@ def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> 
     the backbone carries its pretrained weights and only the head is freshly initialised.
     A reward-model task builds its pair model with ``core.nn.reward_model.build_reward_model``
     (the task registry, ``core.tasks``, says which builder a scenario's task uses)."""
-    if hp.arch in PRETRAINED_BACKBONES:
+    if hp.pretrained:
         return _pretrained_model(scenario, hp, seed)
     backbone_cls = BACKBONES[check_choice("arch", hp.arch, BACKBONES)]
     with torch.device("meta"):  # layers' own init would draw from the global RNG
@@ -120,7 +121,7 @@ def build_model(scenario: Scenario, hp: HParams, *, seed: int | None = None) -> 
 
 
 def _pretrained_model(scenario: Scenario, hp: HParams, seed: int | None) -> FeatureClassifier:
-    backbone_cls = PRETRAINED_BACKBONES[hp.arch]
+    backbone_cls = backbone_class(hp.arch, scenario)
     if backbone_cls.modality != scenario.modality:
         raise ForgeLensError(
             f"arch={hp.arch!r} takes {backbone_cls.modality} inputs but scenario "
@@ -129,7 +130,7 @@ def _pretrained_model(scenario: Scenario, hp: HParams, seed: int | None) -> Feat
                 n for n, c in PRETRAINED_BACKBONES.items() if c.modality == scenario.modality
             )
         )
-    backbone = load_backbone(hp.arch)
+    backbone = fresh_backbone(backbone_cls)
     with torch.device("meta"):  # only the head is new; its init must not touch the global RNG
         model = FeatureClassifier(backbone, backbone_cls.feature_dim, scenario.num_classes)
     model.head.to_empty(device="cpu")

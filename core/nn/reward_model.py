@@ -13,7 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from core.base.validation import ForgeLensError, check_choice
-from core.nn.backbones import PRETRAINED_BACKBONES, LocalHFEncoder, load_backbone
+from core.nn.backbones import LocalHFEncoder, fresh_backbone
+from core.nn.local_backbones import backbone_class
 from core.nn.models import BACKBONES, FeatureClassifier, init_parameters
 
 
@@ -69,13 +70,14 @@ def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn
         init_parameters(model.head, generator)
         return model
     if hp.pretrained:
-        dim = PRETRAINED_BACKBONES[hp.arch].feature_dim
-        if PRETRAINED_BACKBONES[hp.arch].modality != scenario.modality:
+        backbone_cls = backbone_class(hp.arch, scenario)
+        dim = backbone_cls.feature_dim
+        if backbone_cls.modality != scenario.modality:
             raise ForgeLensError(
                 f"arch={hp.arch!r} does not take {scenario.modality} inputs "
                 f"(scenario {scenario.name!r})"
             )
-        encoder = load_backbone(hp.arch)
+        encoder = fresh_backbone(backbone_cls)
         with torch.device("meta"):
             model = FeatureClassifier(PairBackbone(encoder, dim), 2 * dim, 2)
             model.head = PairwiseRewardHead(dim)

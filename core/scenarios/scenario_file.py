@@ -20,22 +20,25 @@ Text files (``kind = "text-files"``): ``files`` (CSV, JSONL or Parquet paths), `
 ``model`` (a local Hugging Face directory; default: the packaged all-MiniLM-L6-v2), ``pooling``
 (mean or cls), ``max_length`` (64), ``max_per_domain``, ``split_seed``.
 
-``register_scenario_file(path)`` checks the file and registers its scenario under its name
-(builder, hyper-parameter defaults, default adaptation mode, and a backbone for local weights),
-so every function taking a scenario name works with it. ``save_scenario`` keeps a copy in the
-run store (``<root>/_scenarios/<name>.toml``, atomic), which ``register_store_scenarios`` reads
-back, so a saved scenario shows in every scenario list of the dashboard and the CLI.
+A file's table is data. This module reads, writes and lists tables (standard library only, so
+listing a store's scenarios loads no torch); ``core.scenarios.file_builders`` turns a table into
+a builder class and default hyper-parameters, and checks and saves it. Nothing is registered
+anywhere: a table saved in a run store (``<root>/_scenarios/<name>.toml``, atomic) is found
+through that store by ``core.scenarios.catalog``.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.base.hparams import ADAPTATION_MODES
+from core.base.paths import store_root
 from core.base.validation import ForgeLensError, check_choice
+from core.scenarios.registry import SCENARIOS
+from core.storage.atomic import write_bytes_atomic
 
 SCENARIOS_DIR = "_scenarios"
 KINDS = ("image-folder", "text-files")
@@ -59,8 +62,6 @@ KEYS = {
 }
 # which built-in recipe a file scenario's hyper-parameters start from
 RECIPES = {"image-folder": "digits-to-mnist-effnet", "text-files": "tweets-airline-to-apple"}
-# names registered from files: name -> the parsed table (so re-registering is idempotent)
-REGISTERED: dict[str, dict[str, Any]] = {}
 
 
 def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, Any]:
@@ -99,7 +100,13 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
             f"scenario file {str(path)!r} does not exist; allowed: a TOML file "
             "(see README, 'Your own data')"
         )
-    data = parse_scenario_text(path.read_text(), f"scenario file {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ForgeLensError(
+            f"scenario file {path} cannot be read as UTF-8 text: {error}"
+        ) from None
+    data = parse_scenario_text(text, f"scenario file {path}")
     # relative paths inside the file are relative to the file
     for key in ("root", "weights", "model"):
         if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
@@ -113,7 +120,7 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _builder_params(data: dict[str, Any]) -> dict[str, Any]:
+def builder_params(data: dict[str, Any]) -> dict[str, Any]:
     """Constructor parameters of the kind's builder from the table."""
     keep = {
         "image-folder": (
@@ -145,76 +152,9 @@ def _builder_params(data: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _arch(data: dict[str, Any]) -> str:
-    """The registered architecture name of the file's backbone."""
-    from core.nn import local_backbones
-
-    if data["kind"] == "image-folder":
-        backbone = check_choice("backbone", data.get("backbone", "effnet-lite0"), IMAGE_BACKBONES)
-        if backbone == "effnet-lite0":
-            if data.get("weights"):
-                raise ForgeLensError(
-                    "weights is given but backbone='effnet-lite0' is packaged; "
-                    "allowed: weights only with resnet18 or resnet50"
-                )
-            return "effnet-lite0"
-        return local_backbones.register_resnet(backbone, data.get("weights"))
-    pooling = data.get("pooling", "mean")
-    if data.get("model") is None and pooling == "mean":
-        return "minilm-l6"  # the packaged model with its model card's pooling
-    from core.scenarios.text_files import default_model_dir
-
-    return local_backbones.register_text_encoder(data.get("model") or default_model_dir(), pooling)
-
-
-def register_table(data: dict[str, Any]) -> str:
-    """Register the scenario a parsed table declares (see the module doc); returns its name."""
-    from core.base.hparams import (
-        ADAPTATION_MODES,
-        DEFAULTS,
-        PRETRAINED_FEATURE_DIMS,
-        HParams,
-        register_defaults,
-    )
-    from core.scenarios import SCENARIOS
-    from core.scenarios.image_folder import ImageFolderScenario
-    from core.scenarios.text_files import TextFilesScenario
-
-    name = data["name"]
-    if name in SCENARIOS and name not in REGISTERED:
-        raise ForgeLensError(f"name={name!r} is a built-in scenario; allowed: another name")
-    if REGISTERED.get(name) == data:
-        return name
-    arch = _arch(data)
-    base_cls = ImageFolderScenario if data["kind"] == "image-folder" else TextFilesScenario
-    params = _builder_params(data)
-    description = data.get("description") or f"{data['kind']} scenario from {name}.toml"
-
-    def __init__(self, **overrides: Any) -> None:
-        base_cls.__init__(self, **{**params, **overrides})
-
-    builder = type(
-        f"FileScenario_{name}",
-        (base_cls,),
-        {"name": name, "description": description, "__init__": __init__, "from_file": True},
-    )
-    recipe = DEFAULTS[RECIPES[data["kind"]]]
-    hp = replace(recipe, arch=arch, feature_dim=PRETRAINED_FEATURE_DIMS[arch])
-    overrides = data.get("hparams", {})
-    if not isinstance(overrides, dict):
-        raise ForgeLensError(f"hparams={overrides!r} is not allowed; allowed: a [hparams] table")
-    unknown = sorted(set(overrides) - {f.name for f in fields(HParams)})
-    if unknown:
-        raise ForgeLensError(
-            f"[hparams] key(s) {', '.join(unknown)} not known; allowed: "
-            + ", ".join(f.name for f in fields(HParams))
-        )
-    hp = replace(hp, **overrides)
-    adaptation = check_choice("adaptation", data.get("adaptation", "head"), ADAPTATION_MODES)
-    (SCENARIOS.replace if name in SCENARIOS else SCENARIOS.add)(name, builder)
-    register_defaults(name, hp, adaptation)
-    REGISTERED[name] = data
-    return name
+def file_adaptation(data: dict[str, Any]) -> str:
+    """The table's default adaptation mode (head unless it says otherwise)."""
+    return check_choice("adaptation", data.get("adaptation", "head"), ADAPTATION_MODES)
 
 
 def to_toml(data: dict[str, Any]) -> str:
@@ -236,41 +176,11 @@ def to_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_registered(name: str) -> None:
-    """Scan the data of registered file scenario ``name`` (files, domains, classes; no image
-    is decoded, no text tokenized): the errors a build would raise, early."""
-    from core.scenarios import SCENARIOS
-
-    SCENARIOS[name]().check()
-
-
-def use_scenario_file(path: str | Path, root: str | Path | None) -> str:
-    """Read, register and check a scenario file, then save it (absolute paths) into the run
-    store ``root``; returns the scenario's name. Nothing is saved when a check fails."""
-    return save_table(root, read_scenario_file(path))
-
-
-def save_table(root: str | Path | None, data: dict[str, Any]) -> str:
-    """Register and check a parsed scenario table, then save it into the run store ``root``
-    (what the dashboard's form does); returns the name. Nothing is saved when a check fails."""
-    name = register_table(_check_absolute(parse_scenario_text(to_toml(data))))
-    check_registered(name)
-    save_scenario(root, to_toml(data))
-    return name
-
-
-def register_scenario_file(path: str | Path) -> str:
-    """Check and register the scenario of a TOML file; returns its name."""
-    return register_table(read_scenario_file(path))
-
-
 def scenarios_dir(root: str | Path | None) -> Path:
-    from core.base.paths import store_root  # light: no store tables loaded to find a folder
-
     return store_root(root) / SCENARIOS_DIR
 
 
-def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
+def check_absolute(data: dict[str, Any]) -> dict[str, Any]:
     paths = [(key, data.get(key)) for key in ("root", "weights", "model")]
     paths += [("files", f) for f in (data.get("files") or [])]
     for key, value in paths:
@@ -284,32 +194,28 @@ def _check_absolute(data: dict[str, Any]) -> dict[str, Any]:
 def save_scenario(root: str | Path | None, text: str) -> Path:
     """Check ``text`` (a scenario file; relative paths are not allowed here) and write it to
     ``<root>/_scenarios/<name>.toml`` atomically; returns the path."""
-    from core.storage.atomic import write_bytes_atomic
-
-    data = _check_absolute(parse_scenario_text(text))
+    data = check_absolute(parse_scenario_text(text))
     path = scenarios_dir(root) / f"{data['name']}.toml"
     write_bytes_atomic(path, text.encode())
     return path
 
 
-def register_store_scenarios(root: str | Path | None) -> tuple[list[str], dict[str, str]]:
-    """Register every scenario saved in the run store; returns (names, errors by file) so one
-    broken file (a moved folder, a deleted weights file) never hides the others."""
+def read_saved(root: str | Path | None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The tables saved in the run store ``root``: (table by name, error by file name). A file
+    that does not parse, or whose name differs from its file's, is reported, never raised."""
     folder = scenarios_dir(root)
-    names, errors = [], {}
+    tables, errors = {}, {}
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         try:
-            names.append(register_scenario_file(path))
+            data = check_absolute(read_scenario_file(path))
         except ForgeLensError as error:
             errors[path.name] = str(error)
-    return names, errors
-
-
-def register_saved(name: str, root: str | Path | None = None) -> bool:
-    """Register ``name`` from the run store's saved scenarios when it is there (the default
-    store unless ``root``); True when it is now registered."""
-    path = scenarios_dir(root) / f"{name}.toml"
-    if not path.is_file():
-        return False
-    register_scenario_file(path)
-    return True
+            continue
+        if data["name"] != path.stem or data["name"] in SCENARIOS:
+            errors[path.name] = (
+                f"{path.name} declares name={data['name']!r}; allowed: its file's name "
+                f"{path.stem!r}, not a built-in scenario's"
+            )
+            continue
+        tables[data["name"]] = data
+    return tables, errors

@@ -20,10 +20,12 @@ from core.selection.registry import (
     get_selector,
     method_order,
     plugin_config,
+    plugin_sources,
     register,
     resolve_methods,
     select,
     select_from_pool,
+    use_plugins,
 )
 
 _LAZY = {
@@ -55,9 +57,11 @@ __all__ = [
     "largest_norm_index",
     "method_order",
     "plugin_config",
+    "plugin_sources",
     "register",
     "resolve_methods",
     "select",
     "select_from_pool",
     "top_indices",
+    "use_plugins",
 ]

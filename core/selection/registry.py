@@ -160,3 +160,17 @@ def plugin_config(method: str) -> dict[str, Any]:
             "params": selector_params(get_selector(method)),
         }
     }
+
+
+def plugin_sources(methods: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """{name: "package.module:ClassName"} of the plugin selectors among ``methods``: what a
+    worker process needs to register them as this process did (``use_plugins``)."""
+    return {m: PLUGIN_SOURCES[m] for m in methods if m in PLUGIN_SOURCES}
+
+
+def use_plugins(sources: dict[str, str]) -> None:
+    """Register each plugin ``sources`` names (from ``plugin_sources`` of another process)
+    under the same name; a name already registered to that source is left as it is."""
+    for name, spec in sources.items():
+        if PLUGIN_SOURCES.get(name) != spec or name not in SELECTORS:
+            _register_plugin(name, import_selector(spec), spec)
