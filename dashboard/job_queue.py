@@ -27,11 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.base.paths import JOBS
 from core.base.validation import ForgeLensError, positive_from_env
 from core.storage.integrity import check_id
 
-# == core.storage.store.JOBS (checked by a test; importing core.storage.store here costs pandas)
-JOBS = "_jobs"
 MAX_JOBS_ENV = "FORGELENS_MAX_JOBS"
 QUEUED, STARTING, STARTED, CANCELLED = "queued", "starting", "started", "cancelled"
 LOCK_NAME = ".queue.lock"

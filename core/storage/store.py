@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from core.base.paths import JOBS, MODELS, POOLS, default_root  # the folder names: also read here
 from core.base.paths import RUNS_ENV as RUNS_ENV  # re-exported: callers import it from here
-from core.base.paths import default_root
 from core.base.validation import ForgeLensError, check_choice
 from core.storage.atomic import TMP_PREFIX, write_bytes_atomic, write_json_atomic
 from core.storage.integrity import (
@@ -64,7 +64,6 @@ from core.storage.integrity import (
 RUN_FORMAT_VERSION = 2
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
-POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 _MEMBERS = {
     "run": ("config.json", *(f"{t}.parquet" for t in TABLES)),
     "pool": ("meta.json", "pool.parquet", "embeddings.npz"),
