@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.params import validate_params
+from core.base.processes import pid_alive
 from core.base.progress import format_seconds
 from core.base.validation import ForgeLensError
 from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS
@@ -359,28 +360,6 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def process_alive(pid: int | None) -> bool:
-    """True while ``pid`` runs; reaps it first when it is our own finished child (no zombie)."""
-    if not pid:
-        return False
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (e.g. launched before a server restart)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
-
-
 def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2000) -> JobStatus:
     """State of one job from its files: queued, running, finished, failed, stopped, cancelled,
     or damaged (its JSON cannot be read: shown as such, never raised)."""
@@ -404,7 +383,7 @@ def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2
         state = FINISHED if final.get("stage") == "finished" else FAILED
     elif isinstance(request.get("returncode"), int):  # the runner saw the command end
         state = FINISHED if request["returncode"] == 0 else FAILED
-    elif process_alive(request.get("pid")):
+    elif pid_alive(request.get("pid")):
         state = RUNNING
     elif (
         phase == STARTING
