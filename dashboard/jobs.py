@@ -1,27 +1,25 @@
-"""Background sweeps: queue the CLI, run it detached and read its JSON-lines progress.
+"""Background sweeps as the pages see them: the CLI command of a validated request, its
+submission to the store's queue, and each job's status (headline, events, log tail).
 
 The work runs outside the Streamlit script (``python -m core run ... --progress FILE``), in its
 own session, so it survives page switches, browser reloads and even a server restart; the page
 only reads ``<root>/_jobs/<job_id>.jsonl``. Next to it, ``<job_id>.json`` records the command,
 the phase, the pid and the request (written atomically before anything starts), and
 ``<job_id>.log`` holds the process's stdout and stderr. ``submit_job`` goes through the store's
-queue (``dashboard.job_queue``): an identical sweep already queued or running is not started
-again, at most ``FORGELENS_MAX_JOBS`` run at once, and a sweep whose memory estimate
-(``core.run.resources``) does not fit is refused.
+queue (``dashboard.job_queue``, which owns the job files, their states and the dispatch): an
+identical sweep already queued or running is not started again, at most ``FORGELENS_MAX_JOBS``
+run at once, and a sweep whose memory estimate (``core.run.resources``) does not fit is refused.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +29,34 @@ from core.base.validation import ForgeLensError
 from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS
 from core.scenarios import scenario_entry
 from core.storage.atomic import config_id
-from core.storage.integrity import ID_PATTERN
-from core.storage.store import JOBS
 from dashboard import job_queue
-from dashboard.job_queue import CANCELLED, QUEUED, STARTING, DamagedJobError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# the job states and the queue's operations, as the pages read them (job_queue owns them)
+from dashboard.job_queue import (  # noqa: F401 - re-exported for the pages
+    ACTIVE,
+    CANCELLED,
+    DAMAGED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    cancel_job,
+    dispatch,
+    jobs_dir,
+    queue_position,
+    stop_job,
+)
+
 PIPELINE_STAGES = ("scenario", "source model", "embed", "select", "adapt", "records", "umap")
-RUNNING, FINISHED, FAILED, STOPPED = "running", "finished", "failed", "stopped"
-DAMAGED = "damaged"  # the job file cannot be read; shown as such, never a crash
-ACTIVE = (QUEUED, RUNNING)
 
 
 @dataclass
-class JobStatus:
-    """What a page shows about one background sweep, derived from its files only."""
+class JobStatus(job_queue.Job):
+    """What a page shows about one background sweep: the job as its files say (``job_queue``)
+    with the tail of its log, and the progress read from its events."""
 
-    job_id: str
-    state: str
-    request: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
     log_tail: str = ""
-    problem: str = ""  # why a job is damaged
 
     @property
     def n_runs(self) -> int | None:
@@ -109,10 +113,6 @@ class JobStatus:
         stage = last.get("stage", "starting")
         message = last.get("message", "waiting for the first progress event")
         return f"{count}{where} · {stage}: {message}"
-
-
-def jobs_dir(root: str | os.PathLike[str]) -> Path:
-    return Path(root) / JOBS
 
 
 def new_job_id() -> str:
@@ -269,15 +269,15 @@ def submit_job(
     )
     key = sweep_key(scenario, methods, budgets, seeds, adaptation)
     with job_queue.queue_lock(root):
-        active = [s for s in list_jobs(root) if s.state in ACTIVE]
-        for status in active:
-            if status.request.get("key") == key:
-                return Submitted(status.job_id, duplicate=True, state=status.state)
+        active = [job for job in job_queue.load_jobs(root) if job.state in ACTIVE]
+        for job in active:
+            if job.request.get("key") == key:
+                return Submitted(job.job_id, duplicate=True, state=job.state)
         estimate = None
         if check_memory:
             from core.run.resources import check_sweep_memory
 
-            running = [s.request.get("memory_estimate") for s in active if s.state == RUNNING]
+            running = [j.request.get("memory_estimate") for j in active if j.state == RUNNING]
             estimate = check_sweep_memory(
                 scenario, adaptation, device, freed_later=sum(int(m or 0) for m in running)
             )
@@ -301,7 +301,7 @@ def submit_job(
         }
         job_queue.write_job(root, request)
     dispatch(root, python=python)
-    return Submitted(job_id, state=job_status(root, job_id).state)
+    return Submitted(job_id, state=job_queue.load_job(root, job_id).state)
 
 
 def launch_job(
@@ -316,150 +316,21 @@ def launch_job(
     return submit_job(root, scenario, methods, budgets, seeds, **options).job_id
 
 
-def dispatch(root: str | os.PathLike[str], python: str | None = None) -> list[str]:
-    """Start queued jobs, oldest first, while fewer than ``max_jobs()`` run. Returns the ids
-    started. Safe to call from anywhere, any number of times (it holds the queue lock)."""
-    started = []
-    with job_queue.queue_lock(root):
-        statuses = list_jobs(root)
-        free = job_queue.max_jobs() - sum(s.state == RUNNING for s in statuses)
-        queued = sorted(
-            (s for s in statuses if s.state == QUEUED),
-            key=lambda s: float(s.request.get("submitted") or 0.0),
-        )
-        for status in queued[: max(free, 0)]:
-            request = {**status.request, "phase": STARTING, "starting": time.time()}
-            job_queue.write_job(root, request)  # recorded before the process exists
-            request["pid"] = job_queue.start_runner(root, request, python or request.get("python"))
-            job_queue.write_job(root, request)
-            started.append(status.job_id)
-    return started
-
-
-def cancel_job(root: str | os.PathLike[str], job_id: str) -> bool:
-    """Cancel a queued job, or stop a running one (``stop_job``). True when something changed."""
-    with job_queue.queue_lock(root):
-        status = job_status(root, job_id)
-        if status.state == QUEUED:
-            job_queue.write_job(
-                root, {**status.request, "phase": CANCELLED, "cancelled": time.time()}
-            )
-            return True
-    return stop_job(root, job_id)
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """Whole JSON lines of a progress file; a half-written last line is skipped."""
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            event = json.loads(line)
-            if isinstance(event, dict):
-                events.append(event)
-    return events
-
-
-def process_alive(pid: int | None) -> bool:
-    """True while ``pid`` runs; reaps it first when it is our own finished child (no zombie)."""
-    if not pid:
-        return False
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (e.g. launched before a server restart)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
-
-
 def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2000) -> JobStatus:
-    """State of one job from its files: queued, running, finished, failed, stopped, cancelled,
-    or damaged (its JSON cannot be read: shown as such, never raised)."""
-    folder = jobs_dir(root)
-    try:
-        request = job_queue.read_job(root, job_id)
-    except DamagedJobError as error:
-        return JobStatus(
-            job_id=job_id, state=DAMAGED, request={"job_id": job_id}, problem=str(error)
-        )
-    except FileNotFoundError:
-        request = {"job_id": job_id}
-    events = read_events(folder / f"{job_id}.jsonl")
-    final = next((e for e in reversed(events) if e.get("done") is True), None)
-    phase = request.get("phase")
-    if phase == QUEUED:
-        state = QUEUED
-    elif phase == CANCELLED:
-        state = CANCELLED
-    elif final is not None:
-        state = FINISHED if final.get("stage") == "finished" else FAILED
-    elif isinstance(request.get("returncode"), int):  # the runner saw the command end
-        state = FINISHED if request["returncode"] == 0 else FAILED
-    elif process_alive(request.get("pid")):
-        state = RUNNING
-    elif (
-        phase == STARTING
-        and not request.get("pid")
-        and time.time() - float(request.get("starting") or 0.0) < job_queue.START_GRACE_SECONDS
-    ):
-        state = RUNNING  # recorded, its process being started right now
-    else:
-        state = STOPPED if request.get("stopped") else FAILED
-    if state == FAILED and request.get("stopped"):
-        state = STOPPED
-    log_path = folder / f"{job_id}.log"
+    """One job's status for a page: its state from its files (``job_queue.load_job``: queued,
+    running, finished, failed, stopped, cancelled, or damaged, never raised) and its log's
+    last ``tail_chars`` characters."""
+    job = job_queue.load_job(root, job_id)
+    if job.state == DAMAGED:
+        return JobStatus(**vars(job))
+    log_path = jobs_dir(root) / f"{job_id}.log"
     tail = log_path.read_text(errors="replace")[-tail_chars:] if log_path.is_file() else ""
-    return JobStatus(job_id=job_id, state=state, request=request, events=events, log_tail=tail)
+    return JobStatus(**vars(job), log_tail=tail)
 
 
 def list_jobs(root: str | os.PathLike[str]) -> list[JobStatus]:
     """Every job of the store, newest first (files whose names are not job ids are ignored)."""
-    folder = jobs_dir(root)
-    if not folder.is_dir():
-        return []
-    ids = {p.stem for p in folder.glob("*.jsonl")} | {p.stem for p in folder.glob("*.json")}
-    return [
-        job_status(root, job_id) for job_id in sorted(ids, reverse=True) if ID_PATTERN.match(job_id)
-    ]
-
-
-def queue_position(root: str | os.PathLike[str], job_id: str) -> int | None:
-    """1 for the next queued job to start, 2 for the one after it...; None if not queued."""
-    queued = sorted(
-        (s for s in list_jobs(root) if s.state == QUEUED),
-        key=lambda s: float(s.request.get("submitted") or 0.0),
-    )
-    ids = [s.job_id for s in queued]
-    return ids.index(job_id) + 1 if job_id in ids else None
-
-
-def stop_job(root: str | os.PathLike[str], job_id: str) -> bool:
-    """Interrupt a running job (SIGINT to its process group, as Ctrl-C would).
-
-    The CLI then records the sweep as failed; finished runs stay in the store and the
-    interrupted one is redone next time. Returns True when a signal was sent.
-    """
-    status = job_status(root, job_id)
-    pid = status.request.get("pid")
-    if status.state != RUNNING or not pid:
-        return False
-    job_queue.write_job(root, {**status.request, "stopped": time.time()})
-    try:
-        os.killpg(pid, signal.SIGINT)
-    except ProcessLookupError:
-        return False
-    return True
+    return [job_status(root, job_id) for job_id in job_queue.job_ids(root)]
 
 
 def default_request() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Where the run store is, without loading the store's table code (numpy, pandas): the CLI
-answers bad arguments before anything heavy is imported."""
+"""Where the run store is and what its folders are called, without loading the store's table
+code (numpy, pandas): the CLI answers bad arguments before anything heavy is imported, and the
+dashboard's job queue names the jobs folder as the store does."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 RUNS_ENV = "FORGELENS_RUNS"
+# the store's own folders next to its runs: prepared pools, source models, background jobs
+POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 
 
 def default_root() -> Path:

@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from core.base.paths import JOBS, MODELS, POOLS, default_root  # the folder names: also read here
 from core.base.paths import RUNS_ENV as RUNS_ENV  # re-exported: callers import it from here
-from core.base.paths import default_root
+from core.base.processes import pid_alive
 from core.base.validation import ForgeLensError, check_choice
 from core.storage.atomic import TMP_PREFIX, write_bytes_atomic, write_json_atomic
 from core.storage.integrity import (
@@ -64,7 +65,6 @@ from core.storage.integrity import (
 RUN_FORMAT_VERSION = 2
 DONE = "DONE"
 TABLES = ("selection", "accuracy", "samples", "pairs", "summary")
-POOLS, MODELS, JOBS = "_pools", "_models", "_jobs"
 _MEMBERS = {
     "run": ("config.json", *(f"{t}.parquet" for t in TABLES)),
     "pool": ("meta.json", "pool.parquet", "embeddings.npz"),
@@ -459,9 +459,9 @@ class RunStore:
                     continue
                 writer, pid = match["writer"], int(match["pid"])
                 if writer == mine:
-                    stale = not _pid_alive(pid)
+                    stale = not pid_alive(pid)
                 else:
-                    stale = old and (everywhere or (writer is None and not _pid_alive(pid)))
+                    stale = old and (everywhere or (writer is None and not pid_alive(pid)))
                 if stale:
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path)
@@ -500,15 +500,3 @@ def _config_problem(info: dict[str, Any]) -> str | None:
     if pool_id is not None and (not isinstance(pool_id, str) or not _id_ok(pool_id)):
         return "config.json names an invalid pool_id"
     return None
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.base import paths
 from core.base.validation import ForgeLensError
 from core.storage.integrity import QUARANTINE, manifest
 from core.storage.store import DONE, JOBS, RUN_FORMAT_VERSION, RUNS_ENV, RunStore
@@ -449,5 +450,5 @@ def test_the_default_config_binds_localhost_and_hides_error_details() -> None:
     assert "--server.address 0.0.0.0" in exposed.stdout
 
 
-def test_the_queue_and_the_store_name_the_same_jobs_folder() -> None:
-    assert job_queue.JOBS == JOBS
+def test_the_queue_and_the_store_use_the_same_jobs_folder(tmp_path: Path) -> None:
+    assert job_queue.jobs_dir(tmp_path) == RunStore(tmp_path).jobs_dir == tmp_path / paths.JOBS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.base.processes import pid_alive
 from core.storage.store import JOBS
 from dashboard import jobs
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, served
@@ -41,7 +42,7 @@ def served_copy(debug_store: Path, tmp_path: Path):
 def _stop_every_job(root: Path) -> None:
     for status in jobs.list_jobs(root):
         pid = status.request.get("pid")
-        if pid and jobs.process_alive(pid):
+        if pid and pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
 
