@@ -23,6 +23,11 @@ NESTED_VOLATILE = (
     ("adaptation_info", "estimate_seconds"),
     ("adaptation_info", "seconds"),
     ("source_model", "cached"),
+    ("source_model", "created"),
+    ("source_model", "train_seconds"),
+    ("features", "cached"),
+    ("features", "path"),
+    ("features", "seconds"),
 )
 
 
@@ -53,7 +58,8 @@ def _assert_identical(a: RunStore, b: RunStore, ids: list[str]) -> None:
             for key in VOLATILE:
                 config.pop(key)
             for outer, inner in NESTED_VOLATILE:  # a timing; trained here vs read from cache
-                config[outer].pop(inner, None)
+                if isinstance(config.get(outer), dict):
+                    config[outer].pop(inner, None)
         assert configs[0] == configs[1]
     assert a.load_pool_meta(a.load_config(ids[0])["pool_id"]) == b.load_pool_meta(
         b.load_config(ids[0])["pool_id"]
@@ -131,3 +137,44 @@ def test_bad_executor_options_name_the_parameter(kwargs, needle, tmp_path):
             "debug", ("random",), (0.1,), (0,), root=str(tmp_path / "s"), device="cpu", **kwargs
         )
     assert not (tmp_path / "s").exists()
+
+
+@pytest.fixture(scope="module")
+def file_scenario(tmp_path_factory):
+    """A scenario file (a tiny image folder, effnet-lite0 head) and its records from one
+    process, swept through the CLI into a store that is not the default one."""
+    from core.cli.main import main
+    from core.scenarios.scenario_file import to_toml
+    from tests.helpers.image_folders import make_folder
+
+    root = tmp_path_factory.mktemp("file")
+    data = make_folder(root / "data", per_class=6)
+    path = root / "mine.toml"
+    table = {"name": "mine", "kind": "image-folder", "root": str(data), "source": ["a"],
+             "target": ["b"], "image_size": 16}  # fmt: skip
+    path.write_text(to_toml(table))
+    store = root / "one"
+    argv = ["run", "--scenario-file", str(path), "--methods", "random,badge,forge"]
+    argv += ["--budgets", "0.2", "--seeds", "0,1", "--device", "cpu", "--quiet", "--no-umap"]
+    assert main([*argv, "--out", str(store)]) == 0
+    ids = sorted(p.name for p in store.iterdir() if (p / "DONE").exists())
+    assert len(ids) == 6
+    return path, argv, RunStore(store), ids
+
+
+@pytest.mark.parametrize("how", [["--jobs", "2"], ["--executor", "ray"]])
+def test_a_scenario_file_in_another_store_sweeps_in_workers_as_in_one_process(
+    file_scenario, how, tmp_path, monkeypatch
+):
+    """Workers get the scenario as the driver's store knows it (issue 23: they used to look it
+    up in the default store and fail with "scenario='mine' is not known")."""
+    from core.cli.main import main
+
+    if how[-1] == "ray":
+        pytest.importorskip("ray")
+    path, argv, store, ids = file_scenario
+    monkeypatch.setenv("FORGELENS_RUNS", str(tmp_path / "default-store-stays-empty"))
+    other = tmp_path / "two"
+    assert main([*argv, "--out", str(other), *how]) == 0
+    _assert_identical(store, RunStore(other), ids)
+    assert not (tmp_path / "default-store-stays-empty").exists()

@@ -15,14 +15,12 @@ from core.base.validation import ForgeLensError
 from core.cli.main import main
 from core.run.engine import prepare_pool, run_one
 from core.run.sweep import run_sweep
-from core.scenarios import build_scenario
+from core.scenarios import build_scenario, scenario_entry
 from core.scenarios.image_folder import FolderWarning, scan_folder
-from core.scenarios.scenario_file import register_table, to_toml
+from core.scenarios.scenario_file import to_toml
 from core.storage.store import RunStore
 from tests.helpers.image_folders import make_folder
-from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
-
-pytestmark = pytest.mark.usefixtures("restore_registries")
+from tests.helpers.scenario_files import file_entry, save_unchecked
 
 
 def table(folder: Path, name: str, **extra) -> dict:
@@ -78,19 +76,20 @@ def test_bad_folders_are_named_and_nothing_is_lost(
     runs = debug_runs
     before = sorted(p.name for p in runs.iterdir())
     change(folder)
-    name = register_table(table(folder, "bad-" + str(abs(hash(needle)) % 10**6), **extra))
+    name = save_unchecked(runs, table(folder, "bad-" + str(abs(hash(needle)) % 10**6), **extra))
     with pytest.raises(ForgeLensError, match=needle):
         run_sweep(name, ["random"], [0.2], [0], root=str(runs), device="cpu")
-    assert sorted(p.name for p in runs.iterdir() if p.name != "_features") == [
-        b for b in before if b != "_features"
+    made_here = ("_features", "_scenarios")  # the test saved the file; a failed build caches
+    assert sorted(p.name for p in runs.iterdir() if p.name not in made_here) == [
+        b for b in before if b not in made_here
     ]
 
 
 def test_unreadable_images_can_be_skipped_and_counted(folder: Path) -> None:
     (folder / "b" / "dog" / "009.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
-    name = register_table(table(folder, "skip-bad", skip_unreadable=True))
+    entry = file_entry(table(folder, "skip-bad", skip_unreadable=True))
     with pytest.warns(FolderWarning, match="skipped 1 unreadable image"):
-        scenario = build_scenario(name)
+        scenario = entry.build()
     assert sum(len(scenario.split(s)) for s in ("target_pool", "target_val", "target_test")) == 24
     assert "1 unreadable skipped" in scenario.description
 
@@ -99,9 +98,9 @@ def test_a_class_missing_in_one_domain_is_reported_and_extra_target_classes_drop
     folder: Path,
 ) -> None:
     shutil.rmtree(folder / "a" / "fox")  # source lacks fox: target fox images are left out
-    name = register_table(table(folder, "no-fox"))
+    entry = file_entry(table(folder, "no-fox"))
     with pytest.warns(FolderWarning, match=r"class\(es\) fox that no source domain has"):
-        scenario = build_scenario(name)
+        scenario = entry.build()
     assert scenario.class_names == ("cat", "dog")
     assert len(scenario.target_pool) + len(scenario.target_val) + len(scenario.target_test) == 16
 
@@ -109,7 +108,7 @@ def test_a_class_missing_in_one_domain_is_reported_and_extra_target_classes_drop
 def test_several_targets_split_the_budget_and_records_carry_the_domain(
     folder: Path, tmp_path: Path
 ) -> None:
-    name = register_table(table(folder, "a-to-bc", target=["b", "c"]))
+    name = save_unchecked(tmp_path, table(folder, "a-to-bc", target=["b", "c"]))
     ids = run_sweep(name, ["random", "margin"], [0.25], [0], root=str(tmp_path), device="cpu")
     store = RunStore(tmp_path)
     for run_id in ids:
@@ -139,7 +138,7 @@ def test_several_targets_split_the_budget_and_records_carry_the_domain(
 
 
 def test_changed_files_give_new_run_ids(folder: Path, tmp_path: Path) -> None:
-    name = register_table(table(folder, "fingerprinted"))
+    name = save_unchecked(tmp_path, table(folder, "fingerprinted"))
     (first,) = run_sweep(name, ["random"], [0.2], [0], root=str(tmp_path), device="cpu")
     (again,) = run_sweep(name, ["random"], [0.2], [0], root=str(tmp_path), device="cpu")
     assert again == first
@@ -148,7 +147,9 @@ def test_changed_files_give_new_run_ids(folder: Path, tmp_path: Path) -> None:
     assert changed != first
     recorded = RunStore(tmp_path).load_config(first)["config"]["scenario_params"]
     with pytest.raises(ForgeLensError, match="files changed since"):
-        build_scenario(name, **recorded)  # a run's samples are never shown from changed data
+        scenario_entry(name, tmp_path).build(
+            **recorded
+        )  # a run's samples are never shown from changed data
 
 
 @pytest.fixture(scope="module")
@@ -170,15 +171,16 @@ def test_resnet18_from_a_local_file_gives_the_same_features_from_pth_and_safeten
 ) -> None:
     features = []
     for suffix in ("pth", "safetensors"):
-        name = register_table(
+        store = RunStore(tmp_path / suffix)
+        name = save_unchecked(
+            store.root,
             table(
                 folder,
                 f"resnet-{suffix}",
                 backbone="resnet18",
                 weights=str(resnet_weights / f"resnet18.{suffix}"),
-            )
+            ),
         )
-        store = RunStore(tmp_path / suffix)
         prepared = prepare_pool(store, name, device=torch.device("cpu"))
         assert prepared.features["target_pool"].shape == (len(prepared.scenario.target_pool), 512)
         features.append(prepared.features)
@@ -194,12 +196,12 @@ def test_a_missing_weights_file_names_the_path_and_the_remedy(
     folder: Path, monkeypatch, tmp_path
 ) -> None:
     with pytest.raises(ForgeLensError, match="no such file.*copy it from a machine"):
-        register_table(
+        file_entry(
             table(folder, "no-weights", backbone="resnet50", weights=str(tmp_path / "missing.pth"))
         )
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(ForgeLensError, match=f"looked in {tmp_path / 'torch'}"):
-        register_table(table(folder, "no-cache", backbone="resnet50"))
+        file_entry(table(folder, "no-cache", backbone="resnet50"))
 
 
 def test_the_cli_runs_a_scenario_file_and_saves_it_in_the_store(
@@ -255,7 +257,8 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
     _write_domain(tmp_path / "data" / "digits", *builder.load_source(), bits=16)
     xt, yt = builder.load_target()
     _write_domain(tmp_path / "data" / "mnist", xt, yt, bits=8)
-    name = register_table(
+    name = save_unchecked(
+        tmp_path / "a",
         {
             "name": "digits-folder",
             "kind": "image-folder",
@@ -263,13 +266,13 @@ def test_the_folder_route_equals_the_built_in_effnet_scenario(tmp_path: Path) ->
             "source": ["digits"],
             "target": ["mnist"],
             "image_size": 28,
-        }
+        },
     )
     device = torch.device("cpu")
     built = build_scenario("digits-to-mnist-effnet", per_class=PER_CLASS)
     ours = prepare_pool(RunStore(tmp_path / "a"), name, device=device)
     theirs = prepare_pool(
-        RunStore(tmp_path / "b"), "digits-to-mnist-effnet", device=device, scenario=built
+        RunStore(tmp_path / "b"), "digits-to-mnist-effnet", device=device, built=built
     )
     assert ours.scenario.class_names == built.class_names
     for split in ("target_pool", "target_val", "target_test"):

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from core.base.hparams import default_adaptation, hparams_for
 from core.base.validation import ForgeLensError
-from core.scenarios import describe
-from core.scenarios.scenario_file import (
-    read_scenario_file,
-    register_table,
-    save_scenario,
-    to_toml,
-)
+from core.scenarios import available, describe, scenario_entry
+from core.scenarios.file_builders import check_table
+from core.scenarios.scenario_file import read_scenario_file, save_scenario, to_toml
 from core.storage.store import RUNS_ENV
-from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
-
-pytestmark = pytest.mark.usefixtures("restore_registries")
+from tests.helpers.scenario_files import file_entry
 
 BASE = 'name = "x1"\nkind = "image-folder"\nroot = "data"\nsource = ["a"]\ntarget = ["b"]\n'
 
@@ -48,7 +41,7 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert read_scenario_file(path)["root"] == str(tmp_path / "sub" / "data")
 
 
-def test_overrides_and_defaults_reach_the_registry(tmp_path: Path) -> None:
+def test_overrides_and_defaults_reach_the_entry(tmp_path: Path) -> None:
     data = {
         "name": "with-overrides",
         "kind": "image-folder",
@@ -58,16 +51,17 @@ def test_overrides_and_defaults_reach_the_registry(tmp_path: Path) -> None:
         "adaptation": "full",
         "hparams": {"adapt_lr": 0.5, "adapt_epochs": 3},
     }
-    register_table(data)
-    hp = hparams_for("with-overrides")
+    entry = file_entry(data)
+    hp = entry.hparams()
     assert (hp.adapt_lr, hp.adapt_epochs, hp.arch) == (0.5, 3, "effnet-lite0")
-    assert default_adaptation("with-overrides") == "full"
+    assert entry.adaptation == "full"
+    assert entry.hparams("paper").adapt_lr == 1e-4  # the preset applies on top of the file's
     with pytest.raises(ForgeLensError, match="\\[hparams\\] key\\(s\\) speed not known"):
-        register_table({**data, "name": "bad-hp", "hparams": {"speed": 1}})
+        file_entry({**data, "name": "bad-hp", "hparams": {"speed": 1}})
     with pytest.raises(ForgeLensError, match="is a built-in scenario"):
-        register_table({**data, "name": "digits-to-mnist"})
+        check_table({**data, "name": "digits-to-mnist"})
     with pytest.raises(ForgeLensError, match="weights only with resnet18 or resnet50"):
-        register_table({**data, "name": "effnet-weights", "weights": "/x.pth"})
+        file_entry({**data, "name": "effnet-weights", "weights": "/x.pth"})
 
 
 def test_a_saved_file_is_found_by_name_in_the_default_store(tmp_path: Path, monkeypatch) -> None:
@@ -84,4 +78,56 @@ def test_a_saved_file_is_found_by_name_in_the_default_store(tmp_path: Path, monk
         save_scenario(None, to_toml({**data, "root": "data"}))
     path = save_scenario(None, to_toml(data))
     assert path == tmp_path / "runs" / "_scenarios" / "saved-one.toml"
-    assert describe("saved-one") == "mine"  # registered on first use, from the store
+    assert describe("saved-one") == "mine"  # found in the default store
+    assert "saved-one" in available()
+    assert scenario_entry("saved-one").table["root"] == str(tmp_path)
+
+
+def _table(root: Path, name: str, **extra) -> dict:
+    return {
+        "name": name,
+        "kind": "image-folder",
+        "root": str(root),
+        "source": ["a"],
+        "target": ["b"],
+        **extra,
+    }
+
+
+def test_two_stores_with_one_name_never_see_each_other(tmp_path: Path) -> None:
+    """Two stores hold different files under the same name; one process reads both, in both
+    orders, and each store's entry is its own; the built-in registry never changes."""
+    from core.scenarios import SCENARIOS
+
+    before = SCENARIOS.names()
+    first, second = tmp_path / "one", tmp_path / "two"
+    save_scenario(first, to_toml(_table(tmp_path / "a", "shared", description="first")))
+    save_scenario(second, to_toml(_table(tmp_path / "b", "shared", hparams={"adapt_lr": 0.5})))
+    for _ in range(2):
+        one, two = scenario_entry("shared", first), scenario_entry("shared", second)
+        assert (one.table["root"], two.table["root"]) == (str(tmp_path / "a"), str(tmp_path / "b"))
+        assert (one.description, describe("shared", second)) == ("first", two.description)
+        assert one.hparams().adapt_lr != two.hparams().adapt_lr == 0.5
+    assert "shared" not in available(tmp_path / "three")
+    with pytest.raises(ForgeLensError, match="scenario='shared' is not allowed"):
+        scenario_entry("shared", tmp_path / "three")
+    assert SCENARIOS.names() == before
+    with pytest.raises(ForgeLensError, match="built-ins only"):
+        SCENARIOS.add("shared", "x:Y")
+
+
+def test_a_broken_saved_file_is_reported_and_the_others_still_work(tmp_path: Path) -> None:
+    save_scenario(tmp_path, to_toml(_table(tmp_path, "good")))
+    folder = tmp_path / "_scenarios"
+    (folder / "latin.toml").write_bytes(
+        'name = "latin"\ndescription = "caf\xe9"\n'.encode("latin-1")
+    )
+    (folder / "typo.toml").write_text('name = "other"\n' + to_toml(_table(tmp_path, "x"))[10:])
+    assert available(tmp_path)[-1] == "good"
+    from core.scenarios import saved_scenarios
+
+    _, broken = saved_scenarios(tmp_path)
+    assert sorted(broken) == ["latin.toml", "typo.toml"]
+    assert "UTF-8" in broken["latin.toml"]
+    with pytest.raises(ForgeLensError, match="cannot be read"):
+        scenario_entry("latin", tmp_path)

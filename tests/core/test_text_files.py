@@ -16,11 +16,8 @@ from core.run.engine import prepare_pool, run_one
 from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
 from core.scenarios.image_folder import FolderWarning
-from core.scenarios.scenario_file import register_table
 from core.storage.store import RunStore
-from tests.helpers.scenario_registry import restore_registries  # noqa: F401 (a fixture)
-
-pytestmark = pytest.mark.usefixtures("restore_registries")
+from tests.helpers.scenario_files import file_entry, save_unchecked
 
 WORDS = {"good": "pos", "great": "pos", "love": "pos", "bad": "neg", "awful": "neg", "hate": "neg"}
 
@@ -103,13 +100,13 @@ def test_each_file_format_gives_the_same_scenario(
         "jsonl": lambda: rows.to_json(path, orient="records", lines=True),
         "parquet": lambda: rows.to_parquet(path),
     }[suffix]()
-    scenario = build_scenario(register_table(text_table([path], f"reviews-{suffix}", tiny_bert)))
+    scenario = file_entry(text_table([path], f"reviews-{suffix}", tiny_bert)).build()
     assert scenario.class_names == ("neg", "pos") and scenario.modality == "text"
     assert scenario.source_train.x.shape[1:] == (2, 16)
     texts = scenario.texts["target_pool"]
     assert all(t.startswith("that movie was") for t in texts)
     rows.to_csv(tmp_path / "ref.csv", index=False)
-    reference = build_scenario(register_table(text_table([tmp_path / "ref.csv"], "ref", tiny_bert)))
+    reference = file_entry(text_table([tmp_path / "ref.csv"], "ref", tiny_bert)).build()
     assert texts == reference.texts["target_pool"]
     assert torch.equal(scenario.target_pool.x, reference.target_pool.x)
 
@@ -120,10 +117,13 @@ def test_a_local_model_dir_runs_a_sweep_with_either_pooling(
 ) -> None:
     path = tmp_path / "reviews.csv"
     make_rows().to_csv(path, index=False)
-    name = register_table(
-        text_table([path], f"tiny-{pooling}", tiny_bert, pooling=pooling, target=["films", "games"])
-    )
     store = RunStore(tmp_path / "runs")
+    name = save_unchecked(
+        store.root,
+        text_table(
+            [path], f"tiny-{pooling}", tiny_bert, pooling=pooling, target=["films", "games"]
+        ),
+    )
     prepared = prepare_pool(store, name, device=torch.device("cpu"))
     z = prepared.features["target_pool"]
     assert z.shape[1] == 16
@@ -160,11 +160,11 @@ def test_bad_text_input_is_named(
 ) -> None:
     path = tmp_path / "reviews.csv"
     mutate(make_rows()).to_csv(path, index=False)
-    name = register_table(
+    entry = file_entry(
         text_table([path], "bad-text-" + str(abs(hash(needle)) % 10**6), tiny_bert, **extra)
     )
     with pytest.raises(ForgeLensError, match=needle):
-        build_scenario(name)
+        entry.build()
 
 
 def test_labels_not_shared_across_domains_are_reported(tmp_path: Path, tiny_bert: Path) -> None:
@@ -172,9 +172,9 @@ def test_labels_not_shared_across_domains_are_reported(tmp_path: Path, tiny_bert
     rows.loc[(rows["shop"] == "films") & (rows["stars"] == "neg"), "stars"] = "meh"
     path = tmp_path / "reviews.csv"
     rows.to_csv(path, index=False)
-    name = register_table(text_table([path], "meh", tiny_bert))
+    entry = file_entry(text_table([path], "meh", tiny_bert))
     with pytest.warns(FolderWarning) as caught:
-        scenario = build_scenario(name)
+        scenario = entry.build()
     messages = " | ".join(str(w.message) for w in caught)
     assert "'films' lacks label(s) neg" in messages and "label(s) meh that no source" in messages
     assert scenario.class_names == ("neg", "pos")
@@ -196,7 +196,7 @@ def test_a_model_dir_without_weights_or_tokenizer_is_named(
     path = tmp_path / "reviews.csv"
     make_rows().to_csv(path, index=False)
     with pytest.raises(ForgeLensError, match=needle):
-        register_table(text_table([path], "broken-model", broken))
+        file_entry(text_table([path], "broken-model", broken))
 
 
 def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> None:
@@ -215,20 +215,21 @@ def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> N
         )
     path = tmp_path / "tweets.csv"
     pd.concat(frames).to_csv(path, index=False)
-    name = register_table(
+    name = save_unchecked(
+        tmp_path / "a",
         {
             "name": "tweets-csv",
             "kind": "text-files",
             "files": [str(path)],
             "source": ["airline"],
             "target": ["apple"],
-        }
+        },
     )
     built = build_scenario("tweets-airline-to-apple", per_class=10)
     device = torch.device("cpu")
     ours = prepare_pool(RunStore(tmp_path / "a"), name, device=device)
     theirs = prepare_pool(
-        RunStore(tmp_path / "b"), "tweets-airline-to-apple", device=device, scenario=built
+        RunStore(tmp_path / "b"), "tweets-airline-to-apple", device=device, built=built
     )
     assert ours.scenario.class_names == built.class_names
     for split in ("source_train", "source_val", "target_pool", "target_val", "target_test"):
