@@ -87,10 +87,10 @@ def _run(selector: Selector, pool: PoolEmbedding, budget: int, seed: int, what: 
     name = type(selector).__name__
     try:
         picks = selector.select(pool, budget, seed=seed)
-    except RuntimeError as error:  # Selector.select's own output check
-        raise SelectorContractError(
+    except RuntimeError as error:  # Selector.select's output check, or the selector's own
+        raise SelectorContractError(  # the cause keeps the traceback into the selector
             f"{name} on the {what} pool, budget {budget}: {error}"
-        ) from None
+        ) from error
     picks = np.asarray(picks)
     if picks.ndim != 1 or len(picks) != budget:
         raise SelectorContractError(

@@ -52,7 +52,7 @@ def import_selector(spec: str) -> type[Selector]:
         raise ForgeLensError(
             f"method={spec!r}: module {module_name!r} cannot be imported "
             f"({error}); allowed: a module on the Python path"
-        ) from None
+        ) from error  # the cause keeps the traceback into the plugin's own failing import
     cls = module
     for part in class_name.split("."):
         cls = getattr(cls, part, None)
@@ -89,7 +89,7 @@ def entry_point_selectors() -> list[tuple[str, str, type[Selector]]]:
             raise ForgeLensError(
                 f"selector plugin {entry.name!r} = {entry.value!r} (entry point "
                 f"group {ENTRY_POINT_GROUP}) cannot be loaded: {error}"
-            ) from None
+            ) from error  # the cause keeps the traceback into the plugin's own code
         if not (isinstance(cls, type) and issubclass(cls, Selector)):
             raise ForgeLensError(
                 f"selector plugin {entry.name!r} = {entry.value!r} is {cls!r}; "

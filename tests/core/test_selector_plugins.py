@@ -3,6 +3,7 @@ broken selectors fail it, and TypiClust runs in sweeps by `module:Class` and by 
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,63 @@ def test_bad_specs_are_named(clean_registry) -> None:
         selection.resolve_methods(["examples.typiclust:Nope"])
     with pytest.raises(ForgeLensError, match="subclass of core.selection.Selector"):
         selection.resolve_methods(["examples.typiclust:cluster_labels"])
+
+
+def _frames_in(error: BaseException, path: Path) -> list[int]:
+    """Line numbers of the frames of ``error``'s traceback that lie in the file ``path``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [f.lineno for f in frames if Path(f.filename).resolve() == path.resolve()]
+
+
+def test_a_plugin_that_fails_to_import_keeps_its_own_traceback(
+    tmp_path: Path, monkeypatch, clean_registry
+) -> None:
+    """The ForgeLensError's cause is the plugin's own ImportError, its traceback in the plugin."""
+    plugin = tmp_path / "forgelens_plugin_missing_dep.py"
+    plugin.write_text("import math\n\nimport forgelens_no_such_dependency  # line 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ForgeLensError, match="cannot be imported") as caught:
+        selection.resolve_methods(["forgelens_plugin_missing_dep:Thing"])
+    cause = caught.value.__cause__
+    assert isinstance(cause, ModuleNotFoundError)
+    assert cause.name == "forgelens_no_such_dependency"
+    assert _frames_in(cause, plugin) == [3]
+
+
+def test_a_broken_entry_point_plugin_keeps_its_own_traceback(
+    tmp_path: Path, monkeypatch, clean_registry
+) -> None:
+    """A plugin whose import raises: the error names the entry point, its cause is the
+    plugin's exception with the traceback into the plugin module."""
+    site = tmp_path / "site"
+    info = site / "forgelens_crashing-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: forgelens-crashing\n")
+    (info / "entry_points.txt").write_text(
+        "[forgelens.selectors]\ncrashing = forgelens_crashing_plugin:Crashing\n"
+    )
+    plugin = site / "forgelens_crashing_plugin.py"
+    plugin.write_text("SETTINGS = {}\nLIMIT = SETTINGS['limit']  # line 2\n")
+    monkeypatch.syspath_prepend(str(site))
+    registry._discovered = False
+    with pytest.raises(ForgeLensError, match="'crashing' .* cannot be loaded: 'limit'") as caught:
+        selection.available()
+    cause = caught.value.__cause__
+    assert isinstance(cause, KeyError) and cause.args == ("limit",)
+    assert _frames_in(cause, plugin) == [2]
+
+
+class _OwnRuntimeError(Selector):
+    def _select(self, pool, budget, seed):
+        raise RuntimeError("the selector's own bug")
+
+
+def test_a_selectors_own_error_in_the_contract_check_keeps_its_traceback() -> None:
+    with pytest.raises(SelectorContractError, match="the selector's own bug") as caught:
+        check_selector(_OwnRuntimeError)
+    cause = caught.value.__cause__
+    assert isinstance(cause, RuntimeError)
+    assert traceback.extract_tb(cause.__traceback__)[-1].name == "_select"
 
 
 def _fake_installed_plugin(site: Path) -> None:
