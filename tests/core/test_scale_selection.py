@@ -235,21 +235,21 @@ def test_pruned_kcenter_equals_full_scan_and_brute_force(space, kind, seed) -> N
     z, logits = POOLS[kind](seed, n=800)
     pool = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
     emb = pool.space(space)
-    budget = 120
+    n_picks = 120
     stats: dict = {}
-    pruned = kcenter_greedy(emb, budget, seed=seed, algorithm="pruned", stats=stats)
-    scan = kcenter_greedy(emb, budget, seed=seed)
+    pruned = kcenter_greedy(emb, n_picks, seed=seed, algorithm="pruned", stats=stats)
+    scan = kcenter_greedy(emb, n_picks, seed=seed)
     np.testing.assert_array_equal(pruned, scan)
     np.testing.assert_array_equal(
-        pruned, brute_kcenter(_explicit(pool, z, space), budget, first=int(scan[0]))
+        pruned, brute_kcenter(_explicit(pool, z, space), n_picks, first=int(scan[0]))
     )
-    assert len(stats["scanned"]) == budget - 1 and stats["scanned"][0] == pool.n
+    assert len(stats["scanned"]) == n_picks - 1 and stats["scanned"][0] == pool.n
     if kind == "clustered":  # the bounds must actually skip work on a clustered pool
-        assert sum(stats["scanned"]) < 0.5 * pool.n * (budget - 1)
+        assert sum(stats["scanned"]) < 0.5 * pool.n * (n_picks - 1)
     f32 = PoolEmbedding.from_arrays(z, logits, device="cpu").space(space)
     np.testing.assert_array_equal(
-        kcenter_greedy(f32, budget, seed=seed, algorithm="pruned"),
-        kcenter_greedy(f32, budget, seed=seed),
+        kcenter_greedy(f32, n_picks, seed=seed, algorithm="pruned"),
+        kcenter_greedy(f32, n_picks, seed=seed),
     )
 
 

@@ -45,40 +45,40 @@ def test_the_typiclust_example_passes_the_contract() -> None:
 
 
 class _Duplicates(Selector):
-    def _select(self, pool, budget, seed):
-        return np.zeros(budget, dtype=np.int64)
+    def _select(self, pool, n_picks, seed):
+        return np.zeros(n_picks, dtype=np.int64)
 
 
 class _ShortByOne(Selector):
-    def _select(self, pool, budget, seed):
-        return np.arange(budget - 1)
+    def _select(self, pool, n_picks, seed):
+        return np.arange(n_picks - 1)
 
 
 class _Unseeded(Selector):
     calls = 0
 
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         type(self).calls += 1
-        return np.random.default_rng(type(self).calls).permutation(pool.n)[:budget]
+        return np.random.default_rng(type(self).calls).permutation(pool.n)[:n_picks]
 
 
 class _Mutates(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         pool.logits[0, 0] += 1.0
-        return np.arange(budget)
+        return np.arange(n_picks)
 
 
 class _CrashesOnOneClass(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         second = np.sort(pool.logits, axis=1)[:, -2]  # IndexError when C = 1
-        return np.argsort(second, kind="stable")[:budget]
+        return np.argsort(second, kind="stable")[:n_picks]
 
 
 class _RefusesOneClass(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         if pool.n_classes < 2:
             raise ForgeLensError("logits has 1 class; allowed: at least 2")
-        return np.arange(budget)
+        return np.arange(n_picks)
 
 
 @pytest.mark.parametrize(
@@ -101,9 +101,9 @@ def test_a_clear_refusal_of_a_degenerate_pool_is_allowed_and_reported() -> None:
     assert len(notes) == 1 and notes[0].startswith("one class: refused")
 
 
-def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
+def _reference_typiclust(z: np.ndarray, n_picks: int, seed: int) -> list[int]:
     """The authors' loop written plainly (full distance matrices: a tiny pool only)."""
-    labels = cluster_labels(z, min(budget, 500, len(z)), seed)
+    labels = cluster_labels(z, min(n_picks, 500, len(z)), seed)
     ids, sizes = np.unique(labels, return_counts=True)
     clusters = sorted(
         (c for c, s in zip(ids, sizes, strict=True) if s > 5),
@@ -111,7 +111,7 @@ def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
     )
     labels = labels.copy()
     picks = []
-    for i in range(budget):
+    for i in range(n_picks):
         members = np.flatnonzero(labels == clusters[i % len(clusters)])
         feats = z[members].astype(np.float64)
         d2 = ((feats[:, None] - feats[None]) ** 2).sum(-1)
@@ -129,9 +129,9 @@ def test_typiclust_matches_a_plain_reference_of_the_authors_loop() -> None:
     z = np.concatenate([c + rng.normal(size=(30, 3)) for c in centres]).astype(np.float32)
     logits = rng.normal(size=(len(z), 3)).astype(np.float32)
     pool = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
-    for budget in (4, 9):
-        picks = TypiClust().select(pool, budget, seed=1)
-        assert picks.tolist() == _reference_typiclust(z.astype(np.float64), budget, 1)
+    for n_picks in (4, 9):
+        picks = TypiClust().select(pool, n_picks, seed=1)
+        assert picks.tolist() == _reference_typiclust(z.astype(np.float64), n_picks, 1)
 
 
 def test_a_module_class_spec_runs_in_a_sweep_and_its_params_make_the_run_id(
@@ -162,6 +162,21 @@ def test_bad_specs_are_named(clean_registry) -> None:
         selection.resolve_methods(["examples.typiclust:Nope"])
     with pytest.raises(ForgeLensError, match="subclass of core.selection.Selector"):
         selection.resolve_methods(["examples.typiclust:cluster_labels"])
+
+
+class _OldParameterName(Selector):
+    """A plugin written when the count was called ``budget``: select calls _select positionally."""
+
+    def _select(self, pool, budget, seed):
+        return np.random.default_rng(seed).permutation(pool.n)[:budget]
+
+
+def test_a_plugin_with_the_former_parameter_name_still_works() -> None:
+    check_selector(_OldParameterName)
+    z = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    pool = PoolEmbedding.from_arrays(z, z[:, :3], device="cpu")
+    picks = _OldParameterName().select(pool, n_picks=6, seed=2)
+    assert picks.tolist() == np.random.default_rng(2).permutation(30)[:6].tolist()
 
 
 def _frames_in(error: BaseException, path: Path) -> list[int]:
@@ -209,7 +224,7 @@ def test_a_broken_entry_point_plugin_keeps_its_own_traceback(
 
 
 class _OwnRuntimeError(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         raise RuntimeError("the selector's own bug")
 
 
