@@ -25,7 +25,7 @@ import torch
 
 from core.base.validation import ForgeLensError
 from core.selection.base import Selector
-from core.selection.embeddings import PoolEmbedding
+from core.selection.embeddings import SPACES, PoolEmbedding
 
 N, D, C = 60, 6, 4
 N_PICKS = (1, 7, N)
@@ -77,7 +77,7 @@ def _snapshot(pool: PoolEmbedding) -> dict[str, np.ndarray]:
     arrays = {"z": pool.z_t.detach().cpu().numpy().copy()}
     for name in ("logits", "probs", "pseudo", "residual", "direction", "znorm"):
         arrays[name] = np.array(getattr(pool, name), copy=True)
-    for space in ("coreset", "badge", "forge"):
+    for space in SPACES:
         arrays[f"{space} |u|^2"] = pool.space(space).sq_norms().detach().cpu().numpy().copy()
     return arrays
 
