@@ -4,8 +4,9 @@
 rather than uncertain ones. Following the authors' code (github.com/avihu111/TypiClust,
 ``deep-al/pycls/al/typiclust.py``, TPC-RP), on the pool's penultimate features z:
 
-1. cluster z into K = min(|L| + budget, 500) clusters (|L| = 0 labelled samples here: single
-   round), with scikit-learn's KMeans when K <= 50, else MiniBatchKMeans (batch 5,000);
+1. cluster z into K = min(|L| + n_picks, 500) clusters (the authors' |L| + budget; |L| = 0
+   labelled samples here: single round), with scikit-learn's KMeans when K <= 50, else
+   MiniBatchKMeans (batch 5,000);
 2. keep the clusters with more than 5 points, order them by labelled count (all 0), then by
    size, largest first;
 3. for pick i take cluster i mod (number of clusters) and, among its points not yet taken, the
@@ -81,7 +82,7 @@ def cluster_labels(z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
 
 
 class TypiClust(Selector):
-    """TPC-RP: the most typical sample of each of the ``budget`` largest k-means clusters of z."""
+    """TPC-RP: the most typical sample of each of the ``n_picks`` largest k-means clusters of z."""
 
     name = "typiclust"
 
@@ -102,13 +103,13 @@ class TypiClust(Selector):
             "k_nn": self.k_nn,
         }
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
         check_int_range("min_cluster_size", self.min_cluster_size, 0, 10**9)
         check_int_range("max_clusters", self.max_clusters, 1, 10**9)
         check_int_range("k_nn", self.k_nn, 1, 10**6)
         z_t = pool.z_t.detach().to("cpu", torch.float64)
         z = z_t.T.contiguous()
-        n_clusters = min(budget, self.max_clusters, pool.n)
+        n_clusters = min(n_picks, self.max_clusters, pool.n)
         labels = cluster_labels(z.numpy(), n_clusters, seed % 2**32)
         ids, sizes = np.unique(labels, return_counts=True)
         keep = sizes > self.min_cluster_size
@@ -119,7 +120,7 @@ class TypiClust(Selector):
         taken = np.zeros(pool.n, dtype=bool)
         picks: list[int] = []
         step = 0
-        while len(picks) < budget:
+        while len(picks) < n_picks:
             cluster = order[step % len(order)]
             step += 1
             members = np.flatnonzero((labels == cluster) & ~taken)

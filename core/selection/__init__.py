@@ -1,9 +1,10 @@
 """Single-round active-learning selectors over a prepared pool (``core.selection.embeddings``).
 
 ``available()`` lists them in display order (the registry, ``core.selection.registry``);
-``select(name, z, logits, budget, seed=..., device=...)`` returns ``budget`` distinct int64 pool
-indices in selection order; ``select_from_pool`` reuses one prepared ``PoolEmbedding`` for
-several selectors. The same seed gives the same result. Importing this package loads no
+``select(name, z, logits, n_picks, seed=..., device=...)`` returns ``n_picks`` distinct int64
+pool indices in selection order (a count; the sweep's ``budget`` is a fraction of the pool);
+``select_from_pool`` reuses one prepared ``PoolEmbedding`` for several selectors. The same seed
+gives the same result. Importing this package loads no
 selector and no torch; the names below that need them load on first use.
 """
 

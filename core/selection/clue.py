@@ -2,7 +2,7 @@
 
 Following the authors' code (github.com/virajprabhu/CLUE, ``sample.py``): sample weights are the
 predictive entropy of softmax(logits / T) with T = 1 (their ``clue_softmax_t`` in every config),
-K = budget clusters, weighted k-means on the penultimate features z. Differences, all documented:
+K = n_picks clusters, weighted k-means on the penultimate features z. Differences, all documented:
 
 - weights are the exact entropy (the authors add 1e-8 to the probabilities); when every weight
   is 0 (a saturated or one-class pool) all weights become 1, i.e. plain k-means;
@@ -15,7 +15,7 @@ K = budget clusters, weighted k-means on the penultimate features z. Differences
   centroid, scikit-learn relocates it;
 - representatives: centroids are visited by decreasing cluster weight (ties: lower centroid
   index) and each takes its nearest pool sample not yet taken (ties: lowest index). This gives
-  ``budget`` distinct samples without the authors' K x N distance matrix; the selection order is
+  ``n_picks`` distinct samples without the authors' K x N distance matrix; the selection order is
   the visiting order.
 
 Everything streams over chunks of samples and centroids: memory O(N D + K D + chunk).
@@ -185,7 +185,8 @@ IMPLEMENTATION = {"cpu": sklearn_weighted_kmeans, "cuda": torch_weighted_kmeans}
 
 
 class ClueSelector(Selector):
-    """CLUE: entropy-weighted k-means on z with K = budget, nearest distinct sample per centroid."""
+    """CLUE: entropy-weighted k-means on z with K = n_picks, the nearest distinct sample per
+    centroid."""
 
     name = "clue"
 
@@ -202,15 +203,15 @@ class ClueSelector(Selector):
         self.max_iter = max_iter
         self.tol = tol
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
         weights = predictive_entropy(pool.logits / self.temperature)
         if not weights.sum() > 0:
             weights = np.ones(pool.n)
         centroids, labels = weighted_kmeans(
-            pool, budget, weights, seed=seed, max_iter=self.max_iter, tol=self.tol
+            pool, n_picks, weights, seed=seed, max_iter=self.max_iter, tol=self.tol
         )
         w = torch.as_tensor(weights, dtype=torch.float64, device=pool.device)
-        cluster_weight = torch.zeros(budget, dtype=torch.float64, device=pool.device)
+        cluster_weight = torch.zeros(n_picks, dtype=torch.float64, device=pool.device)
         cluster_weight.index_add_(0, labels, w)
         order = np.argsort(-cluster_weight.cpu().numpy(), kind="stable")
         return nearest_distinct(pool, centroids, order)

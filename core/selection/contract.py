@@ -4,13 +4,13 @@ Like scikit-learn's ``check_estimator``, it runs one selector through small gene
 raises ``SelectorContractError`` (an AssertionError, so pytest reports it as a failure) naming
 the broken rule. The rules, each what the engine relies on:
 
-1. exact budget: a 1-D integer array of exactly ``budget`` entries, for budget 1, a few and N;
+1. exact count: a 1-D integer array of exactly ``n_picks`` entries, for n_picks = 1, a few, N;
 2. unique, in-range indices (0 <= i < N);
-3. determinism: the same pool, budget and seed give the same picks, in the same order (also
+3. determinism: the same pool, n_picks and seed give the same picks, in the same order (also
    from a second pool object built from the same arrays, so no hidden cache decides);
 4. inputs unchanged: z, logits and every derived array of the pool are equal after selection;
 5. degenerate pools are handled or refused with a ``ForgeLensError`` (a clear message): all
-   points identical, N = budget, one class (C = 1), a saturated softmax (one-hot in float).
+   points identical, N = n_picks, one class (C = 1), a saturated softmax (one-hot in float).
    Any other exception there breaks the contract.
 
 The pools are tiny (N <= 60), so a check takes well under a second for the built-ins.
@@ -25,10 +25,10 @@ import torch
 
 from core.base.validation import ForgeLensError
 from core.selection.base import Selector
-from core.selection.embeddings import PoolEmbedding
+from core.selection.embeddings import SPACES, PoolEmbedding
 
 N, D, C = 60, 6, 4
-BUDGETS = (1, 7, N)
+N_PICKS = (1, 7, N)
 SEEDS = (0, 3)
 
 
@@ -58,7 +58,7 @@ def _arrays(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
         return z, (2.0 * rng.normal(size=(N, C))).astype(np.float32)
     if kind == "identical points":
         return np.ones((N, D), np.float32), np.tile(np.float32([1.0, 0.5, 0.0, -1.0]), (N, 1))
-    if kind == "N = budget":
+    if kind == "N = n_picks":
         return rng.normal(size=(5, D)).astype(np.float32), rng.normal(size=(5, C)).astype(
             np.float32
         )
@@ -77,35 +77,35 @@ def _snapshot(pool: PoolEmbedding) -> dict[str, np.ndarray]:
     arrays = {"z": pool.z_t.detach().cpu().numpy().copy()}
     for name in ("logits", "probs", "pseudo", "residual", "direction", "znorm"):
         arrays[name] = np.array(getattr(pool, name), copy=True)
-    for space in ("coreset", "badge", "forge"):
+    for space in SPACES:
         arrays[f"{space} |u|^2"] = pool.space(space).sq_norms().detach().cpu().numpy().copy()
     return arrays
 
 
-def _run(selector: Selector, pool: PoolEmbedding, budget: int, seed: int, what: str) -> np.ndarray:
+def _run(selector: Selector, pool: PoolEmbedding, n_picks: int, seed: int, what: str) -> np.ndarray:
     """One selection whose output is checked against rules 1 and 2."""
     name = type(selector).__name__
     try:
-        picks = selector.select(pool, budget, seed=seed)
-    except RuntimeError as error:  # Selector.select's own output check
-        raise SelectorContractError(
-            f"{name} on the {what} pool, budget {budget}: {error}"
-        ) from None
+        picks = selector.select(pool, n_picks, seed=seed)
+    except RuntimeError as error:  # Selector.select's output check, or the selector's own
+        raise SelectorContractError(  # the cause keeps the traceback into the selector
+            f"{name} on the {what} pool, n_picks={n_picks}: {error}"
+        ) from error
     picks = np.asarray(picks)
-    if picks.ndim != 1 or len(picks) != budget:
+    if picks.ndim != 1 or len(picks) != n_picks:
         raise SelectorContractError(
             f"{name} on the {what} pool returned shape {picks.shape} for "
-            f"budget {budget}; the contract: exactly {budget} indices"
+            f"n_picks={n_picks}; the contract: exactly {n_picks} indices"
         )
     if not np.issubdtype(picks.dtype, np.integer):
         raise SelectorContractError(
             f"{name} on the {what} pool returned dtype {picks.dtype}; "
             "the contract: integer pool indices"
         )
-    if len(np.unique(picks)) != budget or picks.min() < 0 or picks.max() >= pool.n:
+    if len(np.unique(picks)) != n_picks or picks.min() < 0 or picks.max() >= pool.n:
         raise SelectorContractError(
-            f"{name} on the {what} pool, budget {budget}: indices "
-            f"{picks.tolist()} are not {budget} unique values in "
+            f"{name} on the {what} pool, n_picks={n_picks}: indices "
+            f"{picks.tolist()} are not {n_picks} unique values in "
             f"[0, {pool.n - 1}]"
         )
     return picks
@@ -121,19 +121,19 @@ def check_selector(selector: Any, *, device: str | torch.device | None = "cpu") 
     z, logits = _arrays("random", rng)
     pool = PoolEmbedding.from_arrays(z, logits, device=device)
     before = _snapshot(pool)
-    for budget in BUDGETS:
+    for n_picks in N_PICKS:
         for seed in SEEDS:
-            first = _run(selector, pool, budget, seed, "random")
+            first = _run(selector, pool, n_picks, seed, "random")
             again = _run(
                 selector,
                 PoolEmbedding.from_arrays(z, logits, device=device),
-                budget,
+                n_picks,
                 seed,
                 "random",
             )
             if not np.array_equal(first, again):
                 raise SelectorContractError(
-                    f"{name}: budget {budget}, seed {seed} gave {first.tolist()} and then "
+                    f"{name}: n_picks={n_picks}, seed {seed} gave {first.tolist()} and then "
                     f"{again.tolist()}; the contract: the same seed gives the same picks"
                 )
     after = _snapshot(pool)
@@ -144,12 +144,12 @@ def check_selector(selector: Any, *, device: str | torch.device | None = "cpu") 
                 "contract: inputs are left unchanged"
             )
     notes = []
-    for kind in ("identical points", "N = budget", "one class", "saturated softmax"):
+    for kind in ("identical points", "N = n_picks", "one class", "saturated softmax"):
         zk, lk = _arrays(kind, rng)
         try:
             degenerate = PoolEmbedding.from_arrays(zk, lk, device=device)
-            for budget in sorted({1, min(7, len(zk)), len(zk)}):
-                _run(selector, degenerate, budget, 0, kind)
+            for n_picks in sorted({1, min(7, len(zk)), len(zk)}):
+                _run(selector, degenerate, n_picks, 0, kind)
         except ForgeLensError as error:
             notes.append(f"{kind}: refused ({error})")
         except SelectorContractError:

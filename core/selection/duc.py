@@ -8,8 +8,8 @@ Taken from the authors' code (github.com/BIT-DA/DUC, ``core/active/active.py`` a
 - data uncertainty U_dat = sum_c p_c (psi(S + 1) - psi(alpha_c + 1)) (expected entropy);
 - point entropy H = -sum_c p_c log(p_c + 1e-7) (the authors' eps = 1e-7);
 - distribution uncertainty U_dis = H - U_dat (mutual information);
-- round 1 keeps the ceil(kappa * budget) samples of highest U_dis (kappa = 2, the authors'
-  TRAINER.KAPPA default, no config overrides it); round 2 takes the ``budget`` of highest U_dat
+- round 1 keeps the ceil(kappa * n_picks) samples of highest U_dis (kappa = 2, the authors'
+  TRAINER.KAPPA default, no config overrides it); round 2 takes the ``n_picks`` of highest U_dat
   among them. Both sorts are stable and descending, as the authors' ``sorted(..., reverse=True)``,
   so ties keep pool order in round 1 and round-1 order in round 2.
 
@@ -58,7 +58,7 @@ def dirichlet_uncertainties(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 class DucSelector(Selector):
-    """Highest distribution uncertainty (ceil(kappa * budget) kept), then highest data
+    """Highest distribution uncertainty (ceil(kappa * n_picks) kept), then highest data
     uncertainty."""
 
     name = "duc"
@@ -69,8 +69,8 @@ class DucSelector(Selector):
     def __init__(self, kappa: float = KAPPA) -> None:
         self.kappa = kappa
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
         distribution, data = dirichlet_uncertainties(pool.logits)
-        first_round = min(pool.n, math.ceil(budget * self.kappa))
+        first_round = min(pool.n, math.ceil(n_picks * self.kappa))
         candidates = top_indices(distribution, first_round, largest=True)
-        return candidates[top_indices(data[candidates], budget, largest=True)]
+        return candidates[top_indices(data[candidates], n_picks, largest=True)]

@@ -18,7 +18,7 @@ from core.selection.registry import get_selector
 
 def group_counts(fraction: float, groups: np.ndarray) -> dict[int, int]:
     """Labels per group: max(1, round(fraction * n_g)), at most n_g."""
-    fraction = check_fraction("budget", fraction)
+    fraction = check_fraction("fraction", fraction)
     values, sizes = np.unique(np.asarray(groups), return_counts=True)
     return {
         int(g): int(min(n, max(1, round(fraction * n)))) for g, n in zip(values, sizes, strict=True)
@@ -34,7 +34,7 @@ def select_per_group(
     seed: int = 0,
 ) -> np.ndarray:
     """Selector ``method`` (a registered name or an instance) run on each group's sub-pool with
-    that group's budget; pool indices of all picks, group by group."""
+    that group's count of ``group_counts``; pool indices of all picks, group by group."""
     selector = get_selector(method) if isinstance(method, str) else method
     groups = np.asarray(groups)
     z = pool.features()

@@ -4,7 +4,7 @@ The first centre is drawn uniformly with the seeded generator (Algorithm 1, line
 ``first`` is given. Each later step keeps a running min-distance vector and updates it with the
 one new centre, then the farthest point becomes the next centre. Already-selected points are
 masked out (-inf) and ties go to the lowest index, so a pool of identical points yields the
-lowest unselected indices. The first k picks of a run equal the run with budget k (prefix
+lowest unselected indices. The first k picks of a run equal the run with n_picks = k (prefix
 consistency).
 
 Two exact algorithms (``ALGORITHMS``):
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from core.base.validation import check_choice, check_int_range
-from core.selection.base import Selector, check_budget, check_seed
+from core.selection.base import Selector, check_n_picks, check_seed
 from core.selection.embeddings import EmbeddingSpace, PoolEmbedding
 
 ALGORITHMS = ("scan", "pruned")
@@ -50,40 +50,40 @@ def _first_centre(n: int, seed: int, first: int | None) -> int:
 
 def kcenter_greedy(
     space: EmbeddingSpace,
-    budget: int,
+    n_picks: int,
     *,
     seed: int = 0,
     first: int | None = None,
     algorithm: str = "scan",
     stats: dict | None = None,
 ) -> np.ndarray:
-    """``budget`` pool indices in selection order, greedily maximising the min distance.
+    """``n_picks`` pool indices in selection order, greedily maximising the min distance.
 
     ``algorithm``: "scan" or "pruned" (module notes). ``stats``, when a dict, receives
     ``scanned`` (points whose distance was computed, per step) for the pruned algorithm and,
     on CPU, ``lines`` (distinct 64-byte cache lines per matrix row its gathers touched).
     """
     n = space.n
-    budget = check_budget(budget, n)
+    n_picks = check_n_picks(n_picks, n)
     seed = check_seed(seed)
     check_choice("algorithm", algorithm, ALGORITHMS)
     current = _first_centre(n, seed, first)
     if algorithm == "pruned":
-        return _pruned(space, budget, current, stats)
-    picks = np.empty(budget, dtype=np.int64)
+        return _pruned(space, n_picks, current, stats)
+    picks = np.empty(n_picks, dtype=np.int64)
     picks[0] = current
     if space.host_steps:
         min_sq = np.full(
             n, np.inf, dtype=np.float32 if space.dtype == torch.float32 else np.float64
         )
-        for step in range(1, budget):
+        for step in range(1, n_picks):
             np.minimum(min_sq, space.sq_dist_to(current).numpy(), out=min_sq)
             min_sq[current] = -np.inf
             current = int(np.argmax(min_sq))  # first maximum: lowest index on ties
             picks[step] = current
         return picks
     min_sq_t = torch.full((n,), float("inf"), dtype=space.dtype, device=space.device)
-    for step in range(1, budget):
+    for step in range(1, n_picks):
         torch.minimum(min_sq_t, space.sq_dist_to(current), out=min_sq_t)
         min_sq_t[current] = float("-inf")
         current = int(torch.argmax(min_sq_t))  # first maximum: lowest index on ties
@@ -101,9 +101,9 @@ class _Rows:
     bookkeeping runs in numpy (see ``sq_dist_to``); on a GPU it stays in torch on the device.
     """
 
-    def __init__(self, space: EmbeddingSpace, budget: int = 1) -> None:
+    def __init__(self, space: EmbeddingSpace, n_picks: int = 1) -> None:
         self.space = space
-        self.budget = budget
+        self.n_picks = n_picks
         self.cpu = space.host_steps
         self.sq = space.sq_norms()
 
@@ -122,15 +122,15 @@ class _Rows:
         """Keep the centre's factors contiguous (rows), for centre-to-centre bounds."""
         space = self.space
         if position == 0:
-            budget = self.budget
-            self.cz = space.z_t.new_empty((budget, space.z_t.shape[0]))
+            n_picks = self.n_picks
+            self.cz = space.z_t.new_empty((n_picks, space.z_t.shape[0]))
             self.cl = (
                 None
                 if space.left_t is None
-                else space.left_t.new_empty((budget, space.left_t.shape[0]))
+                else space.left_t.new_empty((n_picks, space.left_t.shape[0]))
             )
-            self.cs = space.z_t.new_empty(budget)
-            self.csq = space.z_t.new_empty(budget)
+            self.cs = space.z_t.new_empty(n_picks)
+            self.csq = space.z_t.new_empty(n_picks)
         self.cz[position] = space.z_t[:, index]
         if self.cl is not None:
             self.cl[position] = space.left_t[:, index]
@@ -159,10 +159,10 @@ class _Rows:
         return int(np.argmax(x)) if self.cpu else int(torch.argmax(x))
 
 
-def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) -> np.ndarray:
+def _pruned(space: EmbeddingSpace, n_picks: int, first: int, stats: dict | None) -> np.ndarray:
     """Exact k-center greedy that reads only the points a new centre can move (module notes)."""
     n = space.n
-    rows = _Rows(space, budget)
+    rows = _Rows(space, n_picks)
     eps = float(torch.finfo(space.dtype).eps)
     n_left = 0 if space.left_t is None else space.left_t.shape[0]
     kappa = 2.0 * (space.z_t.shape[0] + n_left + 20) * eps
@@ -178,7 +178,7 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     delta = kappa * (nu2 + nu2_max)  # per point, float64
     delta = delta.cpu().numpy() if rows.cpu else delta
     delta_cc = 2.0 * kappa * nu2_max
-    picks = np.empty(budget, dtype=np.int64)
+    picks = np.empty(n_picks, dtype=np.int64)
     picks[0] = current = first
     min_sq = space.sq_dist_to(current)  # first step: every point is scanned (the scan's kernel)
     min_sq = min_sq.numpy() if rows.cpu else min_sq
@@ -195,10 +195,10 @@ def _pruned(space: EmbeddingSpace, budget: int, first: int, stats: dict | None) 
     n_lines = -(-n // per_line)
     lines = [n_lines] if (stats is not None and rows.cpu) else None
     rows.add_centre(0, current)
-    for step in range(1, budget):
+    for step in range(1, n_picks):
         current = rows.argmax(min_sq)  # first maximum: lowest index on ties
         picks[step] = current
-        if step == budget - 1:
+        if step == n_picks - 1:
             break
         # squared distances from the new centre to the earlier ones, rounded down
         lower = rows.centre_sq_dist(step, current) - delta_cc
@@ -237,8 +237,8 @@ class KCenterSelector(Selector):
         self.space = space
         self.algorithm = algorithm
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        return kcenter_greedy(pool.space(self.space), budget, seed=seed, algorithm=self.algorithm)
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
+        return kcenter_greedy(pool.space(self.space), n_picks, seed=seed, algorithm=self.algorithm)
 
 
 class CoresetSelector(KCenterSelector):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from core.base.validation import ForgeLensError, check_finite, check_int_range
-from core.selection.base import Selector, check_budget, check_seed
+from core.selection.base import Selector, check_n_picks, check_seed
 from core.selection.embeddings import EmbeddingSpace, PoolEmbedding
 
 
@@ -84,33 +84,33 @@ def _draw_device(
 
 def kmeanspp_seeding(
     space: EmbeddingSpace,
-    budget: int,
+    n_picks: int,
     *,
     seed: int = 0,
     first: int | None = None,
     weights: Any = None,
 ) -> np.ndarray:
-    """``budget`` pool indices in selection order by (weighted) D^2 sampling.
+    """``n_picks`` pool indices in selection order by (weighted) D^2 sampling.
 
     On CPU the running minimum and the draw are numpy (float64 masses, as always); on a GPU they
     stay on the device (``_draw_device``): only the picked index leaves it.
     """
     n = space.n
-    budget = check_budget(budget, n)
+    n_picks = check_n_picks(n_picks, n)
     rng = np.random.default_rng(check_seed(seed))
     w = _check_weights(weights, n)
     free = np.ones(n)  # 1.0 for unselected points, 0.0 once selected
     if first is None:
         first = _draw_centre(rng, [] if w is None else [w], free)
     current = check_int_range("first", first, 0, n - 1)
-    picks = np.empty(budget, dtype=np.int64)
+    picks = np.empty(n_picks, dtype=np.int64)
     picks[0] = current
     free[current] = 0.0
     if space.host_steps:
         min_sq = np.full(
             n, np.inf, dtype=np.float32 if space.dtype == torch.float32 else np.float64
         )
-        for step in range(1, budget):
+        for step in range(1, n_picks):
             np.minimum(min_sq, space.sq_dist_to(current).numpy(), out=min_sq)
             d2 = min_sq.astype(np.float64)
             current = _draw_centre(rng, [d2] if w is None else [w * d2, d2], free)
@@ -121,7 +121,7 @@ def kmeanspp_seeding(
     free_t = torch.as_tensor(free, device=device)
     w_t = None if w is None else torch.as_tensor(w, device=device)
     min_sq_t = torch.full((n,), float("inf"), dtype=space.dtype, device=device)
-    for step in range(1, budget):
+    for step in range(1, n_picks):
         torch.minimum(min_sq_t, space.sq_dist_to(current), out=min_sq_t)
         d2_t = min_sq_t.to(torch.float64)
         current = _draw_device(rng, [d2_t] if w_t is None else [w_t * d2_t, d2_t], free_t)
@@ -143,9 +143,9 @@ class KMeansPPSelector(Selector):
     def __init__(self, space: str) -> None:
         self.space = space
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
         space = pool.space(self.space)
-        return kmeanspp_seeding(space, budget, seed=seed, first=largest_norm_index(space))
+        return kmeanspp_seeding(space, n_picks, seed=seed, first=largest_norm_index(space))
 
 
 class BadgeSelector(KMeansPPSelector):

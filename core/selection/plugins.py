@@ -11,8 +11,9 @@ without editing ForgeLens:
   (``name = "package.module:ClassName"`` in its ``pyproject.toml``); every such entry point is
   registered under its entry-point name the first time the registry is listed.
 
-A plugin class must subclass ``core.selection.Selector`` (implement ``_select(pool, budget,
-seed)``), so it gets the same inputs as the built-ins and the same output checks. Its
+A plugin class must subclass ``core.selection.Selector`` (implement ``_select(pool, n_picks,
+seed)``, called positionally, so any parameter names do), so it gets the same inputs as the
+built-ins and the same output checks. Its
 constructor parameters (``get_params()`` when it has one, else its instance attributes) and
 its import path go into the run config through ``plugin_config``, and so into the run id.
 """
@@ -52,7 +53,7 @@ def import_selector(spec: str) -> type[Selector]:
         raise ForgeLensError(
             f"method={spec!r}: module {module_name!r} cannot be imported "
             f"({error}); allowed: a module on the Python path"
-        ) from None
+        ) from error  # the cause keeps the traceback into the plugin's own failing import
     cls = module
     for part in class_name.split("."):
         cls = getattr(cls, part, None)
@@ -64,7 +65,7 @@ def import_selector(spec: str) -> type[Selector]:
     if not (isinstance(cls, type) and issubclass(cls, Selector)):
         raise ForgeLensError(
             f"method={spec!r} is {cls!r}; allowed: a subclass of "
-            "core.selection.Selector implementing _select(pool, budget, seed)"
+            "core.selection.Selector implementing _select(pool, n_picks, seed)"
         )
     return cls
 
@@ -89,7 +90,7 @@ def entry_point_selectors() -> list[tuple[str, str, type[Selector]]]:
             raise ForgeLensError(
                 f"selector plugin {entry.name!r} = {entry.value!r} (entry point "
                 f"group {ENTRY_POINT_GROUP}) cannot be loaded: {error}"
-            ) from None
+            ) from error  # the cause keeps the traceback into the plugin's own code
         if not (isinstance(cls, type) and issubclass(cls, Selector)):
             raise ForgeLensError(
                 f"selector plugin {entry.name!r} = {entry.value!r} is {cls!r}; "

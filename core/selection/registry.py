@@ -78,16 +78,16 @@ def get_selector(name: str, **params: Any) -> Selector:
     return selector
 
 
-def select_from_pool(name: str, pool: PoolEmbedding, budget: int, *, seed: int = 0) -> np.ndarray:
-    """Run selector ``name`` on a prepared pool: ``budget`` distinct int64 indices, in order."""
-    return get_selector(name).select(pool, budget, seed=seed)
+def select_from_pool(name: str, pool: PoolEmbedding, n_picks: int, *, seed: int = 0) -> np.ndarray:
+    """Run selector ``name`` on a prepared pool: ``n_picks`` distinct int64 indices, in order."""
+    return get_selector(name).select(pool, n_picks, seed=seed)
 
 
 def select(
     name: str,
     z: np.ndarray,
     logits: np.ndarray,
-    budget: int,
+    n_picks: int,
     *,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -98,7 +98,7 @@ def select(
 
     selector = get_selector(name)
     pool = PoolEmbedding.from_arrays(z, logits, device=device)
-    return selector.select(pool, budget, seed=seed)
+    return selector.select(pool, n_picks, seed=seed)
 
 
 # ---- selectors from outside ForgeLens (core.selection.plugins finds and checks them) ---------

@@ -34,8 +34,8 @@ class RandomSelector(Selector):
 
     name = "random"
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        return np.random.default_rng(seed).permutation(pool.n)[:budget]
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
+        return np.random.default_rng(seed).permutation(pool.n)[:n_picks]
 
 
 class MarginSelector(Selector):
@@ -45,8 +45,8 @@ class MarginSelector(Selector):
     name = "margin"
     seeded = False
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        return top_indices(logit_margin(pool.logits), budget, largest=False)
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
+        return top_indices(logit_margin(pool.logits), n_picks, largest=False)
 
 
 class EntropySelector(Selector):
@@ -55,5 +55,5 @@ class EntropySelector(Selector):
     name = "entropy"
     seeded = False
 
-    def _select(self, pool: PoolEmbedding, budget: int, seed: int) -> np.ndarray:
-        return top_indices(predictive_entropy(pool.logits), budget, largest=True)
+    def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
+        return top_indices(predictive_entropy(pool.logits), n_picks, largest=True)

@@ -249,3 +249,27 @@ def test_bad_space_dtype_device_and_centres_are_rejected() -> None:
         np.full((2, 2), 1e30), np.zeros((2, 2)), device="cpu", dtype=torch.float64
     )
     assert np.isfinite(big.space("coreset").sq_norms().numpy()).all()
+
+
+def test_spaces_is_the_one_list_of_embedding_spaces_in_core_selection() -> None:
+    """No module of core.selection spells out the spaces again (a new space is one edit)."""
+    import ast
+    from pathlib import Path
+
+    import core.selection
+
+    found = []
+    for path in sorted(Path(core.selection.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        definition = [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["SPACES"]
+        ]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set) and node not in definition:
+                names = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+                if len(names & set(SPACES)) >= 2:
+                    found.append(f"{path.name}:{node.lineno}")
+    assert found == []

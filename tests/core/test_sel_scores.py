@@ -36,7 +36,7 @@ def test_entropy_ranks_by_predictive_entropy() -> None:
     np.testing.assert_array_equal(selection.select("entropy", z, logits, 12), expected)
 
 
-def _duc_reference(logits: np.ndarray, budget: int) -> np.ndarray:
+def _duc_reference(logits: np.ndarray, n_picks: int) -> np.ndarray:
     """The authors' formulas and two sorts, written directly (moderate logits only)."""
     alpha = np.exp(logits)
     total = alpha.sum(1, keepdims=True)
@@ -45,17 +45,17 @@ def _duc_reference(logits: np.ndarray, budget: int) -> np.ndarray:
     data = (p * (special.digamma(total + 1) - special.digamma(alpha + 1))).sum(1)
     distribution = point_entropy - data
     rows = sorted(range(len(logits)), key=lambda i: distribution[i], reverse=True)
-    rows = rows[: math.ceil(budget * KAPPA)]
+    rows = rows[: math.ceil(n_picks * KAPPA)]
     rows = sorted(rows, key=lambda i: data[i], reverse=True)
-    return np.array(rows[:budget])
+    return np.array(rows[:n_picks])
 
 
 def test_duc_matches_the_authors_two_round_rule() -> None:
     for seed in range(3):
         z, logits = _pool(seed, n=150, c=6, scale=3.0)
-        for budget in (1, 10, 75, 150):
+        for n_picks in (1, 10, 75, 150):
             np.testing.assert_array_equal(
-                selection.select("duc", z, logits, budget), _duc_reference(logits, budget)
+                selection.select("duc", z, logits, n_picks), _duc_reference(logits, n_picks)
             )
 
 

@@ -44,11 +44,11 @@ def _explicit(z: np.ndarray, logits: np.ndarray, space: str) -> np.ndarray:
     return (a[:, :, None] * z[:, None, :]).reshape(len(z), -1)
 
 
-def brute_force_kcenter(u: np.ndarray, budget: int, first: int) -> np.ndarray:
+def brute_force_kcenter(u: np.ndarray, n_picks: int, first: int) -> np.ndarray:
     """Algorithm 1, lines 2-6, with the full distance matrix."""
     dist = np.sqrt(((u[:, None, :] - u[None, :, :]) ** 2).sum(-1))
     picks = [first]
-    for _ in range(1, budget):
+    for _ in range(1, n_picks):
         min_dist = dist[:, picks].min(axis=1)
         min_dist[picks] = -np.inf
         picks.append(int(np.argmax(min_dist)))
@@ -77,19 +77,19 @@ def test_registry_order_and_default_sweep() -> None:
 def test_every_selector_returns_exact_distinct_deterministic_picks(name) -> None:
     z, logits = debug_pool()
     pool = PoolEmbedding.from_arrays(z, logits, device="cpu")
-    budget = 13
-    picks = selection.select(name, z, logits, budget, seed=3, device="cpu")
-    assert picks.dtype == np.int64 and picks.shape == (budget,)
-    assert len(set(picks.tolist())) == budget
+    n_picks = 13
+    picks = selection.select(name, z, logits, n_picks, seed=3, device="cpu")
+    assert picks.dtype == np.int64 and picks.shape == (n_picks,)
+    assert len(set(picks.tolist())) == n_picks
     assert picks.min() >= 0 and picks.max() < len(z)
-    np.testing.assert_array_equal(picks, selection.select(name, z, logits, budget, seed=3))
-    np.testing.assert_array_equal(picks, selection.select_from_pool(name, pool, budget, seed=3))
-    others = [selection.select_from_pool(name, pool, budget, seed=s) for s in range(4, 8)]
+    np.testing.assert_array_equal(picks, selection.select(name, z, logits, n_picks, seed=3))
+    np.testing.assert_array_equal(picks, selection.select_from_pool(name, pool, n_picks, seed=3))
+    others = [selection.select_from_pool(name, pool, n_picks, seed=s) for s in range(4, 8)]
     if selection.SELECTORS[name].seeded:
         assert any(not np.array_equal(picks, o) for o in others)
     else:
         assert all(np.array_equal(picks, o) for o in others)
-    full = selection.select_from_pool(name, pool, len(z), seed=0)  # budget = N: a permutation
+    full = selection.select_from_pool(name, pool, len(z), seed=0)  # n_picks = N: a permutation
     np.testing.assert_array_equal(np.sort(full), np.arange(len(z)))
 
 
@@ -134,11 +134,11 @@ def _degenerate_pools() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 @pytest.mark.parametrize("pool_name", list(_degenerate_pools()))
 @pytest.mark.parametrize("name", NAMES)
-def test_degenerate_pools_still_give_budget_distinct_indices(pool_name, name) -> None:
+def test_degenerate_pools_still_give_n_picks_distinct_indices(pool_name, name) -> None:
     z, logits = _degenerate_pools()[pool_name]
-    for budget in (1, 7, len(z)):
-        picks = selection.select(name, z, logits, budget, seed=1, device="cpu")
-        assert picks.shape == (budget,) and len(set(picks.tolist())) == budget
+    for n_picks in (1, 7, len(z)):
+        picks = selection.select(name, z, logits, n_picks, seed=1, device="cpu")
+        assert picks.shape == (n_picks,) and len(set(picks.tolist())) == n_picks
         assert picks.min() >= 0 and picks.max() < len(z)
 
 
@@ -163,10 +163,10 @@ def test_documented_tie_rules_on_a_pool_of_identical_points() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"budget": 0}, r"budget=0 is out of range: allowed \[1, 120\] \(the pool has 120"),
-        ({"budget": 121}, r"budget=121 is out of range: allowed \[1, 120\]"),
-        ({"budget": 2.5}, r"budget=2.5 must be an integer"),
-        ({"budget": True}, r"budget=True must be an integer"),
+        ({"n_picks": 0}, r"n_picks=0 is out of range: allowed \[1, 120\] \(the pool has 120"),
+        ({"n_picks": 121}, r"n_picks=121 is out of range: allowed \[1, 120\]"),
+        ({"n_picks": 2.5}, r"n_picks=2.5 must be an integer"),
+        ({"n_picks": True}, r"n_picks=True must be an integer"),
         ({"name": "badg"}, r"method='badg' is not known; allowed: " + re.escape(", ".join(NAMES))),
         ({"seed": -1}, r"seed=-1 is out of range"),
         ({"seed": 0.5}, r"seed=0.5 must be an integer"),
@@ -179,11 +179,11 @@ def test_documented_tie_rules_on_a_pool_of_identical_points() -> None:
 )
 def test_bad_input_raises_a_clear_error(kwargs, match) -> None:
     z, logits = debug_pool()
-    args = {"name": "forge", "z": z, "logits": logits, "budget": 5, "seed": 0, "device": "cpu"}
+    args = {"name": "forge", "z": z, "logits": logits, "n_picks": 5, "seed": 0, "device": "cpu"}
     args.update(kwargs)
     with pytest.raises(ForgeLensError, match=match):
         selection.select(
-            args.pop("name"), args.pop("z"), args.pop("logits"), args.pop("budget"), **args
+            args.pop("name"), args.pop("z"), args.pop("logits"), args.pop("n_picks"), **args
         )
 
 
@@ -206,6 +206,20 @@ def test_lower_level_bad_input_is_rejected() -> None:
         selection.get_selector("clue", temperature=0).select(pool, 3)
     with pytest.raises(ForgeLensError, match="already registered"):
         selection.register(type(selection.get_selector("forge")))
+
+
+def test_groups_take_a_fraction_and_name_it() -> None:
+    """select_per_group's third argument is a fraction of each group (the sweep's budget)."""
+    from core.selection.groups import group_counts, select_per_group
+
+    groups = np.repeat([0, 1], [100, 20])
+    assert group_counts(0.05, groups) == {0: 5, 1: 1}
+    with pytest.raises(ForgeLensError, match=r"fraction=5 is out of range"):
+        group_counts(5, groups)
+    z, logits = debug_pool()
+    pool = PoolEmbedding.from_arrays(z, logits, device="cpu")
+    picks = select_per_group("margin", pool, 0.05, groups, seed=0)
+    assert len(picks) == 6 and (picks[:5] < 100).all() and picks[5] >= 100
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

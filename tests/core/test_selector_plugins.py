@@ -3,6 +3,7 @@ broken selectors fail it, and TypiClust runs in sweeps by `module:Class` and by 
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -44,40 +45,40 @@ def test_the_typiclust_example_passes_the_contract() -> None:
 
 
 class _Duplicates(Selector):
-    def _select(self, pool, budget, seed):
-        return np.zeros(budget, dtype=np.int64)
+    def _select(self, pool, n_picks, seed):
+        return np.zeros(n_picks, dtype=np.int64)
 
 
 class _ShortByOne(Selector):
-    def _select(self, pool, budget, seed):
-        return np.arange(budget - 1)
+    def _select(self, pool, n_picks, seed):
+        return np.arange(n_picks - 1)
 
 
 class _Unseeded(Selector):
     calls = 0
 
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         type(self).calls += 1
-        return np.random.default_rng(type(self).calls).permutation(pool.n)[:budget]
+        return np.random.default_rng(type(self).calls).permutation(pool.n)[:n_picks]
 
 
 class _Mutates(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         pool.logits[0, 0] += 1.0
-        return np.arange(budget)
+        return np.arange(n_picks)
 
 
 class _CrashesOnOneClass(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         second = np.sort(pool.logits, axis=1)[:, -2]  # IndexError when C = 1
-        return np.argsort(second, kind="stable")[:budget]
+        return np.argsort(second, kind="stable")[:n_picks]
 
 
 class _RefusesOneClass(Selector):
-    def _select(self, pool, budget, seed):
+    def _select(self, pool, n_picks, seed):
         if pool.n_classes < 2:
             raise ForgeLensError("logits has 1 class; allowed: at least 2")
-        return np.arange(budget)
+        return np.arange(n_picks)
 
 
 @pytest.mark.parametrize(
@@ -100,9 +101,9 @@ def test_a_clear_refusal_of_a_degenerate_pool_is_allowed_and_reported() -> None:
     assert len(notes) == 1 and notes[0].startswith("one class: refused")
 
 
-def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
+def _reference_typiclust(z: np.ndarray, n_picks: int, seed: int) -> list[int]:
     """The authors' loop written plainly (full distance matrices: a tiny pool only)."""
-    labels = cluster_labels(z, min(budget, 500, len(z)), seed)
+    labels = cluster_labels(z, min(n_picks, 500, len(z)), seed)
     ids, sizes = np.unique(labels, return_counts=True)
     clusters = sorted(
         (c for c, s in zip(ids, sizes, strict=True) if s > 5),
@@ -110,7 +111,7 @@ def _reference_typiclust(z: np.ndarray, budget: int, seed: int) -> list[int]:
     )
     labels = labels.copy()
     picks = []
-    for i in range(budget):
+    for i in range(n_picks):
         members = np.flatnonzero(labels == clusters[i % len(clusters)])
         feats = z[members].astype(np.float64)
         d2 = ((feats[:, None] - feats[None]) ** 2).sum(-1)
@@ -128,9 +129,9 @@ def test_typiclust_matches_a_plain_reference_of_the_authors_loop() -> None:
     z = np.concatenate([c + rng.normal(size=(30, 3)) for c in centres]).astype(np.float32)
     logits = rng.normal(size=(len(z), 3)).astype(np.float32)
     pool = PoolEmbedding.from_arrays(z, logits, device="cpu", dtype=torch.float64)
-    for budget in (4, 9):
-        picks = TypiClust().select(pool, budget, seed=1)
-        assert picks.tolist() == _reference_typiclust(z.astype(np.float64), budget, 1)
+    for n_picks in (4, 9):
+        picks = TypiClust().select(pool, n_picks, seed=1)
+        assert picks.tolist() == _reference_typiclust(z.astype(np.float64), n_picks, 1)
 
 
 def test_a_module_class_spec_runs_in_a_sweep_and_its_params_make_the_run_id(
@@ -161,6 +162,78 @@ def test_bad_specs_are_named(clean_registry) -> None:
         selection.resolve_methods(["examples.typiclust:Nope"])
     with pytest.raises(ForgeLensError, match="subclass of core.selection.Selector"):
         selection.resolve_methods(["examples.typiclust:cluster_labels"])
+
+
+class _OldParameterName(Selector):
+    """A plugin written when the count was called ``budget``: select calls _select positionally."""
+
+    def _select(self, pool, budget, seed):
+        return np.random.default_rng(seed).permutation(pool.n)[:budget]
+
+
+def test_a_plugin_with_the_former_parameter_name_still_works() -> None:
+    check_selector(_OldParameterName)
+    z = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    pool = PoolEmbedding.from_arrays(z, z[:, :3], device="cpu")
+    picks = _OldParameterName().select(pool, n_picks=6, seed=2)
+    assert picks.tolist() == np.random.default_rng(2).permutation(30)[:6].tolist()
+
+
+def _frames_in(error: BaseException, path: Path) -> list[int]:
+    """Line numbers of the frames of ``error``'s traceback that lie in the file ``path``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [f.lineno for f in frames if Path(f.filename).resolve() == path.resolve()]
+
+
+def test_a_plugin_that_fails_to_import_keeps_its_own_traceback(
+    tmp_path: Path, monkeypatch, clean_registry
+) -> None:
+    """The ForgeLensError's cause is the plugin's own ImportError, its traceback in the plugin."""
+    plugin = tmp_path / "forgelens_plugin_missing_dep.py"
+    plugin.write_text("import math\n\nimport forgelens_no_such_dependency  # line 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ForgeLensError, match="cannot be imported") as caught:
+        selection.resolve_methods(["forgelens_plugin_missing_dep:Thing"])
+    cause = caught.value.__cause__
+    assert isinstance(cause, ModuleNotFoundError)
+    assert cause.name == "forgelens_no_such_dependency"
+    assert _frames_in(cause, plugin) == [3]
+
+
+def test_a_broken_entry_point_plugin_keeps_its_own_traceback(
+    tmp_path: Path, monkeypatch, clean_registry
+) -> None:
+    """A plugin whose import raises: the error names the entry point, its cause is the
+    plugin's exception with the traceback into the plugin module."""
+    site = tmp_path / "site"
+    info = site / "forgelens_crashing-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: forgelens-crashing\n")
+    (info / "entry_points.txt").write_text(
+        "[forgelens.selectors]\ncrashing = forgelens_crashing_plugin:Crashing\n"
+    )
+    plugin = site / "forgelens_crashing_plugin.py"
+    plugin.write_text("SETTINGS = {}\nLIMIT = SETTINGS['limit']  # line 2\n")
+    monkeypatch.syspath_prepend(str(site))
+    registry._discovered = False
+    with pytest.raises(ForgeLensError, match="'crashing' .* cannot be loaded: 'limit'") as caught:
+        selection.available()
+    cause = caught.value.__cause__
+    assert isinstance(cause, KeyError) and cause.args == ("limit",)
+    assert _frames_in(cause, plugin) == [2]
+
+
+class _OwnRuntimeError(Selector):
+    def _select(self, pool, n_picks, seed):
+        raise RuntimeError("the selector's own bug")
+
+
+def test_a_selectors_own_error_in_the_contract_check_keeps_its_traceback() -> None:
+    with pytest.raises(SelectorContractError, match="the selector's own bug") as caught:
+        check_selector(_OwnRuntimeError)
+    cause = caught.value.__cause__
+    assert isinstance(cause, RuntimeError)
+    assert traceback.extract_tb(cause.__traceback__)[-1].name == "_select"
 
 
 def _fake_installed_plugin(site: Path) -> None:

@@ -41,11 +41,11 @@ class OldSpace:
         return d2.clamp_min_(0.0)
 
 
-def old_kcenter(space: OldSpace, budget: int, first: int) -> np.ndarray:
-    picks = np.empty(budget, dtype=np.int64)
+def old_kcenter(space: OldSpace, n_picks: int, first: int) -> np.ndarray:
+    picks = np.empty(n_picks, dtype=np.int64)
     picks[0] = current = first
     min_sq = torch.full((space.n,), float("inf"), dtype=space.dtype)
-    for step in range(1, budget):
+    for step in range(1, n_picks):
         torch.minimum(min_sq, space.sq_dist_to(current), out=min_sq)
         min_sq[current] = float("-inf")
         current = int(torch.argmax(min_sq))
@@ -53,14 +53,14 @@ def old_kcenter(space: OldSpace, budget: int, first: int) -> np.ndarray:
     return picks
 
 
-def old_kmeanspp(space: OldSpace, budget: int, seed: int, first: int) -> np.ndarray:
+def old_kmeanspp(space: OldSpace, n_picks: int, seed: int, first: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     free = np.ones(space.n)
-    picks = np.empty(budget, dtype=np.int64)
+    picks = np.empty(n_picks, dtype=np.int64)
     picks[0] = current = first
     free[current] = 0.0
     min_sq = torch.full((space.n,), float("inf"), dtype=space.dtype)
-    for step in range(1, budget):
+    for step in range(1, n_picks):
         torch.minimum(min_sq, space.sq_dist_to(current), out=min_sq)
         d2 = min_sq.to(torch.float64).numpy()
         current = _draw_centre(rng, [d2], free)
@@ -69,11 +69,11 @@ def old_kmeanspp(space: OldSpace, budget: int, seed: int, first: int) -> np.ndar
     return picks
 
 
-def brute_kcenter(u: np.ndarray, budget: int, first: int) -> np.ndarray:
+def brute_kcenter(u: np.ndarray, n_picks: int, first: int) -> np.ndarray:
     """k-center greedy on explicit float64 vectors u (N x M), exact differences (no expansion)."""
     picks = [first]
     min_sq = np.full(len(u), np.inf)
-    for _ in range(1, budget):
+    for _ in range(1, n_picks):
         diff = u - u[picks[-1]]
         min_sq = np.minimum(min_sq, np.einsum("ij,ij->i", diff, diff))
         min_sq[picks] = -np.inf
