@@ -167,7 +167,11 @@ def test_documented_tie_rules_on_a_pool_of_identical_points() -> None:
         ({"n_picks": 121}, r"n_picks=121 is out of range: allowed \[1, 120\]"),
         ({"n_picks": 2.5}, r"n_picks=2.5 must be an integer"),
         ({"n_picks": True}, r"n_picks=True must be an integer"),
-        ({"name": "badg"}, r"method='badg' is not known; allowed: " + re.escape(", ".join(NAMES))),
+        (
+            {"name": "badg"},
+            r"method='badg' is not known \(did you mean 'badge'\?\); allowed: "
+            + re.escape(", ".join(NAMES)),
+        ),
         ({"seed": -1}, r"seed=-1 is out of range"),
         ({"seed": 0.5}, r"seed=0.5 must be an integer"),
         ({"z": np.zeros((119, 8))}, "z has 119 rows but logits has 120"),
