@@ -7,6 +7,7 @@ import pandas as pd
 
 from core.base.statistics import NOT_DISTINGUISHABLE
 from core.base.validation import check_columns
+from core.selection import SPACES
 from dashboard.figures.accuracy import SPLIT_TITLES
 
 
@@ -138,7 +139,7 @@ def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFra
     wide = frame.pivot_table(
         index=["method", "budget"], columns="space", values="cell", aggfunc="first", sort=False
     )
-    order = [s for s in ("coreset", "badge", "forge") if s in wide.columns]
+    order = [s for s in SPACES if s in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
     wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]
     return wide

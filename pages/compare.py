@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.selection import SPACES
 from dashboard import exports, health, live_chart, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
@@ -77,7 +78,7 @@ def coverage_section() -> None:
     space = urlstate.choice(
         st.radio,
         "Nearest pick measured in",
-        ("coreset", "badge", "forge"),
+        SPACES,
         key="compare_space",
         name="space",
         default="forge",

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
+from core.analysis.projection import PROJECTION_SPACES as SPACES
 from dashboard import exports, health, live_chart, loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
 
-SPACES = ("z", "badge", "forge")
 DEFAULT_METHODS = ("random", "coreset", "badge", "forge")
 
 selection = widgets.current_selection()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from core.selection import available
 from core.storage.store import RunStore
 
 COLUMNS = [
@@ -59,8 +60,6 @@ def domain_table(store: RunStore, run_ids: Sequence[str]) -> pd.DataFrame:
     out = grouped[["pool", "selected", "unselected_before", "unselected_after", "mean_r"]].mean()
     out.insert(0, "seeds", grouped["seed"].nunique())
     out = out.reset_index()[COLUMNS]
-    from core.selection import available
-
     order = {m: i for i, m in enumerate(available())}
     rank = out["method"].map(lambda m: order.get(m, len(order)))
     return (

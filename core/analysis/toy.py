@@ -28,12 +28,13 @@ import pandas as pd
 import torch
 
 from core.base.validation import ForgeLensError, check_choice, check_finite, check_int_range
+from core.selection import SPACES
 
 TOY_HEAD = np.array([[-1.5, 0.0], [1.5, 0.0]])  # class 0 left of z1 = 0, class 1 right of it
 LOW_CENTRES = np.array([[-1.1, 0.6], [-0.8, -0.8], [0.9, 0.9], [1.1, -0.5]])
 HIGH_CENTRE = np.array([3.2, 2.2])
 LOW_SPREAD, HIGH_SPREAD = 0.12, 0.85
-TOY_SPACES = ("coreset", "badge", "forge")
+TOY_SPACES = SPACES  # the pool's spaces, drawn exactly in 2-D
 LOW, HIGH = "low variability", "high variability"
 
 

@@ -180,6 +180,23 @@ def stratified_split(
     return [rng.permutation(np.concatenate(chunks)).astype(np.int64) for chunks in parts]
 
 
+def stratified_subsample(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """Sorted rows of a class-stratified random subsample of ``size`` rows (all when None or
+    when ``size`` >= len(labels)); class shares are kept up to rounding."""
+    if size is None or size >= len(labels):
+        return np.arange(len(labels), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.floor(counts * size / len(labels)).astype(int)
+    remainder = counts * size / len(labels) - quota
+    quota[np.argsort(-remainder)[: size - quota.sum()]] += 1  # largest remainders first
+    rows = [
+        rng.choice(np.flatnonzero(labels == c), q, replace=False)
+        for c, q in zip(classes, quota, strict=True)
+    ]
+    return np.sort(np.concatenate(rows)).astype(np.int64)
+
+
 def fingerprint_arrays(*arrays: np.ndarray | torch.Tensor) -> str:
     """A short sha256 over the bytes of ``arrays`` (inputs and labels of every split)."""
     digest = hashlib.sha256()

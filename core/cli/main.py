@@ -19,10 +19,23 @@ from typing import Any, TypeVar
 
 from core.analysis.constraints import TABLE_CONSTRAINTS
 from core.base.device import DEVICE_CHOICES
+from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
 from core.base.splits import ACCURACY_SPLITS
 from core.base.validation import ForgeLensError
-from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS, check_sweep
+from core.cli.files import add_parsers as add_file_parsers
+from core.run.constraints import (
+    DEFAULT_BUDGETS,
+    DEFAULT_SEEDS,
+    EXECUTORS,
+    RUN_CONSTRAINTS,
+    check_executor,
+    check_sweep,
+)
+from core.scenarios import DEFAULT_SCENARIO, available, describe, saved_scenarios
+from core.selection import available as available_selectors
+from core.selection import default_methods, is_spec, resolve_methods
+from core.tasks import get_task
 
 T = TypeVar("T")
 
@@ -44,9 +57,6 @@ def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list
 
 def parser() -> argparse.ArgumentParser:
     """The CLI's arguments; its defaults come from the registries and ``core.base.params``."""
-    from core.scenarios import DEFAULT_SCENARIO
-    from core.selection import default_methods
-
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -98,7 +108,9 @@ def parser() -> argparse.ArgumentParser:
         "in the run config",
     )
     run.add_argument(
-        "--hparams",
+        "--preset",
+        "--hparams",  # its former name
+        dest="preset",
         default="default",
         help="hyper-parameter preset: default, or paper (the paper's section 6 "
         "adaptation recipe); recorded in the run config",
@@ -119,9 +131,21 @@ def parser() -> argparse.ArgumentParser:
         help="skip precomputing the pool's UMAP views after the sweep",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
-    from core.run.executors import add_arguments as add_executor_arguments
-
-    add_executor_arguments(run)  # --executor, --jobs, --address (issue 13)
+    run.add_argument(
+        "--executor",
+        default="local",
+        choices=EXECUTORS,
+        help="local (this machine; see --jobs) or ray (one Ray task per run)",
+    )
+    run.add_argument(
+        "--jobs", type=int, default=1, help="local executor: number of worker processes (default 1)"
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        help="ray executor: cluster address (auto, ray://host:10001); default: "
+        "start a local Ray instance",
+    )
 
     listing = commands.add_parser("list", help="list scenarios and selectors")
     listing.add_argument(
@@ -143,8 +167,6 @@ def parser() -> argparse.ArgumentParser:
         help="bring runs of an older run format to the current one (results kept, run ids change)",
     )
     upgrade.add_argument("--out", default=None, help="run store folder")
-
-    from core.cli.files import add_parsers as add_file_parsers
 
     add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
 
@@ -225,8 +247,6 @@ class ProgressReporter:
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
     """``NAME=VALUE`` strings as hyper-parameter overrides, typed like the HParams fields."""
-    from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
-
     out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -246,18 +266,11 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.scenarios import DEFAULT_SCENARIO
-    from core.selection.plugins import is_spec
-
     validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
     args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
     if any(is_spec(method) for method in args.methods):  # imports the user's selector module
-        from core.selection import resolve_methods
-
         args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))
-    from core.run.executors import check_executor
-
     check_executor(args.executor, args.jobs, args.address)
     sweep = check_sweep(
         args.scenario, args.methods, args.budgets, args.seeds, args.adaptation, root=args.out
@@ -265,7 +278,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     if args.loss is not None:
         overrides["adapt_loss"] = args.loss
-    hparams = sweep.scenario.hparams(args.hparams, **overrides)
+    hparams = sweep.scenario.hparams(args.preset, **overrides)
     # everything is checked: only now load torch and the engine
     from core.base.device import resolve_device
     from core.run.sweep import run_checked_sweep
@@ -302,8 +315,6 @@ def _run(args: argparse.Namespace) -> int:
 def _scenario_from_files(args: argparse.Namespace) -> str | None:
     """Check ``--scenario-file`` and save it into the run store (where the sweep and its workers
     find it); returns its name. Nothing is saved when a check fails."""
-    from core.scenarios import DEFAULT_SCENARIO
-
     if args.scenario_file is None:
         return None
     from core.scenarios.file_builders import use_scenario_file  # loads the data builders
@@ -374,9 +385,6 @@ def _clean(root: str | None) -> int:
 
 
 def _list(root: str | None) -> int:
-    from core.scenarios import DEFAULT_SCENARIO, available, describe, saved_scenarios
-    from core.selection import available as selectors
-
     _, broken = saved_scenarios(root)  # scenario files saved in the run store
     for file, error in broken.items():
         print(f"saved scenario {file} cannot be used: {error}", file=sys.stderr)
@@ -388,7 +396,7 @@ def _list(root: str | None) -> int:
         marker = " (default)" if name == DEFAULT_SCENARIO else ""
         print(f"  {name:<{width}}  {describe(name, root)}{marker}")
     print("selectors:")
-    for name in selectors():
+    for name in available_selectors():
         print(f"  {name}")
     return 0
 
@@ -417,7 +425,6 @@ def _table(args: argparse.Namespace) -> int:
     )
     from core.scenarios import SCENARIOS
     from core.storage.store import RunStore
-    from core.tasks import get_task
 
     store = RunStore(args.out)
     runs = store.finished_runs()

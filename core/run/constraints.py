@@ -25,6 +25,7 @@ from core.base.params import (
     WritableFile,
     validate_params,
 )
+from core.base.validation import ForgeLensError, check_choice, check_int_range
 from core.scenarios import ScenarioEntry, scenario_entry
 from core.selection import available as available_selectors
 
@@ -46,7 +47,7 @@ RUN_CONSTRAINTS: dict[str, list[Constraint | None]] = {
     "out": [None, WritableDir()],
     "progress": [None, WritableFile()],
     "loss": [None, Options(LOSSES)],
-    "hparams": [None, Options(PRESETS)],
+    "preset": [None, Options(PRESETS)],
 }
 
 
@@ -94,3 +95,25 @@ def check_sweep(
         tuple(int(s) for s in seeds),
         adaptation or entry.adaptation,
     )
+
+
+# where a sweep's runs execute (core.run.executors)
+EXECUTORS = ("local", "ray")
+MAX_JOBS = 256
+
+
+def check_executor(executor: str, jobs: int = 1, address: str | None = None) -> tuple[str, int]:
+    """Validate the executor options (before any work): (executor, jobs)."""
+    check_choice("executor", executor, EXECUTORS)
+    jobs = check_int_range("jobs", jobs, 1, MAX_JOBS)
+    if address is not None and executor != "ray":
+        raise ForgeLensError(
+            f"address={address!r} was given with executor={executor!r}; "
+            "allowed: an address only with executor='ray'"
+        )
+    if jobs > 1 and executor != "local":
+        raise ForgeLensError(
+            f"jobs={jobs} was given with executor={executor!r}; allowed: jobs "
+            "only with executor='local' (Ray schedules its own workers)"
+        )
+    return executor, jobs

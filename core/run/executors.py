@@ -28,51 +28,13 @@ from typing import Any
 
 from core.base.device import resolve_device
 from core.base.progress import Progress
-from core.base.validation import ForgeLensError, check_choice, check_int_range
+from core.base.validation import ForgeLensError
+from core.run.constraints import check_executor
 from core.scenarios import ScenarioEntry
 from core.selection import use_plugins
 from core.storage.store import RunStore
 
-EXECUTORS = ("local", "ray")
-MAX_JOBS = 256
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def check_executor(executor: str, jobs: int = 1, address: str | None = None) -> tuple[str, int]:
-    """Validate the executor options (before any work): (executor, jobs)."""
-    check_choice("executor", executor, EXECUTORS)
-    jobs = check_int_range("jobs", jobs, 1, MAX_JOBS)
-    if address is not None and executor != "ray":
-        raise ForgeLensError(
-            f"address={address!r} was given with executor={executor!r}; "
-            "allowed: an address only with executor='ray'"
-        )
-    if jobs > 1 and executor != "local":
-        raise ForgeLensError(
-            f"jobs={jobs} was given with executor={executor!r}; allowed: jobs "
-            "only with executor='local' (Ray schedules its own workers)"
-        )
-    return executor, jobs
-
-
-def add_arguments(parser: Any) -> None:
-    """The executor options of ``python -m core run`` (argparse), kept here so the CLI edit is
-    one line."""
-    parser.add_argument(
-        "--executor",
-        default="local",
-        choices=EXECUTORS,
-        help="local (this machine; see --jobs) or ray (one Ray task per run)",
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="local executor: number of worker processes (default 1)"
-    )
-    parser.add_argument(
-        "--address",
-        default=None,
-        help="ray executor: cluster address (auto, ray://host:10001); default: "
-        "start a local Ray instance",
-    )
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- one task -------------------------------------------------------------------------------

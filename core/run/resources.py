@@ -16,6 +16,7 @@ runs does not matter: runs of a sweep are done one after the other.
 
 from __future__ import annotations
 
+from core.base.hparams import default_adaptation, hparams_for
 from core.base.validation import ForgeLensError
 
 GIB = 1 << 30
@@ -31,8 +32,6 @@ UNKNOWN_BYTES = int(1.5 * GIB)
 
 def sweep_memory_estimate(scenario: str, adaptation: str | None = None) -> int:
     """Expected peak resident bytes of one sweep of ``scenario`` (any number of runs)."""
-    from core.base.hparams import default_adaptation, hparams_for
-
     try:
         hp = hparams_for(scenario)
     except ForgeLensError:  # a scenario without registered defaults (e.g. from a file)

@@ -14,9 +14,9 @@ from core.base.device import resolve_device
 from core.base.hparams import HParams
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
-from core.run.constraints import Sweep, check_sweep
+from core.run.constraints import Sweep, check_executor, check_sweep
 from core.run.engine import prepare_pool, run_one
-from core.run.executors import check_executor, run_grid
+from core.run.executors import run_grid
 from core.scenarios import Scenario
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore

@@ -30,7 +30,7 @@ from core.scenarios.scenario_file import (
     save_scenario,
     to_toml,
 )
-from core.scenarios.text_files import TextFilesScenario
+from core.scenarios.text_files import TextFilesScenario, default_model_dir
 
 
 def backbone_spec(data: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +49,6 @@ def backbone_spec(data: dict[str, Any]) -> dict[str, Any]:
     pooling = data.get("pooling", "mean")
     if data.get("model") is None and pooling == "mean":
         return {}  # the packaged model with its model card's pooling
-    from core.scenarios.text_files import default_model_dir
-
     return {"kind": "hf", "model": data.get("model") or default_model_dir(), "pooling": pooling}
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.base.data import Scenario, ScenarioBuilder
+from core.base.data import Scenario, ScenarioBuilder, stratified_subsample
 from core.base.validation import ForgeLensError, check_int_range
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -273,8 +273,6 @@ class ImageFolderScenario(ScenarioBuilder):
         self, scan: FolderScan, domains: list[str], classes: tuple[str, ...]
     ) -> tuple[list[Path], np.ndarray, np.ndarray]:
         """Files, labels and domain positions (in ``domains``) of the given domains, capped."""
-        from core.scenarios.tweets import stratified_subsample
-
         paths, labels, where = [], [], []
         for position, domain in enumerate(domains):
             d_paths, d_labels = [], []

@@ -38,6 +38,7 @@ from core.base.data import (
     to_thumbnail,
 )
 from core.base.validation import ForgeLensError, check_int_range
+from core.scenarios import build_scenario, load_scenario
 
 PAIR_CLASSES = ("first preferred", "second preferred")
 
@@ -64,8 +65,6 @@ class PairScenario(Scenario):
 
     def base_scenario(self) -> Scenario:
         """The base scenario, built with the recorded parameters (cached when default)."""
-        from core.scenarios import build_scenario, load_scenario
-
         return (
             build_scenario(self.base, **self.base_params)
             if self.base_params
@@ -137,8 +136,6 @@ class PreferencePairs(ScenarioBuilder):
         raise NotImplementedError("pairs are drawn from the base scenario's splits in build()")
 
     def build(self) -> PairScenario:
-        from core.scenarios import build_scenario, load_scenario
-
         seed = check_int_range("split_seed", self.split_seed, 0, 2**31 - 1)
         rate = self.pairs_per_sample
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 20:

@@ -22,6 +22,7 @@ from core.base.data import (
     fingerprint_arrays,
 )
 from core.base.validation import ForgeLensError, check_int_range
+from core.nn.qa_model import load_tokenizer
 from core.scenarios.squad_data import QA_MAX_LENGTH, QASample, encode_samples, load_squad_json
 
 
@@ -96,8 +97,6 @@ class SquadFiles(ScenarioBuilder):
         raise NotImplementedError("span-QA splits are built in build()")
 
     def build(self) -> QAScenario:
-        from core.nn.qa_model import load_tokenizer
-
         for name in ("source_file", "target_file", "model_dir"):
             if not getattr(self, name):
                 raise ForgeLensError(

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.base.data import Scenario, ScenarioBuilder
+from core.base.data import Scenario, ScenarioBuilder, stratified_subsample
 from core.base.validation import ForgeLensError, check_int_range
 from core.nn.backbones import TEXT_MAX_LENGTH, MiniLML6, package_file, tokenize
+from core.nn.local_backbones import check_model_dir, hf_tokenize
 from core.scenarios.image_folder import FolderWarning, _as_list
 
 SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -133,8 +134,6 @@ class TextFilesScenario(ScenarioBuilder):
         for path in paths:
             digest.update(f"{path}\0{path.stat().st_size}\n".encode())
         if self.model:
-            from core.nn.local_backbones import check_model_dir
-
             folder = check_model_dir(self.model)
             for path in sorted(p for p in folder.iterdir() if p.is_file()):
                 digest.update(f"{path.name}\0{path.stat().st_size}\n".encode())
@@ -215,8 +214,6 @@ class TextFilesScenario(ScenarioBuilder):
         self._domains(self._table())
 
     def _rows(self, role: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from core.scenarios.tweets import stratified_subsample
-
         table, source, target, classes = self._planned
         index = {c: i for i, c in enumerate(classes)}
         texts, labels, where = [], [], []
@@ -238,8 +235,6 @@ class TextFilesScenario(ScenarioBuilder):
         length = check_int_range("max_length", self.max_length, 8, 512)
         if self.model is None:
             return tokenize(texts, length)
-        from core.nn.local_backbones import check_model_dir, hf_tokenize
-
         return hf_tokenize(str(check_model_dir(self.model)), texts, length)
 
     def load_source(self) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from core.base.data import Scenario, ScenarioBuilder
+from core.base.data import Scenario, ScenarioBuilder, stratified_subsample
 from core.base.validation import ForgeLensError, check_int_range
 from core.nn.backbones import TEXT_MAX_LENGTH, package_file, tokenize
 from core.scenarios.pretrained_digits import first_per_class
@@ -69,23 +69,6 @@ def tweet_domains() -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
         labels.flags.writeable = False
         domains[name] = (tuple(part["text"]), labels)
     return domains
-
-
-def stratified_subsample(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
-    """Sorted rows of a class-stratified random subsample of ``size`` rows (all when None or
-    when ``size`` >= len(labels)); class shares are kept up to rounding."""
-    if size is None or size >= len(labels):
-        return np.arange(len(labels), dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = np.floor(counts * size / len(labels)).astype(int)
-    remainder = counts * size / len(labels) - quota
-    quota[np.argsort(-remainder)[: size - quota.sum()]] += 1  # largest remainders first
-    rows = [
-        rng.choice(np.flatnonzero(labels == c), q, replace=False)
-        for c, q in zip(classes, quota, strict=True)
-    ]
-    return np.sort(np.concatenate(rows)).astype(np.int64)
 
 
 class TweetsAirlineToApple(ScenarioBuilder):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from core.selection.plugins import is_spec
 from core.selection.registry import (
     NOT_IN_DEFAULT_SWEEP,
     SELECTORS,
@@ -28,6 +29,7 @@ from core.selection.registry import (
     select_from_pool,
     use_plugins,
 )
+from core.selection.spaces import SPACES
 
 _LAZY = {
     "Selector": "core.selection.base",
@@ -48,11 +50,13 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "NOT_IN_DEFAULT_SWEEP",
     "SELECTORS",
+    "SPACES",
     "Selector",
     "available",
     "check_selector",
     "default_methods",
     "get_selector",
+    "is_spec",
     "kcenter_greedy",
     "kmeanspp_seeding",
     "largest_norm_index",

@@ -26,6 +26,7 @@ import torch
 from core.base.validation import ForgeLensError
 from core.selection.base import Selector
 from core.selection.embeddings import SPACES, PoolEmbedding
+from core.selection.registry import get_selector
 
 N, D, C = 60, 6, 4
 N_PICKS = (1, 7, N)
@@ -37,8 +38,6 @@ class SelectorContractError(AssertionError):
 
 
 def _as_selector(selector: Any) -> Selector:
-    from core.selection.registry import get_selector
-
     if isinstance(selector, str):
         return get_selector(selector)
     if isinstance(selector, type) and issubclass(selector, Selector):

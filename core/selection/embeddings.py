@@ -61,8 +61,8 @@ from scipy.special import logsumexp
 
 from core.base.device import resolve_device
 from core.base.validation import ForgeLensError, check_choice, check_finite, check_int_range
+from core.selection.spaces import SPACES
 
-SPACES = ("coreset", "badge", "forge")
 DTYPES = (torch.float32, torch.float64)
 DEFAULT_CHUNK = 2048
 _NORM_CHUNK = 8192

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from core.base.validation import ForgeLensError
-from core.run.executors import check_executor, ray_runtime_env
+from core.run.constraints import check_executor
+from core.run.executors import ray_runtime_env
 from core.run.sweep import run_sweep
 from core.storage.store import TABLES, RunStore
 

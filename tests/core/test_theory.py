@@ -255,7 +255,7 @@ def test_cli_records_loss_preset_and_overrides_in_the_config(tmp_path, capsys):
         "--no-umap",
         "--quiet",
     ]
-    assert main([*args, "--loss", "mse", "--hparams", "paper", "--set", "adapt_lr=2e-4"]) == 0
+    assert main([*args, "--loss", "mse", "--preset", "paper", "--set", "adapt_lr=2e-4"]) == 0
     store = RunStore(tmp_path)
     (run_id,) = store.run_ids()
     hparams = store.load_config(run_id)["config"]["hparams"]

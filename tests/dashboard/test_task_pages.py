@@ -9,7 +9,7 @@ import pytest
 
 from core.storage.store import RunStore
 from dashboard.text import unescape_markdown
-from tests.helpers.app import open_app
+from tests.helpers.app import charts, decode, open_app
 from tests.helpers.stores import TEXT_PER_CLASS
 
 PAGES = ("home", "accuracy", "gap", "projection", "compare", "run")
@@ -76,14 +76,45 @@ def _captions(at) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_a_reward_store(reward_store, monkeypatch, page):
-    open_app(reward_store, monkeypatch, page)
+def _assert_page_shows_the_store(at, root: Path, page: str) -> None:
+    """The page is about this store's runs: no error or warning box, its scenario named in the
+    sidebar, and on a chart page at least one chart whose traces hold data points."""
+    from dashboard.navigation import PAGES as SPECS
+
+    spec = next(p for p in SPECS if p.file == f"{page}.py")
+    assert not at.error, [e.value for e in at.error]
+    runs = RunStore(root).finished_runs()
+    if page == "home":
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["finished runs"] == str(len(runs))
+        assert f"Figure 5 in numbers — {runs['scenario'].iloc[0]}" in [
+            h.value for h in at.subheader
+        ]
+        return
+    if page == "run":
+        assert "scenario" in [s.label.lower() for s in at.selectbox]
+        return
+    scenario = runs["scenario"].iloc[0]
+    assert scenario in [str(v) for box in at.sidebar.selectbox for v in [box.value]]
+    if spec.charts:
+        points = [
+            len(trace[axis]) if isinstance(trace[axis], list) else len(decode(trace[axis]))
+            for chart in charts(at)
+            for trace in chart["data"]
+            for axis in ("x", "y")
+            if trace.get(axis) is not None
+        ]
+        assert points and max(points) > 0, f"{page}: no chart with data"
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_a_qa_store(qa_store, monkeypatch, page):
-    open_app(qa_store, monkeypatch, page)
+def test_every_page_shows_a_reward_store(reward_store, monkeypatch, page):
+    _assert_page_shows_the_store(open_app(reward_store, monkeypatch, page), reward_store, page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_shows_a_qa_store(qa_store, monkeypatch, page):
+    _assert_page_shows_the_store(open_app(qa_store, monkeypatch, page), qa_store, page)
 
 
 def test_reward_pages_name_the_metric_and_show_text_pairs(reward_store, monkeypatch):
