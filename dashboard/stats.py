@@ -12,7 +12,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from core.base.statistics import average_ranks, mean_interval, pearson
+from core.base.statistics import correlation as correlation_of
+from core.base.statistics import mean_interval
 from core.base.validation import check_columns, check_int_range
 
 
@@ -39,17 +40,11 @@ class Correlation:
 
 
 def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
-    """Both coefficients over finite pairs; NaN when fewer than 3 pairs or a side is constant.
-
-    The same numbers as ``scipy.stats.pearsonr`` / ``spearmanr`` (tested to 1e-12), from
-    ``core.base.statistics``' numpy ones: a gap page computes some twenty of them per widget change,
-    and scipy's per-call checks made that a tenth of a second."""
+    """Both coefficients over finite pairs (``core.base.statistics.correlation``, the numbers
+    the records hold); NaN when fewer than 3 pairs or a side is constant."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return Correlation(float("nan"), float("nan"), len(x))
-    return Correlation(pearson(x, y), pearson(average_ranks(x), average_ranks(y)), len(x))
+    n = int((np.isfinite(x) & np.isfinite(y)).sum())
+    return Correlation(correlation_of("pearson", x, y), correlation_of("spearman", x, y), n)
 
 
 def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> str:

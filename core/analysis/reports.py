@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.base.splits import ACCURACY_SPLITS
 from core.base.statistics import (
     NOT_DISTINGUISHABLE,
     Interval,
+    correlation,
     difference_interval,
     mean_interval,
     mean_std,
@@ -234,9 +236,7 @@ def decomposition(long: pd.DataFrame, budget: float | None = None) -> pd.DataFra
         )
         .reset_index()
     )
-    stats["split"] = pd.Categorical(
-        stats["split"], ["selected_train", "unselected_train", "val", "test"], ordered=True
-    )
+    stats["split"] = pd.Categorical(stats["split"], list(ACCURACY_SPLITS), ordered=True)
     order = {m: i for i, m in enumerate(method_order(stats["method"]))}
     return stats.sort_values(
         ["budget", "method", "split"], key=lambda c: c.map(order) if c.name == "method" else c
@@ -390,7 +390,6 @@ def theory_table(
     (N - |s|)/N (``max_gap_term_printed``: the printed 1/n). NaN columns: runs recorded
     before these quantities existed.
     """
-    from scipy import stats
 
     every = run_summaries(store, run_ids, scenario, intervals=False)
     for column in THEORY_COLUMNS:
@@ -416,7 +415,7 @@ def theory_table(
         samples = store.load_table(run_id, "samples", columns=["znorm", "tangent_norm_full"])
         proxy = float("nan")
         if "tangent_norm_full" in samples and samples["tangent_norm_full"].notna().all():
-            proxy = float(stats.spearmanr(samples["znorm"], samples["tangent_norm_full"])[0])
+            proxy = correlation("spearman", samples["znorm"], samples["tangent_norm_full"])
         extra.append(
             {
                 "run_id": run_id,

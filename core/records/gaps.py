@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from core.base.statistics import correlation_interval
+from core.base.statistics import correlation, correlation_interval
 from core.records.theory import theory_summary
-from core.selection.embeddings import SPACES
+from core.selection.spaces import SPACES
 
 PAIR_COLUMNS = (
     "space",
@@ -94,14 +93,6 @@ def pair_table(
     return table[list(PAIR_COLUMNS)]
 
 
-def _correlation(kind: str, x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson or Spearman correlation; NaN when either side is constant or too short."""
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    test = stats.pearsonr if kind == "pearson" else stats.spearmanr
-    return float(test(x, y)[0])
-
-
 def correlation_intervals(distance: np.ndarray, gap: np.ndarray) -> dict[str, float]:
     """95% bootstrap intervals (over the run's pairs, seed 0) of both correlations."""
     out = {}
@@ -129,11 +120,11 @@ def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> p
         rows.append(
             {
                 "space": str(space),
-                "pearson": _correlation("pearson", distance, gap),
-                "spearman": _correlation("spearman", distance, gap),
+                "pearson": correlation("pearson", distance, gap),
+                "spearman": correlation("spearman", distance, gap),
                 **correlation_intervals(distance, gap),
-                "gamma_pearson": _correlation("pearson", group["gamma"].to_numpy(), gap),
-                "gamma_spearman": _correlation("spearman", group["gamma"].to_numpy(), gap),
+                "gamma_pearson": correlation("pearson", group["gamma"].to_numpy(), gap),
+                "gamma_spearman": correlation("spearman", group["gamma"].to_numpy(), gap),
                 "max_gap": float(gap.max()) if len(gap) else float("nan"),
                 "mean_gap": float(gap.mean()) if len(gap) else float("nan"),
                 "weighted_train_loss_reduction": weighted_train_loss_reduction(

@@ -13,6 +13,7 @@ from core.base.statistics import (
     NOT_DISTINGUISHABLE,
     average_ranks,
     bootstrap_indices,
+    correlation,
     correlation_interval,
     difference_interval,
     mean_interval,
@@ -117,3 +118,21 @@ def test_average_ranks_and_pearson_match_scipy() -> None:
     assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
     rho = pearson(average_ranks(x), average_ranks(y))
     assert rho == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+
+
+def test_the_one_correlation_is_scipys_to_the_bit() -> None:
+    """Records, tables and pages all use ``correlation``; it must give scipy's exact numbers
+    (the records written before it used scipy), ties, scales and short vectors included."""
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n = int(rng.integers(3, 300))
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-6, 6)
+        y = rng.integers(0, 5, size=n) + (trial % 3) * x * rng.normal()
+        for kind, reference in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
+            assert correlation(kind, x, y) == float(reference(x, y)[0]), (trial, kind)
+    assert np.isnan(correlation("spearman", [1.0, 2.0], [3.0, 4.0]))  # fewer than 3
+    assert np.isnan(correlation("pearson", [1.0, 1.0, 1.0], [3.0, 4.0, 5.0]))  # constant side
+    finite = correlation("pearson", [1.0, np.nan, 2.0, 3.0], [1.0, 5.0, 2.0, 3.0])
+    assert finite == float(stats.pearsonr([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])[0])  # NaN pair left out
+    with pytest.raises(ForgeLensError, match="kind='kendall'"):
+        correlation("kendall", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
