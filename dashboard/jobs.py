@@ -304,18 +304,6 @@ def submit_job(
     return Submitted(job_id, state=job_queue.load_job(root, job_id).state)
 
 
-def launch_job(
-    root: str | os.PathLike[str],
-    scenario: str,
-    methods: Sequence[str],
-    budgets: Sequence[float],
-    seeds: Sequence[int],
-    **options: Any,
-) -> str:
-    """``submit_job`` returning only the job id (an identical active sweep's id if any)."""
-    return submit_job(root, scenario, methods, budgets, seeds, **options).job_id
-
-
 def job_status(root: str | os.PathLike[str], job_id: str, *, tail_chars: int = 2000) -> JobStatus:
     """One job's status for a page: its state from its files (``job_queue.load_job``: queued,
     running, finished, failed, stopped, cancelled, or damaged, never raised) and its log's

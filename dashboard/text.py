@@ -9,24 +9,16 @@ breaks become spaces, so the text renders as itself.
 
 from __future__ import annotations
 
-import re
 import string
 
 MARKDOWN_SPECIALS = frozenset(string.punctuation)  # CommonMark's escapable ASCII punctuation
 SNIPPET_CHARS = 200
-_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 def escape_markdown(text: str) -> str:
     """``text`` with every ASCII punctuation character backslash-escaped, on one line."""
     flat = " ".join(str(text).split())
     return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in flat)
-
-
-def unescape_markdown(escaped: str) -> str:
-    """What a CommonMark renderer shows for an escaped string (inverse of ``escape_markdown``
-    on single-line text); used by tests and to read back what a page displays."""
-    return _ESCAPED.sub(r"\1", escaped)
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

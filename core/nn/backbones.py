@@ -266,17 +266,6 @@ def fresh_backbone(cls: type[PretrainedBackbone]) -> PretrainedBackbone:
     return copy.deepcopy(_loaded(cls)).eval()
 
 
-def load_backbone(name: str) -> PretrainedBackbone:
-    """A fresh copy of the packaged pretrained backbone ``name`` (``fresh_backbone``)."""
-    return fresh_backbone(
-        PRETRAINED_BACKBONES[check_choice("backbone", name, PRETRAINED_BACKBONES)]
-    )
-
-
-def backbone_identity(name: str) -> dict[str, Any]:
-    return PRETRAINED_BACKBONES[check_choice("backbone", name, PRETRAINED_BACKBONES)].identity()
-
-
 @cache
 def minilm_tokenizer():
     """The all-MiniLM-L6-v2 tokenizer from its package folder (offline), once per process."""

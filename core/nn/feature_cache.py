@@ -28,7 +28,7 @@ import torch
 from core.base.data import SPLIT_NAMES, Scenario
 from core.base.device import resolve_device
 from core.base.hparams import HParams
-from core.base.progress import Progress
+from core.base.progress import Progress, ignore
 from core.nn.local_backbones import backbone_class
 from core.nn.models import FeatureClassifier
 from core.storage.atomic import config_id, write_bytes_atomic
@@ -73,7 +73,7 @@ def compute_features(
     estimate of the whole pass (``estimate_seconds``), then about every 5% of the rows the
     counts so far (``done``, ``total``).
     """
-    notify = progress or (lambda event: None)
+    notify = progress or ignore
     device = resolve_device(device)
     was_training = model.training
     model.to(device).eval()

@@ -33,8 +33,9 @@ from safetensors.torch import load_file, save_file
 from core.base.data import Scenario
 from core.base.device import resolve_device
 from core.base.hparams import HParams
+from core.base.progress import Progress, ignore
 from core.base.validation import check_finite
-from core.nn.feature_cache import Progress, compute_features
+from core.nn.feature_cache import compute_features
 from core.nn.local_backbones import backbone_class
 from core.nn.models import (
     FeatureClassifier,
@@ -118,7 +119,7 @@ def _fit(
     """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings.
 
     After each epoch ``progress`` gets {"stage": "source model", "epoch", "epochs", "loss"}."""
-    notify = progress or (lambda event: None)
+    notify = progress or ignore
     module.to(device).train()
     optimizer = make_optimizer(
         hp.source_optimizer,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.device import resolve_device
-from core.base.progress import Progress
+from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
 from core.run.constraints import check_executor
 from core.scenarios import ScenarioEntry
@@ -112,7 +112,7 @@ def run_grid(
     per run as it finishes (with run_index, method, budget, seed)."""
     executor, jobs = check_executor(executor, jobs, address)
     root = str(Path(root).resolve())
-    notify = notify or (lambda event: None)
+    notify = notify or ignore
     common = {
         "device": device,
         "adaptation": adaptation,

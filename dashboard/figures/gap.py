@@ -82,9 +82,6 @@ def panel_correlations(pairs: pd.DataFrame, panels: list[GapPanel]) -> list[Corr
     return out
 
 
-HOVER_FIELDS = ("idx", "label", "pseudo", "seed", "nn_idx", "gap")
-
-
 def class_names_needed(class_names: list[str] | None) -> bool:
     """Whether hovers must carry class names as text: not when the names are the class codes
     (digits), so each point's hover data stays one small integer array."""

@@ -23,7 +23,7 @@ from core.nn.backbones import (
     TEXT_MAX_LENGTH,
     EfficientNetLite0,
     MiniLML6,
-    load_backbone,
+    fresh_backbone,
     package_file,
     tokenize,
 )
@@ -78,7 +78,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def minilm():
-    return load_backbone("minilm-l6")
+    return fresh_backbone(PRETRAINED_BACKBONES["minilm-l6"])
 
 
 # -- registry and hyper-parameters -----------------------------------------------------------
@@ -184,7 +184,7 @@ def test_effnet_slice_takes_the_first_rows_of_each_class(digits):
 
 
 def test_effnet_gives_1280_d_features_with_the_packaged_weights(digits):
-    backbone = load_backbone("effnet-lite0")
+    backbone = fresh_backbone(PRETRAINED_BACKBONES["effnet-lite0"])
     saved = torch.load(package_file(*EfficientNetLite0.weights), map_location="cpu")
     state = backbone.net.state_dict()
     assert all(torch.equal(state[k], v) for k, v in saved.items() if not k.startswith("_fc"))
@@ -291,7 +291,7 @@ def test_pretrained_source_model_trains_and_saves_only_the_head(tweets, tmp_path
     assert not info["cached"] and info["saved"] == "head"
     saved = load_file(str(tmp_path / "models" / f"{info['model_id']}.safetensors"))
     assert set(saved) == {"head.weight", "head.bias"}
-    fresh = load_backbone("minilm-l6").state_dict()
+    fresh = fresh_backbone(PRETRAINED_BACKBONES["minilm-l6"]).state_dict()
     assert all(torch.equal(t, fresh[k]) for k, t in model.backbone.state_dict().items())
     assert info["source_train_accuracy"] > 0.5  # the head learned something on 15 tweets
     again, info_again = get_source_model(tweets, hp, cache_dir=tmp_path / "models", device=CPU)

@@ -27,8 +27,8 @@ from core.base.validation import ForgeLensError
 from core.storage.integrity import QUARANTINE, manifest
 from core.storage.store import DONE, JOBS, RUN_FORMAT_VERSION, RUNS_ENV, RunStore
 from dashboard import access, job_queue, jobs
-from dashboard.text import unescape_markdown
 from tests.helpers.app import chart_specs
+from tests.helpers.markdown import unescape_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "dashboard" / "app.py")

@@ -239,7 +239,7 @@ def test_home_updates_by_itself_while_a_sweep_runs(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.get_by_text("is empty").first.wait_for(timeout=90_000)
-            jobs.launch_job(
+            jobs.submit_job(
                 root, "debug", ["random", "forge"], [0.1], [0], device="cpu", umap=False
             )
             # no reload from here on: the open tab must notice the job and its runs

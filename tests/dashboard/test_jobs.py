@@ -226,7 +226,7 @@ def test_launch_job_runs_the_cli_detached_and_reports_progress(
     """A real one-run sweep in a fresh store (source model copied, so nothing is retrained)."""
     root = tmp_path / "store"
     shutil.copytree(debug_store / "_models", root / "_models")
-    job_id = jobs.launch_job(root, "debug", ["random"], [0.1], [0], device="cpu", umap=False)
+    job_id = jobs.submit_job(root, "debug", ["random"], [0.1], [0], device="cpu", umap=False).job_id
     deadline = time.time() + 180
     status = jobs.job_status(root, job_id)
     while status.state == jobs.RUNNING and time.time() < deadline:

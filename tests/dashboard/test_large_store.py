@@ -13,8 +13,8 @@ from benchmarks.synthetic_store import write_synthetic_store
 from core.storage.store import RUNS_ENV
 from dashboard import loaders
 from dashboard.navigation import PAGES
-from dashboard.text import unescape_markdown
 from tests.helpers.app import APP, chart_specs
+from tests.helpers.markdown import unescape_markdown
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
 ) -> None:
     from core.storage.integrity import manifest
     from core.storage.store import RUN_FORMAT_VERSION
-    from dashboard.text import unescape_markdown
+    from tests.helpers.markdown import unescape_markdown
 
     store = write_synthetic_store(
         tmp_path / "mixed", n=200, methods=("random", "forge"), budgets=(0.1,), seeds=(0,)

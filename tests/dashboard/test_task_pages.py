@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.storage.store import RunStore
-from dashboard.text import unescape_markdown
 from tests.helpers.app import charts, decode, open_app
+from tests.helpers.markdown import unescape_markdown
 from tests.helpers.stores import TEXT_PER_CLASS
 
 PAGES = ("home", "accuracy", "gap", "projection", "compare", "run")

@@ -12,8 +12,8 @@ from dashboard.text import (
     escape_markdown,
     quote_markdown,
     snippet,
-    unescape_markdown,
 )
+from tests.helpers.markdown import unescape_markdown
 
 TWEETS = [
     "$AAPL to the moon $500 by friday, $TSLA next",

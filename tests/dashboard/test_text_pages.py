@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.storage.store import RunStore
-from dashboard.text import quote_markdown, unescape_markdown
+from dashboard.text import quote_markdown
 from tests.helpers.app import open_app
+from tests.helpers.markdown import unescape_markdown
 
 
 def _quotes(at) -> list[str]:
