@@ -187,7 +187,7 @@ def test_qa_sweep_end_to_end(scenario, tmp_path):
 def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):
     """Each question's embedding uses its own real tokens only: batches of 1 (no padding)
     and of the whole split (padded to the longest) agree."""
-    from core.tasks.qa.engine import evaluate
+    from core.tasks.qa.evaluation import evaluate
 
     model = load_qa_model(str(qa_files[2]))
     device = torch.device("cpu")

@@ -3,9 +3,7 @@
 The source model is the given ``AutoModelForQuestionAnswering`` as it is (the paper starts from
 a DistilBERT already fine-tuned on SQuAD). One pass over the target pool gives the embeddings
 of ``core.tasks.qa.embeddings`` (stored once per pool, N x 5D); a selector picks k questions;
-adaptation fine-tunes a copy on them with their true spans, every batch half selected target and
-half source questions (``core.nn.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains
-everything (dropout on), ``head`` only ``qa_outputs`` on the frozen encoder's states. Records are
+adaptation fine-tunes a copy on them (``core.tasks.qa.adaptation``). Records are
 those of every task: loss = mean of the start and end cross-entropies with the true span, r, gaps
 of nearest selected neighbours per space (``core.records.gaps``), written in the common run layout;
 the ``accuracy`` column is exact match and an ``f1`` column is added.
@@ -13,157 +11,34 @@ the ``accuracy`` column is exact match and an ``f1`` column is added.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from core import selection
 from core.base.device import resolve_device
 from core.base.hparams import HParams, hparams_for
 from core.base.validation import ForgeLensError, check_choice, check_fraction
-from core.nn.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
-from core.nn.optimizers import adaptation_optimizer
+from core.nn.adaptation import ADAPTATION_MODES
 from core.nn.qa_model import (
-    answer_text,
-    best_spans,
-    forward_states,
     load_qa_model,
-    qa_head,
-    span_loss,
 )
 from core.records.gaps import pair_table, summary_table
 from core.scenarios.squad_files import QAScenario
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
 from core.tasks import get_task
-from core.tasks.qa.embeddings import batch_embeddings, pool_arrays
-from core.tasks.qa.metrics import exact_match, f1_score
+from core.tasks.qa.adaptation import adapt_qa
+from core.tasks.qa.embeddings import pool_arrays
+from core.tasks.qa.evaluation import evaluate, model_identity
 
 Progress = Callable[[dict[str, Any]], None]
 EVAL_SPLITS = ("target_pool", "target_val", "target_test")
-
-
-def model_identity(model_dir: str) -> str:
-    """A hash of the model directory's files (names, sizes and bytes of config and weights)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(model_dir).iterdir()):
-        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".txt"):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    scenario: QAScenario,
-    split: str,
-    *,
-    device: torch.device,
-    batch_size: int,
-    embed: bool = False,
-) -> dict[str, np.ndarray]:
-    """Per question: loss (true span), predicted span, EM, F1; with ``embed`` also the pool
-    embedding blocks of ``batch_embeddings`` (float64), gathered batch by batch."""
-    model.to(device).eval()
-    data, spans = scenario.split(split), torch.from_numpy(scenario.spans[split])
-    out: dict[str, list[np.ndarray]] = {}
-    for begin in range(0, len(data), batch_size):
-        x = data.x[begin : begin + batch_size].to(device)
-        states, start, end, mask = forward_states(model, x)
-        length = states.shape[1]
-        pieces = {
-            "loss": span_loss(
-                start.double(), end.double(), spans[begin : begin + len(x)].to(device)
-            )
-            .cpu()
-            .numpy(),
-            "pred": best_spans(start, end, x[:, 3, :length]).cpu().numpy(),
-        }
-        if embed:
-            pieces.update(
-                {k: v.cpu().numpy() for k, v in batch_embeddings(states, start, end, mask).items()}
-            )
-        for key, value in pieces.items():
-            out.setdefault(key, []).append(value)
-    result = {key: np.concatenate(parts) for key, parts in out.items()}
-    samples, offsets = scenario.samples[split], scenario.offsets[split]
-    texts = [answer_text(s.context, offsets[i], result["pred"][i]) for i, s in enumerate(samples)]
-    result["em"] = np.array(
-        [exact_match(t, s.answers) for t, s in zip(texts, samples, strict=True)]
-    )
-    result["f1"] = np.array([f1_score(t, s.answers) for t, s in zip(texts, samples, strict=True)])
-    return result
-
-
-def adapt_qa(
-    model: torch.nn.Module,
-    scenario: QAScenario,
-    selected: np.ndarray,
-    hp: HParams,
-    *,
-    seed: int,
-    device: torch.device,
-    mode: str,
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Fine-tune a copy on target_pool[selected] mixed with source questions (module doc)."""
-    check_choice("adaptation", mode, ADAPTATION_MODES)
-    tuned = copy.deepcopy(model).to(device)
-    params = list(qa_head(tuned).parameters()) if mode == "head" else list(tuned.parameters())
-    theta_0 = [p.detach().clone() for p in params]
-    optimizer = adaptation_optimizer(hp, params)
-    pool, source = scenario.target_pool, scenario.source_train
-    target_x = pool.x[torch.from_numpy(selected)]
-    target_s = torch.from_numpy(scenario.spans["target_pool"][selected])
-    source_s = torch.from_numpy(scenario.spans["source_train"])
-    sampler = MixedBatchSampler(len(selected), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
-    start, losses = time.perf_counter(), []
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for target_rows, source_rows in sampler:
-            x = torch.cat([target_x[target_rows], source.x[source_rows]]).to(device)
-            spans = torch.cat([target_s[target_rows], source_s[source_rows]]).to(device)
-            if mode == "head":
-                tuned.eval()
-                with torch.no_grad():
-                    states, _, _, mask = forward_states(tuned, x)
-                logits = qa_head(tuned)(states).masked_fill((mask == 0)[..., None], -torch.inf)
-                s_logit, e_logit = logits[..., 0], logits[..., 1]
-            else:
-                tuned.train()
-                _, s_logit, e_logit, _ = forward_states(tuned, x)
-            loss = span_loss(s_logit, e_logit, spans).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-    tuned.eval()
-    return tuned, {
-        "mode": mode,
-        "iterations": len(losses),
-        "seconds": time.perf_counter() - start,
-        "epochs": hp.adapt_epochs,
-        "batch_size": hp.adapt_batch,
-        "n_selected": len(selected),
-        "seed": seed,
-        "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch :])),
-        "param_distance": parameter_distance_of(params, theta_0),
-    }
-
-
-def parameter_distance_of(params: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
-    """|theta_T - theta_0| over ``params`` (float64)."""
-    holder = torch.nn.ParameterList([torch.nn.Parameter(p.detach()) for p in params])
-    return parameter_distance(holder, reference)
 
 
 def _accuracy_rows(
