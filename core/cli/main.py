@@ -417,7 +417,7 @@ def _table(args: argparse.Namespace) -> int:
     )
     from core.scenarios import SCENARIOS
     from core.storage.store import RunStore
-    from core.tasks import get_task
+    from core.tasks import task_of
 
     store = RunStore(args.out)
     runs = store.finished_runs()
@@ -449,8 +449,7 @@ def _table(args: argparse.Namespace) -> int:
                 long = accuracy_long(store, ids)
                 part = long[(long["split"] == args.split) & (long["stage"] == "before")]
                 mode = group["adaptation"].iloc[0]
-                task = getattr(SCENARIOS.get(group["scenario"].iloc[0]), "task", None)
-                metric = get_task(task).metric if task else "accuracy"
+                metric = task_of(SCENARIOS.get(group["scenario"].iloc[0])).metric
                 print(
                     f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
                     "Δ: mean paired difference to random over the same seeds [95% t "
