@@ -22,6 +22,7 @@ import streamlit as st
 from core.base.validation import ForgeLensError
 from core.storage.integrity import DamagedError
 from core.storage.store import RunStore, default_root
+from core.tasks import task_of
 
 RUN_COLUMNS = ("method", "budget", "seed")
 
@@ -235,10 +236,13 @@ def pool_previews(root: str, pool_id: str, indices: tuple[int, ...]) -> list[Any
 
 
 def store_previews(root: str, pool_id: str, scenario_name: str, params: str | None) -> None:
-    """Write the pool's previews once (stores made before previews were stored with pools)."""
+    """Write the pool's previews once (stores made before previews were stored with pools), for
+    a task that stores them (``core.tasks.Task.previews``)."""
     from core.records.previews import write_previews
 
-    write_previews(get_store(root), pool_id, scenario(root, scenario_name, params))
+    data = scenario(root, scenario_name, params)
+    if task_of(data).previews:
+        write_previews(get_store(root), pool_id, data)
     pool_previews.clear()
 
 

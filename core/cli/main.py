@@ -32,10 +32,10 @@ from core.run.constraints import (
     check_executor,
     check_sweep,
 )
-from core.scenarios import DEFAULT_SCENARIO, available, describe, saved_scenarios
+from core.scenarios import DEFAULT_SCENARIO, SCENARIOS, available, describe, saved_scenarios
 from core.selection import available as available_selectors
 from core.selection import default_methods, is_spec, resolve_methods
-from core.tasks import get_task
+from core.tasks import task_of
 
 T = TypeVar("T")
 
@@ -423,7 +423,6 @@ def _table(args: argparse.Namespace) -> int:
         theory_table,
         with_settings,
     )
-    from core.scenarios import SCENARIOS
     from core.storage.store import RunStore
 
     store = RunStore(args.out)
@@ -456,8 +455,7 @@ def _table(args: argparse.Namespace) -> int:
                 long = accuracy_long(store, ids)
                 part = long[(long["split"] == args.split) & (long["stage"] == "before")]
                 mode = group["adaptation"].iloc[0]
-                task = getattr(SCENARIOS.get(group["scenario"].iloc[0]), "task", None)
-                metric = get_task(task).metric if task else "accuracy"
+                metric = task_of(SCENARIOS.get(group["scenario"].iloc[0])).metric
                 print(
                     f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
                     "Δ: mean paired difference to random over the same seeds [95% t "

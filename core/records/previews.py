@@ -25,10 +25,9 @@ PREVIEWS = "previews.npz"
 
 
 def write_previews(store: RunStore, pool_id: str, scenario: Scenario) -> None:
-    """Every target-pool preview of ``scenario`` into the pool's folder (classification tasks:
-    an image or a text per sample; other tasks' samples are rendered by their task views)."""
-    if scenario.task != "classification":
-        return
+    """Every target-pool preview of ``scenario`` into the pool's folder: an image or a text per
+    sample. Only for tasks that store previews (``core.tasks.Task.previews``: the callers ask);
+    other tasks' samples are rendered by their task views."""
     n = len(scenario.split("target_pool"))
     if scenario.modality == "text":
         arrays = {

@@ -1,14 +1,17 @@
-"""The paper's Algorithm 1 as a reproducible engine.
+"""The paper's Algorithm 1 as a reproducible engine, one for every task.
 
 scenario -> source model -> pool embeddings (stored once) -> selector -> adaptation -> records.
 Each (scenario, method, budget, seed, adaptation mode, hyper-parameters) is one run, stored
-under a hash of that full config; a finished run is reused, never recomputed.
+under a hash of that full config; a finished run is reused, never recomputed. What differs
+between tasks (classification, reward pairs, span QA: the model, the pool's arrays, evaluation,
+adaptation, task-only record columns) the scenario's task supplies (``core.tasks.adapter``).
 
 Adaptation modes (``ADAPTATION_MODES``): ``full`` fine-tunes everything (the paper's setting);
-``head`` trains only the last linear layer on backbone features computed once per source model
-and cached in ``<root>/_features/`` (``core.nn.feature_cache``), and then evaluates from the same
-cache. Pretrained-backbone scenarios always use their cached features for the source head and
-the theta_0 quantities. A sweep's mode defaults to the scenario's (``ScenarioEntry.adaptation``).
+``head`` trains only the last linear layer. For models of ``core.nn.models`` it trains on backbone
+features computed once per source model and cached in ``<root>/_features/``
+(``core.nn.feature_cache``), and then evaluates from the same cache. Pretrained-backbone
+scenarios always use their cached features for the source head and the theta_0 quantities. A
+sweep's mode defaults to the scenario's (``ScenarioEntry.adaptation``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import contextlib
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,25 +32,15 @@ from core import selection
 from core.base.hparams import HParams
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
-from core.nn.adaptation import adapt, adapt_head
-from core.nn.feature_cache import cached_features, feature_id
-from core.nn.models import (
-    FeatureClassifier,
-    embed,
-    head_logits,
-    per_sample_loss,
-    per_sample_loss_from_features,
-)
-from core.nn.source_model import get_source_model
 from core.records.gaps import pair_table, summary_table
 from core.records.previews import write_previews
-from core.records.theory import pool_full_tangent_norms, record_theory
 from core.scenarios import SCENARIOS, Scenario, ScenarioEntry, scenario_entry
 from core.selection.embeddings import PoolEmbedding
 from core.selection.groups import group_counts, select_per_group
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
-from core.tasks import task_of
+from core.tasks import Task, task_of
+from core.tasks.adapter import Evaluation, PreparedPool, Source
 
 __all__ = [
     "PreparedPool",
@@ -56,29 +49,6 @@ __all__ = [
     "run_config",
     "run_one",
 ]
-
-
-@dataclass(frozen=True)
-class PreparedPool:
-    """Everything about one scenario's target pool under its source model, computed once.
-
-    Read-only once made: runs share it. ``features`` is set when the pool was prepared for
-    ``head`` adaptation or has a pretrained backbone.
-    """
-
-    entry: ScenarioEntry
-    scenario: Scenario
-    hparams: HParams
-    model: FeatureClassifier
-    model_info: dict[str, Any]
-    pool_id: str
-    embedding: PoolEmbedding
-    loss_before: dict[str, np.ndarray]  # per split name: CE with true labels under theta_0
-    pred_before: dict[str, np.ndarray]
-    seconds: float
-    # every split's backbone features z when cached (pretrained backbones, or head mode)
-    features: dict[str, np.ndarray] | None = None
-    features_info: dict[str, Any] | None = None
 
 
 def budget_count(fraction: float, pool_size: int) -> int:
@@ -141,66 +111,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _pool_frame(embedding: PoolEmbedding, labels: np.ndarray, logits: np.ndarray) -> pd.DataFrame:
-    """Per-sample facts of the pool under theta_0 that views colour and filter by."""
-    p = np.asarray(embedding.probs, dtype=np.float64)
-    top2 = (
-        np.sort(logits.astype(np.float64), axis=1)[:, -2:]
-        if logits.shape[1] > 1
-        else np.zeros((len(p), 2))
-    )
-    pseudo = np.asarray(embedding.pseudo, dtype=np.int64)
-    return pd.DataFrame(
-        {
-            "idx": np.arange(len(labels), dtype=np.int64),
-            "label": labels.astype(np.int64),
-            "pseudo": pseudo,
-            "correct": pseudo == labels,
-            "confidence": p.max(axis=1),
-            "margin": top2[:, 1] - top2[:, 0],
-            "entropy": -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=1),
-            "znorm": np.asarray(embedding.znorm, dtype=np.float64),
-            "anorm": np.linalg.norm(np.asarray(embedding.residual, dtype=np.float64), axis=1),
-        }
-    )
-
-
-def _load_features(
-    store: RunStore,
-    scenario: Scenario,
-    hp: HParams,
-    model: FeatureClassifier,
-    model_id: str | None,
-    device: torch.device,
-    notify: Progress,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    if hp.pretrained and getattr(scenario, "base", ""):  # pairs: the base scenario's cache
-        from core.tasks.reward import pair_features
-
-        return pair_features(store.root, scenario, hp, device, notify)
-    key = feature_id(scenario, hp, model_id)
-    notify({"stage": "features", "message": f"backbone features of every split ({key})"})
-    features, info = cached_features(
-        store.root,
-        key,
-        model,
-        scenario,
-        device=device,
-        batch_size=min(hp.eval_batch, 128),
-        progress=notify,
-    )
-    word = "read from the cache" if info["cached"] else "computed and cached"
-    notify(
-        {
-            "stage": "features",
-            "seconds": info["seconds"],
-            "cached": info["cached"],
-            "message": f"features {word} in {info['seconds']:.1f} s",
-        }
-    )
-    return features, info
-
-
 def prepare_pool(
     store: RunStore,
     entry: ScenarioEntry | str,
@@ -214,10 +124,9 @@ def prepare_pool(
     """Load the scenario, get (train or load) its source model, store the pool embeddings once.
 
     ``entry`` is the scenario as ``store`` knows it (a name is looked up in ``store``: a
-    built-in or a scenario file saved there). Backbone features are loaded or computed (and
-    cached) first for a pretrained backbone, and after the source model for ``head``
-    adaptation. ``built`` replaces the entry's default build by one made under the same name
-    (a slice, e.g. in tests).
+    built-in or a scenario file saved there). The scenario's task supplies the source model,
+    the pool arrays and the evaluation (``core.tasks.adapter``). ``built`` replaces the entry's
+    default build by one made under the same name (a slice, e.g. in tests).
     """
     notify = progress or ignore
     start = time.perf_counter()
@@ -233,58 +142,36 @@ def prepare_pool(
     hp = hparams or entry.hparams()
     mode = adaptation or entry.adaptation
     task = task_of(scenario)
-    features, features_info = None, None
-    if hp.pretrained:
-        features, features_info = _load_features(
-            store, scenario, hp, task.build_model(scenario, hp), None, device, notify
-        )
-    notify({"stage": "source model", "message": "training or loading the source model"})
-    model, info = get_source_model(
-        scenario,
-        hp,
-        cache_dir=store.models_dir,
-        device=device,
-        features=features,
-        progress=notify,
-        build=task.build_model,
-    )
-    if features is None and mode == "head":
-        features, features_info = _load_features(
-            store, scenario, hp, model, info["model_id"], device, notify
-        )
+    adapter = task.adapter()
+    source = adapter.source(store, scenario, hp, adaptation=mode, device=device, notify=notify)
     notify({"stage": "embed", "message": "embedding the target pool"})
-    pool_split = scenario.split("target_pool")
-    pool_id = config_id({"scenario": scenario.summary(), "model_id": info["model_id"]})
-    if store.has_pool(pool_id):  # prepared once (maybe by another worker): shared via the store
+    pool_id = config_id({"scenario": scenario.summary(), "model_id": source.info["model_id"]})
+    stored = store.has_pool(pool_id)
+    if stored:  # prepared once (maybe by another worker): shared via the store
         z, logits = store.load_embeddings(pool_id)
-    elif features is not None:
-        z = features["target_pool"]
-        logits = head_logits(model, z, device=device)
     else:
-        z, logits = embed(model, pool_split.x, device=device)
+        z, logits = adapter.pool_arrays(source, scenario, hp, device=device)
     embedding = task.pool_embedding(z, logits, device=device)
-    if not store.has_pool(pool_id):
-        _write_pool(store, pool_id, scenario, hp, info, embedding, z, logits)
-    losses, preds = _losses(model, scenario, features, device, hp.adapt_loss)
-    if task.name == "classification":
-        # a pool-level record (Theorem 4's full-network norm): computed here, once, so that
-        # parallel workers load it instead of each computing it at their first run
-        notify({"stage": "embed", "message": "full-network tangent norms of the pool"})
-        pool_full_tangent_norms(store, pool_id, model, hp.arch, pool_split.x, device)
-    return PreparedPool(
-        entry,
-        scenario,
-        hp,
-        model,
-        info,
-        pool_id,
-        embedding,
-        losses,
-        preds,
-        time.perf_counter() - start,
-        features,
-        features_info,
+    before = adapter.evaluate(source.model, scenario, hp, features=source.features, device=device)
+    if not stored:
+        _write_pool(store, pool_id, scenario, hp, task, source, embedding, z, logits, before)
+    prepared = PreparedPool(
+        entry=entry,
+        scenario=scenario,
+        hparams=hp,
+        model=source.model,
+        model_info=source.info,
+        pool_id=pool_id,
+        embedding=embedding,
+        before=before,
+        seconds=time.perf_counter() - start,
+        features=source.features,
+        features_info=source.features_info,
     )
+    # pool-level record inputs: computed here, once, so that parallel workers load them
+    # instead of each computing them at their first run
+    adapter.prepare_records(store, prepared, device=device, notify=notify)
+    return prepared
 
 
 def _write_pool(
@@ -292,64 +179,42 @@ def _write_pool(
     pool_id: str,
     scenario: Scenario,
     hp: HParams,
-    model_info: dict[str, Any],
+    task: Task,
+    source: Source,
     embedding: PoolEmbedding,
     z: np.ndarray,
     logits: np.ndarray,
+    before: dict[str, Evaluation],
 ) -> None:
     """Store the pool's embeddings and per-sample facts once (``runs/_pools/<pool_id>/``)."""
-    pool_split = scenario.split("target_pool")
+    adapter = task.adapter()
+    labels = scenario.split("target_pool").y
     meta = {
         "pool_id": pool_id,
         "scenario": scenario.name,
-        "model_id": model_info["model_id"],
-        "n": int(len(pool_split)),
+        "model_id": source.info["model_id"],
+        "n": int(len(labels)),
         "n_classes": len(scenario.class_names),
         "class_names": list(scenario.class_names),
         "modality": scenario.modality,
         "task": scenario.task,
-        "source_val_accuracy": model_info.get("source_val_accuracy"),
-        "target_test_accuracy": model_info.get("target_test_accuracy"),
+        **adapter.pool_accuracies(source, before),
         "scenario_summary": scenario.summary(),
         "hparams": asdict(hp),
     }
-    frame = _pool_frame(embedding, pool_split.y, logits)
+    frame = adapter.pool_table(embedding, logits, labels, before)
     if scenario.domain_column("target_pool") is not None:
         frame["domain"] = scenario.domain_column("target_pool")
     store.write_pool(pool_id, meta, frame, z, logits)
-    write_previews(store, pool_id, scenario)  # the dashboard shows samples from these
-
-
-def _losses(
-    model: FeatureClassifier,
-    scenario: Scenario,
-    features: dict[str, np.ndarray] | None,
-    device: torch.device,
-    loss: str = "ce",
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-sample ``loss`` (hp.adapt_loss, true labels) and predictions on pool / val / test,
-    from cached features when given (the head alone), else through the whole model."""
-    losses, preds = {}, {}
-    for split in ("target_pool", "target_val", "target_test"):
-        if features is not None:
-            losses[split], preds[split] = per_sample_loss_from_features(
-                model, features[split], scenario.split(split).y, device=device, loss=loss
-            )
-        else:
-            losses[split], preds[split] = per_sample_loss(
-                model, scenario.split(split), device=device, loss=loss
-            )
-    return losses, preds
+    if task.previews:
+        write_previews(store, pool_id, scenario)  # the dashboard shows samples from these
 
 
 def _accuracy_rows(
-    stage: str,
-    selected_mask: np.ndarray,
-    loss: dict[str, np.ndarray],
-    pred: dict[str, np.ndarray],
-    labels: dict[str, np.ndarray],
+    stage: str, selected_mask: np.ndarray, results: dict[str, Evaluation]
 ) -> list[dict[str, Any]]:
-    """Table 1's decomposition: selected train, unselected train, validation, test."""
+    """Table 1's decomposition: selected train, unselected train, validation, test; the task's
+    score (``accuracy``), loss and any further metrics (``Evaluation.metrics``) of each."""
     parts = {
         "selected_train": ("target_pool", selected_mask),
         "unselected_train": ("target_pool", ~selected_mask),
@@ -358,16 +223,19 @@ def _accuracy_rows(
     }
     rows = []
     for name, (split, mask) in parts.items():
-        keep = np.ones(len(labels[split]), dtype=bool) if mask is None else mask
+        result = results[split]
+        keep = np.ones(len(result.score), dtype=bool) if mask is None else mask
         n = int(keep.sum())
-        correct = pred[split][keep] == labels[split][keep]
+        columns = {"accuracy": result.score, "loss": result.loss, **result.metrics}
         rows.append(
             {
                 "split": name,
                 "stage": stage,
                 "n": n,
-                "accuracy": float(correct.mean()) if n else float("nan"),
-                "loss": float(loss[split][keep].mean()) if n else float("nan"),
+                **{
+                    column: float(values[keep].mean()) if n else float("nan")
+                    for column, values in columns.items()
+                },
             }
         )
     return rows
@@ -405,6 +273,7 @@ def run_one(
         selector.get_params(),
     )
     config.update(selection.plugin_config(method))  # plugin selectors: import path + params
+    config.update(task_of(scenario).adapter().config_fields)  # e.g. QA runs name their task
     run_id = config_id(config)
     if store.is_finished(run_id):
         return run_id, True
@@ -455,29 +324,22 @@ def _adapt(
     seed: int,
     device: torch.device,
     notify: Progress,
-) -> tuple[FeatureClassifier, dict[str, Any]]:
-    """Step 2: a copy of the source model adapted on the selection (``adaptation`` mode)."""
-    scenario, hp, k = prepared.scenario, prepared.hparams, len(selected)
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Step 2: a copy of the source model adapted on the selection (``adaptation`` mode), as
+    the scenario's task adapts."""
     what = "the head" if adaptation == "head" else "everything"
-    notify({"stage": "adapt", "message": f"training {what} on {k} labels + source"})
-    if adaptation == "full":
-        return adapt(
-            prepared.model, scenario, selected, hp, seed=seed, device=device, progress=notify
-        )
-    if prepared.features is None:
-        raise ForgeLensError(
-            "adaptation='head' needs a pool prepared with cached features; "
-            "allowed: prepare_pool(..., adaptation='head')"
-        )
-    return adapt_head(
-        prepared.model, prepared.features, scenario, selected, hp, seed=seed, device=device
+    notify({"stage": "adapt", "message": f"training {what} on {len(selected)} labels + source"})
+    return (
+        task_of(prepared.scenario)
+        .adapter()
+        .adapt(prepared, selected, adaptation, seed=seed, device=device, notify=notify)
     )
 
 
 def _records(
     store: RunStore,
     prepared: PreparedPool,
-    adapted: FeatureClassifier,
+    adapted: torch.nn.Module,
     selected: np.ndarray,
     adaptation: str,
     device: torch.device,
@@ -486,47 +348,47 @@ def _records(
     """Step 3: the run's tables (selection, accuracy, samples, pairs, summary)."""
     notify({"stage": "records", "message": "losses, accuracies and gap pairs"})
     scenario, pool, k = prepared.scenario, prepared.embedding, len(selected)
+    adapter = task_of(scenario).adapter()
     features = prepared.features if adaptation == "head" else None
-    loss_after, pred_after = _losses(
-        adapted, scenario, features, device, prepared.hparams.adapt_loss
-    )
-    labels = {s: scenario.split(s).y for s in ("target_pool", "target_val", "target_test")}
+    after = adapter.evaluate(adapted, scenario, prepared.hparams, features=features, device=device)
+    labels = scenario.split("target_pool").y
     mask = np.zeros(pool.n, dtype=bool)
     mask[selected] = True
     accuracy = pd.DataFrame(
-        _accuracy_rows("before", mask, prepared.loss_before, prepared.pred_before, labels)
-        + _accuracy_rows("after", mask, loss_after, pred_after, labels)
+        _accuracy_rows("before", mask, prepared.before) + _accuracy_rows("after", mask, after)
     )
-    before, after = prepared.loss_before["target_pool"], loss_after["target_pool"]
+    loss_before = prepared.before["target_pool"].loss
+    loss_after = after["target_pool"].loss
     order = np.full(pool.n, -1, dtype=np.int64)
     order[selected] = np.arange(k)
     samples = pd.DataFrame(
         {
             "idx": np.arange(pool.n, dtype=np.int64),
-            "label": labels["target_pool"],
+            "label": labels,
             "pseudo": np.asarray(pool.pseudo, dtype=np.int64),
             "selected": mask,
             "order": order,
-            "loss_before": before,
-            "loss_after": after,
-            "r": before - after,
-            "pred_after": pred_after["target_pool"],
+            "loss_before": loss_before,
+            "loss_after": loss_after,
+            "r": loss_before - loss_after,
+            "pred_after": after["target_pool"].pred,
             "znorm": np.asarray(pool.znorm, dtype=np.float64),
         }
     )
-    pairs = pair_table(pool, selected, labels["target_pool"], before, after)
+    pairs = pair_table(pool, selected, labels, loss_before, loss_after)
     domain = scenario.domain_column("target_pool")
     if domain is not None:  # folder / file scenarios: each sample's target domain
         samples["domain"] = domain
         pairs["domain"], pairs["nn_domain"] = domain[pairs["idx"]], domain[pairs["nn_idx"]]
-    if task_of(scenario).name == "classification":  # Theorem 4 is stated for a class head
-        pairs, samples = record_theory(store, prepared, adapted, pairs, samples, device=device)
+    pairs, samples = adapter.record_columns(
+        store, prepared, adapted, after, pairs, samples, device=device
+    )
     return {
         "selection": pd.DataFrame({"idx": selected.astype(np.int64), "order": np.arange(k)}),
         "accuracy": accuracy,
         "samples": samples,
         "pairs": pairs,
-        "summary": summary_table(pairs, selected, before - after),
+        "summary": summary_table(pairs, selected, loss_before - loss_after),
     }
 
 

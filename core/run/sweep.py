@@ -20,6 +20,7 @@ from core.run.executors import run_grid
 from core.scenarios import Scenario
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
+from core.tasks import task_of
 
 if TYPE_CHECKING:
     import torch
@@ -80,20 +81,8 @@ def run_checked_sweep(
     address: str | None = None,
 ) -> list[str]:
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
-    if getattr(sweep.scenario.builder, "task", "classification") == "qa":  # its own engine
-        from core.tasks.qa.engine import run_qa_sweep
-
-        return run_qa_sweep(
-            built or sweep.scenario.load(),
-            sweep.methods,
-            sweep.budgets,
-            sweep.seeds,
-            root=root,
-            device=str(device),
-            adaptation=sweep.adaptation,
-            progress=progress,
-            hparams=hparams,
-        )
+    # a method that does not apply to the task (QA: no logit-only selectors) fails before work
+    task_of(built or sweep.scenario.builder).check_methods(sweep.methods)
     store = RunStore(root)
     check_store_format(store)
     store.remove_stale_staging()

@@ -41,7 +41,13 @@ import numpy as np
 import torch
 from scipy.special import expit
 
+from core.base.data import Scenario
+from core.base.hparams import HParams
+from core.base.progress import Progress
 from core.base.validation import ForgeLensError, check_choice, check_finite
+from core.nn.feature_cache import cached_features, feature_id
+from core.nn.models import build_model
+from core.nn.reward_model import build_reward_model
 from core.selection.embeddings import (
     SPACES,
     EmbeddingSpace,
@@ -50,6 +56,8 @@ from core.selection.embeddings import (
     _row_sq_norms,
     residual_factors,
 )
+from core.storage.store import RunStore
+from core.tasks.classification import LinearHeadAdapter
 
 
 def orient(z: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,9 +192,6 @@ def pair_features(
     indexed by ``scenario.pairs``: no feature pass per pair. Info as ``cached_features`` plus
     ``base_feature_id``.
     """
-    from core.nn.feature_cache import cached_features, feature_id
-    from core.nn.models import build_model
-
     notify = progress or (lambda event: None)
     base = scenario.base_scenario()
     key = feature_id(base, hp)
@@ -214,3 +219,33 @@ def pair_features(
         }
     )
     return paired, {**info, "base_feature_id": key}
+
+
+class RewardAdapter(LinearHeadAdapter):
+    """Reward pairs in the engine (``core.tasks.adapter``): the classification path with the
+    pair model, the pair embedding, and a pretrained encoder's features read from the base
+    scenario's cache (``pair_features``). No Theorem 4 columns: it is stated for a class head."""
+
+    def build_model(self, scenario: Scenario, hp: HParams, *, seed: int | None = None) -> Any:
+        return build_reward_model(scenario, hp, seed=seed)
+
+    def pool_embedding(
+        self, z: Any, logits: Any, *, device: Any = None, **kwargs: Any
+    ) -> RewardPoolEmbedding:
+        return RewardPoolEmbedding.from_arrays(z, logits, device=device, **kwargs)
+
+    def features(
+        self,
+        store: RunStore,
+        scenario: Scenario,
+        hp: HParams,
+        model: torch.nn.Module,
+        model_id: str | None,
+        device: torch.device,
+        notify: Progress,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Pairs of a base scenario with a pretrained encoder: the base's cached features,
+        paired; otherwise the pair model's own (``LinearHeadAdapter.features``)."""
+        if hp.pretrained and getattr(scenario, "base", ""):
+            return pair_features(store.root, scenario, hp, device, notify)
+        return super().features(store, scenario, hp, model, model_id, device, notify)

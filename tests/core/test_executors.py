@@ -4,7 +4,6 @@ early with the parameter named."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -14,22 +13,12 @@ from core.base.validation import ForgeLensError
 from core.run.constraints import check_executor
 from core.run.executors import ray_runtime_env
 from core.run.sweep import run_sweep
-from core.storage.store import TABLES, RunStore
+from core.storage.store import RunStore
+from tests.helpers.records import assert_identical_runs
 
 METHODS = ("random", "coreset", "badge", "forge")
 BUDGETS = (0.1,)
 SEEDS = (0, 1)
-VOLATILE = ("created", "timings", "versions")  # wall-clock facts, not results
-NESTED_VOLATILE = (
-    ("adaptation_info", "estimate_seconds"),
-    ("adaptation_info", "seconds"),
-    ("source_model", "cached"),
-    ("source_model", "created"),
-    ("source_model", "train_seconds"),
-    ("features", "cached"),
-    ("features", "path"),
-    ("features", "seconds"),
-)
 
 
 @pytest.fixture(scope="module")
@@ -45,26 +34,6 @@ def _seeded_store(local_store, path: Path) -> RunStore:
     store, _ = local_store
     shutil.copytree(store.models_dir, path / "_models")
     return RunStore(path)
-
-
-def _assert_identical(a: RunStore, b: RunStore, ids: list[str]) -> None:
-    for run_id in ids:
-        assert b.is_finished(run_id)
-        for table in TABLES:
-            left = (a.run_dir(run_id) / f"{table}.parquet").read_bytes()
-            right = (b.run_dir(run_id) / f"{table}.parquet").read_bytes()
-            assert left == right, f"{run_id} {table}"
-        configs = [json.loads((s.run_dir(run_id) / "config.json").read_text()) for s in (a, b)]
-        for config in configs:
-            for key in VOLATILE:
-                config.pop(key)
-            for outer, inner in NESTED_VOLATILE:  # a timing; trained here vs read from cache
-                if isinstance(config.get(outer), dict):
-                    config[outer].pop(inner, None)
-        assert configs[0] == configs[1]
-    assert a.load_pool_meta(a.load_config(ids[0])["pool_id"]) == b.load_pool_meta(
-        b.load_config(ids[0])["pool_id"]
-    )
 
 
 def test_ray_executor_writes_records_identical_to_the_local_executor(local_store, tmp_path):
@@ -90,7 +59,7 @@ def test_ray_executor_writes_records_identical_to_the_local_executor(local_store
     finally:
         ray.shutdown()
     assert ray_ids == ids  # same configs, same ids, in sweep order
-    _assert_identical(store, other, ids)
+    assert_identical_runs(store, other, ids)
     done = [e for e in events if e["stage"] == "done"]
     assert sorted(e["run_index"] for e in done) == list(range(len(ids)))
     assert not any(e["reused"] for e in done)
@@ -103,7 +72,7 @@ def test_local_jobs_write_records_identical_to_one_process(local_store, tmp_path
         run_sweep("debug", METHODS, BUDGETS, SEEDS, root=str(other.root), device="cpu", jobs=2)
         == ids
     )
-    _assert_identical(store, other, ids)
+    assert_identical_runs(store, other, ids)
     # a second parallel sweep reuses every finished run
     events = []
     run_sweep(
@@ -177,5 +146,5 @@ def test_a_scenario_file_in_another_store_sweeps_in_workers_as_in_one_process(
     monkeypatch.setenv("FORGELENS_RUNS", str(tmp_path / "default-store-stays-empty"))
     other = tmp_path / "two"
     assert main([*argv, "--out", str(other), *how]) == 0
-    _assert_identical(store, RunStore(other), ids)
+    assert_identical_runs(store, RunStore(other), ids)
     assert not (tmp_path / "default-store-stays-empty").exists()

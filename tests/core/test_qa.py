@@ -16,6 +16,7 @@ from core.storage.store import RunStore
 from core.tasks.qa.embeddings import QAPoolEmbedding, batch_embeddings, pool_arrays
 from core.tasks.qa.metrics import exact_match, f1_score, normalize_answer
 from core.tasks.qa.tiny import make_tiny_qa_model, write_toy_squad
+from tests.helpers.records import assert_identical_runs
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +185,22 @@ def test_qa_sweep_end_to_end(scenario, tmp_path):
         )
 
 
+def test_qa_sweep_with_two_jobs_writes_the_records_of_one_process(scenario, tmp_path):
+    """Span QA runs through the common engine: worker processes, versions, the same records."""
+    grid = (["random", "badge", "forge"], [0.2], [0, 1])
+    one = run_sweep("squad-files", *grid, root=str(tmp_path / "one"), device="cpu", built=scenario)
+    two = run_sweep(
+        "squad-files", *grid, root=str(tmp_path / "two"), device="cpu", built=scenario, jobs=2
+    )
+    assert two == one
+    assert_identical_runs(RunStore(tmp_path / "one"), RunStore(tmp_path / "two"), one)
+    assert "torch" in RunStore(tmp_path / "two").load_config(one[0])["versions"]
+
+
 def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):
     """Each question's embedding uses its own real tokens only: batches of 1 (no padding)
     and of the whole split (padded to the longest) agree."""
-    from core.tasks.qa.engine import evaluate
+    from core.tasks.qa.evaluation import evaluate
 
     model = load_qa_model(str(qa_files[2]))
     device = torch.device("cpu")
