@@ -152,6 +152,8 @@ def cli_command(
             "device": device,
             "out": str(root),
             "progress": str(progress),
+            "loss": None,  # the Run page keeps the scenario's recipe
+            "preset": None,
         },
     )
     scenario_entry(scenario, root)  # a built-in, or a scenario file saved in this store

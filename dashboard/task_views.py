@@ -41,11 +41,7 @@ def metric_name(root: str, runs: Any) -> str:
 def feature_norm_note(root: str, runs: Any) -> str | None:
     """A caption saying what γ's ‖z‖ is for a non-classification task, else None."""
     task = run_task(root, runs)
-    return (
-        None
-        if task.name == DEFAULT_TASK
-        else f"For this {task.name} task ‖z‖ is {task.feature_norm}."
-    )
+    return None if task.plain_norm else f"For this {task.name} task ‖z‖ is {task.feature_norm}."
 
 
 def _text_pair(preview: TextPair) -> None:

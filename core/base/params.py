@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.base.validation import ForgeLensError
+from core.base.validation import ForgeLensError, suggest
 
 MAX_SEED = 2**63 - 1
 
@@ -173,10 +173,15 @@ def validate_params(
     """Raise a ForgeLensError for the first parameter whose value fits none of its constraints.
 
     ``None`` in a parameter's list allows the value None. A list value that fails ``ListOf``
-    names its first bad item.
+    names its first bad item, and a name refused by ``Options`` gets the close one suggested.
+    Every constraint must name a parameter given (as scikit-learn checks): a key matching none
+    is a programming error, never a silently unchecked value.
     """
+    unknown = sorted(set(constraints) - set(params))
+    if unknown:
+        raise TypeError(f"constraints name {unknown}, which are not parameters {sorted(params)}")
     for name, allowed in constraints.items():
-        value = params.get(name)  # a parameter an entry point does not take is None
+        value = params[name]
         if value is None and None in allowed:
             continue
         if any(c is not None and c.is_satisfied_by(value) for c in allowed):
@@ -186,9 +191,18 @@ def validate_params(
             bad = next(v for v in value if not lists[0].item.is_satisfied_by(v))
             raise ForgeLensError(
                 f"{name.removesuffix('s')}={bad!r} (in {name}={list(value)!r}) "
-                f"is not allowed; allowed: {lists[0].item}"
+                f"is not allowed{_close(bad, [lists[0].item])}; allowed: {lists[0].item}"
             )
-        raise ForgeLensError(f"{name}={_show(value)} is not allowed; allowed: {_describe(allowed)}")
+        raise ForgeLensError(
+            f"{name}={_show(value)} is not allowed{_close(value, allowed)}; "
+            f"allowed: {_describe(allowed)}"
+        )
+
+
+def _close(value: Any, allowed: Sequence[Constraint | None]) -> str:
+    """ " (did you mean ...?)" when a refused string is close to a name an ``Options`` allows."""
+    names = [str(v) for c in allowed if isinstance(c, Options) for v in c.values()]
+    return suggest(value, names) if names else ""
 
 
 def _show(value: Any) -> str:
@@ -215,10 +229,7 @@ class ParamsMixin:
 
     def validate_params(self) -> None:
         """Check the parameters against ``_parameter_constraints`` (a ForgeLensError if not)."""
-        params = self.get_params()
-        validate_params(
-            {k: v for k, v in self._parameter_constraints.items() if k in params}, params
-        )
+        validate_params(self._parameter_constraints, self.get_params())
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -95,5 +95,5 @@ def suggest(value: Any, names: Iterable[str]) -> str:
 
     if not isinstance(value, str):
         return ""
-    close = difflib.get_close_matches(value, [str(n) for n in names], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value, [str(n) for n in names], n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -9,9 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.tasks import QA_SELECTORS
+from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS
+from core.scenarios import scenario_entry
+from core.selection import default_methods
+from core.tasks import get_task
 
+# subcommand -> the built-in scenario it builds from the files, and that scenario's task
 FILE_COMMANDS = {"qa": "squad-files", "reward": "hh-rlhf-files"}
+FILE_TASKS = {"qa": "qa", "reward": "reward"}
 
 
 def add_parsers(commands: Any, csv: Callable[..., Any]) -> None:
@@ -44,21 +49,19 @@ def add_parsers(commands: Any, csv: Callable[..., Any]) -> None:
                 default="mean",
                 help="mean (encoders) or last (the last real token: GPT-2)",
             )
-        methods = (
-            list(QA_SELECTORS)
-            if command == "qa"
-            else ["random", "margin", "entropy", "duc", "coreset", "badge", "clue", "forge"]
-        )
+        entry = scenario_entry(FILE_COMMANDS[command])
+        task = get_task(FILE_TASKS[command])  # naming its selectors, it sweeps them by default
+        methods = list(task.selectors or default_methods())
         sub.add_argument("--methods", type=csv("methods", str, "selector names"), default=methods)
         sub.add_argument(
-            "--budgets", type=csv("budgets", float, "fractions in (0, 1]"), default=[0.05, 0.1]
+            "--budgets",
+            type=csv("budgets", float, "fractions in (0, 1]"),
+            default=list(DEFAULT_BUDGETS),
         )
         sub.add_argument(
-            "--seeds", type=csv("seeds", int, "non-negative integers"), default=[0, 1, 2]
+            "--seeds", type=csv("seeds", int, "non-negative integers"), default=list(DEFAULT_SEEDS)
         )
-        sub.add_argument(
-            "--adaptation", default="full" if command == "qa" else "head", help="full or head"
-        )
+        sub.add_argument("--adaptation", default=entry.adaptation, help="full or head")
         sub.add_argument("--out", default=None, help="run store folder")
         sub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
         sub.add_argument("--progress", default=None, help="also append progress events (JSON)")

@@ -505,6 +505,20 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_foreign_cause(error: BaseException) -> None:
+    """The traceback of what caused ``error`` when it failed in code outside ForgeLens (a
+    plugin's import or its selector): its author needs the line, not only our sentence."""
+    import traceback
+
+    cause = error.__cause__
+    if cause is None:
+        return
+    ours = str(Path(__file__).resolve().parents[1])
+    frames = traceback.extract_tb(cause.__traceback__)
+    if any(not str(Path(frame.filename).resolve()).startswith(ours) for frame in frames):
+        traceback.print_exception(cause, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -522,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)
     except ForgeLensError as error:
+        _print_foreign_cause(error)
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ under one name never see each other's.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -80,7 +81,11 @@ class ScenarioEntry:
         try:
             builder = builder_cls(**params)
         except TypeError as error:
-            allowed = sorted(builder_cls().get_params()) if params else []
+            allowed = [
+                name
+                for name in inspect.signature(builder_cls.__init__).parameters
+                if name not in ("self", "args", "kwargs")
+            ]
             unknown = sorted(set(params) - set(allowed))
             if not unknown:  # the builder's own bug, not a bad parameter: keep its traceback
                 raise

@@ -49,10 +49,11 @@ def import_selector(spec: str) -> type[Selector]:
         )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except Exception as error:  # a plugin's import may fail in any way
         raise ForgeLensError(
             f"method={spec!r}: module {module_name!r} cannot be imported "
-            f"({error}); allowed: a module on the Python path"
+            f"({type(error).__name__}: {error}); allowed: a module on the Python path that "
+            "imports cleanly"
         ) from error  # the cause keeps the traceback into the plugin's own failing import
     cls = module
     for part in class_name.split("."):
@@ -79,11 +80,15 @@ def selector_params(selector: Selector) -> dict[str, Any]:
 
 def entry_point_selectors() -> list[tuple[str, str, type[Selector]]]:
     """(name, "package.module:ClassName", class) of every installed ``forgelens.selectors`` entry
-    point. A broken plugin is an error naming it, so a typo never silently drops a selector."""
-    from core.selection.base import Selector
+    point. A broken plugin is an error naming it, so a typo never silently drops a selector.
+    Without any installed, nothing heavy loads (the CLI lists selectors without torch)."""
+    entries = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    if not entries:
+        return []
+    from core.selection.base import Selector  # loads torch
 
     found = []
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry in entries:
         try:
             cls = entry.load()
         except Exception as error:  # a plugin's import may fail in any way

@@ -48,6 +48,7 @@ class Task:
     selectors: tuple[str, ...] | None = None
     classes: bool = True  # False: labels are not classes (QA: the answer's start token)
     previews: bool = True  # False: pool samples are drawn by task views, none are stored
+    plain_norm: bool = False  # True: the feature norm is the paper's |z| (no note needed)
 
     def applicable(self, methods: list[str] | tuple[str, ...]) -> list[str]:
         """``methods`` that apply to this task, in the given order."""
@@ -103,6 +104,7 @@ TASKS: dict[str, Task] = {
             "sample",
             "|z|, the penultimate feature norm",
             _classification,
+            plain_norm=True,
         ),
         Task(
             "reward",

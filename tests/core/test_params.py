@@ -164,3 +164,27 @@ def test_a_registry_lists_names_without_importing_and_resolves_on_use() -> None:
     assert registry.names()[-1] == "counter" and registry["counter"] is dict
     with pytest.raises(ForgeLensError, match="'counter' is already registered"):
         registry.add("counter", list)
+
+
+def test_constraint_keys_are_parameter_names_exactly() -> None:
+    """As scikit-learn checks: a constraint whose key names no parameter would leave a value
+    unchecked, so every entry point's and every registered class's keys must match."""
+    from core.analysis.constraints import TABLE_CONSTRAINTS
+    from core.base.params import validate_params
+    from core.cli.main import parser
+    from core.run.constraints import RUN_CONSTRAINTS
+    from core.scenarios import SCENARIOS
+
+    run_args = vars(parser().parse_args(["run"]))
+    assert set(RUN_CONSTRAINTS) <= set(run_args)
+    assert set(TABLE_CONSTRAINTS) <= set(vars(parser().parse_args(["table"])))
+    for name in selection.available():
+        cls = selection.SELECTORS[name]
+        assert set(cls._parameter_constraints) <= set(cls().get_params()), name
+    for name in SCENARIOS.names():
+        cls = SCENARIOS[name]
+        assert set(getattr(cls, "_parameter_constraints", {})) <= set(
+            cls.__init__.__code__.co_varnames
+        ), name
+    with pytest.raises(TypeError, match=r"constraints name \['kapa'\]"):
+        validate_params({"kapa": [None]}, {"kappa": 1.0})

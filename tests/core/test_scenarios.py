@@ -266,3 +266,21 @@ def test_builder_params_are_the_constructor_arguments_except_unrecorded_ones():
         assert builder_cls(**params).get_params() == params, name  # scikit-learn's clone rule
     fonts = SCENARIOS["fonts-to-mnist"](cache_dir="/tmp/elsewhere", n_per_class=7)
     assert fonts.get_params() == {"split_seed": 0, "n_per_class": 7, "render_seed": 0}
+
+
+def test_a_builders_own_type_error_is_not_called_bad_parameters(monkeypatch) -> None:
+    """Only names that are not constructor parameters are reported as bad parameters; a
+    TypeError from inside the builder is its own bug and keeps its traceback."""
+    from core.scenarios import ScenarioEntry
+    from core.scenarios.debug import DebugScenario
+
+    class Buggy(DebugScenario):
+        def __init__(self, noise: float = 0.05) -> None:
+            super().__init__(noise=noise)
+            len(5)  # the builder's own bug
+
+    monkeypatch.setattr(ScenarioEntry, "builder", property(lambda self: Buggy))
+    with pytest.raises(TypeError, match="has no len"):
+        ScenarioEntry("debug").build(noise=0.1)
+    with pytest.raises(ForgeLensError, match="bad parameters: colour not known"):
+        ScenarioEntry("debug").build(colour="red")

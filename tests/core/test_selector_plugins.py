@@ -282,3 +282,16 @@ def test_an_installed_entry_point_plugin_runs_through_the_cli(
     (run_id,) = RunStore(out).run_ids()
     config = RunStore(out).load_config(run_id)["config"]
     assert config["method"] == "typiclust" and config["selector"]["source"] == SPEC
+
+
+def test_the_cli_shows_a_plugins_own_traceback_then_the_sentence(
+    tmp_path: Path, monkeypatch, capsys, clean_registry
+) -> None:
+    plugin = tmp_path / "forgelens_plugin_bad_line.py"
+    plugin.write_text("x = 1\nraise RuntimeError('the plugin author broke line 2')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["run", "--methods", "forgelens_plugin_bad_line:Thing", "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f'File "{plugin}", line 2' in err and "the plugin author broke line 2" in err
+    assert err.rstrip().splitlines()[-1].startswith("error: method='forgelens_plugin_bad_line")
