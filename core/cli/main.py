@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.analysis.constraints import TABLE_CONSTRAINTS
-from core.base.device import DEVICE_CHOICES
+from core.base.device import DEVICE_CHOICES, resolve_device
 from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
 from core.base.splits import ACCURACY_SPLITS
@@ -280,7 +280,6 @@ def _run(args: argparse.Namespace) -> int:
         overrides["adapt_loss"] = args.loss
     hparams = sweep.scenario.hparams(args.preset, **overrides)
     # everything is checked: only now load torch and the engine
-    from core.base.device import resolve_device
     from core.run.sweep import run_checked_sweep
 
     device = resolve_device(args.device)

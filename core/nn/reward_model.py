@@ -93,8 +93,3 @@ def build_reward_model(scenario: Any, hp: Any, *, seed: int | None = None) -> nn
         model.head = PairwiseRewardHead(dim)
     model.to_empty(device="cpu")
     return init_parameters(model, generator)
-
-
-def bradley_terry_loss(r_w: Tensor, r_l: Tensor) -> Tensor:
-    """-log sigmoid(r_w - r_l) per pair (softplus form: no overflow)."""
-    return torch.nn.functional.softplus(-(r_w - r_l))

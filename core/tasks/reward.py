@@ -34,7 +34,6 @@ space is factored as in ``core.selection.embeddings`` (badge: a 1 x N left facto
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ import torch
 from scipy.special import expit
 
 from core.base.data import Scenario
+from core.base.device import resolve_device
 from core.base.hparams import HParams
 from core.base.progress import Progress
 from core.base.validation import ForgeLensError, check_choice, check_finite
@@ -68,18 +68,6 @@ def orient(z: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     margin = logits[rows, pseudo] - logits[rows, 1 - pseudo]
     halves = np.asarray(z, dtype=np.float64).reshape(len(z), 2, -1)
     return pseudo, margin, halves[rows[:, None], np.stack([pseudo, 1 - pseudo], axis=1)]
-
-
-def reward_embeddings(z: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
-    """The three spaces built explicitly (float64): for tests and small pools only; selection
-    uses ``RewardPoolEmbedding``, which factors badge as a scalar times d."""
-    _, margin, oriented = orient(z, logits)
-    d = oriented[:, 0] - oriented[:, 1]
-    return {
-        "coreset": oriented.reshape(len(z), -1),
-        "badge": expit(-margin)[:, None] * d,
-        "forge": d,
-    }
 
 
 class RewardPoolEmbedding(PoolEmbedding):
@@ -119,8 +107,6 @@ class RewardPoolEmbedding(PoolEmbedding):
         dtype: torch.dtype = torch.float32,
     ) -> RewardPoolEmbedding:
         """Validate (Cat(z_a, z_b), (r_a, r_b)), orient by the pseudo-label, store on ``device``."""
-        from core.base.device import resolve_device
-
         z = _as_matrix("z", z, "(N, 2D): Cat(z_a, z_b) per pair")
         logits = _as_matrix("logits", logits, "(N, 2): (r_a, r_b) per pair")
         if logits.shape[1] != 2 or z.shape[1] % 2 or z.shape[0] != logits.shape[0] or not len(z):
@@ -170,16 +156,6 @@ class RewardPoolEmbedding(PoolEmbedding):
                 space = EmbeddingSpace(name, self.diff_t, None, self._to_device(self._sq_diff))
             self._spaces[name] = space
         return self._spaces[name]
-
-
-def pair_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of pairs with r(x_w) > r(x_l) (strictly: a tie counts as wrong)."""
-    logits = np.asarray(logits, dtype=np.float64)
-    rows = np.arange(len(logits))
-    labels = np.asarray(labels, dtype=np.int64)
-    return (
-        float(np.mean(logits[rows, labels] > logits[rows, 1 - labels])) if len(rows) else math.nan
-    )
 
 
 def pair_features(

@@ -1,18 +1,49 @@
 """Reward-model task: pair embeddings against autograd of the Bradley-Terry loss, the pool's
 factored spaces against explicit vectors, pair scenarios, and a debug-pairs sweep end to end."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from scipy.special import expit
 
 from core.base.hparams import hparams_for
 from core.nn.models import embed
-from core.nn.reward_model import PairwiseRewardHead, bradley_terry_loss
+from core.nn.reward_model import PairwiseRewardHead
 from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
 from core.storage.store import RunStore
 from core.tasks import task_of
-from core.tasks.reward import RewardPoolEmbedding, pair_accuracy, reward_embeddings
+from core.tasks.reward import RewardPoolEmbedding, orient
+
+
+# ---- reference implementations (written from the definitions, not used by the engine) ----
+def bradley_terry_loss(r_w: torch.Tensor, r_l: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(r_w - r_l) per pair (softplus form: no overflow)."""
+    return torch.nn.functional.softplus(-(r_w - r_l))
+
+
+def reward_embeddings(z: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+    """The three spaces built explicitly (float64), the reference ``RewardPoolEmbedding``'s
+    factored spaces are checked against (it factors badge as a scalar times d)."""
+    _, margin, oriented = orient(z, logits)
+    d = oriented[:, 0] - oriented[:, 1]
+    return {
+        "coreset": oriented.reshape(len(z), -1),
+        "badge": expit(-margin)[:, None] * d,
+        "forge": d,
+    }
+
+
+def pair_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of pairs with r(x_w) > r(x_l) (strictly: a tie counts as wrong)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(logits))
+    labels = np.asarray(labels, dtype=np.int64)
+    return (
+        float(np.mean(logits[rows, labels] > logits[rows, 1 - labels])) if len(rows) else math.nan
+    )
 
 
 def _pairs(n=40, d=6, seed=0):

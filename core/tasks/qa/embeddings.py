@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from core.base.device import resolve_device
 from core.base.validation import ForgeLensError, check_choice, check_finite
 from core.selection.embeddings import (
     SPACES,
@@ -108,8 +109,6 @@ class QAPoolEmbedding(PoolEmbedding):
     def from_arrays(
         cls, z: Any, logits: Any, *, device: Any = None, dtype: torch.dtype = torch.float32
     ) -> QAPoolEmbedding:
-        from core.base.device import resolve_device
-
         z = _as_matrix("z", z, "(N, 5D): Cat(pooled, forge, badge) per question")
         logits = _as_matrix("logits", logits, "(N, 2)")
         if z.shape[1] % 5 or not len(z) or logits.shape != (len(z), 2):
