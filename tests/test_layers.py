@@ -183,6 +183,84 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "core" / "run" / "high.py").write_text("from core.base import low\n")
     assert import_cycles(tmp_path, ("core",)) == [["core.base.low", "core.run.high"]]
     assert {v.split(" ")[0] for v in core_order_violations(tmp_path)} == {"core/base/low.py:2"}
+    (tmp_path / "core" / "base" / "light.py").write_text("X = 1\n")
+    (tmp_path / "core" / "base" / "heavy.py").write_text("import torch\n")
+    (tmp_path / "core" / "base" / "user.py").write_text(
+        "def f():\n    from core.base import light\n\n\ndef g():\n    from core.base import heavy\n"
+    )
+    hidden = [v for v in deferred_light_imports(tmp_path) if v.startswith("core/base/user.py")]
+    assert hidden == ["core/base/user.py:2 imports core.base.light inside a function"]
+
+
+# third-party packages whose import costs a visible fraction of a second (or a GPU context)
+HEAVY = ("torch", "transformers", "scipy", "pandas", "pyarrow", "umap", "ray", "sklearn", "PIL")
+HEAVY += ("safetensors", "matplotlib", "mlxtend")
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Imports that run when the module loads (not those under ``if TYPE_CHECKING``)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                break
+            if isinstance(inner, ast.Import):
+                found.update(alias.name for alias in inner.names)
+            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                found.add(inner.module)
+                found.update(f"{inner.module}.{alias.name}" for alias in inner.names)
+    return found
+
+
+def deferred_light_imports(root: Path = ROOT) -> list[str]:
+    """Imports of our own modules made inside a function although the module imported loads
+    nothing heavy: such an import defers nothing and only hides a dependency from a reader."""
+    modules = _modules(root, ("core",))
+
+    def owner(name: str) -> str | None:
+        while name:
+            if name in modules:
+                return name
+            name = name.rpartition(".")[0]
+        return None
+
+    top = {m: _module_level_imports(path) for m, path in modules.items()}
+    heavy: dict[str, bool] = {}
+
+    def is_heavy(module: str, seen: frozenset[str] = frozenset()) -> bool:
+        if module not in heavy:
+            direct = any(name.split(".")[0] in HEAVY for name in top[module])
+            below = (owner(name) for name in top[module])
+            heavy[module] = direct or any(
+                is_heavy(o, seen | {module}) for o in below if o and o != module and o not in seen
+            )
+        return heavy[module]
+
+    found = []
+    for module, path in modules.items():
+        for name, line in _function_level_imports(path):
+            target = owner(name)
+            if target and target != module and not is_heavy(target):
+                found.append(f"{path.relative_to(root)}:{line} imports {name} inside a function")
+    return sorted(set(found))
+
+
+def _function_level_imports(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for function in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    found += [(alias.name, node.lineno) for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    found += [(f"{node.module}.{a.name}", node.lineno) for a in node.names]
+    return found
+
+
+def test_an_import_inside_a_function_defers_a_heavy_module() -> None:
+    assert deferred_light_imports() == []
 
 
 def test_test_modules_share_code_only_through_tests_helpers() -> None:

@@ -132,8 +132,8 @@ def kcenter_walk(pool: ToyPool, space: str, budget: int, *, seed: int = 0) -> pd
     ``core.selection.kcenter_greedy``, which is prefix-consistent, so rows 1..k are the
     selection of budget k.
     """
-    from core.selection import kcenter_greedy
-    from core.selection.embeddings import PoolEmbedding
+    from core.selection.embeddings import PoolEmbedding  # loads torch: the teaching view only
+    from core.selection.kcenter import kcenter_greedy
 
     check_choice("space", space, TOY_SPACES)
     budget = check_int_range("budget", budget, 1, pool.n)

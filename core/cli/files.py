@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS
-from core.scenarios import scenario_entry
+from core.scenarios import build_scenario, scenario_entry
 from core.selection import default_methods
 from core.tasks import get_task
 
@@ -70,8 +70,7 @@ def add_parsers(commands: Any, csv: Callable[..., Any]) -> None:
 
 def run(args: argparse.Namespace, reporter: Any) -> int:
     """Build the file scenario of ``args.command`` and sweep it."""
-    from core.run.sweep import run_sweep
-    from core.scenarios import build_scenario
+    from core.run.sweep import run_sweep  # loads torch: only once the arguments are checked
 
     name = FILE_COMMANDS[args.command]
     started = time.perf_counter()

@@ -24,6 +24,7 @@ from core.base.params import validate_params
 from core.base.splits import ACCURACY_SPLITS
 from core.base.validation import ForgeLensError
 from core.cli.files import add_parsers as add_file_parsers
+from core.cli.files import run as run_files
 from core.run.constraints import (
     DEFAULT_BUDGETS,
     DEFAULT_SEEDS,
@@ -530,8 +531,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "upgrade":
             return _upgrade(args)
         if args.command in ("qa", "reward"):
-            from core.cli.files import run as run_files
-
             return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)
     except ForgeLensError as error:
