@@ -287,7 +287,7 @@ def toy_walks(
     seed: int,
     n_per_cluster: int,
     n_high: int,
-    budget: int,
+    n_picks: int,
     spaces: tuple[str, ...] = ("badge", "forge"),
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """(planes, walks) per space for the teaching view; one full run, shown by prefixes."""
@@ -306,5 +306,5 @@ def toy_walks(
                 "high": pool.high,
             }
         )
-        walks[space] = kcenter_walk(pool, space, budget, seed=seed)
+        walks[space] = kcenter_walk(pool, space, n_picks, seed=seed)
     return planes, walks

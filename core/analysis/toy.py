@@ -124,27 +124,27 @@ def coverage_radii(coords: np.ndarray, picks: np.ndarray) -> np.ndarray:
     return radii
 
 
-def kcenter_walk(pool: ToyPool, space: str, budget: int, *, seed: int = 0) -> pd.DataFrame:
+def kcenter_walk(pool: ToyPool, space: str, n_picks: int, *, seed: int = 0) -> pd.DataFrame:
     """k-center greedy on one space of the toy pool, one row per pick.
 
-    Columns: step (1..budget), idx, radius (coverage radius after this pick, in that space),
+    Columns: step (1..n_picks), idx, radius (coverage radius after this pick, in that space),
     high (the pick is a high-variability sample). Picks come from
     ``core.selection.kcenter_greedy``, which is prefix-consistent, so rows 1..k are the
-    selection of budget k.
+    selection of k picks.
     """
     from core.selection.embeddings import PoolEmbedding  # loads torch: the teaching view only
     from core.selection.kcenter import kcenter_greedy
 
     check_choice("space", space, TOY_SPACES)
-    budget = check_int_range("budget", budget, 1, pool.n)
+    n_picks = check_int_range("n_picks", n_picks, 1, pool.n)
     # a few hundred 2-D points: the CPU answers faster than a GPU round trip; float64 so the
     # greedy ties match the exact plane coordinates used for the radii
     embedding = PoolEmbedding.from_arrays(pool.z, pool.logits, device="cpu", dtype=torch.float64)
-    picks = np.asarray(kcenter_greedy(embedding.space(space), budget, seed=seed), dtype=np.int64)
+    picks = np.asarray(kcenter_greedy(embedding.space(space), n_picks, seed=seed), dtype=np.int64)
     radii = coverage_radii(plane_coordinates(pool.z, pool.logits, space), picks)
     return pd.DataFrame(
         {
-            "step": np.arange(1, budget + 1),
+            "step": np.arange(1, n_picks + 1),
             "idx": picks,
             "radius": radii,
             "high": pool.high[picks],

@@ -96,7 +96,7 @@ def test_kcenter_walk_is_prefix_consistent_deterministic_and_shrinking(space: st
         d = np.linalg.norm(coords[:, None] - coords[long["idx"].iloc[:k]][None], axis=-1)
         nearest = d.min(axis=1)
         assert nearest[long["idx"].iloc[k]] == pytest.approx(nearest.max())
-    with pytest.raises(ForgeLensError, match="budget"):
+    with pytest.raises(ForgeLensError, match="n_picks"):
         kcenter_walk(pool, space, pool.n + 1)
 
 
