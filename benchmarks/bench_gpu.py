@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.selection import kcenter_greedy, kmeanspp_seeding  # noqa: E402
+from core.selection import SPACES, kcenter_greedy, kmeanspp_seeding  # noqa: E402
 from core.selection.embeddings import EmbeddingSpace, PoolEmbedding, auto_chunk  # noqa: E402
 
 
@@ -229,7 +229,7 @@ def check(n: int = 3000) -> None:
     dev64 = PoolEmbedding.from_arrays(
         z.cpu().numpy(), logits.cpu().numpy(), device=device, dtype=torch.float64
     )
-    for name in ("coreset", "badge", "forge"):
+    for name in SPACES:
         a = kcenter_greedy(built[name], 50, first=0)
         b = kcenter_greedy(lib.space(name), 50, first=0)
         c = kcenter_greedy(lib.space(name), 50, first=0, algorithm="pruned")

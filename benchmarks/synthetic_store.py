@@ -16,6 +16,7 @@ import pandas as pd
 from core.base.splits import ACCURACY_SPLITS
 from core.records.gaps import pair_table, summary_table
 from core.records.theory import theorem_terms
+from core.selection import SPACES
 from core.storage.atomic import write_parquet_atomic
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
 
@@ -43,7 +44,7 @@ class _Pool:
         self.n = n
         self.znorm = rng.uniform(1.0, 6.0, n)
         self.pseudo = rng.integers(0, 10, n)
-        self.spaces = {s: _Space(rng.normal(size=(n, 4))) for s in ("coreset", "badge", "forge")}
+        self.spaces = {s: _Space(rng.normal(size=(n, 4))) for s in SPACES}
 
     def space(self, name: str) -> _Space:
         return self.spaces[name]
