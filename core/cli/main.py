@@ -79,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
         default=list(default_methods()),
     )
     run.add_argument(
+        "--with-plugins",
+        action="store_true",
+        help="also sweep every installed selector plugin (they join only when named otherwise)",
+    )
+    run.add_argument(
         "--budgets",
         type=_csv("budgets", float, "fractions in (0, 1]"),
         default=list(DEFAULT_BUDGETS),
@@ -269,6 +274,8 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
     args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
+    if args.with_plugins:  # installed plugins join the sweep only when asked
+        args.methods = list(dict.fromkeys([*args.methods, *default_methods(plugins=True)]))
     if any(is_spec(method) for method in args.methods):  # imports the user's selector module
         args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))

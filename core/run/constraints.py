@@ -8,6 +8,7 @@ selector registered later is allowed too. No torch or numpy: the CLI checks in m
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +103,30 @@ EXECUTORS = ("local", "ray")
 MAX_JOBS = 256
 
 
+_ADDRESS = re.compile(
+    r"^(?:ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})\Z"
+)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """(host, port) of a Ray address ``host:port`` or ``ray://host:port``; a ForgeLensError
+    naming the value and the allowed forms otherwise."""
+    match = _ADDRESS.match(address) if isinstance(address, str) else None
+    port = int(match["port"]) if match else 0
+    if match is None or not 1 <= port <= 65535:
+        raise ForgeLensError(
+            f"address={address!r} is not allowed; allowed: 'auto', 'HOST:PORT' or "
+            "'ray://HOST:PORT' with a port in 1..65535 (the address 'ray start --head' prints)"
+        )
+    return match["host"].strip("[]"), port
+
+
 def check_executor(executor: str, jobs: int = 1, address: str | None = None) -> tuple[str, int]:
     """Validate the executor options (before any work): (executor, jobs)."""
     check_choice("executor", executor, EXECUTORS)
     jobs = check_int_range("jobs", jobs, 1, MAX_JOBS)
+    if address is not None and address != "auto":
+        split_address(address)
     if address is not None and executor != "ray":
         raise ForgeLensError(
             f"address={address!r} was given with executor={executor!r}; "

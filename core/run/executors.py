@@ -22,14 +22,16 @@ thread under Ray, like the test suite, and the records are byte-identical to the
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.base.device import resolve_device
+from core.base.processes import die_with_parent
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
-from core.run.constraints import check_executor
+from core.run.constraints import check_executor, split_address
 from core.scenarios import ScenarioEntry
 from core.selection import use_plugins
 from core.storage.store import RunStore
@@ -86,8 +88,27 @@ def run_task(
             adaptation=adaptation,
             built=built,
         )
-    return run_one(
-        store, _PREPARED[key], method, budget, seed, device=torch_device, adaptation=adaptation
+    try:
+        return run_one(
+            store, _PREPARED[key], method, budget, seed, device=torch_device, adaptation=adaptation
+        )
+    except BaseException:
+        _PREPARED.clear()  # a failed run (a selector that changed the pool): prepare it again
+        raise
+
+
+# ---- workers die with their parent (core.base.processes.die_with_parent) -----------------
+def worker_pool(jobs: int) -> Any:
+    """A pool of ``jobs`` spawned worker processes (no forked OpenMP state) that die with this
+    process (``die_with_parent``)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
     )
 
 
@@ -144,13 +165,11 @@ def _done(notify: Progress, grid: Sequence, index: int, result: tuple[str, bool]
 
 
 def _run_processes(grid, scenario, root, common, jobs, notify) -> list[tuple[str, bool]]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     results: list[tuple[str, bool] | None] = [None] * len(grid)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(grid)), mp_context=context) as pool:
+    with worker_pool(min(jobs, len(grid))) as pool:
         futures = {
             pool.submit(run_task, root, scenario, m, b, s, threads=threads, **common): i
             for i, (m, b, s) in enumerate(grid)
@@ -168,6 +187,27 @@ def ray_runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}
 
 
+RAY_CONNECT_SECONDS = 10.0
+
+
+def check_reachable(address: str | None, timeout: float = RAY_CONNECT_SECONDS) -> None:
+    """Fail within ``timeout`` seconds, naming ``address``, when nothing listens there: Ray
+    itself retries an unreachable address for minutes. None and "auto" are Ray's to resolve."""
+    if address is None or address == "auto":
+        return
+    host, port = split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ForgeLensError(
+            f"address={address!r}: nothing answers at {host}:{port} ({reason}, within "
+            f"{timeout:g} s); allowed: the address of a running Ray cluster ('ray start "
+            "--head' prints it) or 'auto'"
+        ) from None
+
+
 def _run_ray(grid, scenario, root, common, address, notify) -> list[tuple[str, bool]]:
     try:
         import ray
@@ -177,12 +217,21 @@ def _run_ray(grid, scenario, root, common, address, notify) -> list[tuple[str, b
         ) from None
     started_here = not ray.is_initialized()
     if started_here:  # else: the caller's ray.init (address, resources) is used as it is
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            runtime_env=ray_runtime_env(),
-        )
+        check_reachable(address)
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env=ray_runtime_env(),
+            )
+        except Exception as error:  # ray raises ConnectionError, RuntimeError, ValueError...
+            raise ForgeLensError(
+                f"address={address!r}: Ray could not join a cluster there "
+                f"({type(error).__name__}: {error}); allowed: the address of a running Ray "
+                "cluster ('ray start --head' prints it), 'auto' for the one on this machine, "
+                "or none to start a local instance"
+            ) from None
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(run_task)

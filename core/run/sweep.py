@@ -16,8 +16,9 @@ from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
 from core.run.constraints import Sweep, check_executor, check_sweep
 from core.run.engine import prepare_pool, run_one
-from core.run.executors import run_grid
+from core.run.executors import check_reachable, run_grid
 from core.scenarios import Scenario
+from core.selection.contract import check_plugins
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
 from core.tasks import task_of
@@ -83,6 +84,9 @@ def run_checked_sweep(
     """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
     # a method that does not apply to the task (QA: no logit-only selectors) fails before work
     task_of(built or sweep.scenario.builder).check_methods(sweep.methods)
+    check_plugins(sweep.methods)  # a plugin breaking the selector contract: nothing is written
+    if executor == "ray" and address is not None:
+        check_reachable(address)  # Ray retries an unreachable address for minutes
     store = RunStore(root)
     check_store_format(store)
     store.remove_stale_staging()

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from core.base.params import MAX_SEED, ParamsMixin
 from core.base.validation import ForgeLensError, check_int_range
 from core.selection.embeddings import PoolEmbedding
+from core.selection.pool_guard import ContractViolation, read_only
 
 
 def check_n_picks(n_picks: Any, n: int) -> int:
@@ -29,6 +31,32 @@ def top_indices(scores: np.ndarray, n_picks: int, *, largest: bool) -> np.ndarra
     """Indices of the ``n_picks`` best scores, best first; ties go to the lowest index."""
     key = -scores if largest else scores
     return np.argsort(key, kind="stable")[:n_picks].astype(np.int64)
+
+
+def checked_picks(raw: Any, n_picks: int, n: int, who: str) -> np.ndarray:
+    """A selector's output as int64 picks, or ``ContractViolation`` naming the rule it broke:
+    exactly ``n_picks`` integer indices (floats are never truncated), unique, in [0, n)."""
+    if isinstance(raw, torch.Tensor):
+        raw = raw.detach().cpu().numpy()
+    picks = np.asarray(raw)
+    hint = "; check it with core.selection.check_selector"
+    if picks.ndim != 1 or len(picks) != n_picks:
+        raise ContractViolation(
+            f"selector {who!r} returned shape {picks.shape} for n_picks={n_picks}; the "
+            f"contract (rule 1): a 1-D array of exactly {n_picks} pool indices{hint}"
+        )
+    if picks.dtype == bool or not np.issubdtype(picks.dtype, np.integer):
+        raise ContractViolation(
+            f"selector {who!r} returned indices of dtype {picks.dtype}; the contract (rule 1): "
+            f"integer pool indices (floats are not truncated){hint}"
+        )
+    picks = picks.astype(np.int64)
+    if len(np.unique(picks)) != n_picks or picks.min() < 0 or picks.max() >= n:
+        raise ContractViolation(
+            f"selector {who!r} returned {picks.tolist()[:20]}{' ...' if n_picks > 20 else ''}; "
+            f"the contract (rule 2): {n_picks} unique indices in [0, {n - 1}]{hint}"
+        )
+    return picks
 
 
 class Selector(ParamsMixin):
@@ -56,16 +84,11 @@ class Selector(ParamsMixin):
         n_picks = check_n_picks(n_picks, pool.n)
         seed = check_seed(seed)
         self.validate_params()
-        # positional on purpose: plugins may name the parameters differently (class docstring)
-        picks = np.asarray(self._select(pool, n_picks, seed), dtype=np.int64)
-        if (
-            picks.shape != (n_picks,)
-            or len(np.unique(picks)) != n_picks
-            or picks.min() < 0
-            or picks.max() >= pool.n
-        ):
-            raise RuntimeError(f"selector {self.name!r} broke its contract: {picks!r}")
-        return picks
+        who = self.name or f"{type(self).__module__}:{type(self).__qualname__}"
+        with read_only(pool, who):  # the pool is shared with the sweep's other selectors
+            # positional on purpose: plugins may name the parameters differently (class doc)
+            raw = self._select(pool, n_picks, seed)
+        return checked_picks(raw, n_picks, pool.n, who)
 
     def _select(self, pool: PoolEmbedding, n_picks: int, seed: int) -> np.ndarray:
         """``n_picks`` distinct pool indices in selection order (inputs already validated)."""

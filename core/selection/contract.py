@@ -26,7 +26,8 @@ import torch
 from core.base.validation import ForgeLensError
 from core.selection.base import Selector
 from core.selection.embeddings import SPACES, PoolEmbedding
-from core.selection.registry import get_selector
+from core.selection.pool_guard import ContractViolation
+from core.selection.registry import PLUGIN_SOURCES, get_selector
 
 N, D, C = 60, 6, 4
 N_PICKS = (1, 7, N)
@@ -86,7 +87,11 @@ def _run(selector: Selector, pool: PoolEmbedding, n_picks: int, seed: int, what:
     name = type(selector).__name__
     try:
         picks = selector.select(pool, n_picks, seed=seed)
-    except RuntimeError as error:  # Selector.select's output check, or the selector's own
+    except ContractViolation as error:  # Selector.select's output and pool checks
+        raise SelectorContractError(
+            f"{name} on the {what} pool, n_picks={n_picks}: {error}"
+        ) from None
+    except RuntimeError as error:  # the selector's own
         raise SelectorContractError(  # the cause keeps the traceback into the selector
             f"{name} on the {what} pool, n_picks={n_picks}: {error}"
         ) from error
@@ -159,3 +164,25 @@ def check_selector(selector: Any, *, device: str | torch.device | None = "cpu") 
                 "contract: handle it or refuse it with a ForgeLensError"
             ) from error
     return notes
+
+
+_checked: dict[str, str] = {}  # plugin name -> the source that passed the contract here
+
+
+def check_plugins(methods: Any) -> None:
+    """Run the contract on every plugin selector among ``methods`` (built-ins are checked by
+    the test suite), once per process and source: a sweep calls it before it writes anything,
+    so a broken plugin never leaves half a sweep behind. ``ContractViolation`` names the
+    selector and the rule it broke; a selector's own exception stays its cause."""
+    for method in methods:
+        source = PLUGIN_SOURCES.get(method)
+        if source is None or _checked.get(method) == source:
+            continue
+        try:
+            check_selector(method)
+        except SelectorContractError as error:
+            raise ContractViolation(
+                f"selector {method!r} ({source}) breaks the selector contract, so the sweep "
+                f"did not start: {error}. Run core.selection.check_selector on it to reproduce"
+            ) from error.__cause__
+        _checked[method] = source

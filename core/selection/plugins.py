@@ -6,7 +6,8 @@ without editing ForgeLens:
 
 - a spec ``package.module:ClassName`` wherever a method name is accepted (``--methods``,
   ``run_sweep``): the module is imported, the class checked and registered. Its registry name is
-  the class's own ``name`` attribute when it sets one that is free, else the spec itself;
+  the class's own ``name`` attribute when it sets a plain one that is free, else a plain name
+  made from the spec (``stored_name``: runs are stored under plain names only);
 - an installed package declaring an entry point in the group ``forgelens.selectors``
   (``name = "package.module:ClassName"`` in its ``pyproject.toml``); every such entry point is
   registered under its entry-point name the first time the registry is listed.
@@ -20,8 +21,10 @@ its import path go into the run config through ``plugin_config``, and so into th
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
+import re
 from typing import TYPE_CHECKING, Any
 
 from core.base.validation import ForgeLensError
@@ -35,6 +38,18 @@ ENTRY_POINT_GROUP = "forgelens.selectors"
 def is_spec(method: str) -> bool:
     """True when ``method`` names a class by import path (``package.module:ClassName``)."""
     return isinstance(method, str) and ":" in method
+
+
+def stored_name(spec: str) -> str:
+    """The plain name a selector registered by ``spec`` is stored under when its class names
+    none: the spec with ':' as '.' (``pkg.mod:Cls`` -> ``pkg.mod.Cls``); a spec too long or
+    with other characters gets a readable prefix and a hash of the whole spec."""
+    name = spec.replace(":", ".")
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        return name
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:12]
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:100]
+    return f"{readable or 'plugin'}-{digest}"
 
 
 def import_selector(spec: str) -> type[Selector]:

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.base.registry import Registry
 from core.base.validation import ForgeLensError
-from core.selection.plugins import entry_point_selectors, import_selector, is_spec, selector_params
+from core.selection.plugins import (
+    entry_point_selectors,
+    import_selector,
+    is_spec,
+    selector_params,
+    stored_name,
+)
+from core.storage.integrity import NAME_PATTERN
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,9 +54,15 @@ def available() -> tuple[str, ...]:
     return SELECTORS.names()
 
 
-def default_methods() -> tuple[str, ...]:
-    """The selectors `python -m core run` sweeps when not told which: all but the ablations."""
-    return tuple(name for name in available() if name not in NOT_IN_DEFAULT_SWEEP)
+def default_methods(*, plugins: bool = False) -> tuple[str, ...]:
+    """The selectors `python -m core run` sweeps when not told which: the built-ins but the
+    ablations. Installed plugins join only when named, or with ``plugins`` (``--with-plugins``):
+    installing a package never changes the default experiment silently."""
+    return tuple(
+        name
+        for name in available()
+        if name not in NOT_IN_DEFAULT_SWEEP and (plugins or name not in PLUGIN_SOURCES)
+    )
 
 
 def method_order(methods: Any) -> list[str]:
@@ -103,6 +116,12 @@ def select(
 
 # ---- selectors from outside ForgeLens (core.selection.plugins finds and checks them) ---------
 def _register_plugin(name: str, cls: type[Selector], spec: str) -> str:
+    if not (isinstance(name, str) and NAME_PATTERN.match(name) and not is_spec(name)):
+        raise ForgeLensError(
+            f"selector {spec!r} wants the name {name!r}; allowed: a plain name (1-128 letters, "
+            "digits, spaces, '.', '_', '+' or '-', starting with a letter or digit), which "
+            "its runs are stored under"
+        )
     existing = SELECTORS.get(name)
     if existing is not None and existing is not cls:
         raise ForgeLensError(
@@ -117,14 +136,16 @@ def _register_plugin(name: str, cls: type[Selector], spec: str) -> str:
 
 def register_spec(spec: str) -> str:
     """Import and register the selector ``spec`` (``package.module:ClassName``); returns its
-    registry name: the class's own ``name`` when it sets one that is free, else the spec."""
+    registry name: the class's own ``name`` when it sets a plain one that is free, else a plain
+    name made from the spec (``plugins.stored_name``), which its runs are stored under."""
     for name, source in PLUGIN_SOURCES.items():
         if source == spec and name in SELECTORS:
             return name
     cls = import_selector(spec)
     own_name = cls.__dict__.get("name")
-    taken = own_name in SELECTORS and SELECTORS[own_name] is not cls
-    name = own_name if isinstance(own_name, str) and own_name and not taken else spec
+    plain = isinstance(own_name, str) and bool(NAME_PATTERN.match(own_name))
+    taken = plain and own_name in SELECTORS and SELECTORS[own_name] is not cls
+    name = own_name if plain and not taken else stored_name(spec)
     return _register_plugin(name, cls, spec)
 
 

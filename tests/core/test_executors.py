@@ -4,11 +4,17 @@ early with the parameter named."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from core.base.processes import pid_alive
 from core.base.validation import ForgeLensError
 from core.run.constraints import check_executor
 from core.run.executors import ray_runtime_env
@@ -148,3 +154,81 @@ def test_a_scenario_file_in_another_store_sweeps_in_workers_as_in_one_process(
     assert main([*argv, "--out", str(other), *how]) == 0
     assert_identical_runs(store, RunStore(other), ids)
     assert not (tmp_path / "default-store-stays-empty").exists()
+
+
+def test_a_garbage_ray_address_is_refused_naming_it() -> None:
+    for garbage in ("garbage", "host:", "127.0.0.1:70000", "http://x:1"):
+        with pytest.raises(ForgeLensError, match=f"address={garbage!r} is not allowed"):
+            check_executor("ray", 1, garbage)
+    check_executor("ray", 1, "ray://head.example:10001")
+    check_executor("ray", 1, "auto")
+
+
+def test_an_unreachable_ray_address_fails_fast_naming_it(tmp_path: Path) -> None:
+    """Ray itself retries 127.0.0.1:1 for minutes; the sweep fails in seconds, naming it, and
+    before its pool is prepared (nothing written)."""
+    pytest.importorskip("ray")
+    tick = time.monotonic()
+    with pytest.raises(ForgeLensError, match=r"address='127.0.0.1:1': nothing answers"):
+        run_sweep(
+            "debug",
+            ["random"],
+            [0.1],
+            [0],
+            root=str(tmp_path),
+            device="cpu",
+            executor="ray",
+            address="127.0.0.1:1",
+        )
+    assert time.monotonic() - tick < 30
+    assert RunStore(tmp_path).run_ids() == []
+
+
+_PARENT = """
+import os, sys, time
+from pathlib import Path
+
+OUT = Path(sys.argv[1])
+
+
+def write_runs(worker: int) -> None:
+    # stands for a worker writing runs: one file every 0.1 s, for 30 s unless killed
+    for i in range(300):
+        (OUT / f"run-{worker}-{os.getpid()}-{i}").touch()
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    from core.run.executors import worker_pool  # the workers import only what they run
+
+    with worker_pool(2) as pool:
+        for worker in range(2):
+            pool.submit(write_runs, worker)
+"""
+
+
+def test_killing_a_sweep_with_workers_kills_its_workers(tmp_path: Path) -> None:
+    """kill -9 of the driver of a `--jobs 2` pool: its workers die too, no run appears after."""
+    script = tmp_path / "parent.py"
+    script.write_text(_PARENT)
+    out = tmp_path / "runs"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    parent = subprocess.Popen([sys.executable, str(script), str(out)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len({p.name.split("-")[2] for p in out.iterdir()}) < 2:  # both workers write
+            assert time.monotonic() < deadline, "the workers never started"
+            assert parent.poll() is None
+            time.sleep(0.1)
+        workers = {int(p.name.split("-")[2]) for p in out.iterdir()}
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        time.sleep(1.0)
+        count = len(list(out.iterdir()))
+        time.sleep(1.0)
+        assert len(list(out.iterdir())) == count, "a worker went on writing after its parent died"
+        assert not any(pid_alive(pid) for pid in workers)
+    finally:
+        if parent.poll() is None:
+            parent.kill()

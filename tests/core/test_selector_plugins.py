@@ -68,6 +68,17 @@ class _Mutates(Selector):
         return np.arange(n_picks)
 
 
+class _MutatesTensor(Selector):
+    def _select(self, pool, n_picks, seed):
+        pool.z_t.mul_(0.0)
+        return np.arange(n_picks)
+
+
+class _FloatIndices(Selector):
+    def _select(self, pool, n_picks, seed):
+        return np.arange(n_picks) + 0.7  # truncated to arange(n_picks) before
+
+
 class _CrashesOnOneClass(Selector):
     def _select(self, pool, n_picks, seed):
         second = np.sort(pool.logits, axis=1)[:, -2]  # IndexError when C = 1
@@ -84,10 +95,12 @@ class _RefusesOneClass(Selector):
 @pytest.mark.parametrize(
     ("broken", "needle"),
     [
-        (_Duplicates, "broke its contract"),
-        (_ShortByOne, "broke its contract"),
+        (_Duplicates, r"rule 2\): 7 unique indices"),
+        (_ShortByOne, r"rule 1\): a 1-D array of exactly \d+ pool"),
+        (_FloatIndices, r"dtype float64; the contract \(rule 1\): integer"),
         (_Unseeded, "same seed gives the same picks"),
-        (_Mutates, "changed the pool's logits"),
+        (_Mutates, "wrote into the shared pool"),
+        (_MutatesTensor, "changed the shared pool's z_t"),
         (_CrashesOnOneClass, "one class pool raised IndexError"),
     ],
 )
