@@ -123,7 +123,8 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     events = []
-    for line in path.read_text().splitlines():
+    # bytes that are not UTF-8 (a damaged log) become U+FFFD: the log stays readable
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         with contextlib.suppress(json.JSONDecodeError):
             event = json.loads(line)
             if isinstance(event, dict):

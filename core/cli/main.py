@@ -258,6 +258,11 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ForgeLensError(f"--set {item!r} is not NAME=VALUE, e.g. --set adapt_lr=1e-4")
+        if name == "preset":  # a set of hyper-parameters, recorded by --preset with its recipe
+            raise ForgeLensError(
+                f"--set {item!r} is not allowed; allowed: --preset {value or 'paper'} (a preset "
+                "sets several hyper-parameters; --set changes one)"
+            )
         try:
             out[name] = (
                 int(value)
@@ -273,6 +278,8 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
+    for file, problem in saved_scenarios(args.out)[1].items():  # set aside, the rest works
+        print(f"note: saved scenario {file} is set aside: {problem}", file=sys.stderr)
     args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
     if args.with_plugins:  # installed plugins join the sweep only when asked
         args.methods = list(dict.fromkeys([*args.methods, *default_methods(plugins=True)]))

@@ -172,10 +172,25 @@ def files_fingerprint(scan: FolderScan, domains: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+# the most pixels an image may have: a 200-megapixel file (or a decompression bomb) is refused
+# from its header, before it is decoded into gigabytes (like an unreadable one)
+MAX_PIXELS = 64_000_000
+
+
 def read_image(path: Path, size: int) -> np.ndarray:
     """One image as (1 or 3, size, size) float32 in [0, 1] (1 channel: gray); raises OSError
-    or ValueError when the file is unreadable or truncated."""
-    with Image.open(path) as image:
+    or ValueError when the file is unreadable, truncated or over ``MAX_PIXELS``."""
+    try:
+        opened = Image.open(path)
+    except Image.DecompressionBombError as error:  # PIL's own limit, above ours
+        raise ValueError(f"{error}; allowed: at most {MAX_PIXELS:,} pixels") from None
+    with opened as image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ValueError(
+                f"{width} x {height} = {width * height:,} pixels; allowed: at most "
+                f"{MAX_PIXELS:,} pixels (resize it, or set skip_unreadable = true)"
+            )
         image.load()
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             pixels = np.asarray(image, dtype=np.float64) / 65535.0

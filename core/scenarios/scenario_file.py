@@ -90,7 +90,56 @@ def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, An
         raise ForgeLensError(f"{where}: root is missing; give the folder ROOT/<domain>/<class>/...")
     if kind == "text-files" and "files" not in data:
         raise ForgeLensError(f"{where}: files is missing; give CSV, JSONL or Parquet path(s)")
+    check_value_types(data, where)
     return data
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _texts(value: Any) -> bool:
+    """A text or a non-empty list of texts."""
+    return _text(value) or (
+        isinstance(value, list) and len(value) > 0 and all(_text(v) for v in value)
+    )
+
+
+def _count(low: int) -> Any:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+# key -> (test, what is allowed): TOML gives each value its type, and a wrong one (a "false"
+# that would be true, a model = 5) is refused here, before anything is built or saved
+VALUE_TYPES: dict[str, tuple[Any, str]] = {
+    "description": (lambda v: isinstance(v, str), "a text"),
+    "source": (_texts, "a domain name or a list of domain names"),
+    "target": (_texts, "a domain name or a list of domain names"),
+    "max_per_domain": (_count(1), "a positive integer"),
+    "split_seed": (_count(0), "a non-negative integer"),
+    "adaptation": (_text, "a text (head or full)"),
+    "hparams": (lambda v: isinstance(v, dict), "a [hparams] table"),
+    "root": (_text, "a folder path (text)"),
+    "backbone": (_text, f"a text ({', '.join(IMAGE_BACKBONES)})"),
+    "weights": (_text, "a file path (text)"),
+    "image_size": (_count(1), "a positive integer"),
+    "skip_unreadable": (lambda v: isinstance(v, bool), "true or false (unquoted)"),
+    "files": (_texts, "a file path or a list of file paths (texts)"),
+    "text_column": (_text, "a column name (text)"),
+    "label_column": (_text, "a column name (text)"),
+    "domain_column": (_text, "a column name (text)"),
+    "model": (_text, "a local model folder path (text)"),
+    "pooling": (_text, "a text (mean or cls)"),
+    "max_length": (_count(1), "a positive integer"),
+}
+
+
+def check_value_types(data: dict[str, Any], where: str = "scenario file") -> None:
+    """Every value of the table has the type its key allows (``VALUE_TYPES``)."""
+    for key, value in data.items():
+        test, allowed = VALUE_TYPES.get(key, (None, ""))
+        if test is not None and not test(value):
+            raise ForgeLensError(f"{where}: {key}={value!r} is not allowed; allowed: {allowed}")
 
 
 def read_scenario_file(path: str | Path) -> dict[str, Any]:
@@ -180,13 +229,30 @@ def scenarios_dir(root: str | Path | None) -> Path:
     return store_root(root) / SCENARIOS_DIR
 
 
+# folders that hold no one's data: a scan of them would walk the machine or its kernel files
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev", "/run")
+
+
 def check_absolute(data: dict[str, Any]) -> dict[str, Any]:
+    """Absolute paths only (a saved scenario is read from anywhere), and no image root at the
+    file system's top or in a system folder."""
+    files = data.get("files") or []
     paths = [(key, data.get(key)) for key in ("root", "weights", "model")]
-    paths += [("files", f) for f in (data.get("files") or [])]
+    paths += [("files", f) for f in ([files] if isinstance(files, str) else files)]
     for key, value in paths:
         if isinstance(value, str) and not Path(value).expanduser().is_absolute():
             raise ForgeLensError(
                 f"{key}={value!r} is relative; allowed: an absolute path in a saved scenario"
+            )
+    root = data.get("root")
+    if isinstance(root, str):
+        resolved = Path(root).expanduser().resolve()
+        system = [f for f in SYSTEM_FOLDERS if resolved == Path(f) or Path(f) in resolved.parents]
+        if resolved == Path(resolved.anchor) or system:
+            raise ForgeLensError(
+                f"root={root!r} is not allowed; allowed: a data folder ROOT/<domain>/<class>/"
+                "<image>, not the file system's top or a system folder "
+                f"({', '.join(SYSTEM_FOLDERS)})"
             )
     return data
 

@@ -332,3 +332,30 @@ def test_every_format_and_colour_mode_reads_as_the_same_picture(
     reference = reference.transpose(2, 0, 1) if reference.ndim == 3 else reference[None]
     tolerance = 0.1 if suffix == "jpg" else 1e-6
     assert np.abs(image - reference).mean() < tolerance
+
+
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A PNG whose header declares width x height 1-bit pixels (no pixel data: never decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("size", [(10_000, 10_000), (20_000, 10_000)])
+def test_a_huge_image_is_refused_clearly_or_skipped(folder: Path, size) -> None:
+    """100 megapixels (over ForgeLens's limit) and 200 (over PIL's bomb limit too): a clear
+    error naming the file, or with skip_unreadable skipped and counted; never decoded."""
+    huge = folder / "b" / "dog" / "009.png"
+    _png_header(huge, *size)
+    with pytest.raises(ForgeLensError, match=r"image .*009.png cannot be read .*allowed: at most"):
+        file_entry(table(folder, "huge")).build()
+    entry = file_entry(table(folder, "huge-skip", skip_unreadable=True))
+    with pytest.warns(FolderWarning, match="skipped 1 unreadable image"):
+        entry.build()

@@ -86,6 +86,11 @@ def test_light_modules_import_neither_torch_nor_numpy_nor_pandas() -> None:
             ["--progress", "/proc/forgelens.jsonl"],
             "progress='/proc/forgelens.jsonl' is not allowed",
         ),
+        (["--set", "preset=paper"], "--set 'preset=paper' is not allowed; allowed: --preset paper"),
+        (
+            ["--executor", "ray", "--address", "garbage"],
+            "address='garbage' is not allowed; allowed: 'auto', 'HOST:PORT' or 'ray://HOST:PORT'",
+        ),
     ],
 )
 def test_every_bad_run_argument_exits_2_at_once_naming_it(args, needle, tmp_path) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from core.base.validation import ForgeLensError
 from core.scenarios import available, describe, scenario_entry
-from core.scenarios.file_builders import check_table
-from core.scenarios.scenario_file import read_scenario_file, save_scenario, to_toml
+from core.scenarios.file_builders import check_table, save_table
+from core.scenarios.scenario_file import check_absolute, read_scenario_file, save_scenario, to_toml
 from core.storage.store import RUNS_ENV
 from tests.helpers.scenario_files import file_entry
 
@@ -25,13 +25,40 @@ BASE = 'name = "x1"\nkind = "image-folder"\nroot = "data"\nsource = ["a"]\ntarge
         (BASE.replace('"image-folder"', '"video"'), "kind='video' is not known"),
         (BASE + "source = [\n", "is not valid TOML"),
         (BASE.replace('source = ["a"]\n', ""), "source is missing"),
+        # wrong-typed values: a quoted "false" would be true, a number is no path
+        (BASE + 'skip_unreadable = "false"\n', "skip_unreadable='false' is not allowed; allowed: "),
+        (BASE + "image_size = 9.5\n", r"image_size=9.5 is not allowed; allowed: a positive"),
+        (BASE + "split_seed = true\n", "split_seed=True is not allowed"),
+        (BASE.replace('target = ["b"]', "target = []"), r"target=\[\] is not allowed"),
+        (BASE.replace('root = "data"', "root = 5"), "root=5 is not allowed"),
+        (
+            BASE.replace('kind = "image-folder"', 'kind = "text-files"').replace(
+                'root = "data"', 'files = ["a.csv"]\nmodel = 5'
+            ),
+            "model=5 is not allowed; allowed: a local model folder path",
+        ),
+        (BASE + "[hparams]\nadapt_lr = 0.1\n", None),
     ],
 )
 def test_bad_scenario_files_are_named(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "s.toml"
     path.write_text(text)
+    if needle is None:  # the well-typed control
+        read_scenario_file(path)
+        return
     with pytest.raises(ForgeLensError, match=needle):
         read_scenario_file(path)
+
+
+@pytest.mark.parametrize("root", ["/", "/proc", "/proc/self", "/sys/class", "//"])
+def test_a_system_folder_is_no_image_root(tmp_path: Path, root: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(BASE.replace('"data"', f'"{root}"'))
+    with pytest.raises(ForgeLensError, match=f"root={root!r} is not allowed"):
+        check_absolute(read_scenario_file(path))
+    with pytest.raises(ForgeLensError, match=f"root={root!r} is not allowed"):
+        save_table(tmp_path, read_scenario_file(path))
+    assert not (tmp_path / "_scenarios").exists()  # nothing saved
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
@@ -127,7 +154,15 @@ def test_a_broken_saved_file_is_reported_and_the_others_still_work(tmp_path: Pat
     from core.scenarios import saved_scenarios
 
     _, broken = saved_scenarios(tmp_path)
-    assert sorted(broken) == ["latin.toml", "typo.toml"]
-    assert "UTF-8" in broken["latin.toml"]
+    (folder / "m5.toml").write_text(
+        to_toml({**_table(tmp_path, "m5"), "kind": "text-files"}).replace(
+            f'root = "{tmp_path}"', 'files = ["/x.csv"]\nmodel = 5'
+        )
+    )
+    assert available(tmp_path)[-1] == "good"
+    _, broken = saved_scenarios(tmp_path)
+    assert sorted(broken) == ["latin.toml", "m5.toml", "typo.toml"]
+    assert "UTF-8" in broken["latin.toml"] and "model=5 is not allowed" in broken["m5.toml"]
+    assert "m5" not in available(tmp_path)
     with pytest.raises(ForgeLensError, match="cannot be read"):
         scenario_entry("latin", tmp_path)
