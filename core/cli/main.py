@@ -358,6 +358,7 @@ def _damaged(root: str | None) -> int:
     """Verify every run and pool of the store; print what is quarantined. Exit 1 if any."""
     import datetime
 
+    from core.storage.integrity import verify_sealed
     from core.storage.store import POOLS, RunStore
 
     store = RunStore(root)
@@ -366,6 +367,11 @@ def _damaged(root: str | None) -> int:
     for folder in sorted(pools.iterdir()) if pools.is_dir() else []:
         if folder.is_dir() and not folder.name.startswith(("_", ".")):
             store.has_pool(folder.name)
+    # the caches with a checksum: a pool's UMAP layouts, previews, tangent norms; features;
+    # source models (quarantined where their own readers put them)
+    verify_sealed(pools, store.root, "cache")
+    verify_sealed(store.root / "_features", store.root, "features")  # feature_cache.FEATURES
+    verify_sealed(store.models_dir, store.models_dir, "model")
     records = store.damaged()
     unverified = store.unverified_run_ids()
     if unverified:

@@ -22,6 +22,7 @@ batched and chunked), to test FORGE's cheap proxy |z| against it, and Propositio
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ import pandas as pd
 import torch
 
 from core.storage.atomic import write_bytes_atomic
+from core.storage.integrity import check_file, quarantine, seal
 from core.storage.store import RunStore
 
 # per-pair columns added to the pairs table; x' = the unselected sample, x = its selected neighbour
@@ -201,14 +203,32 @@ def pool_full_tangent_norms(
         return np.full(len(x), np.nan)
     path = store.pool_dir(pool_id) / _TANGENT_FILE
     if path.is_file():
-        return np.load(path)
+        norms, reason = _read_tangent_norms(path, len(x))
+        if norms is not None:
+            return norms
+        quarantine(path, store.root, kind="tangent", reason=f"pool {pool_id}: {reason}")
     norms = full_tangent_norms(model, x, device=device)
     import io
 
     buffer = io.BytesIO()
     np.save(buffer, norms)
     write_bytes_atomic(path, buffer.getvalue())
+    seal(path)  # a flipped bit is caught before it enters a run (recomputed instead)
     return norms
+
+
+def _read_tangent_norms(path: Path, n: int) -> tuple[np.ndarray | None, str | None]:
+    """(norms, None) for an intact cache of ``n`` norms; (None, reason) for a damaged one."""
+    reason = check_file(path)
+    if reason is not None:
+        return None, reason
+    try:
+        norms = np.load(path, allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
+        return None, f"{path.name} unreadable ({type(error).__name__})"
+    if norms.shape != (n,) or norms.dtype.kind != "f":
+        return None, f"{path.name} holds {norms.dtype} {norms.shape}, not {n} norms"
+    return norms, None
 
 
 def record_theory(

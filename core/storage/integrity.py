@@ -98,23 +98,32 @@ def _stamp(folder: Path) -> tuple[Any, ...]:
 
 
 def verify_folder(
-    folder: Path, marker: str = "DONE", members: Iterable[str] | None = None
+    folder: Path,
+    marker: str = "DONE",
+    members: Iterable[str] | None = None,
+    *,
+    require_manifest: bool = False,
 ) -> str | None:
     """None when ``folder`` is intact, else a short reason. Cached per process by file stamps.
 
     ``members``: the files a format-1 folder (no manifest) is checked for structure (default:
     all); later files with their own checksum (a pool's UMAP caches) are not the folder's.
+    ``require_manifest``: an empty marker is damage, not format 1 (a store whose folders carry
+    checksums: emptying a marker must not turn a changed file into "structure checked only").
+    A folder whose config.json declares format 2 or later always needs its manifest.
     """
     try:
         stamp = _stamp(folder)
     except OSError as error:
         return f"unreadable folder ({error.strerror})"
-    key = (str(folder), marker)
+    key = (str(folder), marker + ("+manifest" if require_manifest else ""))
     with _lock:
         cached = _verified.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    reason = _verify_folder(folder, marker, None if members is None else set(members))
+    reason = _verify_folder(
+        folder, marker, None if members is None else set(members), require_manifest
+    )
     with _lock:
         _verified[key] = (stamp, reason)
     return reason
@@ -129,12 +138,28 @@ def folder_format(folder: Path, marker: str = "DONE") -> int:
         return 0
 
 
-def _verify_folder(folder: Path, marker: str, members: set[str] | None) -> str | None:
+def _declared_format(folder: Path) -> int:
+    """The run format a folder's config.json declares (1 when it declares none or is not one)."""
+    try:
+        config = json.loads((folder / "config.json").read_bytes()).get("config", {})
+        version = config.get("format", 1)
+        return version if isinstance(version, int) and not isinstance(version, bool) else 1
+    except (OSError, ValueError, AttributeError):
+        return 1
+
+
+def _verify_folder(
+    folder: Path, marker: str, members: set[str] | None, require_manifest: bool = False
+) -> str | None:
     try:
         text = (folder / marker).read_bytes()
     except OSError:
         return f"{marker} marker missing"
     if not text.strip():
+        declared = _declared_format(folder)
+        if require_manifest or declared >= 2:
+            why = f"its config declares format {declared}" if declared >= 2 else "its store's do"
+            return f"{marker} marker is empty but must list checksums ({why})"
         return _structure(
             folder,
             [
@@ -211,6 +236,26 @@ def check_file(path: Path) -> str | None:
     except OSError as error:
         return f"{path.name} unreadable ({error.strerror})"
     return None if actual == expected else f"{path.name} does not match its checksum"
+
+
+def verify_sealed(top: Path, into: Path, kind: str) -> list[str]:
+    """Check every file under ``top`` that carries a checksum sidecar (the caches: UMAP layouts,
+    previews, tangent norms, features, source models); quarantine into ``into`` each one that no
+    longer matches. Returns the reasons (``core list --damaged``)."""
+    reasons = []
+    if not top.is_dir():
+        return reasons
+    for mark in sorted(top.rglob(f"*{SIDECAR_SUFFIX}")):
+        if QUARANTINE in mark.parts or mark.name.startswith("."):
+            continue
+        path = mark.with_name(mark.name[: -len(SIDECAR_SUFFIX)])
+        if not path.is_file():
+            continue
+        reason = check_file(path)
+        if reason is not None:
+            quarantine(path, into, kind=kind, reason=f"{path.parent.name}: {reason}")
+            reasons.append(reason)
+    return reasons
 
 
 # ---- quarantine -------------------------------------------------------------------------------

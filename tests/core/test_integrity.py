@@ -403,3 +403,111 @@ def test_a_passing_read_error_on_an_intact_run_does_not_quarantine_it(
     monkeypatch.undo()
     assert store.run_ids() == ["run0"] and store.damaged() == []
     assert len(store.load_table("run0", "accuracy")) == 2
+
+
+# ---- no run without its manifest in a store with checksums (issue 26 item 8) --------------------
+def test_an_emptied_marker_never_turns_a_changed_run_into_format_1(tmp_path: Path) -> None:
+    """The silent case: accuracy 0.742 -> 0.992 and an empty DONE; the run is quarantined."""
+    store = _store(tmp_path, 2)
+    path = store.run_dir("run1") / "accuracy.parquet"
+    table = pd.read_parquet(path)
+    table["accuracy"] = 0.992
+    table.to_parquet(path, index=False)
+    (store.run_dir("run1") / DONE).write_text("")
+    fresh = RunStore(store.root)
+    assert fresh.run_ids() == ["run0"] and fresh.unverified_run_ids() == []
+    assert "DONE marker is empty but must list checksums" in fresh.damaged()[0]["reason"]
+
+
+def test_a_run_declaring_format_2_needs_its_manifest_even_alone(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "store")
+    info = _info("run0")
+    info["config"]["format"] = RUN_FORMAT_VERSION
+    store.write_run("run0", info, _tables(0))
+    (store.run_dir("run0") / DONE).write_text("")
+    fresh = RunStore(store.root)
+    assert fresh.run_ids() == []
+    assert "its config declares format 2" in fresh.damaged()[0]["reason"]
+
+
+def _pool(store: RunStore, n: int = 30) -> None:
+    rng = np.random.default_rng(0)
+    store.write_pool(
+        "pool1",
+        {"pool_id": "pool1", "n": n, "class_names": ["a", "b"]},
+        pd.DataFrame({"idx": np.arange(n)}),
+        rng.normal(size=(n, 4)).astype(np.float32),
+        rng.normal(size=(n, 2)).astype(np.float32),
+    )
+
+
+def test_damaged_tangent_norms_are_quarantined_and_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.records.theory as theory
+
+    store = RunStore(tmp_path)
+    _pool(store)
+    calls = []
+
+    def fake_norms(model, x, *, device):
+        calls.append(len(x))
+        return np.arange(len(x), dtype=np.float64) + 1.0
+
+    monkeypatch.setattr(theory, "full_tangent_norms", fake_norms)
+    x = torch.zeros(30, 1, 8, 8)
+    arch = sorted(theory._ARCHS_WITH_FULL_TANGENT)[0]
+    first = theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU)
+    path = store.pool_dir("pool1") / "tangent_norm_full.npy"
+    assert sidecar(path).is_file() and len(calls) == 1
+    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    assert len(calls) == 1  # read from the cache
+    _flip(path, 0.9)  # a value changes, the file still loads: the checksum catches it
+    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    _truncate(path)
+    sidecar(path).unlink()  # an older cache without its sidecar, truncated: still caught
+    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    assert len(calls) == 3
+    assert [r["kind"] for r in store.damaged()] == ["tangent", "tangent"]
+
+
+class _TextScenario:
+    modality = "text"
+
+    def split(self, name):
+        return range(12)
+
+    def preview(self, split, index):
+        return f"sample {index}"
+
+
+def test_damaged_previews_are_quarantined_and_written_again(tmp_path: Path) -> None:
+    from core.records.previews import PREVIEWS, read_previews, write_previews
+
+    store = RunStore(tmp_path)
+    _pool(store, 12)
+    write_previews(store, "pool1", _TextScenario())
+    path = store.pool_dir("pool1") / PREVIEWS
+    assert read_previews(store, "pool1", [3]) == ["sample 3"]
+    _flip(path, 0.5)
+    assert read_previews(store, "pool1", [3]) is None and not path.exists()
+    write_previews(store, "pool1", _TextScenario())  # what the page does next
+    assert read_previews(store, "pool1", [3]) == ["sample 3"]
+    sidecar(path).unlink()
+    _truncate(path)  # a BadZipFile broke the pages before
+    assert read_previews(store, "pool1", [3]) is None
+    assert [r["kind"] for r in store.damaged()] == ["previews", "previews"]
+
+
+def test_list_damaged_checks_the_caches_too(tmp_path: Path, capsys) -> None:
+    from core.records.previews import PREVIEWS, write_previews
+
+    store = RunStore(tmp_path)
+    _pool(store, 12)
+    write_previews(store, "pool1", _TextScenario())
+    assert cli.main(["list", "--damaged", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    _flip(store.pool_dir("pool1") / PREVIEWS, 0.5)
+    assert cli.main(["list", "--damaged", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "1 damaged item(s)" in out and "previews.npz does not match its checksum" in out
