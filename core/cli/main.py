@@ -36,6 +36,7 @@ from core.run.constraints import (
 from core.scenarios import DEFAULT_SCENARIO, SCENARIOS, available, describe, saved_scenarios
 from core.selection import available as available_selectors
 from core.selection import default_methods, is_spec, resolve_methods
+from core.storage.integrity import verify_sealed
 from core.tasks import task_of
 
 T = TypeVar("T")
@@ -358,7 +359,6 @@ def _damaged(root: str | None) -> int:
     """Verify every run and pool of the store; print what is quarantined. Exit 1 if any."""
     import datetime
 
-    from core.storage.integrity import verify_sealed
     from core.storage.store import POOLS, RunStore
 
     store = RunStore(root)
