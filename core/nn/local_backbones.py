@@ -103,12 +103,20 @@ def short_hash(value: Any) -> str:
 
 
 def load_state_dict(path: Path) -> dict[str, Tensor]:
-    """A state dict from ``.safetensors`` or a torch pickle (``weights_only``: tensors only)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """A state dict from ``.safetensors`` or a torch pickle (``weights_only``: tensors only); a
+    file that is neither (garbage, truncated) is a ForgeLensError naming it."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+            return load_file(str(path), device="cpu")
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - pickle, zip, safetensors: any failure to parse
+        message = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ForgeLensError(
+            f"weights={str(path)!r} cannot be read ({type(error).__name__}: {message}); "
+            "allowed: a .pth (torch.save) or .safetensors state dict"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

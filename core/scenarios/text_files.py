@@ -47,16 +47,31 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
             f"files: {str(path)!r} does not exist; allowed: CSV, JSONL or Parquet files"
         )
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    elif suffix == ".jsonl":
-        table = pd.read_json(path, lines=True, dtype=False)
-    elif suffix == ".parquet":
-        table = pd.read_parquet(path)
-    else:
+    readers = {
+        ".csv": lambda: pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8"),
+        ".jsonl": lambda: pd.read_json(path, lines=True, dtype=False, encoding="utf-8"),
+        ".parquet": lambda: pd.read_parquet(path),
+    }
+    if suffix not in readers:
         raise ForgeLensError(
             f"files: {str(path)!r} has suffix {suffix!r}; allowed: {', '.join(SUFFIXES)}"
         )
+    kind = {".csv": "CSV", ".jsonl": "JSON lines", ".parquet": "Parquet"}[suffix]
+    try:
+        table = readers[suffix]()
+    except UnicodeDecodeError as error:
+        raise ForgeLensError(
+            f"files: {str(path)!r} is not UTF-8 text (byte {error.start}: {error.reason}); "
+            f"allowed: UTF-8 {kind} (re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - pandas and pyarrow raise many kinds
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise ForgeLensError(
+            f"files: {str(path)!r} cannot be read as {kind} ({type(error).__name__}: "
+            f"{message}); allowed: a well-formed {kind} file"
+        ) from None
+    if not isinstance(table, pd.DataFrame):
+        raise ForgeLensError(f"files: {str(path)!r} holds no table; allowed: a {kind} table")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ForgeLensError(

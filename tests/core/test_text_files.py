@@ -247,3 +247,36 @@ def test_the_text_route_equals_the_built_in_tweets_scenario(tmp_path: Path) -> N
                 columns=["domain", "nn_domain"], errors="ignore"
             )
             pd.testing.assert_frame_equal(ours_table, b.load_table(ref, name), obj=name)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        (
+            "latin.csv",
+            b"text,label,domain\ncaf\xe9,1,a\n",
+            "is not UTF-8 text .*allowed: UTF-8 CSV",
+        ),
+        ("quote.csv", b'text,label,domain\n"open,1,a\n', "cannot be read as CSV .*well-formed"),
+        ("bad.jsonl", b'{"text": "a"}\n{not json\n', "cannot be read as JSON lines"),
+        ("latin.jsonl", b'{"text": "caf\xe9"}\n', "is not UTF-8 text"),
+        ("bad.parquet", b"PAR1 garbage", "cannot be read as Parquet"),
+    ],
+)
+def test_malformed_text_files_are_named(tmp_path: Path, name: str, content: bytes, needle: str):
+    from core.scenarios.text_files import read_table
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ForgeLensError, match=f"files: {str(path)!r} {needle}"):
+        read_table(path, ["text", "label", "domain"])
+
+
+@pytest.mark.parametrize("name", ["garbage.pth", "garbage.safetensors", "empty.pth"])
+def test_garbage_weight_files_are_named(tmp_path: Path, name: str) -> None:
+    from core.nn.local_backbones import load_state_dict
+
+    path = tmp_path / name
+    path.write_bytes(b"" if name.startswith("empty") else b"\x80\x04not weights at all" * 10)
+    with pytest.raises(ForgeLensError, match=f"weights={str(path)!r} cannot be read"):
+        load_state_dict(path)
