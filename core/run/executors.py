@@ -188,24 +188,39 @@ def ray_runtime_env() -> dict[str, Any]:
 
 
 RAY_CONNECT_SECONDS = 10.0
+# a Ray head (GCS) and a Ray client server speak gRPC: HTTP/2 without TLS, whose server answers
+# the client's connection preface with a SETTINGS frame (frame type 4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
 def check_reachable(address: str | None, timeout: float = RAY_CONNECT_SECONDS) -> None:
-    """Fail within ``timeout`` seconds, naming ``address``, when nothing listens there: Ray
-    itself retries an unreachable address for minutes. None and "auto" are Ray's to resolve."""
+    """Fail within about ``timeout`` seconds, naming ``address``, when no Ray cluster answers
+    there: nothing listens, or what listens does not speak gRPC (Ray itself retries either for
+    minutes). None and "auto" are Ray's to resolve."""
     if address is None or address == "auto":
         return
     host, port = split_address(address)
+    allowed = (
+        "allowed: the address of a running Ray cluster ('ray start --head' prints it) or 'auto'"
+    )
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(_HTTP2_PREFACE)
+            reply = b""
+            while len(reply) < 9 and (chunk := connection.recv(9 - len(reply))):
+                reply += chunk
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ForgeLensError(
             f"address={address!r}: nothing answers at {host}:{port} ({reason}, within "
-            f"{timeout:g} s); allowed: the address of a running Ray cluster ('ray start "
-            "--head' prints it) or 'auto'"
+            f"{timeout:g} s); {allowed}"
         ) from None
+    if len(reply) < 9 or reply[3] != 4:
+        raise ForgeLensError(
+            f"address={address!r}: {host}:{port} answers, but not as a Ray cluster (no gRPC "
+            f"handshake); {allowed}"
+        )
 
 
 def _run_ray(grid, scenario, root, common, address, notify) -> list[tuple[str, bool]]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from core.base.processes import pid_alive
 from core.base.validation import ForgeLensError
 from core.run.constraints import check_executor
-from core.run.executors import ray_runtime_env
+from core.run.executors import check_reachable, ray_runtime_env
 from core.run.sweep import run_sweep
 from core.storage.store import RunStore
 from tests.helpers.records import assert_identical_runs
@@ -232,3 +234,30 @@ def test_killing_a_sweep_with_workers_kills_its_workers(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def _serve_once(reply: bytes) -> tuple[int, threading.Thread]:
+    """A local server that answers one connection with ``reply`` (then closes it)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with server, server.accept()[0] as connection:
+            connection.recv(64)
+            connection.sendall(reply)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+def test_an_address_that_answers_but_not_as_ray_fails_fast_naming_it() -> None:
+    """An HTTP server on the port: Ray would retry it for minutes (measured: still connecting
+    after 60 s); the gRPC handshake check says so at once."""
+    port, thread = _serve_once(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    with pytest.raises(ForgeLensError, match=f"address='127.0.0.1:{port}': .* not as a Ray"):
+        check_reachable(f"127.0.0.1:{port}", timeout=5)
+    thread.join(5)
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # what a gRPC server (Ray's GCS) sends
+    port, thread = _serve_once(settings)
+    check_reachable(f"ray://127.0.0.1:{port}", timeout=5)
+    thread.join(5)
