@@ -74,6 +74,12 @@ class _MutatesTensor(Selector):
         return np.arange(n_picks)
 
 
+class _MutatesNewSpace(Selector):
+    def _select(self, pool, n_picks, seed):
+        pool.space("badge").left_t.add_(1.0)  # a space it built itself, cached for the next
+        return np.arange(n_picks)
+
+
 class _FloatIndices(Selector):
     def _select(self, pool, n_picks, seed):
         return np.arange(n_picks) + 0.7  # truncated to arange(n_picks) before
@@ -101,6 +107,7 @@ class _RefusesOneClass(Selector):
         (_Unseeded, "same seed gives the same picks"),
         (_Mutates, "wrote into the shared pool"),
         (_MutatesTensor, "changed the shared pool's z_t"),
+        (_MutatesNewSpace, "changed the shared pool's badge space left_t"),
         (_CrashesOnOneClass, "one class pool raised IndexError"),
     ],
 )
