@@ -283,7 +283,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: saved scenario {file} is set aside: {problem}", file=sys.stderr)
     args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
     if args.with_plugins:  # installed plugins join the sweep only when asked
-        args.methods = list(dict.fromkeys([*args.methods, *default_methods(plugins=True)]))
+        installed = set(default_methods(plugins=True)) - set(default_methods())
+        args.methods = list(dict.fromkeys([*args.methods, *sorted(installed)]))
     if any(is_spec(method) for method in args.methods):  # imports the user's selector module
         args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))

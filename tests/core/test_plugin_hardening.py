@@ -152,7 +152,9 @@ def _install(site: Path) -> None:
     )
 
 
-def test_installed_plugins_join_a_sweep_only_when_asked(plugins, tmp_path, monkeypatch) -> None:
+def test_installed_plugins_join_a_sweep_only_when_asked(
+    plugins, trained_store, tmp_path, monkeypatch
+) -> None:
     site = tmp_path / "site"
     _install(site)
     monkeypatch.syspath_prepend(str(site))
@@ -163,3 +165,13 @@ def test_installed_plugins_join_a_sweep_only_when_asked(plugins, tmp_path, monke
     from core.cli.main import parser
 
     assert "nameless-installed" not in parser().parse_args(["run"]).methods
+    root = _store(trained_store, tmp_path / "runs")
+    args = ["run", "--scenario", "debug", "--methods", "random", "--budgets", "0.1"]
+    args += ["--seeds", "0", "--out", str(root), "--device", "cpu", "--no-umap", "--quiet"]
+    assert main(args) == 0
+    assert {
+        RunStore(root).load_config(r)["config"]["method"] for r in RunStore(root).run_ids()
+    } == {"random"}
+    assert main([*args, "--with-plugins"]) == 0
+    methods = {RunStore(root).load_config(r)["config"]["method"] for r in RunStore(root).run_ids()}
+    assert methods == {"random", "nameless-installed"}
