@@ -46,18 +46,20 @@ def fingerprint(pool: Any) -> dict[str, tuple[Any, ...] | None]:
     prints["z_t"] = _digest(pool.z_t)
     for space_name, space in dict(getattr(pool, "_spaces", {})).items():
         for name in SPACE_TENSORS:
-            prints[f"{space_name} space {name}"] = _digest(getattr(space, name, None))
+            tensor = getattr(space, name, None)
+            if tensor is not pool.z_t:  # shared by every space: digested once above
+                prints[f"{space_name} space {name}"] = _digest(tensor)
     return prints
 
 
-def _changed_new_spaces(pool: Any, before: dict[str, Any]) -> list[str]:
+def _changed_new_spaces(pool: Any, before: set[str]) -> list[str]:
     """The spaces the selector built (and the pool cached) that differ from a fresh build:
     each is rebuilt and compared, and the fresh one stays in the cache."""
     spaces = getattr(pool, "_spaces", None)
     if not isinstance(spaces, dict):
         return []
     changed = []
-    for name in [n for n in spaces if f"{n} space z_t" not in before]:
+    for name in [n for n in spaces if n not in before]:
         used = spaces.pop(name)
         fresh = pool.space(name)
         for part in SPACE_TENSORS:
@@ -72,6 +74,7 @@ def read_only(pool: Any, who: str) -> Iterator[None]:
     """Run a selection on ``pool`` read-only; ``ContractViolation`` naming ``who`` and what
     changed when the pool differs afterwards (or an in-place write was refused)."""
     before = fingerprint(pool)
+    spaces_before = set(getattr(pool, "_spaces", {}))
     frozen = []
     for name in PUBLIC_ARRAYS:
         array = getattr(pool, name, None)
@@ -93,7 +96,7 @@ def read_only(pool: Any, who: str) -> Iterator[None]:
             array.setflags(write=True)
     after = fingerprint(pool)
     changed = [name for name, value in before.items() if after.get(name) != value]
-    changed += _changed_new_spaces(pool, before)
+    changed += _changed_new_spaces(pool, spaces_before)
     if changed:
         raise ContractViolation(
             f"selector {who!r} changed the shared pool's {', '.join(changed)}; the contract "
