@@ -72,16 +72,14 @@ def plugins(tmp_path: Path, monkeypatch):
     registry._discovered = False
 
 
-@pytest.fixture(scope="module")
-def trained_store(tmp_path_factory) -> Path:
-    """A store whose debug source model is trained (copied into each test's store)."""
-    root = tmp_path_factory.mktemp("trained")
-    run_sweep("debug", ["random"], [0.1], [0], root=str(root), device="cpu")
-    return root
+@pytest.fixture
+def trained_store(trained) -> Path:
+    """The session's trained debug source model cache (copied into each test's store)."""
+    return trained[2]
 
 
-def _store(trained_store: Path, path: Path) -> Path:
-    shutil.copytree(trained_store / "_models", path / "_models")
+def _store(models: Path, path: Path) -> Path:
+    shutil.copytree(models, path / "_models")
     return path
 
 
