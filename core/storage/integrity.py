@@ -98,32 +98,25 @@ def _stamp(folder: Path) -> tuple[Any, ...]:
 
 
 def verify_folder(
-    folder: Path,
-    marker: str = "DONE",
-    members: Iterable[str] | None = None,
-    *,
-    require_manifest: bool = False,
+    folder: Path, marker: str = "DONE", members: Iterable[str] | None = None
 ) -> str | None:
     """None when ``folder`` is intact, else a short reason. Cached per process by file stamps.
 
     ``members``: the files a format-1 folder (no manifest) is checked for structure (default:
     all); later files with their own checksum (a pool's UMAP caches) are not the folder's.
-    ``require_manifest``: an empty marker is damage, not format 1 (a store whose folders carry
-    checksums: emptying a marker must not turn a changed file into "structure checked only").
-    A folder whose config.json declares format 2 or later always needs its manifest.
+    A run whose config.json is of format 2 or later always needs its manifest: emptying its
+    marker never makes a changed file "format 1, structure checked only".
     """
     try:
         stamp = _stamp(folder)
     except OSError as error:
         return f"unreadable folder ({error.strerror})"
-    key = (str(folder), marker + ("+manifest" if require_manifest else ""))
+    key = (str(folder), marker)
     with _lock:
         cached = _verified.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    reason = _verify_folder(
-        folder, marker, None if members is None else set(members), require_manifest
-    )
+    reason = _verify_folder(folder, marker, None if members is None else set(members))
     with _lock:
         _verified[key] = (stamp, reason)
     return reason
@@ -139,27 +132,25 @@ def folder_format(folder: Path, marker: str = "DONE") -> int:
 
 
 def _declared_format(folder: Path) -> int:
-    """The run format a folder's config.json declares (1 when it declares none or is not one)."""
+    """The run format a folder's config.json shows: its ``format``, else 2 when it records the
+    selector's parameters (which only format 2 added), else 1 (also for no config at all)."""
     try:
         config = json.loads((folder / "config.json").read_bytes()).get("config", {})
-        version = config.get("format", 1)
+        version = config.get("format", 2 if "selector_params" in config else 1)
         return version if isinstance(version, int) and not isinstance(version, bool) else 1
     except (OSError, ValueError, AttributeError):
         return 1
 
 
-def _verify_folder(
-    folder: Path, marker: str, members: set[str] | None, require_manifest: bool = False
-) -> str | None:
+def _verify_folder(folder: Path, marker: str, members: set[str] | None) -> str | None:
     try:
         text = (folder / marker).read_bytes()
     except OSError:
         return f"{marker} marker missing"
     if not text.strip():
         declared = _declared_format(folder)
-        if require_manifest or declared >= 2:
-            why = f"its config declares format {declared}" if declared >= 2 else "its store's do"
-            return f"{marker} marker is empty but must list checksums ({why})"
+        if declared >= 2:
+            return f"{marker} marker is empty, but a run of format {declared} lists checksums"
         return _structure(
             folder,
             [

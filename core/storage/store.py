@@ -133,7 +133,6 @@ class RunStore:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
         self._damaged_in_place: dict[str, dict[str, Any]] = {}
-        self._checksum_stamp: tuple[tuple[int, ...], bool] | None = None
 
     # ---- runs -------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -146,9 +145,7 @@ class RunStore:
         return (folder / DONE).is_file() and self._intact(folder, "run")
 
     def _intact(self, folder: Path, kind: str) -> bool:
-        reason = verify_folder(
-            folder, DONE, _MEMBERS[kind], require_manifest=self._carries_checksums()
-        )
+        reason = verify_folder(folder, DONE, _MEMBERS[kind])
         if reason is None:
             return True
         self.reject(folder, kind, reason)
@@ -166,33 +163,6 @@ class RunStore:
                 "it was left in place; try again"
             ) from None
         self.reject(folder, kind, f"{name} unreadable ({type(error).__name__})")
-
-    def _carries_checksums(self) -> bool:
-        """True when a run or pool of this store has a manifest in its marker: then every one
-        must (an emptied marker is damage, never "format 1, structure checked only"). Cached
-        by the root folders' modification times, which change when a folder is added."""
-        try:
-            stamp = tuple(
-                p.stat().st_mtime_ns if p.is_dir() else 0 for p in (self.root, self.root / POOLS)
-            )
-        except OSError:
-            return False
-        if self._checksum_stamp is not None and (
-            self._checksum_stamp[0] == stamp or self._checksum_stamp[1]
-        ):
-            return self._checksum_stamp[1]
-        found = False
-        for parent in (self.root, self.root / POOLS):
-            for folder in parent.iterdir() if parent.is_dir() else ():
-                if folder.name.startswith(("_", ".")) or not folder.is_dir():
-                    continue
-                if folder_format(folder) >= 2:
-                    found = True
-                    break
-            if found:
-                break
-        self._checksum_stamp = (stamp, found)
-        return found
 
     def reject(self, folder: Path, kind: str, reason: str) -> None:
         """Quarantine a damaged run or pool folder (or remember it when the store is read-only)."""

@@ -405,29 +405,44 @@ def test_a_passing_read_error_on_an_intact_run_does_not_quarantine_it(
     assert len(store.load_table("run0", "accuracy")) == 2
 
 
-# ---- no run without its manifest in a store with checksums (issue 26 item 8) --------------------
-def test_an_emptied_marker_never_turns_a_changed_run_into_format_1(tmp_path: Path) -> None:
-    """The silent case: accuracy 0.742 -> 0.992 and an empty DONE; the run is quarantined."""
-    store = _store(tmp_path, 2)
-    path = store.run_dir("run1") / "accuracy.parquet"
-    table = pd.read_parquet(path)
+# ---- no format-2 run without its manifest (issue 26 item 8) ----------------------------------
+def _format_2_info(run_id: str, seed: int = 0) -> dict:
+    info = _info(run_id, seed=seed)
+    info["config"] |= {"format": RUN_FORMAT_VERSION, "selector_params": {}}
+    return info
+
+
+@pytest.mark.parametrize("strip_format", [False, True])
+def test_an_emptied_marker_never_turns_a_changed_run_into_format_1(
+    tmp_path: Path, strip_format: bool
+) -> None:
+    """The silent case: accuracy 0.742 -> 0.992 and an empty DONE (and even the config's
+    format removed: its selector parameters still say format 2); the run is quarantined."""
+    store = RunStore(tmp_path / "store")
+    for i in range(2):
+        store.write_run(f"run{i}", _format_2_info(f"run{i}", i), _tables(i))
+    folder = store.run_dir("run1")
+    table = pd.read_parquet(folder / "accuracy.parquet")
     table["accuracy"] = 0.992
-    table.to_parquet(path, index=False)
-    (store.run_dir("run1") / DONE).write_text("")
+    table.to_parquet(folder / "accuracy.parquet", index=False)
+    if strip_format:
+        info = json.loads((folder / "config.json").read_text())
+        del info["config"]["format"]
+        (folder / "config.json").write_text(json.dumps(info))
+    (folder / DONE).write_text("")
     fresh = RunStore(store.root)
     assert fresh.run_ids() == ["run0"] and fresh.unverified_run_ids() == []
-    assert "DONE marker is empty but must list checksums" in fresh.damaged()[0]["reason"]
+    [record] = fresh.damaged()
+    assert "DONE marker is empty, but a run of format 2 lists checksums" in record["reason"]
 
 
-def test_a_run_declaring_format_2_needs_its_manifest_even_alone(tmp_path: Path) -> None:
+def test_a_format_1_run_beside_format_2_runs_is_still_read_for_its_upgrade(tmp_path: Path):
     store = RunStore(tmp_path / "store")
-    info = _info("run0")
-    info["config"]["format"] = RUN_FORMAT_VERSION
-    store.write_run("run0", info, _tables(0))
-    (store.run_dir("run0") / DONE).write_text("")
+    store.write_run("run0", _format_2_info("run0"), _tables(0))
+    store.write_run("old", _info("old", seed=1), _tables(1))  # no format, no selector params
+    (store.run_dir("old") / DONE).write_text("")
     fresh = RunStore(store.root)
-    assert fresh.run_ids() == []
-    assert "its config declares format 2" in fresh.damaged()[0]["reason"]
+    assert fresh.run_ids() == ["old", "run0"] and fresh.unverified_run_ids() == ["old"]
 
 
 def _pool(store: RunStore, n: int = 30) -> None:
