@@ -181,7 +181,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
         "null or a SHA-256 in hex",
     ),
     "returncode": (lambda v: v is None or _is_int(v), "null or an exit code"),
-    "memory_estimate": (lambda v: v is None or _is_int(v), "null or a number of bytes"),
+    "memory_estimate": (lambda v: v is None or _is_number(v), "null or a number of bytes"),
     **{
         moment: (lambda v: v is None or _is_number(v), "null or a time in seconds")
         for moment in ("submitted", "starting", "started", "ended", "stopped", "cancelled")
