@@ -68,6 +68,7 @@ DAMAGED = "damaged"  # the job file cannot be read; shown as such, never a crash
 ACTIVE = (QUEUED, RUNNING)
 LOCK_NAME = ".queue.lock"
 START_GRACE_SECONDS = 60.0  # a job "starting" longer than this without a pid never started
+EXEC_SETTLE_SECONDS = 2.0  # how long a just-started process may show no environment yet
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -297,16 +298,34 @@ def secret_hash(secret: str) -> str:
 
 
 def _environment_secret(pid: int) -> str | None:
-    """The job secret in ``pid``'s environment, None when absent or unreadable (not ours)."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
+    """The job secret in ``pid``'s environment, None when absent or unreadable (not ours).
+
+    For a moment after ``exec`` (``Popen`` has returned) the kernel shows an empty environment:
+    a process younger than ``EXEC_SETTLE_SECONDS`` is read again until it shows one."""
     prefix = f"{SECRET_ENV}=".encode()
+    deadline = time.monotonic() + EXEC_SETTLE_SECONDS
+    while True:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return None
+        if environ or time.monotonic() > deadline or _age(pid) > EXEC_SETTLE_SECONDS:
+            break
+        time.sleep(0.005)
     for entry in environ.split(b"\0"):
         if entry.startswith(prefix):
             return entry[len(prefix) :].decode(errors="replace")
     return None
+
+
+def _age(pid: int) -> float:
+    """Seconds since ``pid`` started (infinite when unknown)."""
+    start = process_start(pid)
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("inf")
+    return float("inf") if start is None else uptime - start / os.sysconf("SC_CLK_TCK")
 
 
 def runner_alive(request: dict[str, Any]) -> bool:
