@@ -8,7 +8,7 @@ server answers only requests whose Host (port aside) is
 - when bound to every interface (``HOST=0.0.0.0``): any IP address (a rebinding page needs a
   domain name) and this machine's own names (``socket.gethostname``, its FQDN);
 - a name the operator configures: ``$FORGELENS_ALLOWED_HOSTS`` (comma-separated; ``*.lab.org``
-  for a domain's subdomains) or Streamlit's ``server.allowedHosts``.
+  for a domain's subdomains, ``*`` for any host) or Streamlit's ``server.allowedHosts``.
 
 Anything else gets 403 (HTTP) or a refused handshake (websocket), before Streamlit sees it.
 ``HostCheck`` is a plain ASGI middleware; ``dashboard.serve`` puts it first in Streamlit's stack.
@@ -39,10 +39,11 @@ def configured_hosts() -> list[str]:
         if not entry:
             continue
         name = entry.lower().rstrip(".")
-        if not (_NAME.match(name) or _is_ip(name.strip("[]"))):
+        if not (name == "*" or _NAME.match(name) or _is_ip(name.strip("[]"))):
             raise ForgeLensError(
                 f"{ALLOWED_HOSTS_ENV} lists {entry!r}, which is not allowed; allowed: host "
-                "names (app.lab.org), *.domain (any subdomain) or IP addresses, comma-separated"
+                "names (app.lab.org), *.domain (any subdomain), IP addresses, or * (any host: "
+                "no protection against DNS rebinding), comma-separated"
             )
         names.append(name.strip("[]"))
     return names
@@ -93,7 +94,9 @@ def host_rule(address: str, configured: Iterable[str]) -> Callable[[str | None],
         name = host_name(header)
         if name is None:
             return False
-        if name in names or any(n.startswith("*.") and name.endswith(n[1:]) for n in names):
+        if "*" in names or name in names:
+            return True
+        if any(n.startswith("*.") and name.endswith(n[1:]) for n in names):
             return True
         try:
             ip = ipaddress.ip_address(name)

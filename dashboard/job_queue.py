@@ -494,8 +494,8 @@ def dispatch(root: str | os.PathLike[str], python: str | None = None) -> list[st
 
 def resume(root: str | os.PathLike[str]) -> list[str]:
     """Start waiting jobs when a slot is free though no runner did (its runner was killed, say,
-    with kill -9): the pages call this as they poll. Reads without the lock first, so an idle
-    queue costs a directory listing. Returns the ids started."""
+    with kill -9): the pages call this as they poll. Reads the job files without the lock and
+    takes it only when a queued job could start. Returns the ids started."""
     jobs = load_jobs(root)
     if not any(job.state == QUEUED for job in jobs):
         return []

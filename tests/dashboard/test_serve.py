@@ -106,6 +106,7 @@ def test_configured_hosts_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv(hosts.ALLOWED_HOSTS_ENV, " App.Lab.org., *.lab.org 10.0.0.7,[::1]")
     assert hosts.configured_hosts() == ["app.lab.org", "*.lab.org", "10.0.0.7", "::1"]
+    assert hosts.host_rule("127.0.0.1", ["*"])("evil.example")  # the operator's choice
     monkeypatch.setenv(hosts.ALLOWED_HOSTS_ENV, "ok.org,bad/host")
     with pytest.raises(ForgeLensError, match="FORGELENS_ALLOWED_HOSTS lists 'bad/host'"):
         hosts.configured_hosts()
