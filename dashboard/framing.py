@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dashboard.text import escape_markdown
+
 PAPER_SETTING = {
     "backbone": "ResNet-50 pretrained on ImageNet (images); DistilBERT (text); GPT-2-medium "
     "(reward models)",
@@ -96,11 +98,12 @@ def run_setting(
 def setting_markdown(
     configs: Mapping[str, Mapping[str, Any]], pool_meta: Mapping[str, Any] | None = None
 ) -> str:
-    """A two-column markdown table: these runs against the paper's Sec. 6.1 setting."""
+    """A two-column markdown table: these runs against the paper's Sec. 6.1 setting. The
+    runs' cells come from their files, so they are escaped (shown as text, never markup)."""
     ours = run_setting(configs, pool_meta)
     rows = ["| | runs shown here | the paper (Sec. 6.1) |", "|---|---|---|"]
     for key in ("backbone", "data", "recipe", "iterations"):
-        rows.append(f"| {key} | {ours[key]} | {PAPER_SETTING[key]} |")
+        rows.append(f"| {key} | {escape_markdown(ours[key])} | {PAPER_SETTING[key]} |")
     return "\n".join(rows)
 
 

@@ -158,8 +158,8 @@ def submit_sweep(
     else:
         st.success(f"Started job {submitted.job_id}: {n_runs} runs. The same sweep from a shell:")
     if not submitted.duplicate:
-        command = jobs.job_status(root, submitted.job_id).request.get("command", [])
-        st.code(jobs.shell_command(command), language="bash")
+        request = jobs.job_status(root, submitted.job_id).request
+        st.code(jobs.shell_command(jobs.job_queue.job_command(root, request)), language="bash")
     return submitted.job_id
 
 

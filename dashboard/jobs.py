@@ -3,11 +3,12 @@ submission to the store's queue, and each job's status (headline, events, log ta
 
 The work runs outside the Streamlit script (``python -m core run ... --progress FILE``), in its
 own session, so it survives page switches, browser reloads and even a server restart; the page
-only reads ``<root>/_jobs/<job_id>.jsonl``. Next to it, ``<job_id>.json`` records the command,
-the phase, the pid and the request (written atomically before anything starts), and
-``<job_id>.log`` holds the process's stdout and stderr. ``submit_job`` goes through the store's
-queue (``dashboard.job_queue``, which owns the job files, their states and the dispatch): an
-identical sweep already queued or running is not started again, at most ``FORGELENS_MAX_JOBS``
+only reads ``<root>/_jobs/<job_id>.jsonl``. Next to it, ``<job_id>.json`` records the request
+(never a command: the runner builds it from the checked fields), the phase and the runner's pid,
+start time and secret hash (written atomically before anything starts), and ``<job_id>.log``
+holds the process's stdout and stderr. ``submit_job`` goes through the store's queue
+(``dashboard.job_queue``, which owns the job files, their states and the dispatch): an identical
+sweep already queued or running is not started again, at most ``FORGELENS_MAX_JOBS``
 run at once, and a sweep whose memory estimate (``core.run.resources``) does not fit is refused.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +45,7 @@ from dashboard.job_queue import (  # noqa: F401 - re-exported for the pages
     dispatch,
     jobs_dir,
     queue_position,
+    resume,
     stop_job,
 )
 
@@ -134,7 +135,8 @@ def cli_command(
     adaptation: str | None = None,
     ray_address: str | None = None,
 ) -> list[str]:
-    """The ``python -m core run`` command line a job runs (also shown to the user).
+    """The ``python -m core run`` command line a job runs (also shown to the user; the runner
+    builds the same one from the job file's checked fields, ``job_queue.job_command``).
 
     ``adaptation`` None leaves the mode to the CLI (the scenario's default). The arguments are
     checked here, against the CLI's own constraints (``core.run.constraints.RUN_CONSTRAINTS``).
@@ -157,34 +159,19 @@ def cli_command(
         },
     )
     scenario_entry(scenario, root)  # a built-in, or a scenario file saved in this store
-    return [
-        python or sys.executable,
-        "-m",
-        "core",
-        "run",
-        "--scenario",
+    return job_queue.command_line(
         scenario,
-        "--methods",
-        ",".join(methods),
-        "--budgets",
-        ",".join(f"{float(b):g}" for b in budgets),
-        "--seeds",
-        ",".join(str(int(s)) for s in seeds),
-        "--out",
-        str(Path(root).resolve()),
-        "--device",
-        device,
-        *([] if adaptation is None else ["--adaptation", adaptation]),
-        "--progress",
-        str(progress),
-        "--quiet",
-        *([] if umap else ["--no-umap"]),
-        *(
-            []
-            if not ray_address
-            else ["--executor", "ray", "--address", _check_address(ray_address)]
-        ),
-    ]
+        list(methods),
+        list(budgets),
+        list(seeds),
+        root=root,
+        progress=progress,
+        device=device,
+        umap=umap,
+        python=python,
+        adaptation=adaptation,
+        ray_address=None if not ray_address else _check_address(ray_address),
+    )
 
 
 def _check_address(address: str) -> str:
@@ -288,7 +275,6 @@ def submit_job(
             "phase": QUEUED,
             "key": key,
             "pid": None,
-            "command": command,
             "scenario": scenario,
             "methods": list(methods),
             "budgets": [float(b) for b in budgets],
@@ -296,11 +282,13 @@ def submit_job(
             "device": device,
             "umap": umap,
             "adaptation": adaptation,
-            "ray_address": ray_address,
+            "ray_address": command[command.index("--address") + 1] if ray_address else None,
             "memory_estimate": estimate,
             "submitted": time.time(),
-            "python": python,
         }
+        problem = job_queue.check_request(request)
+        if problem:  # what the runner would refuse, refused now with the reason
+            raise ForgeLensError(f"this sweep cannot be queued: {problem}")
         job_queue.write_job(root, request)
     dispatch(root, python=python)
     return Submitted(job_id, state=job_queue.load_job(root, job_id).state)

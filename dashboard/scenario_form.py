@@ -17,6 +17,7 @@ import streamlit as st
 from core.base.validation import ForgeLensError
 from core.scenarios import available, saved_scenarios
 from core.scenarios.scenario_file import IMAGE_BACKBONES, to_toml
+from dashboard.text import escape_markdown
 
 JUST_SAVED = "fl_scenario_form_saved"
 KIND_TITLES = {
@@ -30,7 +31,7 @@ def scenario_names(root: str) -> list[str]:
     reads is reported once under the list."""
     _, errors = saved_scenarios(root)
     for file, error in errors.items():
-        st.caption(f"Saved scenario `{file}` cannot be used: {error}")
+        st.caption(escape_markdown(f"Saved scenario {file} cannot be used: {error}"))
     return list(available(root))
 
 
@@ -78,7 +79,7 @@ def _image_fields(data: dict[str, Any]) -> None:
     try:
         counts, scan = folder_counts(root)
     except ForgeLensError as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
         return
     st.dataframe(counts, width="stretch")
     domains = scan.domains
@@ -92,9 +93,9 @@ def _image_fields(data: dict[str, Any]) -> None:
     )
     errors, notes = scan.problems(source or None, target or None)
     for message in errors:
-        st.error(message)
+        st.error(escape_markdown(message))
     for message in notes:
-        st.warning(message)
+        st.warning(escape_markdown(message))
     left, middle, right = st.columns(3)
     backbone = left.selectbox("Backbone", IMAGE_BACKBONES, key="fl_form_backbone")
     size = middle.number_input(
@@ -144,7 +145,7 @@ def _text_fields(data: dict[str, Any]) -> None:
     try:
         counts = text_counts(files, text, label, domain)
     except ForgeLensError as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
         return
     st.dataframe(counts, width="stretch")
     domains = list(counts.index)
@@ -202,11 +203,14 @@ def render(root: str) -> str | None:
 
                     saved = save_table(root, data)
             except ForgeLensError as error:
-                st.error(str(error))
+                st.error(escape_markdown(str(error)))
             else:
                 st.session_state[JUST_SAVED] = saved
                 st.rerun()
         saved = st.session_state.get(JUST_SAVED)
         if saved:
-            st.success(f"Saved scenario **{saved}** into the run store: pick it below and launch.")
+            st.success(
+                f"Saved scenario **{escape_markdown(saved)}** into the run store: pick it below "
+                "and launch."
+            )
     return st.session_state.get(JUST_SAVED)

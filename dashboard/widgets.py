@@ -603,10 +603,12 @@ def live_updates(root: str) -> None:
     new runs everywhere.
     """
     stamp = loaders.store_stamp(root)
+    jobs.resume(root)  # a queue whose runner was killed moves on when anyone looks
     running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
 
     @st.fragment(run_every=LIVE_SECONDS_RUNNING if running else live_idle_seconds())
     def watch() -> None:
+        jobs.resume(root)
         still_running = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
         if loaders.store_stamp(root) != stamp or still_running != running:
             st.rerun(scope="app")

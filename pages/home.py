@@ -5,6 +5,7 @@ import streamlit as st
 from core.base.progress import format_seconds
 from dashboard import access, jobs, loaders, presets, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
+from dashboard.text import escape_markdown
 
 selection = widgets.current_selection()
 root = selection.root
@@ -57,7 +58,7 @@ def offer_experiments(runs) -> None:
                 if session.LAUNCH_ERROR not in st.session_state:
                     st.rerun()  # redraw with the job's card and the buttons disabled
     if error := st.session_state.pop(session.LAUNCH_ERROR, None):
-        st.error(f"Could not start the experiment: {error}")
+        st.error(f"Could not start the experiment: {escape_markdown(error)}")
 
 
 if selection.all_runs.empty:
@@ -90,7 +91,7 @@ with st.expander("Run the quick demo or the full default experiment"):
     offer_experiments(runs)
 
 if not selection.empty:
-    st.subheader(f"Figure 5 in numbers — {selection.scenario}")
+    st.subheader(f"Figure 5 in numbers — {escape_markdown(selection.scenario)}")
     st.caption(
         "Spearman correlation between the distance of each unselected sample to its "
         "nearest pick and their loss-reduction gap, mean over the selected seeds. The "

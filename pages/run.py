@@ -6,6 +6,7 @@ from core.base.device import DEVICE_CHOICES
 from core.base.hparams import ADAPTATION_MODES
 from core.selection import available as selectors
 from dashboard import access, health, jobs, loaders, scenario_form, widgets
+from dashboard.text import escape_markdown
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 SEED_CHOICES = tuple(range(10))
@@ -32,7 +33,8 @@ scenario = left.selectbox(
 )
 modes = list(ADAPTATION_MODES)
 right.caption(
-    f"Default adaptation of {scenario}: **{loaders.default_adaptation(root, scenario)}**. Runs of "
+    f"Default adaptation of {escape_markdown(scenario)}: "
+    f"**{loaders.default_adaptation(root, scenario)}**. Runs of "
     "each mode are kept apart; the sidebar shows one mode at a time."
 )
 with st.form("sweep"):

@@ -186,11 +186,14 @@ def test_html_in_job_files_is_shown_as_text(
     debug_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = copy_store(debug_store, tmp_path)
-    _evil_job(root, "20260101-000000-aaaaaa")
+    _evil_job(root, "20260101-000000-aaaaaa")  # fields that are not names: a damaged job
+    _evil_job(  # plain fields, HTML in its progress and log
+        root, "20260101-000000-aaaaab", scenario="debug", methods=["forge"], adaptation=None
+    )
     at = open_page(root, monkeypatch, "run")
     assert_no_html_from_files(at)
-    card = [unescape_markdown(c.value) for c in at.caption if "budgets" in c.value]
-    assert card and EVIL in card[0]
+    captions = [unescape_markdown(c.value) for c in at.caption]
+    assert any("field scenario=" in c and EVIL in c for c in captions), captions
     assert any(EVIL in unescape_markdown(p.proto.text) for p in at.get("progress"))
     assert all("<img" not in str(p.proto.text).replace("\\<", "") for p in at.get("progress"))
 
@@ -240,11 +243,13 @@ def fake_runner(monkeypatch: pytest.MonkeyPatch):
     """Runners that only sleep (no sweep), checking the job file exists before they start."""
     started: list[subprocess.Popen] = []
 
-    def start(root, request, python=None):
+    def start(root, request, python=None, *, secret=""):
         recorded = job_queue.read_job(root, request["job_id"])
         assert recorded["phase"] == job_queue.STARTING  # written before the process exists
         process = subprocess.Popen(
-            [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            start_new_session=True,
+            env={**os.environ, job_queue.SECRET_ENV: secret},  # the queue's own, as a runner
         )
         started.append(process)
         return process.pid
@@ -343,22 +348,28 @@ def test_a_sweep_that_would_not_fit_in_memory_is_refused(
     assert not list((tmp_path / JOBS).glob("*.json")) and fake_runner == []
 
 
-def test_the_runner_records_the_exit_and_starts_the_next_job(tmp_path: Path) -> None:
-    """Real runners (standard library), with tiny commands instead of sweeps."""
+def test_the_runner_records_the_exit_and_starts_the_next_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real runners (standard library), with a stand-in CLI (tests.helpers.fake_cli) that ends
+    at once for scenario ``quick`` and waits for scenario ``slow``."""
     folder = tmp_path / JOBS
     folder.mkdir()
-    quick = [sys.executable, "-c", "print('quick')"]
-    slow = [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"]
-    for job_id, command, submitted in (
-        ("20260101-000000-000001", quick, 1.0),
-        ("20260101-000000-000002", slow, 2.0),
+    monkeypatch.setenv(job_queue.MODULE_ENV, "tests.helpers.fake_cli")
+    monkeypatch.delenv(job_queue.MAX_JOBS_ENV, raising=False)
+    for job_id, scenario, submitted in (
+        ("20260101-000000-000001", "quick", 1.0),
+        ("20260101-000000-000002", "slow", 2.0),
     ):
         job_queue.write_job(
             tmp_path,
             {
                 "job_id": job_id,
                 "phase": job_queue.QUEUED,
-                "command": command,
+                "scenario": scenario,
+                "methods": ["random"],
+                "budgets": [0.1],
+                "seeds": [0],
                 "submitted": submitted,
             },
         )
@@ -369,7 +380,8 @@ def test_the_runner_records_the_exit_and_starts_the_next_job(tmp_path: Path) -> 
     while not (log.is_file() and "ready" in log.read_text()) and time.time() < deadline:
         time.sleep(0.2)
     first = job_queue.read_job(tmp_path, "20260101-000000-000001")
-    assert first["returncode"] == 0 and "quick" in (folder / f"{first['job_id']}.log").read_text()
+    assert first["returncode"] == 0
+    assert "fake_cli" in (folder / f"{first['job_id']}.log").read_text()
     assert jobs.job_status(tmp_path, second).state == jobs.RUNNING  # started by the runner
     assert jobs.cancel_job(tmp_path, second)  # a Stop reaches the command through the runner
     while "returncode" not in job_queue.read_job(tmp_path, second) and time.time() < deadline:

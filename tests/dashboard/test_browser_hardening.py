@@ -3,11 +3,13 @@ is clicked."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -82,6 +84,42 @@ def test_the_server_binds_localhost_by_default(served_copy) -> None:
     assert addresses, "no listening socket found"
     loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
     assert addresses <= loopback, addresses
+
+
+def _raw_request(port: int, path: str, host: str, *, websocket: bool) -> str:
+    """The status line the server answers to one raw HTTP request (a websocket handshake when
+    ``websocket``), with the given Host and a matching Origin, as a rebinding page sends."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", f"Origin: http://{host}"]
+    if websocket:
+        lines += [
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode(),
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Protocol: streamlit",
+        ]
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def test_requests_naming_another_host_are_refused(served_copy) -> None:
+    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 is not this server."""
+    _, port = served_copy
+    for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example"):
+        ws = _raw_request(port, "/_stcore/stream", host, websocket=True)
+        assert " 101 " not in ws and " 403 " in ws, (host, ws)
+        for path in ("/", "/_stcore/health", "/_stcore/host-config"):
+            assert " 403 " in _raw_request(port, path, host, websocket=False), (host, path)
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert " 101 " in _raw_request(port, "/_stcore/stream", host, websocket=True), host
+        assert " 200 " in _raw_request(port, "/_stcore/health", host, websocket=False), host
 
 
 def test_clicking_launch_repeatedly_starts_one_sweep(served_copy) -> None:

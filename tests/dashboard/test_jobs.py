@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,12 +98,18 @@ def test_default_request_is_the_cli_default_sweep() -> None:
 
 
 def _write_job(
-    root: Path, job_id: str, events: list[dict], pid: int | None, *, tail: str = ""
+    root: Path,
+    job_id: str,
+    events: list[dict],
+    pid: int | None,
+    *,
+    tail: str = "",
+    **fields: object,
 ) -> None:
     folder = jobs.jobs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{job_id}.json").write_text(
-        json.dumps({"job_id": job_id, "pid": pid, "scenario": "debug"})
+        json.dumps({"job_id": job_id, "pid": pid, "scenario": "debug", **fields})
     )
     lines = "".join(json.dumps(e) + "\n" for e in events)
     (folder / f"{job_id}.jsonl").write_text(lines + tail)
@@ -184,6 +191,8 @@ def test_running_job_can_be_stopped(tmp_path: Path) -> None:
     # handler, which exec resets). A sleeper would inherit pytest's disposition instead: ignored
     # when the tests run as a background command of a script (seen: `make test &`), and then
     # the Stop could never reach it. So it takes the default itself, then says it is ready.
+    # It carries a job secret as the queue's runners do (job_queue.start_runner): only such a
+    # process, with the recorded start time, is the job's (test_job_trust).
     sleeper = subprocess.Popen(
         [
             sys.executable,
@@ -194,10 +203,19 @@ def test_running_job_can_be_stopped(tmp_path: Path) -> None:
         start_new_session=True,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, jobs.job_queue.SECRET_ENV: "s3cret"},
     )
     assert sleeper.stdout.readline().strip() == "ready"
     try:
-        _write_job(tmp_path, "live", [{"stage": "scenario", "message": "x"}], sleeper.pid)
+        _write_job(
+            tmp_path,
+            "live",
+            [{"stage": "scenario", "message": "x"}],
+            sleeper.pid,
+            process_start=jobs.job_queue.process_start(sleeper.pid),
+            boot_id=jobs.job_queue.boot_id(),
+            secret_sha256=jobs.job_queue.secret_hash("s3cret"),
+        )
         assert jobs.job_status(tmp_path, "live").state == jobs.RUNNING
         assert jobs.stop_job(tmp_path, "live")
         sleeper.wait(timeout=10)
@@ -246,4 +264,4 @@ def test_launch_job_runs_the_cli_detached_and_reports_progress(
     assert (status.n_runs, status.runs_done) == (1, 1)
     runs = RunStore(root).finished_runs()
     assert runs[["method", "budget", "seed"]].values.tolist() == [["random", 0.1, 0]]
-    assert status.request["command"][-1] == "--no-umap"
+    assert jobs.job_queue.job_command(root, status.request)[-1] == "--no-umap"

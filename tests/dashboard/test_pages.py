@@ -129,11 +129,12 @@ def test_run_page_lists_runs_and_launches_a_sweep(
         calls.append((scenario, methods, budgets, seeds, kwargs))
         folder = jobs.jobs_dir(root)
         folder.mkdir(parents=True, exist_ok=True)
-        command = jobs.cli_command(
+        jobs.cli_command(  # the checks the queue makes
             scenario, methods, budgets, seeds, root=root, progress=folder / "j-test.jsonl", **kwargs
         )
+        request = {"scenario": scenario, "methods": methods, "budgets": budgets, "seeds": seeds}
         (folder / "j-test.json").write_text(
-            json.dumps({"job_id": "j-test", "pid": None, "command": command})
+            json.dumps({"job_id": "j-test", "pid": None, **request, **kwargs})
         )
         return "j-test"
 

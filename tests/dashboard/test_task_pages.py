@@ -88,7 +88,8 @@ def _assert_page_shows_the_store(at, root: Path, page: str) -> None:
         metrics = {m.label: m.value for m in at.metric}
         assert metrics["finished runs"] == str(len(runs))
         assert f"Figure 5 in numbers — {runs['scenario'].iloc[0]}" in [
-            h.value for h in at.subheader
+            unescape_markdown(h.value)
+            for h in at.subheader  # a name from the store: escaped
         ]
         return
     if page == "run":

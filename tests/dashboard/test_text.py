@@ -54,3 +54,18 @@ def test_quote_is_a_block_quote_of_the_escaped_snippet() -> None:
     quoted = quote_markdown(text)
     assert quoted.startswith("> ") and "\n" not in quoted
     assert unescape_markdown(quoted[2:]) == snippet(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "![i](http://evil.example/x.png) [l](HTTPS://evil.example) www.evil.example",
+        "WWW.evil.example x@evil.example mailto:x@evil.example",
+    ],
+)
+def test_escaped_text_makes_no_autolink(text: str) -> None:
+    """Streamlit links http://, www. and emails even in escaped text (seen in a browser:
+    tests/dashboard/test_browser_text.py): each is broken by an invisible word joiner."""
+    escaped = escape_markdown(text)
+    assert re.search(r"\\:\\/\\/|(?i:www)\\\.|\\@(?!\u2060)", escaped) is None, escaped
+    assert unescape_markdown(escaped) == text

@@ -10,4 +10,4 @@ _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 def unescape_markdown(escaped: str) -> str:
     """What a CommonMark renderer shows for an escaped string (inverse of ``escape_markdown``
     on single-line text)."""
-    return _ESCAPED.sub(r"\1", escaped)
+    return _ESCAPED.sub(r"\1", escaped).replace("\u2060", "")  # the word joiners too
