@@ -35,7 +35,17 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSET = "plotly.min.js"
 SLIM_ASSET = "plotly-forgelens.min.js"
 SLIM_TRACES = frozenset({"scatter", "scattergl", "bar", "heatmap"})  # tools/plotly_bundle
-CONFIG = {"displaylogo": False, "responsive": True}
+# The one plotly config of every chart (the live component and the st.plotly_chart fallback):
+# plotly.js 4 offers "Share chart" (an upload to cloud.plotly.com) in every mode bar unless
+# told not to, and nothing a chart shows may leave this machine (issue 27).
+CLOUD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "showSendToCloud": False,
+    "plotlyServerURL": "",
+    "modeBarButtonsToRemove": list(CLOUD_BUTTONS),
+}
 _JS = (Path(__file__).resolve().parent / "live_chart.js").read_text(encoding="utf-8")
 NAME = "forgelens_live_chart"
 _component = st.components.v2.component(NAME, js=_JS, isolate_styles=False)
@@ -110,12 +120,13 @@ def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, A
     src = asset_url(fig)
     if src is None:
         if not selectable:
-            st.plotly_chart(fig, key=key, width="stretch")
+            st.plotly_chart(fig, key=key, width="stretch", config=dict(CONFIG))
             return {"selection": {"points": []}}
         return st.plotly_chart(
             fig,
             key=key,
             width="stretch",
+            config=dict(CONFIG),
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
         )

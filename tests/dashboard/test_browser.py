@@ -10,7 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from dashboard.navigation import PAGES
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, box_select
+from tests.helpers.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    box_select,
+    click_every_modebar_button,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +51,7 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
             elsewhere = []  # icons and fonts come from the app, nothing from outside
             page.on(
                 "request",
@@ -73,6 +78,11 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
                 assert (page.locator(".js-plotly-plot").count() >= 1) == spec.charts, spec.file
                 if spec.url_path == "gap":
                     _box_select_shows_pairs(page)
+                if spec.charts:  # nothing a mode bar offers may reach another host
+                    clicked = click_every_modebar_button(page)
+                    assert any("download" in t.lower() for t in clicked), (spec.file, clicked)
+                    page.wait_for_function(IDLE_JS, timeout=90_000)
+                    assert page.locator('[data-testid="stException"]').count() == 0, spec.file
             page.wait_for_timeout(1000)  # late icon / font requests
             assert elsewhere == [], f"requests to other hosts: {sorted(set(elsewhere))}"
         finally:
