@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.selection.spaces import SPACES
 from dashboard import exports, loaders, stats, tables, widgets
 from dashboard.figures.gap import figure5_panels, gap_figure
 
@@ -81,7 +82,8 @@ def shown_pairs(pairs: pd.DataFrame, chosen: Sequence[int]) -> pd.DataFrame:
         return rows
     space = st.radio(
         "Until you select points, show the largest gaps of",
-        ("badge", "forge", "coreset"),
+        SPACES,  # the one order of the spaces, everywhere
+        index=SPACES.index("badge"),
         horizontal=True,
         format_func=str.upper,
     )

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.selection.spaces import SPACES
 from dashboard import live_chart, loaders, widgets
 from dashboard.figures import theory as fig
 
@@ -33,7 +34,11 @@ budget = middle.selectbox(
 )
 seed = right.selectbox("Seed", sorted(selection.runs["seed"].unique()))
 space = far.radio(
-    "Pairs of the space", ("badge", "forge", "coreset"), horizontal=True, format_func=str.upper
+    "Pairs of the space",
+    SPACES,  # the one order of the spaces, everywhere
+    index=SPACES.index("badge"),
+    horizontal=True,
+    format_func=str.upper,
 )
 run_ids = selection.run_ids(method=method, budget=budget, seed=seed)
 if not run_ids:

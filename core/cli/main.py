@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from core.base.device import DEVICE_CHOICES, resolve_device
 from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
 from core.base.splits import ACCURACY_SPLITS
-from core.base.validation import ForgeLensError
+from core.base.validation import ForgeLensError, suggest
 from core.cli.files import add_parsers as add_file_parsers
 from core.cli.files import run as run_files
 from core.run.constraints import (
@@ -56,9 +57,28 @@ def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list
     return parse
 
 
+def _choice(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type for one of ``allowed`` that suggests the close name on a typo."""
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"--{name}={text!r} is not allowed{suggest(text, allowed)}; "
+                f"allowed: one of {', '.join(allowed)}"
+            )
+        return text
+
+    return parse
+
+
+def _prog() -> str:
+    """How the user called the CLI: the ``forgelens`` console script or ``python -m core``."""
+    return "forgelens" if Path(sys.argv[0]).name == "forgelens" else "python -m core"
+
+
 def parser() -> argparse.ArgumentParser:
     """The CLI's arguments; its defaults come from the registries and ``core.base.params``."""
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    parser = argparse.ArgumentParser(prog=_prog(), description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
@@ -135,7 +155,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor",
         default="local",
-        choices=EXECUTORS,
+        type=_choice("executor", EXECUTORS),
+        metavar="{" + ",".join(EXECUTORS) + "}",
         help="local (this machine; see --jobs) or ray (one Ray task per run)",
     )
     run.add_argument(
@@ -519,8 +540,21 @@ def _print_foreign_cause(error: BaseException) -> None:
         traceback.print_exception(cause, file=sys.stderr)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line that names what it is about (the scenario and its files say so
+    in the message), not the ForgeLens source line that raised it."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # each warning once, however often its file is read
+        warnings.showwarning = _show_warning
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "run":
             return _run(args)

@@ -1,0 +1,101 @@
+"""The command line as a user meets it: the `forgelens` console script (installed by the
+README's set-up, usable from any directory), "did you mean" for refused names, and warnings
+that say once what they are about."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+
+from core.cli import main as cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pyproject_declares_the_forgelens_command_and_an_offline_build_backend() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["forgelens"] == "core.cli.main:main"
+    assert project["build-system"]["build-backend"] == "setuptools.build_meta"
+    __import__("setuptools")  # the backend the Makefile's --no-build-isolation install uses
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"pip install .*--no-build-isolation -e \.", makefile)
+    assert "forgelens" in (REPO / "README.md").read_text()
+
+
+def test_the_forgelens_command_installs_offline_and_works_from_any_directory(
+    tmp_path: Path,
+) -> None:
+    """The Makefile's install step into a fresh environment that sees this one's packages (no
+    index, no download), then `forgelens` from an unrelated directory."""
+    import site
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    target = subprocess.run(
+        [python, "-c", "import site; print(site.getsitepackages()[0])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(target, "parent.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", REPO],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [venv / "bin" / "forgelens", "run", "--scenario", "digts-to-mnist"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "did you mean 'digits-to-mnist'?" in done.stderr
+    assert list(elsewhere.iterdir()) == []  # a refused command writes nothing
+    usage = subprocess.run(
+        [venv / "bin" / "forgelens", "--help"], capture_output=True, text=True, cwd=elsewhere
+    )
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: forgelens")
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["run", "--executor", "ry"], "did you mean 'ray'?"),
+        (["run", "--set", "source_lrr=0.1"], "did you mean 'source_lr'?"),
+        (["run", "--methods", "forg"], "did you mean 'forge'?"),
+    ],
+)
+def test_a_refused_name_comes_with_the_close_one(argv, suggestion, capsys) -> None:
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:  # argparse refuses some before main's own checks
+        code = exit_.code
+    assert code == 2
+    assert suggestion in capsys.readouterr().err
+
+
+def test_a_warning_is_shown_once_as_one_line(monkeypatch, capsys) -> None:
+    def warn_twice(args) -> int:
+        for _ in range(2):  # e.g. a scenario's files read once to check and once to build
+            note = "folder-x (/data/x): 3 file(s) that are not images were ignored"
+            warnings.warn(note, UserWarning, stacklevel=2)
+        return 0
+
+    monkeypatch.setattr(cli, "_dispatch", warn_twice)
+    assert cli.main(["list"]) == 0
+    err = capsys.readouterr().err
+    assert err == "warning: folder-x (/data/x): 3 file(s) that are not images were ignored\n"
