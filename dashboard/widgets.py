@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.base.progress import format_seconds
 from core.base.validation import positive_from_env
 from core.selection import method_order
-from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
+from dashboard import access, clock, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
 
@@ -494,12 +492,12 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
             step = progress.step_progress(status.events)
             if step is not None and status.state == jobs.RUNNING:
                 st.progress(step[1], text=escape_markdown(step[0]))
-            left = progress.remaining_seconds(status.events, status.n_runs, time.time())
-            if left is not None and status.state == jobs.RUNNING:
-                st.caption(
-                    f":material/timer: about {format_seconds(left)} left (smoothed over "
-                    "the runs so far)"
-                )
+            if status.state in (jobs.RUNNING, jobs.FINISHED, jobs.FAILED, jobs.STOPPED):
+                runs = loaders.finished_runs(root, loaders.store_stamp(root))
+                ended = status.state != jobs.RUNNING
+                line = clock.job_line(root, runs, status.request, status.events, ended)
+                if line:  # the one estimator's time left, or the time it took
+                    st.caption(f":material/timer: {line}")
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []

@@ -17,6 +17,7 @@ from dashboard import jobs
 from dashboard.navigation import PAGES
 from tests.helpers.app import APP, TIMEOUT, chart_specs, charts, decode, open_app, texts
 from tests.helpers.figures import shown_coefficients
+from tests.helpers.markdown import unescape_markdown
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
 
@@ -56,10 +57,10 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
     from core.nn.adaptation import format_seconds
-    from dashboard import presets
+    from dashboard import clock, presets
 
     for preset in presets.presets():  # each offer says how many runs and how long, before a click
-        seconds, _ = presets.estimate(preset, pd.DataFrame())
+        seconds = clock.plan(str(empty_store), pd.DataFrame(), preset.request).seconds
         assert (
             f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
             f"about **{format_seconds(seconds)}**"
@@ -179,6 +180,26 @@ def test_run_page_lists_runs_and_launches_a_sweep(
     next(b for b in at.main.button if b.label == "Launch").click().run()
     assert calls[-1][-1]["ray_address"] == "auto"
     assert "--executor ray --address auto" in at.code[0].value
+    # the expected duration before Launch comes from the one estimator, on this store's runs
+    from dashboard import clock
+
+    request = {"scenario": "debug", "methods": ["random", "forge"], "budgets": [0.1]}
+    planned = clock.plan(
+        str(debug_store),
+        RunStore(debug_store).finished_runs(),
+        {**request, "seeds": [3], "adaptation": "head"},
+    )
+    assert f"Expected duration: {clock.describe(planned)}" in " ".join(
+        unescape_markdown(c.value) for c in at.main.caption
+    )
+    # a selector of one's own by its import path goes through as typed; a bare typo does not
+    selectors = next(m for m in at.main.multiselect if m.label == "Selectors")
+    selectors.set_value(["random", "my_pkg.picks:TypiClust"]).run()
+    next(b for b in at.main.button if b.label == "Launch").click().run()
+    assert calls[-1][1] == ["random", "my_pkg.picks:TypiClust"]
+    next(m for m in at.main.multiselect if m.label == "Selectors").set_value(["forj"]).run()
+    assert next(b for b in at.main.button if b.label == "Launch").disabled
+    assert any("Not a selector" in w.value for w in at.main.warning)
 
 
 def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
