@@ -31,6 +31,9 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.figures.style import empty_message
+from dashboard.text import escape_markdown
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSET = "plotly.min.js"
 SLIM_ASSET = "plotly-forgelens.min.js"
@@ -116,7 +119,12 @@ def asset_url(fig: Any = None) -> str | None:
 
 def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, Any]:
     """Draw ``fig`` under ``key``; returns ``{"selection": {"points": [...]}}`` (empty unless
-    ``selectable`` and the user picked points of this very figure)."""
+    ``selectable`` and the user picked points of this very figure). A figure that only says
+    why it is empty (``figures.style.empty_figure``) is shown as that sentence, no frame."""
+    message = empty_message(fig)
+    if message is not None:
+        st.info(escape_markdown(message), icon=":material/info:")
+        return {"selection": {"points": []}}
     src = asset_url(fig)
     if src is None:
         if not selectable:

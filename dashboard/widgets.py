@@ -613,6 +613,17 @@ def live_updates(root: str) -> None:
         watch()
 
 
+def setting_caption(selection: RunSelection) -> None:
+    """One line naming the model and data of the runs shown, read from their configs (never a
+    fixed description: a folder scenario on EfficientNet is not 'a small CNN on digits')."""
+    from dashboard import framing
+
+    configs = loaders.run_configs(selection.root, tuple(selection.runs["run_id"]))
+    pool_id = selection.runs["pool_id"].iloc[0]
+    setting = framing.run_setting(configs, loaders.pool_meta(selection.root, pool_id))
+    st.caption(escape_markdown(f"Model: {setting['backbone']}. Data: {setting['data']}."))
+
+
 def setting_note(selection: RunSelection) -> None:
     """How the runs shown differ from the paper's setting (backbone, data, recipe, iterations)."""
     from dashboard import framing

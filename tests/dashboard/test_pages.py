@@ -326,6 +326,11 @@ def test_accuracy_page_tables_match_core_reports(
     from core.analysis.reports import accuracy_long, accuracy_summary
 
     at = open_app(debug_store, monkeypatch, "accuracy")
+    # the model and data named are those of the runs' configs, not a fixed description
+    captions = [unescape_markdown(c.value) for c in at.caption]
+    named = next(c for c in captions if c.startswith("Model:"))
+    config = RunStore(debug_store).load_config(RunStore(debug_store).run_ids()[0])
+    assert config["config"]["hparams"]["arch"] in named and "scenario debug" in named
     long = accuracy_long(RunStore(debug_store))
     table = (
         at.markdown[0].value
