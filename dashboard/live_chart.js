@@ -112,6 +112,10 @@ export default function ({ data, parentElement, setStateValue }) {
     charts.set(parentElement, state);
   }
   if (data.height) state.div.style.minHeight = `${data.height}px`; // no jump while plotly loads
+  // panels side by side keep a width where their titles and ticks do not overlap: a narrower
+  // window scrolls the chart sideways in its own box
+  state.div.style.minWidth = data.minWidth ? `${data.minWidth}px` : "";
+  parentElement.style.overflowX = data.minWidth ? "auto" : "";
   if (state.revision !== data.revision) {
     state.revision = data.revision;
     const revision = data.revision;

@@ -117,6 +117,23 @@ def asset_url(fig: Any = None) -> str | None:
     return f"/{base + '/' if base else ''}app/static/{name}"
 
 
+PANEL_MIN_WIDTH = 230  # px a panel needs for its title, ticks and points side by side
+EXTRA_WIDTH = 150  # px for the y-axis title and the colour bars beside the panels
+
+
+def min_width(fig: Any) -> int | None:
+    """The narrowest width (px) at which a figure of panels side by side shows their titles
+    and tick labels without overlap (None for one panel): below it the chart scrolls
+    sideways in its own box instead of squeezing (an 800 px window, the sidebar open)."""
+    layout = fig.layout.to_plotly_json()
+    starts = {
+        round(float(axis["domain"][0]), 3)
+        for name, axis in layout.items()
+        if name.startswith("xaxis") and isinstance(axis, dict) and axis.get("domain")
+    }
+    return PANEL_MIN_WIDTH * len(starts) + EXTRA_WIDTH if len(starts) > 1 else None
+
+
 def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, Any]:
     """Draw ``fig`` under ``key``; returns ``{"selection": {"points": [...]}}`` (empty unless
     ``selectable`` and the user picked points of this very figure). A figure that only says
@@ -149,6 +166,7 @@ def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, A
             "config": CONFIG,
             "selectable": selectable,
             "height": fig.layout.height,
+            "minWidth": min_width(fig),
         },
         default={"selection": None},
         on_selection_change=_ignore,

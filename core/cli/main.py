@@ -24,6 +24,7 @@ from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
 from core.base.splits import ACCURACY_SPLITS
 from core.base.validation import ForgeLensError, suggest
+from core.cli import scenarios as scenario_files
 from core.cli.files import add_parsers as add_file_parsers
 from core.cli.files import run as run_files
 from core.run.constraints import (
@@ -191,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--out", default=None, help="run store folder")
 
     add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
+    scenario_files.add_parser(commands)  # scenarios: list or remove saved scenario files
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
@@ -289,7 +291,13 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
-    args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
+    saved: dict[str, str] = {}
+    with scenario_files.restore_on_failure(args.out, saved):  # refused or failed: not kept
+        return _sweep(args, saved)
+
+
+def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
+    args.scenario = _scenario_from_files(args, saved) or args.scenario or DEFAULT_SCENARIO
     if any(is_spec(method) for method in args.methods):  # imports the user's selector module
         args.methods = resolve_methods(args.methods)
     validate_params(RUN_CONSTRAINTS, vars(args))
@@ -333,7 +341,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scenario_from_files(args: argparse.Namespace) -> str | None:
+def _scenario_from_files(args: argparse.Namespace, saved: dict[str, str]) -> str | None:
     """Check ``--scenario-file`` and save it into the run store (where the sweep and its workers
     find it); returns its name. Nothing is saved when a check fails."""
     if args.scenario_file is None:
@@ -341,6 +349,7 @@ def _scenario_from_files(args: argparse.Namespace) -> str | None:
     from core.scenarios.file_builders import use_scenario_file  # loads the data builders
 
     name = use_scenario_file(args.scenario_file, args.out)
+    saved["name"] = name
     if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
         raise ForgeLensError(
             f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
@@ -564,6 +573,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _clean(args.out)
         if args.command == "upgrade":
             return _upgrade(args)
+        if args.command == "scenarios":
+            return scenario_files.run(args)
         if args.command in ("qa", "reward"):
             return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)

@@ -99,3 +99,63 @@ def test_a_warning_is_shown_once_as_one_line(monkeypatch, capsys) -> None:
     assert cli.main(["list"]) == 0
     err = capsys.readouterr().err
     assert err == "warning: folder-x (/data/x): 3 file(s) that are not images were ignored\n"
+
+
+def _image_table(tmp_path: Path, name: str) -> Path:
+    from core.scenarios.scenario_file import to_toml
+    from tests.helpers.image_folders import make_folder
+
+    folder = make_folder(tmp_path / "data")
+    table = {
+        "name": name,
+        "kind": "image-folder",
+        "root": str(folder),
+        "source": ["a"],
+        "target": ["b"],
+        "image_size": 16,
+    }
+    path = tmp_path / f"{name}.toml"
+    path.write_text(to_toml(table))
+    return path
+
+
+def test_a_refused_run_leaves_no_scenario_registered(tmp_path: Path, capsys) -> None:
+    from core.scenarios.scenario_file import scenarios_dir
+
+    store = tmp_path / "store"
+    path = _image_table(tmp_path, "shapes")
+    # the file is fine, another argument is not: the command is refused after the file was read
+    code = cli.main(["run", "--scenario-file", str(path), "--out", str(store), "--seeds", "-1"])
+    assert code == 2
+    assert not list(scenarios_dir(store).glob("*.toml"))  # not left registered
+    cli.main(["run", "--scenario-file", str(path), "--out", str(store), "--methods", "forg"])
+    assert "did you mean 'forge'?" in capsys.readouterr().err
+    assert not list(scenarios_dir(store).glob("*.toml"))
+
+
+def test_scenarios_lists_and_removes_saved_scenarios_keeping_runs(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from core.scenarios.file_builders import use_scenario_file
+    from core.scenarios.scenario_file import scenarios_dir
+
+    store = tmp_path / "store"
+    use_scenario_file(_image_table(tmp_path, "shapes"), store)
+    assert cli.main(["scenarios", "--out", str(store)]) == 0
+    assert re.search(r"shapes\s+image-folder, 0 run\(s\)", capsys.readouterr().out)
+    assert cli.main(["scenarios", "remove", "shape", "--out", str(store)]) == 2
+    assert "did you mean 'shapes'?" in capsys.readouterr().err
+    # its runs (planted folders, named as the store's run table would name them) are kept
+    # unless --delete-runs says otherwise
+    from core.cli import scenarios as command
+
+    runs = [store / "0123456789abcdef", store / "fedcba9876543210"]
+    for run in runs:
+        run.mkdir()
+    monkeypatch.setattr(command, "_runs_of", lambda root, name: [r.name for r in runs])
+    assert cli.main(["scenarios", "remove", "shapes", "--out", str(store)]) == 0
+    assert not (scenarios_dir(store) / "shapes.toml").exists()
+    assert all(run.is_dir() for run in runs) and "2 run(s) are kept" in capsys.readouterr().out
+    use_scenario_file(tmp_path / "shapes.toml", store)
+    assert cli.main(["scenarios", "remove", "shapes", "--delete-runs", "--out", str(store)]) == 0
+    assert not any(run.exists() for run in runs)
