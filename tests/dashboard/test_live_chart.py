@@ -151,11 +151,12 @@ def test_every_chart_of_every_page_is_drawn_by_the_slim_bundle(
 
 def test_panels_side_by_side_keep_a_width_where_they_do_not_overlap() -> None:
     """Figure 5's three panels need room for three titles; one panel needs no minimum."""
-    from dashboard.figures.gap import gap_figure
-    from dashboard.figures.style import empty_figure
-    from tests.dashboard.test_figures import synthetic_pairs
+    from plotly.subplots import make_subplots
 
-    three = live_chart.min_width(gap_figure(synthetic_pairs()))
+    from dashboard.figures.style import empty_figure
+
+    panels = make_subplots(rows=1, cols=3, subplot_titles=["(a)", "(b)", "(c)"])
+    three = live_chart.min_width(panels)
     assert three == 3 * live_chart.PANEL_MIN_WIDTH + live_chart.EXTRA_WIDTH
     assert live_chart.min_width(empty_figure("nothing")) is None
 
