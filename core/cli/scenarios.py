@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.base.validation import ForgeLensError, suggest
+from core.scenarios import saved_scenarios
+from core.scenarios.scenario_file import scenarios_dir
 from core.storage.atomic import write_bytes_atomic
 
 
@@ -55,9 +57,6 @@ def _runs_of(root: str | None, name: str) -> list[str]:
 
 
 def _list(root: str | None) -> int:
-    from core.scenarios import saved_scenarios
-    from core.scenarios.scenario_file import scenarios_dir
-
     saved, broken = saved_scenarios(root)
     folder = scenarios_dir(root)
     if not saved and not broken:
@@ -73,8 +72,6 @@ def _list(root: str | None) -> int:
 
 
 def _remove(root: str | None, name: str, *, delete_runs: bool) -> int:
-    from core.scenarios import saved_scenarios
-    from core.scenarios.scenario_file import scenarios_dir
     from core.storage.store import RunStore
 
     saved, broken = saved_scenarios(root)
@@ -103,8 +100,6 @@ def restore_on_failure(root: str | None, name_of: dict[str, str]) -> Iterator[No
     """Undo a scenario file saved by a command that then fails before a run of it is written:
     the saved file is put back as it was (removed when it was new). ``name_of`` is filled by
     the command with {"name": ...} once it saved one."""
-    from core.scenarios.scenario_file import scenarios_dir
-
     before = {p.name: p.read_bytes() for p in scenarios_dir(root).glob("*.toml")}
     try:
         yield
