@@ -114,6 +114,7 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
             default=scenarios[0],
             help="Runs are grouped by the data scenario they adapted to; the newest comes first.",
         )
+        urlstate.remember("scenario", scenario)  # always in the link, even the newest
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(root, scenario, part)
         part = _experiment_filter(scenario, mode, part)
@@ -161,10 +162,12 @@ def _adaptation_filter(
     if not draw:
         mode = chosen if chosen in modes else mode
     elif len(modes) > 1:
-        mode = st.radio(
+        mode = urlstate.choice(
+            st.radio,
             "Adaptation",
             modes,
-            index=modes.index(mode),
+            default=mode,
+            name="adaptation",
             horizontal=True,
             key=f"{session.ADAPTATION}::{scenario}",
             format_func=lambda m: ADAPTATION_TITLES.get(m, m),
@@ -182,9 +185,12 @@ def _experiment_filter(scenario: str, mode: str, part: pd.DataFrame) -> pd.DataF
     if "experiment" not in part.columns or part["experiment"].nunique() < 2:
         return part
     sizes = part.groupby("experiment_label").size().sort_values(ascending=False, kind="stable")
-    label = st.selectbox(
+    label = urlstate.choice(
+        st.selectbox,
         "Setting",
         list(sizes.index),
+        default=sizes.index[0],
+        name="setting",
         key=f"{session.SETTING}::{scenario}::{mode}",
         format_func=lambda x: f"{x} ({sizes[x]} runs)",
         help="The store holds runs of several settings (loss, recipe, "

@@ -72,8 +72,14 @@ st.caption(
     "advantage on the unselected samples: learning the picks transfers to their "
     "neighbours."
 )
-budget = st.columns(3)[0].selectbox(
-    "Budget", selection.budgets(), format_func=lambda b: f"{100 * b:g}%"
+budget = urlstate.choice(
+    st.columns(3)[0].selectbox,
+    "Budget",
+    selection.budgets(),
+    key="acc_budget",
+    name="budget",
+    default=selection.budgets()[0],
+    format_func=lambda b: f"{100 * b:g}%",
 )
 decomp = loaders.decomposition_table(selection.root, run_ids, budget)
 left, right = st.columns([3, 2])

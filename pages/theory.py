@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.selection.spaces import SPACES
-from dashboard import live_chart, loaders, widgets
+from dashboard import live_chart, loaders, urlstate, widgets
 from dashboard.figures import theory as fig
 
 selection = widgets.current_selection()
@@ -26,17 +26,35 @@ st.markdown(
 st.subheader("Gap against the two terms of the bound, one run")
 left, middle, right, far = st.columns(4)
 methods = selection.methods()
-method = left.selectbox(
-    "Selector", methods, index=methods.index("forge") if "forge" in methods else 0
+method = urlstate.choice(
+    left.selectbox,
+    "Selector",
+    methods,
+    key="theory_method",
+    name="selector",
+    default="forge" if "forge" in methods else methods[0],
 )
-budget = middle.selectbox(
-    "Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%"
+budgets = selection.budgets(method)
+budget = urlstate.choice(
+    middle.selectbox,
+    "Budget",
+    budgets,
+    key="theory_budget",
+    name="budget",
+    default=budgets[0],
+    format_func=lambda b: f"{100 * b:g}%",
 )
-seed = right.selectbox("Seed", sorted(selection.runs["seed"].unique()))
-space = far.radio(
+seeds = sorted(selection.runs["seed"].unique())
+seed = urlstate.choice(
+    right.selectbox, "Seed", seeds, key="theory_seed", name="seed", default=seeds[0]
+)
+space = urlstate.choice(
+    far.radio,
     "Pairs of the space",
     SPACES,  # the one order of the spaces, everywhere
-    index=SPACES.index("badge"),
+    key="theory_space",
+    name="space",
+    default="badge",
     horizontal=True,
     format_func=str.upper,
 )

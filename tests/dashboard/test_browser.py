@@ -83,6 +83,12 @@ def test_every_page_renders_without_exceptions(served_app: str) -> None:
                     assert any("download" in t.lower() for t in clicked), (spec.file, clicked)
                     page.wait_for_function(IDLE_JS, timeout=90_000)
                     assert page.locator('[data-testid="stException"]').count() == 0, spec.file
+            # /home is Home too (the default page is served at /), the link's view kept
+            page.goto(f"{served_app}/home?scenario=debug")
+            page.get_by_role("heading", name="ForgeLens").first.wait_for(timeout=90_000)
+            page.wait_for_function(IDLE_JS, timeout=90_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert "scenario=debug" in page.url
             page.wait_for_timeout(1000)  # late icon / font requests
             assert elsewhere == [], f"requests to other hosts: {sorted(set(elsewhere))}"
         finally:

@@ -581,6 +581,22 @@ def test_pages_open_on_the_newest_scenario_and_follow_the_url(
     assert linked.main.selectbox[0].value == "forge"
     assert next(s for s in linked.main.selectbox if s.label == "Budget").value == 0.2
     assert next(m for m in linked.sidebar.multiselect if m.label == "Seeds").value == [1]
+    scenario = next(s for s in linked.sidebar.selectbox if s.label == "Scenario").value
+    assert linked.query_params["scenario"] == scenario  # always in the link, the newest too
+    # toggles and sliders too: a changed view round-trips through its link
+    next(t for t in linked.main.toggle if t.label == "Log scale for the gap").set_value(True)
+    next(s for s in linked.main.slider if s.label.startswith("Bins")).set_value(20).run()
+    link = {k: v if isinstance(v, str) else v[0] for k, v in linked.query_params.items()}
+    assert link["log"] == "1" and link["bins"] == "20"
+    shared = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    shared.query_params.update(link)
+    shared.switch_page("../pages/gap.py").run()
+    assert next(t for t in shared.main.toggle if t.label == "Log scale for the gap").value
+    assert next(s for s in shared.main.slider if s.label.startswith("Bins")).value == 20
+    assert shared.main.selectbox[0].value == "forge"
+    shared.query_params.update({"selector": "forge", "seed": "1", "space": "forge"})
+    shared.switch_page("../pages/theory.py").run()
+    assert next(r for r in shared.main.radio if r.label == "Pairs of the space").value == "forge"
 
 
 def test_gap_and_umap_pages_tell_target_domains_apart(
