@@ -58,6 +58,11 @@ def _linked_multiselect(label: str, options: list, *, key: str, name: str, help:
     """A multiselect whose choice lives in the URL's ``name`` parameter (all options by
     default): preset from the link, remembered back into it."""
     urlstate.preset(key, name, options, many=True)
+    every = f"{key}::every"  # the options the user last saw
+    seen = st.session_state.get(every)
+    if seen is not None and st.session_state.get(key) == seen and list(options) != seen:
+        st.session_state[key] = list(options)  # never narrowed: grows with new runs
+    st.session_state[every] = list(options)
     chosen = st.multiselect(
         label,
         options,
@@ -213,8 +218,30 @@ def page_header(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def sweep_notice(selection: RunSelection) -> None:
+    """Say so when a background sweep of the scenario shown is running, and how far it is
+    (the page picks up its runs as they finish, ``live_updates``)."""
+    for status in jobs.list_jobs(selection.root):
+        request = status.request if isinstance(status.request, dict) else {}
+        if status.state != jobs.RUNNING or request.get("scenario") != selection.scenario:
+            continue
+        done = f"{status.runs_done} of {status.n_runs} runs done" if status.n_runs else "preparing"
+        line = clock.job_line(selection.root, selection.all_runs, request, status.events, False)
+        st.info(
+            escape_markdown(
+                f"A sweep of {selection.scenario} is running (job {status.job_id}): {done}"
+                + (f", {line}" if line else "")
+                + ". This page adds its runs as they finish."
+            ),
+            icon=":material/autorenew:",
+        )
+
+
 def require_runs(selection: RunSelection, what: str) -> None:
-    """Stop the page with a helpful message when there is nothing to show."""
+    """Stop the page with a helpful message when there is nothing to show; say when a sweep
+    of the scenario shown is under way."""
+    if selection.scenario is not None:
+        sweep_notice(selection)
     if not selection.all_runs.empty and selection.empty:
         st.info(
             f"No runs match the sidebar: choose at least one selector and one seed to see {what}."

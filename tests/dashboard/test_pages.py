@@ -635,3 +635,42 @@ def test_gap_and_umap_pages_tell_target_domains_apart(
     pool_share = next(t for t in mix["data"] if t["name"] == "pool")
     assert list(pool_share["x"]) == ["cartoon", "sketch"]  # round robin: half each
     np.testing.assert_allclose(decode(pool_share["y"]), [50.0, 50.0])
+
+
+def test_open_pages_keep_up_with_new_runs_and_running_sweeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sidebar filter the user did not narrow grows with new seeds; a narrowed one stays;
+    an analysis page says a sweep of its scenario is running and how far it is."""
+    write_synthetic_store(tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0,))
+    at = open_app(tmp_path, monkeypatch, "gap")
+    seeds = next(m for m in at.sidebar.multiselect if m.label == "Seeds")
+    assert seeds.value == [0]
+    write_synthetic_store(
+        tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0, 1, 2)
+    )
+    at.run()
+    seeds = next(m for m in at.sidebar.multiselect if m.label == "Seeds")
+    assert seeds.value == [0, 1, 2]  # not narrowed: the new seeds join
+    seeds.set_value([1]).run()
+    write_synthetic_store(
+        tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0, 1, 2, 3)
+    )
+    at.run()
+    assert next(m for m in at.sidebar.multiselect if m.label == "Seeds").value == [1]
+
+    class Running:  # a job of this scenario under way: 1 of 4 runs done
+        job_id, state = "j-1", jobs.RUNNING
+        request = {"scenario": "synthetic", "methods": ["random"], "budgets": [0.1]}
+        request |= {"seeds": [4, 5, 6, 7]}
+        events = [
+            {"time": 1.0, "stage": "select", "run_index": 0, "n_runs": 4},
+            {"time": 3.0, "stage": "done", "run_index": 0, "n_runs": 4},
+        ]
+        runs_done, n_runs = 1, 4
+
+    monkeypatch.setattr(jobs, "list_jobs", lambda root: [Running()])
+    at.run()
+    notice = " ".join(unescape_markdown(i.value) for i in at.info)
+    assert "A sweep of synthetic is running (job j-1): 1 of 4 runs done" in notice
+    assert "left" in notice
