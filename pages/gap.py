@@ -33,7 +33,9 @@ widgets.setting_note(selection)
 @health.page_fragment  # a change below reruns only this part, not the sidebar and header
 def figure_and_pairs() -> None:
     methods = selection.methods()
-    left, middle, right = st.columns(3)
+    left, middle = st.columns(2)
+    # toggles and slider in a row that wraps on a narrow window: their labels are never cut
+    right = st.container(horizontal=True, gap="medium", vertical_alignment="center")
     method = urlstate.choice(
         left.selectbox,
         "Selector whose picks define the pairs",
@@ -82,6 +84,7 @@ def figure_and_pairs() -> None:
             parse=lambda raw: min(max(int(raw), 4), 30),
             min_value=4,
             max_value=30,
+            width=220,
         )
         draw_all = urlstate.value(
             st.toggle,
