@@ -22,6 +22,7 @@ from core.analysis.constraints import TABLE_CONSTRAINTS
 from core.base.device import DEVICE_CHOICES, resolve_device
 from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
+from core.base.progress import format_seconds
 from core.base.splits import ACCURACY_SPLITS
 from core.base.validation import ForgeLensError, suggest
 from core.cli import scenarios as scenario_files
@@ -310,7 +311,23 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
         overrides["adapt_loss"] = args.loss
     hparams = sweep.scenario.hparams(args.preset, **overrides)
     # everything is checked: only now load torch and the engine
+    from core.run.duration import store_estimate  # pandas
     from core.run.sweep import run_checked_sweep
+
+    if not args.quiet:  # the one estimator the dashboard's pages show too
+        planned = store_estimate(
+            args.out,
+            scenario=sweep.scenario.name,
+            methods=args.methods,
+            budgets=args.budgets,
+            seeds=args.seeds,
+            adaptation=sweep.adaptation,
+        )
+        print(
+            f"expected: about {format_seconds(planned.seconds)} ({planned.n_runs} run(s) to "
+            f"compute, {planned.n_reused} reused; {planned.basis})",
+            file=sys.stderr,
+        )
 
     device = resolve_device(args.device)
     reporter = ProgressReporter(args.progress, args.quiet)

@@ -159,3 +159,14 @@ def test_scenarios_lists_and_removes_saved_scenarios_keeping_runs(
     use_scenario_file(tmp_path / "shapes.toml", store)
     assert cli.main(["scenarios", "remove", "shapes", "--delete-runs", "--out", str(store)]) == 0
     assert not any(run.exists() for run in runs)
+
+
+def test_run_says_the_expected_duration_from_the_one_estimator(tmp_path: Path, capsys) -> None:
+    argv = ["run", "--scenario", "debug", "--methods", "random", "--budgets", "0.1"]
+    argv += ["--seeds", "0", "--out", str(tmp_path), "--no-umap", "--device", "cpu"]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().err
+    assert "expected: about" in first and "1 run(s) to compute, 0 reused" in first
+    assert "a default of 3.5 s per run" in first  # an empty store: the documented default
+    assert cli.main(argv) == 0
+    assert "0 run(s) to compute, 1 reused" in capsys.readouterr().err
