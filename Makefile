@@ -3,6 +3,7 @@
 #               (this machine only; HOST=0.0.0.0 make run serves a network, see the README)
 #   make test   installs what is needed (once) and runs ruff and the test suite
 # Both are idempotent: the virtual environment is rebuilt only when requirements.txt changes.
+# The set-up also installs the `forgelens` command (same as `python -m core`) into $(VENV)/bin.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -16,6 +17,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@# the `forgelens` command (pyproject's [project.scripts]) as an editable install, built by
+	@# the venv's own setuptools (--no-build-isolation): nothing is downloaded for it
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

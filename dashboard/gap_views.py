@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import exports, loaders, stats, tables, widgets
+from core.selection.spaces import SPACES
+from dashboard import exports, loaders, stats, tables, urlstate, widgets
 from dashboard.figures.gap import figure5_panels, gap_figure
 
 DRAWN = 3000  # points per panel drawn unless "Draw every pair" is on
@@ -79,9 +80,13 @@ def shown_pairs(pairs: pd.DataFrame, chosen: Sequence[int]) -> pd.DataFrame:
             "or lasso again to change; double-click the chart to clear."
         )
         return rows
-    space = st.radio(
+    space = urlstate.choice(
+        st.radio,
         "Until you select points, show the largest gaps of",
-        ("badge", "forge", "coreset"),
+        SPACES,  # the one order of the spaces, everywhere
+        key="gap_largest_space",
+        name="largest",
+        default="badge",
         horizontal=True,
         format_func=str.upper,
     )

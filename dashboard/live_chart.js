@@ -35,7 +35,13 @@ function luminance(color) {
   return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
 }
 
+const MODEBAR_ROOM = 28; // px above every figure's titles, where the mode bar shows on hover
+
 function themed(layout, parentElement) {
+  // the mode bar (top right, on hover) gets a strip of its own: it never covers a panel title
+  layout.margin = Object.assign({ t: 100 }, layout.margin);
+  layout.margin.t += MODEBAR_ROOM;
+  if (layout.height) layout.height += MODEBAR_ROOM;
   // the app's own font, and on a dark app theme a see-through background with the theme's
   // text colour (the figures use plotly's white template), as st.plotly_chart's theme does
   const host = parentElement.host || parentElement;
@@ -112,6 +118,10 @@ export default function ({ data, parentElement, setStateValue }) {
     charts.set(parentElement, state);
   }
   if (data.height) state.div.style.minHeight = `${data.height}px`; // no jump while plotly loads
+  // panels side by side keep a width where their titles and ticks do not overlap: a narrower
+  // window scrolls the chart sideways in its own box
+  state.div.style.minWidth = data.minWidth ? `${data.minWidth}px` : "";
+  parentElement.style.overflowX = data.minWidth ? "auto" : "";
   if (state.revision !== data.revision) {
     state.revision = data.revision;
     const revision = data.revision;

@@ -31,11 +31,24 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.figures.style import empty_message
+from dashboard.text import escape_markdown
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSET = "plotly.min.js"
 SLIM_ASSET = "plotly-forgelens.min.js"
 SLIM_TRACES = frozenset({"scatter", "scattergl", "bar", "heatmap"})  # tools/plotly_bundle
-CONFIG = {"displaylogo": False, "responsive": True}
+# The one plotly config of every chart (the live component and the st.plotly_chart fallback):
+# plotly.js 4 offers "Share chart" (an upload to cloud.plotly.com) in every mode bar unless
+# told not to, and nothing a chart shows may leave this machine (issue 27).
+CLOUD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "showSendToCloud": False,
+    "plotlyServerURL": "",
+    "modeBarButtonsToRemove": list(CLOUD_BUTTONS),
+}
 _JS = (Path(__file__).resolve().parent / "live_chart.js").read_text(encoding="utf-8")
 NAME = "forgelens_live_chart"
 _component = st.components.v2.component(NAME, js=_JS, isolate_styles=False)
@@ -104,18 +117,41 @@ def asset_url(fig: Any = None) -> str | None:
     return f"/{base + '/' if base else ''}app/static/{name}"
 
 
+PANEL_MIN_WIDTH = 230  # px a panel needs for its title, ticks and points side by side
+EXTRA_WIDTH = 150  # px for the y-axis title and the colour bars beside the panels
+
+
+def min_width(fig: Any) -> int | None:
+    """The narrowest width (px) at which a figure of panels side by side shows their titles
+    and tick labels without overlap (None for one panel): below it the chart scrolls
+    sideways in its own box instead of squeezing (an 800 px window, the sidebar open)."""
+    layout = fig.layout.to_plotly_json()
+    starts = {
+        round(float(axis["domain"][0]), 3)
+        for name, axis in layout.items()
+        if name.startswith("xaxis") and isinstance(axis, dict) and axis.get("domain")
+    }
+    return PANEL_MIN_WIDTH * len(starts) + EXTRA_WIDTH if len(starts) > 1 else None
+
+
 def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, Any]:
     """Draw ``fig`` under ``key``; returns ``{"selection": {"points": [...]}}`` (empty unless
-    ``selectable`` and the user picked points of this very figure)."""
+    ``selectable`` and the user picked points of this very figure). A figure that only says
+    why it is empty (``figures.style.empty_figure``) is shown as that sentence, no frame."""
+    message = empty_message(fig)
+    if message is not None:
+        st.info(escape_markdown(message), icon=":material/info:")
+        return {"selection": {"points": []}}
     src = asset_url(fig)
     if src is None:
         if not selectable:
-            st.plotly_chart(fig, key=key, width="stretch")
+            st.plotly_chart(fig, key=key, width="stretch", config=dict(CONFIG))
             return {"selection": {"points": []}}
         return st.plotly_chart(
             fig,
             key=key,
             width="stretch",
+            config=dict(CONFIG),
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
         )
@@ -130,6 +166,7 @@ def plotly_chart(fig: Any, *, key: str, selectable: bool = False) -> dict[str, A
             "config": CONFIG,
             "selectable": selectable,
             "height": fig.layout.height,
+            "minWidth": min_width(fig),
         },
         default={"selection": None},
         on_selection_change=_ignore,

@@ -112,16 +112,34 @@ def page_path(url_path: str) -> str:
     raise KeyError(url_path)
 
 
+DEFAULT_PAGE_KEY = "start"  # the default page's internal url path (it is served at "/")
+
+
+def _redirect(target: st.Page):
+    """A page that opens ``target`` with the link's query parameters (the view kept)."""
+
+    def redirect() -> None:
+        st.switch_page(target, query_params=st.query_params.to_dict())
+
+    return redirect
+
+
 def build_navigation() -> dict[str, list[st.Page]]:
-    """Sections -> st.Page objects, in display order."""
+    """Sections -> st.Page objects, in display order. The default page (Home) is served at
+    "/", and its own name (``/home``) opens it too, through a hidden redirect page."""
     sections: dict[str, list[st.Page]] = {}
     for spec in PAGES:
         page = st.Page(
             spec.path,
             title=spec.title,
             icon=spec.icon,
-            url_path=spec.url_path,
+            url_path=DEFAULT_PAGE_KEY if spec.default else spec.url_path,
             default=spec.default,
         )
         sections.setdefault(spec.section, []).append(page)
+        if spec.default:
+            alias = st.Page(
+                _redirect(page), title=spec.title, url_path=spec.url_path, visibility="hidden"
+            )
+            sections[spec.section].append(alias)
     return sections

@@ -1,23 +1,12 @@
 """The experiments Home offers with one click: a quick demo for teaching, the full default.
 
-Durations shown before the click come from the runs already in the store (median seconds per
-run of that scenario) when there are some, else from a reference measurement (below).
+Their expected durations come from the one estimator, ``core.run.duration`` (``dashboard.clock``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
-
-from dashboard import progress
-
-# Reference timing, measured once: the default sweep (digits-to-mnist, 48 full-adaptation runs)
-# took 167.5 s on a 2-core CPU machine shared with other jobs, about 3.5 s per run; loading the
-# scenario, training the source model and the UMAP views add about 30 s.
-REFERENCE_SECONDS_PER_RUN = {"digits-to-mnist": 3.5}
-REFERENCE_SETUP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +44,7 @@ def presets() -> list[Preset]:
             "Quick demo",
             demo_request(),
             "Random, CORESET, BADGE and FORGE at a 5% budget with two seeds: enough for every "
-            "page, in about a minute. Its source model is reused by the full experiment.",
+            "page. Its source model is reused by the full experiment.",
         ),
         Preset(
             "default",
@@ -65,18 +54,3 @@ def presets() -> list[Preset]:
             "numbers behind the accuracy table and Figure 5.",
         ),
     ]
-
-
-def estimate(preset: Preset, runs: pd.DataFrame) -> tuple[float | None, str]:
-    """(seconds, where the number comes from) for running ``preset`` on this machine."""
-    scenario = preset.request["scenario"]
-    past = runs[runs["scenario"] == scenario]["total_seconds"] if not runs.empty else []
-    if len(past):
-        per_run = float(pd.Series(past).median())
-        basis = f"median of the {len(past)} runs of {scenario} already in the store"
-    elif scenario in REFERENCE_SECONDS_PER_RUN:
-        per_run = REFERENCE_SECONDS_PER_RUN[scenario]
-        basis = "measured on a 2-core CPU machine; yours may differ"
-    else:
-        return None, "no measurement for this scenario yet"
-    return progress.sweep_estimate(per_run, preset.n_runs, REFERENCE_SETUP_SECONDS), basis

@@ -1,9 +1,12 @@
 """The Run page's "your own data" form: declare a scenario from a local folder or text files.
 
 It checks the data live as the user types (domains found, classes per domain, counts and
-problems, from ``core.scenarios``' scans: no image is decoded), shows the TOML it will save and
+problems, from ``core.scenarios``' scans; once source and target are chosen it decodes their
+images, up to ``DECODE_LIMIT``, and says how many it checked), shows the TOML it will save and
 saves it into the run store (``core.scenarios.file_builders.save_table``), after which the
 scenario appears in every scenario list of that store (``core.scenarios.available(root)``).
+Saving is disabled while a problem is shown, a built-in name is refused, and an existing saved
+name is replaced only when the user ticks that it may be.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from core.base.validation import ForgeLensError
-from core.scenarios import available, saved_scenarios
+from core.scenarios import SCENARIOS, available, saved_scenarios
 from core.scenarios.scenario_file import IMAGE_BACKBONES, to_toml
 from dashboard.text import escape_markdown
 
@@ -67,7 +70,29 @@ def text_counts(files: list[str], text: str, label: str, domain: str) -> pd.Data
     return counts.rename_axis(index="domain", columns=None)
 
 
-def _image_fields(data: dict[str, Any]) -> None:
+DECODE_LIMIT = 2000  # images the form decodes before saving (it says how many it checked)
+
+
+def decode_check(
+    scan: Any, domains: list[str], limit: int = DECODE_LIMIT
+) -> tuple[int, int, list[str]]:
+    """(checked, total, unreadable paths) over the images of ``domains``: each of the first
+    ``limit`` (by domain, class and name) is fully decoded, as a sweep would decode it."""
+    from PIL import Image
+
+    paths = [p for d in domains for c in sorted(scan.files.get(d, {})) for p in scan.files[d][c]]
+    bad = []
+    for path in paths[:limit]:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, ValueError, Image.DecompressionBombError):
+            bad.append(str(path))
+    return min(len(paths), limit), len(paths), bad
+
+
+def _image_fields(data: dict[str, Any]) -> bool:
+    """The folder's fields into ``data``; False when a problem is shown (saving disabled)."""
     root = st.text_input(
         "Folder",
         key="fl_form_root",
@@ -75,12 +100,12 @@ def _image_fields(data: dict[str, Any]) -> None:
         help="An absolute path laid out ROOT/<domain>/<class>/<image> (jpg, png, bmp, webp).",
     )
     if not root:
-        return
+        return True
     try:
         counts, scan = folder_counts(root)
     except ForgeLensError as error:
         st.error(escape_markdown(str(error)))
-        return
+        return False
     st.dataframe(counts, width="stretch")
     domains = scan.domains
     left, right = st.columns(2)
@@ -126,9 +151,27 @@ def _image_fields(data: dict[str, Any]) -> None:
         data["weights"] = weights
     if cap:
         data["max_per_domain"] = int(cap)
+    if errors or not source or not target:
+        return not errors
+    checked, total, bad = decode_check(scan, source + target)
+    what = f"all {total} images" if checked == total else f"the first {checked} of {total} images"
+    if bad and not skip:
+        st.error(  # a path from the user's disk: shown as text
+            escape_markdown(
+                f"{len(bad)} of {what} do not decode, first: {bad[0]}. Remove them, or tick "
+                "'Skip unreadable images'."
+            )
+        )
+        return False
+    st.caption(
+        f"Decoded {what} of the chosen domains"
+        + (f": {len(bad)} unreadable, skipped by the sweep." if bad else ": all readable.")
+    )
+    return True
 
 
-def _text_fields(data: dict[str, Any]) -> None:
+def _text_fields(data: dict[str, Any]) -> bool:
+    """The files' fields into ``data``; False when a problem is shown (saving disabled)."""
     files = [
         f.strip()
         for f in st.text_area(
@@ -141,12 +184,12 @@ def _text_fields(data: dict[str, Any]) -> None:
     label = middle.text_input("Label column", "label", key="fl_form_label")
     domain = right.text_input("Domain column", "domain", key="fl_form_domain")
     if not files:
-        return
+        return True
     try:
         counts = text_counts(files, text, label, domain)
     except ForgeLensError as error:
         st.error(escape_markdown(str(error)))
-        return
+        return False
     st.dataframe(counts, width="stretch")
     domains = list(counts.index)
     left, right = st.columns(2)
@@ -170,6 +213,7 @@ def _text_fields(data: dict[str, Any]) -> None:
     )
     if model:
         data["model"] = model
+    return True
 
 
 def render(root: str) -> str | None:
@@ -190,9 +234,22 @@ def render(root: str) -> str | None:
             help="Lower-case letters, digits, '.', '_' or '-'.",
         )
         data: dict[str, Any] = {"name": name, "kind": kind}
-        (_image_fields if kind == "image-folder" else _text_fields)(data)
-        ready = bool(name and data.get("source") and data.get("target"))
-        if ready:
+        fine = (_image_fields if kind == "image-folder" else _text_fields)(data)
+        if st.session_state.get(JUST_SAVED) not in (None, name):
+            del st.session_state[JUST_SAVED]  # the form moved on: no stale "saved" message
+        replace = True
+        if name in SCENARIOS:
+            st.error(escape_markdown(f"{name} is a built-in scenario's name; choose another."))
+            fine = False
+        elif name in saved_scenarios(root)[0] and st.session_state.get(JUST_SAVED) != name:
+            replace = st.checkbox(
+                escape_markdown(
+                    f"A saved scenario named {name} exists: replace it (its runs are kept)"
+                ),
+                key="fl_form_replace",
+            )
+        ready = bool(fine and replace and name and data.get("source") and data.get("target"))
+        if fine and name and data.get("source") and data.get("target"):
             st.code(to_toml(data), language="toml")
         if st.button(
             "Check and save", disabled=not ready, key="fl_form_save", icon=":material/save:"

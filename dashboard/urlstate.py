@@ -96,3 +96,39 @@ def choice(
     value = widget(label, options, key=key, **kwargs)
     remember(name, value, default=default, fmt=fmt)
     return value
+
+
+def flag_text(value: Any) -> str:
+    """A toggle's URL text: 1 or 0."""
+    return "1" if value else "0"
+
+
+def value(
+    widget: Callable[..., Any],
+    label: str,
+    *,
+    key: str,
+    name: str,
+    default: Any,
+    parse: Callable[[str], Any],
+    fmt: Callable[[Any], str] = text,
+    **kwargs: Any,
+) -> Any:
+    """A toggle, checkbox or slider whose value lives in the URL as ``name`` (read back with
+    ``parse``; a value it refuses is ignored), ``default`` when neither session nor URL say
+    otherwise."""
+    if key not in st.session_state:
+        raw = st.query_params.get(name)
+        try:
+            st.session_state[key] = parse(raw) if raw is not None else default
+        except (TypeError, ValueError):
+            st.session_state[key] = default
+    chosen = widget(label, key=key, **kwargs)
+    remember(name, chosen, default=default, fmt=fmt)
+    return chosen
+
+
+def parse_flag(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise ValueError(raw)
+    return raw == "1"

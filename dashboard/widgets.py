@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.base.progress import format_seconds
 from core.base.validation import positive_from_env
 from core.selection import method_order
-from dashboard import access, jobs, loaders, progress, session, task_views, urlstate
+from dashboard import access, clock, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
 from dashboard.text import escape_markdown, quote_markdown
 
@@ -60,6 +58,11 @@ def _linked_multiselect(label: str, options: list, *, key: str, name: str, help:
     """A multiselect whose choice lives in the URL's ``name`` parameter (all options by
     default): preset from the link, remembered back into it."""
     urlstate.preset(key, name, options, many=True)
+    every = f"{key}::every"  # the options the user last saw
+    seen = st.session_state.get(every)
+    if seen is not None and st.session_state.get(key) == seen and list(options) != seen:
+        st.session_state[key] = list(options)  # never narrowed: grows with new runs
+    st.session_state[every] = list(options)
     chosen = st.multiselect(
         label,
         options,
@@ -116,6 +119,7 @@ def sidebar(root: str, *, filters: bool = True) -> RunSelection:
             default=scenarios[0],
             help="Runs are grouped by the data scenario they adapted to; the newest comes first.",
         )
+        urlstate.remember("scenario", scenario)  # always in the link, even the newest
         part = runs[runs["scenario"] == scenario]
         mode, part = _adaptation_filter(root, scenario, part)
         part = _experiment_filter(scenario, mode, part)
@@ -163,10 +167,12 @@ def _adaptation_filter(
     if not draw:
         mode = chosen if chosen in modes else mode
     elif len(modes) > 1:
-        mode = st.radio(
+        mode = urlstate.choice(
+            st.radio,
             "Adaptation",
             modes,
-            index=modes.index(mode),
+            default=mode,
+            name="adaptation",
             horizontal=True,
             key=f"{session.ADAPTATION}::{scenario}",
             format_func=lambda m: ADAPTATION_TITLES.get(m, m),
@@ -184,9 +190,12 @@ def _experiment_filter(scenario: str, mode: str, part: pd.DataFrame) -> pd.DataF
     if "experiment" not in part.columns or part["experiment"].nunique() < 2:
         return part
     sizes = part.groupby("experiment_label").size().sort_values(ascending=False, kind="stable")
-    label = st.selectbox(
+    label = urlstate.choice(
+        st.selectbox,
         "Setting",
         list(sizes.index),
+        default=sizes.index[0],
+        name="setting",
         key=f"{session.SETTING}::{scenario}::{mode}",
         format_func=lambda x: f"{x} ({sizes[x]} runs)",
         help="The store holds runs of several settings (loss, recipe, "
@@ -209,8 +218,30 @@ def page_header(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def sweep_notice(selection: RunSelection) -> None:
+    """Say so when a background sweep of the scenario shown is running, and how far it is
+    (the page picks up its runs as they finish, ``live_updates``)."""
+    for status in jobs.list_jobs(selection.root):
+        request = status.request if isinstance(status.request, dict) else {}
+        if status.state != jobs.RUNNING or request.get("scenario") != selection.scenario:
+            continue
+        done = f"{status.runs_done} of {status.n_runs} runs done" if status.n_runs else "preparing"
+        line = clock.job_line(selection.root, selection.all_runs, request, status.events, False)
+        st.info(
+            escape_markdown(
+                f"A sweep of {selection.scenario} is running (job {status.job_id}): {done}"
+                + (f", {line}" if line else "")
+                + ". This page adds its runs as they finish."
+            ),
+            icon=":material/autorenew:",
+        )
+
+
 def require_runs(selection: RunSelection, what: str) -> None:
-    """Stop the page with a helpful message when there is nothing to show."""
+    """Stop the page with a helpful message when there is nothing to show; say when a sweep
+    of the scenario shown is under way."""
+    if selection.scenario is not None:
+        sweep_notice(selection)
     if not selection.all_runs.empty and selection.empty:
         st.info(
             f"No runs match the sidebar: choose at least one selector and one seed to see {what}."
@@ -494,12 +525,12 @@ def job_card(root: str, status: jobs.JobStatus) -> None:
             step = progress.step_progress(status.events)
             if step is not None and status.state == jobs.RUNNING:
                 st.progress(step[1], text=escape_markdown(step[0]))
-            left = progress.remaining_seconds(status.events, status.n_runs, time.time())
-            if left is not None and status.state == jobs.RUNNING:
-                st.caption(
-                    f":material/timer: about {format_seconds(left)} left (smoothed over "
-                    "the runs so far)"
-                )
+            if status.state in (jobs.RUNNING, jobs.FINISHED, jobs.FAILED, jobs.STOPPED):
+                runs = loaders.finished_runs(root, loaders.store_stamp(root))
+                ended = status.state != jobs.RUNNING
+                line = clock.job_line(root, runs, status.request, status.events, ended)
+                if line:  # the one estimator's time left, or the time it took
+                    st.caption(f":material/timer: {line}")
         seen = status.stages_seen
         current = status.last.get("stage")
         marks = []
@@ -615,6 +646,17 @@ def live_updates(root: str) -> None:
 
     with st.sidebar:
         watch()
+
+
+def setting_caption(selection: RunSelection) -> None:
+    """One line naming the model and data of the runs shown, read from their configs (never a
+    fixed description: a folder scenario on EfficientNet is not 'a small CNN on digits')."""
+    from dashboard import framing
+
+    configs = loaders.run_configs(selection.root, tuple(selection.runs["run_id"]))
+    pool_id = selection.runs["pool_id"].iloc[0]
+    setting = framing.run_setting(configs, loaders.pool_meta(selection.root, pool_id))
+    st.caption(escape_markdown(f"Model: {setting['backbone']}. Data: {setting['data']}."))
 
 
 def setting_note(selection: RunSelection) -> None:

@@ -20,11 +20,11 @@ widgets.page_header(
     "Mean ± std over the selected seeds (n), in %; Δ is the mean per-seed difference to Random "
     "(same seed, same pool) with its 95% interval, and ≈ marks a difference not distinguishable "
     "at this number of seeds; the best selector per budget in bold. The paper reports FORGE "
-    "best in 7 of 8 settings; results here can differ because the model (a small CNN, not "
-    "ResNet-50), the data (digits, not VisDA/VLCS) and the recipe (see the run config's preset) "
-    "all differ from the paper's.",
+    "best in 7 of 8 settings; results here can differ where the model, the data and the recipe "
+    "differ from the paper's (these runs' own are named below, from their configs).",
 )
 widgets.require_runs(selection, "accuracy")
+widgets.setting_caption(selection)
 widgets.setting_note(selection)
 run_ids = tuple(selection.runs["run_id"])
 split = urlstate.choice(
@@ -72,8 +72,14 @@ st.caption(
     "advantage on the unselected samples: learning the picks transfers to their "
     "neighbours."
 )
-budget = st.columns(3)[0].selectbox(
-    "Budget", selection.budgets(), format_func=lambda b: f"{100 * b:g}%"
+budget = urlstate.choice(
+    st.columns(3)[0].selectbox,
+    "Budget",
+    selection.budgets(),
+    key="acc_budget",
+    name="budget",
+    default=selection.budgets()[0],
+    format_func=lambda b: f"{100 * b:g}%",
 )
 decomp = loaders.decomposition_table(selection.root, run_ids, budget)
 left, right = st.columns([3, 2])

@@ -33,7 +33,9 @@ widgets.setting_note(selection)
 @health.page_fragment  # a change below reruns only this part, not the sidebar and header
 def figure_and_pairs() -> None:
     methods = selection.methods()
-    left, middle, right = st.columns(3)
+    left, middle = st.columns(2)
+    # toggles and slider in a row that wraps on a narrow window: their labels are never cut
+    right = st.container(horizontal=True, gap="medium", vertical_alignment="center")
     method = urlstate.choice(
         left.selectbox,
         "Selector whose picks define the pairs",
@@ -61,16 +63,35 @@ def figure_and_pairs() -> None:
         format_func=lambda b: f"{100 * b:g}%",
     )
     with right:
-        include_coreset = st.toggle("Add the CORESET (z) space panel", value=False)
-        log_y = st.toggle(
-            "Log scale for the gap",
-            value=False,
-            help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
+        flag = {"parse": urlstate.parse_flag, "fmt": urlstate.flag_text, "default": False}
+        include_coreset = urlstate.value(
+            st.toggle, "Add the CORESET (z) space panel", key="gap_coreset", name="z", **flag
         )
-        bins = st.slider("Bins of the mean trend", 4, 30, 12)
-        draw_all = st.toggle(
+        log_y = urlstate.value(
+            st.toggle,
+            "Log scale for the gap",
+            key="gap_log",
+            name="log",
+            help="Gaps span decades; pairs with a zero gap drop out on a log axis.",
+            **flag,
+        )
+        bins = urlstate.value(
+            st.slider,
+            "Bins of the mean trend",
+            key="gap_bins",
+            name="bins",
+            default=12,
+            parse=lambda raw: min(max(int(raw), 4), 30),
+            min_value=4,
+            max_value=30,
+            width=220,
+        )
+        draw_all = urlstate.value(
+            st.toggle,
             "Draw every pair",
-            value=False,
+            key="gap_all",
+            name="all",
+            **flag,
             help=f"Off: at most {DRAWN:,} points per panel (every large gap, a random sample of "
             "the rest), so the page stays quick in a browser without a GPU. Correlations, "
             "trends and tables always use every pair.",

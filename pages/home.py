@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.base.progress import format_seconds
-from dashboard import access, jobs, loaders, presets, session, tables, widgets
+from dashboard import access, clock, jobs, loaders, presets, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
 from dashboard.text import escape_markdown
 
@@ -31,17 +31,17 @@ def offer_experiments(runs) -> None:
     busy = any(s.state in jobs.ACTIVE for s in jobs.list_jobs(root))
     operator = access.operator_gate()
     for column, preset in zip(st.columns(2), presets.presets(), strict=True):
-        seconds, basis = presets.estimate(preset, runs)
         request = preset.request
+        estimate = clock.plan(root, runs, request)  # recomputed each time: never stale
         with column, st.container(border=True):
             st.markdown(
-                f"**{preset.title}** — {preset.n_runs} runs of **{request['scenario']}**"
-                + (f", about **{format_seconds(seconds)}**" if seconds else "")
+                f"**{preset.title}** — {preset.n_runs} runs of **{request['scenario']}**, "
+                f"about **{format_seconds(estimate.seconds)}**"
             )
             st.caption(
                 f"{preset.note} Selectors {', '.join(request['methods'])}; budgets "
                 f"{', '.join(f'{100 * b:g}%' for b in request['budgets'])}; seeds "
-                f"{', '.join(map(str, request['seeds']))}. Duration: {basis}."
+                f"{', '.join(map(str, request['seeds']))}. Duration: {clock.basis(estimate)}."
             )
             if (
                 st.button(

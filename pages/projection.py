@@ -61,11 +61,15 @@ def map_and_samples() -> None:
         horizontal=True,
     )
     methods = [m for m in selection.methods() if m in set(runs["method"])]
+    start = [m for m in DEFAULT_METHODS if m in methods] or methods[:4]
+    urlstate.preset("umap_shown", "panels", methods, many=True)
     shown = st.multiselect(
         "Selectors (one panel each)",
         methods,
-        default=[m for m in DEFAULT_METHODS if m in methods] or methods[:4],
+        default=None if "umap_shown" in st.session_state else start,
+        key="umap_shown",
     )
+    urlstate.remember("panels", shown, default=start)
     if not shown:
         st.info("Choose at least one selector to draw its picks.")
         return

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import live_chart, loaders, widgets
+from core.selection.spaces import SPACES
+from dashboard import live_chart, loaders, urlstate, widgets
 from dashboard.figures import theory as fig
 
 selection = widgets.current_selection()
@@ -25,15 +26,37 @@ st.markdown(
 st.subheader("Gap against the two terms of the bound, one run")
 left, middle, right, far = st.columns(4)
 methods = selection.methods()
-method = left.selectbox(
-    "Selector", methods, index=methods.index("forge") if "forge" in methods else 0
+method = urlstate.choice(
+    left.selectbox,
+    "Selector",
+    methods,
+    key="theory_method",
+    name="selector",
+    default="forge" if "forge" in methods else methods[0],
 )
-budget = middle.selectbox(
-    "Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%"
+budgets = selection.budgets(method)
+budget = urlstate.choice(
+    middle.selectbox,
+    "Budget",
+    budgets,
+    key="theory_budget",
+    name="budget",
+    default=budgets[0],
+    format_func=lambda b: f"{100 * b:g}%",
 )
-seed = right.selectbox("Seed", sorted(selection.runs["seed"].unique()))
-space = far.radio(
-    "Pairs of the space", ("badge", "forge", "coreset"), horizontal=True, format_func=str.upper
+seeds = sorted(selection.runs["seed"].unique())
+seed = urlstate.choice(
+    right.selectbox, "Seed", seeds, key="theory_seed", name="seed", default=seeds[0]
+)
+space = urlstate.choice(
+    far.radio,
+    "Pairs of the space",
+    SPACES,  # the one order of the spaces, everywhere
+    key="theory_space",
+    name="space",
+    default="badge",
+    horizontal=True,
+    format_func=str.upper,
 )
 run_ids = selection.run_ids(method=method, budget=budget, seed=seed)
 if not run_ids:

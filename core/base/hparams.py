@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from core.base.validation import ForgeLensError, check_choice, check_int_range
+from core.base.validation import ForgeLensError, check_choice, check_int_range, suggest
 
 # z size of each pretrained backbone (core.nn.backbones checks it matches the loaded module)
 # 0: the size is read from the model ("hf-local": a user's Hugging Face folder)
@@ -270,7 +270,7 @@ def with_preset(base: HParams, preset: str = "default", **overrides: Any) -> HPa
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ForgeLensError(
-            f"hyper-parameter(s) {', '.join(unknown)} not known; "
+            f"hyper-parameter(s) {', '.join(unknown)} not known{suggest(unknown[0], known)}; "
             f"allowed: {', '.join(sorted(known))}"
         )
     recipe = paper_recipe(base) if preset == "paper" else {}

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,8 +22,10 @@ from core.analysis.constraints import TABLE_CONSTRAINTS
 from core.base.device import DEVICE_CHOICES, resolve_device
 from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
 from core.base.params import validate_params
+from core.base.progress import format_seconds
 from core.base.splits import ACCURACY_SPLITS
-from core.base.validation import ForgeLensError
+from core.base.validation import ForgeLensError, suggest
+from core.cli import scenarios as scenario_files
 from core.cli.files import add_parsers as add_file_parsers
 from core.cli.files import run as run_files
 from core.run.constraints import (
@@ -57,9 +60,28 @@ def _csv(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], list
     return parse
 
 
+def _choice(name: str, allowed: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type for one of ``allowed`` that suggests the close name on a typo."""
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"--{name}={text!r} is not allowed{suggest(text, allowed)}; "
+                f"allowed: one of {', '.join(allowed)}"
+            )
+        return text
+
+    return parse
+
+
+def _prog() -> str:
+    """How the user called the CLI: the ``forgelens`` console script or ``python -m core``."""
+    return "forgelens" if Path(sys.argv[0]).name == "forgelens" else "python -m core"
+
+
 def parser() -> argparse.ArgumentParser:
     """The CLI's arguments; its defaults come from the registries and ``core.base.params``."""
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    parser = argparse.ArgumentParser(prog=_prog(), description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a sweep: scenario x methods x budgets x seeds")
@@ -141,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor",
         default="local",
-        choices=EXECUTORS,
+        type=_choice("executor", EXECUTORS),
+        metavar="{" + ",".join(EXECUTORS) + "}",
         help="local (this machine; see --jobs) or ray (one Ray task per run)",
     )
     run.add_argument(
@@ -176,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--out", default=None, help="run store folder")
 
     add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
+    scenario_files.add_parser(commands)  # scenarios: list or remove saved scenario files
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
@@ -281,7 +305,13 @@ def _run(args: argparse.Namespace) -> int:
     validate_params({"out": RUN_CONSTRAINTS["out"]}, vars(args))  # scenario files are saved there
     for file, problem in saved_scenarios(args.out)[1].items():  # set aside, the rest works
         print(f"note: saved scenario {file} is set aside: {problem}", file=sys.stderr)
-    args.scenario = _scenario_from_files(args) or args.scenario or DEFAULT_SCENARIO
+    saved: dict[str, str] = {}
+    with scenario_files.restore_on_failure(args.out, saved):  # refused or failed: not kept
+        return _sweep(args, saved)
+
+
+def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
+    args.scenario = _scenario_from_files(args, saved) or args.scenario or DEFAULT_SCENARIO
     if args.with_plugins:  # installed plugins join the sweep only when asked
         installed = set(default_methods(plugins=True)) - set(default_methods())
         args.methods = list(dict.fromkeys([*args.methods, *sorted(installed)]))
@@ -297,7 +327,23 @@ def _run(args: argparse.Namespace) -> int:
         overrides["adapt_loss"] = args.loss
     hparams = sweep.scenario.hparams(args.preset, **overrides)
     # everything is checked: only now load torch and the engine
+    from core.run.duration import store_estimate  # pandas
     from core.run.sweep import run_checked_sweep
+
+    if not args.quiet:  # the one estimator the dashboard's pages show too
+        planned = store_estimate(
+            args.out,
+            scenario=sweep.scenario.name,
+            methods=args.methods,
+            budgets=args.budgets,
+            seeds=args.seeds,
+            adaptation=sweep.adaptation,
+        )
+        print(
+            f"expected: about {format_seconds(planned.seconds)} ({planned.n_runs} run(s) to "
+            f"compute, {planned.n_reused} reused; {planned.basis})",
+            file=sys.stderr,
+        )
 
     device = resolve_device(args.device)
     reporter = ProgressReporter(args.progress, args.quiet)
@@ -328,7 +374,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scenario_from_files(args: argparse.Namespace) -> str | None:
+def _scenario_from_files(args: argparse.Namespace, saved: dict[str, str]) -> str | None:
     """Check ``--scenario-file`` and save it into the run store (where the sweep and its workers
     find it); returns its name. Nothing is saved when a check fails."""
     if args.scenario_file is None:
@@ -336,6 +382,7 @@ def _scenario_from_files(args: argparse.Namespace) -> str | None:
     from core.scenarios.file_builders import use_scenario_file  # loads the data builders
 
     name = use_scenario_file(args.scenario_file, args.out)
+    saved["name"] = name
     if args.scenario not in (None, DEFAULT_SCENARIO, name):  # the default yields to the file
         raise ForgeLensError(
             f"--scenario={args.scenario!r} and --scenario-file (name {name!r}) "
@@ -540,8 +587,21 @@ def _print_foreign_cause(error: BaseException) -> None:
         traceback.print_exception(cause, file=sys.stderr)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line that names what it is about (the scenario and its files say so
+    in the message), not the ForgeLens source line that raised it."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # each warning once, however often its file is read
+        warnings.showwarning = _show_warning
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "run":
             return _run(args)
@@ -551,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _clean(args.out)
         if args.command == "upgrade":
             return _upgrade(args)
+        if args.command == "scenarios":
+            return scenario_files.run(args)
         if args.command in ("qa", "reward"):
             return run_files(args, ProgressReporter(args.progress, args.quiet))
         return _table(args)

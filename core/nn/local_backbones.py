@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from core.base.validation import ForgeLensError, check_choice
+from core.base.validation import ForgeLensError, check_choice, suggest
 from core.nn.backbones import (
     PRETRAINED_BACKBONES,
     PretrainedBackbone,
@@ -300,7 +300,8 @@ def local_backbone(spec: dict[str, Any]) -> type[PretrainedBackbone]:
     if kind == "hf":
         return _text_encoder(spec["model"], spec.get("pooling", "mean"))
     raise ForgeLensError(
-        f"backbone kind={kind!r} is not known; allowed: {', '.join(RESNETS)} or hf"
+        f"backbone kind={kind!r} is not known{suggest(kind, [*RESNETS, 'hf'])}; "
+        f"allowed: {', '.join(RESNETS)} or hf"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from core.base.hparams import OPTIMIZERS, HParams
-from core.base.validation import ForgeLensError
+from core.base.validation import ForgeLensError, suggest
 
 
 def make_optimizer(
@@ -16,7 +16,10 @@ def make_optimizer(
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ForgeLensError(f"optimizer={name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
+    raise ForgeLensError(
+        f"optimizer={name!r} is not known{suggest(name, OPTIMIZERS)}; "
+        f"allowed: {', '.join(OPTIMIZERS)}"
+    )
 
 
 def adaptation_optimizer(hp: HParams, params) -> torch.optim.Optimizer:

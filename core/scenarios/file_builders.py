@@ -15,7 +15,7 @@ from typing import Any
 
 from core.base.data import Scenario, ScenarioBuilder
 from core.base.hparams import DEFAULTS, PRETRAINED_FEATURE_DIMS, HParams
-from core.base.validation import ForgeLensError, check_choice
+from core.base.validation import ForgeLensError, check_choice, suggest
 from core.nn import local_backbones
 from core.scenarios.image_folder import ImageFolderScenario
 from core.scenarios.registry import SCENARIOS
@@ -96,9 +96,10 @@ def file_hparams(data: dict[str, Any]) -> HParams:
         raise ForgeLensError(f"hparams={overrides!r} is not allowed; allowed: a [hparams] table")
     unknown = sorted(set(overrides) - {f.name for f in fields(HParams)})
     if unknown:
+        known = [f.name for f in fields(HParams)]
         raise ForgeLensError(
-            f"[hparams] key(s) {', '.join(unknown)} not known; allowed: "
-            + ", ".join(f.name for f in fields(HParams))
+            f"[hparams] key(s) {', '.join(unknown)} not known{suggest(unknown[0], known)}; "
+            f"allowed: {', '.join(known)}"
         )
     return replace(hp, **overrides)
 

@@ -269,7 +269,7 @@ class ImageFolderScenario(ScenarioBuilder):
         if errors:
             raise ForgeLensError("; ".join(errors))
         for note in notes:
-            warnings.warn(f"{self.name}: {note}", FolderWarning, stacklevel=2)
+            warnings.warn(f"{self.name} ({self.root}): {note}", FolderWarning, stacklevel=2)
         classes = tuple(sorted({c for d in source for c in scan.files[d]}))
         fingerprint = files_fingerprint(scan, source + target)
         if self.files_fingerprint is not None and self.files_fingerprint != fingerprint:
@@ -388,8 +388,8 @@ class ImageFolderScenario(ScenarioBuilder):
             self._decoded = None  # the arrays live on in the scenario only
         if self.skipped:
             warnings.warn(
-                f"{self.name}: skipped {len(self.skipped)} unreadable image(s), first: "
-                f"{self.skipped[0]}",
+                f"{self.name} ({self.root}): skipped {len(self.skipped)} unreadable "
+                f"image(s), first: {self.skipped[0]}",
                 FolderWarning,
                 stacklevel=2,
             )

@@ -204,11 +204,14 @@ class TextFilesScenario(ScenarioBuilder):
         source_rows = table[table[self.domain_column].isin(lists[0])]
         classes = _class_order(list(source_rows[self.label_column]))
         for domain in named:
-            labels = set(table.loc[table[self.domain_column] == domain, self.label_column])
+            rows = table[table[self.domain_column] == domain]
+            labels = set(rows[self.label_column])
+            where = ", ".join(sorted(set(rows["_file"])))  # the file(s) the warning is about
             missing = [c for c in classes if c not in labels]
             if missing:
                 warnings.warn(
-                    f"{self.name}: domain {domain!r} lacks label(s) {', '.join(missing)}"
+                    f"{self.name} ({where}): domain {domain!r} lacks label(s) "
+                    f"{', '.join(missing)}"
                     ": it has no samples of them",
                     FolderWarning,
                     stacklevel=3,
@@ -216,7 +219,7 @@ class TextFilesScenario(ScenarioBuilder):
             extra = sorted(labels - set(classes))
             if extra and domain in lists[1]:
                 warnings.warn(
-                    f"{self.name}: target domain {domain!r} has label(s) "
+                    f"{self.name} ({where}): target domain {domain!r} has label(s) "
                     f"{', '.join(extra)} that no source domain has: those rows are left "
                     "out",
                     FolderWarning,

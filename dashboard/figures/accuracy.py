@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.base.validation import check_columns
-from dashboard.figures.style import base_layout, empty_figure, method_color
+from dashboard.figures.style import base_layout, empty_figure, flat_range, method_color
 
 BUDGET_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 BUDGET_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star")
@@ -62,7 +62,10 @@ def accuracy_figure(
         )
     fig.update_layout(showlegend=True)  # even for a single budget: say which budget it is
     fig.update_xaxes(title_text="selector", type="category")
-    fig.update_yaxes(title_text=f"{split_label} accuracy after adaptation (%)")
+    fig.update_yaxes(
+        title_text=f"{split_label} accuracy after adaptation (%)",
+        range=flat_range(100 * summary["mean"], percent=True),  # equal values: not stretched
+    )
     return base_layout(fig, height=height)
 
 

@@ -126,9 +126,35 @@ def axis_key(axis_id: str) -> str:
     return f"{axis_id[0]}axis{axis_id[1:]}"
 
 
+def flat_range(values: Any, *, percent: bool = False) -> list[float] | None:
+    """The axis range for values that are all equal (None otherwise): plotly would stretch one
+    unit either side of the value, and its ticks then suggest differences that are not there.
+    A percentage gets 0-100; any other value the span from 0 to twice itself (-1 to 1 for 0)."""
+    import numpy as np
+
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0 or finite.min() != finite.max():
+        return None
+    value = float(finite[0])
+    if percent and 0 <= value <= 100:
+        return [0.0, 100.5]
+    return sorted([0.0, 2 * value]) if value else [-1.0, 1.0]
+
+
+EMPTY_META = "forgelens-empty"  # layout.meta key: the figure only carries a sentence
+
+
+def empty_message(fig: go.Figure) -> str | None:
+    """The sentence of a figure made by ``empty_figure`` (pages show it as text, no frame)."""
+    meta = fig.layout.meta
+    return meta.get(EMPTY_META) if isinstance(meta, dict) else None
+
+
 def empty_figure(message: str, height: int = 300) -> go.Figure:
-    """A blank figure that says why it is blank (never an empty white box)."""
-    fig = go.Figure()
+    """A blank figure that says why it is blank (never an empty white box); ``live_chart``
+    shows its sentence alone, without a chart frame."""
+    fig = go.Figure(layout={"meta": {EMPTY_META: message}})
     fig.add_annotation(
         text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15}
     )

@@ -88,8 +88,9 @@ def test_bad_folders_are_named_and_nothing_is_lost(
 def test_unreadable_images_can_be_skipped_and_counted(folder: Path) -> None:
     (folder / "b" / "dog" / "009.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     entry = file_entry(table(folder, "skip-bad", skip_unreadable=True))
-    with pytest.warns(FolderWarning, match="skipped 1 unreadable image"):
+    with pytest.warns(FolderWarning, match="skipped 1 unreadable image") as caught:
         scenario = entry.build()
+    assert str(folder) in str(caught[0].message)  # names the folder it is about
     assert sum(len(scenario.split(s)) for s in ("target_pool", "target_val", "target_test")) == 24
     assert "1 unreadable skipped" in scenario.description
 

@@ -177,6 +177,7 @@ def test_labels_not_shared_across_domains_are_reported(tmp_path: Path, tiny_bert
         scenario = entry.build()
     messages = " | ".join(str(w.message) for w in caught)
     assert "'films' lacks label(s) neg" in messages and "label(s) meh that no source" in messages
+    assert all(str(path) in str(w.message) for w in caught)  # each names the file it is about
     assert scenario.class_names == ("neg", "pos")
     assert set(scenario.target_pool.y) == {1}  # the "meh" rows are left out
 

@@ -381,3 +381,28 @@ def test_high_picks_figure_counts_cumulatively() -> None:
     fig = high_picks_figure(walks, 3)
     np.testing.assert_array_equal(fig.data[0].y, walks["badge"]["high"].cumsum())
     assert [t.name for t in fig.data] == ["BADGE", "FORGE"]
+
+
+def test_figures_do_not_mislead() -> None:
+    """Bars of a percentage start at 0; an axis of equal values is not stretched around them;
+    an empty section is a sentence, not a frame."""
+    from dashboard.figures.style import empty_figure, empty_message, flat_range
+    from dashboard.figures.theory import holds_figure
+
+    theory = pd.DataFrame(
+        {
+            "method": ["random", "forge"],
+            "bound_holds_fraction": [0.99, 0.98],
+            "first_order_holds_fraction": [0.91, 0.95],
+        }
+    )
+    assert holds_figure(theory).layout.yaxis.range[0] == 0
+    equal = pd.DataFrame(
+        {"method": ["random", "forge"], "budget": [0.1, 0.1], "mean": [0.42, 0.42], "std": 0.0}
+    )
+    assert list(accuracy_figure(equal).layout.yaxis.range) == [0.0, 100.5]
+    assert accuracy_figure(equal.assign(mean=[0.42, 0.45])).layout.yaxis.range is None
+    assert flat_range([3.0, 3.0]) == [0.0, 6.0] and flat_range([-2.0]) == [-4.0, 0.0]
+    assert flat_range([0.0, 0.0, np.nan]) == [-1.0, 1.0] and flat_range([1.0, 2.0]) is None
+    assert empty_message(empty_figure("No pairs yet.")) == "No pairs yet."
+    assert empty_message(accuracy_figure(equal)) is None

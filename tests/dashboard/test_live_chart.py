@@ -147,3 +147,23 @@ def test_every_chart_of_every_page_is_drawn_by_the_slim_bundle(
             assert data["src"].endswith(live_chart.SLIM_ASSET), spec.file
             drawn += 1
     assert drawn >= sum(spec.charts for spec in PAGES)
+
+
+def test_panels_side_by_side_keep_a_width_where_they_do_not_overlap() -> None:
+    """Figure 5's three panels need room for three titles; one panel needs no minimum."""
+    from plotly.subplots import make_subplots
+
+    from dashboard.figures.style import empty_figure
+
+    panels = make_subplots(rows=1, cols=3, subplot_titles=["(a)", "(b)", "(c)"])
+    three = live_chart.min_width(panels)
+    assert three == 3 * live_chart.PANEL_MIN_WIDTH + live_chart.EXTRA_WIDTH
+    assert live_chart.min_width(empty_figure("nothing")) is None
+
+
+def test_every_chart_config_keeps_the_chart_on_this_machine() -> None:
+    assert live_chart.CONFIG["showSendToCloud"] is False
+    assert live_chart.CONFIG["plotlyServerURL"] == ""
+    assert {"sendChartToCloud", "editInChartStudio"} <= set(
+        live_chart.CONFIG["modeBarButtonsToRemove"]
+    )

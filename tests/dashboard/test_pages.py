@@ -17,6 +17,7 @@ from dashboard import jobs
 from dashboard.navigation import PAGES
 from tests.helpers.app import APP, TIMEOUT, chart_specs, charts, decode, open_app, texts
 from tests.helpers.figures import shown_coefficients
+from tests.helpers.markdown import unescape_markdown
 from tests.helpers.stores import DEBUG_BUDGETS, DEBUG_METHODS, DEBUG_SEEDS
 
 
@@ -56,10 +57,10 @@ def test_home_on_an_empty_store_offers_the_default_experiment(
     assert "ForgeLens" in at.title[0].value
     assert "is empty" in at.info[0].value
     from core.nn.adaptation import format_seconds
-    from dashboard import presets
+    from dashboard import clock, presets
 
     for preset in presets.presets():  # each offer says how many runs and how long, before a click
-        seconds, _ = presets.estimate(preset, pd.DataFrame())
+        seconds = clock.plan(str(empty_store), pd.DataFrame(), preset.request).seconds
         assert (
             f"**{preset.title}** — {preset.n_runs} runs of **{preset.request['scenario']}**, "
             f"about **{format_seconds(seconds)}**"
@@ -180,6 +181,26 @@ def test_run_page_lists_runs_and_launches_a_sweep(
     next(b for b in at.main.button if b.label == "Launch").click().run()
     assert calls[-1][-1]["ray_address"] == "auto"
     assert "--executor ray --address auto" in at.code[0].value
+    # the expected duration before Launch comes from the one estimator, on this store's runs
+    from dashboard import clock
+
+    request = {"scenario": "debug", "methods": ["random", "forge"], "budgets": [0.1]}
+    planned = clock.plan(
+        str(debug_store),
+        RunStore(debug_store).finished_runs(),
+        {**request, "seeds": [3], "adaptation": "head"},
+    )
+    assert f"Expected duration: {clock.describe(planned)}" in " ".join(
+        unescape_markdown(c.value) for c in at.main.caption
+    )
+    # a selector of one's own by its import path goes through as typed; a bare typo does not
+    selectors = next(m for m in at.main.multiselect if m.label == "Selectors")
+    selectors.set_value(["random", "my_pkg.picks:TypiClust"]).run()
+    next(b for b in at.main.button if b.label == "Launch").click().run()
+    assert calls[-1][1] == ["random", "my_pkg.picks:TypiClust"]
+    next(m for m in at.main.multiselect if m.label == "Selectors").set_value(["forj"]).run()
+    assert next(b for b in at.main.button if b.label == "Launch").disabled
+    assert any("Not a selector" in w.value for w in at.main.warning)
 
 
 def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
@@ -306,6 +327,11 @@ def test_accuracy_page_tables_match_core_reports(
     from core.analysis.reports import accuracy_long, accuracy_summary
 
     at = open_app(debug_store, monkeypatch, "accuracy")
+    # the model and data named are those of the runs' configs, not a fixed description
+    captions = [unescape_markdown(c.value) for c in at.caption]
+    named = next(c for c in captions if c.startswith("Model:"))
+    config = RunStore(debug_store).load_config(RunStore(debug_store).run_ids()[0])
+    assert config["config"]["hparams"]["arch"] in named and "scenario debug" in named
     long = accuracy_long(RunStore(debug_store))
     table = (
         at.markdown[0].value
@@ -556,6 +582,22 @@ def test_pages_open_on_the_newest_scenario_and_follow_the_url(
     assert linked.main.selectbox[0].value == "forge"
     assert next(s for s in linked.main.selectbox if s.label == "Budget").value == 0.2
     assert next(m for m in linked.sidebar.multiselect if m.label == "Seeds").value == [1]
+    scenario = next(s for s in linked.sidebar.selectbox if s.label == "Scenario").value
+    assert linked.query_params["scenario"] == scenario  # always in the link, the newest too
+    # toggles and sliders too: a changed view round-trips through its link
+    next(t for t in linked.main.toggle if t.label == "Log scale for the gap").set_value(True)
+    next(s for s in linked.main.slider if s.label.startswith("Bins")).set_value(20).run()
+    link = {k: v if isinstance(v, str) else v[0] for k, v in linked.query_params.items()}
+    assert link["log"] == "1" and link["bins"] == "20"
+    shared = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    shared.query_params.update(link)
+    shared.switch_page("../pages/gap.py").run()
+    assert next(t for t in shared.main.toggle if t.label == "Log scale for the gap").value
+    assert next(s for s in shared.main.slider if s.label.startswith("Bins")).value == 20
+    assert shared.main.selectbox[0].value == "forge"
+    shared.query_params.update({"selector": "forge", "seed": "1", "space": "forge"})
+    shared.switch_page("../pages/theory.py").run()
+    assert next(r for r in shared.main.radio if r.label == "Pairs of the space").value == "forge"
 
 
 def test_gap_and_umap_pages_tell_target_domains_apart(
@@ -594,3 +636,42 @@ def test_gap_and_umap_pages_tell_target_domains_apart(
     pool_share = next(t for t in mix["data"] if t["name"] == "pool")
     assert list(pool_share["x"]) == ["cartoon", "sketch"]  # round robin: half each
     np.testing.assert_allclose(decode(pool_share["y"]), [50.0, 50.0])
+
+
+def test_open_pages_keep_up_with_new_runs_and_running_sweeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sidebar filter the user did not narrow grows with new seeds; a narrowed one stays;
+    an analysis page says a sweep of its scenario is running and how far it is."""
+    write_synthetic_store(tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0,))
+    at = open_app(tmp_path, monkeypatch, "gap")
+    seeds = next(m for m in at.sidebar.multiselect if m.label == "Seeds")
+    assert seeds.value == [0]
+    write_synthetic_store(
+        tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0, 1, 2)
+    )
+    at.run()
+    seeds = next(m for m in at.sidebar.multiselect if m.label == "Seeds")
+    assert seeds.value == [0, 1, 2]  # not narrowed: the new seeds join
+    seeds.set_value([1]).run()
+    write_synthetic_store(
+        tmp_path, n=60, methods=("random", "forge"), budgets=(0.1,), seeds=(0, 1, 2, 3)
+    )
+    at.run()
+    assert next(m for m in at.sidebar.multiselect if m.label == "Seeds").value == [1]
+
+    class Running:  # a job of this scenario under way: 1 of 4 runs done
+        job_id, state = "j-1", jobs.RUNNING
+        request = {"scenario": "synthetic", "methods": ["random"], "budgets": [0.1]}
+        request |= {"seeds": [4, 5, 6, 7]}
+        events = [
+            {"time": 1.0, "stage": "select", "run_index": 0, "n_runs": 4},
+            {"time": 3.0, "stage": "done", "run_index": 0, "n_runs": 4},
+        ]
+        runs_done, n_runs = 1, 4
+
+    monkeypatch.setattr(jobs, "list_jobs", lambda root: [Running()])
+    at.run()
+    notice = " ".join(unescape_markdown(i.value) for i in at.info)
+    assert "A sweep of synthetic is running (job j-1): 1 of 4 runs done" in notice
+    assert "left" in notice

@@ -107,3 +107,47 @@ def test_the_form_saves_a_folder_scenario_that_a_sweep_and_the_gap_page_use(tmp_
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(SHOTS / "form_accuracy.png"))
         browser.close()
+
+
+def test_the_form_decodes_the_images_and_never_saves_over_a_name_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers.app import open_app
+    from tests.helpers.markdown import unescape_markdown
+
+    folder = make_folder(tmp_path / "data")
+    broken = sorted((folder / "b").rglob("*.png"))[0]
+    broken.write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    root = tmp_path / "runs"
+    root.mkdir()
+    at = open_app(root, monkeypatch, "run")
+
+    def field(kind: str, label: str):
+        return next(w for w in getattr(at.main, kind) if w.label == label)
+
+    def save_button():
+        return next(b for b in at.main.button if b.label == "Check and save")
+
+    field("text_input", "Scenario name").input("tiny").run()
+    field("text_input", "Folder").input(str(folder)).run()
+    field("multiselect", "Source domain(s)").set_value(["a"]).run()
+    field("multiselect", "Target domain(s)").set_value(["b"]).run()
+    errors = " ".join(unescape_markdown(e.value) for e in at.main.error)
+    assert "1 of all 48 images do not decode" in errors and str(broken) in errors
+    assert save_button().disabled  # no saving while a problem is shown
+    field("checkbox", "Skip unreadable images (and count them)").check().run()
+    assert not at.main.error and not save_button().disabled
+    assert any("Decoded all 48 images" in c.value for c in at.main.caption)
+    save_button().click().run()
+    assert (root / "_scenarios" / "tiny.toml").is_file()
+    assert any("Saved scenario" in s.value for s in at.main.success)
+    field("text_input", "Scenario name").input("tiny2").run()
+    assert not at.main.success  # the message of the earlier save is gone
+    field("text_input", "Scenario name").input("tiny").run()  # an existing name: say so
+    replace = next(c for c in at.main.checkbox if "exists: replace" in unescape_markdown(c.label))
+    assert save_button().disabled and not replace.value
+    replace.check().run()
+    assert not save_button().disabled
+    field("text_input", "Scenario name").input("debug").run()
+    assert any("built-in" in unescape_markdown(e.value) for e in at.main.error)
+    assert save_button().disabled

@@ -79,3 +79,29 @@ def box_select(page) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + 0.98 * box["width"], box["y"] + 0.98 * box["height"], steps=10)
     page.mouse.up()
+
+
+CLOUD_WORDS = ("share", "cloud", "studio")
+
+
+def click_every_modebar_button(page) -> list[str]:
+    """Click every button of every chart's mode bar on the page, as a user would (hover the
+    chart, click the button); returns the buttons' titles. Fails on a button that offers to
+    send the chart elsewhere (Share chart, Chart Studio)."""
+    clicked = []
+    plots = page.locator(".js-plotly-plot")
+    for i in range(plots.count()):
+        plot = plots.nth(i)
+        plot.scroll_into_view_if_needed()
+        titles = plot.locator(".modebar-btn").evaluate_all(
+            "(buttons) => buttons.map((b) => b.getAttribute('data-title'))"
+        )
+        offered = [t for t in titles if any(w in (t or "").lower() for w in CLOUD_WORDS)]
+        assert offered == [], f"mode bar offers {offered}"
+        for title in titles:
+            plot.hover()  # the mode bar shows while the pointer is over the chart
+            # a click may rerun the page and redraw the chart: find the button afresh each time
+            button = plot.locator(f'.modebar-btn[data-title="{title}"]').first
+            button.click(force=True, timeout=30_000)
+            clicked.append(title)
+    return clicked
