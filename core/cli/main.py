@@ -25,6 +25,9 @@ from core.base.splits import ACCURACY_SPLITS
 from core.base.validation import ForgeLensError
 from core.cli.files import add_parsers as add_file_parsers
 from core.cli.files import run as run_files
+from core.cli.pick import COMMANDS as PICK_COMMANDS
+from core.cli.pick import add_parsers as add_pick_parsers
+from core.cli.pick import run as run_pick
 from core.run.constraints import (
     DEFAULT_BUDGETS,
     DEFAULT_SEEDS,
@@ -170,6 +173,7 @@ def parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--out", default=None, help="run store folder")
 
     add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
+    add_pick_parsers(commands)  # pick, labels, export-embeddings: decide what to label
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
@@ -532,6 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _upgrade(args)
         if args.command in ("qa", "reward"):
             return run_files(args, ProgressReporter(args.progress, args.quiet))
+        if args.command in PICK_COMMANDS:
+            return run_pick(args)
         return _table(args)
     except ForgeLensError as error:
         _print_foreign_cause(error)
