@@ -92,8 +92,9 @@ def _pick(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> int:
-    from core.run.labels_back import labels_back, labels_dir
-    from core.run.labels_back import load_labels_result as load_result
+    from core.run.labels_back import labels_back
+    from core.run.pick_store import labels_dir
+    from core.run.pick_store import load_labels_result as load_result
 
     labels_id, reused = labels_back(args.out, args.pick, args.labels, steps=args.steps, l2=args.l2)
     summary, flips = load_result(args.out, labels_id)

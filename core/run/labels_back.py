@@ -30,12 +30,11 @@ import pandas as pd
 from scipy.special import log_softmax, softmax
 
 from core.base.validation import ForgeLensError, check_int_range
-from core.run.pick import load_pick, pool_of
+from core.run.pick_store import labels_dir, load_pick, pool_of
 from core.storage.atomic import config_id
-from core.storage.integrity import check_id, inside, verify_folder
-from core.storage.store import DONE, RunStore, staged_folder
+from core.storage.integrity import verify_folder
+from core.storage.store import DONE, staged_folder
 
-LABELS = "_labels"
 DEFAULT_STEPS = 300
 DEFAULT_L2 = 1e-3
 
@@ -178,11 +177,6 @@ def _mix(pred: np.ndarray, c: int) -> list[int]:
     return np.bincount(pred, minlength=c).astype(int).tolist()
 
 
-def labels_dir(root: str | Path | None, labels_id: str) -> Path:
-    base = RunStore(root).root
-    return inside(base, base / LABELS / check_id("labels_id", labels_id))
-
-
 def labels_back(
     root: str | Path | None,
     pick_id: str,
@@ -267,26 +261,3 @@ def labels_back(
         )
         (staging / "head.safetensors").write_bytes(head)
     return labels_id, False
-
-
-def load_labels_result(root: str | Path | None, labels_id: str) -> tuple[dict, pd.DataFrame]:
-    """(summary.json, flips table) of a stored labels-back result."""
-    folder = labels_dir(root, labels_id)
-    if not (folder / DONE).is_file() or verify_folder(folder) is not None:
-        raise ForgeLensError(f"labels_id={labels_id!r} is not stored (intact) in {folder.parent}")
-    summary = json.loads((folder / "summary.json").read_text())
-    return summary, pd.read_parquet(folder / "flips.parquet")
-
-
-def labels_of_pick(root: str | Path | None, pick_id: str) -> list[str]:
-    """Ids of the labels-back results made on ``pick_id``."""
-    base = RunStore(root).root / LABELS
-    found = []
-    for folder in sorted(base.iterdir()) if base.is_dir() else []:
-        try:
-            config = json.loads((folder / "config.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if config.get("pick_id") == pick_id and (folder / DONE).is_file():
-            found.append(folder.name)
-    return found

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,15 @@ from core import selection
 from core.base.device import resolve_device
 from core.base.validation import ForgeLensError, check_fraction, check_int_range
 from core.run.engine import prepare_pool
-from core.scenarios.embeddings_file import EmbeddingsTable, read_embeddings, write_embeddings
+from core.run.pick_store import MANIFEST_FILES, PICK_FORMAT, Pool, file_pool, load_pick, pick_dir
+from core.scenarios.embeddings_file import EmbeddingsTable, write_embeddings
 from core.selection.embeddings import PoolEmbedding
 from core.selection.uncertainty import logit_margin, predictive_entropy
 from core.storage.atomic import config_id
-from core.storage.integrity import check_id, inside, verify_folder
+from core.storage.integrity import verify_folder
 from core.storage.store import DONE, RunStore, staged_folder
 
-PICKS = "_picks"
-PICK_FORMAT = 1
-MANIFEST_FILES = ("manifest.csv", "manifest.jsonl", "labelstudio.json")
+__all__ = ["MANIFEST_FILES", "export_pool", "load_pick", "pick", "pick_dir"]
 SCORE_COLUMNS = (
     "margin",
     "entropy",
@@ -49,24 +47,6 @@ SCORE_COLUMNS = (
     "predicted",
     "confidence",
 )
-
-
-@dataclass(frozen=True)
-class Pool:
-    """What a pick needs of a pool: arrays, per-row facts and where they came from."""
-
-    table: EmbeddingsTable
-    source: dict[str, Any]  # identifies the pool in the pick config
-    modality: str  # image, text or embeddings
-
-
-def picks_dir(root: str | Path | None) -> Path:
-    return RunStore(root).root / PICKS
-
-
-def pick_dir(root: str | Path | None, pick_id: str) -> Path:
-    base = RunStore(root).root
-    return inside(base, base / PICKS / check_id("pick_id", pick_id))
 
 
 def scenario_pool(
@@ -107,14 +87,6 @@ def export_pool(
         RunStore(root), scenario, device=resolve_device(device), with_labels=labels
     )
     return write_embeddings(out, pool.table)
-
-
-def file_pool(path: str | Path, domain: str | None = None) -> Pool:
-    """A pool of precomputed embeddings read (and checked) from ``path``."""
-    table = read_embeddings(path, domain=domain)
-    source = {"embeddings": table.source_file, "sha256": table.checksum, "domain": domain}
-    modality = "text" if table.text is not None else "image" if table.path else "embeddings"
-    return Pool(table, source, modality)
 
 
 def count_of(n_picks: Any, fraction: Any, pool_size: int) -> int:
@@ -272,54 +244,3 @@ def pick(
         tasks = label_studio_tasks(frame, pool.modality)
         (staging / "labelstudio.json").write_text(json.dumps(tasks, indent=1))
     return pick_id, False
-
-
-def pick_ids(root: str | Path | None) -> list[str]:
-    """Ids of the stored picks that verify, newest first."""
-    base = picks_dir(root)
-    if not base.is_dir():
-        return []
-    found = [
-        p
-        for p in base.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / DONE).is_file()
-    ]
-    found = [p for p in found if verify_folder(p) is None]
-    return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
-
-
-def load_pick(root: str | Path | None, pick_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """(config.json, picks table) of a stored pick; a clear error if it is missing or damaged."""
-    folder = pick_dir(root, pick_id)
-    if not (folder / DONE).is_file():
-        known = ", ".join(pick_ids(root)[:10]) or "none yet (python -m core pick)"
-        raise ForgeLensError(f"pick_id={pick_id!r} is not stored in {folder.parent}; has: {known}")
-    problem = verify_folder(folder)
-    if problem is not None:
-        raise ForgeLensError(f"pick {pick_id} in {folder} is damaged ({problem}); pick again")
-    info = json.loads((folder / "config.json").read_text())
-    return info, pd.read_parquet(folder / "picks.parquet")
-
-
-def pool_of(root: str | Path | None, info: dict[str, Any]) -> Pool:
-    """The pool a stored pick was made on, re-read and checked to be the same data."""
-    source = info["config"]["pool"]
-    if "embeddings" in source:
-        pool = file_pool(source["embeddings"], source.get("domain"))
-        if pool.table.checksum != source["sha256"]:
-            raise ForgeLensError(
-                f"embeddings file {source['embeddings']} changed since the pick "
-                f"(sha256 {pool.table.checksum[:12]}, was {source['sha256'][:12]}); "
-                "allowed: the file the pick was made on; pick again on the new file"
-            )
-        return pool
-    store = RunStore(root)
-    z, logits = store.load_embeddings(source["pool_id"])
-    meta = store.load_pool_meta(source["pool_id"])
-    table = EmbeddingsTable(
-        z=np.asarray(z, dtype=np.float32),
-        logits=np.asarray(logits, dtype=np.float32),
-        ids=tuple(f"pool-{i}" for i in range(len(z))),
-        class_names=tuple(meta["class_names"]),
-    )
-    return Pool(table, source, info.get("modality", "image"))

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from core.base.validation import ForgeLensError
-from core.run.labels_back import fit_head, labels_back, load_labels_result, train_head
+from core.run.labels_back import fit_head, labels_back, train_head
 from core.run.pick import export_pool, load_pick, pick, pick_dir
+from core.run.pick_store import load_labels_result
 from core.scenarios import load_scenario
 from core.scenarios.embeddings_file import EmbeddingsTable, read_embeddings, write_embeddings
 from core.selection import available, select
