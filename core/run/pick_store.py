@@ -131,3 +131,9 @@ def labels_of_pick(root: str | Path | None, pick_id: str) -> list[str]:
         if config.get("pick_id") == pick_id and intact:
             found.append(folder)
     return [f.name for f in sorted(found, key=lambda f: f.stat().st_mtime)]
+
+
+def count_labels(root: str | Path | None) -> int:
+    """How many labels-back results the store holds."""
+    base = RunStore(root).root / LABELS
+    return sum((f / DONE).is_file() for f in base.iterdir()) if base.is_dir() else 0
