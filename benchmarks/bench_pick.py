@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--c", type=int, default=10)
     parser.add_argument("--k", type=int, default=1000)
-    parser.add_argument("--methods", default="forge,badge")
+    parser.add_argument(
+        "--methods", default="forge,forge:pruned,badge", help="name or name:algorithm (k-center)"
+    )
     parser.add_argument("--format", default=".npz", choices=(".npz", ".parquet", ".safetensors"))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the 2 cores)")
     args = parser.parse_args()
@@ -66,17 +68,24 @@ def main() -> None:
             f"wrote {args.n} x {args.d} (C={args.c}) as {args.format} in "
             f"{time.perf_counter() - tick:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)"
         )
-        for method in args.methods.split(","):
-            store = Path(folder) / f"store-{method}"
+        picked = {}
+        for entry in args.methods.split(","):
+            method, _, algorithm = entry.partition(":")
+            params = {"algorithm": algorithm} if algorithm else None
+            store = Path(folder) / f"store-{entry.replace(':', '-')}"
             tick = time.perf_counter()
-            pick_id, _ = pick(store, embeddings=path, method=method, n_picks=args.k, device="cpu")
+            pick_id, _ = pick(
+                store, embeddings=path, method=method, n_picks=args.k, device="cpu", params=params
+            )
             seconds = time.perf_counter() - tick
             info, frame = load_pick(store, pick_id)
             assert len(frame) == args.k
+            picked.setdefault(method, list(frame["row"]))
+            same = "" if picked[method] == list(frame["row"]) else " (PICKS DIFFER)"
             print(
-                f"{method:>6}: {args.k} of {args.n} in {seconds:.1f} s end to end (selection "
+                f"{entry:>12}: {args.k} of {args.n} in {seconds:.1f} s end to end (selection "
                 f"{info['seconds']:.1f} s); ratio to the {TARGET_SECONDS:.0f} s target: "
-                f"{seconds / TARGET_SECONDS:.2f}"
+                f"{seconds / TARGET_SECONDS:.2f}{same}"
             )
 
 

@@ -34,6 +34,13 @@ def add_parsers(commands: Any) -> None:
     count.add_argument("--n", type=int, dest="n_picks", help="how many samples to pick")
     count.add_argument("--fraction", type=float, help="fraction of the pool, in (0, 1]")
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a selector parameter (repeatable), e.g. --set algorithm=pruned for FORGE",
+    )
     sub.add_argument("--export", default=None, help="also copy the manifests into this folder")
     sub.add_argument("--out", default=None, help="run store folder")
     sub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -60,6 +67,24 @@ def add_parsers(commands: Any) -> None:
     export.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
 
 
+def _params(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items as selector parameters (numbers as numbers, else text)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ForgeLensError(f"--set {item!r} is not allowed; allowed: NAME=VALUE")
+        for kind in (int, float):
+            try:
+                params[name.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            params[name.strip()] = value.strip()
+    return params
+
+
 def _pick(args: argparse.Namespace) -> int:
     from core.run.pick import MANIFEST_FILES, load_pick, pick, pick_dir
 
@@ -73,6 +98,7 @@ def _pick(args: argparse.Namespace) -> int:
         embeddings=args.embeddings,
         domain=args.domain,
         device=args.device,
+        params=_params(args.set),
     )
     info, frame = load_pick(args.out, pick_id)
     folder = pick_dir(args.out, pick_id)

@@ -189,15 +189,18 @@ def pick(
     domain: str | None = None,
     device: Any = None,
     pool: Pool | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
-    """Pick from a pool and keep the pick in the store ``root``: (pick_id, reused)."""
+    """Pick from a pool and keep the pick in the store ``root``: (pick_id, reused).
+    ``params`` are the selector's constructor parameters (e.g. FORGE's exact
+    ``algorithm="pruned"``), recorded in the pick's config."""
     if pool is None and (scenario is None) == (embeddings is None):
         raise ForgeLensError(
             f"scenario={scenario!r} and embeddings={embeddings!r}: allowed: exactly one "
             "(a scenario of the run store, or a file of precomputed z and logits)"
         )
     (method,) = selection.resolve_methods([method])
-    selector = selection.get_selector(method)
+    selector = selection.get_selector(method, **(params or {}))
     device = resolve_device(device)
     store = RunStore(root)
     if pool is None:
