@@ -71,13 +71,18 @@ st.subheader("The picks in order")
 shown = st.slider("How many to show", 1, len(frame), min(24, len(frame)), key="picks_shown")
 head = frame.head(shown)
 samples = picks.previews(root, info, head)
-per_row = 3 if any(isinstance(s, str) for s in samples) else 8
+if all(sample is None for sample in samples):
+    st.caption(
+        "This pool has no thumbnails, file paths or texts (an embeddings file without a path "
+        "or text field): the picks are listed by id."
+    )
+per_row = 3 if any(isinstance(s, str) for s in samples) else 6
 for start in range(0, len(head), per_row):
     cells = st.columns(per_row)
     rows = head.iloc[start : start + per_row].itertuples()
     for cell, sample, row in zip(cells, samples[start : start + per_row], rows, strict=False):
         with cell, st.container(border=isinstance(sample, str)):
-            caption = f"#{row.rank} {row.id} · predicted {row.predicted} ({row.confidence:.2f})"
+            caption = f"#{row.rank} {row.id} → {row.predicted} ({row.confidence:.2f})"
             if isinstance(sample, str):
                 st.text(sample[:300])
             elif sample is not None:
