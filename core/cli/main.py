@@ -1,5 +1,5 @@
-"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward`. Sweeps run headless into
-the run store.
+"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward|pick|labels|embed|
+export-embeddings`. Sweeps run headless into the run store.
 
 Every argument is checked against ``core.base.params`` before torch (or anything heavy) is imported:
 bad input exits with status 2 within a second, with a message naming the parameter, the value

@@ -2,6 +2,8 @@
 
 - ``python -m core export-embeddings``: a scenario's target pool as an embeddings file
   (``--no-labels``: an unlabelled copy);
+- ``python -m core embed``: an unlabelled image folder or text file embedded by a scenario's
+  source model, as an embeddings file;
 - ``python -m core pick``: pick from a scenario's pool or an embeddings file, keep the pick in
   the store and write its manifests (CSV, JSONL, Label Studio tasks);
 - ``python -m core labels``: adapt the head on the labels of a pick and print what changed.
@@ -17,7 +19,7 @@ from typing import Any
 from core.base.validation import ForgeLensError
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
-COMMANDS = ("pick", "labels", "export-embeddings")
+COMMANDS = ("pick", "labels", "export-embeddings", "embed")
 
 
 def add_parsers(commands: Any) -> None:
@@ -65,6 +67,18 @@ def add_parsers(commands: Any) -> None:
     export.add_argument("--no-labels", action="store_true", help="leave the labels out")
     export.add_argument("--out", default=None, help="run store folder")
     export.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+    embed = commands.add_parser(
+        "embed", help="embed an unlabelled image folder or text file with a scenario's model"
+    )
+    embed.add_argument("--scenario", required=True, help="its source model embeds the inputs")
+    inputs = embed.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--images", help="a folder of images, any nesting, no class folders")
+    inputs.add_argument("--texts", help="a CSV, JSONL or Parquet file with a text column")
+    embed.add_argument("--text-column", default="text", help="the column holding the texts")
+    embed.add_argument("--file", required=True, help="output .npz, .parquet or .safetensors")
+    embed.add_argument("--out", default=None, help="run store folder")
+    embed.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -158,6 +172,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed(args: argparse.Namespace) -> int:
+    from core.run.unlabelled import embed_unlabelled
+
+    path = embed_unlabelled(
+        args.out,
+        args.scenario,
+        args.file,
+        images=args.images,
+        texts=args.texts,
+        text_column=args.text_column,
+        device=args.device,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one of ``COMMANDS``."""
     if args.command == "pick":
@@ -166,4 +196,6 @@ def run(args: argparse.Namespace) -> int:
         return _labels(args)
     if args.command == "export-embeddings":
         return _export(args)
+    if args.command == "embed":
+        return _embed(args)
     raise ForgeLensError(f"command={args.command!r} is not known; allowed: {', '.join(COMMANDS)}")

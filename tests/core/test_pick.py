@@ -299,3 +299,43 @@ def test_cli_export_pick_and_labels_back_end_to_end(store, tmp_path) -> None:
                "--out", str(tmp_path / "fresh"))  # fmt: skip
     assert bad.returncode == 2 and "nosuch.npz" in bad.stderr
     assert not (tmp_path / "fresh").exists()
+
+
+def test_an_unlabelled_image_folder_any_nesting_is_embedded_like_the_pool(store, tmp_path):
+    """Target images written as PNGs in nested folders without classes, embedded by the
+    source model: z and logits match the stored pool's up to 8-bit rounding of the pixels."""
+    from PIL import Image
+
+    from core.run.unlabelled import embed_unlabelled
+
+    scenario = load_scenario("debug")
+    z, logits = RunStore(store).load_embeddings(pick_id_pool(store))
+    rows = list(range(0, 30))
+    for row in rows:
+        pixels = scenario.target_pool.x[row, 0].numpy()
+        folder = tmp_path / "unlabelled" / f"batch{row % 3}" / ("deep" if row % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(folder / f"{row:03d}.png")
+    (tmp_path / "unlabelled" / "notes.txt").write_text("not an image")
+    out = embed_unlabelled(
+        store, "debug", tmp_path / "pool.npz", images=tmp_path / "unlabelled", device="cpu"
+    )
+    table = read_embeddings(out)
+    assert table.n == 30 and table.labels is None
+    order = [int(Path(i).stem) for i in table.ids]
+    assert sorted(order) == rows and all(Path(p).is_file() for p in table.path)
+    assert np.allclose(table.z, z[order], atol=0.05 * np.abs(z).max())
+    assert (table.logits.argmax(1) == logits[order].argmax(1)).mean() >= 0.9
+    pick_id, _ = pick(store, embeddings=out, method="forge", n_picks=5)
+    tasks = json.loads((pick_dir(store, pick_id) / "labelstudio.json").read_text())
+    assert all(t["data"]["image"].startswith("/data/local-files/?d=") for t in tasks)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(ForgeLensError, match="holds no image files"):
+        embed_unlabelled(store, "debug", tmp_path / "x.npz", images=tmp_path / "empty")
+    with pytest.raises(ForgeLensError, match=r"holds images; allowed: --images"):
+        texts = tmp_path / "texts.csv"
+        texts.write_text("text\nhello\n")
+        embed_unlabelled(store, "debug", tmp_path / "x.npz", texts=texts)
+    with pytest.raises(ForgeLensError, match=r"x.txt.*suffix"):
+        embed_unlabelled(store, "debug", tmp_path / "x.txt", images=tmp_path / "unlabelled")
