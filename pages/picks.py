@@ -5,6 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core import scenarios
+from core import selection as selectors
 from core.base.validation import ForgeLensError
 from core.run import pick_store
 from dashboard import access, live_chart, picks, widgets
@@ -20,6 +22,45 @@ widgets.page_header(
     "the model's predictions on the pool change.",
 )
 ids = pick_store.pick_ids(root)
+with st.expander("Make a pick", expanded=not ids):
+    st.caption(
+        "The same as `python -m core pick`. A scenario whose source model is not trained yet "
+        "trains it first (minutes for the larger ones)."
+    )
+    if access.operator_gate(key="picks_make_operator"):
+        origin = st.radio(
+            "Pool", ["a scenario", "an embeddings file"], horizontal=True, key="picks_origin"
+        )
+        if origin == "a scenario":
+            scenario = st.selectbox("Scenario", scenarios.available(root), key="picks_scenario")
+            embeddings = None
+        else:
+            scenario = None
+            embeddings = st.text_input(
+                "Embeddings file (.npz, .parquet or .safetensors)", key="picks_file"
+            )
+        left, middle, right = st.columns(3)
+        names = list(selectors.available())
+        method = left.selectbox("Selector", names, index=names.index("forge"), key="picks_method")
+        count = middle.number_input("How many", min_value=1, value=100, key="picks_count")
+        seed = right.number_input("Seed", min_value=0, value=0, key="picks_seed")
+        if st.button("Pick", type="primary", key="picks_go"):
+            try:
+                from core.run.pick import pick  # torch: only once asked
+
+                with st.spinner("Picking…"):
+                    made, _ = pick(
+                        root,
+                        method=method,
+                        n_picks=int(count),
+                        seed=int(seed),
+                        scenario=scenario,
+                        embeddings=embeddings or None,
+                    )
+                st.session_state["picks_pick"] = made
+                st.rerun()
+            except ForgeLensError as error:
+                st.error(escape_markdown(f"Nothing was picked: {error}"))
 if not ids:
     st.info(
         f"The run store `{root}` holds no picks yet. Make one with "

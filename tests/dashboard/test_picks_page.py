@@ -89,3 +89,25 @@ def test_the_picks_page_on_a_store_without_picks_says_how_to_make_one(
     at = open_app(empty_store, monkeypatch, "picks")
     assert "python -m core pick" in at.info[0].value
     assert "Decide what to label" in texts(at)
+
+
+def test_a_pick_made_on_the_page_is_the_cli_pick(
+    unlabelled_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, pick_id = unlabelled_store
+    pool = root.parent / "pool.parquet"
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    at = open_app(fresh, monkeypatch, "picks")
+    at.radio(key="picks_origin").set_value("an embeddings file").run()
+    at.text_input(key="picks_file").input(str(pool)).run()
+    at.number_input(key="picks_count").set_value(12).run()
+    at.button(key="picks_go").click().run()
+    assert not at.exception and not at.error
+    made = pick(fresh, embeddings=pool, method="forge", n_picks=12)
+    assert made[1] and made[0] == pick_id  # the same config: the same id, already stored
+    assert [m.value for m in at.metric][:2] == ["12", "60"]
+    at.text_input(key="picks_file").input(str(tmp_path / "nosuch.npz")).run()
+    at.button(key="picks_go").click().run()
+    shown = at.error[0].value.replace("\\", "")  # escaped markdown: shown as typed
+    assert "Nothing was picked" in shown and "nosuch.npz' does not exist" in shown
