@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from core.base.data import Scenario
 from core.base.device import resolve_device
 from core.base.validation import ForgeLensError
 from core.nn.backbones import tokenize
@@ -80,9 +81,11 @@ def embed_unlabelled(
     texts: str | Path | None = None,
     text_column: str = "text",
     device: Any = None,
+    built: Scenario | None = None,
 ) -> Path:
     """Embed an unlabelled image folder or text file with ``scenario``'s source model and write
-    the embeddings file ``out`` (.npz, .parquet or .safetensors)."""
+    the embeddings file ``out`` (.npz, .parquet or .safetensors). ``built``: a build of the
+    scenario made under its name (a slice), as ``prepare_pool`` takes it."""
     if (images is None) == (texts is None):
         raise ForgeLensError(
             f"images={images!r} and texts={texts!r}: allowed: exactly one (a folder of images "
@@ -103,7 +106,7 @@ def embed_unlabelled(
                 f"{texts}: field {text_column!r} is empty in row {int(empty['_row'].iloc[0])}; "
                 "allowed: a non-empty text in every row"
             )
-    prepared = prepare_pool(RunStore(root), scenario, device=device)
+    prepared = prepare_pool(RunStore(root), scenario, device=device, built=built)
     built, model = prepared.scenario, prepared.model
     wanted = "image" if images is not None else "text"
     if built.modality != wanted:
