@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.validation import ForgeLensError
+from core.scenarios.embeddings_file import check_embeddings_path
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
 COMMANDS = ("pick", "labels", "export-embeddings", "embed")
@@ -100,6 +101,8 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 
 def _pick(args: argparse.Namespace) -> int:
+    if args.embeddings is not None:  # a missing file is named before torch loads
+        check_embeddings_path(args.embeddings)
     from core.run.pick import MANIFEST_FILES, load_pick, pick, pick_dir
 
     pick_id, reused = pick(
@@ -132,6 +135,9 @@ def _pick(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> int:
+    from core.run.pick_store import load_pick
+
+    load_pick(args.out, args.pick)  # an unknown pick is named before torch loads
     from core.run.labels_back import labels_back
     from core.run.pick_store import labels_dir
     from core.run.pick_store import load_labels_result as load_result

@@ -239,15 +239,8 @@ def _labels(path: Path, value: Any, n: int, class_names: list[str]) -> np.ndarra
     return labels
 
 
-def read_embeddings(
-    path: str | Path,
-    *,
-    domain: str | None = None,
-    expect_dim: int | None = None,
-    expect_classes: int | None = None,
-    class_names: tuple[str, ...] | None = None,
-) -> EmbeddingsTable:
-    """Read and check one embeddings file (module doc); ``domain`` keeps only its rows."""
+def check_embeddings_path(path: str | Path) -> Path:
+    """``path`` if it is an existing file with a known suffix (nothing is read)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ForgeLensError(
@@ -259,7 +252,20 @@ def read_embeddings(
         raise ForgeLensError(
             f"embeddings file {str(path)!r} has suffix {suffix!r}; allowed: {', '.join(SUFFIXES)}"
         )
-    fields, names_in_file = READERS[suffix](path)
+    return path
+
+
+def read_embeddings(
+    path: str | Path,
+    *,
+    domain: str | None = None,
+    expect_dim: int | None = None,
+    expect_classes: int | None = None,
+    class_names: tuple[str, ...] | None = None,
+) -> EmbeddingsTable:
+    """Read and check one embeddings file (module doc); ``domain`` keeps only its rows."""
+    path = check_embeddings_path(path)
+    fields, names_in_file = READERS[path.suffix.lower()](path)
     for name in ("z", "logits"):
         if name not in fields:
             raise ForgeLensError(

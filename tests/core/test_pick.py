@@ -277,27 +277,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_export_pick_and_labels_back_end_to_end(store, tmp_path) -> None:
-    """The README's "Decide what to label" example, on the debug scenario."""
-    pool = tmp_path / "target.parquet"
-    done = _cli("export-embeddings", "--scenario", "debug", "--file", str(pool), "--no-labels",
-                "--out", str(store), "--device", "cpu")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert read_embeddings(pool).labels is None
-    done = _cli("pick", "--embeddings", str(pool), "--method", "forge", "--n", "15",
-                "--out", str(store), "--export", str(tmp_path / "to_label"))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    pick_id = done.stdout.split()[1].rstrip(":")
-    manifest = pd.read_csv(tmp_path / "to_label" / "manifest.csv")
-    assert len(manifest) == 15
-    labels = _oracle_labels(store, pick_id, tmp_path / "labels.csv")
-    done = _cli("labels", "--pick", pick_id, "--labels", str(labels), "--out", str(store),
-                "--head", str(tmp_path / "head.safetensors"))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "predictions flipped" in done.stdout and (tmp_path / "head.safetensors").is_file()
+def test_cli_bad_input_exits_2_naming_the_file_and_writes_nothing(tmp_path) -> None:
+    """(The README's example, run end to end by tests/dashboard/test_label_example.py, covers
+    the commands that succeed.)"""
     bad = _cli("pick", "--embeddings", str(tmp_path / "nosuch.npz"), "--n", "3",
                "--out", str(tmp_path / "fresh"))  # fmt: skip
     assert bad.returncode == 2 and "nosuch.npz" in bad.stderr
+    assert not (tmp_path / "fresh").exists()
+    bad = _cli("labels", "--pick", "nosuch", "--labels", str(tmp_path / "l.csv"),
+               "--out", str(tmp_path / "fresh"))  # fmt: skip
+    assert bad.returncode == 2 and "pick_id='nosuch' is not stored" in bad.stderr
     assert not (tmp_path / "fresh").exists()
 
 
