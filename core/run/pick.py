@@ -200,7 +200,14 @@ def pick(
             "(a scenario of the run store, or a file of precomputed z and logits)"
         )
     (method,) = selection.resolve_methods([method])
-    selector = selection.get_selector(method, **(params or {}))
+    try:
+        selector = selection.get_selector(method, **(params or {}))
+    except TypeError:
+        allowed = ", ".join(selection.get_selector(method).get_params()) or "none"
+        raise ForgeLensError(
+            f"selector {method!r}: parameter(s) {', '.join(sorted(params or {}))} not all "
+            f"known; allowed: {allowed}"
+        ) from None
     device = resolve_device(device)
     store = RunStore(root)
     if pool is None:

@@ -185,6 +185,13 @@ def test_a_bad_embeddings_file_is_named_with_its_field_and_nothing_is_written(
     assert not (tmp_path / "store").exists()
 
 
+def test_an_unknown_selector_parameter_is_named(tmp_path) -> None:
+    path = write_embeddings(tmp_path / "pool.npz", _table())
+    with pytest.raises(ForgeLensError, match=r"'forge': parameter\(s\) bogus.*allowed: "):
+        pick(tmp_path / "store", embeddings=path, method="forge", n_picks=3, params={"bogus": 1})
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_wrong_dimension_is_named(tmp_path) -> None:
     path = write_embeddings(tmp_path / "pool.safetensors", _table())
     with pytest.raises(ForgeLensError, match=r"pool.safetensors: field 'z' has 5 columns.*512"):
