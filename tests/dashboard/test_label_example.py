@@ -72,7 +72,8 @@ def test_the_picks_page_shows_the_example_in_a_browser(example, tmp_path: Path) 
             # the example's file holds ids, z and logits only: the picks are listed by id
             page.get_by_text("the picks are listed by id").first.wait_for(timeout=30_000)
             assert page.get_by_text(re.compile(r"^#24 pool-\d+ →")).count() == 1
-            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+            page.get_by_text("predictions flipped").first.scroll_into_view_if_needed()
+            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=90_000)
             with page.expect_download() as info:
                 page.get_by_role("button", name="manifest.csv").first.click()
             downloaded = Path(info.value.path()).read_bytes()
