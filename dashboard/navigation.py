@@ -39,6 +39,15 @@ PAGES = (
     PageSpec("home.py", "Home", ":material/home:", "home", "ForgeLens", default=True),
     PageSpec("run.py", "Run", ":material/play_arrow:", "run", "ForgeLens"),
     PageSpec(
+        "picks.py",
+        "Picks",
+        ":material/checklist:",
+        "picks",
+        "ForgeLens",
+        guide="decide what to label: the picks of an unlabelled pool in order, their "
+        "manifests, and what importing their labels changes",
+    ),
+    PageSpec(
         "gap.py",
         "Loss-reduction gap",
         ":material/scatter_plot:",

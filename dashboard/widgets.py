@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.base.validation import positive_from_env
+from core.run import pick_store
 from core.selection import method_order
 from dashboard import access, clock, jobs, loaders, progress, session, task_views, urlstate
 from dashboard.navigation import page_path
@@ -237,6 +238,21 @@ def sweep_notice(selection: RunSelection) -> None:
         )
 
 
+# what target labels would unlock on each analysis page (said on a store holding only picks)
+LABELS_UNLOCK = {
+    "loss-reduction gap": "labelling the target pool would unlock Figure 5, how much each "
+    "unlabelled sample's loss drops compared with its nearest pick",
+    "accuracy": "labelling the target pool would unlock the accuracy before and after "
+    "adapting on each selector's picks, per budget and seed",
+    "theory": "labelling the target pool would unlock Theorem 4's bound checked term by term "
+    "against the observed loss-reduction gaps",
+    "selection map": "labelled runs would unlock each selector's picks on the pool's map; "
+    "the Picks page shows this store's picks",
+    "comparison": "labelled runs would unlock the overlap and class coverage of several "
+    "selectors; the Picks page shows this store's picks",
+}
+
+
 def require_runs(selection: RunSelection, what: str) -> None:
     """Stop the page with a helpful message when there is nothing to show; say when a sweep
     of the scenario shown is under way."""
@@ -246,6 +262,13 @@ def require_runs(selection: RunSelection, what: str) -> None:
         st.info(
             f"No runs match the sidebar: choose at least one selector and one seed to see {what}."
         )
+        st.stop()
+    if selection.all_runs.empty and (picked := pick_store.pick_ids(selection.root)):
+        st.info(
+            f"The run store `{selection.root}` holds {len(picked)} pick(s) of an unlabelled "
+            f"pool but no labelled runs: {LABELS_UNLOCK.get(what, 'labels unlock this view')}."
+        )
+        st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
         st.stop()
     if selection.all_runs.empty:
         st.info(

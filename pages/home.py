@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.base.progress import format_seconds
+from core.run import pick_store
 from dashboard import access, clock, jobs, loaders, presets, session, tables, widgets
 from dashboard.navigation import PAGES, page_path
 from dashboard.text import escape_markdown
@@ -60,6 +61,21 @@ def offer_experiments(runs) -> None:
     if error := st.session_state.pop(session.LAUNCH_ERROR, None):
         st.error(f"Could not start the experiment: {escape_markdown(error)}")
 
+
+picked = pick_store.pick_ids(root)
+if selection.all_runs.empty and picked:  # an unlabelled store: picks, no labelled runs
+    cols = st.columns(3)
+    cols[0].metric("picks", len(picked))
+    cols[1].metric("labels imported", pick_store.count_labels(root))
+    cols[2].metric("finished runs", 0)
+    st.info(
+        "This store holds picks of an unlabelled pool: see them in order, download their "
+        "manifests and import their labels on the Picks page. The analysis pages need "
+        "labelled runs (Run page)."
+    )
+    st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
+    st.page_link(page_path("run"), label="Run a labelled sweep", icon=":material/tune:")
+    st.stop()
 
 if selection.all_runs.empty:
     st.info(

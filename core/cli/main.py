@@ -1,5 +1,5 @@
-"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward`. Sweeps run headless into
-the run store.
+"""Command line: `python -m core run|list|table|upgrade|clean|qa|reward|pick|labels|embed|
+export-embeddings`. Sweeps run headless into the run store.
 
 Every argument is checked against ``core.base.params`` before torch (or anything heavy) is imported:
 bad input exits with status 2 within a second, with a message naming the parameter, the value
@@ -28,6 +28,9 @@ from core.base.validation import ForgeLensError, suggest
 from core.cli import scenarios as scenario_files
 from core.cli.files import add_parsers as add_file_parsers
 from core.cli.files import run as run_files
+from core.cli.pick import COMMANDS as PICK_COMMANDS
+from core.cli.pick import add_parsers as add_pick_parsers
+from core.cli.pick import run as run_pick
 from core.run.constraints import (
     DEFAULT_BUDGETS,
     DEFAULT_SEEDS,
@@ -200,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_file_parsers(commands, _csv)  # qa, reward: sweeps on a user's files
     scenario_files.add_parser(commands)  # scenarios: list or remove saved scenario files
+    add_pick_parsers(commands)  # pick, labels, export-embeddings: decide what to label
 
     table = commands.add_parser("table", help="print accuracy and Figure 5 correlation tables")
     table.add_argument("--out", default=None, help="run store folder")
@@ -615,6 +619,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return scenario_files.run(args)
         if args.command in ("qa", "reward"):
             return run_files(args, ProgressReporter(args.progress, args.quiet))
+        if args.command in PICK_COMMANDS:
+            return run_pick(args)
         return _table(args)
     except ForgeLensError as error:
         _print_foreign_cause(error)
