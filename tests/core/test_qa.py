@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.base.hparams import hparams_for
 from core.base.validation import ForgeLensError
+from core.nn.adaptation import AdaptationDiverged
 from core.nn.qa_model import best_spans, forward_states, load_qa_model, load_tokenizer
 from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
@@ -209,3 +211,20 @@ def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):
     for key in ("coreset", "forge", "badge", "loss"):
         np.testing.assert_allclose(whole[key], single[key], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(whole["pred"], single["pred"])
+
+
+def test_a_diverging_qa_run_stops_and_stores_nothing(scenario, tmp_path):
+    hp = hparams_for("squad-files", adapt_lr=1e4)
+    with pytest.raises(AdaptationDiverged, match=r"run random budget=0.2 seed=0 .*adapt_lr"):
+        run_sweep(
+            "squad-files",
+            ["random"],
+            [0.2],
+            [0],
+            root=str(tmp_path),
+            device="cpu",
+            adaptation="full",
+            built=scenario,
+            hparams=hp,
+        )
+    assert RunStore(tmp_path).run_ids() == []
