@@ -148,7 +148,9 @@ def prepare_pool(
     adapter = task.adapter()
     source = adapter.source(store, scenario, hp, adaptation=mode, device=device, notify=notify)
     notify({"stage": "embed", "message": "embedding the target pool"})
-    pool_id = config_id({"scenario": scenario.summary(), "model_id": source.info["model_id"]})
+    # the task's config fields (e.g. span QA's embedding version) decide its pool arrays too
+    pool_key = {"scenario": scenario.summary(), "model_id": source.info["model_id"]}
+    pool_id = config_id({**pool_key, **adapter.config_fields})
     stored = store.has_pool(pool_id)
     if stored:  # prepared once (maybe by another worker): shared via the store
         z, logits = store.load_embeddings(pool_id)
