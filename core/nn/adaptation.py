@@ -44,7 +44,6 @@ with ``AdaptationDiverged``, naming the iteration and adapt_lr; nothing of the r
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -64,6 +63,7 @@ from core.base.progress import Progress, format_seconds
 from core.base.validation import ForgeLensError, check_int_range
 from core.nn.models import FeatureClassifier, loss_tensor
 from core.nn.optimizers import adaptation_optimizer
+from core.nn.threads import single_cpu_thread
 
 __all__ = [
     "ADAPTATION_MODES",
@@ -297,24 +297,6 @@ def _rng_devices(device: torch.device) -> list[int]:
     return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
-@contextlib.contextmanager
-def single_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch's CPU ops on one intra-op thread inside the block (restored afterwards).
-
-    A linear head on a batch of 64 rows is far too small to gain from intra-op threads; on a
-    busy 2-core machine the thread hand-offs of every tiny op made head adaptation ~30x slower
-    (measured 1.9 s against 0.05 s per run). No effect on CUDA work.
-    """
-    previous = torch.get_num_threads()
-    if device.type == "cpu" and previous != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
-
-
 def freeze_batchnorm(model: torch.nn.Module) -> int:
     """Put every BatchNorm layer of ``model`` in eval mode: normalise with the pretrained running
     statistics and leave them unchanged (their affine weights still train). A few dozen
@@ -455,9 +437,10 @@ def adapt(
                 }
             )
         torch.manual_seed(seed)  # dropout / drop-connect streams, scoped by fork_rng
-        info = _train_mixed(
-            tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y), hp.adapt_loss
-        )
+        with single_cpu_thread(device):  # the same weights at any thread count (core.nn.threads)
+            info = _train_mixed(
+                tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y), hp.adapt_loss
+            )
     tuned.eval()
     return tuned, {
         "mode": "full",

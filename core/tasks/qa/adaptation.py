@@ -2,7 +2,8 @@
 every batch half selected target and half source questions
 (``core.nn.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains everything (dropout
 on), ``head`` only ``qa_outputs`` on the frozen encoder's states. A ``DivergenceGuard`` stops a
-run whose loss becomes non-finite or grows past its factor."""
+run whose loss becomes non-finite or grows past its factor; on the CPU it trains on one thread
+(``core.nn.threads``), so its weights do not depend on the thread count."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from core.nn.adaptation import (
 )
 from core.nn.optimizers import adaptation_optimizer
 from core.nn.qa_model import forward_states, qa_head, span_loss
+from core.nn.threads import single_cpu_thread
 from core.scenarios.squad_files import QAScenario
 
 
@@ -49,7 +51,8 @@ def adapt_qa(
     sampler = MixedBatchSampler(len(selected), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
     guard = DivergenceGuard(hp.adapt_lr, len(sampler))  # non-finite or growing loss: stop
     start, losses = time.perf_counter(), []
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), single_cpu_thread(device):
         torch.manual_seed(seed)
         for target_rows, source_rows in sampler:
             x = torch.cat([target_x[target_rows], source.x[source_rows]]).to(device)
