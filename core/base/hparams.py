@@ -35,6 +35,10 @@ OPTIMIZERS = ("sgd", "adam")
 # adaptation losses: cross-entropy, or the squared error ||f(x) - onehot(y)||^2 on the logits
 # that the paper's Theorem 4 assumes (see core.nn.models.loss_from_logits)
 LOSSES = ("ce", "mse")
+# how SGD on the squared error picks its step (core.nn.adaptation.curvature_step): the loss is
+# quadratic in the head's parameters, its Hessian follows from the features, and a step below
+# 2/lambda_max is stable; recorded in the run config (part of the run id) of every such run
+MSE_STEP_RULE = "min(adapt_lr, 1/lambda_max(head Hessian))"
 # named recipes (``preset`` field): the project's defaults, or the paper's section 6 recipe
 PRESETS = ("default", "paper")
 INT_FIELDS = (
@@ -142,6 +146,13 @@ class HParams:
     def source_params(self) -> dict[str, Any]:
         """The fields that decide the source model (its cache key)."""
         return {name: getattr(self, name) for name in SOURCE_FIELDS}
+
+    def adapt_step_rule(self) -> str | None:
+        """The rule that picks adaptation's step when it is not simply adapt_lr: SGD on the
+        squared error steps by MSE_STEP_RULE (its fixed adapt_lr diverged); None otherwise."""
+        if self.adapt_loss == "mse" and self.adapt_optimizer == "sgd":
+            return MSE_STEP_RULE
+        return None
 
     def adapt_iterations(self, n_selected: int) -> int:
         """T: iterations of one adaptation run on ``n_selected`` target samples."""

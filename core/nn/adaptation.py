@@ -26,33 +26,92 @@ Two modes (ADAPTATION_MODES), recorded in every run's config:
 
 Both minimise ``hp.adapt_loss`` (``core.nn.models.loss_tensor``): cross-entropy or the MSE of the
 logits to one-hot labels.
+
+Step (``curvature_step``). Cross-entropy, and any Adam run, steps by ``adapt_lr``. SGD on the
+squared error steps by min(adapt_lr, 1/lambda_max): the logits are affine in the head's
+parameters, so the Hessian of the loss w.r.t. the head is 2 M (x) I_C + weight_decay I, with M
+the second moment of the head's inputs [z, 1] over every row the run's batches hold (a D x D
+matrix; eigvalsh, never N x N). Gradient descent on a quadratic is stable for steps below
+2/lambda_max, heavy-ball momentum beta widens that to 2(1+beta)/lambda_max; 1/lambda_max leaves a
+factor 2 for the spread between one batch's M and their mean. In ``head`` mode this is the whole
+Hessian; in ``full`` mode the head's block is a principal sub-matrix of the network's Hessian,
+so the bound is necessary, not sufficient, and the divergence guard watches the rest.
+
+Divergence guard (``DivergenceGuard``, every task's adaptation): a batch loss that is not finite
+or exceeds DIVERGENCE_FACTOR times the first batch's (at least DIVERGENCE_FLOOR) stops the run
+with ``AdaptationDiverged``, naming the iteration and adapt_lr; nothing of the run is stored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from core.base.data import Scenario
 from core.base.device import resolve_device
 from core.base.hparams import ADAPTATION_MODES, HParams
 from core.base.progress import Progress, format_seconds
-from core.base.validation import ForgeLensError, check_finite, check_int_range
+from core.base.validation import ForgeLensError, check_int_range
 from core.nn.models import FeatureClassifier, loss_tensor
 from core.nn.optimizers import adaptation_optimizer
+from core.nn.threads import single_cpu_thread
 
-__all__ = ["ADAPTATION_MODES", "adapt", "adapt_head", "format_seconds"]
+__all__ = [
+    "ADAPTATION_MODES",
+    "AdaptationDiverged",
+    "DivergenceGuard",
+    "adapt",
+    "adapt_head",
+    "curvature_step",
+    "format_seconds",
+]
 # full fine-tuning of a pretrained backbone: its layers learn at this fraction of adapt_lr (the
 # head at adapt_lr), and its BatchNorm statistics stay frozen (see ``freeze_batchnorm``)
 PRETRAINED_BACKBONE_LR_SCALE = 0.1
+# divergence guard: a batch loss above this factor times the first batch's loss (or the floor,
+# if larger) means the step is too large; cross-entropy and squared-error runs that train
+# normally stay far below it (their batch losses fall), diverging ones pass it in a few steps
+DIVERGENCE_FACTOR = 100.0
+DIVERGENCE_FLOOR = 0.01
+
+
+class AdaptationDiverged(ForgeLensError):
+    """An adaptation run whose loss became non-finite or grew past the guard's factor."""
+
+
+class DivergenceGuard:
+    """Watches an adaptation's batch losses; ``check`` raises ``AdaptationDiverged`` when one is
+    not finite or exceeds DIVERGENCE_FACTOR x max(first batch loss, DIVERGENCE_FLOOR)."""
+
+    def __init__(self, lr: float, iterations: int) -> None:
+        self.lr = lr
+        self.iterations = iterations
+        self.first: float | None = None
+
+    def check(self, loss: float, iteration: int) -> None:
+        """``loss``: the batch loss of 1-based ``iteration``."""
+        if self.first is None and math.isfinite(loss):
+            self.first = loss
+        limit = DIVERGENCE_FACTOR * max(self.first or 0.0, DIVERGENCE_FLOOR)
+        if math.isfinite(loss) and loss <= limit:
+            return
+        why = "is not finite" if not math.isfinite(loss) else f"exceeds {limit:.3g}"
+        raise AdaptationDiverged(
+            f"adaptation diverged at iteration {iteration} of {self.iterations}: the batch loss "
+            f"{loss:.3g} {why} ({DIVERGENCE_FACTOR:g} x the first batch's "
+            f"{self.first if self.first is not None else float('nan'):.3g}); the step is too "
+            f"large: lower adapt_lr (step now {self.lr:.3g}), e.g. --set "
+            f"adapt_lr={self.lr / 10:.3g}"
+        )
 
 
 class MixedBatchSampler:
@@ -130,29 +189,112 @@ def parameter_distance(model: torch.nn.Module, reference: list[torch.Tensor]) ->
     return math.sqrt(squared)
 
 
+def row_counts(sampler: MixedBatchSampler) -> tuple[np.ndarray, np.ndarray]:
+    """How many times each selected row and each source row appears in the run's batches."""
+    target = np.zeros(sampler.n_target, dtype=np.int64)
+    source = np.zeros(sampler.n_source, dtype=np.int64)
+    for target_rows, source_rows in sampler:
+        np.add.at(target, target_rows, 1)
+        np.add.at(source, source_rows, 1)
+    return target, source
+
+
+def _only_linear(head: nn.Module) -> nn.Linear:
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 1:
+        raise ForgeLensError(
+            f"the curvature step needs a head with exactly one nn.Linear, got {len(linears)} "
+            f"in {type(head).__name__}; allowed: a linear head (set adapt_optimizer=adam)"
+        )
+    return linears[0]
+
+
+def head_second_moment(
+    head: nn.Module, z: torch.Tensor, weights: np.ndarray, chunk: int = 4096
+) -> torch.Tensor:
+    """M = sum_i w_i sum_r u_ir u_ir^T / sum_i w_i (float64, (D+1) x (D+1) with a bias), u_ir
+    the rows [x, 1] that sample i feeds the head's one nn.Linear (one per sample for a class
+    head, two for a pair reward head). Streamed over ``chunk`` samples; rows of weight 0 skipped."""
+    linear = _only_linear(head)
+    keep = np.flatnonzero(weights)
+    w = torch.as_tensor(weights[keep], dtype=torch.float64)
+    size = linear.in_features + (linear.bias is not None)
+    moment = torch.zeros(size, size, dtype=torch.float64)
+    captured: list[torch.Tensor] = []
+    hook = linear.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+    try:
+        with torch.no_grad():
+            for begin in range(0, len(keep), chunk):
+                rows = torch.from_numpy(keep[begin : begin + chunk]).to(z.device)
+                captured.clear()
+                head(z[rows])
+                u = captured[0].detach().double().cpu().reshape(len(rows), -1, linear.in_features)
+                if linear.bias is not None:
+                    u = torch.cat([u, torch.ones(*u.shape[:2], 1, dtype=u.dtype)], dim=2)
+                moment += torch.einsum("n,nrd,nre->de", w[begin : begin + chunk], u, u)
+    finally:
+        hook.remove()
+    return moment / w.sum()
+
+
+def curvature_step(
+    head: nn.Module,
+    target_z: torch.Tensor,
+    source_z: torch.Tensor,
+    counts: tuple[np.ndarray, np.ndarray],
+    hp: HParams,
+) -> dict[str, Any]:
+    """The step of SGD on the squared error (module doc): min(adapt_lr, 1/lambda_max) with
+    lambda_max that of the Hessian w.r.t. ``head``'s parameters of the mean loss over every row
+    of the run's batches (``counts``: ``row_counts``; ``target_z``, ``source_z``: the head's
+    inputs of the selected and the source rows). Returns lr, lr_rule, hessian_lambda_max."""
+    target_count, source_count = counts
+    n_target, n_source = int(target_count.sum()), int(source_count.sum())
+    moment = (
+        head_second_moment(head, target_z, target_count) * n_target
+        + head_second_moment(head, source_z, source_count) * n_source
+    ) / (n_target + n_source)
+    lambda_max = 2.0 * float(torch.linalg.eigvalsh(moment)[-1]) + hp.adapt_weight_decay
+    return {
+        "lr": min(hp.adapt_lr, 1.0 / lambda_max),
+        "lr_rule": hp.adapt_step_rule(),
+        "hessian_lambda_max": lambda_max,
+    }
+
+
+def _full_curvature_step(
+    model: FeatureClassifier,
+    target_x: torch.Tensor,
+    source_x: torch.Tensor,
+    sampler: MixedBatchSampler,
+    hp: HParams,
+    chunk: int = 512,
+) -> dict[str, Any]:
+    """``curvature_step`` for full fine-tuning: the head's inputs z at theta_0 (eval mode, no
+    gradients, the source rows the batches draw only; ``model`` is left in train mode); the
+    head block's lambda_max bounds the network's from below (module doc)."""
+    target_count, source_count = row_counts(sampler)
+    drawn = np.flatnonzero(source_count)
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([model.features(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+    model.eval()
+    try:
+        source_z = features(source_x[torch.from_numpy(drawn).to(source_x.device)])
+        target_z = features(target_x)
+    finally:
+        model.train()
+    counts = (target_count, source_count[drawn])
+    return curvature_step(model.head, target_z, source_z, counts, hp)
+
+
 def _rng_devices(device: torch.device) -> list[int]:
     """The CUDA devices whose RNG ``fork_rng`` must save and restore (none on CPU)."""
     if device.type != "cuda":
         return []
     return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
-@contextlib.contextmanager
-def single_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch's CPU ops on one intra-op thread inside the block (restored afterwards).
-
-    A linear head on a batch of 64 rows is far too small to gain from intra-op threads; on a
-    busy 2-core machine the thread hand-offs of every tiny op made head adaptation ~30x slower
-    (measured 1.9 s against 0.05 s per run). No effect on CUDA work.
-    """
-    previous = torch.get_num_threads()
-    if device.type == "cpu" and previous != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 def freeze_batchnorm(model: torch.nn.Module) -> int:
@@ -192,13 +334,17 @@ def _train_mixed(
     target: tuple[torch.Tensor, torch.Tensor],
     source: tuple[torch.Tensor, torch.Tensor],
     loss_name: str = "ce",
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """The adaptation loop shared by both modes: each batch is the sampler's target rows followed
     by as many source rows; the mean of ``loss_name`` ("ce" or "mse",
     ``core.nn.models.loss_tensor``)
-    on true labels. Returns iterations, seconds, final_train_loss."""
+    on true labels, watched by a ``DivergenceGuard`` (``lr``: the step it names).
+    Returns iterations, seconds, final_train_loss."""
     (target_x, target_y), (source_x, source_y) = target, source
     device = target_x.device
+    step = lr if lr is not None else optimizer.param_groups[0]["lr"]
+    guard = DivergenceGuard(step, len(sampler))
     start, losses = time.perf_counter(), []
     for target_rows, source_rows in sampler:
         t_idx = torch.from_numpy(target_rows).to(device)
@@ -210,13 +356,17 @@ def _train_mixed(
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        guard.check(losses[-1], len(losses))
     seconds = time.perf_counter() - start
-    check_finite("adaptation loss", np.asarray(losses))
     return {
         "iterations": len(losses),
         "iterations_per_epoch": sampler.iterations_per_epoch,
         "seconds": seconds,
         "final_train_loss": float(np.mean(losses[-sampler.iterations_per_epoch :])),
+        "epoch_losses": [
+            float(np.mean(losses[i : i + sampler.iterations_per_epoch]))
+            for i in range(0, len(losses), sampler.iterations_per_epoch)
+        ],
     }
 
 
@@ -245,6 +395,14 @@ def adapt(
     tuned = copy.deepcopy(model).to(device).train()
     params = [p for p in tuned.parameters() if p.requires_grad]
     theta_0 = [p.detach().clone() for p in params]
+    target_x = pool.x[torch.from_numpy(rows)].to(device)
+    target_y = torch.from_numpy(pool.y[rows]).to(device)
+    source_x, source_y = source.x.to(device), torch.from_numpy(source.y).to(device)
+    sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
+    step = {"lr": hp.adapt_lr, "lr_rule": "adapt_lr"}
+    if hp.adapt_step_rule() is not None:
+        step = _full_curvature_step(tuned, target_x, source_x, sampler, hp)
+    lr = step["lr"]
     groups: list[Any] = params
     if hp.pretrained:
         freeze_batchnorm(tuned)
@@ -253,15 +411,11 @@ def adapt(
             {"params": [p for p in params if id(p) in head_ids]},
             {
                 "params": [p for p in params if id(p) not in head_ids],
-                "lr": hp.adapt_lr * PRETRAINED_BACKBONE_LR_SCALE,
+                "lr": lr * PRETRAINED_BACKBONE_LR_SCALE,
             },
         ]
         groups = [group for group in groups if group["params"]]
-    optimizer = adaptation_optimizer(hp, groups)
-    target_x = pool.x[torch.from_numpy(rows)].to(device)
-    target_y = torch.from_numpy(pool.y[rows]).to(device)
-    source_x, source_y = source.x.to(device), torch.from_numpy(source.y).to(device)
-    sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
+    optimizer = adaptation_optimizer(replace(hp, adapt_lr=lr), groups)
     estimate = None
     with torch.random.fork_rng(devices=_rng_devices(device)):
         if progress is not None:
@@ -283,15 +437,17 @@ def adapt(
                 }
             )
         torch.manual_seed(seed)  # dropout / drop-connect streams, scoped by fork_rng
-        info = _train_mixed(
-            tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y), hp.adapt_loss
-        )
+        with single_cpu_thread(device):  # the same weights at any thread count (core.nn.threads)
+            info = _train_mixed(
+                tuned, optimizer, sampler, (target_x, target_y), (source_x, source_y), hp.adapt_loss
+            )
     tuned.eval()
     return tuned, {
         "mode": "full",
         "loss": hp.adapt_loss,
+        **step,
         "estimate_seconds": estimate,
-        "backbone_lr": hp.adapt_lr * (PRETRAINED_BACKBONE_LR_SCALE if hp.pretrained else 1.0),
+        "backbone_lr": lr * (PRETRAINED_BACKBONE_LR_SCALE if hp.pretrained else 1.0),
         **info,
         "epochs": hp.adapt_epochs,
         "batch_size": hp.adapt_batch,
@@ -337,13 +493,16 @@ def adapt_head(
     head = tuned.head.to(device).train()
     params = list(head.parameters())
     theta_0 = [p.detach().clone() for p in params]
-    optimizer = adaptation_optimizer(hp, params)
     target_z = pool_z[torch.from_numpy(rows)].to(device)
     target_y = torch.from_numpy(pool.y[rows]).to(device)
     source_z, source_y = source_z.to(device), torch.from_numpy(source.y).to(device)
     sampler = MixedBatchSampler(len(rows), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
 
     with single_cpu_thread(device):
+        step = {"lr": hp.adapt_lr, "lr_rule": "adapt_lr"}
+        if hp.adapt_step_rule() is not None:
+            step = curvature_step(head, target_z, source_z, row_counts(sampler), hp)
+        optimizer = adaptation_optimizer(replace(hp, adapt_lr=step["lr"]), params)
         info = _train_mixed(
             head, optimizer, sampler, (target_z, target_y), (source_z, source_y), hp.adapt_loss
         )
@@ -351,6 +510,7 @@ def adapt_head(
     return tuned, {
         "mode": "head",
         "loss": hp.adapt_loss,
+        **step,
         **info,
         "epochs": hp.adapt_epochs,
         "batch_size": hp.adapt_batch,

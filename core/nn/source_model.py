@@ -44,6 +44,7 @@ from core.nn.models import (
     per_sample_loss_from_features,
 )
 from core.nn.optimizers import make_optimizer
+from core.nn.threads import single_cpu_thread
 from core.storage.atomic import write_atomic
 from core.storage.integrity import check_file, quarantine, seal
 
@@ -131,28 +132,19 @@ def _fit(
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
     generator = torch.Generator().manual_seed(hp.source_seed)
     start, iterations, epoch_losses = time.perf_counter(), 0, []
-    for _ in range(hp.source_epochs):
-        order = torch.randperm(len(x), generator=generator).to(device)
-        total = 0.0
-        for begin in range(0, len(x), hp.source_batch):
-            rows = order[begin : begin + hp.source_batch]
-            loss = F.cross_entropy(module(x[rows]), y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-            iterations += 1
-        epoch_losses.append(total / len(x))
-        notify(
-            {
-                "stage": "source model",
-                "epoch": len(epoch_losses),
-                "epochs": hp.source_epochs,
-                "loss": epoch_losses[-1],
-                "message": f"source training epoch {len(epoch_losses)}/{hp.source_epochs}, "
-                f"loss {epoch_losses[-1]:.3f}",
-            }
-        )
+    with single_cpu_thread(device):  # the same weights at any thread count (core.nn.threads)
+        for _ in range(hp.source_epochs):
+            iterations = _epoch(module, optimizer, x, y, hp, generator, iterations, epoch_losses)
+            notify(
+                {
+                    "stage": "source model",
+                    "epoch": len(epoch_losses),
+                    "epochs": hp.source_epochs,
+                    "loss": epoch_losses[-1],
+                    "message": f"source training epoch {len(epoch_losses)}/{hp.source_epochs}, "
+                    f"loss {epoch_losses[-1]:.3f}",
+                }
+            )
     check_finite("source training loss", np.asarray(epoch_losses))
     module.eval()
     return {
@@ -162,6 +154,32 @@ def _fit(
         "epoch_losses": epoch_losses,
         "final_train_loss": epoch_losses[-1],
     }
+
+
+def _epoch(
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    hp: HParams,
+    generator: torch.Generator,
+    iterations: int,
+    epoch_losses: list[float],
+) -> int:
+    """One shuffled pass of mean cross-entropy steps; appends its mean loss, returns the
+    iteration count so far."""
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    total = 0.0
+    for begin in range(0, len(x), hp.source_batch):
+        rows = order[begin : begin + hp.source_batch]
+        loss = F.cross_entropy(module(x[rows]), y[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(rows)
+        iterations += 1
+    epoch_losses.append(total / len(x))
+    return iterations
 
 
 def _load_weights(model: FeatureClassifier, path: Path, head_only: bool) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.nn.threads import single_cpu_thread
 from core.storage.atomic import write_bytes_atomic
 from core.storage.integrity import check_file, quarantine, seal
 from core.storage.store import RunStore
@@ -179,11 +180,13 @@ def full_tangent_norms(
     per_sample = vmap(jacrev(logits), in_dims=(None, 0))
     out = []
     try:
-        for start in range(0, len(x), chunk):
-            batch = x[start : start + chunk].to(device)
-            jac = per_sample(params, batch)  # name -> (chunk, C, *param shape)
-            squared = sum(j.double().pow(2).flatten(1).sum(1) for j in jac.values())
-            out.append(squared.sqrt().cpu())
+        # backward passes: the thread count would change the last bits (core.nn.threads)
+        with single_cpu_thread(device):
+            for start in range(0, len(x), chunk):
+                batch = x[start : start + chunk].to(device)
+                jac = per_sample(params, batch)  # name -> (chunk, C, *param shape)
+                squared = sum(j.double().pow(2).flatten(1).sum(1) for j in jac.values())
+                out.append(squared.sqrt().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros(0)

@@ -32,6 +32,7 @@ from core import selection
 from core.base.hparams import HParams
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
+from core.nn.adaptation import AdaptationDiverged
 from core.records.gaps import pair_table, summary_table
 from core.records.previews import write_previews
 from core.scenarios import SCENARIOS, Scenario, ScenarioEntry, scenario_entry
@@ -88,6 +89,8 @@ def run_config(
     }
     if scenario_params is not None:
         config["scenario_params"] = scenario_params
+    if hparams.adapt_step_rule() is not None:  # a step not simply adapt_lr (MSE with SGD)
+        config["adapt_step"] = hparams.adapt_step_rule()
     return config
 
 
@@ -145,7 +148,9 @@ def prepare_pool(
     adapter = task.adapter()
     source = adapter.source(store, scenario, hp, adaptation=mode, device=device, notify=notify)
     notify({"stage": "embed", "message": "embedding the target pool"})
-    pool_id = config_id({"scenario": scenario.summary(), "model_id": source.info["model_id"]})
+    # the task's config fields (e.g. span QA's embedding version) decide its pool arrays too
+    pool_key = {"scenario": scenario.summary(), "model_id": source.info["model_id"]}
+    pool_id = config_id({**pool_key, **adapter.config_fields})
     stored = store.has_pool(pool_id)
     if stored:  # prepared once (maybe by another worker): shared via the store
         z, logits = store.load_embeddings(pool_id)
@@ -286,7 +291,14 @@ def run_one(
         with _timed(timings, "select"):
             selected = _select(prepared, selector, budget, seed, tell)
         with _timed(timings, "adapt"):
-            adapted, adapt_info = _adapt(prepared, selected, adaptation, seed, device, tell)
+            try:
+                adapted, adapt_info = _adapt(prepared, selected, adaptation, seed, device, tell)
+            except AdaptationDiverged as error:  # name the run; nothing of it is stored
+                raise AdaptationDiverged(
+                    f"run {method} budget={budget:g} seed={seed} on {scenario.name} "
+                    f"({adaptation} adaptation, run id {run_id}): {error}; nothing of this "
+                    "run was stored, finished runs are kept"
+                ) from None
         with _timed(timings, "records"):
             tables = _records(store, prepared, adapted, selected, adaptation, device, tell)
     info = _run_info(run_id, config, prepared, device, timings, adapt_info, len(selected))

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from core.base.hparams import hparams_for
 from core.base.validation import ForgeLensError
-from core.nn.qa_model import best_spans, forward_states, load_qa_model, load_tokenizer
+from core.nn.adaptation import AdaptationDiverged
+from core.nn.qa_model import (
+    best_spans,
+    forward_states,
+    load_qa_model,
+    load_tokenizer,
+    span_loss,
+)
 from core.run.sweep import run_sweep
 from core.scenarios import build_scenario
 from core.scenarios.squad_data import encode_samples, load_squad_json
@@ -101,7 +109,7 @@ def test_embeddings_match_autograd_token_by_token(qa_files, scenario):
                 lambda w, z=z: (z * w).sum(dim=1), copies.detach()
             )  # (L, L, D)
             tangent_norm = torch.stack([tangent[i, i].norm() for i in range(length)])
-            badge = terms.mean(dim=0)
+            badge = 0.5 * terms.sum(dim=0)  # span_loss = (CE(start) + CE(end)) / 2
             scale = tangent_norm / terms.norm(dim=1)
             forge = (scale[:, None] * terms).mean(dim=0)
             part = slice(h * dim, (h + 1) * dim)
@@ -116,6 +124,31 @@ def test_embeddings_match_autograd_token_by_token(qa_files, scenario):
             ).backward()
             torch.testing.assert_close(head.weight.grad[h], terms.sum(dim=0), rtol=1e-7, atol=1e-9)
         torch.testing.assert_close(ours["coreset"][b], z.mean(dim=0))
+
+
+def test_badge_is_the_true_gradient_of_the_qa_loss(qa_files, scenario):
+    """BADGE = the gradient of span_loss with the pseudo-labels w.r.t. qa_outputs.weight, by
+    autograd on each question alone, for questions of different lengths embedded in one padded
+    batch (the old embedding was 2/L times it: a different factor per length)."""
+    model = load_qa_model(str(qa_files[2])).double()
+    x = scenario.target_pool.x[:6].clone()
+    full = int(x[0, 1].sum())
+    for b in range(len(x)):  # contexts of different lengths: cut question b's last 3b tokens
+        x[b, :, full - 3 * b : full] = 0
+    lengths = x[:, 1].sum(dim=1)
+    assert len(set(lengths.tolist())) == len(x)
+    with torch.no_grad():
+        ours = batch_embeddings(*forward_states(model, x))
+    head = model.qa_outputs
+    for b in range(len(x)):
+        model.zero_grad()
+        _, start, end, _ = forward_states(model, x[b : b + 1])
+        pseudo = torch.stack([start.argmax(dim=1), end.argmax(dim=1)], dim=1)
+        span_loss(start, end, pseudo).sum().backward()
+        torch.testing.assert_close(
+            ours["badge"][b], head.weight.grad.flatten(), rtol=1e-7, atol=1e-10
+        )
+        torch.testing.assert_close(head.bias.grad, torch.zeros_like(head.bias), atol=1e-9, rtol=0)
 
 
 def test_pool_spaces_are_the_stored_blocks(scenario, qa_files):
@@ -209,3 +242,20 @@ def test_embeddings_do_not_depend_on_batching_or_padding(scenario, qa_files):
     for key in ("coreset", "forge", "badge", "loss"):
         np.testing.assert_allclose(whole[key], single[key], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(whole["pred"], single["pred"])
+
+
+def test_a_diverging_qa_run_stops_and_stores_nothing(scenario, tmp_path):
+    hp = hparams_for("squad-files", adapt_lr=1e4)
+    with pytest.raises(AdaptationDiverged, match=r"run random budget=0.2 seed=0 .*adapt_lr"):
+        run_sweep(
+            "squad-files",
+            ["random"],
+            [0.2],
+            [0],
+            root=str(tmp_path),
+            device="cpu",
+            adaptation="full",
+            built=scenario,
+            hparams=hp,
+        )
+    assert RunStore(tmp_path).run_ids() == []

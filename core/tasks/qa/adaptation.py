@@ -1,7 +1,9 @@
 """Adapting a span-QA model: a copy fine-tuned on the selected questions with their true spans,
 every batch half selected target and half source questions
 (``core.nn.adaptation.MixedBatchSampler``), Adam by default; ``full`` trains everything (dropout
-on), ``head`` only ``qa_outputs`` on the frozen encoder's states."""
+on), ``head`` only ``qa_outputs`` on the frozen encoder's states. A ``DivergenceGuard`` stops a
+run whose loss becomes non-finite or grows past its factor; on the CPU it trains on one thread
+(``core.nn.threads``), so its weights do not depend on the thread count."""
 
 from __future__ import annotations
 
@@ -14,9 +16,15 @@ import torch
 
 from core.base.hparams import HParams
 from core.base.validation import check_choice
-from core.nn.adaptation import ADAPTATION_MODES, MixedBatchSampler, parameter_distance
+from core.nn.adaptation import (
+    ADAPTATION_MODES,
+    DivergenceGuard,
+    MixedBatchSampler,
+    parameter_distance,
+)
 from core.nn.optimizers import adaptation_optimizer
 from core.nn.qa_model import forward_states, qa_head, span_loss
+from core.nn.threads import single_cpu_thread
 from core.scenarios.squad_files import QAScenario
 
 
@@ -41,8 +49,10 @@ def adapt_qa(
     target_s = torch.from_numpy(scenario.spans["target_pool"][selected])
     source_s = torch.from_numpy(scenario.spans["source_train"])
     sampler = MixedBatchSampler(len(selected), len(source), hp.adapt_batch, hp.adapt_epochs, seed)
+    guard = DivergenceGuard(hp.adapt_lr, len(sampler))  # non-finite or growing loss: stop
     start, losses = time.perf_counter(), []
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), single_cpu_thread(device):
         torch.manual_seed(seed)
         for target_rows, source_rows in sampler:
             x = torch.cat([target_x[target_rows], source.x[source_rows]]).to(device)
@@ -61,6 +71,7 @@ def adapt_qa(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
+            guard.check(losses[-1], len(losses))
     tuned.eval()
     return tuned, {
         "mode": mode,

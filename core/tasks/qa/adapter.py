@@ -27,14 +27,15 @@ from core.nn.qa_model import load_qa_model
 from core.storage.store import RunStore
 from core.tasks.adapter import EVAL_SPLITS, Evaluation, PreparedPool, Source, TaskAdapter
 from core.tasks.qa.adaptation import adapt_qa
-from core.tasks.qa.embeddings import QAPoolEmbedding, pool_arrays
+from core.tasks.qa.embeddings import EMBEDDING_VERSION, QAPoolEmbedding, pool_arrays
 from core.tasks.qa.evaluation import evaluate, model_identity
 
 
 class QAAdapter(TaskAdapter):
     """Extractive span QA with a user's local Hugging Face model (module doc)."""
 
-    config_fields: ClassVar[dict[str, Any]] = {"task": "qa"}
+    # embedding 2: BADGE is the true gradient of span_loss (was 2/L times it); in run and pool ids
+    config_fields: ClassVar[dict[str, Any]] = {"task": "qa", "embedding": EMBEDDING_VERSION}
 
     def build_model(self, scenario: Scenario, hp: HParams, *, seed: int | None = None) -> Any:
         raise ForgeLensError(

@@ -12,8 +12,11 @@ sum_i a_{h,i} z_i, one term per token. Per the paper's formula:
   (the norm of d f_{h,i} / d w_h). sign(a_{h,i}) is -1 at yhat_h and +1 elsewhere, its exact
   value (p_i > 0) even where a float softmax underflows to 0 (the limit rule of
   ``core.selection.embeddings``); with L = 1 the residual is 0 and so is the term.
-- ``badge``: the same without the rescaling: Cat over h of (1/L) sum_i a_{h,i} z_i, the mean
-  per-token gradient (the bias gradient sum_i a_{h,i} is 0).
+- ``badge``: the gradient embedding of the QA loss itself, ``core.nn.qa_model.span_loss`` =
+  (CE(start) + CE(end)) / 2 with the pseudo-labels, w.r.t. the two heads' weights:
+  Cat over h of (1/2) sum_i a_{h,i} z_i (the bias gradient sum_i a_{h,i} is 0). Before
+  EMBEDDING_VERSION 2 it was (1/L) sum_i a_{h,i} z_i, 2/L times the gradient, a different factor
+  per question.
 - ``coreset``: the pooled sequence state (1/L) sum_i z_i.
 
 Each is 2D- (or D-) dimensional per question and is computed from a batch's (B, L, D) states as
@@ -43,6 +46,10 @@ from core.selection.embeddings import (
 )
 
 _BLOCKS = ("coreset", "forge", "badge")
+# part of the QA runs' and pools' ids (``core.tasks.qa.adapter``): 2 = BADGE is the true gradient
+EMBEDDING_VERSION = 2
+# span_loss averages the start and end cross-entropies: each head's gradient carries this factor
+HEAD_WEIGHT = 0.5
 
 
 def head_terms(logits: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -69,7 +76,7 @@ def batch_embeddings(states: Tensor, start: Tensor, end: Tensor, mask: Tensor) -
     for logits in (start, end):
         residual, signs, pseudo = head_terms(logits, mask)
         forge.append(torch.einsum("bl,bld->bd", signs, z) / length)
-        badge.append(torch.einsum("bl,bld->bd", residual, z) / length)
+        badge.append(HEAD_WEIGHT * torch.einsum("bl,bld->bd", residual, z))
         log_conf = (
             log_conf + torch.log_softmax(logits.double(), dim=1).gather(1, pseudo[:, None])[:, 0]
         )
