@@ -54,6 +54,7 @@ from core.base.paths import JOBS
 from core.base.processes import pid_alive
 from core.base.validation import ForgeLensError, positive_from_env
 from core.storage.integrity import ID_PATTERN, check_id
+from dashboard import job_seal
 
 MAX_JOBS_ENV = "FORGELENS_MAX_JOBS"
 NICE_ENV = "FORGELENS_SWEEP_NICE"  # how much lower a sweep's CPU priority is than the server's
@@ -174,6 +175,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
         lambda v: v is None or (isinstance(v, str) and bool(_ADDRESS.match(v))),
         "null or one address such as auto or ray://head:10001",
     ),
+    "seal": (lambda v: isinstance(v, str) and bool(_HEX.match(v)), "a SHA-256 in hex"),
     "pid": (lambda v: v is None or (_is_int(v) and v > 0), "null or a process id"),
     "process_start": (lambda v: v is None or _is_int(v), "null or a start time in ticks"),
     "boot_id": (lambda v: v is None or isinstance(v, str), "null or a boot id"),
@@ -202,6 +204,12 @@ def check_request(request: dict[str, Any]) -> str:
         missing = [name for name in RUNNABLE if name not in request]
         if missing:
             return f"a queued job without {', '.join(missing)}"
+        if job_seal.names_code(request) and not job_seal.sealed(request):
+            return (
+                "a queued job naming code (a module:Class selector or a Ray address) without "
+                "this machine's seal (only the dashboard of the user who owns the key file "
+                "may ask for code; see the README's trust model)"
+            )
         legacy = [name for name in LEGACY if name in request]
         if legacy:
             return (

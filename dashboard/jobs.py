@@ -15,6 +15,7 @@ run at once, and a sweep whose memory estimate (``core.run.resources``) does not
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shlex
 import time
@@ -28,8 +29,9 @@ from core.base.progress import format_seconds
 from core.base.validation import ForgeLensError
 from core.run.constraints import DEFAULT_BUDGETS, DEFAULT_SEEDS, RUN_CONSTRAINTS
 from core.scenarios import scenario_entry
+from core.selection.plugins import is_spec
 from core.storage.atomic import config_id
-from dashboard import job_queue
+from dashboard import job_queue, job_seal
 
 # the job states and the queue's operations, as the pages read them (job_queue owns them)
 from dashboard.job_queue import (  # noqa: F401 - re-exported for the pages
@@ -147,7 +149,7 @@ def cli_command(
         RUN_CONSTRAINTS,
         {
             "scenario": scenario,
-            "methods": list(methods),
+            "methods": _named_methods(methods),
             "budgets": list(budgets),
             "seeds": list(seeds),
             "adaptation": adaptation,
@@ -172,6 +174,23 @@ def cli_command(
         adaptation=adaptation,
         ray_address=None if not ray_address else _check_address(ray_address),
     )
+
+
+SPEC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _named_methods(methods: Sequence[str]) -> list[str]:
+    """The registered names among ``methods`` (checked against the registry by the caller); an
+    import path (``package.module:ClassName``) is checked for its form only: the sweep imports
+    it and checks its contract before it writes anything."""
+    for method in methods:
+        if is_spec(method) and not SPEC.match(method):
+            raise ForgeLensError(
+                f"method={method!r} is not allowed; allowed: a registered selector or an "
+                "import path package.module:ClassName"
+            )
+    named = [method for method in methods if not is_spec(method)]
+    return named if named or not methods else ["random"]  # all import paths: nothing to look up
 
 
 def _check_address(address: str) -> str:
@@ -286,6 +305,8 @@ def submit_job(
             "memory_estimate": estimate,
             "submitted": time.time(),
         }
+        if job_seal.names_code(request):  # code only on this machine's word
+            request["seal"] = job_seal.seal(request)
         problem = job_queue.check_request(request)
         if problem:  # what the runner would refuse, refused now with the reason
             raise ForgeLensError(f"this sweep cannot be queued: {problem}")

@@ -12,6 +12,11 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 # Pages let errors through to Streamlit (AppTest's at.exception, the browser's stException);
 # the viewer-facing error boundary is tested with this unset (tests/test_bad_inputs.py).
 os.environ.setdefault("FORGELENS_DEV", "1")
+# the key that seals job requests naming code (dashboard/job_seal.py): never the user's own
+if "FORGELENS_JOB_KEY_FILE" not in os.environ:
+    import tempfile
+
+    os.environ["FORGELENS_JOB_KEY_FILE"] = os.path.join(tempfile.mkdtemp(), "job.key")
 
 
 def pytest_configure(config) -> None:

@@ -19,7 +19,7 @@ import pytest
 from core.base.paths import JOBS
 from core.base.validation import ForgeLensError
 from core.cli.main import parser
-from dashboard import job_queue, jobs
+from dashboard import job_queue, job_seal, jobs
 from tests.helpers.app import open_app
 
 PLANTED = "20260101-000000-00beef"
@@ -120,6 +120,46 @@ def test_a_planted_queued_command_is_never_run(store: Path) -> None:
     argv = _report(store, mine)["argv"]
     assert argv[:3] == ["run", "--scenario", "quick"]
     assert argv[argv.index("--out") + 1] == str(store.resolve())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [{"methods": ["random", "runs.planted:Picker"]}, {"ray_address": "ray://elsewhere:10001"}],
+)
+def test_a_planted_request_naming_code_is_never_run(store: Path, code: dict) -> None:
+    """An import-path selector or a Ray address runs code the request chooses: a planted one
+    (no seal from this machine's key, or a seal copied onto other fields) is set aside."""
+    request = {
+        "job_id": PLANTED,
+        "phase": "queued",
+        "scenario": "quick",
+        "methods": ["random"],
+        "budgets": [0.1],
+        "seeds": [0],
+        "submitted": 0.0,
+        **code,
+    }
+    _plant(store, request)
+    job = job_queue.load_job(store, PLANTED)
+    assert job.state == jobs.DAMAGED and "seal" in job.problem, job.problem
+    assert jobs.dispatch(store) == []
+    # a seal made for other fields does not carry over
+    other = {**request, "scenario": "slow", "methods": ["random", "my_pkg.picks:TypiClust"]}
+    _plant(store, {**request, "seal": job_seal.seal(other)})
+    assert job_queue.load_job(store, PLANTED).state == jobs.DAMAGED
+    # the same request, sealed with this machine's key, is a job
+    _plant(store, {**request, "seal": job_seal.seal(request)})
+    assert job_queue.load_job(store, PLANTED).state == jobs.QUEUED
+
+
+def test_the_page_seals_what_it_submits_with_a_key_outside_the_store(store: Path) -> None:
+    job_id = _submit(store, "quick", methods=("random", "my_pkg.picks:TypiClust"))
+    request = job_queue.load_job(store, job_id).request
+    assert job_seal.sealed(request) and request["seal"] != ""
+    assert store.resolve() not in job_seal.key_path().resolve().parents
+    assert job_seal.key_path().stat().st_mode & 0o077 == 0  # the user's alone
+    plain = _submit(store, "slow")  # plain names need no seal
+    assert "seal" not in job_queue.load_job(store, plain).request
 
 
 @pytest.mark.parametrize(
