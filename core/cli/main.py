@@ -30,6 +30,7 @@ from core.run.constraints import (
     DEFAULT_SEEDS,
     EXECUTORS,
     RUN_CONSTRAINTS,
+    SWEEP_CONSTRAINTS,
     check_executor,
     check_sweep,
 )
@@ -85,6 +86,15 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seeds", type=_csv("seeds", int, "non-negative integers"), default=list(DEFAULT_SEEDS)
+    )
+    run.add_argument(
+        "--source-seeds",
+        dest="source_seeds",
+        type=_csv("source-seeds", int, "non-negative integers"),
+        default=None,
+        help="seeds of the source model (each trains its own source model and pool; recorded "
+        "as hparams source_seed, part of the run id); default: the scenario's one source seed. "
+        "Tables show the spread across source seeds and across selection seeds separately",
     )
     run.add_argument(
         "--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)"
@@ -228,6 +238,14 @@ class ProgressReporter:
         if event["stage"] == "done":
             self.bar.update(1)
 
+    def new_sweep(self, message: str) -> None:
+        """Close the progress bar of the previous sweep (one per source seed) and say which
+        one starts."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self({"stage": "sweep", "message": message})
+
     def close(self, message: str, ok: bool = True) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -279,7 +297,10 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     if args.loss is not None:
         overrides["adapt_loss"] = args.loss
-    hparams = sweep.scenario.hparams(args.preset, **overrides)
+    every_hparams = [
+        sweep.scenario.hparams(args.preset, **overrides, **seed)
+        for seed in _source_seed_overrides(args.source_seeds, overrides)
+    ]
     # everything is checked: only now load torch and the engine
     from core.run.sweep import run_checked_sweep
 
@@ -287,16 +308,20 @@ def _run(args: argparse.Namespace) -> int:
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
-        run_ids = run_checked_sweep(
-            sweep,
-            root=args.out,
-            device=device,
-            progress=reporter,
-            hparams=hparams,
-            executor=args.executor,
-            jobs=args.jobs,
-            address=args.address,
-        )
+        run_ids = []
+        for hparams in every_hparams:  # one source model (and pool) per source seed
+            if len(every_hparams) > 1:
+                reporter.new_sweep(f"source seed {hparams.source_seed}")
+            run_ids += run_checked_sweep(
+                sweep,
+                root=args.out,
+                device=device,
+                progress=reporter,
+                hparams=hparams,
+                executor=args.executor,
+                jobs=args.jobs,
+                address=args.address,
+            )
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -310,6 +335,26 @@ def _run(args: argparse.Namespace) -> int:
         f"`python -m core table --scenario {sweep.scenario.name}`"
     )
     return 0
+
+
+def _source_seed_overrides(
+    source_seeds: Sequence[int] | None, overrides: dict[str, Any]
+) -> list[dict[str, int]]:
+    """One hyper-parameter override per source seed (none: the scenario's own source seed)."""
+    if source_seeds is None:
+        return [{}]
+    if "source_seed" in overrides:
+        raise ForgeLensError(
+            f"--source-seeds={','.join(map(str, source_seeds))} and --set "
+            f"source_seed={overrides['source_seed']} disagree; allowed: one of them"
+        )
+    validate_params({"source_seeds": SWEEP_CONSTRAINTS["seeds"]}, {"source_seeds": source_seeds})
+    if len(set(source_seeds)) != len(source_seeds):
+        raise ForgeLensError(
+            f"--source-seeds={','.join(map(str, source_seeds))} repeats a seed; allowed: "
+            "distinct non-negative integers"
+        )
+    return [{"source_seed": int(seed)} for seed in source_seeds]
 
 
 def _scenario_from_files(args: argparse.Namespace) -> str | None:
