@@ -31,11 +31,23 @@ method = left.selectbox(
 budget = middle.selectbox(
     "Budget", selection.budgets(method), format_func=lambda b: f"{100 * b:g}%"
 )
-seed = right.selectbox("Seed", sorted(selection.runs["seed"].unique()))
+if "source_seed" in selection.runs and selection.runs["source_seed"].nunique() > 1:
+    # runs of several source models: a run is a (source seed, selection seed) pair
+    runs = selection.runs
+    pairs_of_seeds = sorted(set(zip(runs["source_seed"], runs["seed"], strict=True)))
+    source_seed, seed = right.selectbox(
+        "Source model · seed",
+        pairs_of_seeds,
+        format_func=lambda pair: f"source {pair[0]} · seed {pair[1]}",
+        help="Each source seed trained its own source model (python -m core run --source-seeds).",
+    )
+    one_run = {"source_seed": source_seed, "seed": seed}
+else:
+    one_run = {"seed": right.selectbox("Seed", sorted(selection.runs["seed"].unique()))}
 space = far.radio(
     "Pairs of the space", ("badge", "forge", "coreset"), horizontal=True, format_func=str.upper
 )
-run_ids = selection.run_ids(method=method, budget=budget, seed=seed)
+run_ids = selection.run_ids(method=method, budget=budget, **one_run)
 if not run_ids:
     st.info("No run with this selector, budget and seed in the sidebar's selection.")
     st.stop()
@@ -60,11 +72,12 @@ st.caption(
 theory = loaders.theory_table(selection.root, tuple(selection.runs["run_id"]))
 st.subheader("How often the bound holds, per selector")
 part = theory[(theory["space"] == space) & ((theory["budget"] - budget).abs() < 1e-9)]
+part = part.assign(method=part["method_label"])  # a selector's parameters make it another row
 live_chart.plotly_chart(fig.holds_figure(part), key="theory_holds")
 st.caption(
     f"Share of pairs (in {space.upper()} space, budget {100 * budget:g}%) where the "
-    "whole bound and its first-order term alone hold; bars are the mean over seeds, "
-    "whiskers the lowest and highest seed."
+    "whole bound and its first-order term alone hold; bars are the mean over the runs "
+    "(seeds and source models), whiskers the lowest and highest run."
 )
 
 st.subheader("Is ‖z‖ a good stand-in for the tangent-feature norm?")
