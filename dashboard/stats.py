@@ -76,8 +76,8 @@ def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> s
     if two.n_sources > 1:
         means = pd.Series(values).groupby(sources).mean()
         return (
-            f"{symbol} by source model {shown(means)} · mean {two.interval.text()} "
-            f"(95% t, n={two.n_sources} source models)"
+            f"{symbol} per source model {shown(means)} · mean {two.interval.text()} "
+            f"(95% t, n={two.n_sources} src)"
         )
     if two.interval.n < 2:
         return f"{symbol} of {len(values)} seed: {shown(values)}, {TOO_FEW}"

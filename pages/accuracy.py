@@ -18,8 +18,10 @@ selection = widgets.current_selection()
 widgets.page_header(
     "Accuracy after adaptation",
     "Mean ± std over the selected seeds (n), in %; Δ is the mean per-seed difference to Random "
-    "(same seed, same pool) with its 95% interval, and ≈ marks a difference not distinguishable "
-    "at this number of seeds; the best selector per budget in bold. The paper reports FORGE "
+    "(same seed, same pool) with its 95% t interval, and ≈ marks a difference not distinguishable "
+    "at this number of seeds; with several source models, ± src and ± seed are the spreads "
+    "across source models and across seeds within one, and intervals are over source-model "
+    "means. The best selector per budget in bold. The paper reports FORGE "
     "best in 7 of 8 settings; results here can differ because the model (a small CNN, not "
     "ResNet-50), the data (digits, not VisDA/VLCS) and the recipe (see the run config's preset) "
     "all differ from the paper's.",

@@ -214,7 +214,7 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
         per_seed = [sps.spearmanr(g[x], g["gap"])[0] for _, g in part.groupby("seed")]
-        assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + " · mean" in title
+        assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + "<br>mean" in title
     assert f"{len(pairs) // 3} pairs per space" in texts(at)
     # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows,
     # and the hover data names the sample, its seed, its nearest pick, class and prediction

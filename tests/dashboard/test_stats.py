@@ -205,8 +205,8 @@ def test_seed_interval_text_is_a_t_interval_over_seeds_or_source_models() -> Non
     means = [np.mean([per_run[(s, 0)], per_run[(s, 1)]]) for s in (0, 1, 2)]
     low, high = sps.t.interval(0.95, 2, loc=np.mean(means), scale=sps.sem(means))
     text = stats.seed_interval_text(two, "distance")
-    assert text.startswith("ρ by source model " + " ".join(f"{v:+.2f}" for v in means))
-    assert text.endswith(f"[{low:.2f}, {high:.2f}] (95% t, n=3 source models)")
+    assert text.startswith("ρ per source model " + " ".join(f"{v:+.2f}" for v in means))
+    assert text.endswith(f"[{low:.2f}, {high:.2f}] (95% t, n=3 src)")
     single = stats.seed_interval_text(one[one["seed"] == 0], "distance")
     assert single.endswith("too few seeds for an interval")
 
