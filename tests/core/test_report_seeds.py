@@ -162,3 +162,26 @@ def test_too_few_seeds_say_so(seeded_store):
     summary = reports.accuracy_summary(one)
     assert summary["diff_low"].isna().all()
     assert TOO_FEW in reports.interval_note(summary)
+
+
+def test_cli_source_seeds_train_one_source_model_each_and_keep_default_ids(tmp_path, capsys):
+    out = str(tmp_path / "store")
+    common = ["run", "--scenario", "debug", "--methods", "random", "--budgets", "0.1"]
+    common += ["--seeds", "0", "--adaptation", "head", "--no-umap", "--quiet", "--out", out]
+    assert cli_main([*common, "--source-seeds", "0,1"]) == 0
+    store = RunStore(out)
+    runs = reports.with_settings(store, store.finished_runs())
+    assert sorted(runs["source_seed"]) == [0, 1] and runs["pool_id"].nunique() == 2
+    assert runs["setting"].nunique() == 1  # one setting, two source models
+    default_seed = hparams_for("debug").source_seed
+    assert cli_main(common) == 0  # without --source-seeds: the scenario's one source model
+    again = store.finished_runs()
+    assert len(again) == 2  # reused: the default's run id is the one of its source seed
+    assert set(runs.loc[runs["source_seed"] == default_seed, "run_id"]) <= set(again["run_id"])
+    capsys.readouterr()
+    assert cli_main([*common, "--source-seeds", "1,1"]) == 2
+    assert "--source-seeds=1,1 repeats a seed" in capsys.readouterr().err
+    assert cli_main([*common, "--source-seeds", "1", "--set", "source_seed=2"]) == 2
+    assert "disagree" in capsys.readouterr().err
+    assert cli_main([*common, "--source-seeds", "-1"]) == 2
+    assert "source_seeds" in capsys.readouterr().err
