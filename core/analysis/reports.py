@@ -153,6 +153,10 @@ def with_settings(store: RunStore, runs: pd.DataFrame) -> pd.DataFrame:
         if len(extra) > LABEL_EXTRAS:
             extra = [*extra[:LABEL_EXTRAS], f"+{len(extra) - LABEL_EXTRAS} more"]
         labels[exp] = " · ".join(str(b) for b in base + extra)
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    for exp, label in labels.items():  # shortened labels that collide: the id tells them apart
+        if label in shared:
+            labels[exp] = f"{label} · #{exp[:6]}"
     hparams = {r: c.get("hparams", {}) for r, c in configs.items()}
     method_label = method_labels(configs)
     return runs.assign(

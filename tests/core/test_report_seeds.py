@@ -185,3 +185,21 @@ def test_cli_source_seeds_train_one_source_model_each_and_keep_default_ids(tmp_p
     assert "disagree" in capsys.readouterr().err
     assert cli_main([*common, "--source-seeds", "-1"]) == 2
     assert "source_seeds" in capsys.readouterr().err
+
+
+def test_experiment_labels_stay_short_and_distinct(seeded_store, monkeypatch):
+    """Five hyper-parameters differ: a label names three and counts the rest; two experiments
+    whose shortened labels would agree are told apart by their id."""
+    import copy
+
+    runs = seeded_store.finished_runs().head(3)
+    configs = {r: copy.deepcopy(seeded_store.load_config(r)) for r in runs["run_id"]}
+    _, second, third = runs["run_id"]
+    for run_id, last in ((second, 1), (third, 2)):
+        hparams = configs[run_id]["config"]["hparams"]
+        hparams.update(adapt_batch=100, adapt_epochs=3, adapt_lr=0.5, eval_batch=7)
+        hparams["width"] = 10 + last  # shown labels agree up to here: only the hidden rest differs
+    monkeypatch.setattr(seeded_store, "load_config", lambda r: configs[r])
+    labels = reports.with_settings(seeded_store, runs).set_index("run_id")["experiment_label"]
+    assert labels.nunique() == 3 and all(len(label) < 130 for label in labels)
+    assert "+2 more · #" in labels[second] and "+2 more · #" in labels[third]
