@@ -583,7 +583,7 @@ def _print_correlation(store: Any, ids: list[str]) -> None:
 
     corr = reports.correlation_summary(store, ids)
     several = bool((corr["n_source_models"] > 1).any())
-    how = sorted(set(corr["spearman_interval"]))
+    how = sorted(set(corr["spearman_interval"])) or ["t"]
     print(
         "\n== Figure 5: correlation of distance with loss-reduction gap; mean [95% "
         + " / ".join(how)
