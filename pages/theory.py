@@ -36,9 +36,9 @@ if "source_seed" in selection.runs and selection.runs["source_seed"].nunique() >
     runs = selection.runs
     pairs_of_seeds = sorted(set(zip(runs["source_seed"], runs["seed"], strict=True)))
     source_seed, seed = right.selectbox(
-        "Source model · seed",
+        "Source model / seed",
         pairs_of_seeds,
-        format_func=lambda pair: f"source {pair[0]} · seed {pair[1]}",
+        format_func=lambda pair: f"{pair[0]} / {pair[1]}",
         help="Each source seed trained its own source model (python -m core run --source-seeds).",
     )
     one_run = {"source_seed": source_seed, "seed": seed}
