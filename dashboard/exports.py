@@ -15,6 +15,7 @@ from core.base.validation import ForgeLensError
 PAIR_COLUMNS = (
     "method",
     "budget",
+    "source_seed",
     "seed",
     "space",
     "idx",

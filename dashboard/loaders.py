@@ -113,8 +113,8 @@ def run_configs(root: str, run_ids: tuple[str, ...]) -> dict[str, dict[str, Any]
 def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
     """One table (selection, accuracy, samples, pairs or summary) of several runs, stacked.
 
-    Adds run_id, method, budget and seed columns; the index is a plain 0..n-1 row number,
-    which figures use as the key of each point.
+    Adds run_id, method, budget, seed and source_seed columns; the index is a plain 0..n-1 row
+    number, which figures use as the key of each point.
     """
     store = get_store(root)
     frames = []
@@ -128,9 +128,12 @@ def run_table(root: str, run_ids: tuple[str, ...], name: str) -> pd.DataFrame:
         table.insert(0, "run_id", run_id)
         for column in RUN_COLUMNS:
             table.insert(len(table.columns), column, config[column])
+        # the source model's seed: runs of two source models share selection seeds
+        source_seed = int(config.get("hparams", {}).get("source_seed", 0))
+        table.insert(len(table.columns), "source_seed", source_seed)
         frames.append(table)
     if not frames:
-        return pd.DataFrame(columns=["run_id", *RUN_COLUMNS])
+        return pd.DataFrame(columns=["run_id", *RUN_COLUMNS, "source_seed"])
     stacked = pd.concat(frames, ignore_index=True)
     if "space" in stacked.columns:
         stacked["space"] = stacked["space"].astype(str)
@@ -148,6 +151,7 @@ def _display_order(runs: dict[str, dict[str, Any]]) -> list[str]:
         key=lambda r: (
             rank[configs[r]["method"]],
             float(configs[r]["budget"]),
+            int(configs[r].get("hparams", {}).get("source_seed", 0)),
             int(configs[r]["seed"]),
         ),
     )

@@ -110,7 +110,8 @@ PAGES = (
     ),
 )
 
-RUN_FILTER_PAGES = ("gap", "umap", "accuracy", "compare")  # pages that use the sidebar's filters
+# pages that use the sidebar's filters (setting, selectors, seeds)
+RUN_FILTER_PAGES = ("gap", "umap", "accuracy", "compare", "theory")
 
 
 def page_path(url_path: str) -> str:

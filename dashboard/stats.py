@@ -12,8 +12,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from core.base.statistics import TOO_FEW, nested_interval
 from core.base.statistics import correlation as correlation_of
-from core.base.statistics import mean_interval
 from core.base.validation import check_columns, check_int_range
 
 
@@ -47,18 +47,43 @@ def correlation(x: Iterable[float], y: Iterable[float]) -> Correlation:
     return Correlation(correlation_of("pearson", x, y), correlation_of("spearman", x, y), n)
 
 
+def run_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that tell runs of one method and budget apart: the selection seed, and the
+    source model's seed when the frame has it (two source models' seed 0 are different runs)."""
+    return ["source_seed", "seed"] if "source_seed" in frame.columns else ["seed"]
+
+
 def seed_interval_text(pairs: pd.DataFrame, x: str, kind: str = "spearman") -> str:
-    """One line for a Figure 5 panel title: ``kind`` of ``x`` with the gap per seed, and their
-    mean with a 95% bootstrap interval over seeds (``core.base.statistics``); empty without
-    seeds."""
+    """One line for a Figure 5 panel title: ``kind`` of ``x`` with the gap per run, and their
+    mean with a 95% t interval naming its n (``core.base.statistics.nested_interval``: over
+    source-model means when there are several source models, else over seeds); TOO_FEW below
+    2; empty without seeds."""
     if "seed" not in pairs.columns or pairs.empty:
         return ""
-    values = [getattr(correlation(g[x], g["gap"]), kind) for _, g in pairs.groupby("seed")]
+    keys = run_keys(pairs)
+    runs = [
+        (key if isinstance(key, tuple) else (0, key), getattr(correlation(g[x], g["gap"]), kind))
+        for key, g in pairs.groupby(keys if len(keys) > 1 else keys[0])
+    ]
+    values = np.array([v for _, v in runs])
+    sources = [key[0] for key, _ in runs]
+    two = nested_interval(values, sources)
     symbol = "ρ" if kind == "spearman" else "r"
-    shown = " ".join("n/a" if np.isnan(v) else f"{v:+.2f}" for v in values)
-    if len(values) < 2:
-        return f"{symbol} of 1 seed: {shown}, no interval"
-    return f"{symbol} by seed {shown} · mean {mean_interval(values).text()}"
+
+    def shown(numbers: Iterable[float]) -> str:
+        return " ".join("n/a" if np.isnan(v) else f"{v:+.2f}" for v in numbers)
+
+    if two.n_sources > 1:
+        means = pd.Series(values).groupby(sources).mean()
+        return (
+            f"{symbol} per source model {shown(means)} · mean {two.interval.text()} "
+            f"(95% t, n={two.n_sources} src)"
+        )
+    if two.interval.n < 2:
+        return f"{symbol} of {len(values)} seed: {shown(values)}, {TOO_FEW}"
+    return (
+        f"{symbol} by seed {shown(values)} · mean {two.interval.text()} (95% t, n={two.interval.n})"
+    )
 
 
 def binned_mean(x: Iterable[float], y: Iterable[float], bins: int = 12) -> pd.DataFrame:
@@ -113,13 +138,15 @@ def jaccard_matrix(selections: pd.DataFrame) -> pd.DataFrame:
     """Mean Jaccard overlap |A ∩ B| / |A ∪ B| between selectors, averaged over shared seeds.
 
     ``selections`` has one row per selected sample: method, seed, idx (one budget). Pairs are
-    compared only within the same seed; the diagonal is 1. Methods in first-seen order.
+    compared only within the same run (seed, and source model when present); the diagonal
+    is 1. Methods in first-seen order.
     """
     check_columns("selections", selections, ("method", "seed", "idx"))
     methods = list(dict.fromkeys(selections["method"]))
+    keys = run_keys(selections)
     sets = {
-        key: set(group["idx"].tolist())
-        for key, group in selections.groupby(["method", "seed"], sort=False)
+        (key[0], key[1:]): set(group["idx"].tolist())
+        for key, group in selections.groupby(["method", *keys], sort=False)
     }
     matrix = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
     for first, second in combinations(methods, 2):
@@ -152,7 +179,7 @@ def class_histogram(
         per_seed = [
             np.bincount(g["label"].to_numpy(np.int64), minlength=n_classes)[:n_classes]
             / max(len(g), 1)
-            for _, g in group.groupby("seed")
+            for _, g in group.groupby(run_keys(group))
         ]
         mean = np.mean(per_seed, axis=0)
         rows += [
@@ -172,8 +199,8 @@ def class_coverage(pairs: pd.DataFrame, space: str) -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame({"method": [], "label": [], "coverage": [], "n": []})
     same = (part["label"].to_numpy() == part["nn_label"].to_numpy()).astype(np.float64)
-    frame = part[["method", "seed", "label"]].assign(same=same)
-    per_seed = frame.groupby(["method", "seed", "label"], sort=False).agg(
+    frame = part[["method", *run_keys(part), "label"]].assign(same=same)
+    per_seed = frame.groupby(["method", *run_keys(part), "label"], sort=False).agg(
         coverage=("same", "mean"), n=("same", "size")
     )
     table = (
@@ -247,7 +274,7 @@ def group_by_pick(pairs: pd.DataFrame) -> pd.DataFrame:
     shows up once, with how many pairs it accounts for.
     """
     check_columns("pairs", pairs, ("space", "seed", "nn_idx", "gap", "nn_r", "nn_label"))
-    keys = [c for c in ("method", "budget", "seed", "space") if c in pairs.columns]
+    keys = [c for c in ("method", "budget", "source_seed", "seed", "space") if c in pairs.columns]
     grouped = pairs.groupby([*keys, "nn_idx"], sort=False).agg(
         nn_label=("nn_label", "first"),
         nn_r=("nn_r", "first"),

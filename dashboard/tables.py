@@ -5,19 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.base.statistics import NOT_DISTINGUISHABLE
+from core.base.statistics import NOT_DISTINGUISHABLE, TOO_FEW
 from core.base.validation import check_columns
 from core.selection import SPACES
 from dashboard.figures.accuracy import SPLIT_TITLES
+from dashboard.text import escape_markdown
 
 
 def _cell(mean: float, std: float, diff: float | None = None, record: dict | None = None) -> str:
     """'mean ± std', with '(n=…)' and the paired difference's interval and verdict when the
     row has them (``core.analysis.reports.accuracy_summary``): '≈' marks not distinguishable."""
     record = record or {}
-    text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
-    if "n_seeds" in record:
-        text += f" (n={record['n_seeds']})"
+    if record.get("n_source_models", 1) > 1:  # two levels: spread across source models and seeds
+        seed_std = record.get("seed_std", np.nan)
+        seed_text = f"{100 * seed_std:.2f}" if np.isfinite(seed_std) else "n/a"
+        text = (
+            f"{100 * mean:.2f} ± {100 * record['source_std']:.2f} src, ± {seed_text} seed "
+            f"(n={record['n_source_models']} src, {record['n_seeds']} runs)"
+        )
+    else:
+        text = f"{100 * mean:.2f} ± {100 * (0.0 if np.isnan(std) else std):.2f}"
+        if "n_seeds" in record:
+            text += f" (n={record['n_seeds']})"
     if diff is not None and not np.isnan(diff):
         low, high = record.get("diff_low", np.nan), record.get("diff_high", np.nan)
         if "diff_verdict" in record:
@@ -59,7 +68,7 @@ def bold_best_table(
             text = _cell(
                 record["mean"],
                 record["std"],
-                record[diff] if diff and record[row] != "random" else None,
+                record[diff] if diff and record.get("method", record[row]) != "random" else None,
                 record,
             )
             if np.round(100 * record["mean"], 2) == best:
@@ -72,11 +81,12 @@ def accuracy_markdown(summary: pd.DataFrame) -> str:
     """Selectors x budgets, 'mean ± std (difference to Random)' in %, best per budget bold."""
     table = bold_best_table(
         summary,
-        row="method",
+        row="method_label" if "method_label" in summary.columns else "method",
         column="budget",
         diff="diff_to_random",
         column_label=lambda b: f"{100 * b:g}%",
     )
+    table.index = [escape_markdown(str(label)) for label in table.index]  # a plugin's parameters
     return _markdown(table, "selector")
 
 
@@ -123,22 +133,27 @@ def pair_details(pairs: pd.DataFrame, class_names: list[str] | None = None) -> p
 
 def correlation_pivot(table: pd.DataFrame, stat: str = "spearman") -> pd.DataFrame:
     """``core.analysis.reports.correlation_summary`` as selector/budget rows x space columns: the
-    mean
-    over seeds with its 95% bootstrap interval over seeds, and the number of seeds."""
+    mean over runs with its 95% t interval (over source-model means when there are several
+    source models, else over seeds) and its n, or TOO_FEW."""
     if table.empty:
         return pd.DataFrame()
 
     def text(row: pd.Series) -> str:
         low, high = row.get(f"{stat}_low", np.nan), row.get(f"{stat}_high", np.nan)
-        bounds = f" [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else ""
-        return f"{row[stat]:+.3f}{bounds} (n={row.get('n_seeds', '?')})"
+        sources = row.get("n_source_models", 1)
+        if not np.isfinite(low):
+            return f"{row[stat]:+.3f} ({TOO_FEW}, n={row.get('n_seeds', '?')})"
+        n = f"{sources} source models" if sources > 1 else f"{row.get('n_seeds', '?')} seeds"
+        return f"{row[stat]:+.3f} [{low:+.2f}, {high:+.2f}] (t, n={n})"
 
     frame = table.assign(
         budget=[f"{100 * b:g}%" for b in table["budget"]], cell=table.apply(text, axis=1)
     )
+    label = "method_label" if "method_label" in frame.columns else "method"
     wide = frame.pivot_table(
-        index=["method", "budget"], columns="space", values="cell", aggfunc="first", sort=False
+        index=[label, "budget"], columns="space", values="cell", aggfunc="first", sort=False
     )
+    wide.index = wide.index.set_names(["method", "budget"])
     order = [s for s in SPACES if s in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
     wide.columns = [f"{stat} · {c.upper()} space" for c in wide.columns]

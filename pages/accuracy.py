@@ -18,10 +18,12 @@ selection = widgets.current_selection()
 widgets.page_header(
     "Accuracy after adaptation",
     "Mean ± std over the selected seeds (n), in %; Δ is the mean per-seed difference to Random "
-    "(same seed, same pool) with its 95% interval, and ≈ marks a difference not distinguishable "
-    "at this number of seeds; the best selector per budget in bold. The paper reports FORGE "
-    "best in 7 of 8 settings; results here can differ where the model, the data and the recipe "
-    "differ from the paper's (these runs' own are named below, from their configs).",
+    "(same seed, same pool) with its 95% t interval, and ≈ marks a difference not distinguishable "
+    "at this number of seeds; with several source models, ± src and ± seed are the spreads "
+    "across source models and across seeds within one, and intervals are over source-model "
+    "means. The best selector per budget in bold. The paper reports FORGE best in 7 of 8 "
+    "settings; results here can differ where the model, the data and the recipe differ from "
+    "the paper's (these runs' own are named below, from their configs).",
 )
 widgets.require_runs(selection, "accuracy")
 widgets.setting_caption(selection)

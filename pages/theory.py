@@ -44,10 +44,30 @@ budget = urlstate.choice(
     default=budgets[0],
     format_func=lambda b: f"{100 * b:g}%",
 )
-seeds = sorted(selection.runs["seed"].unique())
-seed = urlstate.choice(
-    right.selectbox, "Seed", seeds, key="theory_seed", name="seed", default=seeds[0]
-)
+runs = selection.runs
+if "source_seed" in runs and runs["source_seed"].nunique() > 1:
+    # runs of several source models: a run is a (source seed, selection seed) pair
+    pairs_of_seeds = [f"{s} / {t}" for s, t in sorted(set(zip(runs["source_seed"], runs["seed"])))]
+    source_seed, seed = map(
+        int,
+        urlstate.choice(
+            right.selectbox,
+            "Source model / seed",
+            pairs_of_seeds,
+            key="theory_source_seed",
+            name="run",
+            default=pairs_of_seeds[0],
+            help="Each source seed trained its own source model (core run --source-seeds).",
+        ).split(" / "),
+    )
+    one_run = {"source_seed": source_seed, "seed": seed}
+else:
+    seeds = sorted(runs["seed"].unique())
+    one_run = {
+        "seed": urlstate.choice(
+            right.selectbox, "Seed", seeds, key="theory_seed", name="seed", default=seeds[0]
+        )
+    }
 space = urlstate.choice(
     far.radio,
     "Pairs of the space",
@@ -58,7 +78,7 @@ space = urlstate.choice(
     horizontal=True,
     format_func=str.upper,
 )
-run_ids = selection.run_ids(method=method, budget=budget, seed=seed)
+run_ids = selection.run_ids(method=method, budget=budget, **one_run)
 if not run_ids:
     st.info("No run with this selector, budget and seed in the sidebar's selection.")
     st.stop()
@@ -83,11 +103,12 @@ st.caption(
 theory = loaders.theory_table(selection.root, tuple(selection.runs["run_id"]))
 st.subheader("How often the bound holds, per selector")
 part = theory[(theory["space"] == space) & ((theory["budget"] - budget).abs() < 1e-9)]
+part = part.assign(method=part["method_label"])  # a selector's parameters make it another row
 live_chart.plotly_chart(fig.holds_figure(part), key="theory_holds")
 st.caption(
     f"Share of pairs (in {space.upper()} space, budget {100 * budget:g}%) where the "
-    "whole bound and its first-order term alone hold; bars are the mean over seeds, "
-    "whiskers the lowest and highest seed."
+    "whole bound and its first-order term alone hold; bars are the mean over the runs "
+    "(seeds and source models), whiskers the lowest and highest run."
 )
 
 st.subheader("Is ‖z‖ a good stand-in for the tangent-feature norm?")

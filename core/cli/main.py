@@ -36,6 +36,7 @@ from core.run.constraints import (
     DEFAULT_SEEDS,
     EXECUTORS,
     RUN_CONSTRAINTS,
+    SWEEP_CONSTRAINTS,
     check_executor,
     check_sweep,
 )
@@ -116,6 +117,15 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seeds", type=_csv("seeds", int, "non-negative integers"), default=list(DEFAULT_SEEDS)
+    )
+    run.add_argument(
+        "--source-seeds",
+        dest="source_seeds",
+        type=_csv("source-seeds", int, "non-negative integers"),
+        default=None,
+        help="seeds of the source model (each trains its own source model and pool; recorded "
+        "as hparams source_seed, part of the run id); default: the scenario's one source seed. "
+        "Tables show the spread across source seeds and across selection seeds separately",
     )
     run.add_argument(
         "--out", default=None, help="run store folder (default $FORGELENS_RUNS or runs/)"
@@ -217,6 +227,18 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         help="accuracy, correlation, theory, or all (accuracy and correlation)",
     )
+    table.add_argument(
+        "--format",
+        default="text",
+        help="text (tables for reading) or csv (one CSV on stdout, a 'table' column naming "
+        "each row's table; every column, full precision)",
+    )
+    table.add_argument(
+        "--wide",
+        action="store_true",
+        help="theory table: every column (default: the headline columns in 100 columns, "
+        "with a legend)",
+    )
     return parser
 
 
@@ -261,6 +283,14 @@ class ProgressReporter:
         )
         if event["stage"] == "done":
             self.bar.update(1)
+
+    def new_sweep(self, message: str) -> None:
+        """Close the progress bar of the previous sweep (one per source seed) and say which
+        one starts."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self({"stage": "sweep", "message": message})
 
     def close(self, message: str, ok: bool = True) -> None:
         if self.bar is not None:
@@ -329,7 +359,10 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
     overrides = _overrides(args.set)
     if args.loss is not None:
         overrides["adapt_loss"] = args.loss
-    hparams = sweep.scenario.hparams(args.preset, **overrides)
+    every_hparams = [
+        sweep.scenario.hparams(args.preset, **overrides, **seed)
+        for seed in _source_seed_overrides(args.source_seeds, overrides)
+    ]
     # everything is checked: only now load torch and the engine
     from core.run.duration import store_estimate  # pandas
     from core.run.sweep import run_checked_sweep
@@ -353,16 +386,20 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
     try:
-        run_ids = run_checked_sweep(
-            sweep,
-            root=args.out,
-            device=device,
-            progress=reporter,
-            hparams=hparams,
-            executor=args.executor,
-            jobs=args.jobs,
-            address=args.address,
-        )
+        run_ids = []
+        for hparams in every_hparams:  # one source model (and pool) per source seed
+            if len(every_hparams) > 1:
+                reporter.new_sweep(f"source seed {hparams.source_seed}")
+            run_ids += run_checked_sweep(
+                sweep,
+                root=args.out,
+                device=device,
+                progress=reporter,
+                hparams=hparams,
+                executor=args.executor,
+                jobs=args.jobs,
+                address=args.address,
+            )
         if not args.no_umap:
             _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
@@ -376,6 +413,26 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
         f"`python -m core table --scenario {sweep.scenario.name}`"
     )
     return 0
+
+
+def _source_seed_overrides(
+    source_seeds: Sequence[int] | None, overrides: dict[str, Any]
+) -> list[dict[str, int]]:
+    """One hyper-parameter override per source seed (none: the scenario's own source seed)."""
+    if source_seeds is None:
+        return [{}]
+    if "source_seed" in overrides:
+        raise ForgeLensError(
+            f"--source-seeds={','.join(map(str, source_seeds))} and --set "
+            f"source_seed={overrides['source_seed']} disagree; allowed: one of them"
+        )
+    validate_params({"source_seeds": SWEEP_CONSTRAINTS["seeds"]}, {"source_seeds": source_seeds})
+    if len(set(source_seeds)) != len(source_seeds):
+        raise ForgeLensError(
+            f"--source-seeds={','.join(map(str, source_seeds))} repeats a seed; allowed: "
+            "distinct non-negative integers"
+        )
+    return [{"source_seed": int(seed)} for seed in source_seeds]
 
 
 def _scenario_from_files(args: argparse.Namespace, saved: dict[str, str]) -> str | None:
@@ -483,33 +540,47 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_table_scenario(scenario: str | None, root: str | None, runs: Any) -> None:
+    """A ``--scenario`` that neither the registry, the store's saved scenarios nor any of its
+    runs knows is refused, with the closest names."""
+    if scenario is None:
+        return
+    known = sorted(set(available(root)) | set(runs["scenario"]))
+    if scenario not in known:
+        raise ForgeLensError(
+            f"--scenario={scenario!r} is not a known scenario{suggest(scenario, known)}; "
+            f"allowed: {', '.join(known)}"
+        )
+
+
 def _table(args: argparse.Namespace) -> int:
     validate_params(TABLE_CONSTRAINTS, vars(args))
     import pandas as pd
 
-    from core.analysis.reports import (
-        accuracy_long,
-        accuracy_matrix,
-        accuracy_summary,
-        correlation_summary,
-        theory_table,
-        with_settings,
-    )
+    from core.analysis import reports
     from core.storage.store import RunStore
 
     store = RunStore(args.out)
     runs = store.finished_runs()
+    _check_table_scenario(args.scenario, args.out, runs)
     if args.scenario is not None:
         runs = runs[runs["scenario"] == args.scenario]
     if args.adaptation is not None:
         runs = runs[runs["adaptation"] == args.adaptation]
+    set_aside = reports.set_aside_runs(store)
     if runs.empty:
         where = f" for scenario {args.scenario!r}" if args.scenario else ""
         where += f" with {args.adaptation} adaptation" if args.adaptation else ""
         print(f"no finished runs in {store.root}{where}; start one with `python -m core run`")
+        if len(set_aside):
+            print(
+                f"{len(set_aside)} damaged run(s) were set aside: `python -m core list --damaged`"
+            )
         return 1
-    runs = with_settings(store, runs)
+    runs = reports.with_settings(store, runs)
     kinds = ("accuracy", "correlation") if args.kind == "all" else (args.kind,)
+    if args.format == "csv":
+        return _table_csv(store, runs, kinds, args.split, set_aside)
     with pd.option_context(
         "display.width",
         250,
@@ -522,58 +593,150 @@ def _table(args: argparse.Namespace) -> int:
     ):
         for label, group in runs.groupby("experiment_label", sort=True):
             ids = group["run_id"].tolist()
-            print(f"\n######## {label} ({len(ids)} runs)")
+            sources = group["source_seed"].nunique()
+            models = f", {sources} source models" if sources > 1 else ""
+            print(f"\n######## {label} ({len(ids)} runs{models})")
+            notice = reports.set_aside_notice(
+                set_aside, group["experiment"].iloc[0], group["scenario"].iloc[0]
+            )
+            if notice:
+                print(f"note: {notice}")
+            plugins = _plugin_lines(store, group)
+            if plugins:
+                print("selectors: " + "; ".join(plugins))
             if "accuracy" in kinds:
-                long = accuracy_long(store, ids)
-                part = long[(long["split"] == args.split) & (long["stage"] == "before")]
-                mode = group["adaptation"].iloc[0]
-                metric = task_of(SCENARIOS.get(group["scenario"].iloc[0])).metric
-                print(
-                    f"\n== {args.split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
-                    "Δ: mean paired difference to random over the same seeds [95% t "
-                    "interval]; ≈: not distinguishable at this number of seeds; source-only: "
-                    f"{100 * part['accuracy'].mean():.2f}"
-                )
-                print(accuracy_matrix(accuracy_summary(long, split=args.split)).to_string())
+                _print_accuracy(store, ids, group, args.split)
             if "correlation" in kinds:
-                corr = correlation_summary(store, ids)
-                print(
-                    "\n== Figure 5: correlation of distance with loss-reduction gap; mean over "
-                    "seeds [95% bootstrap over seeds]; per seed: value [95% bootstrap over "
-                    "pairs]"
-                )
-                for stat in ("pearson", "spearman"):
-                    view = corr.assign(
-                        value=[
-                            f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
-                            for m, lo, hi in zip(
-                                corr[stat], corr[f"{stat}_low"], corr[f"{stat}_high"], strict=True
-                            )
-                        ]
-                    )
-                    print(f"\n{stat}:")
-                    print(
-                        view[
-                            ["method", "budget", "space", "n_seeds", "value", f"{stat}_per_seed"]
-                        ].to_string(index=False)
-                    )
+                _print_correlation(store, ids)
             if "theory" in kinds:
-                table = theory_table(store, ids)
-                print(
-                    "\n== Theorem 4 and Proposition 2, per run and space (see README, "
-                    "'What the theorem needs')"
-                )
-                print(
-                    table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
-                    .round(4)
-                    .to_string(index=False)
-                )
+                _print_theory(store, ids, args.wide)
             from core.analysis.domain_report import domain_table
 
             domains = domain_table(store, ids)
             if not domains.empty:  # several target domains: labels and accuracy per domain
                 print("\n== by target domain, unselected pool accuracy in % (mean over seeds)")
                 print(domains.round(3).to_string(index=False))
+    return 0
+
+
+def _plugin_lines(store: Any, group: Any) -> list[str]:
+    """'typiclust = examples.typiclust:TypiClust(k_nn=20, ...)' for each plugin selector shown."""
+    lines = {}
+    for run_id, label in zip(group["run_id"], group["method_label"], strict=True):
+        selector = store.load_config(run_id)["config"].get("selector")
+        if isinstance(selector, dict) and label not in lines:
+            params = ", ".join(f"{k}={v}" for k, v in (selector.get("params") or {}).items())
+            lines[label] = f"{label} = {selector.get('source')}({params})"
+    return list(lines.values())
+
+
+def _print_accuracy(store: Any, ids: list[str], group: Any, split: str) -> None:
+    from core.analysis import reports
+
+    long = reports.accuracy_long(store, ids)
+    part = long[(long["split"] == split) & (long["stage"] == "before")]
+    mode = group["adaptation"].iloc[0]
+    metric = task_of(SCENARIOS.get(group["scenario"].iloc[0])).metric
+    summary = reports.accuracy_summary(long, split=split)
+    print(
+        f"\n== {split} {metric} after {mode} adaptation, % mean ± std (n seeds); "
+        "Δ: mean paired difference to random over the same seeds [95% interval]; "
+        "≈: not distinguishable at this number of seeds; source-only: "
+        f"{100 * part['accuracy'].mean():.2f}"
+    )
+    print(reports.interval_note(summary))
+    print(reports.accuracy_matrix(summary).to_string())
+
+
+def _print_correlation(store: Any, ids: list[str]) -> None:
+    import pandas as pd
+
+    from core.analysis import reports
+
+    corr = reports.correlation_summary(store, ids)
+    several = bool((corr["n_source_models"] > 1).any())
+    how = sorted(set(corr["spearman_interval"])) or ["t"]
+    print(
+        "\n== Figure 5: correlation of distance with loss-reduction gap; mean [95% "
+        + " / ".join(how)
+        + "]"
+        + ("; src / seed: std across source models / across seeds within one" if several else "")
+        + f"; [n/a]: {reports.TOO_FEW}; per seed: value [95% bootstrap over pairs]"
+    )
+    for stat in ("pearson", "spearman"):
+        view = corr.assign(
+            n=[
+                f"{s}x{n // s}" if s > 1 else str(n)
+                for s, n in zip(corr["n_source_models"], corr["n_seeds"], strict=True)
+            ],
+            value=[
+                f"{m:+.3f} " + (f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(hi) else "[n/a]")
+                for m, lo, hi in zip(
+                    corr[stat], corr[f"{stat}_low"], corr[f"{stat}_high"], strict=True
+                )
+            ],
+            src=corr[f"{stat}_source_std"].round(3),
+            seed=corr[f"{stat}_seed_std"].round(3),
+        )
+        columns = ["method_label", "budget", "space", "n", "value"]
+        columns += ["src", "seed"] if several else []
+        print(f"\n{stat}:")
+        print(
+            view[[*columns, f"{stat}_per_seed"]]
+            .rename(columns={"method_label": "method", f"{stat}_per_seed": "per seed"})
+            .to_string(index=False)
+        )
+
+
+def _print_theory(store: Any, ids: list[str], wide: bool) -> None:
+    from core.analysis import reports
+
+    table = reports.theory_table(store, ids)
+    print(
+        "\n== Theorem 4 and Proposition 2, per run and space (see README, 'What the theorem needs')"
+    )
+    if wide:
+        print(
+            table.drop(columns=["experiment", "experiment_label", "setting", "run_id"])
+            .round(4)
+            .to_string(index=False)
+        )
+        return
+    view, legend = reports.theory_brief(table)
+    print(view.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("columns (--wide: every column, as --format csv):")
+    print("\n".join(legend))
+
+
+def _table_csv(store: Any, runs: Any, kinds: Sequence[str], split: str, set_aside: Any) -> int:
+    """The tables as one CSV on stdout: a ``table`` column names each row's table; the set-aside
+    notice goes to stderr."""
+    import pandas as pd
+
+    from core.analysis import reports
+
+    frames = []
+    for _, group in runs.groupby("experiment_label", sort=True):
+        ids = group["run_id"].tolist()
+        label = {"experiment_label": group["experiment_label"].iloc[0]}
+        notice = reports.set_aside_notice(
+            set_aside, group["experiment"].iloc[0], group["scenario"].iloc[0]
+        )
+        if notice:
+            print(f"note ({label['experiment_label']}): {notice}", file=sys.stderr)
+        if "accuracy" in kinds:
+            summary = reports.accuracy_summary(reports.accuracy_long(store, ids), split=split)
+            frames.append(summary.assign(table="accuracy", split=split, **label))
+        if "correlation" in kinds:
+            frames.append(
+                reports.correlation_summary(store, ids).assign(table="correlation", **label)
+            )
+        if "theory" in kinds:
+            frames.append(reports.theory_table(store, ids).assign(table="theory"))
+    every = pd.concat(frames, ignore_index=True)
+    first = ["table", "experiment_label"]
+    every = every[first + [c for c in every.columns if c not in first]]
+    every.to_csv(sys.stdout, index=False)
     return 0
 
 

@@ -168,8 +168,7 @@ def gap_figure(
             if value is not None and i == 0:  # the row's selector, once: titles stay short
                 head = f"{value}: {head}"
             seeds = seed_interval_text(part[part["space"] == p.space], p.x)
-            if len(panels) > 3:  # a quarter of the width: the interval goes on its own line
-                seeds = seeds.replace(" · mean", "<br>mean")
+            seeds = seeds.replace(" · mean", "<br>mean")  # the interval on its own line
             titles.append(
                 f"<b>{head}</b><br><span style='font-size:11px'>{c.short_label()}"
                 + (f"<br>{seeds}" if seeds else "")

@@ -64,10 +64,20 @@ def test_accuracy_is_never_averaged_across_settings(mixed_store):
 
 def test_accuracy_long_is_every_runs_table_with_its_run_facts(mixed_store):
     """Against a run-by-run reference: each run's accuracy rows, in store order, prefixed by
-    the run's id, scenario, selector, budget, seed, experiment and setting."""
+    the run's id, scenario, selector (and its label), budget, seeds, experiment and setting."""
     long = reports.accuracy_long(mixed_store)
     runs = reports.with_settings(mixed_store, mixed_store.finished_runs())
-    facts = ["run_id", "scenario", "method", "budget", "seed", "experiment", "setting"]
+    facts = [
+        "run_id",
+        "scenario",
+        "method",
+        "method_label",
+        "budget",
+        "source_seed",
+        "seed",
+        "experiment",
+        "setting",
+    ]
     expected = []
     for run in runs.itertuples(index=False):
         table = mixed_store.load_table(run.run_id, "accuracy")
@@ -108,7 +118,7 @@ def test_cli_prints_one_block_per_setting(mixed_store, capsys):
     out = capsys.readouterr().out
     assert out.count("########") == 2 and "adapt_lr=0.01" in out and "adapt_lr=0.05" in out
     assert "(n=2)" in out and "Δ" in out
-    assert cli_main(["table", "--out", str(mixed_store.root), "--kind", "theory"]) == 0
+    assert cli_main(["table", "--out", str(mixed_store.root), "--kind", "theory", "--wide"]) == 0
     out = capsys.readouterr().out
     assert "bound_holds_fraction" in out and "generalisation_gap" in out
     assert cli_main(["table", "--out", str(mixed_store.root), "--kind", "bogus"]) == 2

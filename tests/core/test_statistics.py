@@ -11,6 +11,7 @@ from scipy import stats
 
 from core.base.statistics import (
     NOT_DISTINGUISHABLE,
+    TOO_FEW,
     average_ranks,
     bootstrap_indices,
     correlation,
@@ -18,8 +19,10 @@ from core.base.statistics import (
     difference_interval,
     mean_interval,
     mean_std,
+    nested_interval,
     paired_differences,
     pearson,
+    t_interval,
     verdict,
 )
 from core.base.validation import ForgeLensError
@@ -136,3 +139,49 @@ def test_the_one_correlation_is_scipys_to_the_bit() -> None:
     assert finite == float(stats.pearsonr([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])[0])  # NaN pair left out
     with pytest.raises(ForgeLensError, match="kind='kendall'"):
         correlation("kendall", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+def test_t_interval_covers_95_percent_at_three_seeds_and_the_bootstrap_does_not():
+    """Item 5 of issue 24: 2000 normal samples of n = 3; the t interval covers the true mean
+    about 95% of the time, the percentile bootstrap over the 3 values far less (why tables use
+    the t interval)."""
+    rng = np.random.default_rng(7)
+    samples = rng.normal(0.3, 0.2, size=(2000, 3))
+    t_hits = [(i := t_interval(row)).low <= 0.3 <= i.high for row in samples]
+    boot_hits = [
+        (i := mean_interval(row, n_boot=400, seed=k)).low <= 0.3 <= i.high
+        for k, row in enumerate(samples)
+    ]
+    assert 0.93 <= np.mean(t_hits) <= 0.97
+    assert np.mean(boot_hits) < 0.85
+    one = t_interval([0.4])
+    assert not one.defined and one.n == 1 and TOO_FEW in one.describe()
+    assert "95% t over seeds, n=3" in t_interval(samples[0]).describe()
+
+
+def test_nested_interval_covers_with_a_dominant_source_model_effect_where_pooling_fails():
+    """3 source models x 3 selection seeds, source-model effect sd 0.3 and seed noise sd 0.1:
+    the t interval over source-model means covers about 95%; a t interval over the 9 runs as if
+    independent covers far less (it hides the larger source of variation)."""
+    rng = np.random.default_rng(3)
+    sources = np.repeat([0, 1, 2], 3)
+    nested_hits, pooled_hits = [], []
+    for _ in range(2000):
+        values = 0.3 + np.repeat(rng.normal(0, 0.3, 3), 3) + rng.normal(0, 0.1, 9)
+        two = nested_interval(values, sources)
+        nested_hits.append(two.interval.low <= 0.3 <= two.interval.high)
+        pooled = t_interval(values)
+        pooled_hits.append(pooled.low <= 0.3 <= pooled.high)
+    assert 0.93 <= np.mean(nested_hits) <= 0.97
+    assert np.mean(pooled_hits) < 0.85
+    values = np.array([0.1, 0.2, 0.3, 0.5, 0.7, 0.6, -0.1, 0.0, 0.2])
+    two = nested_interval(values, sources)
+    means = values.reshape(3, 3).mean(axis=1)
+    assert two.interval.estimate == pytest.approx(means.mean())
+    assert two.source_std == pytest.approx(means.std(ddof=1))
+    assert two.seed_std == pytest.approx(np.sqrt(values.reshape(3, 3).var(axis=1, ddof=1).mean()))
+    assert (two.n_sources, two.n_runs, two.interval.n) == (3, 9, 3)
+    assert two.interval.method == "t over source-model means"
+    one = nested_interval(values[:3], sources[:3])
+    assert one.interval.method == "t over seeds, given one source model"
+    assert one.interval.n == 3 and np.isnan(one.source_std)

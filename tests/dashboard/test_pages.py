@@ -236,7 +236,7 @@ def test_gap_page_draws_figure_5_with_scipy_correlations(
         expected = (sps.pearsonr(part[x], part["gap"])[0], sps.spearmanr(part[x], part["gap"])[0])
         assert shown_coefficients(title) == pytest.approx(expected, abs=0.005)
         per_seed = [sps.spearmanr(g[x], g["gap"])[0] for _, g in part.groupby("seed")]
-        assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + " · mean" in title
+        assert "ρ by seed " + " ".join(f"{v:+.2f}" for v in per_seed) + "<br>mean" in title
     assert f"{len(pairs) // 3} pairs per space" in texts(at)
     # points carry their row in the stacked pairs table: (a) holds exactly the BADGE rows,
     # and the hover data names the sample, its seed, its nearest pick, class and prediction
@@ -554,6 +554,13 @@ def test_sidebar_lets_the_user_pick_one_setting_never_mixing_two(
     assert "(n=2)" in next(m.value for m in at.markdown if "| selector |" in m.value)
     setting.set_value(setting.options[1]).run()
     assert not at.exception and "4 run(s) selected of 4" in texts(at)
+    assert all(len(label) < 80 for label in setting.options)  # a few words, not 600 characters
+    theory = open_app(root, monkeypatch, "theory")  # the Theory page respects the setting too
+    assert len(next(s for s in theory.sidebar.selectbox if s.label == "Setting").options) == 2
+    theory.session_state["theory_numbers_open"] = True
+    theory.run()
+    [numbers] = theory.dataframe
+    assert len(numbers.value) == 4 * 3  # one setting's 4 runs x 3 spaces, never both settings
 
 
 def test_pages_open_on_the_newest_scenario_and_follow_the_url(

@@ -173,3 +173,52 @@ def test_thinned_rows_keeps_every_large_value_and_a_fixed_sample() -> None:
     np.testing.assert_array_equal(kept, stats.thinned_rows(values, 200))  # same view, same points
     with pytest.raises(ForgeLensError, match="limit"):
         stats.thinned_rows(values, 0)
+
+
+def _pairs_of_runs(rng: np.random.Generator, runs: list[tuple[int, int]]) -> pd.DataFrame:
+    frames = []
+    for source, seed in runs:
+        distance = rng.normal(size=60)
+        gap = (0.2 * source - 0.1) * distance + rng.normal(size=60)
+        frames.append(
+            pd.DataFrame({"source_seed": source, "seed": seed, "distance": distance, "gap": gap})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_seed_interval_text_is_a_t_interval_over_seeds_or_source_models() -> None:
+    rng = np.random.default_rng(5)
+    one = _pairs_of_runs(rng, [(0, 0), (0, 1), (0, 2)])
+    rho = [sps.spearmanr(g["distance"], g["gap"])[0] for _, g in one.groupby("seed")]
+    low, high = sps.t.interval(0.95, 2, loc=np.mean(rho), scale=sps.sem(rho))
+    text = stats.seed_interval_text(one, "distance")
+    assert text == (
+        "ρ by seed "
+        + " ".join(f"{v:+.2f}" for v in rho)
+        + f" · mean {np.mean(rho):.2f} [{low:.2f}, {high:.2f}] (95% t, n=3)"
+    )
+    two = _pairs_of_runs(rng, [(s, k) for s in (0, 1, 2) for k in (0, 1)])
+    per_run = {
+        key: sps.spearmanr(g["distance"], g["gap"])[0]
+        for key, g in two.groupby(["source_seed", "seed"])
+    }
+    means = [np.mean([per_run[(s, 0)], per_run[(s, 1)]]) for s in (0, 1, 2)]
+    low, high = sps.t.interval(0.95, 2, loc=np.mean(means), scale=sps.sem(means))
+    text = stats.seed_interval_text(two, "distance")
+    assert text.startswith("ρ per source model " + " ".join(f"{v:+.2f}" for v in means))
+    assert text.endswith(f"[{low:.2f}, {high:.2f}] (95% t, n=3 src)")
+    single = stats.seed_interval_text(one[one["seed"] == 0], "distance")
+    assert single.endswith("too few seeds for an interval")
+
+
+def test_jaccard_never_mixes_two_source_models_with_the_same_seed() -> None:
+    selections = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b", "a", "a", "b", "b"],
+            "source_seed": [0, 0, 0, 0, 1, 1, 1, 1],
+            "seed": [0] * 8,
+            "idx": [1, 2, 1, 2, 3, 4, 5, 6],
+        }
+    )
+    # source model 0: identical picks (1.0); source model 1: disjoint (0.0); mean 0.5
+    assert stats.jaccard_matrix(selections).loc["a", "b"] == pytest.approx(0.5)

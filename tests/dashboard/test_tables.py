@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import tables
+from dashboard.text import escape_markdown
 
 
 def _rows(markdown: str) -> dict[str, list[str]]:
@@ -117,10 +118,41 @@ def test_correlation_pivot_spaces_as_columns() -> None:
         "spearman · BADGE space",
         "spearman · FORGE space",
     ]
-    assert wide.loc[("forge", "10%")].tolist() == ["+0.300 (n=?)", "+0.200 (n=?)", "+0.500 (n=?)"]
+    too_few = "(too few seeds for an interval, n=?)"
+    assert wide.loc[("forge", "10%")].tolist() == [f"+0.{v}00 {too_few}" for v in (3, 2, 5)]
     table = table.assign(spearman_low=[0.4, 0.1, 0.2], spearman_high=[0.6, 0.3, 0.4], n_seeds=3)
     assert (
         tables.correlation_pivot(table).loc[("forge", "10%")].iloc[0]
-        == "+0.300 [+0.20, +0.40] (n=3)"
+        == "+0.300 [+0.20, +0.40] (t, n=3 seeds)"
+    )
+    sources = table.assign(n_source_models=3, n_seeds=9)
+    assert (
+        tables.correlation_pivot(sources).loc[("forge", "10%")].iloc[0]
+        == "+0.300 [+0.20, +0.40] (t, n=3 source models)"
     )
     assert tables.correlation_pivot(table.iloc[:0]).empty
+
+
+def test_accuracy_markdown_shows_both_spreads_and_the_method_label() -> None:
+    summary = pd.DataFrame(
+        {
+            "method": ["random", "typiclust"],
+            "method_label": ["random", "typiclust(k_nn=20)"],
+            "budget": [0.1, 0.1],
+            "mean": [0.5, 0.6],
+            "std": [0.05, 0.04],
+            "source_std": [0.03, 0.02],
+            "seed_std": [0.01, np.nan],
+            "n_source_models": [3, 3],
+            "n_seeds": [9, 3],
+            "diff_to_random": [np.nan, 0.1],
+            "diff_low": [np.nan, 0.02],
+            "diff_high": [np.nan, 0.18],
+            "diff_verdict": ["", "higher"],
+        }
+    )
+    rows = _rows(tables.accuracy_markdown(summary))
+    assert rows["random"][0] == "50.00 ± 3.00 src, ± 1.00 seed (n=3 src, 9 runs)"
+    assert rows[escape_markdown("typiclust(k_nn=20)")][0] == (
+        "**60.00 ± 2.00 src, ± n/a seed (n=3 src, 3 runs) (Δ +10.00 [+2.00, +18.00])**"
+    )
