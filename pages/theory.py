@@ -47,7 +47,8 @@ budget = urlstate.choice(
 runs = selection.runs
 if "source_seed" in runs and runs["source_seed"].nunique() > 1:
     # runs of several source models: a run is a (source seed, selection seed) pair
-    pairs_of_seeds = [f"{s} / {t}" for s, t in sorted(set(zip(runs["source_seed"], runs["seed"])))]
+    pairs = sorted(set(zip(runs["source_seed"], runs["seed"], strict=True)))
+    pairs_of_seeds = [f"{source} / {seed}" for source, seed in pairs]
     source_seed, seed = map(
         int,
         urlstate.choice(
