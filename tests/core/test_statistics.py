@@ -15,6 +15,7 @@ from core.base.statistics import (
     bootstrap_indices,
     correlation,
     correlation_interval,
+    correlation_intervals_shared,
     difference_interval,
     mean_interval,
     mean_std,
@@ -136,3 +137,22 @@ def test_the_one_correlation_is_scipys_to_the_bit() -> None:
     assert finite == float(stats.pearsonr([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])[0])  # NaN pair left out
     with pytest.raises(ForgeLensError, match="kind='kendall'"):
         correlation("kendall", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+def test_shared_correlation_intervals_equal_one_interval_per_column_to_the_bit():
+    """One draw of the resamples for all the columns of one length (a run's spaces) must give
+    every column exactly its own ``correlation_interval``: the records stay the same."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 40))
+    y = x + rng.normal(size=(3, 40))
+    with_nan = (np.r_[x[0, :30], np.nan, x[0, 31:]], y[0])  # 39 finite pairs: its own draw
+    ties = (np.round(x[1], 1), np.round(y[1]))  # ties: the Spearman ranks average them
+    constant = (np.ones(40), y[2])
+    columns = [(x[0], y[0]), with_nan, ties, (x[2], y[2]), constant]
+    shared = correlation_intervals_shared(columns, n_boot=300, seed=5, chunk=64)
+    for (cx, cy), intervals in zip(columns, shared, strict=True):
+        assert list(intervals) == ["pearson", "spearman"]
+        for kind, interval in intervals.items():
+            alone = correlation_interval(cx, cy, kind, n_boot=300, seed=5, chunk=64)
+            assert repr(interval) == repr(alone)  # every field, to the bit (NaN included)
+    assert np.isfinite(shared[0]["spearman"].low) and np.isnan(shared[-1]["pearson"].estimate)
