@@ -2,6 +2,7 @@
 Playwright): a script, not a test.
 
 python benchmarks/bench_first_figure.py [--store EMPTY_DIR] [--port 8671] [--timeout 1800]
+    [--repo CHECKOUT]
 
 Serves the app on an empty run store, opens Home, clicks "Run the quick demo" and times, from
 that click: the sweep's first progress event, the first finished run in the store, Figure 5 of
@@ -37,11 +38,12 @@ TANGENT = "full-network tangent norms"
 SEEN_JS = """() => { window.__fl_seen = null; const t = setInterval(() => {
   if (document.body.innerText.includes('Figure 5 in numbers')) {
     window.__fl_seen = Date.now(); clearInterval(t); } }, 100); }"""
-PLOT = '[data-testid="stPlotlyChart"] .main-svg, [data-testid="stPlotlyChart"] canvas'
+PLOT = ".js-plotly-plot .main-svg"  # a drawn plotly chart (dashboard.live_chart)
 
 
-def serve(store: str, port: int):
-    """The app on ``store`` at ``port`` (as ``make run``), once it answers its health check."""
+def serve(store: str, port: int, repo: Path = REPO):
+    """The app of checkout ``repo`` on ``store`` at ``port`` (as ``make run``), once it answers
+    its health check."""
     import subprocess
     import urllib.request
 
@@ -49,7 +51,7 @@ def serve(store: str, port: int):
     server = subprocess.Popen(
         [sys.executable, "-m", "dashboard.serve", "--server.port", str(port)]
         + ["--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO,
+        cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -125,6 +127,9 @@ def main() -> None:
     parser.add_argument("--store", help="an empty folder (default: a new temporary one)")
     parser.add_argument("--port", type=int, default=8671)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for the demo")
+    parser.add_argument(
+        "--repo", default=str(REPO), help="the checkout whose app to serve (before/after A/B)"
+    )
     args = parser.parse_args()
     store = Path(args.store or tempfile.mkdtemp(prefix="forgelens-first-figure-")).resolve()
     store.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,8 @@ def main() -> None:
     print(f"before: {load_line()}, CPU probe {cpu_probe():.2f} s; store {store}")
     from playwright.sync_api import sync_playwright
 
-    server, url = serve(str(store), args.port)
+    print(f"app of {args.repo}")
+    server, url = serve(str(store), args.port, Path(args.repo))
     marks: dict[str, float] = {}
     try:
         with sync_playwright() as playwright:
