@@ -184,7 +184,11 @@ def resampled_correlations(kind: str, x: np.ndarray, y: np.ndarray, rows: np.nda
     """Pearson or Spearman (Pearson of average ranks) of (x[r], y[r]) for each row r of
     ``rows`` (B, n), computed from multiplicities: O(B n) work, no per-resample sort."""
     check_choice("kind", kind, ("pearson", "spearman"))
-    w = _weights(rows, len(x))
+    return _resampled_from_weights(kind, x, y, _weights(rows, len(x)))
+
+
+def _resampled_from_weights(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``resampled_correlations`` given the resamples' multiplicities ``w`` (B, n)."""
     if kind == "spearman":
         return _weighted_pearson(_weighted_ranks(x, w), _weighted_ranks(y, w), w)
     return _weighted_pearson(x[None, :], y[None, :], w)
@@ -221,6 +225,54 @@ def correlation_interval(
         ]
     )
     return percentile_interval(draws, estimate, n, "bootstrap over pairs", level)
+
+
+def correlation_intervals_shared(
+    columns: Sequence[tuple[Sequence[float], Sequence[float]]],
+    kinds: Sequence[str] = ("pearson", "spearman"),
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+    chunk: int = 250,
+) -> list[dict[str, Interval]]:
+    """``correlation_interval(x, y, kind, ...)`` for every (x, y) of ``columns`` and every kind,
+    the same numbers to the bit, with one draw of the resample indices and one count of their
+    multiplicities per chunk for all the columns of one length (a run's embedding spaces all
+    pair the same unselected samples: 3 spaces x 2 kinds drew and counted them 6 times)."""
+    out: list[dict[str, Interval]] = [{} for _ in columns]
+    by_length: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    for position, (x, y) in enumerate(columns):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+        n = len(x)
+        if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+            for kind in kinds:
+                out[position][kind] = correlation_interval(x, y, kind)  # NaN, as it says
+        else:
+            by_length.setdefault(n, []).append((position, x, y))
+    for n, group in by_length.items():
+        rows = bootstrap_indices(n, n_boot, seed)
+        draws: dict[tuple[int, str], list[np.ndarray]] = {}
+        for part in np.array_split(rows, max(1, len(rows) // chunk)):
+            w = _weights(part, n)
+            for position, x, y in group:
+                for kind in kinds:
+                    check_choice("kind", kind, ("pearson", "spearman"))
+                    draws.setdefault((position, kind), []).append(
+                        _resampled_from_weights(kind, x, y, w)
+                    )
+        for position, x, y in group:
+            for kind in kinds:
+                out[position][kind] = percentile_interval(
+                    np.concatenate(draws[(position, kind)]),
+                    correlation(kind, x, y),
+                    n,
+                    "bootstrap over pairs",
+                    level,
+                )
+    return out
 
 
 def mean_interval(

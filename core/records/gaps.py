@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.base.statistics import correlation, correlation_interval
+from core.base.statistics import correlation, correlation_intervals_shared
 from core.records.theory import theory_summary
 from core.selection.spaces import SPACES
 
@@ -95,10 +95,20 @@ def pair_table(
 
 def correlation_intervals(distance: np.ndarray, gap: np.ndarray) -> dict[str, float]:
     """95% bootstrap intervals (over the run's pairs, seed 0) of both correlations."""
-    out = {}
-    for kind in ("pearson", "spearman"):
-        interval = correlation_interval(distance, gap, kind, seed=0)
-        out[f"{kind}_low"], out[f"{kind}_high"] = interval.low, interval.high
+    return spaces_correlation_intervals([(distance, gap)])[0]
+
+
+def spaces_correlation_intervals(
+    columns: list[tuple[np.ndarray, np.ndarray]],
+) -> list[dict[str, float]]:
+    """``correlation_intervals`` of each (distance, gap) of ``columns`` (one per space), its
+    resamples drawn and counted once for all (``correlation_intervals_shared``)."""
+    out = []
+    for intervals in correlation_intervals_shared(columns, ("pearson", "spearman"), seed=0):
+        row = {}
+        for kind, interval in intervals.items():
+            row[f"{kind}_low"], row[f"{kind}_high"] = interval.low, interval.high
+        out.append(row)
     return out
 
 
@@ -115,14 +125,18 @@ def weighted_train_loss_reduction(selected: np.ndarray, nn_idx: np.ndarray, r: n
 def summary_table(pairs: pd.DataFrame, selected: np.ndarray, r: np.ndarray) -> pd.DataFrame:
     """Per space: correlation of distance with gap, max and mean gap, Prop. 2 training term."""
     rows = []
-    for space, group in pairs.groupby("space", sort=False):
+    groups = list(pairs.groupby("space", sort=False))
+    intervals = spaces_correlation_intervals(
+        [(group["distance"].to_numpy(), group["gap"].to_numpy()) for _, group in groups]
+    )
+    for (space, group), interval in zip(groups, intervals, strict=True):
         distance, gap = group["distance"].to_numpy(), group["gap"].to_numpy()
         rows.append(
             {
                 "space": str(space),
                 "pearson": correlation("pearson", distance, gap),
                 "spearman": correlation("spearman", distance, gap),
-                **correlation_intervals(distance, gap),
+                **interval,
                 "gamma_pearson": correlation("pearson", group["gamma"].to_numpy(), gap),
                 "gamma_spearman": correlation("spearman", group["gamma"].to_numpy(), gap),
                 "max_gap": float(gap.max()) if len(gap) else float("nan"),

@@ -166,7 +166,11 @@ def full_tangent_norms(
     """|grad_theta f(x)|_F over every parameter of ``model`` (all layers), per sample.
 
     torch.func: a per-sample Jacobian of the C logits (vmap of jacrev of a functional call),
-    ``chunk`` samples at a time, so memory is chunk x C x P floats, never N x C x P.
+    ``chunk`` samples at a time, so memory is chunk x C x P floats, never N x C x P. Each
+    parameter's block is squared in float64 in place and freed before the next: the bits of
+    squaring afresh, with one float64 copy less. The kernels torch picks depend on the chunk's
+    size (a chunk of 1-7 samples can differ in the last bit), so ``chunk`` stays 32: the pool's
+    stored norms, and so the records, do not change.
     """
     from torch.func import functional_call, jacrev, vmap
 
@@ -185,8 +189,15 @@ def full_tangent_norms(
             for start in range(0, len(x), chunk):
                 batch = x[start : start + chunk].to(device)
                 jac = per_sample(params, batch)  # name -> (chunk, C, *param shape)
-                squared = sum(j.double().pow(2).flatten(1).sum(1) for j in jac.values())
-                out.append(squared.sqrt().cpu())
+                squared = None  # summed over the parameters in their order, as sum() would
+                for name in list(jac):
+                    block = jac.pop(name).double()
+                    block.mul_(block)  # = pow(2), bit for bit, without a second copy
+                    part = block.flatten(1).sum(1)
+                    squared = part if squared is None else squared + part
+                    del block
+                if squared is not None:
+                    out.append(squared.sqrt().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros(0)

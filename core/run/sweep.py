@@ -26,7 +26,39 @@ from core.tasks import task_of
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_store_format", "run_checked_sweep", "run_sweep", "upgrade_store"]
+__all__ = [
+    "FIGURE5_FIRST",
+    "check_store_format",
+    "execution_order",
+    "run_checked_sweep",
+    "run_sweep",
+    "upgrade_store",
+]
+
+# The selectors whose runs go first within a seed: the Gap page opens on BADGE's picks, and
+# BADGE beside FORGE is the paper's Figure 5 comparison.
+FIGURE5_FIRST = ("badge", "forge")
+
+
+def execution_order(grid: Sequence[tuple[str, float, int]]) -> list[int]:
+    """Positions of ``grid`` in the order its runs execute: seed by seed (in the order given),
+    within a seed budget by budget, and within those BADGE and FORGE (``FIGURE5_FIRST``) before
+    the other selectors in their given order.
+
+    So the first finished runs already make a complete Figure 5 (one seed, BADGE beside FORGE)
+    and each seed's comparison is complete before the next seed starts. A run's id and records
+    depend only on its own config, never on this order."""
+    seeds = list(dict.fromkeys(seed for _, _, seed in grid))
+    budgets = list(dict.fromkeys(budget for _, budget, _ in grid))
+    methods = list(dict.fromkeys(method for method, _, _ in grid))
+    first = [m for m in FIGURE5_FIRST if m in methods]
+    rank = {m: i for i, m in enumerate(first + [m for m in methods if m not in first])}
+
+    def key(position: int) -> tuple[int, int, int, int]:
+        method, budget, seed = grid[position]
+        return seeds.index(seed), budgets.index(budget), rank[method], position
+
+    return sorted(range(len(grid)), key=key)
 
 
 def run_sweep(
@@ -101,30 +133,31 @@ def run_checked_sweep(
         built=built,
     )
     grid = sweep.grid
+    order = execution_order(grid)
     if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.run.executors)
-        return [
-            run_id
-            for run_id, _ in run_grid(
-                grid,
-                scenario=sweep.scenario,
-                plugins=selection.plugin_sources(sweep.methods),
-                root=store.root,
-                device=str(device),
-                adaptation=sweep.adaptation,
-                hparams=hparams,
-                built=built,
-                executor=executor,
-                jobs=jobs,
-                address=address,
-                notify=notify,
-            )
-        ]
-    run_ids = []
-    for index, (method, budget, seed) in enumerate(grid):
+        done = run_grid(
+            [grid[index] for index in order],
+            scenario=sweep.scenario,
+            plugins=selection.plugin_sources(sweep.methods),
+            root=store.root,
+            device=str(device),
+            adaptation=sweep.adaptation,
+            hparams=hparams,
+            built=built,
+            executor=executor,
+            jobs=jobs,
+            address=address,
+            notify=notify,
+        )
+        by_index = {index: run_id for index, (run_id, _) in zip(order, done, strict=True)}
+        return [by_index[index] for index in range(len(grid))]
+    run_ids: list[str] = [""] * len(grid)
+    for position, index in enumerate(order):  # run_index: the position in execution order
+        method, budget, seed = grid[index]
 
         def forward(
             event: dict[str, Any],
-            index: int = index,
+            index: int = position,
             method: str = method,
             budget: float = budget,
             seed: int = seed,
@@ -158,7 +191,7 @@ def run_checked_sweep(
                 "message": f"{method} {budget:g} seed {seed}: {'reused' if reused else 'done'}",
             }
         )
-        run_ids.append(run_id)
+        run_ids[index] = run_id
     return run_ids
 
 

@@ -16,6 +16,7 @@ from core.base.statistics import (
     bootstrap_indices,
     correlation,
     correlation_interval,
+    correlation_intervals_shared,
     difference_interval,
     mean_interval,
     mean_std,
@@ -185,3 +186,22 @@ def test_nested_interval_covers_with_a_dominant_source_model_effect_where_poolin
     one = nested_interval(values[:3], sources[:3])
     assert one.interval.method == "t over seeds, given one source model"
     assert one.interval.n == 3 and np.isnan(one.source_std)
+
+
+def test_shared_correlation_intervals_equal_one_interval_per_column_to_the_bit():
+    """One draw of the resamples for all the columns of one length (a run's spaces) must give
+    every column exactly its own ``correlation_interval``: the records stay the same."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 40))
+    y = x + rng.normal(size=(3, 40))
+    with_nan = (np.r_[x[0, :30], np.nan, x[0, 31:]], y[0])  # 39 finite pairs: its own draw
+    ties = (np.round(x[1], 1), np.round(y[1]))  # ties: the Spearman ranks average them
+    constant = (np.ones(40), y[2])
+    columns = [(x[0], y[0]), with_nan, ties, (x[2], y[2]), constant]
+    shared = correlation_intervals_shared(columns, n_boot=300, seed=5, chunk=64)
+    for (cx, cy), intervals in zip(columns, shared, strict=True):
+        assert list(intervals) == ["pearson", "spearman"]
+        for kind, interval in intervals.items():
+            alone = correlation_interval(cx, cy, kind, n_boot=300, seed=5, chunk=64)
+            assert repr(interval) == repr(alone)  # every field, to the bit (NaN included)
+    assert np.isfinite(shared[0]["spearman"].low) and np.isnan(shared[-1]["pearson"].estimate)

@@ -180,6 +180,31 @@ def test_full_tangent_norm_matches_a_per_sample_autograd_loop():
     assert np.all(fast > last_layer_tangent_norm(z, 3))
 
 
+def test_full_tangent_norms_are_bit_identical_to_the_plain_formula():
+    """The stored records must not change with the in-place squaring: the same bits as
+    squaring each parameter's Jacobian block afresh and summing them in order, chunk by chunk
+    (torch's kernels, and so the last bit, depend on the chunk's size)."""
+    from torch.func import functional_call, jacrev, vmap
+
+    torch.manual_seed(0)
+    model = FeatureClassifier(ConvBackbone((1, 8, 8), 3, 6), 6, 4).eval()
+    x = torch.randn(75, 1, 8, 8)
+    params = {name: p.detach() for name, p in model.named_parameters()}
+
+    def logits(p, one):
+        return functional_call(model, p, (one.unsqueeze(0),)).squeeze(0)
+
+    def plain(part):
+        jac = vmap(jacrev(logits), in_dims=(None, 0))(params, part)
+        return sum(j.double().pow(2).flatten(1).sum(1) for j in jac.values()).sqrt().numpy()
+
+    for chunk in (4, 32):
+        expected = np.concatenate([plain(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        assert np.array_equal(full_tangent_norms(model, x, device=CPU, chunk=chunk), expected)
+    assert np.array_equal(full_tangent_norms(model, x, device=CPU), expected)  # default: 32
+    assert full_tangent_norms(model, x[:0], device=CPU).shape == (0,)
+
+
 @pytest.fixture(scope="module")
 def mse_head_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("mse")
