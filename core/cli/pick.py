@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from core.base.validation import ForgeLensError
-from core.scenarios.embeddings_file import check_embeddings_path
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
 COMMANDS = ("pick", "labels", "export-embeddings", "embed")
@@ -102,6 +101,8 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 def _pick(args: argparse.Namespace) -> int:
     if args.embeddings is not None:  # a missing file is named before torch loads
+        from core.scenarios.embeddings_file import check_embeddings_path  # numpy
+
         check_embeddings_path(args.embeddings)
     from core.run.pick import MANIFEST_FILES, load_pick, pick, pick_dir
 

@@ -69,6 +69,31 @@ def _changed_new_spaces(pool: Any, before: set[str]) -> list[str]:
     return changed
 
 
+def _numpy_owned(array: np.ndarray) -> bool:
+    """Whether numpy owns the array's memory (through its chain of views): numpy cannot make an
+    array over foreign memory (a torch tensor's, say) writeable again once frozen, so such
+    arrays are checked by their fingerprint only."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.base is None
+
+
+def _thaw(frozen: list[np.ndarray]) -> None:
+    """Make ``frozen`` writeable again. A view can be made writeable only once its base is, so
+    arrays that share memory are retried until every one is (or none moves)."""
+    waiting = list(frozen)
+    while waiting:
+        still = []
+        for array in waiting:
+            try:
+                array.setflags(write=True)
+            except ValueError:
+                still.append(array)
+        if len(still) == len(waiting):
+            raise ValueError(f"{len(still)} pool array(s) cannot be made writeable again")
+        waiting = still
+
+
 @contextlib.contextmanager
 def read_only(pool: Any, who: str) -> Iterator[None]:
     """Run a selection on ``pool`` read-only; ``ContractViolation`` naming ``who`` and what
@@ -78,7 +103,7 @@ def read_only(pool: Any, who: str) -> Iterator[None]:
     frozen = []
     for name in PUBLIC_ARRAYS:
         array = getattr(pool, name, None)
-        if isinstance(array, np.ndarray) and array.flags.writeable:
+        if isinstance(array, np.ndarray) and array.flags.writeable and _numpy_owned(array):
             array.setflags(write=False)
             frozen.append(array)
     try:
@@ -92,8 +117,7 @@ def read_only(pool: Any, who: str) -> Iterator[None]:
             "Check it with core.selection.check_selector"
         ) from None
     finally:
-        for array in frozen:
-            array.setflags(write=True)
+        _thaw(frozen)
     after = fingerprint(pool)
     changed = [name for name, value in before.items() if after.get(name) != value]
     changed += _changed_new_spaces(pool, spaces_before)

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core.cli.main import main
 from core.storage.store import JOBS, RUNS_ENV, RunStore
 from dashboard import jobs
+from tests.helpers.markdown import unescape_markdown
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 JOB = "20260101-000000-abcdef"
@@ -52,7 +53,7 @@ def test_a_damaged_log_and_bad_saved_scenarios_break_no_page(
         at.switch_page(f"../pages/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
         if page == "run":
-            notices = " ".join(c.value for c in at.caption)
+            notices = unescape_markdown(" ".join(c.value for c in at.caption))
             assert "latin.toml" in notices and "m5.toml" in notices
 
 
