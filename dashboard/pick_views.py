@@ -74,7 +74,7 @@ def umap_view(root: str) -> None:
         "Picks (one panel each)",
         ids,
         default=ids[:4],
-        format_func=lambda i: f"{names[i]} · {i}",
+        format_func=lambda i: f"{names[i]} · {i[:6]}",
         key="umap_picks_shown",
     )
     if not chosen:
