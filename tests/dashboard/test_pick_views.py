@@ -5,12 +5,15 @@ and mixes equal to sets and counts computed here; store text shown as typed."""
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from core.analysis.pick_views import compare_picks
+from core.base.validation import ForgeLensError
 from core.cli.main import main
 from core.run.pick import pick
 from core.scenarios.embeddings_file import EmbeddingsTable, write_embeddings
@@ -146,3 +149,16 @@ def test_a_pick_made_on_the_run_page_is_the_cli_pick(
     assert not at.exception and not at.error
     made, reused = pick(fresh, embeddings=facts["pool"], method="forge", n_picks=10)
     assert reused and made == ids[0] and made in at.success[0].value
+
+
+def test_comparing_picks_of_two_pools_is_refused_with_both_named(picks_store) -> None:
+    root, ids, facts = picks_store
+    table = facts["table"]
+    other = write_embeddings(root.parent / "other.npz", table.rows(np.arange(40)))
+    second, _ = pick(root, embeddings=other, method="random", n_picks=5, seed=0)
+    try:
+        with pytest.raises(ForgeLensError, match="2 different pools.*allowed: picks of one pool"):
+            compare_picks(root, [ids[0], second])
+        assert compare_picks(root, [second]).jaccard.to_numpy().tolist() == [[1.0]]
+    finally:
+        shutil.rmtree(root / "_picks" / second)  # the other tests see the three picks only
