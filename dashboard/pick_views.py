@@ -87,9 +87,7 @@ def umap_view(root: str) -> None:
         key="umap_picks_chart",
         selectable=True,
     )
-    widgets.download_buttons(
-        lambda: points, f"umap-picks-{space}-{chosen[0]}", "Map points and ranks of the first pick"
-    )
+    widgets.download_buttons(lambda: points, f"umap-picks-{space}-{chosen[0]}", "Map and ranks")
     st.subheader("Samples")
     info, frame = loaded[chosen[0]]
     rows = stats.selected_keys(event)
