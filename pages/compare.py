@@ -6,6 +6,7 @@ from core.selection import SPACES
 from dashboard import exports, health, live_chart, loaders, stats, task_views, urlstate, widgets
 from dashboard.figures.compare import class_histogram_figure, coverage_figure, jaccard_figure
 from dashboard.figures.style import space_title
+from dashboard.pick_views import compare_view, picks_only
 
 selection = widgets.current_selection()
 widgets.page_header(
@@ -13,6 +14,9 @@ widgets.page_header(
     "Do two selectors pick the same samples? Do they follow the pool's class mix? Are all "
     "classes represented by a nearby pick? Averages over the selected seeds at one budget.",
 )
+if picks_only(selection):  # an unlabelled store: its picks
+    compare_view(selection.root)
+    st.stop()
 widgets.require_runs(selection, "comparison")
 runs = selection.runs
 budget = urlstate.choice(

@@ -70,8 +70,9 @@ if selection.all_runs.empty and picked:  # an unlabelled store: picks, no labell
     cols[2].metric("finished runs", 0)
     st.info(
         "This store holds picks of an unlabelled pool: see them in order, download their "
-        "manifests and import their labels on the Picks page. The analysis pages need "
-        "labelled runs (Run page)."
+        "manifests and import their labels on the Picks page; Selections in UMAP shows them "
+        "on the pool's map and Compare selectors their overlap and class mix. Gap, Accuracy "
+        "and Theory need labelled runs (Run page)."
     )
     st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
     st.page_link(page_path("run"), label="Run a labelled sweep", icon=":material/tune:")

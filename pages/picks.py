@@ -5,8 +5,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import scenarios
-from core import selection as selectors
 from core.base.validation import ForgeLensError
 from core.run import pick_store
 from dashboard import access, live_chart, picks, widgets
@@ -23,44 +21,10 @@ widgets.page_header(
 )
 ids = pick_store.pick_ids(root)
 with st.expander("Make a pick", expanded=not ids):
-    st.caption(
-        "The same as `python -m core pick`. A scenario whose source model is not trained yet "
-        "trains it first (minutes for the larger ones)."
-    )
-    if access.operator_gate(key="picks_make_operator"):
-        origin = st.radio(
-            "Pool", ["a scenario", "an embeddings file"], horizontal=True, key="picks_origin"
-        )
-        if origin == "a scenario":
-            scenario = st.selectbox("Scenario", scenarios.available(root), key="picks_scenario")
-            embeddings = None
-        else:
-            scenario = None
-            embeddings = st.text_input(
-                "Embeddings file (.npz, .parquet or .safetensors)", key="picks_file"
-            )
-        left, middle, right = st.columns(3)
-        names = list(selectors.available())
-        method = left.selectbox("Selector", names, index=names.index("forge"), key="picks_method")
-        count = middle.number_input("How many", min_value=1, value=100, key="picks_count")
-        seed = right.number_input("Seed", min_value=0, value=0, key="picks_seed")
-        if st.button("Pick", type="primary", key="picks_go"):
-            try:
-                from core.run.pick import pick  # torch: only once asked
-
-                with st.spinner("Picking…"):
-                    made, _ = pick(
-                        root,
-                        method=method,
-                        n_picks=int(count),
-                        seed=int(seed),
-                        scenario=scenario,
-                        embeddings=embeddings or None,
-                    )
-                st.session_state["picks_pick"] = made
-                st.rerun()
-            except ForgeLensError as error:
-                st.error(escape_markdown(f"Nothing was picked: {error}"))
+    made = picks.pick_form(root, key="picks")
+    if made is not None:
+        st.session_state["picks_pick"] = made
+        st.rerun()
 if not ids:
     st.info(
         f"The run store `{root}` holds no picks yet. Make one with "
@@ -117,18 +81,7 @@ if all(sample is None for sample in samples):
         "This pool has no thumbnails, file paths or texts (an embeddings file without a path "
         "or text field): the picks are listed by id."
     )
-per_row = 3 if any(isinstance(s, str) for s in samples) else 6
-for start in range(0, len(head), per_row):
-    cells = st.columns(per_row)
-    rows = head.iloc[start : start + per_row].itertuples()
-    for cell, sample, row in zip(cells, samples[start : start + per_row], rows, strict=False):
-        with cell, st.container(border=isinstance(sample, str)):
-            caption = f"#{row.rank} {row.id} → {row.predicted} ({row.confidence:.2f})"
-            if isinstance(sample, str):
-                st.text(sample[:300])
-            elif sample is not None:
-                st.image(sample, width=84)
-            st.caption(escape_markdown(caption))
+picks.show_grid(samples, head)
 columns = ["rank", "id", "predicted", "confidence", "margin", "entropy", "z_norm"]
 columns += ["gradient_norm", "nearest_pick_distance", "path", "text"]
 st.dataframe(frame[[c for c in columns if c in frame]], hide_index=True, height=260)

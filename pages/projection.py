@@ -6,6 +6,7 @@ from core.analysis.projection import PROJECTION_SPACES as SPACES
 from dashboard import exports, health, live_chart, loaders, stats, urlstate, widgets
 from dashboard.figures.projection import COLOUR_BY, selection_map_figure
 from dashboard.figures.style import space_title
+from dashboard.pick_views import picks_only, umap_view
 
 DEFAULT_METHODS = ("random", "coreset", "badge", "forge")
 
@@ -17,6 +18,9 @@ widgets.page_header(
     "gamma (‖z‖) to see whether a selector reaches the high-variability samples, by class or "
     "correctness to see which parts of the pool it covers.",
 )
+if picks_only(selection):  # an unlabelled store: its picks
+    umap_view(selection.root)
+    st.stop()
 widgets.require_runs(selection, "selection map")
 
 

@@ -10,6 +10,8 @@ from core.selection import available as selectors
 from core.selection import is_spec
 from core.selection.registry import discover_entry_points
 from dashboard import access, clock, health, jobs, loaders, scenario_form, widgets
+from dashboard.navigation import page_path
+from dashboard.picks import pick_form
 from dashboard.text import escape_markdown
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
@@ -136,6 +138,19 @@ if submitted and operator:
             adaptation=adaptation,
             ray_address=ray_address,
         )
+
+st.subheader("Decide what to label")
+st.caption(
+    "Target pool without labels? Pick what to label with one selector and seed: the pick is "
+    "kept in the store with its labelling manifests (CSV, JSONL, Label Studio) and listed on "
+    "the Picks page, where the labels come back."
+)
+with st.expander("Make a pick"):
+    made = pick_form(root, key="run_pick")
+    if made is not None:
+        st.session_state["picks_pick"] = made  # the Picks page opens on it
+        st.success(f"Picked: pick {made}, kept in the store with its manifests.")
+st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
 
 st.subheader("Background sweeps")
 widgets.jobs_panel(root)

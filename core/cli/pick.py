@@ -6,7 +6,10 @@
   source model, as an embeddings file;
 - ``python -m core pick``: pick from a scenario's pool or an embeddings file, keep the pick in
   the store and write its manifests (CSV, JSONL, Label Studio tasks);
-- ``python -m core labels``: adapt the head on the labels of a pick and print what changed.
+- ``python -m core labels``: adapt the head on the labels of a pick and print what changed;
+- ``python -m core picks``: list the store's picks by pool; ``--compare`` prints their overlap
+  and predicted-class and domain mix, ``--map PICK --file F`` writes a pick on the pool's 2-D
+  map (what the UMAP and Compare pages show on a store without labelled runs).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from core.base.validation import ForgeLensError
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
-COMMANDS = ("pick", "labels", "export-embeddings", "embed")
+COMMANDS = ("pick", "labels", "export-embeddings", "embed", "picks")
 
 
 def add_parsers(commands: Any) -> None:
@@ -79,6 +82,17 @@ def add_parsers(commands: Any) -> None:
     embed.add_argument("--file", required=True, help="output .npz, .parquet or .safetensors")
     embed.add_argument("--out", default=None, help="run store folder")
     embed.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+    listing = commands.add_parser(
+        "picks", help="list the picks by pool; compare them or write one on the pool's map"
+    )
+    listing.add_argument(
+        "--compare", action="store_true", help="overlap, predicted-class and domain mix per pool"
+    )
+    listing.add_argument("--map", default=None, metavar="PICK", help="a pick id to lay out")
+    listing.add_argument("--space", default="z", help="the map's space: z, badge or forge")
+    listing.add_argument("--file", default=None, help="CSV written by --map")
+    listing.add_argument("--out", default=None, help="run store folder")
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -195,6 +209,50 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mix_table(mix: Any, names: list[str]) -> str:
+    """A long mix table (method, label, fraction) as percent, one column per pick."""
+    wide = mix.pivot(index="label", columns="method", values="fraction")
+    wide = wide[list(dict.fromkeys(mix["method"]))]
+    wide.index = [names[i] for i in wide.index]
+    return (100 * wide).round(1).to_string()
+
+
+def _picks(args: argparse.Namespace) -> int:
+    from core.analysis import pick_views
+
+    if args.map is not None:
+        if args.file is None:
+            raise ForgeLensError("--map needs --file: allowed: a CSV path to write the map to")
+        points = pick_views.pick_map(args.out, args.map, args.space)
+        target = Path(args.file).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        points.to_csv(target, index=False)
+        print(
+            f"wrote {target} ({len(points)} pool samples, {int((points['rank'] > 0).sum())} picked)"
+        )
+        return 0
+    groups = pick_views.picks_by_pool(args.out)
+    if not groups:
+        print("no picks in this store yet (python -m core pick)")
+    for pool, ids in groups.items():
+        print(pool)
+        for pick_id in ids:
+            info, _ = pick_views.pick_store.load_pick(args.out, pick_id)
+            print(f"  {pick_id}  {pick_views.pick_name(info)}")
+        if not args.compare:
+            continue
+        result = pick_views.compare_picks(args.out, ids)
+        print("\n  overlap (Jaccard)")
+        print(result.jaccard.round(3).to_string())
+        print("\n  predicted-class mix (% of each pick; pool = the whole pool)")
+        print(_mix_table(result.class_mix, result.class_names))
+        if result.domain_mix is not None:
+            print("\n  target-domain mix (%)")
+            print(_mix_table(result.domain_mix, result.domains))
+        print()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one of ``COMMANDS``."""
     if args.command == "pick":
@@ -205,4 +263,6 @@ def run(args: argparse.Namespace) -> int:
         return _export(args)
     if args.command == "embed":
         return _embed(args)
+    if args.command == "picks":
+        return _picks(args)
     raise ForgeLensError(f"command={args.command!r} is not known; allowed: {', '.join(COMMANDS)}")

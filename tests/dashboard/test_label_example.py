@@ -83,3 +83,30 @@ def test_the_picks_page_shows_the_example_in_a_browser(example, tmp_path: Path) 
             page.get_by_text("would unlock Figure 5").first.wait_for(timeout=90_000)
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent")
+def test_umap_and_compare_show_the_example_pick_in_a_browser(example, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    store, pick_id = example
+    with served(store, tmp_path / "server.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for width in (820, 1400):
+                page = browser.new_page(viewport={"width": width, "height": 1100})
+                page.goto(f"{url}/umap")
+                page.get_by_text(f"forge · seed 0 · 100 · {pick_id[:6]}").last.wait_for(
+                    timeout=120_000
+                )  # the panel title, drawn once the map is computed (then cached)
+                page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+                page.get_by_text(re.compile(r"^#1 pool-\d+ →")).first.wait_for(timeout=30_000)
+                assert page.locator('[data-testid="stException"]').count() == 0
+                page.goto(f"{url}/compare")
+                page.get_by_text("Predicted-class mix of the picks").first.wait_for(timeout=90_000)
+                page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+                assert page.locator('[data-testid="stException"]').count() == 0
+                page.close()
+        finally:
+            browser.close()
