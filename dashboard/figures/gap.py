@@ -271,6 +271,6 @@ def gap_figure(
     # lasso stay one click away in the mode bar
     layout.update(dragmode="zoom", clickmode="event+select")
     layout.update(base_layout_dict(height=height or 130 + 340 * len(groups)))
-    layout["margin"].update(t=95 if len(panels) > 3 else 80, r=110)
+    layout["margin"].update(t=95, r=110)  # four title lines: the interval on its own
     layout["legend"].update(yanchor="top", y=-0.25 / len(groups))
     return go.Figure(data=traces, layout=layout)  # one validation of the whole figure

@@ -24,6 +24,18 @@ SEEDS = (0, 1)
 SOURCES = (0, 1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _registry_restored():
+    """The plugin these tests register leaves the registry with them (other tests count it)."""
+    from core.selection import registry
+
+    selectors, sources = registry.SELECTORS.snapshot(), dict(registry.PLUGIN_SOURCES)
+    yield
+    registry.SELECTORS.restore(selectors)
+    registry.PLUGIN_SOURCES.clear()
+    registry.PLUGIN_SOURCES.update(sources)
+
+
 @pytest.fixture(scope="module")
 def seeded_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeded")

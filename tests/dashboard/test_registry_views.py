@@ -15,6 +15,7 @@ from core import selection
 from dashboard import loaders
 from dashboard.navigation import PAGES, RUN_FILTER_PAGES
 from tests.helpers.app import open_app
+from tests.helpers.markdown import unescape_markdown
 
 NAMES = selection.available()
 
@@ -46,7 +47,7 @@ def test_every_page_offers_every_registered_selector_in_registry_order(
     if spec.url_path == "accuracy":  # one table row per selector, in registry order
         table = next(m.value for m in at.markdown if "| selector |" in m.value)
         rows = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
-        assert [r.strip("*") for r in rows] == list(NAMES)
+        assert [unescape_markdown(r.strip("*")) for r in rows] == list(NAMES)
 
 
 def test_runs_of_a_newer_run_format_are_named_not_shown_and_crash_nothing(
