@@ -12,6 +12,8 @@
     split_seed = 0
     skip_unreadable = false           # true: skip and count unreadable images
     adaptation = "head"               # default adaptation mode (head or full)
+    unlabelled_target = false         # true: ROOT/<target>/ holds images in any nesting, no
+                                      # class folders (texts: no label needed); pick only
     [hparams]                         # optional overrides of the hyper-parameters
     adapt_lr = 0.02
 
@@ -54,6 +56,7 @@ COMMON_KEYS = {
     "split_seed",
     "adaptation",
     "hparams",
+    "unlabelled_target",
 }
 KEYS = {
     "image-folder": COMMON_KEYS | {"root", "backbone", "weights", "image_size", "skip_unreadable"},
@@ -124,6 +127,7 @@ VALUE_TYPES: dict[str, tuple[Any, str]] = {
     "weights": (_text, "a file path (text)"),
     "image_size": (_count(1), "a positive integer"),
     "skip_unreadable": (lambda v: isinstance(v, bool), "true or false (unquoted)"),
+    "unlabelled_target": (lambda v: isinstance(v, bool), "true or false (unquoted)"),
     "files": (_texts, "a file path or a list of file paths (texts)"),
     "text_column": (_text, "a column name (text)"),
     "label_column": (_text, "a column name (text)"),
@@ -180,6 +184,7 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
             "max_per_domain",
             "split_seed",
             "skip_unreadable",
+            "unlabelled_target",
         ),
         "text-files": (
             "files",
@@ -191,6 +196,7 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
             "max_per_domain",
             "split_seed",
             "max_length",
+            "unlabelled_target",
         ),
     }
     params = {key: data[key] for key in keep[data["kind"]] if key in data}
@@ -199,6 +205,11 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
     if data["kind"] == "text-files":
         params["model"] = data.get("model")
     return params
+
+
+def unlabelled_target(data: dict[str, Any] | None) -> bool:
+    """Whether a scenario table declares an unlabelled target (picks only, no runs)."""
+    return bool(data and data.get("unlabelled_target", False))
 
 
 def file_adaptation(data: dict[str, Any]) -> str:
