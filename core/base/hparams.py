@@ -26,8 +26,9 @@ from typing import Any
 from core.base.validation import ForgeLensError, check_choice, check_int_range, suggest
 
 # z size of each pretrained backbone (core.nn.backbones checks it matches the loaded module)
-# 0: the size is read from the model ("hf-local": a user's Hugging Face folder)
-PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384, "hf-local": 0}
+# 0: the size is read from the model ("hf-local": a user's Hugging Face folder) or the data
+# ("embeddings": given z, core.scenarios.embeddings_scenario)
+PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384, "hf-local": 0, "embeddings": 0}
 ARCHITECTURES = ("cnn", "mlp", *PRETRAINED_FEATURE_DIMS)
 # a scenario file's own backbone (core.nn.local_backbones): its kind and a hash of its files
 LOCAL_ARCH = re.compile(r"(resnet18|resnet50|hf-cls|hf-mean)-[0-9a-f]{8}")

@@ -97,6 +97,11 @@ def check_sweep(
             f"a labelled target, or `python -m core pick --scenario {scenario}` to pick what "
             "to label"
         )
+    if entry.table is not None and entry.table.get("kind") == "embeddings" and adaptation == "full":
+        raise ForgeLensError(
+            f"adaptation='full' is not allowed for the embeddings scenario {scenario!r} (given "
+            "z and logits, no network to fine-tune); allowed: head"
+        )
     return Sweep(
         entry,
         tuple(methods),
