@@ -18,7 +18,7 @@ from typing import Any
 
 from core.base.validation import ForgeLensError
 from core.cli.scenarios import restore_on_failure
-from core.scenarios.embeddings_file import check_embeddings_path
+from core.scenarios.embeddings_paths import check_embeddings_path
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
 COMMANDS = ("pick", "labels", "export-embeddings", "embed")
