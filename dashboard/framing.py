@@ -48,9 +48,10 @@ def run_setting(
     infos = list(configs.values())
     hps = [info["config"].get("hparams", {}) for info in infos]
     adaptation = [info.get("adaptation_info", {}) for info in infos]
-    from core.base.hparams import PRETRAINED_FEATURE_DIMS
+    from core.base.hparams import GIVEN_FEATURES, PRETRAINED_FEATURE_DIMS
 
-    pretrained = any(h.get("arch") in PRETRAINED_FEATURE_DIMS for h in hps)
+    given = any(h.get("arch") == GIVEN_FEATURES for h in hps)
+    pretrained = given or any(h.get("arch") in PRETRAINED_FEATURE_DIMS for h in hps)
     archs = _span(
         (
             f"{h.get('arch', '?')} ({h.get('feature_dim', '?')}-d features)"
@@ -61,7 +62,9 @@ def run_setting(
         for h in hps
     )
     backbone = archs + (
-        ", frozen pretrained backbone"
+        ", given features and a head fitted to the given logits"
+        if given
+        else ", frozen pretrained backbone"
         if pretrained
         else ", trained from scratch on the source domain"
     )

@@ -47,7 +47,8 @@ cols[3].metric("seed", config["seed"])
 pool = config["pool"]
 st.caption(
     escape_markdown(
-        f"Pool: scenario {pool['scenario']} (pool {pool['pool_id']})"
+        f"Pool: scenario {pool['scenario']} "
+        + (f"(pool {pool['pool_id']})" if "pool_id" in pool else "(its unlabelled target)")
         if "scenario" in pool
         else f"Pool: embeddings file {pool['embeddings']}"
         + (f", domain {pool['domain']}" if pool.get("domain") else "")

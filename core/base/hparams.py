@@ -28,7 +28,10 @@ from core.base.validation import ForgeLensError, check_choice, check_int_range, 
 # z size of each pretrained backbone (core.nn.backbones checks it matches the loaded module)
 # 0: the size is read from the model ("hf-local": a user's Hugging Face folder)
 PRETRAINED_FEATURE_DIMS = {"effnet-lite0": 1280, "minilm-l6": 384, "hf-local": 0}
-ARCHITECTURES = ("cnn", "mlp", *PRETRAINED_FEATURE_DIMS)
+# the given z of an embeddings scenario (core.scenarios.embeddings_scenario): a frozen feature
+# map of any size, read from its files
+GIVEN_FEATURES = "embeddings"
+ARCHITECTURES = ("cnn", "mlp", *PRETRAINED_FEATURE_DIMS, GIVEN_FEATURES)
 # a scenario file's own backbone (core.nn.local_backbones): its kind and a hash of its files
 LOCAL_ARCH = re.compile(r"(resnet18|resnet50|hf-cls|hf-mean)-[0-9a-f]{8}")
 OPTIMIZERS = ("sgd", "adam")
@@ -141,7 +144,11 @@ class HParams:
     def pretrained(self) -> bool:
         """True when the backbone is a frozen pretrained one (only the head is trained on
         source)."""
-        return self.arch in PRETRAINED_FEATURE_DIMS or LOCAL_ARCH.fullmatch(self.arch) is not None
+        return (
+            self.arch in PRETRAINED_FEATURE_DIMS
+            or self.arch == GIVEN_FEATURES
+            or LOCAL_ARCH.fullmatch(self.arch) is not None
+        )
 
     def source_params(self) -> dict[str, Any]:
         """The fields that decide the source model (its cache key)."""

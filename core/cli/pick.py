@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from core.base.validation import ForgeLensError
+from core.cli.scenarios import restore_on_failure
+from core.scenarios.embeddings_paths import check_embeddings_path
 
 # the workflow modules load torch: imported by the commands, after the arguments are parsed
 COMMANDS = ("pick", "labels", "export-embeddings", "embed", "picks")
@@ -30,6 +32,10 @@ def add_parsers(commands: Any) -> None:
     sub = commands.add_parser("pick", help="pick what to label and write a labelling manifest")
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--scenario", help="a scenario of the run store (its target pool)")
+    where.add_argument(
+        "--scenario-file",
+        help="a scenario file (TOML; its target may be unlabelled): saved into the run store",
+    )
     where.add_argument(
         "--embeddings", help="a .npz, .parquet or .safetensors file holding z and logits"
     )
@@ -115,9 +121,18 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 def _pick(args: argparse.Namespace) -> int:
     if args.embeddings is not None:  # a missing file is named before torch loads
-        from core.scenarios.embeddings_file import check_embeddings_path  # numpy
-
         check_embeddings_path(args.embeddings)
+    if args.scenario_file is None:
+        return _pick_checked(args)
+    from core.scenarios.file_builders import use_scenario_file  # loads the data builders
+
+    saved: dict[str, str] = {}
+    with restore_on_failure(args.out, saved):  # a failed pick keeps no new scenario file
+        args.scenario = saved["name"] = use_scenario_file(args.scenario_file, args.out)
+        return _pick_checked(args)
+
+
+def _pick_checked(args: argparse.Namespace) -> int:
     from core.run.pick import MANIFEST_FILES, load_pick, pick, pick_dir
 
     pick_id, reused = pick(

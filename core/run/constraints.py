@@ -28,6 +28,7 @@ from core.base.params import (
 )
 from core.base.validation import ForgeLensError, check_choice, check_int_range
 from core.scenarios import ScenarioEntry, scenario_entry
+from core.scenarios.scenario_file import unlabelled_target
 from core.selection import available as available_selectors
 
 # the sweep `python -m core run` performs without arguments
@@ -89,6 +90,18 @@ def check_sweep(
     }
     validate_params(SWEEP_CONSTRAINTS, params)
     entry = scenario_entry(scenario, root)
+    if unlabelled_target(entry.table):
+        raise ForgeLensError(
+            f"scenario={scenario!r} has an unlabelled target (unlabelled_target = true): runs "
+            "need target labels (every record measures the target loss and accuracy); allowed: "
+            f"a labelled target, or `python -m core pick --scenario {scenario}` to pick what "
+            "to label"
+        )
+    if entry.table is not None and entry.table.get("kind") == "embeddings" and adaptation == "full":
+        raise ForgeLensError(
+            f"adaptation='full' is not allowed for the embeddings scenario {scenario!r} (given "
+            "z and logits, no network to fine-tune); allowed: head"
+        )
     return Sweep(
         entry,
         tuple(methods),

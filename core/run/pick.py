@@ -29,7 +29,10 @@ from core.base.device import resolve_device
 from core.base.validation import ForgeLensError, check_fraction, check_int_range
 from core.run.engine import prepare_pool
 from core.run.pick_store import MANIFEST_FILES, PICK_FORMAT, Pool, file_pool, load_pick, pick_dir
+from core.run.unlabelled import target_pool
+from core.scenarios.catalog import scenario_entry
 from core.scenarios.embeddings_file import EmbeddingsTable, write_embeddings
+from core.scenarios.scenario_file import unlabelled_target
 from core.selection.embeddings import PoolEmbedding
 from core.selection.uncertainty import logit_margin, predictive_entropy
 from core.storage.atomic import config_id
@@ -53,8 +56,18 @@ def scenario_pool(
     store: RunStore, scenario: str, *, device: Any, with_labels: bool = False
 ) -> Pool:
     """The target pool of ``scenario`` embedded by its source model (trained or loaded); its
-    labels only when asked (a pick never looks at them; an export may)."""
-    prepared = prepare_pool(store, scenario, device=device)
+    labels only when asked (a pick never looks at them; an export may). A scenario file with
+    ``unlabelled_target = true``: its unlabelled target, embedded by its source model."""
+    entry = scenario_entry(scenario, store.root)
+    if unlabelled_target(entry.table):
+        if with_labels:
+            raise ForgeLensError(
+                f"scenario {scenario!r} has an unlabelled target (unlabelled_target = true); "
+                "allowed: an export without labels (--no-labels)"
+            )
+        table, source, modality = target_pool(store, entry, device=device)
+        return Pool(table, source, modality)
+    prepared = prepare_pool(store, entry, device=device)
     z, logits = store.load_embeddings(prepared.pool_id)
     built = prepared.scenario
     n = len(z)

@@ -93,6 +93,16 @@ def pool_of(root: str | Path | None, info: dict[str, Any]) -> Pool:
             )
         return pool
     store = RunStore(root)
+    if source.get("unlabelled_target"):  # a scenario file's unlabelled target, kept embedded
+        from core.run.unlabelled import unlabelled_pool_file  # loads torch
+
+        path = unlabelled_pool_file(store.root, source)
+        if not path.is_file():
+            raise ForgeLensError(
+                f"the pool of this pick ({path}) is no longer in the store; allowed: a pick "
+                f"made again with python -m core pick --scenario {source['scenario']}"
+            )
+        return Pool(read_embeddings(path), source, info.get("modality", "image"))
     z, logits = store.load_embeddings(source["pool_id"])
     meta = store.load_pool_meta(source["pool_id"])
     table = EmbeddingsTable(

@@ -8,10 +8,14 @@ values in [0, 1]); texts are tokenized with its model's tokenizer and length. In
 in chunks, so a large folder never sits in memory as one tensor. Each row keeps its ``path``
 (images: Label Studio serves them by path, the Picks page thumbnails them) or ``text``; ids
 are the paths relative to the folder, or the file's ``id`` column, else ``row-<n>``.
+
+A scenario file with ``unlabelled_target = true`` (``target_pool``) needs no folder or file
+named: its builder lists the target's images or texts, and they are embedded the same way.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +25,27 @@ from PIL import Image
 
 from core.base.data import Scenario
 from core.base.device import resolve_device
+from core.base.progress import ignore
 from core.base.validation import ForgeLensError
 from core.nn.backbones import tokenize
 from core.nn.local_backbones import check_model_dir, hf_tokenize
 from core.nn.models import embed
 from core.run.engine import prepare_pool
-from core.scenarios.embeddings_file import SUFFIXES, EmbeddingsTable, write_embeddings
+from core.scenarios.catalog import ScenarioEntry
+from core.scenarios.embeddings_file import (
+    SUFFIXES,
+    EmbeddingsTable,
+    read_embeddings,
+    write_embeddings,
+)
 from core.scenarios.image_folder import IMAGE_SUFFIXES
 from core.scenarios.text_files import read_table
+from core.storage.atomic import config_id
 from core.storage.store import RunStore
+from core.tasks import task_of
 
 CHUNK = 256
+UNLABELLED = "_unlabelled"  # <store>/_unlabelled/<pool key>.npz: embedded unlabelled targets
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -114,31 +128,14 @@ def embed_unlabelled(
             f"scenario {scenario!r} holds {built.modality}s; allowed: "
             f"{'--images' if built.modality == 'image' else '--texts'} for it"
         )
-    zs, logits = [], []
     if inputs is not None:
-        shape = tuple(built.input_shape)
-        for start in range(0, len(inputs), CHUNK):
-            x = np.stack([read_input_image(p, shape) for p in inputs[start : start + CHUNK]])
-            z, lg = embed(model, torch.from_numpy(x), device=device)
-            zs.append(z)
-            logits.append(lg)
+        z, lg = embed_images(model, built, inputs, device)
         folder = Path(images).expanduser().resolve()
         ids = tuple(str(p.resolve().relative_to(folder)) for p in inputs)
         fields: dict[str, Any] = {"path": tuple(str(p.resolve()) for p in inputs)}
     else:
         strings = list(table[text_column])
-        length = int(built.input_shape[-1])
-        model_dir = built.params.get("model") if isinstance(built.params, dict) else None
-        for start in range(0, len(strings), CHUNK):
-            part = strings[start : start + CHUNK]
-            tokens = (
-                hf_tokenize(str(check_model_dir(model_dir)), part, length)
-                if model_dir
-                else tokenize(part, length)
-            )
-            z, lg = embed(model, torch.from_numpy(np.asarray(tokens)), device=device)
-            zs.append(z)
-            logits.append(lg)
+        z, lg = embed_texts(model, built, strings, device)
         given = read_table(Path(texts).expanduser(), ["id"]) if _has_id(texts) else None
         ids = (
             tuple(given["id"])
@@ -147,8 +144,8 @@ def embed_unlabelled(
         )
         fields = {"text": tuple(strings)}
     result = EmbeddingsTable(
-        z=np.concatenate(zs).astype(np.float32),
-        logits=np.concatenate(logits).astype(np.float32),
+        z=z,
+        logits=lg,
         ids=ids,
         class_names=tuple(built.class_names),
         **fields,
@@ -156,6 +153,91 @@ def embed_unlabelled(
     if len(set(result.ids)) != len(result.ids):
         raise ForgeLensError(f"{texts}: field 'id' holds duplicates; allowed: unique ids")
     return write_embeddings(out, result)
+
+
+def embed_images(
+    model: torch.nn.Module, built: Scenario, paths: list[Path], device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z, logits) of the images ``paths``, read as ``built``'s inputs, in chunks."""
+    shape = tuple(built.input_shape)
+    zs, logits = [], []
+    for start in range(0, len(paths), CHUNK):
+        x = np.stack([read_input_image(p, shape) for p in paths[start : start + CHUNK]])
+        z, lg = embed(model, torch.from_numpy(x), device=device)
+        zs.append(z)
+        logits.append(lg)
+    return np.concatenate(zs).astype(np.float32), np.concatenate(logits).astype(np.float32)
+
+
+def embed_texts(
+    model: torch.nn.Module, built: Scenario, strings: list[str], device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z, logits) of ``strings``, tokenized with ``built``'s model and length, in chunks."""
+    length = int(built.input_shape[-1])
+    model_dir = built.params.get("model") if isinstance(built.params, dict) else None
+    zs, logits = [], []
+    for start in range(0, len(strings), CHUNK):
+        part = strings[start : start + CHUNK]
+        tokens = (
+            hf_tokenize(str(check_model_dir(model_dir)), part, length)
+            if model_dir
+            else tokenize(part, length)
+        )
+        z, lg = embed(model, torch.from_numpy(np.asarray(tokens)), device=device)
+        zs.append(z)
+        logits.append(lg)
+    return np.concatenate(zs).astype(np.float32), np.concatenate(logits).astype(np.float32)
+
+
+def target_pool(
+    store: RunStore, entry: ScenarioEntry, *, device: torch.device
+) -> tuple[EmbeddingsTable, dict[str, Any], str]:
+    """The unlabelled target of a scenario file with ``unlabelled_target = true``, embedded by
+    its source model (trained on its labelled source, or loaded from the store's model cache):
+    (table, what identifies the pool in a pick's config, modality). Ids: an image's path
+    relative to the folder root, a text's ``id`` column or ``<file name>:<row>``."""
+    builder = entry.builder()
+    built = builder.build()  # the labelled source (its target splits are a stand-in)
+    hp = entry.hparams()
+    adapter = task_of(built).adapter()
+    source = adapter.source(store, built, hp, adaptation="full", device=device, notify=ignore)
+    config = {
+        "scenario": entry.name,
+        "model_id": source.info["model_id"],
+        "files_fingerprint": built.params.get("files_fingerprint"),
+        "unlabelled_target": True,
+    }
+    stored = unlabelled_pool_file(store.root, config)
+    if stored.is_file():  # embedded once: the same model on the same files
+        return read_embeddings(stored), config, built.modality
+    rows = builder.unlabelled_inputs()
+    domains = tuple(str(row[0]) for row in rows)
+    if built.modality == "image":
+        paths = [row[1] for row in rows]
+        z, logits = embed_images(source.model, built, paths, device)
+        root = Path(builder.root).expanduser().resolve()
+        ids = tuple(str(p.resolve().relative_to(root)) for p in paths)
+        fields: dict[str, Any] = {"path": tuple(str(p.resolve()) for p in paths)}
+    else:
+        z, logits = embed_texts(source.model, built, [row[2] for row in rows], device)
+        ids = tuple(str(row[1]) for row in rows)
+        fields = {"text": tuple(row[2] for row in rows)}
+    twice = sorted(i for i, k in Counter(ids).items() if k > 1)
+    if twice:
+        raise ForgeLensError(
+            f"scenario {entry.name!r}: field 'id' holds duplicates ({', '.join(twice[:3])}); "
+            "allowed: unique ids"
+        )
+    table = EmbeddingsTable(
+        z=z, logits=logits, ids=ids, class_names=tuple(built.class_names), domain=domains, **fields
+    )
+    write_embeddings(stored, table)  # atomic; labels back re-reads it (``pool_of``)
+    return read_embeddings(stored), config, built.modality
+
+
+def unlabelled_pool_file(root: str | Path, config: dict[str, Any]) -> Path:
+    """Where the embedded unlabelled target of a pick's pool ``config`` is kept in the store."""
+    return Path(root) / UNLABELLED / f"{config_id(config)}.npz"
 
 
 def _has_id(path: str | Path) -> bool:

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from core.base.validation import ForgeLensError
+from core.scenarios.embeddings_paths import SUFFIXES, check_embeddings_path
 from core.storage.atomic import write_atomic
 
-SUFFIXES = (".npz", ".parquet", ".safetensors")
 TEXT_FIELDS = ("id", "domain", "path", "text")
 CLASS_NAMES_KEY = "forgelens.class_names"
 
@@ -237,22 +237,6 @@ def _labels(path: Path, value: Any, n: int, class_names: list[str]) -> np.ndarra
                 f"{len(class_names)}), or empty for an unlabelled row"
             )
     return labels
-
-
-def check_embeddings_path(path: str | Path) -> Path:
-    """``path`` if it is an existing file with a known suffix (nothing is read)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ForgeLensError(
-            f"embeddings file {str(path)!r} does not exist; allowed: an existing "
-            f"{', '.join(SUFFIXES)} file holding z and logits"
-        )
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise ForgeLensError(
-            f"embeddings file {str(path)!r} has suffix {suffix!r}; allowed: {', '.join(SUFFIXES)}"
-        )
-    return path
 
 
 def read_embeddings(

@@ -17,6 +17,7 @@ from core.base.data import Scenario, ScenarioBuilder
 from core.base.hparams import DEFAULTS, PRETRAINED_FEATURE_DIMS, HParams
 from core.base.validation import ForgeLensError, check_choice, suggest
 from core.nn import local_backbones
+from core.scenarios.embeddings_scenario import EmbeddingsScenario
 from core.scenarios.image_folder import ImageFolderScenario
 from core.scenarios.registry import SCENARIOS
 from core.scenarios.scenario_file import (
@@ -36,6 +37,8 @@ from core.scenarios.text_files import TextFilesScenario, default_model_dir
 def backbone_spec(data: dict[str, Any]) -> dict[str, Any]:
     """The backbone the table names, as ``core.nn.local_backbones.local_backbone`` takes it
     (empty for the packaged effnet-lite0 and all-MiniLM-L6-v2 with mean pooling)."""
+    if data["kind"] == "embeddings":
+        return {}  # the given z: no backbone
     if data["kind"] == "image-folder":
         backbone = check_choice("backbone", data.get("backbone", "effnet-lite0"), IMAGE_BACKBONES)
         if backbone == "effnet-lite0":
@@ -54,6 +57,9 @@ def backbone_spec(data: dict[str, Any]) -> dict[str, Any]:
 
 def _arch(data: dict[str, Any]) -> tuple[str, int]:
     """(architecture name, feature size) of the table's backbone."""
+    if data["kind"] == "embeddings":  # D read from the source file (checked on build)
+        builder = EmbeddingsScenario(**builder_params(data))
+        return "embeddings", int(builder.tables()[0].z.shape[1])
     spec = backbone_spec(data)
     if not spec:
         arch = "effnet-lite0" if data["kind"] == "image-folder" else "minilm-l6"
@@ -68,7 +74,11 @@ def builder_class(text: str) -> type[ScenarioBuilder]:
     text: a memo, not a registry). Its scenarios carry the table's backbone spec."""
     data = parse_scenario_text(text)
     name = data["name"]
-    base_cls = ImageFolderScenario if data["kind"] == "image-folder" else TextFilesScenario
+    base_cls = {
+        "image-folder": ImageFolderScenario,
+        "text-files": TextFilesScenario,
+        "embeddings": EmbeddingsScenario,
+    }[data["kind"]]
     params = builder_params(data)
     spec = backbone_spec(data)
     description = data.get("description") or f"{data['kind']} scenario from {name}.toml"

@@ -21,6 +21,13 @@ Bad input is a ForgeLensError naming the path: a root that does not exist, a dom
 or not found, an empty domain, an empty class folder, an unreadable or truncated image (or, with
 ``skip_unreadable``, it is skipped and counted). ``files_fingerprint`` hashes the used file list
 and sizes; it is recorded in the scenario's parameters, so run ids change with the data.
+
+``unlabelled_target=True``: each target folder ``ROOT/<target>/`` holds images in any nesting,
+no class folders (``unlabelled_files``). There is nothing to measure a run against, so such a
+scenario is for picking only (``core.run.pick``; runs are refused): its build is the labelled
+source alone (the target splits are cut from the source's own rows, a stand-in that no run
+ever uses), so that the source model trains as for any scenario; the unlabelled images are
+embedded by that model at pick time. The fingerprint covers the unlabelled files too.
 """
 
 from __future__ import annotations
@@ -162,6 +169,28 @@ def check_domains(scan: FolderScan, source: Any, target: Any) -> tuple[list[str]
     return lists[0], lists[1]
 
 
+def unlabelled_files(root: Path, domains: list[str]) -> list[tuple[str, Path]]:
+    """(domain, image path) of every image under ``root/<domain>/`` (any nesting, hidden files
+    and folders left out), sorted; a domain holding none is an error naming its folder."""
+    found = []
+    for domain in domains:
+        folder = root / domain
+        paths = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
+        if not paths:
+            raise ForgeLensError(
+                f"target domain folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}) "
+                "at any depth; allowed: an unlabelled target folder of images"
+            )
+        found += [(domain, p) for p in paths]
+    return found
+
+
 def files_fingerprint(scan: FolderScan, domains: list[str]) -> str:
     """sha256 (16 hex) of the relative path and size of every image file of ``domains``."""
     digest = hashlib.sha256()
@@ -237,9 +266,11 @@ class ImageFolderScenario(ScenarioBuilder):
         split_seed: int = 0,
         skip_unreadable: bool = False,
         files_fingerprint: str | None = None,
+        unlabelled_target: bool = False,
     ) -> None:
         super().__init__(split_seed)
         self.root = root
+        self.unlabelled_target = unlabelled_target
         self.source = source
         self.target = target
         self.image_size = image_size
@@ -249,7 +280,7 @@ class ImageFolderScenario(ScenarioBuilder):
         self.skipped: list[str] = []
 
     def get_params(self) -> dict[str, Any]:
-        return {
+        params = {
             "root": str(self.root),
             "source": list(_as_list(self.source)),
             "target": list(_as_list(self.target)),
@@ -259,19 +290,29 @@ class ImageFolderScenario(ScenarioBuilder):
             "skip_unreadable": self.skip_unreadable,
             "files_fingerprint": self.files_fingerprint,
         }
+        if self.unlabelled_target:  # only then: labelled scenarios keep their run ids
+            params["unlabelled_target"] = True
+        return params
 
     # -- the plan: which files, which labels -------------------------------------------------
     def plan(self) -> tuple[FolderScan, list[str], list[str], tuple[str, ...], str]:
         """Scan and check: (scan, source, target, class names, files fingerprint)."""
         scan = scan_folder(self.root)
         source, target = check_domains(scan, self.source, self.target)
-        errors, notes = scan.problems(source, target)
+        # an unlabelled target has no class folders: only the source's are checked
+        errors, notes = scan.problems(source, [] if self.unlabelled_target else target)
         if errors:
             raise ForgeLensError("; ".join(errors))
         for note in notes:
             warnings.warn(f"{self.name} ({self.root}): {note}", FolderWarning, stacklevel=2)
         classes = tuple(sorted({c for d in source for c in scan.files[d]}))
-        fingerprint = files_fingerprint(scan, source + target)
+        if self.unlabelled_target:
+            digest = hashlib.sha256(files_fingerprint(scan, source).encode())
+            for _domain, path in unlabelled_files(scan.root, target):
+                digest.update(f"{path.relative_to(scan.root)}\0{path.stat().st_size}\n".encode())
+            fingerprint = digest.hexdigest()[:16]
+        else:
+            fingerprint = files_fingerprint(scan, source + target)
         if self.files_fingerprint is not None and self.files_fingerprint != fingerprint:
             raise ForgeLensError(
                 f"files_fingerprint={self.files_fingerprint!r} was recorded but {scan.root} now "
@@ -343,7 +384,9 @@ class ImageFolderScenario(ScenarioBuilder):
         """Decode both roles once; gray stays one channel only when every image is gray."""
         if getattr(self, "_decoded", None) is not None:
             return
-        source, target = self._domain_data("source"), self._domain_data("target")
+        source = self._domain_data("source")
+        # unlabelled: the source's rows stand in for the target (see the module doc)
+        target = source if self.unlabelled_target else self._domain_data("target")
         channels = max(
             (
                 len(i)
@@ -402,9 +445,17 @@ class ImageFolderScenario(ScenarioBuilder):
             f"{self.description} ({scan.root}: {'+'.join(source)} -> {'+'.join(target)}, "
             f"{len(classes)} classes, {len(self.skipped)} unreadable skipped)"
         )
+        if self.unlabelled_target:
+            return dataclasses.replace(scenario, description=f"{summary}; unlabelled target")
         return dataclasses.replace(
             scenario, domain_names=tuple(target), domains=domains, description=summary
         )
+
+    def unlabelled_inputs(self) -> list[tuple[str, Path]]:
+        """(domain, image path) of the unlabelled target's images (``unlabelled_target``)."""
+        scan = scan_folder(self.root)
+        _, target = check_domains(scan, self.source, self.target)
+        return unlabelled_files(scan.root, target)
 
 
 def _as_list(value: Any) -> list[str]:

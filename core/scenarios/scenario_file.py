@@ -12,6 +12,8 @@
     split_seed = 0
     skip_unreadable = false           # true: skip and count unreadable images
     adaptation = "head"               # default adaptation mode (head or full)
+    unlabelled_target = false         # true: ROOT/<target>/ holds images in any nesting, no
+                                      # class folders (texts: no label needed); pick only
     [hparams]                         # optional overrides of the hyper-parameters
     adapt_lr = 0.02
 
@@ -19,6 +21,10 @@ Text files (``kind = "text-files"``): ``files`` (CSV, JSONL or Parquet paths), `
 ``label_column``, ``domain_column`` (defaults text, label, domain), ``source``, ``target``,
 ``model`` (a local Hugging Face directory; default: the packaged all-MiniLM-L6-v2), ``pooling``
 (mean or cls), ``max_length`` (64), ``max_per_domain``, ``split_seed``.
+
+Embeddings (``kind = "embeddings"``, ``core.scenarios.embeddings_scenario``): ``source_file``
+and ``target_file``, or ``file`` with ``source`` and ``target`` domain names; every row
+labelled; ``head`` adaptation only.
 
 A file's table is data. This module reads, writes and lists tables (standard library only, so
 listing a store's scenarios loads no torch); ``core.scenarios.file_builders`` turns a table into
@@ -41,7 +47,7 @@ from core.scenarios.registry import SCENARIOS
 from core.storage.atomic import write_bytes_atomic
 
 SCENARIOS_DIR = "_scenarios"
-KINDS = ("image-folder", "text-files")
+KINDS = ("image-folder", "text-files", "embeddings")
 IMAGE_BACKBONES = ("effnet-lite0", "resnet18", "resnet50")
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 COMMON_KEYS = {
@@ -54,14 +60,23 @@ COMMON_KEYS = {
     "split_seed",
     "adaptation",
     "hparams",
+    "unlabelled_target",
 }
 KEYS = {
     "image-folder": COMMON_KEYS | {"root", "backbone", "weights", "image_size", "skip_unreadable"},
     "text-files": COMMON_KEYS
     | {"files", "text_column", "label_column", "domain_column", "model", "pooling", "max_length"},
+    # precomputed z and logits: two files, or one file split by its domain field
+    "embeddings": (COMMON_KEYS - {"max_per_domain", "unlabelled_target"})
+    | {"source_file", "target_file", "file"},
 }
 # which built-in recipe a file scenario's hyper-parameters start from
-RECIPES = {"image-folder": "digits-to-mnist-effnet", "text-files": "tweets-airline-to-apple"}
+RECIPES = {
+    "image-folder": "digits-to-mnist-effnet",
+    "text-files": "tweets-airline-to-apple",
+    "embeddings": "digits-to-mnist-effnet",  # a head trained on fixed features
+}
+PATH_KEYS = ("root", "weights", "model", "source_file", "target_file", "file")
 
 
 def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, Any]:
@@ -83,8 +98,10 @@ def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, An
             f"{where}: key(s) {', '.join(unknown)} not known for kind={kind!r}; "
             f"allowed: {', '.join(sorted(KEYS[kind]))}"
         )
+    if kind == "embeddings":
+        check_embeddings_keys(data, where)
     for key in ("source", "target"):
-        if key not in data:
+        if key not in data and kind != "embeddings":
             raise ForgeLensError(f"{where}: {key} is missing; give the {key} domain name(s)")
     if kind == "image-folder" and "root" not in data:
         raise ForgeLensError(f"{where}: root is missing; give the folder ROOT/<domain>/<class>/...")
@@ -92,6 +109,25 @@ def parse_scenario_text(text: str, where: str = "scenario file") -> dict[str, An
         raise ForgeLensError(f"{where}: files is missing; give CSV, JSONL or Parquet path(s)")
     check_value_types(data, where)
     return data
+
+
+def check_embeddings_keys(data: dict[str, Any], where: str) -> None:
+    """An embeddings table names two files, or one file and its source and target domains;
+    its adaptation can only be head (no network)."""
+    files = "source_file" in data or "target_file" in data
+    domains = "source" in data or "target" in data
+    two = "source_file" in data and "target_file" in data and not domains and "file" not in data
+    one = "file" in data and "source" in data and "target" in data and not files
+    if not (two or one):
+        raise ForgeLensError(
+            f"{where}: kind='embeddings' needs source_file and target_file, or file with "
+            "source and target (domain names of its domain field); allowed: one of the two"
+        )
+    if data.get("adaptation", "head") != "head":
+        raise ForgeLensError(
+            f"{where}: adaptation={data['adaptation']!r} is not allowed for kind='embeddings' "
+            "(no network to fine-tune); allowed: head"
+        )
 
 
 def _text(value: Any) -> bool:
@@ -124,11 +160,15 @@ VALUE_TYPES: dict[str, tuple[Any, str]] = {
     "weights": (_text, "a file path (text)"),
     "image_size": (_count(1), "a positive integer"),
     "skip_unreadable": (lambda v: isinstance(v, bool), "true or false (unquoted)"),
+    "unlabelled_target": (lambda v: isinstance(v, bool), "true or false (unquoted)"),
     "files": (_texts, "a file path or a list of file paths (texts)"),
     "text_column": (_text, "a column name (text)"),
     "label_column": (_text, "a column name (text)"),
     "domain_column": (_text, "a column name (text)"),
     "model": (_text, "a local model folder path (text)"),
+    "source_file": (_text, "an embeddings file path (.npz, .parquet, .safetensors)"),
+    "target_file": (_text, "an embeddings file path (.npz, .parquet, .safetensors)"),
+    "file": (_text, "an embeddings file path (.npz, .parquet, .safetensors)"),
     "pooling": (_text, "a text (mean or cls)"),
     "max_length": (_count(1), "a positive integer"),
 }
@@ -157,7 +197,7 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
         ) from None
     data = parse_scenario_text(text, f"scenario file {path}")
     # relative paths inside the file are relative to the file
-    for key in ("root", "weights", "model"):
+    for key in PATH_KEYS:
         if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
             data[key] = str((path.parent / data[key]).resolve())
     if isinstance(data.get("files"), str | list):
@@ -180,6 +220,7 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
             "max_per_domain",
             "split_seed",
             "skip_unreadable",
+            "unlabelled_target",
         ),
         "text-files": (
             "files",
@@ -191,7 +232,9 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
             "max_per_domain",
             "split_seed",
             "max_length",
+            "unlabelled_target",
         ),
+        "embeddings": ("source_file", "target_file", "file", "source", "target", "split_seed"),
     }
     params = {key: data[key] for key in keep[data["kind"]] if key in data}
     if data["kind"] == "image-folder" and "image_size" not in params:
@@ -199,6 +242,11 @@ def builder_params(data: dict[str, Any]) -> dict[str, Any]:
     if data["kind"] == "text-files":
         params["model"] = data.get("model")
     return params
+
+
+def unlabelled_target(data: dict[str, Any] | None) -> bool:
+    """Whether a scenario table declares an unlabelled target (picks only, no runs)."""
+    return bool(data and data.get("unlabelled_target", False))
 
 
 def file_adaptation(data: dict[str, Any]) -> str:
@@ -237,7 +285,7 @@ def check_absolute(data: dict[str, Any]) -> dict[str, Any]:
     """Absolute paths only (a saved scenario is read from anywhere), and no image root at the
     file system's top or in a system folder."""
     files = data.get("files") or []
-    paths = [(key, data.get(key)) for key in ("root", "weights", "model")]
+    paths = [(key, data.get(key)) for key in PATH_KEYS]
     paths += [("files", f) for f in ([files] if isinstance(files, str) else files)]
     for key, value in paths:
         if isinstance(value, str) and not Path(value).expanduser().is_absolute():

@@ -13,6 +13,12 @@ directory's files) is recorded in the parameters, so the run ids change with the
 Bad input is a ForgeLensError naming it: a missing file, an unknown suffix, missing columns
 (named, with the columns the file has), empty texts (file and row), a domain not found or named
 twice, a model directory without weights or tokenizer (``core.nn.local_backbones``).
+
+``unlabelled_target=True``: the target rows need no label (a file may lack the label column;
+its rows then have none). Such a scenario is for picking only (``core.run.pick``; runs are
+refused): its build is the labelled source alone (the target splits are cut from the source's
+own rows, a stand-in no run uses), and ``unlabelled_inputs`` gives the target's texts, which
+the source model embeds at pick time.
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ def default_model_dir() -> str:
     return str(package_file(*MiniLML6.model_dir))
 
 
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of one file as strings (row order kept)."""
+def read_table(path: Path, columns: list[str], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``columns`` of one file as strings (row order kept); those of ``optional`` that the
+    file lacks are empty."""
     if not path.is_file():
         raise ForgeLensError(
             f"files: {str(path)!r} does not exist; allowed: CSV, JSONL or Parquet files"
@@ -72,6 +79,9 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
         ) from None
     if not isinstance(table, pd.DataFrame):
         raise ForgeLensError(f"files: {str(path)!r} holds no table; allowed: a {kind} table")
+    for column in optional:
+        if column in columns and column not in table.columns:
+            table[column] = ""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ForgeLensError(
@@ -116,9 +126,11 @@ class TextFilesScenario(ScenarioBuilder):
         max_per_domain: int | None = None,
         split_seed: int = 0,
         files_fingerprint: str | None = None,
+        unlabelled_target: bool = False,
     ) -> None:
         super().__init__(split_seed)
         self.files = files
+        self.unlabelled_target = unlabelled_target
         self.source = source
         self.target = target
         self.text_column = text_column
@@ -130,7 +142,7 @@ class TextFilesScenario(ScenarioBuilder):
         self.files_fingerprint = files_fingerprint
 
     def get_params(self) -> dict[str, Any]:
-        return {
+        params = {
             "files": [str(f) for f in _as_list(self.files)],
             "source": _as_list(self.source),
             "target": _as_list(self.target),
@@ -143,6 +155,9 @@ class TextFilesScenario(ScenarioBuilder):
             "split_seed": self.split_seed,
             "files_fingerprint": self.files_fingerprint,
         }
+        if self.unlabelled_target:  # only then: labelled scenarios keep their run ids
+            params["unlabelled_target"] = True
+        return params
 
     def _fingerprint(self, paths: list[Path]) -> str:
         digest = hashlib.sha256()
@@ -159,7 +174,8 @@ class TextFilesScenario(ScenarioBuilder):
         if not paths:
             raise ForgeLensError("files=[] is empty; allowed: CSV, JSONL or Parquet path(s)")
         columns = [self.text_column, self.label_column, self.domain_column]
-        table = pd.concat([read_table(p, columns) for p in paths], ignore_index=True)
+        optional = (self.label_column,) if self.unlabelled_target else ()
+        table = pd.concat([read_table(p, columns, optional) for p in paths], ignore_index=True)
         fingerprint = self._fingerprint(paths)
         if self.files_fingerprint is not None and self.files_fingerprint != fingerprint:
             raise ForgeLensError(
@@ -203,7 +219,13 @@ class TextFilesScenario(ScenarioBuilder):
             )
         source_rows = table[table[self.domain_column].isin(lists[0])]
         classes = _class_order(list(source_rows[self.label_column]))
-        for domain in named:
+        if self.unlabelled_target and "" in classes:
+            first = source_rows[source_rows[self.label_column] == ""].iloc[0]
+            raise ForgeLensError(
+                f"{first['_file']} row {first['_row']}: field {self.label_column!r} is empty in "
+                "a source row; allowed: a labelled source (only the target may be unlabelled)"
+            )
+        for domain in lists[0] if self.unlabelled_target else named:
             rows = table[table[self.domain_column] == domain]
             labels = set(rows[self.label_column])
             where = ", ".join(sorted(set(rows["_file"])))  # the file(s) the warning is about
@@ -261,7 +283,8 @@ class TextFilesScenario(ScenarioBuilder):
         return self._tokens(texts), labels
 
     def load_target(self) -> tuple[np.ndarray, np.ndarray]:
-        texts, labels, where = self._rows("target")
+        # unlabelled: the source's rows stand in for the target (see the module doc)
+        texts, labels, where = self._rows("source" if self.unlabelled_target else "target")
         self._texts["target"] = texts
         self._target_domains = where
         return self._tokens(texts), labels
@@ -284,6 +307,23 @@ class TextFilesScenario(ScenarioBuilder):
             for split, rows in scenario.indices.items()
             if split.startswith("target")
         }
+        if self.unlabelled_target:
+            return dataclasses.replace(scenario, texts=texts)
         return dataclasses.replace(
             scenario, texts=texts, domain_names=tuple(target), domains=domains
         )
+
+    def unlabelled_inputs(self) -> list[tuple[str, str, str]]:
+        """(domain, id, text) of every target row (``unlabelled_target``), in file order; the
+        id is the file's ``id`` column when it has one, else ``<file name>:<row>``."""
+        table = self._table()
+        _, target, _ = self._domains(table)
+        out = []
+        for path in dict.fromkeys(table["_file"]):
+            ids = read_table(Path(path), ["id"], ("id",))["id"]
+            part = table[(table["_file"] == path) & table[self.domain_column].isin(target)]
+            for domain, row, text in zip(
+                part[self.domain_column], part["_row"], part[self.text_column], strict=True
+            ):
+                out.append((domain, ids.iloc[row] or f"{Path(path).name}:{row}", text))
+        return out

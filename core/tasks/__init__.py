@@ -93,6 +93,13 @@ def _qa() -> TaskAdapter:
     return QAAdapter()
 
 
+@cache
+def _embeddings() -> TaskAdapter:
+    from core.tasks.embeddings import EmbeddingsAdapter
+
+    return EmbeddingsAdapter()
+
+
 QA_SELECTORS = ("random", "coreset", "badge", "forge", "forge-kmeanspp")
 
 TASKS: dict[str, Task] = {
@@ -104,6 +111,15 @@ TASKS: dict[str, Task] = {
             "sample",
             "|z|, the penultimate feature norm",
             _classification,
+            plain_norm=True,
+        ),
+        Task(
+            "embeddings",
+            "accuracy",
+            "sample",
+            "|z|, the given feature norm",
+            _embeddings,
+            previews=False,  # the inputs are feature vectors: no picture, no text
             plain_norm=True,
         ),
         Task(
