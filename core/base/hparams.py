@@ -1,7 +1,8 @@
 """Per-scenario hyper-parameters for source training and adaptation (a name -> defaults registry).
 
 ``asdict(hp)`` goes into every run config. The fields in SOURCE_FIELDS decide the source model
-and therefore its cache key; the ``adapt_*`` fields only change adaptation.
+and therefore its cache key; the ``adapt_*`` fields only change adaptation, except
+``adapt_loss``: the source model minimises the same loss (``HParams.source_loss``).
 
 An adaptation *epoch* is one pass over the selected target samples: with batches of
 ``adapt_batch`` (half target, half source), one epoch is ceil(k / (adapt_batch / 2)) iterations
@@ -151,8 +152,20 @@ class HParams:
         )
 
     def source_params(self) -> dict[str, Any]:
-        """The fields that decide the source model (its cache key)."""
-        return {name: getattr(self, name) for name in SOURCE_FIELDS}
+        """The fields that decide the source model (its cache key), plus ``source_loss`` when it
+        is not cross-entropy (so cross-entropy source models keep their cache ids)."""
+        params = {name: getattr(self, name) for name in SOURCE_FIELDS}
+        if self.source_loss() != "ce":
+            params["source_loss"] = self.source_loss()
+        return params
+
+    def source_loss(self) -> str:
+        """The loss the source model minimises: adaptation's (LOSSES). An MSE adaptation starts
+        from a source model trained with MSE: from a cross-entropy one, whose logits are ~25 in
+        norm against one-hot targets of norm 1, SGD on the squared error first spends its
+        iterations shrinking the logits, and full fine-tuning collapses to a constant output
+        (README "What the theorem needs")."""
+        return self.adapt_loss
 
     def adapt_step_rule(self) -> str | None:
         """The rule that picks adaptation's step when it is not simply adapt_lr: SGD on the

@@ -146,8 +146,8 @@ def parser() -> argparse.ArgumentParser:
         "--loss",
         default=None,
         help="adaptation loss: ce (cross-entropy, default) or mse (squared error of the "
-        "logits to one-hot labels, the loss of the paper's Theorem 4); recorded "
-        "in the run config",
+        "logits to one-hot labels, the loss of the paper's Theorem 4, from a source model "
+        "trained with it); recorded in the run config",
     )
     run.add_argument(
         "--preset",

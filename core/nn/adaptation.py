@@ -25,7 +25,10 @@ Two modes (ADAPTATION_MODES), recorded in every run's config:
   head's parameters only.
 
 Both minimise ``hp.adapt_loss`` (``core.nn.models.loss_tensor``): cross-entropy or the MSE of the
-logits to one-hot labels.
+logits to one-hot labels. An MSE run's source model is trained with MSE too
+(``HParams.source_loss``): from a cross-entropy one (logits ~25 in norm against one-hot targets)
+SGD on the squared error spends its epochs shrinking the logits, and full fine-tuning does it by
+killing the backbone's ReLU features, a near-constant output (README "What the theorem needs").
 
 Step (``curvature_step``). Cross-entropy, and any Adam run, steps by ``adapt_lr``. SGD on the
 squared error steps by min(adapt_lr, 1/lambda_max): the logits are affine in the head's

@@ -41,6 +41,7 @@ from core.nn.models import (
     FeatureClassifier,
     accuracy,
     build_model,
+    loss_tensor,
     per_sample_loss_from_features,
 )
 from core.nn.optimizers import make_optimizer
@@ -117,7 +118,7 @@ def _fit(
     device: torch.device,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Minimise the mean cross-entropy of ``module(inputs)`` with the source_* settings.
+    """Minimise the mean ``hp.source_loss()`` of ``module(inputs)`` with the source_* settings.
 
     After each epoch ``progress`` gets {"stage": "source model", "epoch", "epochs", "loss"}."""
     notify = progress or ignore
@@ -166,13 +167,17 @@ def _epoch(
     iterations: int,
     epoch_losses: list[float],
 ) -> int:
-    """One shuffled pass of mean cross-entropy steps; appends its mean loss, returns the
-    iteration count so far."""
+    """One shuffled pass of steps on the mean ``hp.source_loss()`` (cross-entropy unless MSE
+    adaptation asks for the squared error); appends its mean loss, returns the iteration count
+    so far."""
     order = torch.randperm(len(x), generator=generator).to(x.device)
     total = 0.0
     for begin in range(0, len(x), hp.source_batch):
         rows = order[begin : begin + hp.source_batch]
-        loss = F.cross_entropy(module(x[rows]), y[rows])
+        if hp.source_loss() == "ce":
+            loss = F.cross_entropy(module(x[rows]), y[rows])
+        else:  # the squared error to one-hot labels, as MSE adaptation (HParams.source_loss)
+            loss = loss_tensor(module(x[rows]), y[rows], hp.source_loss()).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

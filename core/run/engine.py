@@ -91,6 +91,8 @@ def run_config(
         config["scenario_params"] = scenario_params
     if hparams.adapt_step_rule() is not None:  # a step not simply adapt_lr (MSE with SGD)
         config["adapt_step"] = hparams.adapt_step_rule()
+    if hparams.source_loss() != "ce":  # an MSE-trained source model (HParams.source_loss)
+        config["source_loss"] = hparams.source_loss()
     return config
 
 

@@ -25,9 +25,10 @@ from core.nn.adaptation import (
     row_counts,
 )
 from core.nn.feature_cache import compute_features
-from core.nn.models import loss_tensor
+from core.nn.models import loss_tensor, per_sample_loss
 from core.nn.optimizers import adaptation_optimizer
 from core.nn.reward_model import PairwiseRewardHead
+from core.nn.source_model import get_source_model, source_model_id
 from core.run.engine import run_config
 from core.storage.store import RunStore
 
@@ -174,3 +175,56 @@ def test_a_diverging_sweep_names_the_run_and_keeps_finished_ones(tmp_path, capsy
     assert "adapt_lr" in err and "Traceback" not in err
     assert RunStore(out).run_ids() == finished  # nothing of the diverged run, the old one kept
     assert RunStore(out).load_table(finished[0], "pairs") is not None
+
+
+@pytest.fixture(scope="module")
+def mse_source(debug, tmp_path_factory):
+    """The debug source model an MSE sweep uses: trained with the squared error."""
+    hp = hparams_for("debug", adapt_loss="mse")
+    cache = tmp_path_factory.mktemp("mse-models")
+    model, _ = get_source_model(debug, hp, cache_dir=cache, device=CPU)
+    return model
+
+
+def _test_accuracy(model, scenario) -> tuple[float, np.ndarray]:
+    _, predictions = per_sample_loss(model, scenario.target_test, device=CPU)
+    return float(np.mean(predictions == scenario.target_test.y)), predictions
+
+
+def test_mse_adaptation_does_not_collapse(debug, source, mse_source):
+    """From the cross-entropy source model (logits ~25 in norm, MSE ~400 against one-hot) full
+    MSE fine-tuning killed 30 of 32 ReLU features and predicted one class (10.6%); from the
+    MSE-trained source model an MSE sweep uses, both modes keep the source's accuracy at least,
+    predict many classes and keep the backbone's features alive."""
+    hp = hparams_for("debug", adapt_loss="mse")
+    assert hp.source_loss() == "mse" and hparams_for("debug").source_loss() == "ce"
+    x, y = debug.source_train.x, torch.from_numpy(debug.source_train.y)
+    with torch.no_grad():
+        mse_loss = float(loss_tensor(mse_source(x), y, "mse").mean())
+        ce_model_loss = float(loss_tensor(source(x), y, "mse").mean())
+    classes = debug.num_classes
+    assert mse_loss < 1 - 1 / classes < ce_model_loss  # the constant prior output's MSE
+    before, _ = _test_accuracy(mse_source, debug)
+    rows = _selection(debug)
+    features = compute_features(mse_source, debug, device=CPU)
+    head, head_info = adapt_head(mse_source, features, debug, rows, hp, seed=0, device=CPU)
+    full, full_info = adapt(mse_source, debug, rows, hp, seed=0, device=CPU)
+    for tuned, info in ((head, head_info), (full, full_info)):
+        after, predictions = _test_accuracy(tuned, debug)
+        assert after >= before, (info["mode"], after, before)
+        assert len(np.unique(predictions)) >= classes // 2, info["mode"]
+        assert info["epoch_losses"][-1] < 1 - 1 / classes
+    with torch.no_grad():
+        z0, z1 = mse_source.features(debug.target_test.x), full.features(debug.target_test.x)
+    alive0, alive1 = (int((z.abs().amax(0) > 1e-6).sum()) for z in (z0, z1))
+    assert alive1 >= alive0 - 2 and z1.norm(dim=1).mean() > 0.5 * z0.norm(dim=1).mean()
+
+
+def test_the_source_loss_is_in_the_ids_of_mse_runs_only(debug):
+    ce, mse = hparams_for("debug"), hparams_for("debug", adapt_loss="mse")
+    assert "source_loss" not in ce.source_params()  # cross-entropy source ids unchanged
+    assert mse.source_params() == {**ce.source_params(), "source_loss": "mse"}
+    assert source_model_id(debug, ce) != source_model_id(debug, mse)
+    assert "source_loss" not in run_config("debug", "random", 0.1, 0, ce, "full", None, {})
+    config = run_config("debug", "random", 0.1, 0, mse, "full", None, {})
+    assert config["source_loss"] == "mse"
