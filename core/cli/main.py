@@ -765,6 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("once")  # each warning once, however often its file is read
         warnings.showwarning = _show_warning
+        # umap-learn's notice at import about a feature we never use, not about the user's data
+        warnings.filterwarnings("ignore", message="Tensorflow not installed")
         return _dispatch(args)
 
 
