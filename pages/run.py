@@ -9,9 +9,7 @@ from core.base.hparams import ADAPTATION_MODES
 from core.selection import available as selectors
 from core.selection import is_spec
 from core.selection.registry import discover_entry_points
-from dashboard import access, clock, health, jobs, loaders, scenario_form, widgets
-from dashboard.navigation import page_path
-from dashboard.picks import pick_form
+from dashboard import access, clock, health, jobs, loaders, run_views, scenario_form, widgets
 from dashboard.text import escape_markdown
 
 BUDGET_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
@@ -139,49 +137,10 @@ if submitted and operator:
             ray_address=ray_address,
         )
 
-st.subheader("Decide what to label")
-st.caption(
-    "Target pool without labels? Pick what to label with one selector and seed: the pick is "
-    "kept in the store with its labelling manifests (CSV, JSONL, Label Studio) and listed on "
-    "the Picks page, where the labels come back."
-)
-with st.expander("Make a pick"):
-    made = pick_form(root, key="run_pick")
-    if made is not None:
-        st.session_state["picks_pick"] = made  # the Picks page opens on it
-        st.success(f"Picked: pick {made}, kept in the store with its manifests.")
-st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
+run_views.pick_section(root)
 
 st.subheader("Background sweeps")
 widgets.jobs_panel(root)
 health.damaged_section(root)
 
-st.subheader("Finished runs")
-runs = selection.all_runs
-if runs.empty:
-    st.caption("None yet: launch a sweep above; runs appear here as they finish.")
-    st.stop()
-table = runs.sort_values("created", ascending=False)
-table = table.assign(
-    budget=[f"{100 * b:g}%" for b in table["budget"]], total_seconds=table["total_seconds"].round(1)
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={"run_id": "run", "total_seconds": "seconds", "budget_count": "labels"},
-)
-run_id = st.selectbox(
-    "Show the config of run",
-    runs["run_id"],
-    format_func=lambda r: (
-        f"{r} · "
-        + " · ".join(
-            str(v)
-            for v in runs.set_index("run_id").loc[
-                r, ["scenario", "method", "budget", "seed", "adaptation"]
-            ]
-        )
-    ),
-)
-st.json(loaders.run_configs(root, (run_id,))[run_id], expanded=1)
+run_views.finished_runs(root, selection.all_runs)
