@@ -23,7 +23,7 @@ def pick_section(root: str) -> None:
         if made is not None:
             st.session_state["picks_pick"] = made  # the Picks page opens on it
             st.success(f"Picked: pick {made}, kept in the store with its manifests.")
-    st.page_link(page_path("picks"), label="Go to the Picks", icon=":material/checklist:")
+    st.page_link(page_path("picks"), label="Go to the Picks page", icon=":material/checklist:")
 
 
 def finished_runs(root: str, runs: pd.DataFrame) -> None:
