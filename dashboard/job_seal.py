@@ -9,7 +9,7 @@ configuration folder (``$FORGELENS_JOB_KEY_FILE``, else ``~/.config/forgelens/jo
 0600), created on first use. Writing the store does not give the key, so a planted request
 for code is set aside, never run. Requests of plain selector names need no seal.
 
-Standard library only (the dashboard's queue imports it before anything heavy).
+Standard library and core's light validation only (the queue imports it before anything heavy).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from core.base.validation import ForgeLensError
 
 KEY_ENV = "FORGELENS_JOB_KEY_FILE"
 # the fields the queue turns into the command's arguments
@@ -67,7 +69,14 @@ def _digest(request: dict[str, Any], key: bytes) -> str:
 
 def seal(request: dict[str, Any]) -> str:
     """The seal of a request this ForgeLens writes (creates the key on first use)."""
-    key = _key(create=True)
+    try:
+        key = _key(create=True)
+    except OSError as error:
+        raise ForgeLensError(
+            f"the job key {str(key_path())!r} cannot be written ({error.strerror}); allowed: a "
+            f"writable path in ${KEY_ENV} (a job naming a module:Class selector or a Ray "
+            "address needs it)"
+        ) from None
     assert key is not None
     return _digest(request, key)
 

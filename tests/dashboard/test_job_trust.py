@@ -162,6 +162,14 @@ def test_the_page_seals_what_it_submits_with_a_key_outside_the_store(store: Path
     assert "seal" not in job_queue.load_job(store, plain).request
 
 
+def test_an_unwritable_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv(job_seal.KEY_ENV, str(blocked / "job.key"))  # under a file: unwritable
+    with pytest.raises(ForgeLensError, match="job key .* cannot be written"):
+        job_seal.seal({"methods": ["my_pkg.picks:TypiClust"]})
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
