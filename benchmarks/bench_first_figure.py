@@ -12,7 +12,8 @@ showing the run by itself (its live update), BADGE's and FORGE's runs both store
 side by side), and the whole demo finished (its job's last event). Marks are polled every
 0.2 s, and not while the Gap tab loads. Then it prints the sweep's per-stage split read
 from the job's progress events: scenario, source model, pool embedding, full-network tangent
-norms, each run's select / adapt / records, UMAP. Targets (issue 28): Figure 5 < 15 s and the
+norms, each run's select / adapt / records, UMAP, and what the sweep's helper process computed
+beside the runs (``core.run.follow_up``). Targets (issue 28): Figure 5 < 15 s and the
 demo < 30 s on a quiet 2-core machine; under a load of 2, no worse than twice that. The load
 average and a CPU probe are printed with the numbers: a shared machine's are not comparable
 from one minute to the next, only the split within one run is.
@@ -96,18 +97,27 @@ def job_events(store: Path) -> list[dict]:
     return events
 
 
-def stage_split(events: list[dict]) -> tuple[dict[str, float], list[tuple[str, float]]]:
-    """(seconds per stage summed over the sweep, seconds per run in the order they finished).
+def stage_split(
+    events: list[dict],
+) -> tuple[dict[str, float], dict[str, float], list[tuple[str, float]]]:
+    """(seconds per stage in the sweep's process, seconds per stage in its helper process
+    beside the runs, seconds per run in the order they finished).
 
-    A stage lasts from its first event to the next event of another stage; the tangent norms
-    are the ``embed`` events that name them; a run's stages carry its ``run_index``."""
+    In the sweep's process a stage lasts from its first event to the next event of another
+    stage (the tangent norms: the events that name them; a run's stages carry its
+    ``run_index``). The helper's units (``core.run.follow_up``) arrive as events with
+    ``by: helper`` and their own ``seconds``."""
     split: dict[str, float] = defaultdict(float)
+    helper: dict[str, float] = defaultdict(float)
     runs: list[tuple[str, float]] = []
     run_start = None
     for event, following in zip(events, events[1:], strict=False):
         stage = str(event.get("stage"))
         if TANGENT in str(event.get("message", "")):
             stage = "tangent norms"
+        if event.get("by") == "helper":
+            helper[stage] += float(event.get("seconds", 0.0))
+            continue
         if "run_index" in event and run_start is None:
             run_start = event["time"]
         if stage == "done":
@@ -115,7 +125,7 @@ def stage_split(events: list[dict]) -> tuple[dict[str, float], list[tuple[str, f
             run_start = None
             continue
         split[stage] += following["time"] - event["time"]
-    return dict(split), runs
+    return dict(split), dict(helper), runs
 
 
 def load_line() -> str:
@@ -181,7 +191,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     events = job_events(store)
-    split, runs = stage_split(events)
+    split, helper, runs = stage_split(events)
     print(f"after: {load_line()}, CPU probe {cpu_probe():.2f} s")
     print("from the click on the empty Home page's quick demo:")
     for name, seconds in sorted(marks.items(), key=lambda item: item[1]):
@@ -189,6 +199,10 @@ def main() -> None:
     print(f"per-stage split of the sweep ({events[-1].get('message', '')}):")
     for stage, seconds in split.items():
         print(f"  {stage:<22} {seconds:7.1f} s")
+    if helper:
+        print("beside the runs, in the sweep's helper process (core.run.follow_up):")
+        for stage, seconds in helper.items():
+            print(f"  {stage:<22} {seconds:7.1f} s")
     print("runs in the order they finished:")
     for name, seconds in runs:
         print(f"  {name:<22} {seconds:7.1f} s")

@@ -51,7 +51,16 @@ from dashboard.job_queue import (  # noqa: F401 - re-exported for the pages
     stop_job,
 )
 
-PIPELINE_STAGES = ("scenario", "source model", "embed", "select", "adapt", "records", "umap")
+PIPELINE_STAGES = (
+    "scenario",
+    "source model",
+    "embed",
+    "select",
+    "adapt",
+    "records",
+    "umap",
+    "tangent norms",
+)
 
 
 @dataclass

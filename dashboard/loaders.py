@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from core.base.validation import ForgeLensError
+from core.records.tangent_norms import FULL_TANGENT, tangent_path, with_tangent_norms
 from core.storage.integrity import DamagedError
 from core.storage.store import RunStore, default_root
 from core.tasks import task_of
@@ -41,12 +42,51 @@ def store_stamp(root: str) -> tuple[int, int]:
         return 0, 0
 
 
+def tangent_stamp(root: str, run_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """Changes when the full-network tangent norms of these runs' pools are stored (they
+    follow a sweep's first runs: ``core.run.follow_up``)."""
+    store = get_store(root)
+    pools = sorted({str(info.get("pool_id")) for info in run_configs(root, run_ids).values()})
+    stamps = []
+    for pool_id in pools:
+        try:
+            stamps.append((pool_id, tangent_path(store, pool_id).stat().st_mtime_ns))
+        except (OSError, ForgeLensError):  # not computed yet, or no valid pool id
+            stamps.append((pool_id, 0))
+    return tuple(stamps)
+
+
 @st.cache_data(show_spinner="Checking Theorem 4 and Proposition 2…", max_entries=32)
-def theory_table(root: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    """``core.analysis.reports.theory_table`` of these runs."""
+def theory_table(
+    root: str, run_ids: tuple[str, ...], tangent: tuple[tuple[str, int], ...] = ()
+) -> pd.DataFrame:
+    """``core.analysis.reports.theory_table`` of these runs (``tangent``: their
+    ``tangent_stamp``, so the proxy's correlation appears once the norms are stored)."""
     from core.analysis.reports import theory_table as build
 
     return build(get_store(root), list(run_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def samples_table(
+    root: str, run_ids: tuple[str, ...], tangent: tuple[tuple[str, int], ...] = ()
+) -> pd.DataFrame:
+    """``run_table(..., "samples")`` with every run's ``tangent_norm_full``: its own column
+    (runs recorded before the norms moved beside the pool), else its pool's stored norms,
+    else NaN (pretrained backbones, or not computed yet). ``tangent``: ``tangent_stamp``."""
+    table = run_table(root, run_ids, "samples")
+    if table.empty or "idx" not in table.columns:
+        return table
+    store, configs = get_store(root), run_configs(root, run_ids)
+    own = table[FULL_TANGENT] if FULL_TANGENT in table.columns else None
+    column = np.full(len(table), np.nan) if own is None else own.to_numpy(np.float64, copy=True)
+    for run_id, rows in table.groupby("run_id", sort=False).indices.items():
+        if own is not None and own.iloc[rows].notna().any():
+            continue
+        part = table[["idx"]].iloc[rows].reset_index(drop=True)
+        joined = with_tangent_norms(store, str(configs[run_id].get("pool_id")), part)
+        column[rows] = joined[FULL_TANGENT].to_numpy(np.float64)
+    return table.assign(**{FULL_TANGENT: column})
 
 
 @st.cache_resource(show_spinner=False)

@@ -101,7 +101,10 @@ st.caption(
 
 # every run's theorem table: after the first chart is on its way, so that on a first visit
 # the browser draws that chart while the server computes this (~0.5 s for 48 runs, cold)
-theory = loaders.theory_table(selection.root, tuple(selection.runs["run_id"]))
+every_run = tuple(selection.runs["run_id"])
+theory = loaders.theory_table(
+    selection.root, every_run, loaders.tangent_stamp(selection.root, every_run)
+)
 st.subheader("How often the bound holds, per selector")
 part = theory[(theory["space"] == space) & ((theory["budget"] - budget).abs() < 1e-9)]
 part = part.assign(method=part["method_label"])  # a selector's parameters make it another row
@@ -113,7 +116,9 @@ st.caption(
 )
 
 st.subheader("Is ‖z‖ a good stand-in for the tangent-feature norm?")
-samples = loaders.run_table(selection.root, run_ids, "samples")
+samples = loaders.samples_table(
+    selection.root, run_ids, loaders.tangent_stamp(selection.root, run_ids)
+)
 live_chart.plotly_chart(fig.proxy_figure(samples), key="theory_proxy")
 st.caption(
     "FORGE rescales by ‖z‖, the last layer's share of ‖∇θ f(x)‖. Here the full norm over "

@@ -20,6 +20,7 @@ from core.storage.atomic import write_parquet_atomic
 from core.storage.integrity import check_file, quarantine, seal
 from core.storage.store import RunStore
 from core.tasks import task_of
+from core.tasks.pool_jobs import PoolJob
 
 if TYPE_CHECKING:  # reading a cached layout (the UMAP page) must not load torch
     from core.selection.embeddings import PoolEmbedding
@@ -114,3 +115,42 @@ def umap_2d(store: RunStore, pool_id: str, space: str) -> pd.DataFrame:
     write_parquet_atomic(path, layout)
     seal(path)
     return layout
+
+
+def umap_jobs(root: str, pool_id: str) -> list[PoolJob]:
+    """The pool's UMAP views not stored yet, as pool jobs a sweep computes beside its runs
+    (``core.run.follow_up``)."""
+    store = RunStore(root)
+    return [
+        PoolJob(
+            label=f"UMAP of pool {pool_id} in {space} space",
+            stage="umap",
+            compute=store_umap,
+            args=(root, pool_id, space),
+        )
+        for space in PROJECTION_SPACES
+        if not (store.pool_dir(pool_id) / f"umap_{space}.parquet").is_file()
+    ]
+
+
+def store_umap(root: str, pool_id: str, space: str) -> None:
+    """``umap_2d`` for its side effect: the layout stored beside the pool."""
+    umap_2d(RunStore(root), pool_id, space)
+
+
+def warm_up() -> None:
+    """Import umap and have numba compile its layout code on a layout of 200 points (~4 s
+    once per process; the first real layout then takes ~1 s more than the next, not ~4 s)."""
+    import umap
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 8)).astype(np.float32)
+    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    indices = np.argsort(d2, axis=1)[:, :15]
+    distances = np.sqrt(np.take_along_axis(d2, indices, axis=1)).astype(np.float32)
+    reducer = umap.UMAP(
+        n_neighbors=15, precomputed_knn=(indices, distances), random_state=0, n_jobs=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer.fit_transform(z)

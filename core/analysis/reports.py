@@ -37,6 +37,7 @@ from core.base.statistics import (
     paired_differences,
     verdict,
 )
+from core.records.tangent_norms import FULL_TANGENT, with_tangent_norms
 from core.selection import method_order
 from core.storage.atomic import config_id
 from core.storage.integrity import QUARANTINE
@@ -666,10 +667,11 @@ def theory_table(
         pool_r = (n_sel * mean_r["selected_train"] + n_unsel * mean_r["unselected_train"]) / (
             n_sel + n_unsel
         )
-        samples = store.load_table(run_id, "samples", columns=["znorm", "tangent_norm_full"])
+        samples = store.load_table(run_id, "samples", columns=["idx", "znorm", FULL_TANGENT])
+        samples = with_tangent_norms(store, store.load_config(run_id)["pool_id"], samples)
         proxy = float("nan")
-        if "tangent_norm_full" in samples and samples["tangent_norm_full"].notna().all():
-            proxy = correlation("spearman", samples["znorm"], samples["tangent_norm_full"])
+        if samples[FULL_TANGENT].notna().all():
+            proxy = correlation("spearman", samples["znorm"], samples[FULL_TANGENT])
         extra.append(
             {
                 "run_id": run_id,

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from core.analysis.constraints import TABLE_CONSTRAINTS
 from core.base.device import DEVICE_CHOICES, resolve_device
 from core.base.hparams import FLOAT_FIELDS, INT_FIELDS
+from core.base.memory import keep_freed_memory
 from core.base.params import validate_params
 from core.base.progress import format_seconds
 from core.base.splits import ACCURACY_SPLITS
@@ -382,6 +383,14 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
             file=sys.stderr,
         )
 
+    from core.analysis import projection
+
+    views = (
+        {}
+        if args.no_umap
+        else {"extra_jobs": projection.umap_jobs, "warm_ups": [projection.warm_up]}
+    )
+    keep_freed_memory()  # a sweep frees and reallocates blocks of 100s of MB (core.base.memory)
     device = resolve_device(args.device)
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
@@ -399,9 +408,8 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
                 executor=args.executor,
                 jobs=args.jobs,
                 address=args.address,
+                **views,  # the UMAP views, computed beside the runs
             )
-        if not args.no_umap:
-            _precompute_umaps(args.out, run_ids, reporter)
     except BaseException as error:
         reporter.close(f"{type(error).__name__}: {error}", ok=False)
         raise
@@ -450,18 +458,6 @@ def _scenario_from_files(args: argparse.Namespace, saved: dict[str, str]) -> str
             "disagree; allowed: one of them"
         )
     return name
-
-
-def _precompute_umaps(root: str | None, run_ids: Sequence[str], report: ProgressReporter) -> None:
-    from core.analysis.projection import PROJECTION_SPACES, umap_2d
-    from core.storage.store import RunStore
-
-    store = RunStore(root)
-    pool_ids = sorted({store.load_config(run_id)["pool_id"] for run_id in run_ids})
-    for pool_id in pool_ids:
-        for space in PROJECTION_SPACES:
-            report({"stage": "umap", "message": f"UMAP of pool {pool_id} in {space} space"})
-            umap_2d(store, pool_id, space)
 
 
 def _damaged(root: str | None) -> int:

@@ -17,12 +17,13 @@ linear in the trained parameters; the terms here are the last layer's with the l
 |dtheta|, a diagnostic of the last-layer linearisation, not the theorem.
 
 Also the full-network tangent-feature norm |grad_theta f(x)| over every parameter (torch.func,
-batched and chunked), to test FORGE's cheap proxy |z| against it, and Proposition 2's terms.
+batched and chunked), to test FORGE's cheap proxy |z| against it, and Proposition 2's terms. The
+norms are per pool, not per run: they are kept beside the pool (``core.records.tangent_norms``)
+and computed after the first runs (``core.run.follow_up``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,11 @@ import pandas as pd
 import torch
 
 from core.nn.threads import single_cpu_thread
-from core.storage.atomic import write_bytes_atomic
-from core.storage.integrity import check_file, quarantine, seal
+from core.records.tangent_norms import (
+    ARCHS_WITH_FULL_TANGENT,
+    read_pool_tangent_norms,
+    write_pool_tangent_norms,
+)
 from core.storage.store import RunStore
 
 # per-pair columns added to the pairs table; x' = the unselected sample, x = its selected neighbour
@@ -48,9 +52,6 @@ THEORY_COLUMNS = (
     "bound_holds",  # signed_gap <= bound
     "first_order_holds",  # signed_gap <= first_order (the bound without its second-order term)
 )
-FULL_TANGENT = "tangent_norm_full"  # per pool sample: |grad_theta f(x)| over all parameters
-_TANGENT_FILE = "tangent_norm_full.npy"
-_ARCHS_WITH_FULL_TANGENT = ("cnn", "mlp")  # small enough for per-sample Jacobians on a CPU
 
 
 def output_residual(logits: np.ndarray, labels: np.ndarray, loss: str) -> np.ndarray:
@@ -203,6 +204,15 @@ def full_tangent_norms(
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+def tangent_norms_part(
+    model: torch.nn.Module, x: torch.Tensor, device: str, start: int, stop: int
+) -> np.ndarray:
+    """``full_tangent_norms`` of samples ``start:stop`` (one part of a ``PoolJob``). With
+    ``start`` a multiple of the chunk (32), the parts hold the same chunks as the whole pool,
+    so they join into the same bits."""
+    return full_tangent_norms(model, x[start:stop], device=torch.device(device))
+
+
 def pool_full_tangent_norms(
     store: RunStore,
     pool_id: str,
@@ -211,63 +221,26 @@ def pool_full_tangent_norms(
     x: torch.Tensor,
     device: torch.device,
 ) -> np.ndarray:
-    """``full_tangent_norms`` of a pool under its source model, computed once and kept in the
-    pool's folder; NaN for the pretrained backbones (millions of parameters per Jacobian row)."""
-    if arch not in _ARCHS_WITH_FULL_TANGENT:
+    """``full_tangent_norms`` of a pool under its source model, read from beside the pool or
+    computed and kept there; NaN for the pretrained backbones (millions of parameters per
+    Jacobian row). A damaged file is quarantined and computed again."""
+    if arch not in ARCHS_WITH_FULL_TANGENT:
         return np.full(len(x), np.nan)
-    path = store.pool_dir(pool_id) / _TANGENT_FILE
-    if path.is_file():
-        norms, reason = _read_tangent_norms(path, len(x))
-        if norms is not None:
-            return norms
-        quarantine(path, store.root, kind="tangent", reason=f"pool {pool_id}: {reason}")
-    norms = full_tangent_norms(model, x, device=device)
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, norms)
-    write_bytes_atomic(path, buffer.getvalue())
-    seal(path)  # a flipped bit is caught before it enters a run (recomputed instead)
+    norms = read_pool_tangent_norms(store, pool_id, len(x))
+    if norms is None:
+        norms = full_tangent_norms(model, x, device=device)
+        write_pool_tangent_norms(store.root, pool_id, norms)
     return norms
 
 
-def _read_tangent_norms(path: Path, n: int) -> tuple[np.ndarray | None, str | None]:
-    """(norms, None) for an intact cache of ``n`` norms; (None, reason) for a damaged one."""
-    reason = check_file(path)
-    if reason is not None:
-        return None, reason
-    try:
-        norms = np.load(path, allow_pickle=False)
-    except Exception as error:  # noqa: BLE001 - any failure to parse means damaged
-        return None, f"{path.name} unreadable ({type(error).__name__})"
-    if norms.shape != (n,) or norms.dtype.kind != "f":
-        return None, f"{path.name} holds {norms.dtype} {norms.shape}, not {n} norms"
-    return norms, None
-
-
 def record_theory(
-    store: RunStore,
-    prepared: Any,
-    adapted: torch.nn.Module,
-    pairs: pd.DataFrame,
-    samples: pd.DataFrame,
-    *,
-    device: torch.device,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The record step's theory columns: Theorem 4's terms on every pair, and the full-network
-    tangent norm on every pool sample (``prepared``: ``core.run.engine.PreparedPool``)."""
+    prepared: Any, adapted: torch.nn.Module, pairs: pd.DataFrame, samples: pd.DataFrame
+) -> pd.DataFrame:
+    """The record step's theory columns: Theorem 4's terms on every pair (``prepared``:
+    ``core.run.engine.PreparedPool``)."""
     hp, pool = prepared.hparams, prepared.embedding
     z = pool.features()
     labels = samples["label"].to_numpy(np.int64)
-    pairs = theorem_terms(
+    return theorem_terms(
         pairs, z, pool.logits, labels, hp.adapt_loss, head_distance(prepared.model, adapted)
     )
-    x = prepared.scenario.target_pool.x
-    samples = samples.assign(
-        **{
-            FULL_TANGENT: pool_full_tangent_norms(
-                store, prepared.pool_id, prepared.model, hp.arch, x, device
-            )
-        }
-    )
-    return pairs, samples

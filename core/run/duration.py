@@ -34,7 +34,7 @@ from core.base.paths import JOBS
 DEFAULT_RUN_SECONDS = 3.5  # one full-adaptation run of the default scenario, 2-core CPU
 DEFAULT_PREPARE_SECONDS = 25.0  # scenario + source model training + pool embedding, cold
 DEFAULT_WARM_PREPARE_SECONDS = 5.0  # the same with the source model and pool in the store
-DEFAULT_AFTER_SECONDS = 5.0  # UMAP views of a new pool after the last run
+DEFAULT_AFTER_SECONDS = 5.0  # tangent norms and UMAP views of a new pool left after the last run
 SMOOTHING = 0.3  # weight of the newest run's duration in the running per-run estimate
 MAX_LOG_BYTES = 8 << 20  # a progress log larger than this is not read for calibration
 

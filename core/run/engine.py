@@ -175,9 +175,6 @@ def prepare_pool(
         features=source.features,
         features_info=source.features_info,
     )
-    # pool-level record inputs: computed here, once, so that parallel workers load them
-    # instead of each computing them at their first run
-    adapter.prepare_records(store, prepared, device=device, notify=notify)
     return prepared
 
 

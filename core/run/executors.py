@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.device import resolve_device
+from core.base.memory import keep_freed_memory
 from core.base.processes import die_with_parent
 from core.base.progress import Progress, ignore
 from core.base.validation import ForgeLensError
@@ -67,6 +68,7 @@ def run_task(
 
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()
     use_plugins(plugins or {})
     store = RunStore(root)
     torch_device = resolve_device(device)

@@ -6,7 +6,7 @@ Also the store-format gate (a sweep never mixes run formats) and ``upgrade_store
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core import selection
@@ -17,14 +17,20 @@ from core.base.validation import ForgeLensError
 from core.run.constraints import Sweep, check_executor, check_sweep
 from core.run.engine import prepare_pool, run_one
 from core.run.executors import check_reachable, run_grid
+from core.run.follow_up import FollowUp
 from core.scenarios import Scenario
 from core.selection.contract import check_plugins
 from core.storage.atomic import config_id
 from core.storage.store import RUN_FORMAT_VERSION, RunStore
 from core.tasks import task_of
+from core.tasks.pool_jobs import PoolJob
 
 if TYPE_CHECKING:
     import torch
+
+# a caller's own pool jobs for a prepared pool, given the store's root and the pool id (the
+# CLI's UMAP views: ``core.analysis.projection.umap_jobs``)
+ExtraJobs = Callable[[str, str], list[PoolJob]]
 
 __all__ = [
     "FIGURE5_FIRST",
@@ -112,8 +118,14 @@ def run_checked_sweep(
     executor: str = "local",
     jobs: int = 1,
     address: str | None = None,
+    extra_jobs: ExtraJobs | None = None,
+    warm_ups: Sequence[Callable[[], None]] = (),
 ) -> list[str]:
-    """``run_sweep`` for an already validated sweep (the CLI checks before loading torch)."""
+    """``run_sweep`` for an already validated sweep (the CLI checks before loading torch).
+
+    Also computes the pool's jobs (``core.tasks.pool_jobs``: the task's, then ``extra_jobs``)
+    beside the runs (``core.run.follow_up``): a helper process started here, warmed up with
+    ``warm_ups`` while the pool is prepared, takes them while the runs execute here."""
     # a method that does not apply to the task (QA: no logit-only selectors) fails before work
     task_of(built or sweep.scenario.builder).check_methods(sweep.methods)
     check_plugins(sweep.methods)  # a plugin breaking the selector contract: nothing is written
@@ -123,34 +135,59 @@ def run_checked_sweep(
     check_store_format(store)
     store.remove_stale_staging()
     notify = progress or ignore
-    prepared = prepare_pool(
-        store,
-        sweep.scenario,
-        device=device,
-        hparams=hparams,
-        progress=notify,
-        adaptation=sweep.adaptation,
-        built=built,
-    )
-    grid = sweep.grid
-    order = execution_order(grid)
-    if executor != "local" or jobs > 1:  # worker processes or a Ray cluster (core.run.executors)
-        done = run_grid(
-            [grid[index] for index in order],
-            scenario=sweep.scenario,
-            plugins=selection.plugin_sources(sweep.methods),
-            root=store.root,
-            device=str(device),
-            adaptation=sweep.adaptation,
+    local = executor == "local" and jobs == 1
+    with FollowUp(warm_ups, helper=local) as later:
+        prepared = prepare_pool(
+            store,
+            sweep.scenario,
+            device=device,
             hparams=hparams,
+            progress=notify,
+            adaptation=sweep.adaptation,
             built=built,
-            executor=executor,
-            jobs=jobs,
-            address=address,
-            notify=notify,
         )
-        by_index = {index: run_id for index, (run_id, _) in zip(order, done, strict=True)}
-        return [by_index[index] for index in range(len(grid))]
+        adapter = task_of(prepared.scenario).adapter()
+        # the caller's first: the helper warmed up for them, and this process takes what is
+        # left after its runs (the task's parts need no warm-up)
+        pool_jobs = [] if extra_jobs is None else extra_jobs(str(store.root), prepared.pool_id)
+        later.submit(pool_jobs + adapter.pool_jobs(store, prepared, device=device))
+        grid = sweep.grid
+        order = execution_order(grid)
+        if not local:  # worker processes or a Ray cluster (core.run.executors)
+            done = run_grid(
+                [grid[index] for index in order],
+                scenario=sweep.scenario,
+                plugins=selection.plugin_sources(sweep.methods),
+                root=store.root,
+                device=str(device),
+                adaptation=sweep.adaptation,
+                hparams=hparams,
+                built=built,
+                executor=executor,
+                jobs=jobs,
+                address=address,
+                notify=notify,
+            )
+            later.finish(notify)
+            by_index = {index: run_id for index, (run_id, _) in zip(order, done, strict=True)}
+            return [by_index[index] for index in range(len(grid))]
+        run_ids = _run_here(store, prepared, sweep, grid, order, device, notify, later)
+        later.finish(notify)
+    return run_ids
+
+
+def _run_here(
+    store: RunStore,
+    prepared: Any,
+    sweep: Sweep,
+    grid: Sequence[tuple[str, float, int]],
+    order: list[int],
+    device: torch.device,
+    notify: Progress,
+    later: FollowUp,
+) -> list[str]:
+    """The sweep's runs in this process, in ``order``; between two runs, what the follow-up
+    helper finished is reported."""
     run_ids: list[str] = [""] * len(grid)
     for position, index in enumerate(order):  # run_index: the position in execution order
         method, budget, seed = grid[index]
@@ -192,6 +229,7 @@ def run_checked_sweep(
             }
         )
         run_ids[index] = run_id
+        later.poll(notify)
     return run_ids
 
 

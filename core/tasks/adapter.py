@@ -11,8 +11,9 @@ through ``core.tasks.Task.adapter``):
 - ``evaluate``: per-sample loss, prediction and metric on the target splits (``Evaluation``);
 - ``pool_table`` / ``pool_accuracies``: the pool's per-sample facts and its meta's accuracies;
 - ``adapt``: a copy of the source model adapted on the selection;
-- ``prepare_records``, ``record_columns``, ``config_fields``: optional extras (pool-level
-  inputs computed once, task-only record columns, task-only run-config keys).
+- ``pool_jobs``, ``record_columns``, ``config_fields``: optional extras (pool-level results
+  the pages read, computed beside the runs; task-only record columns; task-only run-config
+  keys).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the adapters' modules load torch; this one's readers may no
     from core.scenarios import ScenarioEntry
     from core.selection.embeddings import PoolEmbedding
     from core.storage.store import RunStore
+    from core.tasks.pool_jobs import PoolJob
 
 # the splits a run is evaluated on before and after adaptation (Table 1's rows come from them)
 EVAL_SPLITS = ("target_pool", "target_val", "target_test")
@@ -169,12 +171,13 @@ class TaskAdapter(ABC):
         """A copy of the source model adapted on ``selected`` in ``adaptation`` mode, and the
         adaptation's info (``iterations`` and ``param_distance`` among it)."""
 
-    def prepare_records(
-        self, store: RunStore, prepared: PreparedPool, *, device: torch.device, notify: Progress
-    ) -> None:
-        """Pool-level record inputs, computed once when the pool is prepared (so parallel
-        workers read them from the store). None by default."""
-        return None
+    def pool_jobs(
+        self, store: RunStore, prepared: PreparedPool, *, device: torch.device
+    ) -> list[PoolJob]:
+        """Pool-level results no run needs but a page reads (``core.tasks.pool_jobs``), still
+        missing from the store; computed beside the runs (``core.run.follow_up``). None by
+        default."""
+        return []
 
     def record_columns(
         self,

@@ -29,10 +29,18 @@ from core.nn.models import (
     per_sample_loss_from_features,
 )
 from core.nn.source_model import get_source_model
-from core.records.theory import pool_full_tangent_norms, record_theory
+from core.records.tangent_norms import (
+    ARCHS_WITH_FULL_TANGENT,
+    read_pool_tangent_norms,
+    write_pool_tangent_norms,
+)
+from core.records.theory import record_theory, tangent_norms_part
 from core.selection.embeddings import PoolEmbedding
 from core.storage.store import RunStore
 from core.tasks.adapter import EVAL_SPLITS, Evaluation, PreparedPool, Source, TaskAdapter
+from core.tasks.pool_jobs import PoolJob, even_parts
+
+TANGENT_PART = 256  # samples per part of the tangent norms: a multiple of their chunk (32)
 
 
 class LinearHeadAdapter(TaskAdapter):
@@ -209,19 +217,29 @@ class LinearHeadAdapter(TaskAdapter):
 class ClassificationAdapter(LinearHeadAdapter):
     """Classes: ``LinearHeadAdapter`` plus Theorem 4's columns, stated for a class head."""
 
-    def prepare_records(
-        self, store: RunStore, prepared: PreparedPool, *, device: torch.device, notify: Progress
-    ) -> None:
-        """The pool's full-network tangent norms (Theorem 4), computed once."""
-        notify({"stage": "embed", "message": "full-network tangent norms of the pool"})
-        pool_full_tangent_norms(
-            store,
-            prepared.pool_id,
-            prepared.model,
-            prepared.hparams.arch,
-            prepared.scenario.target_pool.x,
-            device,
-        )
+    def pool_jobs(
+        self, store: RunStore, prepared: PreparedPool, *, device: torch.device
+    ) -> list[PoolJob]:
+        """The pool's full-network tangent norms (the Theory page's), in parts of 256
+        samples (8 whole chunks of ``full_tangent_norms``); none for pretrained backbones or
+        when they are stored already."""
+        x = prepared.scenario.target_pool.x
+        if prepared.hparams.arch not in ARCHS_WITH_FULL_TANGENT:
+            return []
+        if read_pool_tangent_norms(store, prepared.pool_id, len(x)) is not None:
+            return []
+        return [
+            PoolJob(
+                label="full-network tangent norms of the pool",
+                stage="tangent norms",
+                compute=tangent_norms_part,
+                args=(prepared.model, x, str(device)),
+                parts=even_parts(len(x), TANGENT_PART),
+                save=write_pool_tangent_norms,
+                save_args=(str(store.root), prepared.pool_id),
+                anywhere=device.type == "cpu",  # a GPU's bits are not the CPU's
+            )
+        ]
 
     def record_columns(
         self,
@@ -234,5 +252,6 @@ class ClassificationAdapter(LinearHeadAdapter):
         *,
         device: torch.device,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Theorem 4's terms on every pair, the full-network tangent norm on every sample."""
-        return record_theory(store, prepared, adapted, pairs, samples, device=device)
+        """Theorem 4's terms on every pair (the full-network tangent norms are the pool's:
+        ``pool_jobs``)."""
+        return record_theory(prepared, adapted, pairs, samples), samples

@@ -164,8 +164,8 @@ def proxy_figure(samples: pd.DataFrame, *, height: int = 420) -> go.Figure:
     part = samples.dropna(subset=["tangent_norm_full"])
     if part.empty:
         return empty_figure(
-            "No full-network tangent norms in these runs (pretrained backbones "
-            "and runs recorded before this column existed have none)."
+            "No full-network tangent norms for these runs yet: a sweep computes them beside "
+            "its runs and stores them once per pool (pretrained backbones have none)."
         )
     c = correlation(part["znorm"], part["tangent_norm_full"])
     fig = go.Figure(

@@ -460,6 +460,7 @@ def test_damaged_tangent_norms_are_quarantined_and_recomputed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import core.records.theory as theory
+    from core.records.tangent_norms import ARCHS_WITH_FULL_TANGENT
 
     store = RunStore(tmp_path)
     _pool(store)
@@ -471,7 +472,7 @@ def test_damaged_tangent_norms_are_quarantined_and_recomputed(
 
     monkeypatch.setattr(theory, "full_tangent_norms", fake_norms)
     x = torch.zeros(30, 1, 8, 8)
-    arch = sorted(theory._ARCHS_WITH_FULL_TANGENT)[0]
+    arch = sorted(ARCHS_WITH_FULL_TANGENT)[0]
     first = theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU)
     path = store.pool_dir("pool1") / "tangent_norm_full.npy"
     assert sidecar(path).is_file() and len(calls) == 1

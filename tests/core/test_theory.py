@@ -11,6 +11,7 @@ import torch
 from core.base.hparams import hparams_for
 from core.base.validation import ForgeLensError
 from core.nn.models import ConvBackbone, FeatureClassifier, loss_from_logits, loss_tensor
+from core.records.tangent_norms import FULL_TANGENT, with_tangent_norms
 from core.records.theory import (
     THEORY_COLUMNS,
     full_tangent_norms,
@@ -229,6 +230,8 @@ def test_head_mse_runs_never_violate_the_bound_and_record_every_term(mse_head_st
         assert config["hparams"]["adapt_loss"] == "mse" and config["adaptation"] == "head"
         pairs = store.load_table(run_id, "pairs")
         samples = store.load_table(run_id, "samples")
+        assert FULL_TANGENT not in samples.columns  # the pool's, stored once beside it
+        samples = with_tangent_norms(store, store.load_config(run_id)["pool_id"], samples)
         assert set(THEORY_COLUMNS) <= set(pairs.columns)
         assert pairs["bound_holds"].all(), run_id
         np.testing.assert_allclose(pairs["signed_gap"], pairs["nn_r"] - pairs["r"])

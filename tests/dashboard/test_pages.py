@@ -12,6 +12,7 @@ from scipy import stats as sps
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.synthetic_store import write_synthetic_store
+from core.records.tangent_norms import with_tangent_norms
 from core.storage.store import RUNS_ENV, RunStore
 from dashboard import jobs
 from dashboard.navigation import PAGES
@@ -215,7 +216,10 @@ def _store_table(root: Path, name: str, **equal) -> pd.DataFrame:
         )
     frames = []
     for row in runs.sort_values(["seed"]).itertuples():
-        frames.append(store.load_table(row.run_id, name).assign(method=row.method, seed=row.seed))
+        table = store.load_table(row.run_id, name)
+        if name == "samples":  # the pool's tangent norms, joined as the dashboard reads them
+            table = with_tangent_norms(store, store.load_config(row.run_id)["pool_id"], table)
+        frames.append(table.assign(method=row.method, seed=row.seed))
     return pd.concat(frames, ignore_index=True)
 
 
