@@ -10,10 +10,11 @@ Calibrated by what this store measured, in this order:
   that found no prepared pool ("cold") and one that reused it;
 - runs already in the store are reused, not computed: they count zero.
 
-Without a measurement the documented defaults below stand in (``basis`` says which): measured
-once on a 2-core CPU machine for the default scenario (48 full-adaptation runs in 167.5 s,
-about 3.5 s per run, and about 30 s of preparation, source-model training included, plus the
-UMAP views). While a sweep runs, ``remaining`` replaces the planned seconds per run by the
+Without a measurement the documented defaults below stand in (``basis`` says which): the quick
+demo of the default scenario as ``benchmarks/bench_first_figure.py`` measured it on a 2-core CPU
+machine, with its browser open (about 2.4 s per full-adaptation run, the pool's tangent norms
+and UMAP views computed beside the runs; about 8 s from the first event to the first run,
+source-model training included; about 2 s of pool work left after the last run). While a sweep runs, ``remaining`` replaces the planned seconds per run by the
 ones this sweep has measured so far; once it ends, ``took`` is its actual duration.
 """
 
@@ -31,10 +32,10 @@ import pandas as pd
 
 from core.base.paths import JOBS
 
-DEFAULT_RUN_SECONDS = 3.5  # one full-adaptation run of the default scenario, 2-core CPU
-DEFAULT_PREPARE_SECONDS = 25.0  # scenario + source model training + pool embedding, cold
+DEFAULT_RUN_SECONDS = 2.4  # one full-adaptation run of the default scenario, 2-core CPU
+DEFAULT_PREPARE_SECONDS = 8.0  # scenario + source model training + pool embedding, cold
 DEFAULT_WARM_PREPARE_SECONDS = 5.0  # the same with the source model and pool in the store
-DEFAULT_AFTER_SECONDS = 5.0  # tangent norms and UMAP views of a new pool left after the last run
+DEFAULT_AFTER_SECONDS = 2.0  # a new pool's tangent norms and UMAP views left after the last run
 SMOOTHING = 0.3  # weight of the newest run's duration in the running per-run estimate
 MAX_LOG_BYTES = 8 << 20  # a progress log larger than this is not read for calibration
 

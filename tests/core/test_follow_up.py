@@ -91,6 +91,31 @@ def test_the_helper_and_the_sweep_share_the_parts_and_get_the_same_bits():
 
 
 @needs_two_cores
+def test_a_job_bound_to_this_process_is_never_given_to_the_helper():
+    """A GPU's bits are not the CPU's: such a job's parts are all computed by the sweep."""
+    events: list[dict] = []
+    job = PoolJob(
+        label="arange",
+        stage="test",
+        compute=_fails_in_the_helper,  # would fail, and say so, in the helper
+        args=(os.getpid(),),
+        parts=even_parts(100, 10),
+        save=_keep,
+        save_args=("bound",),
+        anywhere=False,
+    )
+    spread = _tangent_job(*_model_and_pool(200), "spread")  # gives the helper work to do
+    with FollowUp() as later:
+        later.submit([spread, job])
+        later.finish(events.append)
+    assert np.array_equal(SAVED.pop("bound"), np.arange(100, dtype=np.float64))
+    SAVED.pop("spread")
+    bound = [e for e in events if e["stage"] == "test" and "seconds" in e]
+    assert len(bound) == 10 and {e["by"] for e in bound} == {"sweep"}
+    assert not any("helper failed" in e["message"] for e in events)
+
+
+@needs_two_cores
 def test_a_unit_the_helper_fails_on_is_redone_here():
     events: list[dict] = []
     job = PoolJob(
