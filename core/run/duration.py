@@ -14,8 +14,9 @@ Without a measurement the documented defaults below stand in (``basis`` says whi
 demo of the default scenario as ``benchmarks/bench_first_figure.py`` measured it on a 2-core CPU
 machine, with its browser open (about 2.4 s per full-adaptation run, the pool's tangent norms
 and UMAP views computed beside the runs; about 8 s from the first event to the first run,
-source-model training included; about 2 s of pool work left after the last run). While a sweep runs, ``remaining`` replaces the planned seconds per run by the
-ones this sweep has measured so far; once it ends, ``took`` is its actual duration.
+source-model training included; about 2 s of pool work left after the last run). While a
+sweep runs, ``remaining`` replaces the planned seconds per run by the ones this sweep has
+measured so far; once it ends, ``took`` is its actual duration.
 """
 
 from __future__ import annotations

@@ -86,8 +86,7 @@ class FollowUp:
     def submit(self, jobs: Sequence[PoolJob]) -> None:
         """The pool's jobs, once it is prepared: the helper starts on the shared units."""
         self._jobs = list(jobs)
-        self._shared = [(i, part) for i, job in enumerate(self._jobs) if job.anywhere
-                        for part in job.units()]  # fmt: skip
+        self._shared = shared_units(self._jobs)
         if len(self._shared) >= 2:
             self._spawn()
         if self._process is not None:
@@ -207,6 +206,11 @@ class FollowUp:
             self._take(message, notify)
 
 
+def shared_units(jobs: Sequence[PoolJob]) -> list[Unit]:
+    """The units any process may compute, in the order both processes take them."""
+    return [(i, part) for i, job in enumerate(jobs) if job.anywhere for part in job.units()]
+
+
 def claim(counter: Any) -> int:
     """The next unit's index from the counter the helper and the sweep share."""
     with counter.get_lock():
@@ -245,7 +249,7 @@ def _helper_main(
         with contextlib.suppress(Exception):
             warm_up()
     jobs = inbox.get()
-    shared = [(i, part) for i, job in enumerate(jobs) if job.anywhere for part in job.units()]
+    shared = shared_units(jobs)
     while (index := claim(counter)) < len(shared):
         job_index, part = shared[index]
         started = time.perf_counter()
