@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -133,7 +134,8 @@ class FollowUp:
         for channel in (self._inbox, self._results):
             channel.close()
             channel.cancel_join_thread()
-        self._process = None
+        # dropped now: their semaphores are released here, not left to the resource tracker
+        self._process = self._inbox = self._results = self._counter = None
 
     def __enter__(self) -> FollowUp:
         self.start()
@@ -243,6 +245,9 @@ def _helper_main(
 ) -> None:
     """The helper: warm up, receive the pool's jobs, take shared units until none is left."""
     die_with_parent(parent)
+    # Ctrl-C (or a dashboard's Stop) reaches the whole process group: the sweep's process
+    # decides, and ends the helper itself (``close``); no second traceback in the log
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
     _single_thread_torch()
     for warm_up in warm_ups:  # a failing warm-up only costs time: its job will say why
