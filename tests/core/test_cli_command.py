@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main as cli
+from core.run import duration
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,6 +168,7 @@ def test_run_says_the_expected_duration_from_the_one_estimator(tmp_path: Path, c
     assert cli.main(argv) == 0
     first = capsys.readouterr().err
     assert "expected: about" in first and "1 run(s) to compute, 0 reused" in first
-    assert "a default of 3.5 s per run" in first  # an empty store: the documented default
+    # an empty store: the documented default
+    assert f"a default of {duration.DEFAULT_RUN_SECONDS:g} s per run" in first
     assert cli.main(argv) == 0
     assert "0 run(s) to compute, 1 reused" in capsys.readouterr().err
