@@ -21,9 +21,11 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ from core.tasks.pool_jobs import PoolJob
 
 Unit = tuple[int, int | None]  # (job index, part index or None for a whole job)
 POLL_SECONDS = 0.5
+STOP_SECONDS = 1.0  # how long a helper told to stop may take before it is killed
 
 
 def cores() -> int:
@@ -81,7 +84,12 @@ class FollowUp:
             name="forgelens-follow-up",
             daemon=True,
         )
-        self._process.start()
+        try:
+            self._process.start()
+        except OSError:  # no process to spare (a limit on processes or memory): all done here
+            self._process = None
+            self.helper = False
+            return
         self._threads = _torch_threads(max(1, cores() - 1))  # a core is the helper's
 
     def submit(self, jobs: Sequence[PoolJob]) -> None:
@@ -90,8 +98,16 @@ class FollowUp:
         self._shared = shared_units(self._jobs)
         if len(self._shared) >= 2:
             self._spawn()
-        if self._process is not None:
-            self._inbox.put(self._jobs if self._shared else [])
+        if self._process is None:
+            return
+        try:  # pickled here and now: a queue's feeder thread would pickle them later, while
+            # this process's next steps may use the same model (torch.func swaps its parameters)
+            payload = bytes(ForkingPickler.dumps(self._jobs if self._shared else []))
+        except Exception:  # noqa: BLE001 - a job that cannot travel: all of it is done here
+            self.close()
+            self.helper = False
+            return
+        self._inbox.put(payload)
 
     # ---- this process ---------------------------------------------------------------------
     def poll(self, notify: Progress = ignore) -> None:
@@ -128,7 +144,10 @@ class FollowUp:
         if self._process is None:
             return
         if self._process.is_alive():
-            self._process.terminate()
+            self._process.terminate()  # the helper exits at its next bytecode (_helper_main)
+            self._process.join(timeout=STOP_SECONDS)
+        if self._process.is_alive():  # still inside one long C call
+            self._process.kill()
         self._process.join(timeout=10)
         _torch_threads(self._threads)
         for channel in (self._inbox, self._results):
@@ -248,12 +267,15 @@ def _helper_main(
     # Ctrl-C (or a dashboard's Stop) reaches the whole process group: the sweep's process
     # decides, and ends the helper itself (``close``); no second traceback in the log
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # ``close`` ends it with SIGTERM: exit as Python does, so that what its imports registered
+    # with multiprocessing's resource tracker is released (no "leaked semaphore" warning)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     keep_freed_memory()
     _single_thread_torch()
     for warm_up in warm_ups:  # a failing warm-up only costs time: its job will say why
         with contextlib.suppress(Exception):
             warm_up()
-    jobs = inbox.get()
+    jobs = ForkingPickler.loads(inbox.get())
     shared = shared_units(jobs)
     while (index := claim(counter)) < len(shared):
         job_index, part = shared[index]

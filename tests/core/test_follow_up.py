@@ -136,6 +136,25 @@ def test_a_unit_the_helper_fails_on_is_redone_here():
 
 
 @needs_two_cores
+def test_a_job_that_cannot_travel_is_computed_here():
+    """A job the helper could not receive (a lambda does not pickle) never waits for it."""
+    job = PoolJob(
+        label="lambda",
+        stage="test",
+        compute=lambda start, stop: np.arange(start, stop, dtype=np.float64),
+        args=(),
+        parts=even_parts(50, 10),
+        save=_keep,
+        save_args=("local",),
+    )
+    with FollowUp() as later:
+        later.submit([job])
+        assert later._process is None and not later.helper
+        later.finish()
+    assert np.array_equal(SAVED.pop("local"), np.arange(50, dtype=np.float64))
+
+
+@needs_two_cores
 def test_a_helper_that_dies_leaves_its_parts_to_the_sweep():
     model, x = _model_and_pool(200)
     with FollowUp() as later:
