@@ -131,6 +131,7 @@ class FollowUp:
                 for part in job.units():
                     self._compute((i, part), notify)
         self._wait_for_helper(notify)
+        self._wait_for_finished(notify)
         for unit in self._shared:  # what the helper failed on or left: computed here
             if unit not in self._values:
                 self._compute(unit, notify)
@@ -143,11 +144,13 @@ class FollowUp:
         """End the helper (it is done, or the sweep failed)."""
         if self._process is None:
             return
-        if self._process.is_alive():
-            self._process.terminate()  # the helper exits at its next bytecode (_helper_main)
-            self._process.join(timeout=STOP_SECONDS)
-        if self._process.is_alive():  # still inside one long C call
+        if self._helper_done:  # it said "finished": its own slow teardown is not waited for
             self._process.kill()
+        elif self._process.is_alive():  # stopped early: it exits at its next bytecode, as
+            self._process.terminate()  # Python does, releasing what its imports registered
+            self._process.join(timeout=STOP_SECONDS)  # with multiprocessing's tracker
+            if self._process.is_alive():  # inside one long C call
+                self._process.kill()
         self._process.join(timeout=10)
         _torch_threads(self._threads)
         for channel in (self._inbox, self._results):
@@ -209,6 +212,16 @@ class FollowUp:
             job = self._jobs[self._shared[index][0]]
             notify({"stage": job.stage, "message": f"helper failed, redone here: {error}"})
 
+    def _wait_for_finished(self, notify: Progress) -> None:
+        """The helper's last word, which follows its last unit within milliseconds (not
+        waited for when it is still warming up: ``close`` stops it then)."""
+        deadline = time.monotonic() + STOP_SECONDS
+        while self._process is not None and not self._helper_done:
+            try:
+                self._take(self._results.get(timeout=max(0.0, deadline - time.monotonic())), notify)
+            except queue.Empty:
+                return
+
     def _wait_for_helper(self, notify: Progress) -> None:
         """Until every shared unit is in: the helper's, or none will come (it died, or it
         ended); never for a helper still warming up with nothing of ours."""
@@ -255,6 +268,16 @@ def _describe(job: PoolJob, part: int | None) -> str:
     return job.label if part is None else f"{job.label}, part {part + 1}/{len(job.parts)}"
 
 
+_EXITING = False  # in the helper: it said "finished" and is exiting by itself
+
+
+def _stop_helper(*_: object) -> None:
+    """The helper's SIGTERM: exit as Python does (its finalizers release what it registered),
+    unless it is doing so already."""
+    if not _EXITING:
+        sys.exit(0)
+
+
 def _helper_main(
     parent: int,
     inbox: Any,
@@ -269,7 +292,7 @@ def _helper_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # ``close`` ends it with SIGTERM: exit as Python does, so that what its imports registered
     # with multiprocessing's resource tracker is released (no "leaked semaphore" warning)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _stop_helper)
     keep_freed_memory()
     _single_thread_torch()
     for warm_up in warm_ups:  # a failing warm-up only costs time: its job will say why
@@ -288,6 +311,8 @@ def _helper_main(
             continue
         results.put(("done", index, value, time.perf_counter() - started))
     results.put(("finished",))
+    global _EXITING
+    _EXITING = True  # from here on a SIGTERM waits for the exit under way
 
 
 def _single_thread_torch() -> None:
