@@ -31,12 +31,6 @@ import pandas as pd
 import torch
 
 from core.nn.threads import single_cpu_thread
-from core.records.tangent_norms import (
-    ARCHS_WITH_FULL_TANGENT,
-    read_pool_tangent_norms,
-    write_pool_tangent_norms,
-)
-from core.storage.store import RunStore
 
 # per-pair columns added to the pairs table; x' = the unselected sample, x = its selected neighbour
 THEORY_COLUMNS = (
@@ -211,26 +205,6 @@ def tangent_norms_part(
     ``start`` a multiple of the chunk (32), the parts hold the same chunks as the whole pool,
     so they join into the same bits."""
     return full_tangent_norms(model, x[start:stop], device=torch.device(device))
-
-
-def pool_full_tangent_norms(
-    store: RunStore,
-    pool_id: str,
-    model: torch.nn.Module,
-    arch: str,
-    x: torch.Tensor,
-    device: torch.device,
-) -> np.ndarray:
-    """``full_tangent_norms`` of a pool under its source model, read from beside the pool or
-    computed and kept there; NaN for the pretrained backbones (millions of parameters per
-    Jacobian row). A damaged file is quarantined and computed again."""
-    if arch not in ARCHS_WITH_FULL_TANGENT:
-        return np.full(len(x), np.nan)
-    norms = read_pool_tangent_norms(store, pool_id, len(x))
-    if norms is None:
-        norms = full_tangent_norms(model, x, device=device)
-        write_pool_tangent_norms(store.root, pool_id, norms)
-    return norms
 
 
 def record_theory(

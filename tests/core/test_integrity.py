@@ -459,8 +459,12 @@ def _pool(store: RunStore, n: int = 30) -> None:
 def test_damaged_tangent_norms_are_quarantined_and_recomputed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from types import SimpleNamespace
+
     import core.records.theory as theory
-    from core.records.tangent_norms import ARCHS_WITH_FULL_TANGENT
+    from core.records.tangent_norms import ARCHS_WITH_FULL_TANGENT, read_pool_tangent_norms
+    from core.run.follow_up import FollowUp
+    from core.tasks.classification import ClassificationAdapter
 
     store = RunStore(tmp_path)
     _pool(store)
@@ -471,18 +475,30 @@ def test_damaged_tangent_norms_are_quarantined_and_recomputed(
         return np.arange(len(x), dtype=np.float64) + 1.0
 
     monkeypatch.setattr(theory, "full_tangent_norms", fake_norms)
-    x = torch.zeros(30, 1, 8, 8)
-    arch = sorted(ARCHS_WITH_FULL_TANGENT)[0]
-    first = theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU)
+    prepared = SimpleNamespace(
+        pool_id="pool1",
+        model=None,
+        scenario=SimpleNamespace(target_pool=SimpleNamespace(x=torch.zeros(30, 1, 8, 8))),
+        hparams=SimpleNamespace(arch=sorted(ARCHS_WITH_FULL_TANGENT)[0]),
+    )
+
+    def norms() -> np.ndarray | None:
+        """What a sweep on the pool does: compute its missing pool jobs, then the pages read."""
+        later = FollowUp(helper=False)
+        later.submit(ClassificationAdapter().pool_jobs(store, prepared, device=CPU))
+        later.finish()
+        return read_pool_tangent_norms(store, "pool1", 30)
+
+    first = norms()
     path = store.pool_dir("pool1") / "tangent_norm_full.npy"
     assert sidecar(path).is_file() and len(calls) == 1
-    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    assert np.array_equal(norms(), first)
     assert len(calls) == 1  # read from the cache
     _flip(path, 0.9)  # a value changes, the file still loads: the checksum catches it
-    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    assert np.array_equal(norms(), first)
     _truncate(path)
     sidecar(path).unlink()  # an older cache without its sidecar, truncated: still caught
-    assert np.array_equal(theory.pool_full_tangent_norms(store, "pool1", None, arch, x, CPU), first)
+    assert np.array_equal(norms(), first)
     assert len(calls) == 3
     assert [r["kind"] for r in store.damaged()] == ["tangent", "tangent"]
 
