@@ -2,6 +2,6 @@
 
 import sys
 
-from core.cli.main import main
+from core.cli.main import console
 
-sys.exit(main())
+sys.exit(console())

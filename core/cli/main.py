@@ -390,7 +390,6 @@ def _sweep(args: argparse.Namespace, saved: dict[str, str]) -> int:
         if args.no_umap
         else {"extra_jobs": projection.umap_jobs, "warm_ups": [projection.warm_up]}
     )
-    keep_freed_memory()  # a sweep frees and reallocates blocks of 100s of MB (core.base.memory)
     device = resolve_device(args.device)
     reporter = ProgressReporter(args.progress, args.quiet)
     started = time.perf_counter()
@@ -754,6 +753,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     """A warning as one line that names what it is about (the scenario and its files say so
     in the message), not the ForgeLens source line that raised it."""
     print(f"warning: {message}", file=file or sys.stderr)
+
+
+def console() -> int:
+    """The process entry point (``python -m core``, ``forgelens``): a process of its own, so it
+    keeps freed memory (sweeps free and reallocate blocks of 100s of MB, ``core.base.memory``);
+    ``main`` called from other code leaves its caller's process as it is."""
+    keep_freed_memory()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,7 +68,6 @@ def run_task(
 
     if threads:
         torch.set_num_threads(threads)
-    keep_freed_memory()
     use_plugins(plugins or {})
     store = RunStore(root)
     torch_device = resolve_device(device)
@@ -109,9 +108,15 @@ def worker_pool(jobs: int) -> Any:
     return ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
+        initializer=_start_worker,
         initargs=(os.getpid(),),
     )
+
+
+def _start_worker(parent: int) -> None:
+    """A worker process dies with ``parent`` and keeps freed memory (``core.base.memory``)."""
+    die_with_parent(parent)
+    keep_freed_memory()
 
 
 # ---- executors ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_pyproject_declares_the_forgelens_command_and_an_offline_build_backend() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["forgelens"] == "core.cli.main:main"
+    assert project["project"]["scripts"]["forgelens"] == "core.cli.main:console"
     assert project["build-system"]["build-backend"] == "setuptools.build_meta"
     __import__("setuptools")  # the backend the Makefile's --no-build-isolation install uses
     makefile = (REPO / "Makefile").read_text()
